@@ -1,0 +1,136 @@
+package call
+
+import (
+	"slices"
+	"time"
+)
+
+// Call is one telephone call as Switchboard knows it: who, which carrier, where it stands,
+// and every event received about it.
+type Call struct {
+	ID            string    `json:"id"`
+	State         State     `json:"state"`
+	Direction     Direction `json:"direction"`
+	From          string    `json:"from"`
+	To            string    `json:"to"`
+	Carrier       string    `json:"carrier"`
+	CarrierCallID string    `json:"carrier_call_id"`
+	Agent         string    `json:"agent"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	History       []Entry   `json:"history"`
+}
+
+// Event is one thing a carrier (or Switchboard itself) reports about a call. Carriers retry,
+// duplicate and reorder events; ID is what makes a retry recognisable as the same event.
+type Event struct {
+	// ID is unique per distinct event: for Twilio the CallSid with the SequenceNumber and
+	// status, for Telnyx the webhook's data.id. A second event with the same ID is a duplicate.
+	ID string
+	// CallID is our call id when the event carries it; empty when only the carrier's id is known.
+	CallID        string
+	Carrier       string
+	CarrierCallID string
+	// State is the state the event reports; Unknown for events that report none (a failed
+	// attempt on one carrier, a DTMF digit): they go into the history and change nothing.
+	State State
+	// Direction, From, To and Agent fill in a call record that does not have them yet.
+	Direction Direction
+	From      string
+	To        string
+	Agent     string
+	// At is when the event happened by the carrier's clock.
+	At time.Time
+	// Detail is short free text kept in the history: a hangup cause, a SIP code, why an
+	// attempt failed.
+	Detail string
+}
+
+// Entry is an event as kept in a call's history, in arrival order.
+type Entry struct {
+	EventID    string    `json:"event_id"`
+	State      State     `json:"state,omitzero"`
+	Carrier    string    `json:"carrier,omitempty"`
+	At         time.Time `json:"at"`
+	ReceivedAt time.Time `json:"received_at"`
+	Changed    bool      `json:"changed"`
+	Detail     string    `json:"detail,omitempty"`
+}
+
+// Outcome says what applying an event did.
+type Outcome int8
+
+const (
+	// Recorded: a new event that went into the history without moving the state (it was
+	// stale, arrived after the end, or reported no state).
+	Recorded Outcome = iota + 1
+	// Advanced: a new event that moved the call forward.
+	Advanced
+	// Duplicate: an event already seen; nothing changed.
+	Duplicate
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Recorded:
+		return "recorded"
+	case Advanced:
+		return "advanced"
+	case Duplicate:
+		return "duplicate"
+	}
+	return "unknown"
+}
+
+// Advances reports whether an event reporting next moves a call that stands at current.
+// A call only moves forward in rank, and a terminal state absorbs everything after it.
+// This is the whole transition rule; the store's Lua script applies the same rule to ranks
+// it is handed, so the two cannot disagree on a state's place.
+func Advances(current, next State) bool {
+	if next == Unknown || current.Terminal() {
+		return false
+	}
+	return next.Rank() > current.Rank()
+}
+
+// Apply folds e into c as of receivedAt and returns the new call and what happened. It is
+// pure: the same events in any order and any multiplicity give the same final state and the
+// same set of history entries.
+func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
+	if slices.ContainsFunc(c.History, func(h Entry) bool { return h.EventID == e.ID }) {
+		return c, Duplicate
+	}
+	if c.ID == "" {
+		c.ID = e.CallID
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = receivedAt
+	}
+	fill(&c.Carrier, e.Carrier)
+	fill(&c.CarrierCallID, e.CarrierCallID)
+	fill(&c.From, e.From)
+	fill(&c.To, e.To)
+	fill(&c.Agent, e.Agent)
+	if c.Direction == UnknownDirection {
+		c.Direction = e.Direction
+	}
+	changed := Advances(c.State, e.State)
+	if changed {
+		c.State = e.State
+	}
+	c.UpdatedAt = receivedAt
+	c.History = append(slices.Clip(c.History), Entry{
+		EventID: e.ID, State: e.State, Carrier: e.Carrier, At: e.At,
+		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail,
+	})
+	if changed {
+		return c, Advanced
+	}
+	return c, Recorded
+}
+
+func fill(field *string, value string) {
+	if *field == "" {
+		*field = value
+	}
+}

@@ -1,0 +1,160 @@
+package call
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+func TestStateNamesRoundTrip(t *testing.T) {
+	for _, s := range States {
+		got, err := ParseState(s.String())
+		if err != nil || got != s {
+			t.Errorf("ParseState(%q) = %v, %v; want %v", s.String(), got, err, s)
+		}
+	}
+	if _, err := ParseState("unknown"); err == nil {
+		t.Error(`ParseState("unknown") succeeded; the zero state must not parse as a real one`)
+	}
+	if _, err := ParseState("answered"); err == nil {
+		t.Error(`ParseState("answered") succeeded`)
+	}
+	if State(0).String() != "unknown" || State(42).String() != "unknown" {
+		t.Error("out-of-range states must print as unknown")
+	}
+}
+
+func TestAdvances(t *testing.T) {
+	tests := []struct {
+		current, next State
+		want          bool
+	}{
+		{Unknown, Queued, true},
+		{Queued, Ringing, true},
+		{Ringing, Initiated, false},
+		{Ringing, Ringing, false},
+		{Ringing, InProgress, true},
+		{InProgress, Completed, true},
+		{Ringing, Busy, true},
+		{Queued, Canceled, true},
+		{Completed, Busy, false},
+		{Busy, Completed, false},
+		{Completed, InProgress, false},
+		{InProgress, Unknown, false},
+	}
+	for _, tt := range tests {
+		if got := Advances(tt.current, tt.next); got != tt.want {
+			t.Errorf("Advances(%v, %v) = %v, want %v", tt.current, tt.next, got, tt.want)
+		}
+	}
+}
+
+func TestApplyKeepsEveryDistinctEvent(t *testing.T) {
+	t0 := time.Date(2018, 11, 5, 14, 47, 0, 0, time.UTC)
+	var c Call
+	var out Outcome
+	c, out = Apply(c, Event{ID: "e2", CallID: "c1", State: Ringing}, t0)
+	if out != Advanced || c.State != Ringing {
+		t.Fatalf("first event: %v %v", out, c.State)
+	}
+	c, out = Apply(c, Event{ID: "e1", State: Initiated}, t0.Add(time.Second))
+	if out != Recorded || c.State != Ringing {
+		t.Fatalf("stale event moved the call: %v %v", out, c.State)
+	}
+	c, out = Apply(c, Event{ID: "e1", State: Initiated}, t0.Add(2*time.Second))
+	if out != Duplicate || len(c.History) != 2 {
+		t.Fatalf("duplicate: %v, history %d", out, len(c.History))
+	}
+	c, _ = Apply(c, Event{ID: "e3", State: Busy, Detail: "user_busy"}, t0.Add(3*time.Second))
+	c, out = Apply(c, Event{ID: "e4", State: Completed}, t0.Add(4*time.Second))
+	if out != Recorded || c.State != Busy {
+		t.Fatalf("terminal state did not absorb: %v %v", out, c.State)
+	}
+	if got := len(c.History); got != 4 {
+		t.Fatalf("history has %d entries, want 4", got)
+	}
+	if c.History[2].Detail != "user_busy" || !c.History[2].Changed || c.History[3].Changed {
+		t.Fatalf("history entries wrong: %+v", c.History)
+	}
+}
+
+// lifecycle draws the events one real call produces: a path forward through the states,
+// ending in exactly one terminal state, plus events that report no state.
+func lifecycle(t *rapid.T) []Event {
+	path := []State{Queued, Initiated, Ringing}
+	if rapid.Bool().Draw(t, "answered") {
+		path = append(path, InProgress, Completed)
+	} else {
+		path = append(path, rapid.SampledFrom([]State{Busy, Failed, NoAnswer, Canceled}).Draw(t, "ending"))
+	}
+	// A carrier may skip states (no ringing callback requested, a failed dial that never rang).
+	var events []Event
+	for i, s := range path {
+		if s.Terminal() || rapid.IntRange(0, 4).Draw(t, fmt.Sprintf("keep%d", i)) > 0 {
+			events = append(events, Event{ID: fmt.Sprintf("ev-%d-%s", i, s), CallID: "c", State: s})
+		}
+	}
+	for i := range rapid.IntRange(0, 2).Draw(t, "notes") {
+		events = append(events, Event{ID: fmt.Sprintf("note-%d", i), CallID: "c"})
+	}
+	return events
+}
+
+func fold(events []Event) Call {
+	var c Call
+	t0 := time.Unix(0, 0)
+	for i, e := range events {
+		c, _ = Apply(c, e, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	return c
+}
+
+func entrySet(c Call) []string {
+	var ids []string
+	for _, h := range c.History {
+		ids = append(ids, h.EventID+"/"+h.State.String())
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestApplyIsOrderAndDuplicateTolerant is the property the whole product leans on: the same
+// events in any order and any multiplicity give the same final state and the same history.
+func TestApplyIsOrderAndDuplicateTolerant(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		events := lifecycle(t)
+		want := fold(events)
+
+		// Deliver each event one or more times, in a random order.
+		var delivered []Event
+		for i, e := range events {
+			for range rapid.IntRange(1, 3).Draw(t, fmt.Sprintf("copies%d", i)) {
+				delivered = append(delivered, e)
+			}
+		}
+		delivered = rapid.Permutation(delivered).Draw(t, "arrival")
+		got := fold(delivered)
+
+		if got.State != want.State {
+			t.Fatalf("final state %v, in-order %v (arrival %v)", got.State, want.State, delivered)
+		}
+		if !slices.Equal(entrySet(got), entrySet(want)) {
+			t.Fatalf("history %v, in-order %v", entrySet(got), entrySet(want))
+		}
+		changed := 0
+		for _, h := range got.History {
+			if h.Changed {
+				changed++
+				if h.State == Unknown {
+					t.Fatalf("an event that reports no state changed the call: %+v", h)
+				}
+			}
+		}
+		if changed == 0 || changed > len(events) {
+			t.Fatalf("%d entries changed the state", changed)
+		}
+	})
+}

@@ -1,0 +1,368 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/call"
+)
+
+//go:embed apply.lua
+var applySource string
+
+var (
+	applyScript = redis.NewScript(applySource)
+
+	// park keeps an event for a carrier call id we cannot resolve yet, unless the index
+	// appeared in the meantime, in which case it answers with our call id.
+	parkScript = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if id then return id end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return false`)
+
+	// link records which call a carrier call id belongs to and hands back the events that
+	// were parked for it. Both keys share a hash tag, so no event can be parked after the
+	// index exists and then be missed.
+	linkScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('LRANGE', KEYS[2], 0, -1)`)
+)
+
+// Applied says what storing an event did. When Apply returns it without error, the event is
+// durable in Redis: that is the moment a carrier may be acknowledged.
+type Applied struct {
+	CallID  string
+	State   call.State // the call's state after the event
+	Outcome call.Outcome
+	// Parked is true when the event names a carrier call id we do not know yet: it is kept
+	// and applied once Link tells us which call it belongs to.
+	Parked bool
+}
+
+// NewCallID returns a fresh call id for a call we place.
+func NewCallID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "CL" + hex.EncodeToString(b[:])
+}
+
+// InboundCallID derives our id for an inbound call from the carrier's id, so every instance
+// and every callback of that call agree on it without a lookup.
+func InboundCallID(carrier, carrierCallID string) string {
+	h := sha256.Sum256([]byte(carrier + "\x00" + carrierCallID))
+	return "CL" + hex.EncodeToString(h[:12])
+}
+
+// Apply stores one event. An event that carries our call id, or belongs to an inbound call,
+// goes to its call at once; one that only carries a carrier call id is resolved through the
+// index, and parked if the index does not know it yet. A duplicate is recognised by its
+// event id and changes nothing.
+func (r *Redis) Apply(ctx context.Context, e call.Event) (Applied, error) {
+	if e.ID == "" {
+		return Applied{}, errors.New("store: event without id")
+	}
+	if e.CallID == "" {
+		switch {
+		case e.CarrierCallID == "":
+			return Applied{}, errors.New("store: event names no call")
+		case e.Direction == call.Inbound:
+			e.CallID = InboundCallID(e.Carrier, e.CarrierCallID)
+		default:
+			id, err := r.resolveOrPark(ctx, e)
+			if err != nil || id == "" {
+				return Applied{Parked: err == nil}, err
+			}
+			e.CallID = id
+		}
+	}
+	return r.apply(ctx, e, time.Now())
+}
+
+func (r *Redis) resolveOrPark(ctx context.Context, e call.Event) (string, error) {
+	raw, err := json.Marshal(parkedEvent(e))
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	keys := []string{r.keys.carrierIndex(e.Carrier, e.CarrierCallID), r.keys.pending(e.Carrier, e.CarrierCallID)}
+	id, err := parkScript.Run(ctx, r.rdb, keys, raw, r.opts.MaxCallAge.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return id, err
+}
+
+func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	var at string
+	if !e.At.IsZero() {
+		at = strconv.FormatInt(e.At.UnixMilli(), 10)
+	}
+	state := ""
+	if e.State != call.Unknown {
+		state = e.State.String()
+	}
+	terminal := "0"
+	if e.State.Terminal() {
+		terminal = "1"
+	}
+	direction := ""
+	if e.Direction != call.UnknownDirection {
+		direction = e.Direction.String()
+	}
+	res, err := applyScript.Run(ctx, r.rdb, []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID)},
+		e.ID, state, e.State.Rank(), terminal, at, now.UnixMilli(), e.CallID,
+		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
+		r.opts.HistoryLimit, r.opts.MaxCallAge.Milliseconds(), r.opts.Retention.Milliseconds(),
+		r.keys.channel()).Slice()
+	if err != nil {
+		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
+	}
+	a := Applied{CallID: e.CallID, Outcome: call.Outcome(res[0].(int64))}
+	a.State, _ = call.ParseState(res[1].(string))
+	created, ended := res[2].(int64) == 1, res[3].(int64) == 1
+	if created || ended {
+		// The active-call index and the call-detail records live outside the call's hash
+		// slot, so they are written after the script. The index is only a hint: listing
+		// active calls checks each call's real state.
+		if err := r.afterTransition(ctx, e.CallID, created, ended, res, now); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+func (r *Redis) afterTransition(ctx context.Context, id string, created, ended bool, res []any, now time.Time) error {
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if created && !ended {
+			p.ZAdd(ctx, r.keys.active(), redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		}
+		if ended {
+			p.ZRem(ctx, r.keys.active(), id)
+			createdAt, _ := strconv.ParseInt(res[10].(string), 10, 64)
+			p.XAdd(ctx, &redis.XAddArgs{
+				Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true,
+				Values: []any{
+					"id", id, "state", res[1], "from", res[4], "to", res[5], "direction", res[6],
+					"carrier", res[7], "carrier_call_id", res[8], "agent", res[9],
+					"created_at", createdAt, "ended_at", now.UnixMilli(),
+				},
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: index call %s: %w", id, err)
+	}
+	return nil
+}
+
+// Link records that carrierCallID on carrier is our call callID (the carrier told us its id
+// in the answer to our request, or an inbound call's webhook arrived) and applies any events
+// that were parked because they arrived first.
+func (r *Redis) Link(ctx context.Context, callID, carrier, carrierCallID string) error {
+	opCtx, cancel := r.opCtx(ctx)
+	defer cancel()
+	pipe := r.rdb.Pipeline()
+	pipe.HSet(opCtx, r.keys.call(callID), "carrier", carrier, "carrier_call_id", carrierCallID)
+	if _, err := pipe.Exec(opCtx); err != nil {
+		return fmt.Errorf("store: link %s/%s to %s: %w", carrier, carrierCallID, callID, err)
+	}
+	pendingKey := r.keys.pending(carrier, carrierCallID)
+	waiting, err := linkScript.Run(opCtx, r.rdb,
+		[]string{r.keys.carrierIndex(carrier, carrierCallID), pendingKey},
+		callID, r.opts.MaxCallAge.Milliseconds()).StringSlice()
+	if err != nil {
+		return fmt.Errorf("store: link %s/%s to %s: %w", carrier, carrierCallID, callID, err)
+	}
+	for _, raw := range waiting {
+		var p parked
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			return fmt.Errorf("store: parked event for %s/%s: %w", carrier, carrierCallID, err)
+		}
+		e := p.event()
+		e.CallID = callID
+		if _, err := r.apply(ctx, e, time.UnixMilli(p.ReceivedAt)); err != nil {
+			return err
+		}
+	}
+	if len(waiting) > 0 {
+		// Only now that every parked event is applied (idempotently) may they go.
+		return r.rdb.Del(opCtx, pendingKey).Err()
+	}
+	return nil
+}
+
+// parked is an event as kept while it waits for its call to be known.
+type parked struct {
+	ID            string `json:"id"`
+	Carrier       string `json:"c"`
+	CarrierCallID string `json:"cc"`
+	State         string `json:"s,omitempty"`
+	Direction     string `json:"dir,omitempty"`
+	From          string `json:"f,omitempty"`
+	To            string `json:"t,omitempty"`
+	At            int64  `json:"at,omitempty"`
+	Detail        string `json:"d,omitempty"`
+	ReceivedAt    int64  `json:"r"`
+}
+
+func parkedEvent(e call.Event) parked {
+	p := parked{ID: e.ID, Carrier: e.Carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To,
+		Detail: e.Detail, ReceivedAt: time.Now().UnixMilli()}
+	if e.State != call.Unknown {
+		p.State = e.State.String()
+	}
+	if e.Direction != call.UnknownDirection {
+		p.Direction = e.Direction.String()
+	}
+	if !e.At.IsZero() {
+		p.At = e.At.UnixMilli()
+	}
+	return p
+}
+
+func (p parked) event() call.Event {
+	e := call.Event{ID: p.ID, Carrier: p.Carrier, CarrierCallID: p.CarrierCallID, From: p.From, To: p.To,
+		Detail: p.Detail, Direction: call.ParseDirection(p.Direction)}
+	e.State, _ = call.ParseState(p.State)
+	if p.At != 0 {
+		e.At = time.UnixMilli(p.At).UTC()
+	}
+	return e
+}
+
+var callFields = []string{"id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
+	"agent", "created_at", "updated_at"}
+
+// Call reads one call with its history.
+func (r *Redis) Call(ctx context.Context, id string) (call.Call, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	var fields *redis.SliceCmd
+	var log *redis.XMessageSliceCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields = p.HMGet(ctx, r.keys.call(id), callFields...)
+		log = p.XRange(ctx, r.keys.callLog(id), "-", "+")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return call.Call{}, fmt.Errorf("store: read call %s: %w", id, err)
+	}
+	return decodeCall(fields.Val(), log.Val())
+}
+
+func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
+	str := func(i int) string { s, _ := f[i].(string); return s }
+	if str(0) == "" {
+		return call.Call{}, ErrNotFound
+	}
+	c := call.Call{ID: str(0), From: str(3), To: str(4), Carrier: str(5), CarrierCallID: str(6), Agent: str(7),
+		CreatedAt: unixMilli(str(8)), UpdatedAt: unixMilli(str(9)), Direction: call.ParseDirection(str(2)),
+		History: make([]call.Entry, 0, len(log))}
+	c.State, _ = call.ParseState(str(1))
+	for _, m := range log {
+		v := func(k string) string { s, _ := m.Values[k].(string); return s }
+		h := call.Entry{EventID: v("id"), Carrier: v("c"), At: unixMilli(v("at")), ReceivedAt: unixMilli(v("r")),
+			Changed: v("ch") == "1", Detail: v("d")}
+		h.State, _ = call.ParseState(v("s"))
+		c.History = append(c.History, h)
+	}
+	return c, nil
+}
+
+func unixMilli(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || s == "" {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// CallByCarrierID finds our call for a carrier's call id.
+func (r *Redis) CallByCarrierID(ctx context.Context, carrier, carrierCallID string) (call.Call, error) {
+	opCtx, cancel := r.opCtx(ctx)
+	id, err := r.rdb.Get(opCtx, r.keys.carrierIndex(carrier, carrierCallID)).Result()
+	cancel()
+	switch {
+	case errors.Is(err, redis.Nil):
+		// Inbound calls are found by their derived id even before anything indexed them.
+		id = InboundCallID(carrier, carrierCallID)
+	case err != nil:
+		return call.Call{}, fmt.Errorf("store: look up %s/%s: %w", carrier, carrierCallID, err)
+	}
+	return r.Call(ctx, id)
+}
+
+// ActiveCalls lists calls that have not ended, oldest first, at most limit of them.
+func (r *Redis) ActiveCalls(ctx context.Context, limit int) ([]call.Call, error) {
+	opCtx, cancel := r.opCtx(ctx)
+	ids, err := r.rdb.ZRange(opCtx, r.keys.active(), 0, int64(limit)-1).Result()
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("store: list active calls: %w", err)
+	}
+	calls := make([]call.Call, 0, len(ids))
+	for _, id := range ids {
+		c, err := r.Call(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && c.State.Terminal()):
+			// A stale hint (the call expired, or its end was stored but the index not yet
+			// updated): repair it.
+			r.rdb.ZRem(ctx, r.keys.active(), id)
+		case err != nil:
+			return nil, err
+		default:
+			calls = append(calls, c)
+		}
+	}
+	return calls, nil
+}
+
+// CDR is the compact record kept for every finished call.
+type CDR struct {
+	CallID        string     `json:"call_id"`
+	State         call.State `json:"state"`
+	Direction     string     `json:"direction"`
+	From          string     `json:"from"`
+	To            string     `json:"to"`
+	Carrier       string     `json:"carrier"`
+	CarrierCallID string     `json:"carrier_call_id"`
+	Agent         string     `json:"agent"`
+	CreatedAt     time.Time  `json:"created_at"`
+	EndedAt       time.Time  `json:"ended_at"`
+}
+
+// RecentCDRs returns up to n of the newest call-detail records, newest first.
+func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), "+", "-", n).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: read call-detail records: %w", err)
+	}
+	out := make([]CDR, 0, len(msgs))
+	for _, m := range msgs {
+		v := func(k string) string { s, _ := m.Values[k].(string); return s }
+		c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
+			CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
+			EndedAt: unixMilli(v("ended_at"))}
+		c.State, _ = call.ParseState(v("state"))
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,191 @@
+// Package store keeps Switchboard's shared state in Redis: call records and their event logs,
+// the index from a carrier's call id to ours, the call-detail records of finished calls, and
+// (as the other packages grow) agents, carrier configuration and shared breaker state.
+//
+// It is the only package that imports go-redis. Every instance of Switchboard shares one Redis
+// (single node, Sentinel or Cluster); with no REDIS_URL the same code runs on an in-process
+// Redis so that the demo needs nothing installed.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned when a call (or other record) does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Options configures the store. The zero value of every field but URL has a sane default.
+type Options struct {
+	// URL is REDIS_URL: "redis://..." or "rediss://..." for one node, a comma-separated list of
+	// host:port for Redis Cluster, or empty for an embedded in-process Redis.
+	URL string
+	// Namespace prefixes every key, so several deployments (or tests) can share one Redis.
+	Namespace string
+	// Retention is how long a finished call stays readable. Default 24 h.
+	Retention time.Duration
+	// MaxCallAge bounds how long a call that never reports an end is kept. Default 48 h.
+	MaxCallAge time.Duration
+	// HistoryLimit bounds each call's event log (approximately, as Redis trims). Default 1000.
+	HistoryLimit int64
+	// CDRLimit bounds the stream of call-detail records. Default 100,000.
+	CDRLimit int64
+	// OpTimeout bounds one Redis round trip when the caller's context has no earlier deadline.
+	// Default 1 s.
+	OpTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Namespace == "" {
+		o.Namespace = "sb"
+	}
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
+	if o.MaxCallAge <= 0 {
+		o.MaxCallAge = 48 * time.Hour
+	}
+	if o.HistoryLimit <= 0 {
+		o.HistoryLimit = 1000
+	}
+	if o.CDRLimit <= 0 {
+		o.CDRLimit = 100_000
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = time.Second
+	}
+}
+
+// Redis is the store. It is safe for concurrent use.
+type Redis struct {
+	rdb      redis.UniversalClient
+	opts     Options
+	keys     keys
+	embedded *miniredis.Miniredis // nil unless REDIS_URL was empty
+}
+
+// Open connects to the Redis that opts.URL names, or starts an embedded one, and checks that
+// it answers. The embedded Redis is logged, once, as what it is: nothing persists and only one
+// instance may use it.
+func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
+	opts.setDefaults()
+	r := &Redis{opts: opts, keys: keys{ns: opts.Namespace}}
+	var err error
+	if opts.URL == "" {
+		r.embedded = miniredis.NewMiniRedis()
+		// TTLs must follow the wall clock, or finished calls would never expire.
+		r.embedded.ClockTTL(true)
+		if err := r.embedded.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("store: start embedded redis: %w", err)
+		}
+		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; nothing persists across restarts and only this one instance may run",
+			"addr", r.embedded.Addr())
+		r.rdb = redis.NewClient(tuned(&redis.Options{Addr: r.embedded.Addr()}))
+	} else if r.rdb, err = newClient(opts.URL); err != nil {
+		return nil, err
+	}
+	if err := r.Ping(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("store: redis at %s does not answer: %w", redactURL(opts.URL), err)
+	}
+	return r, nil
+}
+
+// newClient builds a client from REDIS_URL: a URL is one node (or Sentinel through
+// go-redis's URL options); a comma-separated host:port list is a Cluster.
+func newClient(url string) (redis.UniversalClient, error) {
+	if strings.Contains(url, "://") {
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("store: REDIS_URL: %w", err)
+		}
+		return redis.NewClient(tuned(o)), nil
+	}
+	var addrs []string
+	for _, a := range strings.Split(url, ",") {
+		a = strings.TrimSpace(a)
+		if _, port, ok := strings.Cut(a, ":"); !ok || a == "" || port == "" {
+			return nil, fmt.Errorf("store: REDIS_URL: %q is neither a redis:// URL nor a host:port list", url)
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 1 {
+		return redis.NewClient(tuned(&redis.Options{Addr: addrs[0]})), nil
+	}
+	c := &redis.ClusterOptions{Addrs: addrs}
+	t := tuned(&redis.Options{})
+	c.ContextTimeoutEnabled, c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolTimeout =
+		t.ContextTimeoutEnabled, t.DialTimeout, t.ReadTimeout, t.WriteTimeout, t.PoolTimeout
+	return redis.NewClusterClient(c), nil
+}
+
+// tuned sets the timeouts that make "Redis down" a fast 503 instead of a hung carrier
+// request: go-redis ignores context deadlines on socket I/O unless told otherwise, and its
+// default read timeout is 5 s.
+func tuned(o *redis.Options) *redis.Options {
+	o.ContextTimeoutEnabled = true
+	o.DialTimeout = 2 * time.Second
+	o.ReadTimeout = time.Second
+	o.WriteTimeout = time.Second
+	o.PoolTimeout = time.Second
+	return o
+}
+
+func redactURL(u string) string {
+	if at := strings.LastIndex(u, "@"); at >= 0 {
+		if scheme, _, ok := strings.Cut(u, "://"); ok {
+			return scheme + "://***@" + u[at+1:]
+		}
+	}
+	return u
+}
+
+// Embedded reports whether the store runs on the in-process Redis.
+func (r *Redis) Embedded() bool { return r.embedded != nil }
+
+// Ping checks that Redis answers; /readyz uses it.
+func (r *Redis) Ping(ctx context.Context) error {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	return r.rdb.Ping(ctx).Err()
+}
+
+// Close releases the connections and stops an embedded Redis.
+func (r *Redis) Close() error {
+	err := r.rdb.Close()
+	if r.embedded != nil {
+		r.embedded.Close()
+	}
+	return err
+}
+
+// opCtx bounds a round trip by OpTimeout unless the caller's deadline is sooner.
+func (r *Redis) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < r.opts.OpTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.opts.OpTimeout)
+}
+
+// keys names every Redis key. Keys that one script touches together share a hash tag, so
+// the scripts are valid on Redis Cluster.
+type keys struct{ ns string }
+
+func (k keys) call(id string) string    { return k.ns + ":call:{" + id + "}" }
+func (k keys) callLog(id string) string { return k.ns + ":call:{" + id + "}:log" }
+func (k keys) carrierIndex(carrier, carrierCallID string) string {
+	return k.ns + ":cc:{" + carrier + ":" + carrierCallID + "}"
+}
+func (k keys) pending(carrier, carrierCallID string) string {
+	return k.ns + ":cc:{" + carrier + ":" + carrierCallID + "}:pending"
+}
+func (k keys) active() string  { return k.ns + ":calls:active" }
+func (k keys) cdr() string     { return k.ns + ":cdr" }
+func (k keys) channel() string { return k.ns + ":calls" }

@@ -1,0 +1,282 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+func open(t testing.TB, tweak ...func(*Options)) *Redis {
+	t.Helper()
+	opts := Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	r, err := Open(context.Background(), opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func mustApply(t testing.TB, r *Redis, e call.Event) Applied {
+	t.Helper()
+	a, err := r.Apply(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestApplyForwardOnlyAndDeduplicated(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	id := NewCallID()
+	at := time.Date(2018, 11, 5, 14, 47, 1, 0, time.UTC)
+	steps := []struct {
+		e         call.Event
+		outcome   call.Outcome
+		wantState call.State
+	}{
+		{call.Event{ID: "q", CallID: id, State: call.Queued, Direction: call.Outbound, From: "+1", To: "+2", Agent: "ann"}, call.Advanced, call.Queued},
+		{call.Event{ID: "r", CallID: id, State: call.Ringing, Carrier: "tw", CarrierCallID: "CA1", At: at}, call.Advanced, call.Ringing},
+		{call.Event{ID: "r", CallID: id, State: call.Ringing, Carrier: "tw", CarrierCallID: "CA1", At: at}, call.Duplicate, call.Ringing},
+		{call.Event{ID: "i", CallID: id, State: call.Initiated}, call.Recorded, call.Ringing},
+		{call.Event{ID: "a", CallID: id, State: call.InProgress}, call.Advanced, call.InProgress},
+		{call.Event{ID: "dtmf", CallID: id, Detail: "digit 5"}, call.Recorded, call.InProgress},
+		{call.Event{ID: "c", CallID: id, State: call.Completed, Detail: "normal_clearing"}, call.Advanced, call.Completed},
+		{call.Event{ID: "b", CallID: id, State: call.Busy}, call.Recorded, call.Completed},
+	}
+	for i, s := range steps {
+		a := mustApply(t, r, s.e)
+		if a.Outcome != s.outcome || a.State != s.wantState || a.CallID != id {
+			t.Fatalf("step %d (%s): got %+v, want %v %v", i, s.e.ID, a, s.outcome, s.wantState)
+		}
+	}
+	c, err := r.Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != call.Completed || c.Direction != call.Outbound || c.From != "+1" || c.To != "+2" ||
+		c.Carrier != "tw" || c.CarrierCallID != "CA1" || c.Agent != "ann" {
+		t.Fatalf("record: %+v", c)
+	}
+	var ids []string
+	for _, h := range c.History {
+		ids = append(ids, h.EventID)
+	}
+	if want := []string{"q", "r", "i", "a", "dtmf", "c", "b"}; !slices.Equal(ids, want) {
+		t.Fatalf("history %v, want %v (arrival order, duplicates once)", ids, want)
+	}
+	if !c.History[1].At.Equal(at) || !c.History[1].Changed || c.History[2].Changed || c.History[5].Detail != "normal_clearing" {
+		t.Fatalf("history entries: %+v", c.History)
+	}
+	if _, err := r.Call(ctx, "CLnope"); err != ErrNotFound {
+		t.Fatalf("unknown call: %v", err)
+	}
+}
+
+// TestScriptAgreesWithDomain checks the Lua script against call.Apply, the pure definition of
+// a transition: for any arrival order with duplicates, the stored state and history match.
+func TestScriptAgreesWithDomain(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	all := append([]call.State{call.Unknown}, call.States...)
+	rapid.Check(t, func(t *rapid.T) {
+		id := NewCallID()
+		n := rapid.IntRange(1, 8).Draw(t, "events")
+		var events []call.Event
+		for i := range n {
+			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
+			events = append(events, call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s})
+		}
+		var model call.Call
+		for i := range rapid.IntRange(n, 2*n).Draw(t, "deliveries") {
+			e := events[rapid.IntRange(0, n-1).Draw(t, fmt.Sprintf("pick%d", i))]
+			var want call.Outcome
+			model, want = call.Apply(model, e, time.Now())
+			got, err := r.Apply(ctx, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != want || got.State != model.State {
+				t.Fatalf("delivery %d of %s/%v: store %v %v, domain %v %v", i, e.ID, e.State, got.Outcome, got.State, want, model.State)
+			}
+		}
+		stored, err := r.Call(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored.History) != len(model.History) {
+			t.Fatalf("history: store %d entries, domain %d", len(stored.History), len(model.History))
+		}
+		for i := range stored.History {
+			s, m := stored.History[i], model.History[i]
+			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed {
+				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
+			}
+		}
+	})
+}
+
+func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	id := NewCallID()
+	mustApply(t, r, call.Event{ID: "created", CallID: id, State: call.Queued, Direction: call.Outbound})
+
+	// The carrier's callback beats the REST answer that would have told us its call id.
+	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound}
+	if a := mustApply(t, r, early); !a.Parked {
+		t.Fatalf("event for an unknown carrier call id: %+v, want parked", a)
+	}
+	if a := mustApply(t, r, early); !a.Parked {
+		t.Fatalf("retry of the parked event: %+v", a)
+	}
+	if err := r.Link(ctx, id, "tw", "CAx"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != call.Ringing || c.CarrierCallID != "CAx" || len(c.History) != 2 {
+		t.Fatalf("after link: state %v ccid %q history %d", c.State, c.CarrierCallID, len(c.History))
+	}
+	// Once linked, the carrier's id resolves directly.
+	a := mustApply(t, r, call.Event{ID: "CAx/2", Carrier: "tw", CarrierCallID: "CAx", State: call.InProgress})
+	if a.Parked || a.CallID != id || a.State != call.InProgress {
+		t.Fatalf("after link: %+v", a)
+	}
+	byCarrier, err := r.CallByCarrierID(ctx, "tw", "CAx")
+	if err != nil || byCarrier.ID != id {
+		t.Fatalf("CallByCarrierID: %v %v", byCarrier.ID, err)
+	}
+	if n, _ := r.rdb.Exists(ctx, r.keys.pending("tw", "CAx")).Result(); n != 0 {
+		t.Fatal("parked events were not cleared after they were applied")
+	}
+}
+
+func TestInboundCallsNeedNoLookup(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	// Status callbacks of an inbound call may arrive in any order, on any instance.
+	a := mustApply(t, r, call.Event{ID: "in/2", Carrier: "tx", CarrierCallID: "v3:abc", State: call.InProgress, Direction: call.Inbound})
+	b := mustApply(t, r, call.Event{ID: "in/1", Carrier: "tx", CarrierCallID: "v3:abc", State: call.Ringing, Direction: call.Inbound, From: "+15550001"})
+	if a.CallID != b.CallID || a.CallID != InboundCallID("tx", "v3:abc") || b.Outcome != call.Recorded {
+		t.Fatalf("inbound: %+v %+v", a, b)
+	}
+	c, err := r.CallByCarrierID(ctx, "tx", "v3:abc")
+	if err != nil || c.From != "+15550001" || c.Direction != call.Inbound || c.State != call.InProgress {
+		t.Fatalf("inbound by carrier id: %+v %v", c, err)
+	}
+}
+
+func TestFinishedCallsExpireAndLeaveADetailRecord(t *testing.T) {
+	r := open(t, func(o *Options) { o.Retention = time.Hour; o.MaxCallAge = 5 * time.Hour })
+	ctx := context.Background()
+	id := NewCallID()
+	mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Queued, From: "+1", To: "+2", Carrier: "tw"})
+	if ttl := r.rdb.PTTL(ctx, r.keys.call(id)).Val(); ttl <= time.Hour || ttl > 5*time.Hour {
+		t.Fatalf("live call TTL %v, want about MaxCallAge", ttl)
+	}
+	active, err := r.ActiveCalls(ctx, 100)
+	if err != nil || len(active) != 1 || active[0].ID != id {
+		t.Fatalf("active calls: %v %v", active, err)
+	}
+	mustApply(t, r, call.Event{ID: "n", CallID: id, State: call.NoAnswer})
+	mustApply(t, r, call.Event{ID: "c", CallID: id, State: call.Completed}) // late, absorbed
+	for _, k := range []string{r.keys.call(id), r.keys.callLog(id)} {
+		if ttl := r.rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Fatalf("finished call key %s TTL %v, want within retention", k, ttl)
+		}
+	}
+	cdrs, err := r.RecentCDRs(ctx, 10)
+	if err != nil || len(cdrs) != 1 {
+		t.Fatalf("CDRs: %v %v (want exactly one per finished call)", cdrs, err)
+	}
+	if cdrs[0].CallID != id || cdrs[0].State != call.NoAnswer || cdrs[0].From != "+1" || cdrs[0].Carrier != "tw" {
+		t.Fatalf("CDR: %+v", cdrs[0])
+	}
+	if active, _ := r.ActiveCalls(ctx, 100); len(active) != 0 {
+		t.Fatalf("finished call still listed active: %v", active)
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	r := open(t, func(o *Options) { o.HistoryLimit = 10 })
+	id := NewCallID()
+	for i := range 500 {
+		mustApply(t, r, call.Event{ID: fmt.Sprint(i), CallID: id})
+	}
+	n := r.rdb.XLen(context.Background(), r.keys.callLog(id)).Val()
+	if n > 200 {
+		t.Fatalf("log holds %d entries, want it trimmed near 10", n)
+	}
+}
+
+func TestRedisDownFailsFast(t *testing.T) {
+	r := open(t)
+	unreachable, err := newClient("redis://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rdb.Close()
+	r.rdb = unreachable
+	start := time.Now()
+	_, err = r.Apply(context.Background(), call.Event{ID: "x", CallID: NewCallID(), State: call.Ringing})
+	if err == nil {
+		t.Fatal("Apply succeeded with Redis down")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Apply with Redis down took %v", took)
+	}
+}
+
+func TestEmbeddedRunsTheSameScripts(t *testing.T) {
+	r, err := Open(context.Background(), Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.Embedded() {
+		t.Fatal("empty URL must mean embedded")
+	}
+	id := NewCallID()
+	mustApply(t, r, call.Event{ID: "1", CallID: id, State: call.Ringing})
+	if a := mustApply(t, r, call.Event{ID: "2", CallID: id, State: call.Busy}); a.State != call.Busy {
+		t.Fatalf("embedded: %+v", a)
+	}
+}
+
+func TestNewClientParsesRedisURL(t *testing.T) {
+	for _, bad := range []string{"localhost", "redis//x", "a:1,b"} {
+		if _, err := newClient(bad); err == nil {
+			t.Errorf("newClient(%q) accepted a bad REDIS_URL", bad)
+		}
+	}
+	for _, good := range []string{"redis://localhost:6379/0", "rediss://u:p@h:6380", "h1:7000,h2:7001,h3:7002", "h:6379"} {
+		c, err := newClient(good)
+		if err != nil {
+			t.Errorf("newClient(%q): %v", good, err)
+			continue
+		}
+		c.Close()
+	}
+	if got := redactURL("redis://user:secret@host:6379"); got != "redis://***@host:6379" {
+		t.Errorf("redactURL leaked: %s", got)
+	}
+}
