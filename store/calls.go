@@ -97,7 +97,7 @@ func (r *Redis) resolveOrPark(ctx context.Context, e call.Event) (string, error)
 	}
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	keys := []string{r.keys.carrierIndex(e.Carrier, e.CarrierCallID), r.keys.pending(e.Carrier, e.CarrierCallID)}
+	keys := []string{r.keys.carrierIndex(e.CarrierCallID), r.keys.pending(e.CarrierCallID)}
 	id, err := parkScript.Run(ctx, r.rdb, keys, raw, r.opts.MaxCallAge.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
@@ -182,9 +182,9 @@ func (r *Redis) Link(ctx context.Context, callID, carrier, carrierCallID string)
 	if _, err := pipe.Exec(opCtx); err != nil {
 		return fmt.Errorf("store: link %s/%s to %s: %w", carrier, carrierCallID, callID, err)
 	}
-	pendingKey := r.keys.pending(carrier, carrierCallID)
+	pendingKey := r.keys.pending(carrierCallID)
 	waiting, err := linkScript.Run(opCtx, r.rdb,
-		[]string{r.keys.carrierIndex(carrier, carrierCallID), pendingKey},
+		[]string{r.keys.carrierIndex(carrierCallID), pendingKey},
 		callID, r.opts.MaxCallAge.Milliseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("store: link %s/%s to %s: %w", carrier, carrierCallID, callID, err)
@@ -293,14 +293,16 @@ func unixMilli(s string) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// CallByCarrierID finds our call for a carrier's call id.
-func (r *Redis) CallByCarrierID(ctx context.Context, carrier, carrierCallID string) (call.Call, error) {
+// CallByCarrierID finds our call for a carrier's call id. carrier may be empty; when it is
+// given, an inbound call is found by its derived id even before anything indexed it.
+func (r *Redis) CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error) {
 	opCtx, cancel := r.opCtx(ctx)
-	id, err := r.rdb.Get(opCtx, r.keys.carrierIndex(carrier, carrierCallID)).Result()
+	id, err := r.rdb.Get(opCtx, r.keys.carrierIndex(carrierCallID)).Result()
 	cancel()
 	switch {
+	case errors.Is(err, redis.Nil) && carrier == "":
+		return call.Call{}, ErrNotFound
 	case errors.Is(err, redis.Nil):
-		// Inbound calls are found by their derived id even before anything indexed them.
 		id = InboundCallID(carrier, carrierCallID)
 	case err != nil:
 		return call.Call{}, fmt.Errorf("store: look up %s/%s: %w", carrier, carrierCallID, err)

@@ -180,11 +180,13 @@ type keys struct{ ns string }
 
 func (k keys) call(id string) string    { return k.ns + ":call:{" + id + "}" }
 func (k keys) callLog(id string) string { return k.ns + ":call:{" + id + "}:log" }
-func (k keys) carrierIndex(carrier, carrierCallID string) string {
-	return k.ns + ":cc:{" + carrier + ":" + carrierCallID + "}"
-}
-func (k keys) pending(carrier, carrierCallID string) string {
-	return k.ns + ":cc:{" + carrier + ":" + carrierCallID + "}:pending"
+
+// The carrier-call-id index is keyed by the carrier's id alone: the calls API looks calls up
+// by it without naming the carrier, and carriers' ids (Twilio's CA+32 hex, Telnyx's UUIDs)
+// do not collide.
+func (k keys) carrierIndex(carrierCallID string) string { return k.ns + ":cc:{" + carrierCallID + "}" }
+func (k keys) pending(carrierCallID string) string {
+	return k.ns + ":cc:{" + carrierCallID + "}:pending"
 }
 func (k keys) active() string  { return k.ns + ":calls:active" }
 func (k keys) cdr() string     { return k.ns + ":cdr" }

@@ -161,11 +161,11 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	if a.Parked || a.CallID != id || a.State != call.InProgress {
 		t.Fatalf("after link: %+v", a)
 	}
-	byCarrier, err := r.CallByCarrierID(ctx, "tw", "CAx")
+	byCarrier, err := r.CallByCarrierID(ctx, "CAx", "")
 	if err != nil || byCarrier.ID != id {
 		t.Fatalf("CallByCarrierID: %v %v", byCarrier.ID, err)
 	}
-	if n, _ := r.rdb.Exists(ctx, r.keys.pending("tw", "CAx")).Result(); n != 0 {
+	if n, _ := r.rdb.Exists(ctx, r.keys.pending("CAx")).Result(); n != 0 {
 		t.Fatal("parked events were not cleared after they were applied")
 	}
 }
@@ -179,7 +179,7 @@ func TestInboundCallsNeedNoLookup(t *testing.T) {
 	if a.CallID != b.CallID || a.CallID != InboundCallID("tx", "v3:abc") || b.Outcome != call.Recorded {
 		t.Fatalf("inbound: %+v %+v", a, b)
 	}
-	c, err := r.CallByCarrierID(ctx, "tx", "v3:abc")
+	c, err := r.CallByCarrierID(ctx, "v3:abc", "tx")
 	if err != nil || c.From != "+15550001" || c.Direction != call.Inbound || c.State != call.InProgress {
 		t.Fatalf("inbound by carrier id: %+v %v", c, err)
 	}

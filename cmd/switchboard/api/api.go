@@ -1,0 +1,96 @@
+// Package api is Switchboard's JSON API for people: admins (bearer SWITCHBOARD_ADMIN_TOKEN)
+// and, as the agent side grows, agents with their own tokens. cmd/switchboard mounts it with
+// Register. Carrier-facing routes are not here: they live in package webhooks.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+)
+
+// callStore is what the API reads calls from; *store.Redis implements it.
+type callStore interface {
+	Call(ctx context.Context, id string) (call.Call, error)
+	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
+	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+}
+
+// Deps are what the API needs.
+type Deps struct {
+	Store      callStore
+	AdminToken string
+	Log        *slog.Logger
+}
+
+// Error is the one shape of every API error: a stable code and a message for people.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Error codes, and the one table that maps them to HTTP statuses.
+const (
+	codeInvalid      = "invalid"
+	codeUnauthorized = "unauthorized"
+	codeNotFound     = "not_found"
+	codeUnavailable  = "unavailable"
+	codeInternal     = "internal"
+)
+
+var statusOf = map[string]int{
+	codeInvalid:      http.StatusBadRequest,
+	codeUnauthorized: http.StatusUnauthorized,
+	codeNotFound:     http.StatusNotFound,
+	codeUnavailable:  http.StatusServiceUnavailable,
+	codeInternal:     http.StatusInternalServerError,
+}
+
+func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// fail writes err as an API error. Store and other internal errors are logged with the
+// request id and answered without their detail.
+func fail(c echo.Context, log *slog.Logger, err error) error {
+	var apiErr *Error
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.Is(err, store.ErrNotFound):
+		apiErr = errorf(codeNotFound, "not found")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		apiErr = errorf(codeUnavailable, "storage did not answer in time; retry")
+	default:
+		log.Error("api request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"path", c.Path(), "err", err)
+		apiErr = errorf(codeInternal, "internal error; see the server log for request "+c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	return c.JSON(statusOf[apiErr.Code], map[string]*Error{"error": apiErr})
+}
+
+// requireAdmin checks the bearer token in constant time. Both sides are hashed first so the
+// comparison takes the same time whatever the length of the guess.
+func requireAdmin(token string) echo.MiddlewareFunc {
+	want := sha256.Sum256([]byte(token))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+				return c.JSON(http.StatusUnauthorized, map[string]*Error{
+					"error": errorf(codeUnauthorized, "a valid bearer token is required")})
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/store"
+)
+
+// run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
+// and returns every start-up and serve error. Tests call it with -addr 127.0.0.1:0.
+//
+// Shutdown has two stages: the first SIGTERM/SIGINT (or ctx ending) drains: /readyz fails so
+// load balancers stop sending, no new connections are taken, and requests in flight finish
+// until the drain timeout. A second signal stops at once.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
+	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Retention: cfg.retention}, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	adminToken := cfg.adminToken
+	if adminToken == "" {
+		adminToken = newToken()
+		fmt.Fprintf(stdout, "SWITCHBOARD_ADMIN_TOKEN is not set; this run's admin token is %s\n", adminToken)
+	}
+
+	var draining atomic.Bool
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	e := newEcho(log)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", handleReady(st, &draining))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
+	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	public := cfg.publicBase(ln.Addr())
+	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
+	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
+
+	e.Listener = ln
+	served := make(chan error, 1)
+	go func() { served <- e.Start("") }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		log.Info("stopping: context ended; draining", "timeout", cfg.drainTimeout)
+	case sig := <-signals:
+		log.Info("stopping: draining; send the signal again to stop at once", "signal", sig, "timeout", cfg.drainTimeout)
+	}
+	draining.Store(true)
+
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-signals:
+			log.Warn("stopping now: second signal", "signal", sig)
+			cancel()
+		case <-drainCtx.Done():
+		}
+	}()
+	if err := e.Shutdown(drainCtx); err != nil {
+		log.Warn("drain did not finish; closing what is left", "err", err)
+		e.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newEcho builds the HTTP server with explicit timeouts (Echo's are all zero) and a keep-alive
+// idle timeout long enough that a carrier reuses one connection for many callbacks.
+func newEcho(log *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout = 5 * time.Second
+	e.Server.ReadTimeout = 15 * time.Second
+	e.Server.WriteTimeout = 15 * time.Second
+	e.Server.IdleTimeout = 180 * time.Second
+	e.Server.MaxHeaderBytes = 64 << 10
+	e.Server.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+
+	e.Use(middleware.RequestID())
+	e.Use(middleware.Recover())
+	e.Use(requestLog(log))
+	return e
+}
+
+// requestLog writes one line per request at debug level, and one at warn/error per failure.
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			status := c.Response().Status
+			level := slog.LevelDebug
+			switch {
+			case status >= 500:
+				level = slog.LevelError
+			case err != nil:
+				level = slog.LevelWarn
+			}
+			if log.Enabled(c.Request().Context(), level) {
+				attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+					"duration", time.Since(start), "request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
+				if err != nil {
+					attrs = append(attrs, "err", err)
+				}
+				log.Log(c.Request().Context(), level, "http request", attrs...)
+			}
+			return nil
+		}
+	}
+}
+
+func handleReady(st *store.Redis, draining *atomic.Bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if draining.Load() {
+			return c.String(http.StatusServiceUnavailable, "draining\n")
+		}
+		if err := st.Ping(c.Request().Context()); err != nil {
+			return c.String(http.StatusServiceUnavailable, "redis unreachable\n")
+		}
+		return c.String(http.StatusOK, "ready\n")
+	}
+}
+
+func newToken() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

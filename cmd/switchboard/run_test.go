@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+const adminToken = "test-admin-token-0123456789"
+
+type server struct {
+	base string
+	done chan error
+	stop context.CancelFunc
+}
+
+// start runs the server on a free port with env (on top of a test Redis and admin token) and
+// waits until it listens.
+func start(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	vars := map[string]string{"REDIS_URL": redistest.URL(t), "SWITCHBOARD_ADMIN_TOKEN": adminToken,
+		"SWITCHBOARD_LOG_LEVEL": "warn"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	s := &server{done: make(chan error, 1), stop: cancel}
+	go func() {
+		s.done <- run(ctx, []string{"switchboard", "-addr", "127.0.0.1:0"}, func(k string) string { return vars[k] }, w, io.Discard)
+		w.Close()
+	}()
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if addr, ok := strings.CutPrefix(lines.Text(), "Switchboard listening on "); ok {
+			s.base = "http://" + strings.Fields(addr)[0]
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if s.base == "" {
+		t.Fatalf("server did not start: %v", <-s.done)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return s
+}
+
+func get(t *testing.T, url, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	s := start(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, body := get(t, s.base+path, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := get(t, s.base+"/metrics", ""); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("/metrics: %d", resp.StatusCode)
+	}
+}
+
+func TestEmbeddedRedisByDefault(t *testing.T) {
+	s := start(t, map[string]string{"REDIS_URL": ""})
+	if resp, body := get(t, s.base+"/readyz", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz on embedded Redis: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestInvalidConfigurationIsOneLine(t *testing.T) {
+	cases := map[string]map[string]string{
+		"addr":      {"SWITCHBOARD_ADDR": "nonsense"},
+		"public":    {"SWITCHBOARD_PUBLIC_URL": "ftp://x"},
+		"redis":     {"REDIS_URL": "not a url"},
+		"token":     {"SWITCHBOARD_ADMIN_TOKEN": "short"},
+		"level":     {"SWITCHBOARD_LOG_LEVEL": "loud"},
+		"retention": {"SWITCHBOARD_RETENTION": "-1h"},
+	}
+	for name, env := range cases {
+		err := run(context.Background(), []string{"switchboard"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%s: bad configuration accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: reason is not one line: %q", name, err)
+		}
+	}
+}
+
+func TestCallsAPI(t *testing.T) {
+	s := start(t, nil)
+	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t)}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id := store.NewCallID()
+	ccid := "CA" + strings.Repeat("ab", 16) + id[2:6]
+	for _, e := range []call.Event{
+		{ID: "q", CallID: id, State: call.Queued, Direction: call.Outbound, From: "+15550100", To: "+15550199"},
+		{ID: "r", CallID: id, State: call.Ringing, Carrier: "primary", CarrierCallID: ccid},
+	} {
+		if _, err := st.Apply(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Link(context.Background(), id, "primary", ccid); err != nil {
+		t.Fatal(err)
+	}
+
+	if resp, _ := get(t, s.base+"/api/calls/"+id, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, s.base+"/api/calls/"+id, "wrong-token-wrong-token"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", resp.StatusCode)
+	}
+	if resp, body := get(t, s.base+"/api/calls/CLdoesnotexist", adminToken); resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "not_found") {
+		t.Fatalf("unknown call: %d %s", resp.StatusCode, body)
+	}
+
+	resp, body := get(t, s.base+"/api/calls/"+id, adminToken)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("get call: %d %s", resp.StatusCode, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"id", "state", "direction", "from", "to", "carrier", "carrier_call_id", "agent", "created_at", "updated_at", "history"} {
+		if _, ok := got[field]; !ok {
+			t.Errorf("call JSON lacks %q: %s", field, body)
+		}
+	}
+	if got["state"] != "ringing" || got["direction"] != "outbound" || got["carrier_call_id"] != ccid {
+		t.Errorf("call JSON: %s", body)
+	}
+	history := got["history"].([]any)
+	if len(history) != 2 || history[1].(map[string]any)["changed"] != true {
+		t.Errorf("history: %v", history)
+	}
+
+	for _, q := range []string{"?carrier_call_id=" + ccid, "?state=active"} {
+		resp, body := get(t, s.base+"/api/calls"+q, adminToken)
+		var list struct{ Calls []call.Call }
+		json.Unmarshal(body, &list)
+		if resp.StatusCode != http.StatusOK || len(list.Calls) == 0 || list.Calls[0].ID != id {
+			t.Errorf("GET /api/calls%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := get(t, s.base+"/api/calls?state=ringing", adminToken); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unsupported listing: %d", resp.StatusCode)
+	}
+}
+
+// TestTwoStageShutdown: the first signal drains (a request in flight may finish), the second
+// stops at once.
+func TestTwoStageShutdown(t *testing.T) {
+	s := start(t, map[string]string{"SWITCHBOARD_DRAIN_TIMEOUT": "30s"})
+	// A request whose headers never finish keeps the server busy, as a slow client would.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+	time.Sleep(50 * time.Millisecond) // let the server read the first bytes: the connection is now active
+
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		t.Fatalf("first signal stopped the server at once (%v); it must drain", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := http.Get(s.base + "/healthz"); err == nil {
+		t.Error("a draining server still accepts new connections")
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		s.done <- nil // for the cleanup
+	case <-time.After(3 * time.Second):
+		t.Fatal("second signal did not stop the server")
+	}
+}
