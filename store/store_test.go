@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -84,7 +85,7 @@ func TestApplyForwardOnlyAndDeduplicated(t *testing.T) {
 	if !c.History[1].At.Equal(at) || !c.History[1].Changed || c.History[2].Changed || c.History[5].Detail != "normal_clearing" {
 		t.Fatalf("history entries: %+v", c.History)
 	}
-	if _, err := r.Call(ctx, "CLnope"); err != ErrNotFound {
+	if _, err := r.Call(ctx, "CLnope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown call: %v", err)
 	}
 }

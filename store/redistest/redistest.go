@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -70,37 +71,117 @@ func start() (stop func()) {
 			"`make test` installs it when it may")
 		return func() {}
 	}
-	dir, err := os.MkdirTemp("", "redistest-")
+	p, err := newProcess(bin)
 	if err != nil {
 		server.err = err
 		return func() {}
 	}
-	port, err := freePort()
-	if err != nil {
+	if err := p.start(); err != nil {
 		server.err = err
-		return func() { os.RemoveAll(dir) }
-	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		server.err = fmt.Errorf("start %s: %w", bin, err)
-		return func() { os.RemoveAll(dir) }
-	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := waitReady(addr, 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-		server.err = fmt.Errorf("%s did not start on %s: %v\n%s", bin, addr, err, log)
-		return stop
+		return p.remove
 	}
 	version, _ := exec.Command(bin, "--version").Output()
-	server.url = "redis://" + addr
-	server.desc = fmt.Sprintf("started %s (%s) on %s", bin, strings.TrimSpace(string(version)), addr)
-	return stop
+	server.url = p.url()
+	server.desc = fmt.Sprintf("started %s (%s) on %s", bin, strings.TrimSpace(string(version)), p.addr)
+	return p.remove
+}
+
+// process is one redis-server on a fixed loopback port in its own directory.
+type process struct {
+	bin, dir, addr string
+	// durable processes write an append-only file fsynced before every reply, as production
+	// Redis behind Switchboard should, so a kill loses nothing that was acknowledged.
+	durable bool
+	cmd     *exec.Cmd
+}
+
+func newProcess(bin string) (*process, error) {
+	dir, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &process{bin: bin, dir: dir, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
+}
+
+func (p *process) url() string { return "redis://" + p.addr }
+
+func (p *process) start() error {
+	_, port, _ := net.SplitHostPort(p.addr)
+	aof := []string{"--appendonly", "no"}
+	if p.durable {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", p.dir, "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log")}, aof...)
+	p.cmd = exec.Command(p.bin, args...)
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.bin, err)
+	}
+	if err := waitReady(p.addr, 10*time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(p.dir, "redis.log"))
+		p.stop()
+		return fmt.Errorf("%s did not start on %s: %w\n%s", p.bin, p.addr, err, log)
+	}
+	return nil
+}
+
+func (p *process) stop() {
+	if p.cmd != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		p.cmd = nil
+	}
+}
+
+func (p *process) remove() {
+	p.stop()
+	os.RemoveAll(p.dir)
+}
+
+// Server is a redis-server of one test's own, which the test may kill and start again on the
+// same port to see what happens when Redis goes away. It runs with appendonly yes and
+// appendfsync always, so what it acknowledged survives the kill.
+type Server struct {
+	tb testing.TB
+	p  *process
+}
+
+// NewServer starts a redis-server for this test alone; it is removed when the test ends.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redistest: this test needs redis-server on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
+	}
+	p, err := newProcess(bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.durable = true
+	tb.Cleanup(p.remove)
+	if err := p.start(); err != nil {
+		tb.Fatal(err)
+	}
+	return &Server{tb: tb, p: p}
+}
+
+// URL is the server's redis:// URL; it stays the same across Stop and Start.
+func (s *Server) URL() string { return s.p.url() }
+
+// Stop kills the server at once, as a crash would.
+func (s *Server) Stop() { s.p.stop() }
+
+// Start starts the server again after Stop.
+func (s *Server) Start() {
+	s.tb.Helper()
+	if err := s.p.start(); err != nil {
+		s.tb.Fatal(err)
+	}
 }
 
 func freePort() (int, error) {
@@ -129,7 +210,7 @@ func waitReady(addr string, within time.Duration) error {
 			if err == nil && rerr == nil && strings.HasPrefix(string(buf[:n]), "+PONG") {
 				return nil
 			}
-			last = fmt.Errorf("ping: %v %v %q", err, rerr, buf[:n])
+			last = fmt.Errorf("ping answered %q: %w", buf[:n], errors.Join(err, rerr))
 		} else {
 			last = err
 		}
