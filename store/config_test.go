@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCarrierConfigIsAuditedAndBroadcast(t *testing.T) {
+	a := open(t)
+	b := &Redis{rdb: a.rdb, opts: a.opts, keys: a.keys} // a second instance on the same Redis
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() { done <- b.WatchConfig(ctx, func() { changes <- struct{}{} }) }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-changes:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change notification for %s", what)
+		}
+	}
+	wait("subscription")
+
+	if err := a.PutCarrier(ctx, "primary", []byte(`{"kind":"twilio"}`), Audit{Actor: "admin@127.0.0.1", Action: "carrier.put", Target: "primary", Detail: "created"}); err != nil {
+		t.Fatal(err)
+	}
+	wait("put")
+	all, err := b.Carriers(ctx)
+	if err != nil || string(all["primary"]) != `{"kind":"twilio"}` {
+		t.Fatalf("carriers: %q %v", all, err)
+	}
+	if err := a.DeleteCarrier(ctx, "primary", Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); err != nil {
+		t.Fatal(err)
+	}
+	wait("delete")
+	if err := a.DeleteCarrier(ctx, "primary", Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	log, err := a.AuditLog(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 3 || log[2].Action != "carrier.put" || log[2].Actor != "admin@127.0.0.1" || log[2].At.IsZero() || log[0].Action != "carrier.delete" {
+		t.Fatalf("audit log (newest first): %+v", log)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
