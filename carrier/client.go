@@ -25,7 +25,8 @@ type Client interface {
 // PlaceRequest is one attempt to place one call through one carrier.
 type PlaceRequest struct {
 	// CallID is our call id. Telnyx echoes it back in client_state and uses it, with
-	// Attempt, for command_id.
+	// Attempt, for command_id. Twilio has no such field: the caller puts the call id in
+	// VoiceURL and StatusURL.
 	CallID string
 	// Attempt numbers the attempts of one call (across carriers and retries): a retry of the
 	// same attempt reuses it, so Telnyx drops the duplicate; a new attempt takes a new one.

@@ -72,10 +72,14 @@ type BreakerSettings struct {
 //	breaker.callback_deadline  10s            1s .. 5m
 //
 // The request timeout stops at 10 s because a caller waiting in silence for longer has
-// usually hung up; Twilio itself gives up on a webhook after 15 s.
+// usually hung up; Twilio itself gives up fetching TwiML after 15 s.
 const (
 	DefaultRequestTimeout   = 2 * time.Second
 	MaxRequestTimeout       = 10 * time.Second
+	DefaultCallbackDeadline = 10 * time.Second
+)
+
+const (
 	minRequestTimeout       = 100 * time.Millisecond
 	defaultWeight           = 1
 	maxWeight               = 1000
@@ -85,7 +89,6 @@ const (
 	defaultMinRequests      = 10
 	defaultWindow           = 60 * time.Second
 	defaultOpenTimeout      = 30 * time.Second
-	DefaultCallbackDeadline = 10 * time.Second
 	maxBuckets              = 600
 )
 

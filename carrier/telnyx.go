@@ -201,6 +201,8 @@ func (c *TelnyxClient) post(ctx context.Context, u string, cmd telnyxCommand) (i
 	})
 }
 
+// String, GoString and Format have value receivers so that a dereferenced client prints
+// safely too.
 func (c TelnyxClient) String() string   { return fmt.Sprintf("telnyx client for carrier %q", c.id) }
 func (c TelnyxClient) GoString() string { return fmt.Sprintf("&carrier.TelnyxClient{id:%q}", c.id) }
 

@@ -130,6 +130,8 @@ func (c *TwilioClient) post(ctx context.Context, u string, form url.Values) (int
 	})
 }
 
+// String, GoString and Format have value receivers so that a dereferenced client prints
+// safely too.
 func (c TwilioClient) String() string   { return fmt.Sprintf("twilio client for carrier %q", c.id) }
 func (c TwilioClient) GoString() string { return fmt.Sprintf("&carrier.TwilioClient{id:%q}", c.id) }
 
