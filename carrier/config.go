@@ -1,0 +1,481 @@
+package carrier
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is one carrier as the admin configures it.
+//
+// Its JSON form carries the secrets (AuthToken, APIKey): it is what an admin PUT decodes and
+// what the store keeps, and nothing else. Anything that leaves the process (admin API
+// answers, logs, the route dry run) uses Public, which has no secret fields at all. Printing
+// a Config with fmt or slog shows no secrets either.
+type Config struct {
+	ID     string `json:"id"`      // [a-z0-9][a-z0-9-]{0,62}; part of our webhook URLs
+	Kind   Kind   `json:"kind"`    // twilio or telnyx
+	APIURL string `json:"api_url"` // REST base URL; defaults to the kind's public API
+
+	AccountSID string `json:"account_sid,omitempty"` // twilio
+	AuthToken  string `json:"auth_token,omitempty"`  // twilio; secret
+
+	APIKey       string `json:"api_key,omitempty"`       // telnyx; secret
+	ConnectionID string `json:"connection_id,omitempty"` // telnyx
+	PublicKey    string `json:"public_key,omitempty"`    // telnyx webhook Ed25519 key, base64 of 32 bytes
+
+	From     string `json:"from"`     // caller id, E.164
+	Priority int    `json:"priority"` // lower is tried first
+	Weight   int    `json:"weight"`   // share of calls within a priority; default 1
+	Enabled  bool   `json:"enabled"`
+
+	Breaker BreakerSettings `json:"breaker"`
+
+	// RequestTimeout bounds each REST request, whatever the caller's context allows: a
+	// carrier that takes longer is treated as sick, and the call moves on to the next one
+	// while the caller is still listening to silence rather than after it gave up.
+	RequestTimeout Duration `json:"request_timeout"`
+}
+
+// BreakerSettings tune the circuit breaker that stops sending calls to a sick carrier. The
+// breaker opens after FailureThreshold failures in a row, or when at least MinRequests
+// attempts in the last Window failed in a proportion of FailureRatio or more; it stays open
+// for OpenTimeout and then lets one trial call through. A placed call counts as failed if no
+// callback arrives within CallbackDeadline.
+type BreakerSettings struct {
+	FailureThreshold int      `json:"failure_threshold"`
+	FailureRatio     float64  `json:"failure_ratio"`
+	MinRequests      int      `json:"min_requests"`
+	Window           Duration `json:"window"`
+	BucketPeriod     Duration `json:"bucket_period"`
+	OpenTimeout      Duration `json:"open_timeout"`
+	CallbackDeadline Duration `json:"callback_deadline"`
+}
+
+// Defaults and bounds applied by Normalize. A zero field takes its default; a value outside
+// its bounds is an error, not silently clamped, so an admin sees the typo.
+//
+//	field                      default        bounds
+//	weight                     1              1 .. 1000
+//	priority                   0              0 .. 65535 (Twilio's origination range)
+//	request_timeout            2s             100ms .. 10s
+//	breaker.failure_threshold  5              1 .. 1000
+//	breaker.failure_ratio      0.5            0.01 .. 1
+//	breaker.min_requests       10             1 .. 10000
+//	breaker.window             60s            1s .. 1h
+//	breaker.bucket_period      window/10      100ms .. window, at most 600 buckets
+//	breaker.open_timeout       30s            1s .. 1h
+//	breaker.callback_deadline  10s            1s .. 5m
+//
+// The request timeout stops at 10 s because a caller waiting in silence for longer has
+// usually hung up; Twilio itself gives up fetching TwiML after 15 s.
+const (
+	DefaultRequestTimeout   = 2 * time.Second
+	MaxRequestTimeout       = 10 * time.Second
+	DefaultCallbackDeadline = 10 * time.Second
+)
+
+const (
+	minRequestTimeout       = 100 * time.Millisecond
+	defaultWeight           = 1
+	maxWeight               = 1000
+	maxPriority             = 65535
+	defaultFailureThreshold = 5
+	defaultFailureRatio     = 0.5
+	defaultMinRequests      = 10
+	defaultWindow           = 60 * time.Second
+	defaultOpenTimeout      = 30 * time.Second
+	maxBuckets              = 600
+)
+
+// DefaultAPIURL is the public REST base URL of each kind, used when api_url is left empty.
+func DefaultAPIURL(k Kind) string {
+	switch k {
+	case Twilio:
+		return "https://api.twilio.com"
+	case Telnyx:
+		return "https://api.telnyx.com"
+	}
+	return ""
+}
+
+// ValidationError says what is wrong with one field of a Config. Field is the JSON name
+// ("breaker.window"), so an admin API can point at the input. Message never contains a
+// secret value.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// ValidationErrors is every problem Normalize found, in field order.
+type ValidationErrors []*ValidationError
+
+func (es ValidationErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return "carrier config: " + strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As find each *ValidationError.
+func (es ValidationErrors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
+}
+
+// Normalize fills defaults and checks every field, returning ValidationErrors listing all
+// problems at once (nil if none). Call it on every Config that comes in from outside, after
+// MergeSecrets.
+func (c *Config) Normalize() error {
+	var errs ValidationErrors
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if !validID(c.ID) {
+		bad("id", "want 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit")
+	}
+
+	switch c.Kind {
+	case Twilio, Telnyx:
+	default:
+		bad("kind", "want twilio or telnyx")
+	}
+
+	if c.APIURL == "" {
+		c.APIURL = DefaultAPIURL(c.Kind)
+	}
+	if u, msg := checkAPIURL(c.APIURL); msg != "" {
+		bad("api_url", "%s", msg)
+	} else {
+		c.APIURL = u
+	}
+
+	// Credentials of the other kind are refused rather than ignored: a Telnyx key left on a
+	// carrier switched to Twilio would otherwise sit in the store, unused and forgotten.
+	switch c.Kind {
+	case Twilio:
+		if c.AccountSID == "" {
+			bad("account_sid", "required for kind twilio")
+		} else if !validToken(c.AccountSID, 64, true) {
+			bad("account_sid", "want up to 64 characters of A-Z, a-z, 0-9, '_' and '-'")
+		}
+		checkSecret(&errs, "auth_token", c.AuthToken, "twilio")
+		for _, f := range []struct{ name, v string }{{"api_key", c.APIKey}, {"connection_id", c.ConnectionID}, {"public_key", c.PublicKey}} {
+			if f.v != "" {
+				bad(f.name, "not used by kind twilio; leave it empty")
+			}
+		}
+	case Telnyx:
+		checkSecret(&errs, "api_key", c.APIKey, "telnyx")
+		if c.ConnectionID == "" {
+			bad("connection_id", "required for kind telnyx")
+		} else if !validToken(c.ConnectionID, 128, false) {
+			bad("connection_id", "want up to 128 printable characters without spaces")
+		}
+		if c.PublicKey == "" {
+			bad("public_key", "required for kind telnyx (webhooks are checked against it)")
+		} else if k, err := base64.StdEncoding.DecodeString(c.PublicKey); err != nil || len(k) != 32 {
+			bad("public_key", "want the base64 of a 32-byte Ed25519 public key, as Mission Control shows it")
+		}
+		for _, f := range []struct{ name, v string }{{"account_sid", c.AccountSID}, {"auth_token", c.AuthToken}} {
+			if f.v != "" {
+				bad(f.name, "not used by kind telnyx; leave it empty")
+			}
+		}
+	}
+
+	if !IsE164(c.From) {
+		bad("from", "%q is not an E.164 number such as +15551234567", c.From)
+	}
+	if c.Priority < 0 || c.Priority > maxPriority {
+		bad("priority", "%d is outside 0..%d", c.Priority, maxPriority)
+	}
+	if c.Weight == 0 {
+		c.Weight = defaultWeight
+	}
+	if c.Weight < 1 || c.Weight > maxWeight {
+		bad("weight", "%d is outside 1..%d", c.Weight, maxWeight)
+	}
+
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = Duration(DefaultRequestTimeout)
+	}
+	checkDuration(&errs, "request_timeout", c.RequestTimeout, minRequestTimeout, MaxRequestTimeout)
+
+	b := &c.Breaker
+	if b.FailureThreshold == 0 {
+		b.FailureThreshold = defaultFailureThreshold
+	}
+	if b.FailureThreshold < 1 || b.FailureThreshold > 1000 {
+		bad("breaker.failure_threshold", "%d is outside 1..1000", b.FailureThreshold)
+	}
+	if b.FailureRatio == 0 {
+		b.FailureRatio = defaultFailureRatio
+	}
+	// The negated form also catches NaN.
+	if !(b.FailureRatio >= 0.01 && b.FailureRatio <= 1) {
+		bad("breaker.failure_ratio", "%g is outside 0.01..1", b.FailureRatio)
+	}
+	if b.MinRequests == 0 {
+		b.MinRequests = defaultMinRequests
+	}
+	if b.MinRequests < 1 || b.MinRequests > 10000 {
+		bad("breaker.min_requests", "%d is outside 1..10000", b.MinRequests)
+	}
+	if b.Window == 0 {
+		b.Window = Duration(defaultWindow)
+	}
+	windowOK := checkDuration(&errs, "breaker.window", b.Window, time.Second, time.Hour)
+	if b.BucketPeriod == 0 && windowOK {
+		b.BucketPeriod = max(b.Window/10, Duration(100*time.Millisecond))
+	}
+	switch {
+	case b.BucketPeriod == 0 && !windowOK:
+		// No default without a window; the window's own error says what to fix.
+	case !checkDuration(&errs, "breaker.bucket_period", b.BucketPeriod, 100*time.Millisecond, time.Hour), !windowOK:
+	case b.BucketPeriod > b.Window:
+		bad("breaker.bucket_period", "%v is longer than the window %v", b.BucketPeriod, b.Window)
+	case b.Window/b.BucketPeriod > maxBuckets:
+		bad("breaker.bucket_period", "%v splits the window %v into more than %d buckets", b.BucketPeriod, b.Window, maxBuckets)
+	}
+	if b.OpenTimeout == 0 {
+		b.OpenTimeout = Duration(defaultOpenTimeout)
+	}
+	checkDuration(&errs, "breaker.open_timeout", b.OpenTimeout, time.Second, time.Hour)
+	if b.CallbackDeadline == 0 {
+		b.CallbackDeadline = Duration(DefaultCallbackDeadline)
+	}
+	checkDuration(&errs, "breaker.callback_deadline", b.CallbackDeadline, time.Second, 5*time.Minute)
+
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+func checkDuration(errs *ValidationErrors, field string, d Duration, lo, hi time.Duration) bool {
+	if d.Std() < lo || d.Std() > hi {
+		*errs = append(*errs, &ValidationError{Field: field, Message: fmt.Sprintf("%v is outside %v..%v", d, lo, hi)})
+		return false
+	}
+	return true
+}
+
+// checkSecret never puts the value in a message: a near-miss secret is still a secret.
+func checkSecret(errs *ValidationErrors, field, v, kind string) {
+	switch {
+	case v == "":
+		*errs = append(*errs, &ValidationError{Field: field, Message: "required for kind " + kind})
+	case !validToken(v, 512, false):
+		*errs = append(*errs, &ValidationError{Field: field, Message: "must be at most 512 printable characters without spaces"})
+	}
+}
+
+// checkAPIURL returns the URL without a trailing slash, or why it is refused. User info is
+// refused because a password in a URL ends up in logs and error messages; credentials belong
+// in their own fields, which are never printed.
+func checkAPIURL(s string) (string, string) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", "not a URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", "want an absolute http:// or https:// URL"
+	case u.Host == "" || u.Opaque != "":
+		return "", "want an absolute URL with a host"
+	case u.User != nil:
+		return "", "must not carry user info; put credentials in their own fields"
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", "must not carry a query"
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return "", "must not carry a fragment"
+	}
+	return strings.TrimRight(s, "/"), ""
+}
+
+func validID(s string) bool {
+	if len(s) < 1 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken accepts printable ASCII without spaces; narrow restricts it to [A-Za-z0-9_-],
+// for values that go into a URL path.
+func validToken(s string, maxLen int, narrow bool) bool {
+	if len(s) < 1 || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if narrow {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return false
+			}
+		} else if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// IsE164 reports whether s is an E.164 number as carriers take it: '+', a non-zero digit,
+// then 6 to 14 more digits (^\+[1-9][0-9]{6,14}$).
+func IsE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// MergeSecrets keeps the stored secrets (from old) that an update left empty, so an admin
+// PUT that omits them does not wipe them: secrets are write-only, so the admin page never
+// has them to send back.
+//
+// A stored secret is kept only while it would still go to the same place: same kind, same
+// api_url and, for twilio, the same account. Otherwise whoever can change api_url could
+// point it at their own server and receive the stored token with the next call; the update
+// must then carry the secret again, and Normalize says so.
+func (c *Config) MergeSecrets(old Config) {
+	if c.Kind != old.Kind || !sameURL(c.APIURL, old.APIURL, c.Kind) {
+		return
+	}
+	if c.AuthToken == "" && c.AccountSID == old.AccountSID {
+		c.AuthToken = old.AuthToken
+	}
+	if c.APIKey == "" {
+		c.APIKey = old.APIKey
+	}
+}
+
+func sameURL(a, b string, k Kind) bool {
+	norm := func(s string) string {
+		if s == "" {
+			s = DefaultAPIURL(k)
+		}
+		return strings.TrimRight(s, "/")
+	}
+	return norm(a) == norm(b)
+}
+
+// Redacted returns a copy with every secret emptied, for in-process uses that must not see
+// them. Use Public for anything that is marshalled or leaves the process.
+func (c Config) Redacted() Config {
+	c.AuthToken = ""
+	c.APIKey = ""
+	return c
+}
+
+// PublicConfig is a carrier's configuration as it may be shown: every field of Config except
+// the secrets, which it has no fields for, plus whether each secret is set.
+type PublicConfig struct {
+	ID             string          `json:"id"`
+	Kind           Kind            `json:"kind"`
+	APIURL         string          `json:"api_url"`
+	AccountSID     string          `json:"account_sid,omitempty"`
+	HasAuthToken   bool            `json:"has_auth_token"`
+	HasAPIKey      bool            `json:"has_api_key"`
+	ConnectionID   string          `json:"connection_id,omitempty"`
+	PublicKey      string          `json:"public_key,omitempty"`
+	From           string          `json:"from"`
+	Priority       int             `json:"priority"`
+	Weight         int             `json:"weight"`
+	Enabled        bool            `json:"enabled"`
+	Breaker        BreakerSettings `json:"breaker"`
+	RequestTimeout Duration        `json:"request_timeout"`
+}
+
+// Public is the form of c for admin API answers, logs and anything else that leaves the
+// process.
+func (c Config) Public() PublicConfig {
+	return PublicConfig{
+		ID:             c.ID,
+		Kind:           c.Kind,
+		APIURL:         c.APIURL,
+		AccountSID:     c.AccountSID,
+		HasAuthToken:   c.AuthToken != "",
+		HasAPIKey:      c.APIKey != "",
+		ConnectionID:   c.ConnectionID,
+		PublicKey:      c.PublicKey,
+		From:           c.From,
+		Priority:       c.Priority,
+		Weight:         c.Weight,
+		Enabled:        c.Enabled,
+		Breaker:        c.Breaker,
+		RequestTimeout: c.RequestTimeout,
+	}
+}
+
+const redactedMark = "[redacted]"
+
+func (c Config) String() string {
+	state := "disabled"
+	if c.Enabled {
+		state = "enabled"
+	}
+	return fmt.Sprintf("carrier %q (%v, %s, from %s, priority %d, weight %d, %s)",
+		c.ID, c.Kind, c.APIURL, c.From, c.Priority, c.Weight, state)
+}
+
+// GoString shows every field, with a mark in place of each secret that is set.
+func (c Config) GoString() string {
+	type plain Config // no methods, so %#v does not recurse into GoString
+	p := plain(c)
+	if p.AuthToken != "" {
+		p.AuthToken = redactedMark
+	}
+	if p.APIKey != "" {
+		p.APIKey = redactedMark
+	}
+	return strings.Replace(fmt.Sprintf("%#v", p), "carrier.plain{", "carrier.Config{", 1)
+}
+
+// Format covers every verb, not only %v and %s: without it, %d or %x would print the
+// struct field by field, secrets included.
+func (c Config) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		io.WriteString(f, c.GoString())
+	case verb == 'q':
+		fmt.Fprintf(f, "%q", c.String())
+	default:
+		io.WriteString(f, c.String())
+	}
+}
+
+// LogValue makes slog print the public form.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", c.ID),
+		slog.String("kind", c.Kind.String()),
+		slog.String("api_url", c.APIURL),
+		slog.String("from", c.From),
+		slog.Int("priority", c.Priority),
+		slog.Int("weight", c.Weight),
+		slog.Bool("enabled", c.Enabled),
+		slog.Bool("has_auth_token", c.AuthToken != ""),
+		slog.Bool("has_api_key", c.APIKey != ""),
+	)
+}

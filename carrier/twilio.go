@@ -1,0 +1,145 @@
+package carrier
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TwilioClient places and ends calls through the Twilio-compatible REST API
+// (https://www.twilio.com/docs/voice/api/call-resource). It is safe for concurrent use.
+type TwilioClient struct {
+	id       string
+	accounts string // {api_url}/2010-04-01/Accounts/{AccountSid}
+	sid      string
+	token    string
+	from     string
+	timeout  time.Duration
+	hc       *http.Client
+	scrub    scrubber
+}
+
+// NewTwilioClient returns a client for cfg, which should have passed Normalize (NewClient
+// does both). hc may be nil, which means NewHTTPClient(); either way redirects are not
+// followed.
+func NewTwilioClient(cfg Config, hc *http.Client) *TwilioClient {
+	token := cfg.AuthToken
+	return &TwilioClient{
+		id:       cfg.ID,
+		accounts: strings.TrimRight(cfg.APIURL, "/") + "/2010-04-01/Accounts/" + url.PathEscape(cfg.AccountSID),
+		sid:      cfg.AccountSID,
+		token:    token,
+		from:     cfg.From,
+		timeout:  requestTimeout(cfg),
+		hc:       clientFor(hc),
+		scrub:    scrubber{token, base64.StdEncoding.EncodeToString([]byte(cfg.AccountSID + ":" + token))},
+	}
+}
+
+var twilioEvents = []string{"initiated", "ringing", "answered", "completed"}
+
+// Place creates the call: POST {api_url}/2010-04-01/Accounts/{sid}/Calls.json. Twilio does
+// not document a 5xx or a timeout on this request as safe to repeat (the call may exist),
+// so those results are not Retryable; a dial failure or a 429 is.
+func (c *TwilioClient) Place(ctx context.Context, req PlaceRequest) (Placed, Result) {
+	from, r, ok := req.check(c.from)
+	if !ok {
+		return Placed{}, r
+	}
+	if msg := absoluteURL(req.VoiceURL, "http", "https"); msg != "" {
+		return Placed{}, invalid("invalid request", "voice url %s", msg)
+	}
+	events := req.StatusEvents
+	if len(events) == 0 {
+		events = twilioEvents
+	}
+	for _, ev := range events {
+		if !slices.Contains(twilioEvents, ev) {
+			return Placed{}, invalid("invalid request", "unknown status event %q", ev)
+		}
+	}
+
+	form := url.Values{
+		"To":                   {req.To},
+		"From":                 {from},
+		"Url":                  {req.VoiceURL},
+		"Method":               {http.MethodPost},
+		"StatusCallback":       {req.StatusURL},
+		"StatusCallbackMethod": {http.MethodPost},
+		"StatusCallbackEvent":  events,
+	}
+	if s := ringSeconds(req.RingTimeout); s > 0 {
+		form.Set("Timeout", strconv.Itoa(s))
+	}
+	status, body, err := c.post(ctx, c.accounts+"/Calls.json", form)
+	if err != nil {
+		return Placed{}, c.scrub.transport(err)
+	}
+	r = ClassifyTwilio(status, c.scrub.bytes(body))
+	if r.Outcome != Accepted {
+		return Placed{}, r
+	}
+	var created struct {
+		SID    string `json:"sid"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(body, &created); err != nil || !validToken(created.SID, 128, false) {
+		// The carrier says it took the call but we cannot tell which call: treat it as a
+		// fault (an api_url that lands on some web page answers 200 too), not Retryable.
+		return Placed{}, Result{Outcome: CarrierFault, Reason: "bad response", HTTPStatus: status,
+			Detail: "no usable call sid in the answer"}
+	}
+	return Placed{CarrierCallID: created.SID, Status: created.Status}, r
+}
+
+// Hangup ends the call: POST Status=completed to .../Calls/{CallSid}.json. A call that has
+// already ended (Twilio 21220) is Accepted.
+func (c *TwilioClient) Hangup(ctx context.Context, carrierCallID string) Result {
+	if !validToken(carrierCallID, 128, false) {
+		return invalid("invalid request", "call sid %q", carrierCallID)
+	}
+	status, body, err := c.post(ctx, c.accounts+"/Calls/"+url.PathEscape(carrierCallID)+".json",
+		url.Values{"Status": {"completed"}})
+	if err != nil {
+		return hangupResult(c.scrub.transport(err))
+	}
+	r := ClassifyTwilio(status, c.scrub.bytes(body))
+	if r.Code == 21220 {
+		r.Outcome, r.Reason = Accepted, "already ended"
+	}
+	return hangupResult(r)
+}
+
+func (c *TwilioClient) post(ctx context.Context, u string, form url.Values) (int, []byte, error) {
+	return roundTrip(ctx, c.hc, c.timeout, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.sid, c.token)
+		return req, nil
+	})
+}
+
+// String, GoString and Format have value receivers so that a dereferenced client prints
+// safely too.
+func (c TwilioClient) String() string   { return fmt.Sprintf("twilio client for carrier %q", c.id) }
+func (c TwilioClient) GoString() string { return fmt.Sprintf("&carrier.TwilioClient{id:%q}", c.id) }
+
+// Format keeps the token out of every verb, %+v and %d included.
+func (c TwilioClient) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, c.GoString())
+		return
+	}
+	io.WriteString(f, c.String())
+}
