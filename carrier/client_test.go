@@ -139,7 +139,9 @@ func (tc transportCase) context(t *testing.T) context.Context {
 	return ctx
 }
 
-const testTimeout = 100 * time.Millisecond
+// testTimeout is short so hang cases finish fast, yet long enough that a refused dial on a busy
+// CI machine is still classified as refused rather than as a timeout.
+const testTimeout = 400 * time.Millisecond
 
 // checkElapsed fails if a request took much longer than the carrier's request timeout: the
 // default (2 s) or the caller's minute would show here.
