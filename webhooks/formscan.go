@@ -1,7 +1,5 @@
 package webhooks
 
-import "bytes"
-
 // The carriers' form bodies and query strings are scanned in place rather than through
 // url.ParseQuery: the hot paths need a handful of fields out of ~25, a sorted pair list
 // for the signature, and no map.
@@ -9,15 +7,25 @@ import "bytes"
 // nextPair splits the first '&'-separated pair off s, still encoded. A pair without '='
 // has an empty value. Empty pairs ("a=1&&b=2") come back with empty key and value; callers
 // skip them, as url.ParseQuery does.
-func nextPair(s []byte) (key, value, rest []byte) {
+func nextPair[T string | []byte](s T) (key, value, rest T) {
 	seg := s
-	if i := bytes.IndexByte(s, '&'); i >= 0 {
+	if i := indexByte(s, '&'); i >= 0 {
 		seg, rest = s[:i], s[i+1:]
 	}
-	if i := bytes.IndexByte(seg, '='); i >= 0 {
+	if i := indexByte(seg, '='); i >= 0 {
 		return seg[:i], seg[i+1:], rest
 	}
-	return seg, nil, rest
+	return seg, value, rest
+}
+
+// indexByte is strings.IndexByte for either type; the inputs are a few hundred bytes.
+func indexByte[T string | []byte](s T, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // needsUnescape reports whether s has anything application/x-www-form-urlencoded
@@ -70,15 +78,15 @@ func unhex(c byte) (byte, bool) {
 
 // queryValue returns the raw (still encoded) value of the first key in query, which must
 // match exactly. Our own parameters (sb_call, bodySHA256) are never encoded by carriers.
-func queryValue(query []byte, key string) (value []byte, found bool) {
+func queryValue[T string | []byte](query T, key string) (value T, found bool) {
 	for len(query) > 0 {
-		var k, v []byte
+		var k, v T
 		k, v, query = nextPair(query)
 		if string(k) == key {
 			return v, true
 		}
 	}
-	return nil, false
+	return value, false
 }
 
 // parseDigits reads a non-negative decimal of at most 18 digits, so it cannot overflow.
