@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"testing"
+	"unicode/utf8"
 )
 
 // Frames as in carrier-protocols.md §3.2 (Twilio) and Telnyx's media streaming reference.
@@ -314,4 +315,76 @@ func BenchmarkAppendTwilioMedia(b *testing.B) {
 	for b.Loop() {
 		buf = AppendTwilioMedia(buf[:0], testStreamSid, audio)
 	}
+}
+
+// fuzzMedia is the body of both media fuzz targets: no input panics; invalid JSON is
+// always rejected and every error is ErrMalformed; a message reused from an earlier frame
+// reads the same as a fresh one; and the input itself, as audio, a stream id and a mark
+// name, survives the carrier's Append* writer and parser.
+func fuzzMedia(t *testing.T, raw []byte, parse func([]byte, *MediaMessage) error, previous string,
+	appendMedia func(buf []byte, sid string, ulaw []byte) []byte, appendMark func(buf []byte, sid, name string) []byte, withSID bool) {
+	var fresh MediaMessage
+	err := parse(raw, &fresh)
+	if err != nil && !errors.Is(err, ErrMalformed) {
+		t.Fatalf("error %v does not wrap ErrMalformed", err)
+	}
+	if err == nil && !json.Valid(raw) {
+		t.Fatalf("accepted invalid JSON %q", raw)
+	}
+	var reused MediaMessage
+	if err := parse([]byte(previous), &reused); err != nil {
+		t.Fatal(err)
+	}
+	err2 := parse(raw, &reused)
+	if (err == nil) != (err2 == nil) || err == nil && !equalMedia(fresh, reused) {
+		t.Fatalf("reused message read %+v, %v; fresh %+v, %v", reused, err2, fresh, err)
+	}
+	if err == nil && fresh.Kind != MediaAudio && len(fresh.Payload) > 0 {
+		t.Fatalf("%v frame with a payload", fresh.Kind)
+	}
+
+	sid := string(raw[:min(len(raw), 40)])
+	frame := appendMedia(nil, sid, raw)
+	if !json.Valid(frame) {
+		t.Fatalf("Append wrote invalid JSON %s", frame)
+	}
+	var m MediaMessage
+	if err := parse(frame, &m); err != nil || m.Kind != MediaAudio || !bytes.Equal(m.Payload, raw) {
+		t.Fatalf("media round trip: %+v, %v", m, err)
+	}
+	if withSID && utf8.ValidString(sid) && m.StreamID != sid {
+		t.Fatalf("stream id round trip: %q, want %q", m.StreamID, sid)
+	}
+	name := string(raw)
+	if err := parse(appendMark(nil, sid, name), &m); err != nil || m.Kind != MediaMark || utf8.ValidString(name) && m.Mark != name {
+		t.Fatalf("mark round trip: %+v, %v", m, err)
+	}
+}
+
+func mediaSeeds(f *testing.F, frames ...string) {
+	for _, s := range frames {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"event":"media","media":{"payload":"\/\/\/\/no+JhoaJjpw=","chunk":2,"timestamp":"5"},"x":[1,{"y":null}]}`))
+	f.Add([]byte(`{"event":"start","start":{"customParameters":{"sb_call":"CL1"},"custom_parameters":{"sb_call":"` + testCallID + `"}}}`))
+	f.Add([]byte("{\"event\":\"m\\u00e9dia\",\"mark\":{\"name\":\"\xff\"}}"))
+	f.Add([]byte(`{"event":"media","media":{"payload":"no+JhoaJjpw"}}`))
+	f.Add([]byte(`[[[[[[[[[[]]]]]]]]]]`))
+	f.Add([]byte(``))
+}
+
+func FuzzParseTwilioMedia(f *testing.F) {
+	mediaSeeds(f, twilioConnected, twilioStart, twilioMediaF, twilioDTMF, twilioMarkF, twilioStop)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fuzzMedia(t, raw, ParseTwilioMedia, twilioStart, AppendTwilioMedia, AppendTwilioMark, true)
+	})
+}
+
+func FuzzParseTelnyxMedia(f *testing.F) {
+	mediaSeeds(f, telnyxConnected, telnyxStart, telnyxMediaF, telnyxDTMF, telnyxMarkF, telnyxStop, telnyxErrorF)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fuzzMedia(t, raw, ParseTelnyxMedia, telnyxStart,
+			func(buf []byte, _ string, ulaw []byte) []byte { return AppendTelnyxMedia(buf, ulaw) },
+			func(buf []byte, _, name string) []byte { return AppendTelnyxMark(buf, name) }, false)
+	})
 }

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -191,4 +192,30 @@ func BenchmarkParseTelnyxEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParseTelnyxEvent: no input panics; invalid JSON is always rejected, every error is
+// ErrMalformed, and an accepted webhook has a well-formed event.
+func FuzzParseTelnyxEvent(f *testing.F) {
+	f.Add([]byte(telnyxEnvelope))
+	f.Add(telnyxEvent("call.hangup", `"hangup_cause":"user_busy"`, `"hangup_source":"callee"`, `"sip_hangup_cause":"486"`))
+	f.Add(telnyxEvent("call.dtmf.received", `"digit":"#"`, `"client_state":"`+base64.StdEncoding.EncodeToString([]byte(testCallID))+`"`))
+	f.Add([]byte(`{"data":{"id":"e1","event_type":"call.answered","occurred_at":null,"payload":{"call_control_id":"c1","to":["+1"]}}}`))
+	f.Add([]byte(`{"data":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, err := ParseTelnyxEvent("c", body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		if !strings.HasPrefix(e.ID, "tx:") || !isToken(e.ID[3:], maxTelnyxEventID) || !isToken(e.CarrierCallID, maxTelnyxCallID) ||
+			e.Carrier != "c" || len(e.Detail) > 64 || e.CallID != "" && !isCallID(e.CallID) || !e.At.IsZero() && e.At.Location() != time.UTC {
+			t.Fatalf("malformed event %+v", e)
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +77,16 @@ func VerifyTelnyx(pub ed25519.PublicKey, timestamp, signatureB64 string, body []
 	if !ed25519.Verify(pub, telnyxSigned(timestamp, body), sig[:n]) {
 		return ErrSignature
 	}
-	tol := int64(TelnyxTolerance / time.Second)
-	if t := now.Unix(); ts < t-tol || ts > t+tol {
+	t, tol := now.Unix(), int64(TelnyxTolerance/time.Second)
+	// Clamped so that no clock value, however absurd, overflows the window.
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if t > lo+tol {
+		lo = t - tol
+	}
+	if t < hi-tol {
+		hi = t + tol
+	}
+	if ts < lo || ts > hi {
 		return fmt.Errorf("%w: signed at %d, now %d", ErrStale, ts, t)
 	}
 	return nil

@@ -303,3 +303,82 @@ func BenchmarkParseTwilioCallback(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseTwilioCallback: no input panics; every error is ErrMalformed; an accepted
+// callback has a well-formed event that agrees with net/url's reading of the same form,
+// and re-encoding the event as a callback parses back to the same event.
+func FuzzParseTwilioCallback(f *testing.F) {
+	f.Add([]byte("sb_call="+testCallID), realisticStatusCallback())
+	f.Add([]byte(""), callback("CallStatus", "busy", "SipResponseCode", "486", "CallDuration", "0"))
+	f.Add([]byte("foo=1"), callback("CallSid", "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ", "Timestamp", "2024-01-15T10:30:00Z"))
+	f.Add([]byte("sb_call=CL1"), []byte("Call%53id=CA1&CallStatus=queued&SequenceNumber=&From=%zz"))
+	f.Add([]byte(nil), []byte("CallSid=CA1&CallStatus=completed&CallStatus=busy&;&&=&Direction=trunking-originating"))
+	f.Fuzz(func(t *testing.T, query, body []byte) {
+		e, err := ParseTwilioCallback("c", query, body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			checkNetURLAgreesOnRejection(t, query, body)
+			return
+		}
+		if !isCallSid([]byte(e.CarrierCallID)) || e.State == call.Unknown || e.Carrier != "c" || len(e.Detail) > 64 ||
+			e.CallID != "" && !isCallID(e.CallID) || !strings.HasPrefix(e.ID, "tw:"+e.CarrierCallID+":") ||
+			!strings.HasSuffix(e.ID, ":"+e.State.String()) || e.At.Location() != time.UTC {
+			t.Fatalf("malformed event %+v", e)
+		}
+		seq := strings.TrimSuffix(strings.TrimPrefix(e.ID, "tw:"+e.CarrierCallID+":"), ":"+e.State.String())
+		if v, err := url.ParseQuery(string(body)); err == nil {
+			if v.Get("CallSid") != e.CarrierCallID || v.Get("CallStatus") != e.State.String() || v.Get("SequenceNumber") != seq ||
+				v.Get("From") != e.From || v.Get("To") != e.To {
+				t.Fatalf("event %+v disagrees with net/url's %v", e, v)
+			}
+		}
+
+		again := url.Values{"CallSid": {e.CarrierCallID}, "CallStatus": {e.State.String()}, "From": {e.From}, "To": {e.To}}
+		if seq != "" {
+			again.Set("SequenceNumber", seq)
+		}
+		if !e.At.IsZero() {
+			again.Set("Timestamp", e.At.Format(time.RFC3339Nano))
+		}
+		switch e.Direction {
+		case call.Inbound:
+			again.Set("Direction", "inbound")
+		case call.Outbound:
+			again.Set("Direction", "outbound-api")
+		}
+		var q []byte
+		if e.CallID != "" {
+			q = []byte("sb_call=" + e.CallID)
+		}
+		e2, err := ParseTwilioCallback("c", q, []byte(again.Encode()))
+		e.Detail = ""
+		if err != nil || e2 != e {
+			t.Fatalf("re-encoded callback parsed to %+v, %v; want %+v", e2, err, e)
+		}
+	})
+}
+
+// checkNetURLAgreesOnRejection fails if net/url reads body as a callback with every
+// required field well-formed, which ParseTwilioCallback has just rejected.
+func checkNetURLAgreesOnRejection(t *testing.T, query, body []byte) {
+	t.Helper()
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return
+	}
+	q, err := url.ParseQuery(string(query))
+	if err != nil || q.Has("sb_call") {
+		return
+	}
+	if _, err := call.ParseState(v.Get("CallStatus")); err != nil || !isCallSid([]byte(v.Get("CallSid"))) {
+		return
+	}
+	if seq := v.Get("SequenceNumber"); seq != "" {
+		if _, ok := parseDigits([]byte(seq)); !ok {
+			return
+		}
+	}
+	t.Fatalf("rejected a callback net/url reads as well-formed: %v", v)
+}

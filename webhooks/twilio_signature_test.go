@@ -267,3 +267,55 @@ func BenchmarkVerifyTwilioJSON(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerifyTwilio: no input panics, and whatever SignTwilio signs VerifyTwilio accepts,
+// for any token, URL and body, and for the same body as JSON under bodySHA256.
+func FuzzVerifyTwilio(f *testing.F) {
+	f.Add(vecToken, vecURL, vecCBody, "vOEb5UThFn24KEfnOFLQY2AE5FY=")
+	f.Add(vecToken, strings.Replace(vecURL, ".com", ".com:1234", 1), vecCBody, "vOEb5UThFn24KEfnOFLQY2AE5FY=")
+	f.Add(vecToken, vecHTTPURL, vecCBody, "n2xBNyzSW7rfYStDtOFiFMv7qNo=")
+	f.Add(vecToken, "https://example.com/myapp.php?foo=1&bar=2", vecBBody, "L/OH5YylLD5NRKLltdqwSvS0BnU=")
+	f.Add(vecToken, vecURL+"&bodySHA256="+vecBodyHash, []byte(vecJSONBody), "a9nBmqA0ju/hNViExpshrM61xv4=")
+	f.Add(vecToken, vecURL+"#ct=1000&rt=1000", []byte("Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234"), "IK+Dwps556ElfBT0I3Rgjkr1wJU=")
+	f.Add("tok", "wss://u:p@[::1]:8443/media?x=%zz#f", []byte("a=%2&b"), "")
+	f.Add("", "", []byte(nil), "")
+	f.Fuzz(func(t *testing.T, token, rawURL string, body []byte, sig string) {
+		VerifyTwilio(token, rawURL, body, sig)
+		good := SignTwilio(token, rawURL, body)
+		if token == "" || good == "" {
+			return
+		}
+		if len(good) != twilioSigLen {
+			t.Fatalf("SignTwilio = %q, want %d characters", good, twilioSigLen)
+		}
+		if strings.Contains(rawURL, "bodySHA256") {
+			return // whether the body matches the URL's hash is the input's business
+		}
+		if !VerifyTwilio(token, rawURL, body, good) {
+			t.Fatalf("VerifyTwilio(%q, %q, %q) rejected SignTwilio's %q", token, rawURL, body, good)
+		}
+		if VerifyTwilio(token+"x", rawURL, body, good) {
+			t.Fatal("a different token verified")
+		}
+		if VerifyTwilio(token, rawURL, append(append([]byte{}, body...), "&zz=1"...), good) {
+			t.Fatal("an extra body pair verified")
+		}
+		base, frag, hasFrag := strings.Cut(rawURL, "#")
+		sep := "?"
+		if strings.Contains(base, "?") {
+			sep = "&"
+		}
+		sum := sha256.Sum256(body)
+		jsonURL := base + sep + "bodySHA256=" + hex.EncodeToString(sum[:])
+		if hasFrag {
+			jsonURL += "#" + frag
+		}
+		jsonSig := SignTwilio(token, jsonURL, body)
+		if !VerifyTwilio(token, jsonURL, body, jsonSig) {
+			t.Fatalf("VerifyTwilio rejected SignTwilio's %q for %q under bodySHA256", jsonSig, jsonURL)
+		}
+		if VerifyTwilio(token, jsonURL, append(append([]byte{}, body...), ' '), jsonSig) {
+			t.Fatal("a body not matching bodySHA256 verified")
+		}
+	})
+}
