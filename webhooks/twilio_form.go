@@ -50,6 +50,8 @@ const maxFieldName = len("SipResponseCode")
 // CallStatus or SequenceNumber, or a malformed sb_call, is a *FormError; an unreadable
 // Timestamp, Direction, CallDuration or SipResponseCode is left out, because rejecting
 // the callback would lose the state change it carries (Twilio does not retry a 4xx).
+// A field we read that is not even valid percent-encoding is a *FormError: the body is
+// corrupt, and VerifyTwilio refuses such a body anyway.
 //
 // Event.ID is "tw:" + CallSid + ":" + SequenceNumber + ":" + CallStatus, the same for every
 // retry of one callback and different for each distinct one. A CallSid has no ':' of
@@ -116,7 +118,9 @@ func ParseTwilioCallback(carrier string, query, body []byte) (call.Event, error)
 	if to, b, ok = appendField(b, raw[fTo]); !ok {
 		return call.Event{}, badField(fTo, "bad percent-encoding")
 	}
-	ts, b, _ = appendField(b, raw[fTimestamp])
+	if ts, b, ok = appendField(b, raw[fTimestamp]); !ok {
+		return call.Event{}, badField(fTimestamp, "bad percent-encoding")
+	}
 
 	if v, present := queryValue(query, "sb_call"); present {
 		callID, b, ok = appendField(b, v)
@@ -125,21 +129,35 @@ func ParseTwilioCallback(carrier string, query, body []byte) (call.Event, error)
 		}
 	}
 
+	// Direction, SipResponseCode and CallDuration are decoded past the end of the event's
+	// string, read, and cut off again.
+	mark := len(b)
+	var dir, sip, dur span
+	if dir, b, ok = appendField(b, raw[fDirection]); !ok {
+		return call.Event{}, badField(fDirection, "bad percent-encoding")
+	}
+	if sip, b, ok = appendField(b, raw[fSipResponseCode]); !ok {
+		return call.Event{}, badField(fSipResponseCode, "bad percent-encoding")
+	}
+	if dur, b, ok = appendField(b, raw[fCallDuration]); !ok {
+		return call.Event{}, badField(fCallDuration, "bad percent-encoding")
+	}
+	direction := twilioDirection(b[dir.start:dir.end])
+	code, codeOK := parseDigits(b[sip.start:sip.end])
+	secs, secsOK := parseDigits(b[dur.start:dur.end])
+	b = b[:mark]
+
 	detail.start = len(b)
-	if code, ok := decodedDigits(raw[fSipResponseCode]); ok && code >= 100 && code < 700 {
+	if codeOK && code >= 100 && code < 700 {
 		b = strconv.AppendInt(append(b, "sip "...), code, 10)
 	}
-	if secs, ok := decodedDigits(raw[fCallDuration]); ok {
+	if secsOK {
 		if len(b) > detail.start {
 			b = append(b, ", "...)
 		}
 		b = append(strconv.AppendInt(append(b, "duration "...), secs, 10), 's')
 	}
 	detail.end = len(b)
-
-	var dirBuf [24]byte
-	dir, _ := appendUnescape(dirBuf[:0], raw[fDirection])
-	direction := twilioDirection(dir)
 
 	s := string(b)
 	state, err := call.ParseState(status.of(s))
@@ -222,18 +240,6 @@ func isCallSid(s []byte) bool {
 		}
 	}
 	return true
-}
-
-func decodedDigits(v []byte) (int64, bool) {
-	var buf [24]byte
-	if len(v) > 3*len(buf) {
-		return 0, false
-	}
-	d, ok := appendUnescape(buf[:0], v)
-	if !ok {
-		return 0, false
-	}
-	return parseDigits(d)
 }
 
 // twilioDirection maps Twilio's leg directions onto who started the call. Trunking
