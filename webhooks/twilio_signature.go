@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"hash"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -42,7 +43,7 @@ func VerifyTwilio(authToken, fullURL string, body []byte, signature string) bool
 	}
 	u := splitTwilioURL(fullURL)
 	s := getTwilioScratch(authToken)
-	defer twilioScratchPool.Put(s)
+	defer putTwilioScratch(s)
 
 	if want, ok := queryValue(u.query(), "bodySHA256"); ok {
 		var wantSum [sha256.Size]byte
@@ -76,7 +77,7 @@ func SignTwilio(authToken, fullURL string, body []byte) string {
 	}
 	u := splitTwilioURL(fullURL)
 	s := getTwilioScratch(authToken)
-	defer twilioScratchPool.Put(s)
+	defer putTwilioScratch(s)
 	if _, ok := queryValue(u.query(), "bodySHA256"); ok {
 		s.unique = s.unique[:0]
 	} else if !s.formSuffix(body) {
@@ -106,10 +107,10 @@ func splitTwilioURL(raw string) twilioURL {
 		return twilioURL{rest: raw}
 	}
 	u := twilioURL{scheme: raw[:i+3]}
-	switch lowerASCII(raw[:i]) {
-	case "https", "wss":
+	switch scheme := raw[:i]; {
+	case strings.EqualFold(scheme, "https"), strings.EqualFold(scheme, "wss"):
 		u.defaultPort = ":443"
-	case "http", "ws":
+	case strings.EqualFold(scheme, "http"), strings.EqualFold(scheme, "ws"):
 		u.defaultPort = ":80"
 	}
 	authority := raw[i+3:]
@@ -150,21 +151,6 @@ func schemeEnd(s string) int {
 		}
 	}
 	return -1
-}
-
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }
 
 func (u twilioURL) query() string {
@@ -214,6 +200,18 @@ func getTwilioScratch(authToken string) *twilioScratch {
 		s.token = authToken
 	}
 	return s
+}
+
+// maxPooledScratch bounds what a pooled scratch keeps: one oversized body must not pin
+// its buffers for the life of the process.
+const maxPooledScratch = 64 << 10
+
+func putTwilioScratch(s *twilioScratch) {
+	if cap(s.decode) > maxPooledScratch || cap(s.unique) > maxPooledScratch || cap(s.all) > maxPooledScratch ||
+		cap(s.msg) > maxPooledScratch || cap(s.pairs) > maxPooledScratch/8 {
+		s.decode, s.unique, s.all, s.msg, s.pairs = nil, nil, nil, nil, nil
+	}
+	twilioScratchPool.Put(s)
 }
 
 // formSuffix decodes body and builds the sorted key+value strings Twilio appends to the

@@ -319,3 +319,16 @@ func FuzzVerifyTwilio(f *testing.F) {
 		}
 	})
 }
+
+// A body past what the scratch pool keeps still verifies, and so do the ones after it.
+func TestVerifyTwilioLargeBody(t *testing.T) {
+	large := form("CallSid", testSid, "Big", strings.Repeat("x+y%z", 30000))
+	for _, body := range [][]byte{large, vecCBody, large} {
+		if !VerifyTwilio(vecToken, vecURL, body, SignTwilio(vecToken, vecURL, body)) {
+			t.Fatalf("a %d-byte body did not verify", len(body))
+		}
+	}
+	if !VerifyTwilio(vecToken, vecURL, vecCBody, "vOEb5UThFn24KEfnOFLQY2AE5FY=") {
+		t.Fatal("vector C failed after a large body")
+	}
+}
