@@ -61,7 +61,8 @@ type MediaMessage struct {
 	CallID        string            // our call id, on start: the sb_call parameter, or Telnyx client_state
 	CarrierCallID string            // callSid / call_control_id, on start and stop
 	Params        map[string]string // custom parameters, on start
-	Payload       []byte            // decoded G.711 mu-law audio, for MediaAudio
+	Encoding      string            // on start: "audio/x-mulaw" (Twilio, always), "PCMU", "PCMA"... (Telnyx)
+	Payload       []byte            // decoded audio in Encoding, for MediaAudio
 	Track         string            // "inbound"/"outbound" (on start, the tracks joined by ',')
 	Chunk         int
 	Timestamp     int64  // ms since the stream started
@@ -74,7 +75,7 @@ type MediaMessage struct {
 // ParseTwilioMedia reads one Twilio Media Streams frame into dst, reusing dst.Payload's
 // capacity. Frames with an unknown event are MediaUnknown, not an error; malformed JSON,
 // a known field of the wrong type, bad base64 audio or a malformed sb_call parameter is
-// an error wrapping ErrMalformed.
+// an error wrapping ErrMalformed, and leaves dst holding part of the frame.
 func ParseTwilioMedia(raw []byte, dst *MediaMessage) error {
 	return parseMedia(raw, dst, &twilioMedia)
 }
@@ -290,6 +291,9 @@ func decodeTwilioStart(raw []byte, dst *MediaMessage) error {
 		CallSid          string                 `json:"callSid"`
 		Tracks           []string               `json:"tracks"`
 		CustomParameters map[string]looseString `json:"customParameters"`
+		MediaFormat      struct {
+			Encoding looseString `json:"encoding"`
+		} `json:"mediaFormat"`
 	}
 	if err := decodeJSON(raw, &st, "start"); err != nil {
 		return err
@@ -299,6 +303,7 @@ func decodeTwilioStart(raw []byte, dst *MediaMessage) error {
 	}
 	dst.CarrierCallID = st.CallSid
 	dst.Track = strings.Join(st.Tracks, ",")
+	dst.Encoding = string(st.MediaFormat.Encoding)
 	return startParams(st.CustomParameters, dst)
 }
 
@@ -318,11 +323,15 @@ func decodeTelnyxStart(raw []byte, dst *MediaMessage) error {
 		CallControlID    string                 `json:"call_control_id"`
 		ClientState      looseString            `json:"client_state"`
 		CustomParameters map[string]looseString `json:"custom_parameters"`
+		MediaFormat      struct {
+			Encoding looseString `json:"encoding"`
+		} `json:"media_format"`
 	}
 	if err := decodeJSON(raw, &st, "start"); err != nil {
 		return err
 	}
 	dst.CarrierCallID = st.CallControlID
+	dst.Encoding = string(st.MediaFormat.Encoding)
 	if err := startParams(st.CustomParameters, dst); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func equalMedia(a, b MediaMessage) bool {
 	}
 	return a.Kind == b.Kind && a.StreamID == b.StreamID && a.CallID == b.CallID && a.CarrierCallID == b.CarrierCallID &&
 		a.Track == b.Track && a.Chunk == b.Chunk && a.Timestamp == b.Timestamp && a.Sequence == b.Sequence &&
-		a.Digit == b.Digit && a.Mark == b.Mark && a.Detail == b.Detail
+		a.Digit == b.Digit && a.Mark == b.Mark && a.Detail == b.Detail && a.Encoding == b.Encoding
 }
 
 func TestParseTwilioMedia(t *testing.T) {
@@ -54,7 +54,7 @@ func TestParseTwilioMedia(t *testing.T) {
 	}{
 		{"connected", twilioConnected, MediaMessage{Kind: MediaConnected}},
 		{"start", twilioStart, MediaMessage{Kind: MediaStart, StreamID: testStreamSid, CallID: testCallID, CarrierCallID: testSid,
-			Params: map[string]string{"FirstName": "Jane", "sb_call": testCallID}, Track: "inbound", Sequence: 1}},
+			Params: map[string]string{"FirstName": "Jane", "sb_call": testCallID}, Track: "inbound", Encoding: "audio/x-mulaw", Sequence: 1}},
 		{"start without parameters", `{"event":"start","start":{"streamSid":"MZ1","callSid":"CA1","tracks":["inbound","outbound"]}}`,
 			MediaMessage{Kind: MediaStart, StreamID: "MZ1", CarrierCallID: "CA1", Track: "inbound,outbound"}},
 		{"media", twilioMediaF, MediaMessage{Kind: MediaAudio, StreamID: testStreamSid, Payload: testAudio, Track: "inbound", Chunk: 2, Timestamp: 5, Sequence: 4}},
@@ -95,7 +95,7 @@ func TestParseTelnyxMedia(t *testing.T) {
 	}{
 		{"connected", telnyxConnected, MediaMessage{Kind: MediaConnected}},
 		{"start", telnyxStart, MediaMessage{Kind: MediaStart, StreamID: testStreamID, CarrierCallID: testCCID,
-			Params: map[string]string{"customer_id": "customer_123"}, Sequence: 1}},
+			Params: map[string]string{"customer_id": "customer_123"}, Encoding: "PCMU", Sequence: 1}},
 		{"start with our client_state", `{"event":"start","stream_id":"s1","start":{"call_control_id":"c1","client_state":"` +
 			base64.StdEncoding.EncodeToString([]byte(testCallID)) + `"}}`,
 			MediaMessage{Kind: MediaStart, StreamID: "s1", CarrierCallID: "c1", CallID: testCallID}},
