@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,8 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webhooks"
 )
 
 // run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
@@ -59,17 +64,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	e := newEcho(log)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", handleReady(st, &draining))
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
-	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	carriers := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
+	if err := carriers.Load(ctx); err != nil {
+		return fmt.Errorf("load carriers: %w", err)
+	}
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var tasks sync.WaitGroup
+	defer func() { stopBackground(); tasks.Wait() }()
+	tasks.Go(func() {
+		if err := carriers.Watch(background); err != nil {
+			log.Error("carrier configuration is no longer watched", "err", err)
+		}
+	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	public := cfg.publicBase(ln.Addr())
+
+	hooks := webhooks.New(webhooks.Deps{
+		Store:       st,
+		Carriers:    carrierCredentials{carriers},
+		PublicURL:   public,
+		MediaSecret: mediaSecret(adminToken),
+		Metrics:     webhooks.NewMetrics(metrics),
+		Log:         log,
+	})
+	defer hooks.Close()
+
+	e := newEcho(log)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", handleReady(st, &draining))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
+	hooks.Register(e)
+	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
 
@@ -166,6 +195,14 @@ func handleReady(st *store.Redis, draining *atomic.Bool) echo.HandlerFunc {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	}
+}
+
+// mediaSecret keys the tokens of Telnyx media stream URLs. It is derived from the admin token,
+// which every instance of a deployment shares, so a stream may land on any of them.
+func mediaSecret(adminToken string) []byte {
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte("switchboard media stream tokens v1"))
+	return m.Sum(nil)
 }
 
 func newToken() string {

@@ -1,0 +1,227 @@
+package webhooks
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+)
+
+// MediaHandler takes carrier media streams; the agents' WebRTC bridge implements it.
+type MediaHandler interface {
+	// StreamStarted is called once a stream's start message names its call. It returns what
+	// receives the stream's frames, or an error to refuse (and close) the stream.
+	StreamStarted(ctx context.Context, s *MediaStream) (MediaReceiver, error)
+}
+
+// MediaReceiver receives one stream's frames, in order, from one goroutine.
+type MediaReceiver interface {
+	// Audio is 20 ms (usually) of G.711 mu-law at 8 kHz. The slice is reused after Audio
+	// returns: copy what you keep.
+	Audio(ulaw []byte)
+	DTMF(digit string)
+	// Stopped is called once, when the stream ends for any reason.
+	Stopped()
+}
+
+// MediaStream is one carrier media stream: the carrier's WebSocket for one call's audio.
+type MediaStream struct {
+	Carrier       string
+	CallID        string
+	CarrierCallID string
+	StreamID      string
+	Kind          Kind
+
+	mu   sync.Mutex // serialises writes, as gorilla/websocket requires
+	conn *websocket.Conn
+	buf  []byte
+}
+
+// SendAudio sends mu-law audio to the carrier, framed for its kind. Safe for concurrent use.
+func (m *MediaStream) SendAudio(ulaw []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Kind == KindTwilio {
+		m.buf = AppendTwilioMedia(m.buf[:0], m.StreamID, ulaw)
+	} else {
+		m.buf = AppendTelnyxMedia(m.buf[:0], ulaw)
+	}
+	m.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	return m.conn.WriteMessage(websocket.TextMessage, m.buf)
+}
+
+// Close ends the stream from our side (for <Connect><Stream>, the carrier then moves on with
+// the call, which for us means it ends).
+func (m *MediaStream) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	return m.conn.Close()
+}
+
+type discardMedia struct{}
+
+func (discardMedia) StreamStarted(context.Context, *MediaStream) (MediaReceiver, error) {
+	return discardReceiver{}, nil
+}
+
+type discardReceiver struct{}
+
+func (discardReceiver) Audio([]byte) {}
+func (discardReceiver) DTMF(string)  {}
+func (discardReceiver) Stopped()     {}
+
+// streamSet tracks open streams so Close can end them.
+type streamSet struct {
+	mu sync.Mutex
+	m  map[*MediaStream]struct{}
+}
+
+func (s *streamSet) add(m *MediaStream) {
+	s.mu.Lock()
+	s.m[m] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *streamSet) remove(m *MediaStream) {
+	s.mu.Lock()
+	delete(s.m, m)
+	s.mu.Unlock()
+}
+
+func (s *streamSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m := range s.m {
+		m.conn.Close()
+	}
+}
+
+// Carriers send no Origin header; the handshake is authenticated by signature or token instead.
+var upgrader = websocket.Upgrader{
+	ReadBufferSize: 4096, WriteBufferSize: 4096,
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// streamIdle is how long a stream may go without any message before we give up on it.
+const streamIdle = 30 * time.Second
+
+// handleMedia serves a carrier's media WebSocket. The handshake is verified first: Twilio
+// signs it with X-Twilio-Signature over the wss URL; Telnyx does not sign handshakes, so its
+// stream URL carries a token that only we can have issued.
+func (s *Server) handleMedia() echo.HandlerFunc {
+	const route = "media"
+	return func(c echo.Context) error {
+		start := time.Now()
+		carrierID := c.Param("carrier")
+		cred, ok := s.d.Carriers.Credentials(carrierID)
+		if !ok {
+			s.d.Metrics.observe("unknown", route, outcomeRejected, start)
+			return c.NoContent(http.StatusNotFound)
+		}
+		callID, ok := s.verifyHandshake(c, carrierID, cred)
+		if !ok {
+			s.d.Metrics.signatureFail.WithLabelValues(carrierID, route).Inc()
+			s.d.Metrics.observe(carrierID, route, outcomeRejected, start)
+			return c.NoContent(http.StatusForbidden)
+		}
+		conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
+		if err != nil {
+			return nil // the upgrader has answered
+		}
+		s.d.Metrics.observe(carrierID, route, outcomeStored, start)
+		m := &MediaStream{Carrier: carrierID, CallID: callID, Kind: cred.Kind, conn: conn}
+		s.streams.add(m)
+		s.d.Metrics.streams.Inc()
+		defer func() {
+			s.streams.remove(m)
+			s.d.Metrics.streams.Dec()
+			conn.Close()
+		}()
+		if err := s.serveStream(c.Request().Context(), m); err != nil {
+			s.d.Log.Info("media stream ended", "carrier", carrierID, "call", m.CallID, "reason", err)
+		}
+		return nil
+	}
+}
+
+func (s *Server) verifyHandshake(c echo.Context, carrierID string, cred Credentials) (callID string, ok bool) {
+	switch cred.Kind {
+	case KindTwilio:
+		sig := c.Request().Header.Get("X-Twilio-Signature")
+		url := s.wsBase + c.Request().RequestURI
+		// Twilio's docs: when a handshake does not verify, try the URL with a trailing slash.
+		return "", VerifyTwilio(cred.AuthToken, url, nil, sig) || VerifyTwilio(cred.AuthToken, url+"/", nil, sig)
+	case KindTelnyx:
+		callID = c.QueryParam("sb_call")
+		want := s.mediaToken(carrierID, callID)
+		got := c.QueryParam("token")
+		return callID, isCallID(callID) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	}
+	return "", false
+}
+
+var errStreamProtocol = errors.New("media stream: protocol error")
+
+// serveStream reads the stream until it stops, handing frames to the MediaHandler.
+func (s *Server) serveStream(ctx context.Context, m *MediaStream) error {
+	m.conn.SetReadLimit(MaxBody)
+	parse := ParseTwilioMedia
+	if m.Kind == KindTelnyx {
+		parse = ParseTelnyxMedia
+	}
+	var (
+		msg  MediaMessage
+		recv MediaReceiver
+	)
+	defer func() {
+		if recv != nil {
+			recv.Stopped()
+		}
+	}()
+	for {
+		m.conn.SetReadDeadline(time.Now().Add(streamIdle))
+		_, raw, err := m.conn.ReadMessage()
+		if err != nil {
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
+				return nil
+			}
+			return err
+		}
+		if err := parse(raw, &msg); err != nil {
+			return errors.Join(errStreamProtocol, err)
+		}
+		switch msg.Kind {
+		case MediaStart:
+			if recv != nil {
+				return errors.Join(errStreamProtocol, errors.New("second start message"))
+			}
+			if m.Kind == KindTwilio {
+				m.CallID = msg.CallID
+			}
+			if !isCallID(m.CallID) {
+				return errors.Join(errStreamProtocol, errors.New("start names no Switchboard call"))
+			}
+			m.CarrierCallID, m.StreamID = msg.CarrierCallID, msg.StreamID
+			if recv, err = s.d.Media.StreamStarted(ctx, m); err != nil {
+				recv = nil
+				return err
+			}
+		case MediaAudio:
+			if recv != nil {
+				recv.Audio(msg.Payload)
+			}
+		case MediaDTMF:
+			if recv != nil {
+				recv.DTMF(msg.Digit)
+			}
+		case MediaStop:
+			return nil
+		}
+	}
+}

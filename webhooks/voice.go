@@ -1,0 +1,98 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"html"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+)
+
+// apology is what a caller hears when we cannot take the call. It is valid TwiML with a 200,
+// so the carrier never plays its own "an application error has occurred".
+const apology = `<?xml version="1.0" encoding="UTF-8"?><Response><Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/></Response>`
+
+// voiceBudget bounds the whole voice webhook: within it the carrier gets either the stream or
+// the apology, never a timeout.
+const voiceBudget = 1500 * time.Millisecond
+
+// handleTwilioVoice answers a Twilio voice webhook (an inbound call arriving, or the answer of
+// an outbound call we placed, whose URL carries our call id) with TwiML that connects the
+// call's audio to our media stream.
+func (s *Server) handleTwilioVoice() echo.HandlerFunc {
+	const route = "voice"
+	return func(c echo.Context) error {
+		start := time.Now()
+		id, cred, ok := s.carrier(c, KindTwilio)
+		if !ok {
+			s.d.Metrics.observe("unknown", route, outcomeRejected, start)
+			return c.NoContent(http.StatusNotFound)
+		}
+		body, status := s.readVerifiedTwilio(c, id, cred, route)
+		if body == nil {
+			s.d.Metrics.observe(id, route, outcomeRejected, start)
+			return c.NoContent(status)
+		}
+		defer putBody(body)
+		e, err := ParseTwilioCallback(id, []byte(c.Request().URL.RawQuery), body.Bytes())
+		if err != nil {
+			s.d.Metrics.observe(id, route, outcomeRejected, start)
+			return c.NoContent(http.StatusBadRequest)
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), voiceBudget)
+		defer cancel()
+		callID, err := s.takeCall(ctx, id, e)
+		if err != nil {
+			outcome := outcomeError
+			if errors.Is(err, ErrNoCapacity) {
+				outcome = outcomeStored
+			}
+			s.d.Metrics.observe(id, route, outcome, start)
+			s.d.Log.Info("voice webhook: call not taken; apologising", "carrier", id, "carrier_call_id", e.CarrierCallID, "reason", err)
+			return twiml(c, apology)
+		}
+		s.d.Metrics.observe(id, route, outcomeStored, start)
+		return twiml(c, connectStream(s.TwilioStreamURL(id), callID))
+	}
+}
+
+// takeCall stores the call's arrival and decides whether we take it. An inbound call gets its
+// derived id and is indexed so the calls API finds it by the carrier's id.
+func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (string, error) {
+	if e.CallID == "" {
+		if e.Direction != call.Inbound {
+			return "", errors.New("outbound call without our call id")
+		}
+		e.CallID = store.InboundCallID(carrier, e.CarrierCallID)
+	}
+	if _, err := s.d.Store.Apply(ctx, e); err != nil {
+		return "", err
+	}
+	if e.Direction != call.Inbound {
+		return e.CallID, nil
+	}
+	if err := s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID); err != nil {
+		return "", err
+	}
+	if s.d.Inbound != nil {
+		in := InboundCall{CallID: e.CallID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To}
+		if err := s.d.Inbound.Accept(ctx, in); err != nil {
+			return "", err
+		}
+	}
+	return e.CallID, nil
+}
+
+func connectStream(url, callID string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + html.EscapeString(url) +
+		`"><Parameter name="sb_call" value="` + html.EscapeString(callID) + `"/></Stream></Connect></Response>`
+}
+
+func twiml(c echo.Context, doc string) error {
+	return c.Blob(http.StatusOK, "text/xml; charset=utf-8", []byte(doc))
+}
