@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -75,6 +76,7 @@ type Redis struct {
 // it answers. The embedded Redis is logged, once, as what it is: nothing persists and only one
 // instance may use it.
 func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
+	quietClientLog.Do(func() { redis.SetLogger(debugLogger{}) })
 	opts.setDefaults()
 	r := &Redis{opts: opts, keys: keys{ns: opts.Namespace}}
 	var err error
@@ -96,6 +98,17 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 		return nil, fmt.Errorf("store: redis at %s does not answer: %w", redactURL(opts.URL), err)
 	}
 	return r, nil
+}
+
+// go-redis logs pool trouble (every failed dial while Redis is down) to stderr through a
+// process-wide logger. Our callers already log the errors they get, with context, so the
+// library's own lines go to slog's default logger at debug level.
+var quietClientLog sync.Once
+
+type debugLogger struct{}
+
+func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().Log(ctx, slog.LevelDebug, fmt.Sprintf("redis client: "+format, v...))
 }
 
 // newClient builds a client from REDIS_URL: a URL is one node (or Sentinel through
