@@ -143,6 +143,40 @@ func (p *process) remove() {
 	os.RemoveAll(p.dir)
 }
 
+// Process is a redis-server started outside a test, for load commands and drills. Durable
+// processes fsync an append-only file before every reply.
+type Process struct{ p *process }
+
+// StartProcess starts a redis-server from PATH on a free loopback port.
+func StartProcess(durable bool) (*Process, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
+	}
+	p, err := newProcess(bin)
+	if err != nil {
+		return nil, err
+	}
+	p.durable = durable
+	if err := p.start(); err != nil {
+		p.remove()
+		return nil, err
+	}
+	return &Process{p: p}, nil
+}
+
+// URL is the process's redis:// URL; it stays the same across Stop and Start.
+func (p *Process) URL() string { return p.p.url() }
+
+// Stop kills the server at once, as a crash would.
+func (p *Process) Stop() { p.p.stop() }
+
+// Start starts the server again after Stop.
+func (p *Process) Start() error { return p.p.start() }
+
+// Close stops the server and removes its directory.
+func (p *Process) Close() { p.p.remove() }
+
 // Server is a redis-server of one test's own, which the test may kill and start again on the
 // same port to see what happens when Redis goes away. It runs with appendonly yes and
 // appendfsync always, so what it acknowledged survives the kill.

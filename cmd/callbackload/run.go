@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+type options struct {
+	redisURL    string
+	durable     bool
+	target      string
+	rate        int
+	duration    time.Duration
+	conns       int
+	dupRate     float64
+	reorderRate float64
+	serveBare   string
+	skipBare    bool
+	procs       int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("callbackload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the Switchboard under test; empty: start a redis-server from PATH")
+	fs.BoolVar(&o.durable, "durable", true, "when starting redis-server: appendonly yes, appendfsync always (every acknowledged event is on disk)")
+	fs.StringVar(&o.target, "target", "", "base URL of a running Switchboard sharing -redis-url; empty: start one")
+	fs.IntVar(&o.rate, "rate", 10000, "callbacks per second of the open-loop (latency) phase; 0 skips it")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each phase")
+	fs.IntVar(&o.conns, "conns", 32, "keep-alive connections (a carrier's pool)")
+	fs.Float64Var(&o.dupRate, "dup", 0.05, "share of callbacks delivered twice")
+	fs.Float64Var(&o.reorderRate, "reorder", 0.10, "share of calls whose callbacks arrive out of order")
+	fs.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare Echo comparison")
+	fs.IntVar(&o.procs, "server-procs", 0, "GOMAXPROCS of the started servers (0: Go's default)")
+	fs.StringVar(&o.serveBare, "serve-bare", "", "internal: serve the bare 204 handler on this address")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if o.serveBare != "" {
+		return serveBare(o.serveBare)
+	}
+
+	const token = "callbackload-twilio-token-0123456789"
+	if o.redisURL == "" {
+		p, err := redistest.StartProcess(o.durable)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		o.redisURL = p.URL()
+		fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable)
+	}
+	if err := configureCarrier(ctx, o.redisURL, token); err != nil {
+		return err
+	}
+	if o.target == "" {
+		bin, err := buildSwitchboard(ctx)
+		if err != nil {
+			return err
+		}
+		stop, base, err := startServer(ctx, o, bin, "REDIS_URL="+o.redisURL, "SWITCHBOARD_ADMIN_TOKEN=callbackload-admin-token-0123", "SWITCHBOARD_LOG_LEVEL=error")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.target = base
+	}
+	fmt.Fprintf(stdout, "switchboard: %s; load: %d connections, %.0f%% duplicates, %.0f%% of calls reordered, %s per phase\n",
+		o.target, o.conns, 100*o.dupRate, 100*o.reorderRate, o.duration)
+
+	work := newWorkload(o, token)
+	url := o.target + "/webhooks/load/status"
+	sb := drive(ctx, url, work, o.conns, 0, o.duration)
+	fmt.Fprintln(stdout, sb.line("switchboard, closed loop"))
+	if !o.skipBare {
+		self, _ := os.Executable()
+		stop, base, err := startServer(ctx, o, self, "-serve-bare")
+		if err != nil {
+			return err
+		}
+		bare := drive(ctx, base+"/webhooks/load/status", newWorkload(o, token), o.conns, 0, o.duration)
+		stop()
+		fmt.Fprintln(stdout, bare.line("bare echo 204, closed loop"))
+		fmt.Fprintf(stdout, "ratio switchboard/bare: %.2f\n", sb.perSecond()/bare.perSecond())
+	}
+	if o.rate > 0 {
+		open := drive(ctx, url, newWorkload(o, token), o.conns, o.rate, o.duration)
+		fmt.Fprintln(stdout, open.line(fmt.Sprintf("switchboard, open loop at %d/s", o.rate)))
+	}
+	if sb.errors() > 0 {
+		return fmt.Errorf("%d callbacks were not acknowledged with 204", sb.errors())
+	}
+	return nil
+}
+
+// configureCarrier stores the twilio-kind carrier "load" the callbacks are signed for, the
+// way the admin API does.
+func configureCarrier(ctx context.Context, redisURL, token string) error {
+	st, err := store.Open(ctx, store.Options{URL: redisURL}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
+	_, err = reg.Put(ctx, carrier.Config{ID: "load", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
+		AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: token, From: "+15550100", Enabled: true}, "callbackload")
+	return err
+}
+
+func buildSwitchboard(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "callbackload-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "switchboard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build switchboard (run from the repository root): %w", err)
+	}
+	return bin, nil
+}
+
+// startServer runs bin on a free loopback port and waits until it answers. Arguments that
+// start with "-" are flags; the others are environment variables.
+func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string) (stop func(), base string, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var args, env []string
+	for _, a := range argsOrEnv {
+		if strings.HasPrefix(a, "-") {
+			args = append(args, a, addr)
+		} else {
+			env = append(env, a)
+		}
+	}
+	env = append(env, "SWITCHBOARD_ADDR="+addr, "SWITCHBOARD_PUBLIC_URL=http://"+addr)
+	if o.procs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", o.procs))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	go io.Copy(io.Discard, bufio.NewReader(out))
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	base = "http://" + addr
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return stop, base, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", errors.New(bin + " did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serveBare is the baseline: Echo with the same server settings, reading the body and
+// answering 204, with no verification and no storage.
+func serveBare(addr string) error {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.WriteTimeout, e.Server.IdleTimeout =
+		5*time.Second, 15*time.Second, 15*time.Second, 180*time.Second
+	h := func(c echo.Context) error {
+		io.Copy(io.Discard, c.Request().Body)
+		return c.NoContent(http.StatusNoContent)
+	}
+	e.POST("/webhooks/:carrier/status", h)
+	e.GET("/healthz", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	return e.Start(addr)
+}
