@@ -35,6 +35,7 @@ type options struct {
 	serveBare   string
 	skipBare    bool
 	procs       int
+	debugAddr   string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare Echo comparison")
 	fs.IntVar(&o.procs, "server-procs", 0, "GOMAXPROCS of the started servers (0: Go's default)")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "internal: serve the bare 204 handler on this address")
+	fs.StringVar(&o.debugAddr, "server-debug-addr", "", "pass SWITCHBOARD_DEBUG_ADDR to the started Switchboard, to profile it")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -158,6 +160,9 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 		}
 	}
 	env = append(env, "SWITCHBOARD_ADDR="+addr, "SWITCHBOARD_PUBLIC_URL=http://"+addr)
+	if o.debugAddr != "" {
+		env = append(env, "SWITCHBOARD_DEBUG_ADDR="+o.debugAddr)
+	}
 	if o.procs > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", o.procs))
 	}

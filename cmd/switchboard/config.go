@@ -23,6 +23,7 @@ type config struct {
 	logLevel     slog.Level
 	retention    time.Duration
 	drainTimeout time.Duration
+	debugAddr    string // pprof; empty: off
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -46,6 +47,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"how long finished calls stay readable (SWITCHBOARD_RETENTION)")
 	fs.StringVar(&drain, "drain-timeout", env("SWITCHBOARD_DRAIN_TIMEOUT", "30s"),
 		"on SIGTERM, how long live requests and calls may take to finish (SWITCHBOARD_DRAIN_TIMEOUT)")
+	fs.StringVar(&c.debugAddr, "debug-addr", env("SWITCHBOARD_DEBUG_ADDR", ""),
+		"serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (SWITCHBOARD_DEBUG_ADDR); empty: off")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -74,6 +77,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.drainTimeout, err = positiveDuration("SWITCHBOARD_DRAIN_TIMEOUT", drain); err != nil {
 		return config{}, err
+	}
+	if c.debugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.debugAddr); err != nil {
+			return config{}, fmt.Errorf("SWITCHBOARD_DEBUG_ADDR %q: want host:port, e.g. 127.0.0.1:6060", c.debugAddr)
+		}
 	}
 	if c.adminToken != "" && len(c.adminToken) < 16 {
 		return config{}, errors.New("SWITCHBOARD_ADMIN_TOKEN is shorter than 16 characters; use a long random token, or leave it unset to have one generated")
