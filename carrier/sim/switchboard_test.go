@@ -99,7 +99,9 @@ func (sb *switchboard) use(c *sim.Carrier) {
 
 func (sb *switchboard) url(path string) string { return sb.srv.URL + path }
 
-func (sb *switchboard) wsURL() string { return "ws" + strings.TrimPrefix(sb.srv.URL, "http") + "/media" }
+func (sb *switchboard) wsURL() string {
+	return "ws" + strings.TrimPrefix(sb.srv.URL, "http") + "/media"
+}
 
 func (sb *switchboard) fail(format string, args ...any) {
 	sb.mu.Lock()
