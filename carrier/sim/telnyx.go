@@ -89,11 +89,12 @@ func (c *Carrier) telnyxDial(d *telnyxCommand) (int, any) {
 	k.clientState = d.ClientState
 	k.streamURL = d.StreamURL
 	k.timeout = c.ringTimeout(time.Duration(cmp.Or(d.TimeoutSecs, 30)) * time.Second)
+	resource := k.telnyxResource() // before the call starts: a dial answers is_alive false
 	if err := c.start(k); err != nil {
 		return errorBody(Telnyx, apiError{status: http.StatusServiceUnavailable})
 	}
 	c.log.Info("telnyx call created", "call_control_id", k.sid, "to", to)
-	return http.StatusOK, map[string]any{"data": k.telnyxResource()}
+	return http.StatusOK, map[string]any{"data": resource}
 }
 
 // handleTelnyxAction carries out a call command: POST /v2/calls/{id}/actions/{action}.

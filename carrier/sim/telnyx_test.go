@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/webrtc/g711"
@@ -201,7 +202,7 @@ func TestTelnyxRequestErrors(t *testing.T) {
 
 func TestTelnyxInbound(t *testing.T) {
 	sb := newSwitchboard(t)
-	c, srv := newCarrier(t, sim.Config{TelnyxWebhookURL: sb.url("/events")})
+	c, srv := newCarrier(t, sim.Config{TelnyxWebhookURL: sb.url("/events"), RingTimeout: time.Minute})
 	sb.use(c)
 	a := api{t, srv, c}
 
@@ -238,18 +239,27 @@ func TestTelnyxInbound(t *testing.T) {
 		t.Errorf("call.hangup %v", h.Data.Payload)
 	}
 
-	// An inbound call nobody answers gives up; one rejected as busy is busy.
-	unanswered, _ := c.Inbound(sim.InboundRequest{Kind: sim.Telnyx})
-	waitFor(t, "the caller to give up", func() bool { return len(sb.eventsOf(unanswered)) == 2 })
-	if h := sb.eventsOf(unanswered)[1]; h.payload("hangup_cause") != "originator_cancel" || h.payload("hangup_source") != "caller" {
-		t.Errorf("unanswered: %v", h.Data.Payload)
-	}
+	// An inbound call rejected as busy is busy.
 	rejected, _ := c.Inbound(sim.InboundRequest{Kind: sim.Telnyx})
 	if status, _ := a.telnyx("POST", "/v2/calls/"+rejected+"/actions/reject", map[string]any{"cause": "USER_BUSY"}); status != 200 {
 		t.Errorf("reject: %d", status)
 	}
 	if r := a.report(rejected); r.Status != "busy" || r.HangupCause != "user_busy" {
 		t.Errorf("rejected: %+v", r)
+	}
+}
+
+func TestTelnyxInboundCallerGivesUp(t *testing.T) {
+	sb := newSwitchboard(t)
+	c, _ := newCarrier(t, sim.Config{TelnyxWebhookURL: sb.url("/events")})
+	sb.use(c)
+	id, err := c.Inbound(sim.InboundRequest{Kind: sim.Telnyx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the caller to give up", func() bool { return len(sb.eventsOf(id)) == 2 })
+	if h := sb.eventsOf(id)[1]; h.payload("hangup_cause") != "originator_cancel" || h.payload("hangup_source") != "caller" {
+		t.Errorf("call.hangup %v", h.Data.Payload)
 	}
 }
 
