@@ -113,6 +113,7 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 		t.Errorf("stop %v", stop)
 	}
 
+	waitFor(t, "the carrier to record the completed callback", func() bool { return len(a.report(sid).Callbacks) == 4 })
 	r := a.report(sid)
 	if r.Status != "completed" || r.FramesSent < 10 || r.FramesReceived < 10 || r.FramesLost != 0 ||
 		r.MarksReceived != 1 || r.DigitsSent != "7#" || r.StreamURL != sb.wsURL() {
