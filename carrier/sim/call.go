@@ -315,6 +315,7 @@ func (k *call) answer() {
 func (k *call) end(status string, sip int, cause, source string) {
 	k.mu.Lock()
 	k.status, k.endedAt, k.sipCode, k.cause, k.source = status, time.Now(), sip, cause, source
+	k.media.end()
 	k.mu.Unlock()
 	k.emit(evCompleted)
 	k.c.count(func(s *Stats) { s.CallsByStatus[status]++ })

@@ -38,7 +38,7 @@
 // <Pause>, <Hangup>) for Twilio, or the stream_url of a Telnyx dial or answer, opens the media
 // WebSocket with that carrier's framing and sends 20 ms frames of G.711 mu-law: a tone
 // (Config.ToneHz, default 1000 Hz) or, with Config.Echo, what it received. It records what it
-// receives (the first minute of each call) and reports, per call, the frames sent, received
+// receives (the first 10 s of each call) and reports, per call, the frames sent, received
 // and lost (gaps in the peer's chunk or sequence numbers) and the dominant frequency heard in
 // the middle 200 ms of the recording, searched from 300 Hz to 3400 Hz in 5 Hz steps.
 package sim

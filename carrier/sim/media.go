@@ -17,7 +17,7 @@ import (
 
 const (
 	frameInterval = 20 * time.Millisecond
-	recordLimit   = 60 * g711.SampleRate // the audio kept per call: its first minute
+	recordLimit   = 10 * g711.SampleRate // the audio kept per call: its first 10 s
 	echoLimit     = g711.SampleRate      // the most audio waiting to be echoed: 1 s
 	wsWriteWait   = 5 * time.Second
 	wsCloseWait   = time.Second
@@ -44,7 +44,12 @@ type mediaStats struct {
 	marks          int
 	clears         int
 	digitsSent     string
-	recorded       []byte
+	// recorded is the start of what the call heard, until the call ends and only what
+	// the report needs of it is kept: the dominant frequency and its power.
+	recorded []byte
+	ended    bool
+	hz       float64
+	power    float64
 	// Frames lost are gaps in the peer's media.chunk numbers when it numbers its frames
 	// (chunked), otherwise gaps in its messages' sequence numbers.
 	chunked   bool
@@ -302,7 +307,9 @@ func (s *session) read() {
 			}
 			st.framesReceived++
 			st.bytesReceived += len(payload)
-			st.recorded = append(st.recorded, payload[:min(len(payload), recordLimit-len(st.recorded))]...)
+			if !st.ended {
+				st.recorded = append(st.recorded, payload[:min(len(payload), recordLimit-len(st.recorded))]...)
+			}
 			if s.tone == nil {
 				s.mu.Lock()
 				s.echo = append(s.echo, payload...)
@@ -338,12 +345,18 @@ func gap(last, n int) int {
 // dominant finds the strongest frequency in the middle 200 ms of what the call heard.
 func (m *mediaStats) dominant() (freq, power float64) {
 	rec := m.recorded
-	if len(rec) < g711.FrameSamples {
-		return 0, 0
+	if m.ended || len(rec) < g711.FrameSamples {
+		return m.hz, m.power
 	}
 	if len(rec) > analysisLen {
 		mid := len(rec) / 2
 		rec = rec[mid-analysisLen/2 : mid+analysisLen/2]
 	}
 	return g711.DominantFrequency(rec, g711.VoiceBand(5))
+}
+
+// end keeps the dominant frequency of a call that is over, and lets go of its audio.
+func (m *mediaStats) end() {
+	m.hz, m.power = m.dominant()
+	m.recorded, m.ended = nil, true
 }

@@ -42,6 +42,9 @@ type switchboard struct {
 	voiceCode  int
 	twiml      string
 	closeConns bool
+	// skip, when set, makes the media answer number its frames in media.chunk and leave
+	// out the chunks it names.
+	skip map[int]bool
 }
 
 type telnyxEvent struct {
@@ -202,9 +205,14 @@ func (sb *switchboard) handleMedia(w http.ResponseWriter, r *http.Request) {
 				return
 			case <-tick.C:
 			}
-			msg := map[string]any{"event": "media", "media": map[string]string{
-				"payload": base64.StdEncoding.EncodeToString(tone.Frame())}}
-			if n == 5 {
+			media := map[string]string{"payload": base64.StdEncoding.EncodeToString(tone.Frame())}
+			msg := map[string]any{"event": "media", "media": media}
+			if sb.skip != nil {
+				media["chunk"] = strconv.Itoa(n)
+				if sb.skip[n] {
+					continue
+				}
+			} else if n == 5 {
 				msg = map[string]any{"event": "mark", "mark": map[string]string{"name": "greeting"}}
 			}
 			if conn.WriteJSON(msg) != nil {

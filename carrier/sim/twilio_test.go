@@ -115,7 +115,7 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 
 	waitFor(t, "the carrier to record the completed callback", func() bool { return len(a.report(sid).Callbacks) == 4 })
 	r := a.report(sid)
-	if r.Status != "completed" || r.FramesSent < 10 || r.FramesReceived < 10 || r.FramesLost != 0 ||
+	if r.Status != "completed" || r.FramesSent < 10 || r.FramesReceived < 10 || r.FramesLost != 0 || r.DominantHz != 440 ||
 		r.MarksReceived != 1 || r.DigitsSent != "7#" || r.StreamURL != sb.wsURL() {
 		t.Errorf("report %+v", r)
 	}
