@@ -77,7 +77,8 @@ func (c *Carrier) SendDigits(sid, digits string) error {
 	if err != nil {
 		return err
 	}
-	if d := strings.Trim(digits, "0123456789*#ABCD"); d != "" || digits == "" {
+	notDTMF := func(r rune) bool { return !strings.ContainsRune("0123456789*#ABCD", r) }
+	if digits == "" || strings.IndexFunc(digits, notDTMF) >= 0 {
 		return fmt.Errorf("sim: %q are not DTMF digits", digits)
 	}
 	k.mu.Lock()
