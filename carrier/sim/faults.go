@@ -56,32 +56,38 @@ type faultsJSON struct {
 	OutageOff        duration `json:"outage_off"`
 }
 
-// MarshalJSON writes durations as strings such as "1.5s".
-func (f Faults) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faultsJSON{
-		f.RESTErrorRate, f.RESTErrorStatus, duration(f.RESTLatency), f.RESTHang,
-		f.CallbackDropRate, duration(f.CallbackDelay), f.DuplicateRate, f.Reorder,
-		duration(f.ReorderHold), f.Outage, duration(f.OutageOn), duration(f.OutageOff),
-	})
+func (f Faults) wire() faultsJSON {
+	return faultsJSON{
+		RESTErrorRate: f.RESTErrorRate, RESTErrorStatus: f.RESTErrorStatus,
+		RESTLatency: duration(f.RESTLatency), RESTHang: f.RESTHang,
+		CallbackDropRate: f.CallbackDropRate, CallbackDelay: duration(f.CallbackDelay),
+		DuplicateRate: f.DuplicateRate, Reorder: f.Reorder, ReorderHold: duration(f.ReorderHold),
+		Outage: f.Outage, OutageOn: duration(f.OutageOn), OutageOff: duration(f.OutageOff),
+	}
 }
+
+func (w faultsJSON) faults() Faults {
+	return Faults{
+		RESTErrorRate: w.RESTErrorRate, RESTErrorStatus: w.RESTErrorStatus,
+		RESTLatency: time.Duration(w.RESTLatency), RESTHang: w.RESTHang,
+		CallbackDropRate: w.CallbackDropRate, CallbackDelay: time.Duration(w.CallbackDelay),
+		DuplicateRate: w.DuplicateRate, Reorder: w.Reorder, ReorderHold: time.Duration(w.ReorderHold),
+		Outage: w.Outage, OutageOn: time.Duration(w.OutageOn), OutageOff: time.Duration(w.OutageOff),
+	}
+}
+
+// MarshalJSON writes durations as strings such as "1.5s".
+func (f Faults) MarshalJSON() ([]byte, error) { return json.Marshal(f.wire()) }
 
 // UnmarshalJSON reads durations as strings ("250ms") or numbers of milliseconds. Fields
 // absent from the JSON keep their value, so decoding onto the current faults changes only
 // the ones named.
 func (f *Faults) UnmarshalJSON(b []byte) error {
-	w := faultsJSON{
-		f.RESTErrorRate, f.RESTErrorStatus, duration(f.RESTLatency), f.RESTHang,
-		f.CallbackDropRate, duration(f.CallbackDelay), f.DuplicateRate, f.Reorder,
-		duration(f.ReorderHold), f.Outage, duration(f.OutageOn), duration(f.OutageOff),
-	}
+	w := f.wire()
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*f = Faults{
-		w.RESTErrorRate, w.RESTErrorStatus, time.Duration(w.RESTLatency), w.RESTHang,
-		w.CallbackDropRate, time.Duration(w.CallbackDelay), w.DuplicateRate, w.Reorder,
-		time.Duration(w.ReorderHold), w.Outage, time.Duration(w.OutageOn), time.Duration(w.OutageOff),
-	}
+	*f = w.faults()
 	return nil
 }
 
