@@ -15,17 +15,19 @@ import (
 
 // telnyxCommand is the body of a Telnyx dial or call command; each reads the fields it knows.
 type telnyxCommand struct {
-	ConnectionID            string `json:"connection_id"`
-	From                    string `json:"from"`
-	To                      any    `json:"to"` // a number, or a list of them (the first is dialled)
-	WebhookURL              string `json:"webhook_url"`
-	ClientState             string `json:"client_state"`
-	TimeoutSecs             int    `json:"timeout_secs"`
-	CommandID               string `json:"command_id"`
-	StreamURL               string `json:"stream_url"`
+	ConnectionID string `json:"connection_id"`
+	From         string `json:"from"`
+	To           any    `json:"to"` // a number, or a list of them (the first is dialled)
+	WebhookURL   string `json:"webhook_url"`
+	ClientState  string `json:"client_state"`
+	TimeoutSecs  int    `json:"timeout_secs"`
+	CommandID    string `json:"command_id"`
+	StreamURL    string `json:"stream_url"`
+	StreamCodec  string `json:"stream_codec"`
+	// Accepted and not obeyed: the simulator streams its own audio as the inbound track
+	// and always takes audio back.
 	StreamTrack             string `json:"stream_track"`
 	StreamBidirectionalMode string `json:"stream_bidirectional_mode"`
-	StreamCodec             string `json:"stream_codec"`
 	Cause                   string `json:"cause"` // reject: CALL_REJECTED or USER_BUSY
 }
 
