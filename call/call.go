@@ -51,7 +51,7 @@ type Entry struct {
 	EventID    string    `json:"event_id"`
 	State      State     `json:"state,omitzero"`
 	Carrier    string    `json:"carrier,omitempty"`
-	At         time.Time `json:"at"`
+	At         time.Time `json:"at,omitzero"`
 	ReceivedAt time.Time `json:"received_at"`
 	Changed    bool      `json:"changed"`
 	Detail     string    `json:"detail,omitempty"`

@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	defer ln.Close() // on a start-up error; after a shutdown it is closed already
 	public := cfg.publicBase(ln.Addr())
 
 	hooks := webhooks.New(webhooks.Deps{
@@ -96,10 +97,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Carriers:    carrierCredentials{carriers},
 		PublicURL:   public,
 		MediaSecret: mediaSecret(adminToken),
+		Telnyx:      telnyxAnswerer{carriers},
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
 	})
 	defer hooks.Close()
+
+	// The one-command demo: with an embedded Redis and nothing configured, two simulated
+	// carriers stand in for real ones.
+	var demo *demoCarriers
+	if st.Embedded() && len(carriers.All()) == 0 {
+		if demo, err = startDemoCarriers(ctx, carriers, public, log); err != nil {
+			return err
+		}
+		defer demo.close()
+	}
 
 	e := newEcho(log)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
@@ -109,6 +121,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
+	if demo != nil {
+		demo.describe(stdout)
+	}
 
 	e.Listener = ln
 	served := make(chan error, 1)

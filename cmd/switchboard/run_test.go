@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,15 @@ type server struct {
 	base string
 	done chan error
 	stop context.CancelFunc
+	mu   sync.Mutex
+	out  []string // every line it printed so far
+}
+
+// printed returns the lines printed so far.
+func (s *server) printed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.out)
 }
 
 // start runs the server on a free port with env (on top of a test Redis and admin token) and
@@ -47,12 +58,20 @@ func start(t *testing.T, env map[string]string) *server {
 	}()
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {
+		s.out = append(s.out, lines.Text())
 		if addr, ok := strings.CutPrefix(lines.Text(), "Switchboard listening on "); ok {
 			s.base = "http://" + strings.Fields(addr)[0]
 			break
 		}
 	}
-	go io.Copy(io.Discard, out)
+	go func() {
+		for lines.Scan() {
+			s.mu.Lock()
+			s.out = append(s.out, lines.Text())
+			s.mu.Unlock()
+		}
+		io.Copy(io.Discard, out)
+	}()
 	if s.base == "" {
 		t.Fatalf("server did not start: %v", <-s.done)
 	}
