@@ -124,11 +124,11 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	if e.Direction != call.UnknownDirection {
 		direction = e.Direction.String()
 	}
-	res, err := applyScript.Run(ctx, r.rdb, []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID)},
+	res, err := r.batch.run(ctx, applyScript, []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID)},
 		e.ID, state, e.State.Rank(), terminal, at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
 		r.opts.HistoryLimit, r.opts.MaxCallAge.Milliseconds(), r.opts.Retention.Milliseconds(),
-		r.keys.channel()).Slice()
+		r.keys.channel())
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}

@@ -60,9 +60,11 @@ func (o *Options) setDefaults() {
 		o.CDRLimit = 100_000
 	}
 	if o.OpTimeout <= 0 {
-		o.OpTimeout = time.Second
+		o.OpTimeout = defaultOpTimeout
 	}
 }
+
+const defaultOpTimeout = time.Second
 
 // Redis is the store. It is safe for concurrent use.
 type Redis struct {
@@ -70,6 +72,7 @@ type Redis struct {
 	opts     Options
 	keys     keys
 	embedded *miniredis.Miniredis // nil unless REDIS_URL was empty
+	batch    *batcher
 }
 
 // Open connects to the Redis that opts.URL names, or starts an embedded one, and checks that
@@ -93,6 +96,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 	} else if r.rdb, err = newClient(opts.URL); err != nil {
 		return nil, err
 	}
+	r.batch = newBatcher(r.rdb)
 	if err := r.Ping(ctx); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("store: redis at %s does not answer: %w", redactURL(opts.URL), err)
@@ -172,6 +176,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 
 // Close releases the connections and stops an embedded Redis.
 func (r *Redis) Close() error {
+	r.batch.close()
 	err := r.rdb.Close()
 	if r.embedded != nil {
 		r.embedded.Close()

@@ -235,8 +235,9 @@ func TestRedisDownFailsFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.batch.close()
 	r.rdb.Close()
-	r.rdb = unreachable
+	r.rdb, r.batch = unreachable, newBatcher(unreachable)
 	start := time.Now()
 	_, err = r.Apply(context.Background(), call.Event{ID: "x", CallID: NewCallID(), State: call.Ringing})
 	if err == nil {
@@ -279,5 +280,20 @@ func TestNewClientParsesRedisURL(t *testing.T) {
 	}
 	if got := redactURL("redis://user:secret@host:6379"); got != "redis://***@host:6379" {
 		t.Errorf("redactURL leaked: %s", got)
+	}
+}
+
+// TestScriptsSurviveAFlush: after Redis loses its scripts (restart, failover, SCRIPT FLUSH),
+// the next batch loads them again rather than failing.
+func TestScriptsSurviveAFlush(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	id := NewCallID()
+	mustApply(t, r, call.Event{ID: "1", CallID: id, State: call.Ringing})
+	if err := r.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustApply(t, r, call.Event{ID: "2", CallID: id, State: call.InProgress}); a.State != call.InProgress {
+		t.Fatalf("after SCRIPT FLUSH: %+v", a)
 	}
 }
