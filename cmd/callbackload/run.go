@@ -62,51 +62,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	const token = "callbackload-twilio-token-0123456789"
+	var redisPID int
 	if o.redisURL == "" {
 		p, err := redistest.StartProcess(o.durable)
 		if err != nil {
 			return err
 		}
 		defer p.Close()
-		o.redisURL = p.URL()
+		o.redisURL, redisPID = p.URL(), p.PID()
 		fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable)
 	}
 	if err := configureCarrier(ctx, o.redisURL, token); err != nil {
 		return err
 	}
+	var serverPID int
 	if o.target == "" {
 		bin, err := buildSwitchboard(ctx)
 		if err != nil {
 			return err
 		}
-		stop, base, err := startServer(ctx, o, bin, "REDIS_URL="+o.redisURL, "SWITCHBOARD_ADMIN_TOKEN=callbackload-admin-token-0123", "SWITCHBOARD_LOG_LEVEL=error")
+		stop, base, pid, err := startServer(ctx, o, bin, "REDIS_URL="+o.redisURL, "SWITCHBOARD_ADMIN_TOKEN=callbackload-admin-token-0123", "SWITCHBOARD_LOG_LEVEL=error")
 		if err != nil {
 			return err
 		}
 		defer stop()
-		o.target = base
+		o.target, serverPID = base, pid
 	}
 	fmt.Fprintf(stdout, "switchboard: %s; load: %d connections, %.0f%% duplicates, %.0f%% of calls reordered, %s per phase\n",
 		o.target, o.conns, 100*o.dupRate, 100*o.reorderRate, o.duration)
 
 	work := newWorkload(o, token)
 	url := o.target + "/webhooks/load/status"
+	cpu := startCPU(serverPID, redisPID)
 	sb := drive(ctx, url, work, o.conns, 0, o.duration)
 	fmt.Fprintln(stdout, sb.line("switchboard, closed loop"))
+	fmt.Fprintln(stdout, cpu.line(len(sb.lat)))
 	if !o.skipBare {
 		self, _ := os.Executable()
-		stop, base, err := startServer(ctx, o, self, "-serve-bare")
+		stop, base, pid, err := startServer(ctx, o, self, "-serve-bare")
 		if err != nil {
 			return err
 		}
+		cpu := startCPU(pid, 0)
 		bare := drive(ctx, base+"/webhooks/load/status", newWorkload(o, token), o.conns, 0, o.duration)
-		stop()
 		fmt.Fprintln(stdout, bare.line("bare echo 204, closed loop"))
+		fmt.Fprintln(stdout, cpu.line(len(bare.lat)))
+		stop()
 		fmt.Fprintf(stdout, "ratio switchboard/bare: %.2f\n", sb.perSecond()/bare.perSecond())
 	}
 	if o.rate > 0 {
+		cpu := startCPU(serverPID, redisPID)
 		open := drive(ctx, url, newWorkload(o, token), o.conns, o.rate, o.duration)
 		fmt.Fprintln(stdout, open.line(fmt.Sprintf("switchboard, open loop at %d/s", o.rate)))
+		fmt.Fprintln(stdout, cpu.line(len(open.lat)))
 	}
 	if sb.errors() > 0 {
 		return fmt.Errorf("%d callbacks were not acknowledged with 204", sb.errors())
@@ -144,10 +152,10 @@ func buildSwitchboard(ctx context.Context) (string, error) {
 
 // startServer runs bin on a free loopback port and waits until it answers. Arguments that
 // start with "-" are flags; the others are environment variables.
-func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string) (stop func(), base string, err error) {
+func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string) (stop func(), base string, pid int, err error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	addr := l.Addr().String()
 	l.Close()
@@ -171,7 +179,7 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	go io.Copy(io.Discard, bufio.NewReader(out))
 	stop = func() {
@@ -190,11 +198,11 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return stop, base, nil
+			return stop, base, cmd.Process.Pid, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, "", errors.New(bin + " did not start")
+			return nil, "", 0, errors.New(bin + " did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

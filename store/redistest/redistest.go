@@ -174,6 +174,14 @@ func (p *Process) Stop() { p.p.stop() }
 // Start starts the server again after Stop.
 func (p *Process) Start() error { return p.p.start() }
 
+// PID is the server's process id (0 while stopped).
+func (p *Process) PID() int {
+	if p.p.cmd == nil || p.p.cmd.Process == nil {
+		return 0
+	}
+	return p.p.cmd.Process.Pid
+}
+
 // Close stops the server and removes its directory.
 func (p *Process) Close() { p.p.remove() }
 
