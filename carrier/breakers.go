@@ -228,6 +228,7 @@ func (b *Breakers) breaker(id string) *breaker {
 
 // localFor returns the carrier's local breaker, rebuilt when its settings changed (an admin
 // tuned them): counts start over, which is what new thresholds mean.
+// A nil local (after the fleet's breaker closed) is rebuilt the same way.
 func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
 	if l := br.local.Load(); l != nil && l.settings == s {
 		return l
@@ -538,7 +539,12 @@ func (b *Breakers) refresh(ctx context.Context) {
 				until = now + s.OpenFor.Milliseconds()
 			}
 			br.openUntil.Store(until)
-			br.halfOpen.Store(s.HalfOpen)
+			if br.halfOpen.Swap(s.HalfOpen) && !s.HalfOpen && s.OpenFor == 0 {
+				// A trial call succeeded (here or on another instance): the fleet's breaker
+				// closed, so a local breaker still open or half-open from its own trip starts
+				// over closed rather than waiting for a trial call of its own.
+				br.local.Store(nil)
+			}
 			br.force.Store(int32(forceOf(s.Force)))
 			switch s.Prober {
 			case "", b.instance:
