@@ -13,7 +13,12 @@ import (
 
 func openStore(t *testing.T, ns string) *store.Redis {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
+	return openStoreURL(t, redistest.URL(t), ns)
+}
+
+func openStoreURL(t *testing.T, url, ns string) *store.Redis {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

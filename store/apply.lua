@@ -5,12 +5,14 @@
 -- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 terminal ('1'/'0'),
 --       5 carrier time (unix ms, '' if unknown), 6 received (unix ms), 7 call id,
 --       8 carrier, 9 carrier call id, 10 direction, 11 from, 12 to, 13 agent, 14 detail,
---       15 log length, 16 ttl of a live call (ms), 17 ttl of a finished call (ms), 18 channel
+--       15 log length, 16 ttl of a live call (ms), 17 ttl of a finished call (ms), 18 channel,
+--       19 attempt summary ('' unless the event records an attempt on a carrier)
 --
 -- The transition rule lives in Go (call.State.Rank); the script only compares the ranks it is
 -- handed, so the two cannot disagree.
 --
--- Returns {outcome, state, created, ended, from, to, direction, carrier, carrier_call_id, agent, created_at}
+-- Returns {outcome, state, created, ended, from, to, direction, carrier, carrier_call_id, agent, created_at,
+--          attempts}
 -- outcome: 1 recorded, 2 advanced, 3 duplicate; ended is 1 when this event finished the call.
 local call, log = KEYS[1], KEYS[2]
 if redis.call('HSETNX', call, 'e:' .. ARGV[1], '1') == 0 then
@@ -46,6 +48,9 @@ if ARGV[2] ~= '' and cur[3] ~= '1' and tonumber(ARGV[3]) > tonumber(cur[2] or '0
   table.insert(set, 'terminal'); table.insert(set, ARGV[4])
 end
 redis.call('HSET', call, unpack(set))
+-- Attempts are kept in the record too, so the call-detail record written when the call ends
+-- carries them without reading the log.
+if ARGV[19] ~= '' then redis.call('HSET', call, 'attempts', (redis.call('HGET', call, 'attempts') or '') .. ARGV[19] .. '\n') end
 
 redis.call('XADD', log, 'MAXLEN', '~', ARGV[15], '*',
   'id', ARGV[1], 's', ARGV[2], 'c', ARGV[8], 'at', ARGV[5], 'r', ARGV[6], 'ch', changed, 'd', ARGV[14])
@@ -61,4 +66,5 @@ if changed == 1 or created == 1 then
   redis.call('PUBLISH', ARGV[18], ARGV[7] .. ' ' .. (cur[4] or ''))
 end
 return {changed + 1, cur[4] or '', created, ended,
-  cur[8] or '', cur[9] or '', cur[7] or '', cur[5] or '', cur[6] or '', cur[10] or '', cur[1]}
+  cur[8] or '', cur[9] or '', cur[7] or '', cur[5] or '', cur[6] or '', cur[10] or '', cur[1],
+  redis.call('HGET', call, 'attempts') or ''}

@@ -128,7 +128,7 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 		e.ID, state, e.State.Rank(), terminal, at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
 		r.opts.HistoryLimit, r.opts.MaxCallAge.Milliseconds(), r.opts.Retention.Milliseconds(),
-		r.keys.channel())
+		r.keys.channel(), attemptSummary(e))
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}
@@ -159,7 +159,7 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 				Values: []any{
 					"id", id, "state", res[1], "from", res[4], "to", res[5], "direction", res[6],
 					"carrier", res[7], "carrier_call_id", res[8], "agent", res[9],
-					"created_at", createdAt, "ended_at", now.UnixMilli(),
+					"created_at", createdAt, "ended_at", now.UnixMilli(), "attempts", res[11],
 				},
 			})
 		}
@@ -347,6 +347,8 @@ type CDR struct {
 	Agent         string     `json:"agent"`
 	CreatedAt     time.Time  `json:"created_at"`
 	EndedAt       time.Time  `json:"ended_at"`
+	// Attempts are the carriers tried for an outbound call, in order, with what each answered.
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
 // RecentCDRs returns up to n of the newest call-detail records, newest first.
@@ -362,7 +364,7 @@ func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
 			CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
-			EndedAt: unixMilli(v("ended_at"))}
+			EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts"))}
 		c.State, _ = call.ParseState(v("state"))
 		out = append(out, c)
 	}

@@ -113,14 +113,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.close()
 	}
 
+	// Outbound calls: per-carrier breakers shared through Redis, routing, placement with
+	// failover and callback liveness. Both loops stop with the other background tasks.
+	outbound := carrier.NewMetrics(metrics)
+	breakers := carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
+	router := carrier.NewRouter(carriers, breakers, nil)
+	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: breakers, Router: router,
+		PublicURL: public, TelnyxStreamURL: hooks.TelnyxStreamURL, Metrics: outbound, Log: log})
+	tasks.Go(func() { breakers.Run(background) })
+	tasks.Go(func() { placer.Run(background) })
+
 	e := newEcho(log)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(st, &draining))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
 	hooks.Register(e)
-	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log,
+		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
+	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)
 	if demo != nil {
 		demo.describe(stdout)
 	}

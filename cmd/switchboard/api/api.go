@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -30,11 +31,26 @@ type Deps struct {
 	Store      callStore
 	AdminToken string
 	Log        *slog.Logger
+
+	// Outbound calls and carrier administration.
+	Carriers carrierAdmin
+	Breakers breakerAdmin
+	Router   router
+	Placer   placer
+	AdminLog adminLog
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
 type Error struct {
 	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Fields lists every problem with the input, for a request that failed validation.
+	Fields []FieldError `json:"fields,omitempty"`
+}
+
+// FieldError is one invalid input field, named as in the request's JSON.
+type FieldError struct {
+	Field   string `json:"field"`
 	Message string `json:"message"`
 }
 
@@ -47,6 +63,7 @@ const (
 	codeNotFound     = "not_found"
 	codeUnavailable  = "unavailable"
 	codeInternal     = "internal"
+	codeRejected     = "rejected"
 )
 
 var statusOf = map[string]int{
@@ -55,6 +72,7 @@ var statusOf = map[string]int{
 	codeNotFound:     http.StatusNotFound,
 	codeUnavailable:  http.StatusServiceUnavailable,
 	codeInternal:     http.StatusInternalServerError,
+	codeRejected:     http.StatusUnprocessableEntity,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
@@ -65,8 +83,10 @@ func fail(c echo.Context, log *slog.Logger, err error) error {
 	var apiErr *Error
 	switch {
 	case errors.As(err, &apiErr):
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, carrier.ErrNotFound):
 		apiErr = errorf(codeNotFound, "not found")
+	case errors.As(err, new(carrier.ValidationErrors)), errors.As(err, new(*carrier.ValidationError)):
+		apiErr = invalidFields(err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		apiErr = errorf(codeUnavailable, "storage did not answer in time; retry")
 	default:

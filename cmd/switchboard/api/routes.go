@@ -7,5 +7,20 @@ func Register(e *echo.Echo, d Deps) {
 	admin := requireAdmin(d.AdminToken)
 
 	e.GET("/api/calls", handleListCalls(d), admin)
+	e.POST("/api/calls", handlePlaceCall(d), admin)
 	e.GET("/api/calls/:id", handleGetCall(d), admin)
+
+	e.GET("/api/admin/carriers", handleListCarriers(d), admin)
+	e.GET("/api/admin/carriers/:id", handleGetCarrier(d), admin)
+	e.PUT("/api/admin/carriers/:id", handlePutCarrier(d), admin)
+	e.DELETE("/api/admin/carriers/:id", handleDeleteCarrier(d), admin)
+	e.GET("/api/admin/carriers/:id/breaker", handleGetBreaker(d), admin)
+	e.POST("/api/admin/carriers/:id/breaker", handleForceBreaker(d), admin)
+	e.GET("/api/admin/breakers", handleListBreakers(d), admin)
+	e.GET("/api/admin/route", handleRoute(d), admin)
+	e.GET("/api/admin/audit", handleAudit(d), admin)
+	e.GET("/api/admin/events", handleCarrierEvents(d), admin)
+
+	// The console is a static page: it holds no data and asks for the token itself.
+	e.GET("/admin", handleAdminPage())
 }

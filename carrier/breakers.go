@@ -1,0 +1,673 @@
+package carrier
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// Breakers holds one circuit breaker per carrier and keeps it in step with every other
+// instance through Redis.
+//
+// The call path (Allow) does no I/O in the usual case: each carrier has a local
+// gobreaker.TwoStepCircuitBreaker, built from its BreakerSettings with a rolling window, plus
+// what Redis last said about the carrier (open for how long, half-open, forced), refreshed in
+// the background by Run: a Pub/Sub wake-up whenever any instance opens, closes or forces a
+// breaker, and a poll every PollInterval as a backstop, so every instance stops using a
+// carrier well within 500 ms of the first one opening it. Outcomes go to Redis after the fact,
+// through a queue that Run drains: one script call per outcome counts it in the shared rolling
+// window and opens the breaker for everyone when the fleet's failures call for it; a local
+// breaker that trips opens the shared one too.
+//
+// This is the design the library notes recommend over gobreaker's DistributedCircuitBreaker,
+// which takes a Redis lock around every request and polls for it every 500 ms: that would put
+// at least four round trips and a fleet-wide mutex on each call, and it fails closed when
+// Redis is down. Here a Redis outage leaves each instance with its local breaker.
+//
+// Half-open is decided once for the fleet: when a shared open period ends, the carrier is
+// half-open everywhere, and the one instance whose SET NX on the probe key wins sends the
+// trial call; the others skip the carrier until the probe's outcome closes or reopens it.
+// That claim is the only Redis round trip Allow can make, once per probe period per instance.
+type Breakers struct {
+	st       breakerStore
+	reg      *Registry
+	log      *slog.Logger
+	metrics  *Metrics
+	instance string
+	poll     time.Duration
+
+	all       sync.Map // carrier id -> *breaker
+	sharedOK  atomic.Bool
+	refreshMu sync.Mutex
+	kick      chan struct{}
+	jobs      chan job
+}
+
+// breakerStore is the shared state; *store.Redis implements it.
+type breakerStore interface {
+	RecordBreakerOutcome(ctx context.Context, carrier string, failed bool, p store.BreakerPolicy) (bool, error)
+	OpenBreaker(ctx context.Context, carrier string, openFor time.Duration, reopen bool) (bool, error)
+	CloseBreaker(ctx context.Context, carrier string) error
+	ClaimProbe(ctx context.Context, carrier, holder string, ttl time.Duration) (bool, error)
+	ReleaseProbe(ctx context.Context, carrier, holder string) error
+	ForceBreaker(ctx context.Context, carrier, force string, a store.Audit) error
+	BreakerStates(ctx context.Context, carriers []string) (map[string]store.BreakerShared, error)
+	BreakerWindowOf(ctx context.Context, carrier string, p store.BreakerPolicy) (store.BreakerWindow, error)
+	WatchBreakers(ctx context.Context, changed func(carrier string)) error
+	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+}
+
+// BreakerOptions tune Breakers; the zero value is fine.
+type BreakerOptions struct {
+	// PollInterval is how often the shared state is read even without a notification.
+	// Default 250 ms: with Pub/Sub at most once, this bounds propagation to about half a
+	// second in the worst case.
+	PollInterval time.Duration
+	Log          *slog.Logger
+	Metrics      *Metrics
+}
+
+// Errors Allow answers with. Each wraps ErrBreakerOpen.
+var (
+	ErrBreakerOpen = errors.New("breaker open")
+	ErrForcedOpen  = fmt.Errorf("%w: forced open by an admin", ErrBreakerOpen)
+	ErrProbeBusy   = fmt.Errorf("%w: half-open, another instance is probing", ErrBreakerOpen)
+)
+
+// Outcomes a done func is given besides nil (success) and a plain error (failure).
+var (
+	// ErrNotCounted marks an outcome that says nothing about the carrier (a busy callee, an
+	// invalid number, Redis too slow to tell): it counts neither way.
+	ErrNotCounted = errors.New("outcome not counted")
+	// ErrNoCallback is the failure of a call that the carrier accepted but never called back
+	// about within the callback deadline.
+	ErrNoCallback = errors.New("no callback within the deadline")
+)
+
+// NewBreakers returns breakers for the carriers in reg. Run must be running for them to share
+// state; without it they are local breakers.
+func NewBreakers(st breakerStore, reg *Registry, o BreakerOptions) *Breakers {
+	if o.PollInterval <= 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	var id [6]byte
+	rand.Read(id[:])
+	return &Breakers{st: st, reg: reg, log: o.Log, metrics: o.Metrics, instance: hex.EncodeToString(id[:]),
+		poll: o.PollInterval, kick: make(chan struct{}, 1), jobs: make(chan job, 4096)}
+}
+
+// Instance is this process's name in probe claims.
+func (b *Breakers) Instance() string { return b.instance }
+
+// BreakerState is where a carrier's breaker stands. The zero value is unknown.
+type BreakerState int8
+
+const (
+	BreakerUnknown BreakerState = iota
+	BreakerClosed
+	BreakerHalfOpen
+	BreakerOpen
+)
+
+var breakerStateNames = [...]string{"unknown", "closed", "half-open", "open"}
+
+func (s BreakerState) String() string {
+	if s < 0 || int(s) >= len(breakerStateNames) {
+		return breakerStateNames[0]
+	}
+	return breakerStateNames[s]
+}
+
+func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Gauge is the value of the breaker-state metric: 0 closed, 1 half-open, 2 open.
+func (s BreakerState) Gauge() float64 {
+	switch s {
+	case BreakerHalfOpen:
+		return 1
+	case BreakerOpen:
+		return 2
+	}
+	return 0
+}
+
+// Force is an admin's override of a breaker. The zero value is unknown, which reads as auto.
+type Force int8
+
+const (
+	ForceUnknown Force = iota
+	ForceAuto          // the breaker decides
+	ForceOpen          // drained: no new calls
+	ForceClosed        // always used, whatever the breaker counts
+)
+
+var forceNames = [...]string{"unknown", "auto", "open", "closed"}
+
+func (f Force) String() string {
+	if f < 0 || int(f) >= len(forceNames) {
+		return forceNames[0]
+	}
+	return forceNames[f]
+}
+
+// ParseForce reads "auto", "open" or "closed".
+func ParseForce(s string) (Force, error) {
+	for i, n := range forceNames {
+		if n == s && i != 0 {
+			return Force(i), nil
+		}
+	}
+	return ForceUnknown, fmt.Errorf("carrier: unknown breaker state %q (want open, closed or auto)", s)
+}
+
+func (f Force) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// stored is the force as the store keeps it.
+func (f Force) stored() string {
+	switch f {
+	case ForceOpen:
+		return "open"
+	case ForceClosed:
+		return "closed"
+	}
+	return ""
+}
+
+func forceOf(stored string) Force {
+	switch stored {
+	case "open":
+		return ForceOpen
+	case "closed":
+		return ForceClosed
+	}
+	return ForceAuto
+}
+
+// breaker is one carrier's breaker on this instance.
+type breaker struct {
+	id    string
+	local atomic.Pointer[localBreaker]
+	mu    sync.Mutex // serialises rebuilding local
+
+	// What Redis last said; written by refresh, read by Allow.
+	openUntil      atomic.Int64 // unix ms on this instance's clock
+	halfOpen       atomic.Bool
+	force          atomic.Int32
+	probeBusyUntil atomic.Int64 // unix ms: another instance holds the probe claim
+}
+
+type localBreaker struct {
+	settings BreakerSettings
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+func (b *Breakers) breaker(id string) *breaker {
+	if br, ok := b.all.Load(id); ok {
+		return br.(*breaker)
+	}
+	br, _ := b.all.LoadOrStore(id, &breaker{id: id})
+	return br.(*breaker)
+}
+
+// localFor returns the carrier's local breaker, rebuilt when its settings changed (an admin
+// tuned them): counts start over, which is what new thresholds mean.
+// A nil local (after the fleet's breaker closed) is rebuilt the same way.
+func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
+	if l := br.local.Load(); l != nil && l.settings == s {
+		return l
+	}
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if l := br.local.Load(); l != nil && l.settings == s {
+		return l
+	}
+	l := &localBreaker{settings: s, cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         br.id,
+		MaxRequests:  1,
+		Interval:     s.Window.Std(),
+		BucketPeriod: s.BucketPeriod.Std(),
+		Timeout:      s.OpenTimeout.Std(),
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return int(c.ConsecutiveFailures) >= s.FailureThreshold ||
+				(int(c.Requests) >= s.MinRequests && float64(c.TotalFailures) >= s.FailureRatio*float64(c.Requests))
+		},
+		IsExcluded: func(err error) bool { return errors.Is(err, ErrNotCounted) },
+		// This runs under the breaker's mutex: hand the change to Run, never call back in.
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			select {
+			case b.jobs <- job{kind: jobLocalChange, carrier: name, from: from, to: to, settings: s}:
+			default:
+			}
+		},
+	})}
+	br.local.Store(l)
+	return l
+}
+
+// Allow asks whether a call may be tried on carrier now. On nil error the caller must call
+// done exactly once with the outcome: nil for success, an error wrapping ErrNotCounted for
+// an outcome that says nothing about the carrier, any other error for a failure. Calling it
+// again does nothing.
+func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error), err error) {
+	cfg, ok := b.reg.Get(carrier)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, carrier)
+	}
+	br := b.breaker(carrier)
+	switch Force(br.force.Load()) {
+	case ForceOpen:
+		return nil, ErrForcedOpen
+	case ForceClosed:
+		return func(error) {}, nil
+	}
+	now := time.Now().UnixMilli()
+	if now < br.openUntil.Load() {
+		return nil, ErrBreakerOpen
+	}
+	probing := false
+	if br.halfOpen.Load() && b.sharedOK.Load() {
+		if now < br.probeBusyUntil.Load() {
+			return nil, ErrProbeBusy
+		}
+		ttl := probeTTL(cfg)
+		cctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		won, err := b.st.ClaimProbe(cctx, carrier, b.instance, ttl)
+		cancel()
+		switch {
+		case err != nil:
+			// Redis cannot arbitrate: the local breaker decides, as it does whenever the
+			// shared state is out of reach.
+			b.log.Warn("half-open probe not claimed; the local breaker decides", "carrier", carrier, "err", err)
+		case !won:
+			br.probeBusyUntil.Store(now + ttl.Milliseconds())
+			return nil, ErrProbeBusy
+		default:
+			probing = true
+		}
+	}
+	local := b.localFor(br, cfg.Breaker)
+	localDone, err := local.cb.Allow()
+	if err != nil {
+		if probing {
+			b.enqueue(job{kind: jobReleaseProbe, carrier: carrier})
+		}
+		return nil, fmt.Errorf("%w on this instance", ErrBreakerOpen)
+	}
+	if probing {
+		b.enqueue(job{kind: jobEvent, carrier: carrier, event: store.CarrierEvent{Kind: "breaker-probe", Carrier: carrier,
+			Detail: "half-open: instance " + b.instance + " sends the trial call"}})
+	}
+	var once atomic.Bool
+	policy := policyOf(cfg.Breaker)
+	return func(outcome error) {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		localDone(outcome)
+		counted, failed := !errors.Is(outcome, ErrNotCounted), outcome != nil
+		switch {
+		case probing && !counted:
+			b.enqueue(job{kind: jobReleaseProbe, carrier: carrier})
+		case probing && failed:
+			b.enqueue(job{kind: jobProbeFailed, carrier: carrier, policy: policy, detail: outcome.Error()})
+		case probing:
+			b.enqueue(job{kind: jobProbeOK, carrier: carrier})
+		case counted:
+			b.enqueue(job{kind: jobRecord, carrier: carrier, failed: failed, policy: policy})
+		}
+	}, nil
+}
+
+// probeTTL bounds a probe claim by the longest a trial call can take to prove itself: its
+// request, then its callback deadline, plus slack. An instance that dies mid-probe frees the
+// claim when it expires.
+func probeTTL(cfg Config) time.Duration {
+	return requestTimeout(cfg) + cfg.Breaker.CallbackDeadline.Std() + 2*time.Second
+}
+
+func policyOf(s BreakerSettings) store.BreakerPolicy {
+	return store.BreakerPolicy{FailureThreshold: s.FailureThreshold, FailureRatio: s.FailureRatio, MinRequests: s.MinRequests,
+		Window: s.Window.Std(), BucketPeriod: s.BucketPeriod.Std(), OpenTimeout: s.OpenTimeout.Std()}
+}
+
+// Admits says, without I/O or side effects, whether Allow would consider carrier now, and if
+// not, why. Allow may still refuse (another instance may win the probe).
+func (b *Breakers) Admits(carrier string) (BreakerState, string) {
+	br := b.breaker(carrier)
+	switch Force(br.force.Load()) {
+	case ForceOpen:
+		return BreakerOpen, "drained: breaker forced open by an admin"
+	case ForceClosed:
+		return BreakerClosed, ""
+	}
+	now := time.Now().UnixMilli()
+	if until := br.openUntil.Load(); now < until {
+		return BreakerOpen, "breaker open for another " + (time.Duration(until-now) * time.Millisecond).String()
+	}
+	if br.halfOpen.Load() && b.sharedOK.Load() {
+		if now < br.probeBusyUntil.Load() {
+			return BreakerHalfOpen, "half-open: another instance is probing"
+		}
+		return BreakerHalfOpen, ""
+	}
+	l := br.local.Load()
+	if l == nil {
+		return BreakerClosed, ""
+	}
+	switch l.cb.State() {
+	case gobreaker.StateOpen:
+		return BreakerOpen, "breaker open on this instance"
+	case gobreaker.StateHalfOpen:
+		if l.cb.Counts().Requests >= 1 {
+			return BreakerHalfOpen, "half-open on this instance: a trial call is in flight"
+		}
+		return BreakerHalfOpen, ""
+	}
+	return BreakerClosed, ""
+}
+
+// State is carrier's breaker state as this instance applies it.
+func (b *Breakers) State(carrier string) BreakerState {
+	s, _ := b.Admits(carrier)
+	return s
+}
+
+// BreakerStatus is everything known about one carrier's breaker, for the admin API.
+type BreakerStatus struct {
+	Carrier string       `json:"carrier"`
+	State   BreakerState `json:"state"`
+	Force   Force        `json:"force"`
+	// Reason says why the carrier is skipped, if it is.
+	Reason string `json:"reason,omitempty"`
+	// OpenFor is how long the shared breaker stays open.
+	OpenFor  Duration            `json:"open_for"`
+	HalfOpen bool                `json:"half_open"`
+	Prober   string              `json:"prober,omitempty"`
+	Window   store.BreakerWindow `json:"window"` // the fleet's rolling window
+	Local    LocalCounts         `json:"local"`  // this instance's breaker
+	Shared   bool                `json:"shared"` // whether Redis could be read
+	Settings BreakerSettings     `json:"settings"`
+	Instance string              `json:"instance"`
+}
+
+// LocalCounts is this instance's breaker.
+type LocalCounts struct {
+	State               BreakerState `json:"state"`
+	Requests            uint32       `json:"requests"`
+	Failures            uint32       `json:"failures"`
+	ConsecutiveFailures uint32       `json:"consecutive_failures"`
+}
+
+// Status reads carrier's breaker, shared and local.
+func (b *Breakers) Status(ctx context.Context, carrier string) (BreakerStatus, error) {
+	cfg, ok := b.reg.Get(carrier)
+	if !ok {
+		return BreakerStatus{}, fmt.Errorf("%w: %s", ErrNotFound, carrier)
+	}
+	br := b.breaker(carrier)
+	st := BreakerStatus{Carrier: carrier, Settings: cfg.Breaker, Instance: b.instance, Force: Force(br.force.Load())}
+	if st.Force == ForceUnknown {
+		st.Force = ForceAuto
+	}
+	st.State, st.Reason = b.Admits(carrier)
+	local := b.localFor(br, cfg.Breaker)
+	c := local.cb.Counts()
+	st.Local = LocalCounts{State: fromGobreaker(local.cb.State()), Requests: c.Requests, Failures: c.TotalFailures,
+		ConsecutiveFailures: c.ConsecutiveFailures}
+	shared, err := b.st.BreakerStates(ctx, []string{carrier})
+	if err != nil {
+		return st, nil
+	}
+	st.Shared = true
+	s := shared[carrier]
+	st.OpenFor, st.HalfOpen, st.Prober = Duration(s.OpenFor), s.HalfOpen && s.OpenFor == 0, s.Prober
+	st.Window, _ = b.st.BreakerWindowOf(ctx, carrier, policyOf(cfg.Breaker))
+	return st, nil
+}
+
+func fromGobreaker(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateClosed:
+		return BreakerClosed
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	}
+	return BreakerUnknown
+}
+
+// Force sets an admin's override of carrier's breaker for every instance, audited as actor.
+func (b *Breakers) Force(ctx context.Context, carrier string, f Force, actor string) error {
+	if _, ok := b.reg.Get(carrier); !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, carrier)
+	}
+	if f == ForceUnknown {
+		f = ForceAuto
+	}
+	err := b.st.ForceBreaker(ctx, carrier, f.stored(), store.Audit{Actor: actor, Action: "breaker.force", Target: carrier, Detail: f.String()})
+	if err != nil {
+		return err
+	}
+	// This instance applies it at once; the others on their notification.
+	b.breaker(carrier).force.Store(int32(f))
+	b.wake()
+	return nil
+}
+
+// Run keeps the breakers in step with Redis until ctx ends: it watches for changes, polls as
+// a backstop, and writes outcomes. It returns nil when ctx ends.
+func (b *Breakers) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() {
+		if err := b.st.WatchBreakers(ctx, func(string) { b.wake() }); err != nil {
+			b.log.Warn("breaker changes are not watched; polling only", "err", err)
+		}
+	})
+	wg.Go(func() { b.work(ctx) })
+	b.refresh(ctx)
+	t := time.NewTicker(b.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-b.kick:
+		}
+		b.refresh(ctx)
+	}
+}
+
+func (b *Breakers) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// refresh reads every carrier's shared state. Refreshes are serialised so that an older read
+// never overwrites a newer one.
+func (b *Breakers) refresh(ctx context.Context) {
+	b.refreshMu.Lock()
+	defer b.refreshMu.Unlock()
+	cfgs := b.reg.All()
+	ids := make([]string, len(cfgs))
+	for i, c := range cfgs {
+		ids[i] = c.ID
+	}
+	states, err := b.st.BreakerStates(ctx, ids)
+	now := time.Now().UnixMilli()
+	if err != nil {
+		if b.sharedOK.Swap(false) && ctx.Err() == nil {
+			b.log.Warn("breaker state is not shared while Redis is unreachable; each instance keeps its local breakers", "err", err)
+		}
+		// Without Redis nobody can arbitrate a probe: the local breakers decide. A known
+		// open period still runs out by itself, and an admin's force stays.
+		b.all.Range(func(_, v any) bool {
+			v.(*breaker).halfOpen.Store(false)
+			return true
+		})
+	} else {
+		if !b.sharedOK.Swap(true) {
+			b.log.Info("breaker state is shared through Redis")
+		}
+		for _, id := range ids {
+			s, br := states[id], b.breaker(id)
+			until := int64(0)
+			if s.OpenFor > 0 {
+				until = now + s.OpenFor.Milliseconds()
+			}
+			br.openUntil.Store(until)
+			if br.halfOpen.Swap(s.HalfOpen) && !s.HalfOpen && s.OpenFor == 0 {
+				// A trial call succeeded (here or on another instance): the fleet's breaker
+				// closed, so a local breaker still open or half-open from its own trip starts
+				// over closed rather than waiting for a trial call of its own.
+				br.local.Store(nil)
+			}
+			br.force.Store(int32(forceOf(s.Force)))
+			switch s.Prober {
+			case "", b.instance:
+				br.probeBusyUntil.Store(0)
+			default:
+				if br.probeBusyUntil.Load() < now {
+					br.probeBusyUntil.Store(now + b.poll.Milliseconds())
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		b.metrics.breakerState.WithLabelValues(id).Set(b.State(id).Gauge())
+	}
+}
+
+type jobKind int8
+
+const (
+	jobRecord jobKind = iota + 1
+	jobLocalChange
+	jobProbeOK
+	jobProbeFailed
+	jobReleaseProbe
+	jobEvent
+)
+
+type job struct {
+	kind     jobKind
+	carrier  string
+	failed   bool
+	policy   store.BreakerPolicy
+	settings BreakerSettings
+	from, to gobreaker.State
+	detail   string
+	event    store.CarrierEvent
+}
+
+// enqueue hands work to Run. When the queue is full (Redis has been slow for a while) the
+// outcome is dropped: the local breaker has it already, and waiting would put Redis on the
+// call path.
+func (b *Breakers) enqueue(j job) {
+	select {
+	case b.jobs <- j:
+	default:
+		b.metrics.droppedOutcomes.Inc()
+	}
+}
+
+func (b *Breakers) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-b.jobs:
+			b.do(ctx, j)
+		}
+	}
+}
+
+func (b *Breakers) do(ctx context.Context, j job) {
+	if j.kind == jobLocalChange {
+		b.metrics.breakerState.WithLabelValues(j.carrier).Set(b.State(j.carrier).Gauge())
+	}
+	if !b.sharedOK.Load() && j.kind != jobLocalChange {
+		// Redis is unreachable: the local breaker has the outcome; the fleet cannot.
+		return
+	}
+	event := func(kind, detail string) {
+		if err := b.st.AddCarrierEvent(ctx, store.CarrierEvent{Kind: kind, Carrier: j.carrier, Detail: detail}); err != nil {
+			b.log.Debug("carrier event not recorded", "err", err)
+		}
+	}
+	switch j.kind {
+	case jobRecord:
+		opened, err := b.st.RecordBreakerOutcome(ctx, j.carrier, j.failed, j.policy)
+		if err != nil {
+			b.log.Debug("breaker outcome not shared", "carrier", j.carrier, "err", err)
+			return
+		}
+		if opened {
+			b.log.Warn("breaker opened by the fleet's failures", "carrier", j.carrier, "open_for", j.policy.OpenTimeout)
+			event("breaker-open", "failures across the fleet passed the threshold; open for "+j.policy.OpenTimeout.String())
+			b.wake()
+		}
+	case jobLocalChange:
+		b.log.Info("local breaker changed", "carrier", j.carrier, "from", j.from.String(), "to", j.to.String())
+		if j.to != gobreaker.StateOpen || !b.sharedOK.Load() {
+			return
+		}
+		opened, err := b.st.OpenBreaker(ctx, j.carrier, j.settings.OpenTimeout.Std(), false)
+		if err != nil {
+			b.log.Warn("breaker opened here but not shared", "carrier", j.carrier, "err", err)
+			return
+		}
+		if opened {
+			b.log.Warn("breaker opened", "carrier", j.carrier, "by", b.instance, "open_for", j.settings.OpenTimeout)
+			event("breaker-open", "instance "+b.instance+" saw "+strconv.Itoa(j.settings.FailureThreshold)+
+				"+ failures; open for "+j.settings.OpenTimeout.String())
+			b.wake()
+		}
+	case jobProbeOK:
+		if err := b.st.CloseBreaker(ctx, j.carrier); err != nil {
+			b.log.Warn("probe succeeded but the breaker was not closed", "carrier", j.carrier, "err", err)
+			return
+		}
+		b.log.Info("breaker closed: the trial call succeeded", "carrier", j.carrier)
+		event("breaker-closed", "trial call by instance "+b.instance+" succeeded")
+		b.wake()
+	case jobProbeFailed:
+		if _, err := b.st.OpenBreaker(ctx, j.carrier, j.policy.OpenTimeout, true); err != nil {
+			b.log.Warn("probe failed but the breaker was not reopened", "carrier", j.carrier, "err", err)
+			return
+		}
+		b.log.Warn("breaker reopened: the trial call failed", "carrier", j.carrier, "reason", j.detail)
+		event("breaker-open", "trial call failed ("+j.detail+"); open for "+j.policy.OpenTimeout.String())
+		b.wake()
+	case jobReleaseProbe:
+		if err := b.st.ReleaseProbe(ctx, j.carrier, b.instance); err != nil {
+			b.log.Debug("probe claim not released; it expires", "carrier", j.carrier, "err", err)
+		}
+		b.wake()
+	case jobEvent:
+		event(j.event.Kind, j.event.Detail)
+	}
+}

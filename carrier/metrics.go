@@ -1,0 +1,48 @@
+package carrier
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are outbound placement's Prometheus metrics.
+type Metrics struct {
+	attempts        *prometheus.CounterVec
+	failovers       *prometheus.CounterVec
+	liveness        *prometheus.CounterVec
+	setup           *prometheus.HistogramVec
+	breakerState    *prometheus.GaugeVec
+	droppedOutcomes prometheus.Counter
+}
+
+// NewMetrics registers the metrics on reg (nil: not registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_carrier_attempts_total",
+			Help: "Attempts to place a call, by carrier and outcome (accepted, carrier-fault, final).",
+		}, []string{"carrier", "outcome"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_failovers_total",
+			Help: "Calls moved on from a carrier to the next one after a carrier fault, by the carrier that failed.",
+		}, []string{"carrier"}),
+		liveness: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_callback_liveness_total",
+			Help: "Accepted calls by whether their carrier called back within its deadline (callback, missing, unknown).",
+		}, []string{"carrier", "result"}),
+		setup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchboard_call_setup_seconds",
+			Help:    "Time from a placement request to the first carrier that accepted, by whether the call failed over.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10},
+		}, []string{"failed_over"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_breaker_state",
+			Help: "Each carrier's breaker as this instance applies it: 0 closed, 1 half-open, 2 open (forced open included).",
+		}, []string{"carrier"}),
+		droppedOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_breaker_outcomes_dropped_total",
+			Help: "Outcomes not shared with the fleet because the queue to Redis was full.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes)
+	}
+	return m
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim"
+)
+
+const adminToken = "failoverload-admin-token-0123456789"
+
+// stack is one Redis, two simulated carriers and one Switchboard, all on 127.0.0.1.
+type stack struct {
+	primary, secondary *sim.Carrier
+	base               string // Switchboard's URL
+	client             *http.Client
+	stops              []func()
+}
+
+func (s *stack) close() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+}
+
+func build(ctx context.Context, dir string, stderr io.Writer) (string, error) {
+	bin := filepath.Join(dir, "switchboard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build ./cmd/switchboard (run from the repository root, or pass -bin): %w", err)
+	}
+	return bin, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitFor(ctx context.Context, within time.Duration, ready func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error) {
+	s := &stack{client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	// Redis: a throwaway redis-server, so every run starts with no breaker state.
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server is not on PATH (Debian: apt-get install redis-server)")
+	}
+	dir, err := os.MkdirTemp("", "failoverload-redis-")
+	if err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, func() { os.RemoveAll(dir) })
+	redisAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(redisAddr)
+	redis := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no")
+	if err := redis.Start(); err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, func() { redis.Process.Kill(); redis.Wait() })
+	if err := waitFor(ctx, 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", redisAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}); err != nil {
+		return nil, fmt.Errorf("redis-server did not start: %w", err)
+	}
+
+	// The carriers.
+	serve := func(cfg sim.Config) (*sim.Carrier, string, error) {
+		c, err := sim.New(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(l)
+		s.stops = append(s.stops, func() { srv.Close(); c.Close() })
+		return c, "http://" + l.Addr().String(), nil
+	}
+	simCfg := sim.Config{Ring: o.ring, HangupAfter: o.hangupAfter, Seed: 1}
+	var primaryURL, secondaryURL string
+	if s.primary, primaryURL, err = serve(simCfg); err != nil {
+		return nil, err
+	}
+	if s.secondary, secondaryURL, err = serve(simCfg); err != nil {
+		return nil, err
+	}
+
+	// Switchboard.
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	level := "error"
+	if o.logs {
+		level = "warn"
+	}
+	sb := exec.Command(o.bin)
+	sb.Env = append(os.Environ(), "SWITCHBOARD_ADDR="+addr, "REDIS_URL=redis://"+redisAddr,
+		"SWITCHBOARD_ADMIN_TOKEN="+adminToken, "SWITCHBOARD_LOG_LEVEL="+level, "SWITCHBOARD_DRAIN_TIMEOUT=2s")
+	sb.Stdout = io.Discard
+	sb.Stderr = stderr
+	if err := sb.Start(); err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, func() {
+		sb.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { sb.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			sb.Process.Kill()
+			<-done
+		}
+	})
+	s.base = "http://" + addr
+	if err := waitFor(ctx, 10*time.Second, func() bool {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}); err != nil {
+		return nil, fmt.Errorf("switchboard did not become ready: %w", err)
+	}
+
+	for id, cfg := range map[string]map[string]any{
+		"primary": {"kind": "twilio", "api_url": primaryURL, "account_sid": s.primary.AccountSID(),
+			"auth_token": s.primary.AuthToken(), "from": "+15550100", "priority": 0, "enabled": true,
+			"request_timeout": o.requestTimeout.String()},
+		"secondary": {"kind": "telnyx", "api_url": secondaryURL, "api_key": s.secondary.TelnyxAPIKey(),
+			"connection_id": s.secondary.ConnectionID(), "public_key": s.secondary.PublicKeyBase64(),
+			"from": "+15550101", "priority": 1, "enabled": true},
+	} {
+		if code, body, err := s.do(ctx, http.MethodPut, "/api/admin/carriers/"+id, cfg); err != nil || code >= 300 {
+			return nil, fmt.Errorf("configure %s: %d %s %v", id, code, body, err)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *stack) do(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(raw))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(bufio.NewReader(resp.Body))
+	return resp.StatusCode, out, err
+}
+
+// placed is one call's answer.
+type placed struct {
+	sent     time.Time
+	latency  time.Duration
+	status   int
+	carrier  string
+	attempts []string // attempt details, in order
+	err      error
+}
+
+func (s *stack) place(ctx context.Context, to string) placed {
+	p := placed{sent: time.Now()}
+	code, body, err := s.do(ctx, http.MethodPost, "/api/calls", map[string]string{"to": to})
+	p.latency, p.status, p.err = time.Since(p.sent), code, err
+	var c struct {
+		ID      string `json:"id"`
+		Carrier string `json:"carrier"`
+		History []struct {
+			EventID string `json:"event_id"`
+			Detail  string `json:"detail"`
+		} `json:"history"`
+		Call *struct {
+			ID      string `json:"id"`
+			Carrier string `json:"carrier"`
+			History []struct {
+				EventID string `json:"event_id"`
+				Detail  string `json:"detail"`
+			} `json:"history"`
+		} `json:"call"`
+	}
+	if json.Unmarshal(body, &c) == nil {
+		if c.Call != nil {
+			c.ID, c.Carrier, c.History = c.Call.ID, c.Call.Carrier, c.Call.History
+		}
+		p.carrier = c.Carrier
+		for _, h := range c.History {
+			if strings.HasPrefix(h.EventID, c.ID+":attempt:") {
+				p.attempts = append(p.attempts, h.Detail)
+			}
+		}
+	}
+	return p
+}
+
+func number(i int) string { return "+1555" + strconv.Itoa(2000000+i) + "0" }
