@@ -1,0 +1,374 @@
+package sim
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/switchboard/switchboard/webrtc/g711"
+)
+
+const (
+	frameInterval = 20 * time.Millisecond
+	recordLimit   = 10 * g711.SampleRate // the audio kept per call: its first 10 s
+	echoLimit     = g711.SampleRate      // the most audio waiting to be echoed: 1 s
+	wsWriteWait   = 5 * time.Second
+	wsCloseWait   = time.Second
+	analysisLen   = 1600 // 200 ms: 5 Hz Goertzel bins
+)
+
+// streamSpec is a media stream to open: where, with which carrier's framing, and what to
+// tell the peer in the start message.
+type streamSpec struct {
+	kind   Kind
+	url    string
+	params map[string]string // Twilio <Parameter>s, sent as start.customParameters
+}
+
+// mediaStats is what a call's media streams did; it lives under call.mu.
+type mediaStats struct {
+	url            string // the last stream opened
+	streams        int
+	open           int
+	framesSent     int
+	framesReceived int
+	framesLost     int
+	bytesReceived  int
+	marks          int
+	clears         int
+	digitsSent     string
+	// recorded is the start of what the call heard, until the call ends and only what
+	// the report needs of it is kept: the dominant frequency and its power.
+	recorded []byte
+	ended    bool
+	hz       float64
+	power    float64
+	// Frames lost are gaps in the peer's media.chunk numbers when it numbers its frames
+	// (chunked), otherwise gaps in its messages' sequence numbers.
+	chunked   bool
+	lastChunk int
+	lastSeq   int
+}
+
+// stream runs one media WebSocket for the call until the peer closes it or ctx ends (the
+// call is over), then says stop and closes.
+func (k *call) stream(ctx context.Context, spec streamSpec) {
+	h := http.Header{}
+	if spec.kind == Twilio {
+		h.Set("X-Twilio-Signature", TwilioSignature(k.c.cfg.AuthToken, spec.url, nil))
+	}
+	dialer := websocket.Dialer{HandshakeTimeout: connectTimeout}
+	conn, resp, err := dialer.DialContext(ctx, spec.url, h)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if resp != nil {
+			err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		k.note(fmt.Sprintf("31920: media stream %s failed: %v", spec.url, err))
+		if spec.kind == Telnyx {
+			k.telnyxWebhook("streaming.failed", func(p *telnyxPayload) {
+				p.StreamURL, p.FailureReason = spec.url, err.Error()
+			})
+		}
+		return
+	}
+	k.c.count(func(s *Stats) { s.MediaStreams++ })
+	k.mu.Lock()
+	k.media.url = spec.url
+	k.media.streams++
+	k.media.open++
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.media.open--
+		k.mu.Unlock()
+	}()
+	s := &session{k: k, conn: conn, spec: spec, marks: make(chan string, 64)}
+	if spec.kind == Twilio {
+		s.id, s.seqKey, s.idKey = "MZ"+randomHex(16), "sequenceNumber", "streamSid"
+	} else {
+		s.id, s.seqKey, s.idKey = newUUID(), "sequence_number", "stream_id"
+		k.telnyxWebhook("streaming.started", func(p *telnyxPayload) { p.StreamURL = spec.url })
+		defer k.telnyxWebhook("streaming.stopped", func(p *telnyxPayload) { p.StreamURL = spec.url })
+	}
+	if !k.c.cfg.Echo {
+		s.tone = g711.NewTone(k.c.cfg.ToneHz, 0.5)
+	}
+	s.run(ctx)
+}
+
+// session is one open media WebSocket. run owns the connection's writes; read, its one
+// other goroutine, owns the reads.
+type session struct {
+	k    *call
+	conn *websocket.Conn
+	spec streamSpec
+	// Twilio numbers messages in sequenceNumber and names the stream in streamSid;
+	// Telnyx uses sequence_number and stream_id.
+	id, seqKey, idKey string
+	seq               int // our last sequence number
+	chunk             int // our last media chunk
+	tone              *g711.Tone
+	frame             [g711.FrameSamples]byte
+	buf               []byte
+	marks             chan string // marks received, to echo back
+
+	mu   sync.Mutex
+	echo []byte
+}
+
+func (s *session) run(ctx context.Context) {
+	readerDone := make(chan struct{})
+	defer func() {
+		s.conn.Close()
+		<-readerDone
+	}()
+	go func() {
+		defer close(readerDone)
+		s.read()
+	}()
+	if err := s.start(); err != nil {
+		s.k.note("media stream start: " + err.Error())
+		return
+	}
+	ticker := time.NewTicker(frameInterval)
+	defer ticker.Stop()
+	for {
+		var err error
+		select {
+		case <-ticker.C:
+			err = s.sendFrame()
+		case name := <-s.marks:
+			err = s.send("mark", "mark", map[string]string{"name": name})
+		case d := <-s.k.digits:
+			err = s.sendDigit(d)
+		case <-readerDone: // Switchboard closed the stream
+			return
+		case <-ctx.Done():
+			s.stop()
+			s.conn.SetReadDeadline(time.Now().Add(wsCloseWait))
+			<-readerDone
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *session) start() error {
+	k := s.k
+	if s.spec.kind == Twilio {
+		if err := s.write(map[string]any{"event": "connected", "protocol": "Call", "version": "1.0.0"}); err != nil {
+			return err
+		}
+		return s.send("start", "start", map[string]any{
+			"accountSid": k.c.cfg.AccountSID, "streamSid": s.id, "callSid": k.sid, "tracks": []string{"inbound"},
+			"mediaFormat":      map[string]any{"encoding": "audio/x-mulaw", "sampleRate": g711.SampleRate, "channels": 1},
+			"customParameters": s.spec.params,
+		})
+	}
+	if err := s.write(map[string]any{"event": "connected", "version": "1.0.0"}); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	clientState := k.clientState
+	k.mu.Unlock()
+	return s.send("start", "start", map[string]any{
+		"call_control_id": k.sid, "call_session_id": k.sessionID, "client_state": clientState,
+		"from": k.from, "to": k.to,
+		"media_format": map[string]any{"encoding": "PCMU", "sample_rate": g711.SampleRate, "channels": 1},
+	})
+}
+
+// sendFrame sends the next 20 ms of audio. It runs 50 times a second per call, so the
+// message is assembled by hand in a reused buffer: its fields are digits, base64 and an id,
+// none of which needs escaping.
+func (s *session) sendFrame() error {
+	frame := s.frame[:]
+	if s.tone != nil {
+		s.tone.Read(frame)
+	} else {
+		s.mu.Lock()
+		n := copy(frame, s.echo)
+		s.echo = s.echo[n:]
+		s.mu.Unlock()
+		for i := n; i < len(frame); i++ {
+			frame[i] = g711.Silence
+		}
+	}
+	s.chunk++
+	s.seq++
+	b := append(s.buf[:0], `{"event":"media","`...)
+	b = append(append(b, s.seqKey...), `":"`...)
+	b = strconv.AppendInt(b, int64(s.seq), 10)
+	b = append(b, `","media":{"track":"inbound","chunk":"`...)
+	b = strconv.AppendInt(b, int64(s.chunk), 10)
+	b = append(b, `","timestamp":"`...)
+	b = strconv.AppendInt(b, int64(s.chunk-1)*frameInterval.Milliseconds(), 10)
+	b = append(b, `","payload":"`...)
+	b = base64.StdEncoding.AppendEncode(b, frame)
+	b = append(append(b, `"},"`...), s.idKey...)
+	b = append(append(append(b, `":"`...), s.id...), `"}`...)
+	s.buf = b
+	if err := s.writeRaw(b); err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.media.framesSent++
+	s.k.mu.Unlock()
+	return nil
+}
+
+func (s *session) sendDigit(d string) error {
+	body := map[string]string{"digit": d}
+	if s.spec.kind == Twilio {
+		body["track"] = "inbound_track"
+	}
+	if err := s.send("dtmf", "dtmf", body); err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.media.digitsSent += d
+	s.k.mu.Unlock()
+	return nil
+}
+
+// stop says the stream is over and starts the closing handshake.
+func (s *session) stop() {
+	body := map[string]string{"callSid": s.k.sid, "accountSid": s.k.c.cfg.AccountSID}
+	if s.spec.kind == Telnyx {
+		body = map[string]string{"call_control_id": s.k.sid}
+	}
+	if s.send("stop", "stop", body) == nil {
+		s.conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"), time.Now().Add(wsWriteWait))
+	}
+}
+
+// send writes one numbered message in the stream's framing.
+func (s *session) send(event, key string, body any) error {
+	s.seq++
+	return s.write(map[string]any{"event": event, key: body, s.seqKey: strconv.Itoa(s.seq), s.idKey: s.id})
+}
+
+func (s *session) write(m map[string]any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return s.writeRaw(b)
+}
+
+func (s *session) writeRaw(b []byte) error {
+	s.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	return s.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// peerMessage is what Switchboard may send on a media stream, in either framing.
+type peerMessage struct {
+	Event          string `json:"event"`
+	SequenceNumber string `json:"sequenceNumber"`
+	SeqTelnyx      string `json:"sequence_number"`
+	Media          struct {
+		Payload string `json:"payload"`
+		Chunk   string `json:"chunk"`
+	} `json:"media"`
+	Mark struct {
+		Name string `json:"name"`
+	} `json:"mark"`
+}
+
+func (s *session) read() {
+	for {
+		_, b, err := s.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m peerMessage
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		s.k.mu.Lock()
+		st := &s.k.media
+		if v, err := strconv.Atoi(cmp.Or(m.SequenceNumber, m.SeqTelnyx)); err == nil {
+			if !st.chunked {
+				st.framesLost += gap(st.lastSeq, v)
+			}
+			st.lastSeq = max(st.lastSeq, v)
+		}
+		switch m.Event {
+		case "media":
+			payload, err := base64.StdEncoding.DecodeString(m.Media.Payload)
+			if err != nil {
+				break
+			}
+			if v, err := strconv.Atoi(m.Media.Chunk); err == nil {
+				st.chunked = true
+				st.framesLost += gap(st.lastChunk, v)
+				st.lastChunk = max(st.lastChunk, v)
+			}
+			st.framesReceived++
+			st.bytesReceived += len(payload)
+			if !st.ended {
+				st.recorded = append(st.recorded, payload[:min(len(payload), recordLimit-len(st.recorded))]...)
+			}
+			if s.tone == nil {
+				s.mu.Lock()
+				s.echo = append(s.echo, payload...)
+				if over := len(s.echo) - echoLimit; over > 0 {
+					s.echo = s.echo[over:]
+				}
+				s.mu.Unlock()
+			}
+		case "mark":
+			st.marks++
+			select {
+			case s.marks <- m.Mark.Name:
+			default:
+			}
+		case "clear":
+			st.clears++
+			s.mu.Lock()
+			s.echo = nil
+			s.mu.Unlock()
+		}
+		s.k.mu.Unlock()
+	}
+}
+
+// gap is how many running numbers were skipped between last and n.
+func gap(last, n int) int {
+	if last > 0 && n > last+1 {
+		return n - last - 1
+	}
+	return 0
+}
+
+// dominant finds the strongest frequency in the middle 200 ms of what the call heard.
+func (m *mediaStats) dominant() (freq, power float64) {
+	rec := m.recorded
+	if m.ended || len(rec) < g711.FrameSamples {
+		return m.hz, m.power
+	}
+	if len(rec) > analysisLen {
+		mid := len(rec) / 2
+		rec = rec[mid-analysisLen/2 : mid+analysisLen/2]
+	}
+	return g711.DominantFrequency(rec, g711.VoiceBand(5))
+}
+
+// end keeps the dominant frequency of a call that is over, and lets go of its audio.
+func (m *mediaStats) end() {
+	m.hz, m.power = m.dominant()
+	m.recorded, m.ended = nil, true
+}
