@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
-	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Retention: cfg.retention}, log)
+	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention}, log)
 	if err != nil {
 		return err
 	}
@@ -83,14 +83,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	public := cfg.publicBase(ln.Addr())
 
-	hooks := webhooks.New(webhooks.Deps{
+	agents, err := newAgentSide(cfg, st, carriers, public, adminToken, log)
+	if err != nil {
+		return fmt.Errorf("agents: %w", err)
+	}
+	tasks.Go(func() { agents.run(background, log) })
+
+	hookDeps := webhooks.Deps{
 		Store:       st,
 		Carriers:    carrierCredentials{carriers},
 		PublicURL:   public,
 		MediaSecret: mediaSecret(adminToken),
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
-	})
+	}
+	agents.webhooks(&hookDeps)
+	hooks := webhooks.New(hookDeps)
+	agents.calls.hooks = hooks
 	defer hooks.Close()
 
 	e := newEcho(log)
@@ -98,9 +107,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	e.GET("/readyz", handleReady(st, &draining))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
 	hooks.Register(e)
-	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	agents.hub.Register(e)
+	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log, Agents: st, Dialer: agents.hub})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
+	fmt.Fprintf(stdout, "  softphone: %s/agent\n", public)
+	if st.Embedded() {
+		if err := demoAgent(ctx, st, public, stdout); err != nil {
+			return err
+		}
+	}
 
 	e.Listener = ln
 	served := make(chan error, 1)

@@ -30,6 +30,11 @@ type Deps struct {
 	Store      callStore
 	AdminToken string
 	Log        *slog.Logger
+
+	// Agents: their records and presence (admins), their tokens (agents' own requests), and
+	// dialing for them.
+	Agents agentStore
+	Dialer agentDialer
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
@@ -47,6 +52,8 @@ const (
 	codeNotFound     = "not_found"
 	codeUnavailable  = "unavailable"
 	codeInternal     = "internal"
+	codeConflict     = "conflict"
+	codeCarrier      = "carrier_failed"
 )
 
 var statusOf = map[string]int{
@@ -55,6 +62,8 @@ var statusOf = map[string]int{
 	codeNotFound:     http.StatusNotFound,
 	codeUnavailable:  http.StatusServiceUnavailable,
 	codeInternal:     http.StatusInternalServerError,
+	codeConflict:     http.StatusConflict,
+	codeCarrier:      http.StatusBadGateway,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
@@ -84,13 +93,21 @@ func requireAdmin(token string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			sum := sha256.Sum256([]byte(got))
-			if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
-				return c.JSON(http.StatusUnauthorized, map[string]*Error{
-					"error": errorf(codeUnauthorized, "a valid bearer token is required")})
+			if !ok || !isAdmin(token, want, got) {
+				return unauthorized(c)
 			}
 			return next(c)
 		}
 	}
+}
+
+func isAdmin(token string, want [sha256.Size]byte, got string) bool {
+	sum := sha256.Sum256([]byte(got))
+	return token != "" && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+}
+
+func unauthorized(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+	return c.JSON(http.StatusUnauthorized, map[string]*Error{
+		"error": errorf(codeUnauthorized, "a valid bearer token is required")})
 }

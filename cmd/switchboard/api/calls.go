@@ -17,6 +17,9 @@ func handleGetCall(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
+		if a := agentOf(c); a != "" && got.Agent != a {
+			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
+		}
 		return c.JSON(http.StatusOK, got)
 	}
 }
@@ -33,13 +36,13 @@ func handleListCalls(d Deps) echo.HandlerFunc {
 			if err != nil {
 				return fail(c, d.Log, err)
 			}
-			return c.JSON(http.StatusOK, callList{Calls: []call.Call{found}})
+			return c.JSON(http.StatusOK, callList{Calls: ownCalls(c, []call.Call{found})})
 		case state == "active" && ccid == "":
 			calls, err := d.Store.ActiveCalls(ctx, maxListed)
 			if err != nil {
 				return fail(c, d.Log, err)
 			}
-			return c.JSON(http.StatusOK, callList{Calls: calls})
+			return c.JSON(http.StatusOK, callList{Calls: ownCalls(c, calls)})
 		default:
 			return fail(c, d.Log, errorf(codeInvalid, "give exactly one of carrier_call_id=... or state=active"))
 		}
