@@ -154,7 +154,8 @@ func (s *Server) answerTelnyx(carrier string, e call.Event) {
 		if err := s.d.Store.Link(ctx, callID, carrier, e.CarrierCallID); err != nil {
 			s.d.Log.Warn("inbound call not indexed", "call", callID, "err", err)
 		}
-		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, s.TelnyxStreamURL(carrier, callID), callID); err != nil {
+		url := s.TelnyxStreamURLAt(s.mediaBase(ctx, callID), carrier, callID)
+		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, url, callID); err != nil {
 			s.d.Log.Warn("inbound Telnyx call not answered", "call", callID, "carrier", carrier, "err", err)
 		}
 	}()

@@ -15,7 +15,9 @@ import (
 
 // apology is what a caller hears when we cannot take the call. It is valid TwiML with a 200,
 // so the carrier never plays its own "an application error has occurred".
-const apology = `<?xml version="1.0" encoding="UTF-8"?><Response><Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/></Response>`
+const apology = `<?xml version="1.0" encoding="UTF-8"?><Response>` + apologyVerbs + `</Response>`
+
+const apologyVerbs = `<Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/>`
 
 // voiceBudget bounds the whole voice webhook: within it the carrier gets either the stream or
 // the apology, never a timeout.
@@ -57,7 +59,15 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 			return twiml(c, apology)
 		}
 		s.d.Metrics.observe(id, route, outcomeStored, start)
-		return twiml(c, connectStream(s.TwilioStreamURL(id), callID))
+		url := s.wsBaseOf(s.mediaBase(ctx, callID)) + "/webhooks/" + id + "/media"
+		doc := connectStream(url, callID, "")
+		if e.Direction == call.Inbound && s.d.Inbound != nil {
+			// An inbound call waits for an agent inside the stream, hearing the hold tone. If
+			// nobody takes it in time we close the stream, and Twilio goes on with the TwiML
+			// after <Connect>: the apology, then the hang-up.
+			doc = connectStream(url, callID, apologyVerbs)
+		}
+		return twiml(c, doc)
 	}
 }
 
@@ -88,9 +98,11 @@ func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (st
 	return e.CallID, nil
 }
 
-func connectStream(url, callID string) string {
+// connectStream connects the call's audio to our media stream at url; after, if not empty,
+// is TwiML Twilio runs once the stream is closed.
+func connectStream(url, callID, after string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + html.EscapeString(url) +
-		`"><Parameter name="sb_call" value="` + html.EscapeString(callID) + `"/></Stream></Connect></Response>`
+		`"><Parameter name="sb_call" value="` + html.EscapeString(callID) + `"/></Stream></Connect>` + after + `</Response>`
 }
 
 func twiml(c echo.Context, doc string) error {
