@@ -326,10 +326,10 @@ func (r *Redis) BreakerWindowOf(ctx context.Context, carrier string, p BreakerPo
 // forces its breaker, and with "" each time the subscription is (re)established, when a
 // message may have been missed. It returns when ctx ends.
 func (r *Redis) WatchBreakers(ctx context.Context, changed func(carrier string)) error {
-	return r.watch(ctx, r.keys.breakerChannel(), func(payload string) {
+	return r.subscribe(ctx, []string{r.keys.breakerChannel()}, func(string) { changed("") }, func(_, payload string) {
 		carrier, _, _ := strings.Cut(payload, " ")
 		changed(carrier)
-	}, func() { changed("") })
+	})
 }
 
 // WatchCalls calls changed with a call's id and new state whenever any instance creates a
@@ -337,40 +337,12 @@ func (r *Redis) WatchBreakers(ctx context.Context, changed func(carrier string))
 // subscription was re-established. Delivery is at most once: a caller that must not miss a
 // change reads the call as well.
 func (r *Redis) WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error {
-	return r.watch(ctx, r.keys.channel(), func(payload string) {
+	return r.subscribe(ctx, []string{r.keys.channel()}, func(string) {
+		if resubscribed != nil {
+			resubscribed()
+		}
+	}, func(_, payload string) {
 		id, state, _ := strings.Cut(payload, " ")
 		changed(id, state)
-	}, resubscribed)
-}
-
-func (r *Redis) watch(ctx context.Context, channel string, message func(string), subscribed func()) error {
-	sub := r.rdb.Subscribe(ctx)
-	defer sub.Close()
-	stop := context.AfterFunc(ctx, func() { sub.Close() })
-	defer stop()
-	if err := sub.Subscribe(ctx, channel); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("store: subscribe to %s: %w", channel, err)
-	}
-	for {
-		msg, err := sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(250 * time.Millisecond):
-			}
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if subscribed != nil {
-				subscribed()
-			}
-		case *redis.Message:
-			message(m.Payload)
-		}
-	}
+	})
 }

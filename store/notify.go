@@ -2,12 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard/switchboard/call"
 )
@@ -66,47 +62,23 @@ func (r *Redis) NotifyAgentFree(ctx context.Context, agent string) error {
 // Listen delivers the notices for instance to fn, in order, from one goroutine, until ctx
 // ends. fn is called with NoticeSubscribed each time the subscription is (re)established.
 func (r *Redis) Listen(ctx context.Context, instance string, fn func(Notice)) error {
-	sub := r.rdb.Subscribe(ctx)
-	defer sub.Close()
-	// A blocked Receive does not watch ctx; closing the subscription is what wakes it.
-	stop := context.AfterFunc(ctx, func() { sub.Close() })
-	defer stop()
 	own, agents, calls := r.keys.instanceChannel(instance), r.keys.agentsChannel(), r.keys.channel()
-	if err := sub.Subscribe(ctx, own, agents, calls); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("store: listen: %w", err)
-	}
-	for {
-		msg, err := sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// go-redis reconnects and resubscribes on the next Receive; pace the retries.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(500 * time.Millisecond):
-			}
-			continue
+	return r.subscribe(ctx, []string{own, agents, calls}, func(channel string) {
+		// One confirmation per channel; report the one for our own channel.
+		if channel == own {
+			fn(Notice{Kind: NoticeSubscribed})
 		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			// One confirmation per channel; report the one for our own channel.
-			if m.Kind == "subscribe" && m.Channel == own {
-				fn(Notice{Kind: NoticeSubscribed})
-			}
-		case *redis.Message:
-			switch m.Channel {
-			case own:
-				fn(Notice{Kind: NoticeInstance, Payload: m.Payload})
-			case agents:
-				fn(Notice{Kind: NoticeAgentFree, Payload: m.Payload})
-			case calls:
-				// The event script publishes "<call id> <state>".
-				id, state, _ := strings.Cut(m.Payload, " ")
-				st, _ := call.ParseState(state)
-				fn(Notice{Kind: NoticeCall, Payload: m.Payload, CallID: id, State: st})
-			}
+	}, func(channel, payload string) {
+		switch channel {
+		case own:
+			fn(Notice{Kind: NoticeInstance, Payload: payload})
+		case agents:
+			fn(Notice{Kind: NoticeAgentFree, Payload: payload})
+		case calls:
+			// The event script publishes "<call id> <state>".
+			id, state, _ := strings.Cut(payload, " ")
+			st, _ := call.ParseState(state)
+			fn(Notice{Kind: NoticeCall, Payload: payload, CallID: id, State: st})
 		}
-	}
+	})
 }
