@@ -30,21 +30,9 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 	const route = "voice"
 	return func(c echo.Context) error {
 		start := time.Now()
-		id, cred, ok := s.carrier(c, KindTwilio)
-		if !ok {
-			s.d.Metrics.observe("unknown", route, outcomeRejected, start)
-			return c.NoContent(http.StatusNotFound)
-		}
-		body, status := s.readVerifiedTwilio(c, id, cred, route)
-		if body == nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(status)
-		}
-		defer putBody(body)
-		e, err := ParseTwilioCallback(id, []byte(c.Request().URL.RawQuery), body.Bytes())
-		if err != nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(http.StatusBadRequest)
+		id, e, refused := s.twilioEvent(c, route, start)
+		if refused != 0 {
+			return c.NoContent(refused)
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), voiceBudget)
 		defer cancel()
