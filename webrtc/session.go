@@ -581,6 +581,10 @@ func (s *session) callState(callID string, st call.State) {
 		s.mu.Unlock()
 		return
 	}
+	reason := st.String()
+	if st == call.Failed && c.state == call.Queued {
+		reason = reasonCarrier // no carrier took it: the placement failed
+	}
 	c.state = st
 	if st == call.InProgress {
 		c.connected = true
@@ -594,7 +598,7 @@ func (s *session) callState(callID string, st call.State) {
 	if st.Terminal() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		s.callEnded(ctx, callID, st.String())
+		s.callEnded(ctx, callID, reason)
 	}
 }
 
