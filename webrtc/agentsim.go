@@ -128,7 +128,7 @@ func NewSimAgent(opts SimAgentOptions) (*SimAgent, error) {
 		a.receive(track)
 	})
 	a.wg.Add(1)
-	go func() { // RTCP must be read for the report interceptor; ends with the connection
+	go func() { // RTCP is read and dropped, as Peer does; ends with the connection
 		defer a.wg.Done()
 		buf := make([]byte, 1500)
 		for {

@@ -91,3 +91,17 @@ func TestEnginePublicIPsRewriteCandidates(t *testing.T) {
 		t.Errorf("answer candidates not rewritten to the public IP:\n%s", answer)
 	}
 }
+
+func TestEngineWithRTCPReportsCarriesAudio(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{RTCPReports: true})
+	peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
+	var heard audioRecorder
+	peer.SetAgentAudioSink(heard.sink)
+	waitUntil(t, 5*time.Second, "agent audio", func() bool { return heard.frames() >= 20 })
+	if p := middlePower(heard.bytes(), 440); p < 0.05 {
+		t.Errorf("440 Hz at %.4f", p)
+	}
+	if agent.FramesSent() < 20 {
+		t.Errorf("agent sent %d frames", agent.FramesSent())
+	}
+}

@@ -107,8 +107,9 @@ func (e *Engine) NewPeer(onState func(PeerState)) (*Peer, error) {
 		(*f)(string(b))
 	})
 
-	// RTCP from the agent has to be read for the report interceptor to see it; pion blocks
-	// this Read until the sender starts and ends it on Close.
+	// RTCP from the agent is read and dropped: unread, it would pile up in pion's buffer, and
+	// with RTCPReports the interceptor sees it only through this read. pion blocks this Read
+	// until the sender starts and ends it on Close.
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
