@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,11 +39,6 @@ var defaultErrors = map[Kind]map[int]apiError{
 	},
 }
 
-var telnyxTitles = map[int]string{
-	400: "Bad Request", 401: "Authentication failed", 404: "Resource not found",
-	422: "Invalid parameter", 429: "Too many requests", 500: "Unexpected error", 503: "Service unavailable",
-}
-
 // writeAPIError answers an error with status, and code and message when they are given.
 func writeAPIError(w http.ResponseWriter, kind Kind, status, code int, message string) {
 	status, body := errorBody(kind, apiError{status: status, code: code, message: message})
@@ -53,20 +49,10 @@ func writeAPIError(w http.ResponseWriter, kind Kind, status, code int, message s
 // carrier's code and text for the status when e has none.
 func errorBody(kind Kind, e apiError) (int, any) {
 	d := defaultErrors[kind][e.status]
-	if e.code == 0 {
-		e.code = d.code
-	}
-	if e.message == "" {
-		e.message = d.message
-	}
-	if e.message == "" {
-		e.message = http.StatusText(e.status)
-	}
-	if kind == Telnyx {
-		title := telnyxTitles[e.status]
-		if title == "" {
-			title = http.StatusText(e.status)
-		}
+	d.message = cmp.Or(d.message, http.StatusText(e.status))
+	e.code, e.message = cmp.Or(e.code, d.code), cmp.Or(e.message, d.message)
+	if kind == Telnyx { // Telnyx titles an error by its status and details it
+		title := d.message
 		item := map[string]any{"code": strconv.Itoa(e.code), "title": title, "detail": e.message}
 		if e.pointer != "" {
 			item["source"] = map[string]string{"pointer": e.pointer}

@@ -12,8 +12,8 @@
 //
 //	...1  busy: initiated, then busy after the ring time (SIP 486; Telnyx user_busy)
 //	...2  no answer: initiated, ringing, then no-answer when the call's timeout runs out
-//	      (Twilio Timeout, default 60 s; Telnyx timeout_secs, default 30 s; both capped by
-//	      Config.RingTimeout) (SIP 487; Telnyx timeout)
+//	      (Twilio Timeout, default 60 s, plus Twilio's 5 s; Telnyx timeout_secs, default
+//	      30 s; both capped by Config.RingTimeout) (SIP 487; Telnyx timeout)
 //	...3  invalid: the create request fails and no call exists (Twilio 400 with error 21211
 //	      "Invalid 'To' Phone Number"; Telnyx 422)
 //	...4  rejected: initiated, ringing, then no-answer after the ring time (SIP 603;

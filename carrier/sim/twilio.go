@@ -40,18 +40,17 @@ func (c *Carrier) handleTwilioCreate(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, Twilio, http.StatusBadRequest, 21211, "Invalid 'To' Phone Number: "+to)
 		return
 	}
-	timeout := 60 * time.Second
+	timeout := 60
 	if v := f.Get("Timeout"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 600 {
+		var err error
+		if timeout, err = strconv.Atoi(v); err != nil || timeout < 1 || timeout > 600 {
 			writeAPIError(w, Twilio, http.StatusBadRequest, 21216, "Timeout must be between 1 and 600 seconds")
 			return
 		}
-		timeout = time.Duration(n+5) * time.Second // Twilio adds a 5 s buffer
 	}
 	k := c.newCall(Twilio, false, from, to)
 	k.sid = "CA" + randomHex(16)
-	k.timeout = c.ringTimeout(timeout)
+	k.timeout = c.ringTimeout(time.Duration(timeout+5) * time.Second) // Twilio adds a 5 s buffer
 	k.voiceMethod, k.voiceURL, k.twiml = methodOr(f.Get("Method")), f.Get("Url"), f.Get("Twiml")
 	k.statusMethod, k.statusURL = methodOr(f.Get("StatusCallbackMethod")), f.Get("StatusCallback")
 	k.events = statusEvents(f["StatusCallbackEvent"])
