@@ -151,9 +151,14 @@ func (s *session) welcome() {
 	s.send(m)
 }
 
-// serve reads the browser's messages until the WebSocket closes. The softphone pings every
-// few seconds; silence for the presence TTL means the browser is gone.
+// serve reads the browser's messages until the WebSocket closes. Silence (no message, no
+// answer to our pings) for the presence TTL means the browser is gone.
 func (s *session) serve(conn *websocket.Conn) {
+	// The instance pings with every heartbeat (browsers answer WebSocket pings by
+	// themselves), so a live browser that has nothing to say is not taken for a dead one.
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
+	})
 	for {
 		conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
 		var m clientMessage
@@ -741,11 +746,13 @@ func (s *session) availability(ctx context.Context, name string) {
 // heartbeat keeps the agent's presence alive while the browser is connected.
 func (s *session) heartbeat(ctx context.Context) {
 	s.mu.Lock()
-	live := s.conn != nil && !s.closed
+	conn := s.conn
+	live := conn != nil && !s.closed
 	s.mu.Unlock()
 	if !live {
 		return // let the presence lapse unless the browser comes back
 	}
+	conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
 	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, s.hub.opts.PresenceTTL); {
 	case errors.Is(err, store.ErrReplaced):
 		s.replaced()
