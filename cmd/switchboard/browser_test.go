@@ -174,6 +174,7 @@ func signIn(t *testing.T, ctx context.Context, base, token string) page {
 	p.wait("connected", dataState("connection-state", "connected"))
 	p.wait("available", dataState("availability-state", "available"))
 	p.wait("audio connected", `window.switchboard.peerState() === 'connected'`)
+	p.wait("no error on screen", `getComputedStyle(document.querySelector('[data-testid="error-banner"]')).display === 'none'`)
 	return p
 }
 

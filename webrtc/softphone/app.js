@@ -54,7 +54,7 @@
   const failureReasons = new Set(['carrier-failed', 'media-lost', 'failed', 'busy', 'no-answer']);
 
   function showError(message, kind) {
-    $('error-message').textContent = message;
+    $('error-message').textContent = message.charAt(0).toUpperCase() + message.slice(1);
     $('error-banner').dataset.kind = kind || 'error';
     $('error-banner').hidden = false;
   }
