@@ -55,6 +55,7 @@ type config struct {
 	rtcp        bool
 	cpuProfile  string
 	memProfile  string
+	mutexProf   string
 	drain       time.Duration
 	connectWait time.Duration
 }
@@ -71,6 +72,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.rtcp, "rtcp", false, "send RTCP reports (webrtc.EngineOptions.RTCPReports) on both ends")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile at the end of the window to this file")
+	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex contention profile of the window to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -177,6 +179,7 @@ type call struct {
 	atCarrier *arrival
 	active    atomic.Bool // the agent stamps (and counts) its frames
 	started   int64       // when the carrier stream started, ns since epoch
+	stopped   int64       // when it stopped
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -296,18 +299,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	cpu0, wall0, host0 := cpuTime(), time.Now(), hostBusy()
+	if cfg.mutexProf != "" {
+		runtime.SetMutexProfileFraction(10)
+	}
+	cpu0, wall0, host0, allocs0 := cpuTime(), time.Now(), hostBusy(), heapAllocs()
 	select {
 	case <-time.After(cfg.duration):
 	case <-ctx.Done():
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
 	host := hostBusy() - host0
+	allocs := heapAllocs().minus(allocs0)
+	if cfg.mutexProf != "" {
+		runtime.SetMutexProfileFraction(0)
+		if err := writeProfile("mutex", cfg.mutexProf); err != nil {
+			return err
+		}
+	}
 	if cfg.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if cfg.memProfile != "" {
-		if err := writeAllocs(cfg.memProfile); err != nil {
+		if err := writeProfile("allocs", cfg.memProfile); err != nil {
 			return err
 		}
 	}
@@ -320,7 +333,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	stopFeeding()
 	feeders.Wait()
 	time.Sleep(cfg.drain) // packets still on their way are not lost
-	report(stdout, cfg, calls, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines)
+	report(stdout, cfg, calls, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
 	// The machine may be shared: what else ran says how much the numbers above are to trust.
 	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f (load average now %s); "+
 		"scheduler latency (runnable -> running) over the run: %s\n",
@@ -406,6 +419,7 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, s
 		c.bridge.Audio(buf)
 		select {
 		case <-ctx.Done():
+			c.stopped = since()
 			return
 		case <-ticker.C:
 		}
@@ -413,7 +427,7 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, s
 }
 
 func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Duration,
-	rss, heap uint64, goroutines int) {
+	rss, heap uint64, goroutines int, allocs allocCount) {
 	var (
 		sentA, gotA, sentC, gotC, dupA, dupC int64
 		latA, latC, brA, brC                 webrtc.LatencySnapshot
@@ -452,6 +466,16 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 		return fmt.Sprintf("p50 %v  p99 %v  max %v", round(s.Quantile(0.5)), round(s.Quantile(0.99)), round(s.Max))
 	}
 	fmt.Fprintf(w, "calls bridged: %d (first frame reached the agent in %d)\n", live, len(setup))
+	// A carrier feeder that falls behind its ticker skips ticks: fewer frames sent than a
+	// steady 50 per second is itself a sign the process is saturated.
+	var expected float64
+	for _, c := range calls {
+		if c.bridge != nil {
+			expected += float64(c.stopped-c.started)/float64(20*time.Millisecond) + 1
+		}
+	}
+	fmt.Fprintf(w, "carrier feeders sent %d frames, %.1f %% of a steady 50 per second per call\n",
+		sentA, 100*float64(sentA)/expected)
 	fmt.Fprintf(w, "setup, stream start -> first frame at agent: p50 %v  p99 %v  max %v\n",
 		round(quantile(setup, 0.5)), round(quantile(setup, 0.99)), round(quantile(setup, 1)))
 	fmt.Fprintf(w, "carrier -> agent: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
@@ -465,6 +489,12 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 	cores := cpu.Seconds() / wall.Seconds()
 	fmt.Fprintf(w, "CPU: %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
 		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
+	// Every frame crosses four PeerConnection ends (two per direction), all in this process.
+	if live > 0 {
+		perFrame := float64(live) * 2 * 50 * wall.Seconds() // frames in the window, both ways
+		fmt.Fprintf(w, "allocations in the window: %.1f objects, %.0f bytes per frame forwarded (both ends)\n",
+			float64(allocs.objects)/perFrame, float64(allocs.bytes)/perFrame)
+	}
 	fmt.Fprintf(w, "memory: RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
 		mb(rss), mb(rss)/float64(max(live, 1)), mb(heap), mb(heap)/float64(max(live, 1)), goroutines)
 	fmt.Fprintln(w, "note: one process runs both ends (the agents' PeerConnections and the carrier simulation"+
@@ -500,12 +530,12 @@ func closeAll(calls []*call) {
 	wg.Wait()
 }
 
-func writeAllocs(path string) error {
+func writeProfile(name, path string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
 	}
@@ -534,6 +564,18 @@ func round(d time.Duration) time.Duration {
 }
 
 func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+type allocCount struct{ objects, bytes uint64 }
+
+func (a allocCount) minus(b allocCount) allocCount {
+	return allocCount{a.objects - b.objects, a.bytes - b.bytes}
+}
+
+func heapAllocs() allocCount {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return allocCount{s[0].Value.Uint64(), s[1].Value.Uint64()}
+}
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
