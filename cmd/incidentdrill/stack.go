@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+const adminToken = "incidentdrill-admin-token-0123456789"
+
+// Breaker settings for the compressed clock. The callback deadline is the product's minimum
+// (1 s) doubled, so a healthy carrier under the drill's load always makes it; open_timeout
+// is short so that a carrier that recovers gets its calls back within seconds.
+const (
+	callbackDeadline = 2 * time.Second
+	openTimeout      = 3 * time.Second
+	breakerWindow    = 10 * time.Second
+	failureThreshold = 5
+	requestTimeout   = 2 * time.Second
+	drainTimeout     = 2 * time.Second
+)
+
+// stack is everything the drill runs: one durable redis-server, two simulated carriers, two
+// Switchboard processes, and the proxy in front of them, all on 127.0.0.1.
+type stack struct {
+	o                  options
+	dir                string // logs and the built binary
+	redis              *redistest.Process
+	primary, secondary *sim.Carrier
+	proxy              *proxy
+	proxyURL           string
+	instances          []*instance
+	client             *http.Client // for the admin and calls API
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the proxy and the simulators' servers
+	closes []func()
+}
+
+func (s *stack) close() {
+	for _, in := range s.instances {
+		in.stop()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	for i := len(s.closes) - 1; i >= 0; i-- {
+		s.closes[i]()
+	}
+	s.client.CloseIdleConnections()
+}
+
+func startStack(ctx context.Context, o options, dir string) (_ *stack, err error) {
+	s := &stack{o: o, dir: dir, client: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 120 * time.Second}}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+
+	// Redis: appendfsync always, so "nothing acknowledged is lost" holds across the stop.
+	if s.redis, err = redistest.StartProcess(true); err != nil {
+		return nil, err
+	}
+	s.closes = append(s.closes, s.redis.Close)
+
+	// The proxy's address first: both instances and both carriers are told it.
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.proxyURL = "http://" + pl.Addr().String()
+	var backends []*backend
+	for i := range 2 {
+		addr, err := freeAddr()
+		if err != nil {
+			pl.Close()
+			return nil, err
+		}
+		name := fmt.Sprintf("sb%d", i+1)
+		backends = append(backends, &backend{name: name, addr: addr})
+		s.instances = append(s.instances, &instance{name: name, addr: addr, bin: o.bin,
+			log: filepath.Join(dir, name+".log"), env: []string{
+				"SWITCHBOARD_ADDR=" + addr,
+				"SWITCHBOARD_PUBLIC_URL=" + s.proxyURL,
+				"REDIS_URL=" + s.redis.URL(),
+				"SWITCHBOARD_ADMIN_TOKEN=" + adminToken,
+				"SWITCHBOARD_LOG_LEVEL=" + o.logLevel,
+				"SWITCHBOARD_DRAIN_TIMEOUT=" + drainTimeout.String(),
+			}})
+	}
+	s.proxy = newProxy(backends...)
+	s.wg.Go(func() { s.proxy.serve(bg, pl) })
+
+	// The carriers, calling back through the proxy.
+	serve := func(cfg sim.Config) (*sim.Carrier, string, error) {
+		c, err := sim.New(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		s.wg.Go(func() { srv.Serve(l) })
+		s.wg.Go(func() { <-bg.Done(); srv.Close() })
+		s.closes = append(s.closes, func() { c.Close() })
+		return c, "http://" + l.Addr().String(), nil
+	}
+	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
+	pcfg, scfg := base, base
+	pcfg.Seed, scfg.Seed = 1, 2
+	pcfg.TwilioVoiceURL = s.proxyURL + "/webhooks/primary/voice"
+	pcfg.TwilioStatusURL = s.proxyURL + "/webhooks/primary/status"
+	scfg.TelnyxWebhookURL = s.proxyURL + "/webhooks/secondary/events"
+	var primaryURL, secondaryURL string
+	if s.primary, primaryURL, err = serve(pcfg); err != nil {
+		return nil, err
+	}
+	if s.secondary, secondaryURL, err = serve(scfg); err != nil {
+		return nil, err
+	}
+
+	for _, in := range s.instances {
+		if err := in.start(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	breaker := map[string]any{"failure_threshold": failureThreshold, "window": breakerWindow.String(),
+		"open_timeout": openTimeout.String(), "callback_deadline": callbackDeadline.String()}
+	carriers := map[string]map[string]any{
+		"primary": {"kind": "twilio", "api_url": primaryURL, "account_sid": s.primary.AccountSID(),
+			"auth_token": s.primary.AuthToken(), "from": "+15550100", "priority": 0, "enabled": true,
+			"request_timeout": requestTimeout.String(), "breaker": breaker},
+		"secondary": {"kind": "telnyx", "api_url": secondaryURL, "api_key": s.secondary.TelnyxAPIKey(),
+			"connection_id": s.secondary.ConnectionID(), "public_key": s.secondary.PublicKeyBase64(),
+			"from": "+15550101", "priority": 1, "enabled": true,
+			"request_timeout": requestTimeout.String(), "breaker": breaker},
+	}
+	for _, id := range []string{"primary", "secondary"} {
+		code, body, err := s.do(ctx, s.instances[0].url(), http.MethodPut, "/api/admin/carriers/"+id, carriers[id])
+		if err != nil || code >= 300 {
+			return nil, fmt.Errorf("configure carrier %s: %d %s %v", id, code, body, err)
+		}
+	}
+	// Every instance must know both carriers before the first call.
+	for _, in := range s.instances {
+		err := waitFor(ctx, 10*time.Second, func() bool {
+			var list struct {
+				Carriers []struct{ ID string } `json:"carriers"`
+			}
+			code, body, err := s.do(ctx, in.url(), http.MethodGet, "/api/admin/carriers", nil)
+			return err == nil && code == 200 && json.Unmarshal(body, &list) == nil && len(list.Carriers) == 2
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s did not load the carriers: %w", in.name, err)
+		}
+	}
+	return s, nil
+}
+
+// do sends an admin-token request to base (an instance or the proxy).
+func (s *stack) do(ctx context.Context, base, method, path string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// setFaults puts the primary in the state of a window kind; both carriers keep the baseline.
+func (s *stack) setFaults(k kind) error { return s.primary.SetFaults(k.faults()) }
+
+// probe asks an instance whether it is ready, on a fresh connection each time, so that no
+// idle connection outlives the drill.
+var probe = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// instance is one Switchboard process, which the drill may restart on the same address.
+type instance struct {
+	name, addr, bin, log string
+	env                  []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	starts int
+	cpu    time.Duration // CPU time of the lives before this one
+}
+
+func (in *instance) url() string { return "http://" + in.addr }
+
+func (in *instance) start(ctx context.Context) error {
+	logf, err := os.OpenFile(in.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(in.bin)
+	cmd.Env = append(os.Environ(), in.env...)
+	cmd.Stdout, cmd.Stderr = io.Discard, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", in.name, err)
+	}
+	exited := make(chan struct{})
+	go func() { // owned by the instance: stop waits for exited
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	in.mu.Lock()
+	in.cmd, in.exited = cmd, exited
+	in.starts++
+	in.mu.Unlock()
+	err = waitFor(ctx, 15*time.Second, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		resp, err := probe.Get(in.url() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	select {
+	case <-exited:
+		return fmt.Errorf("%s exited at start-up; see %s", in.name, in.log)
+	default:
+	}
+	if err != nil {
+		return fmt.Errorf("%s did not become ready: %w (log: %s)", in.name, err, in.log)
+	}
+	return nil
+}
+
+// stop sends SIGTERM, lets the instance drain, and kills it if it is still there after the
+// drain timeout and a margin.
+func (in *instance) stop() {
+	in.mu.Lock()
+	cmd, exited := in.cmd, in.exited
+	in.cmd = nil
+	in.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	before := cpuTime(cmd.Process.Pid) // a draining process does next to nothing more
+	in.mu.Lock()
+	in.cpu += before
+	in.mu.Unlock()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(drainTimeout + 3*time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// restart stops the instance the way an orchestrator does (SIGTERM, drain) and starts it
+// again on the same address; it returns how long the instance was out.
+func (in *instance) restart(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	in.stop()
+	err := in.start(ctx)
+	return time.Since(start), err
+}
+
+// cpuUsed is the CPU time the instance used over all its lives so far.
+func (in *instance) cpuUsed() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	total := in.cpu
+	if in.cmd != nil {
+		total += cpuTime(in.cmd.Process.Pid)
+	}
+	return total
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitFor(ctx context.Context, within time.Duration, ready func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// build compiles ./cmd/switchboard from this module into dir.
+func build(ctx context.Context, dir string, stderr io.Writer) (string, error) {
+	bin := filepath.Join(dir, "switchboard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/switchboard/switchboard/cmd/switchboard")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return "", errors.New("go build ./cmd/switchboard failed (run from inside the module, or pass -bin)")
+	}
+	return bin, nil
+}
