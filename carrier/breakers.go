@@ -291,6 +291,11 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		won, err := b.st.ClaimProbe(cctx, carrier, b.instance, ttl)
 		cancel()
 		switch {
+		case errors.Is(err, store.ErrNotHalfOpen):
+			// Another instance's probe closed the breaker; this one has not heard yet. The
+			// call goes ahead as on a closed breaker.
+			br.halfOpen.Store(false)
+			b.wake()
 		case err != nil:
 			// Redis cannot arbitrate: the local breaker decides, as it does whenever the
 			// shared state is out of reach.
@@ -433,7 +438,8 @@ func (b *Breakers) Status(ctx context.Context, carrier string) (BreakerStatus, e
 		ConsecutiveFailures: c.ConsecutiveFailures}
 	shared, err := b.st.BreakerStates(ctx, []string{carrier})
 	if err != nil {
-		return st, nil
+		// Redis is unreachable: the status is the local view alone, and Shared says so.
+		return st, nil //nolint:nilerr // a status without the shared part is the right answer here
 	}
 	st.Shared = true
 	s := shared[carrier]

@@ -53,9 +53,10 @@ type PlacerDeps struct {
 	// PublicURL is where carriers reach us, without a trailing slash; callback URLs are built
 	// from it.
 	PublicURL string
-	// TelnyxStreamURL is the media stream URL of a call on a Telnyx carrier (the webhooks
-	// server signs it); nil: no media stream is requested.
-	TelnyxStreamURL func(carrier, callID string) string
+	// TelnyxStreamURL is the media stream URL of a call on a Telnyx carrier, on the instance
+	// whose public URL is mediaBase ("" for this one); the webhooks server signs it. nil: no
+	// media stream is requested.
+	TelnyxStreamURL func(mediaBase, carrier, callID string) string
 	// TwilioStatusOverrides are Twilio connection overrides appended to the StatusCallback URL
 	// as a fragment. Default "rc=3&rp=ct,5xx": Twilio retries a status callback up to three
 	// times when it cannot connect or we answer 5xx (we answer 503 when Redis cannot take the
@@ -89,6 +90,12 @@ type PlaceCall struct {
 	To    string // E.164
 	From  string // E.164; empty: each carrier's configured caller id
 	Agent string // the agent the call is for, if any
+	// CallID is the id the call gets; empty: a new one. The agents' side chooses it, because
+	// its offer to the agent (which says where the call's media goes) exists before the call.
+	CallID string
+	// MediaURL is the public URL of the instance that should receive the call's media (the one
+	// holding the agent); empty: this one.
+	MediaURL string
 }
 
 // Placement errors. A call that gets one still has a record, in a terminal state, with every
@@ -113,7 +120,10 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 	}
 	start := time.Now()
 	ctx = context.WithoutCancel(ctx)
-	id := store.NewCallID()
+	id := req.CallID
+	if id == "" {
+		id = store.NewCallID()
+	}
 	if _, err := p.d.Store.Apply(ctx, call.Event{ID: id + ":placed", CallID: id, State: call.Queued,
 		Direction: call.Outbound, From: req.From, To: req.To, Agent: req.Agent, At: start}); err != nil {
 		return call.Call{}, err
@@ -210,7 +220,7 @@ func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) Plac
 	case Telnyx:
 		pr.StatusURL = base + "/events"
 		if p.d.TelnyxStreamURL != nil {
-			pr.StreamURL = p.d.TelnyxStreamURL(cfg.ID, id)
+			pr.StreamURL = p.d.TelnyxStreamURL(req.MediaURL, cfg.ID, id)
 		}
 	}
 	return pr

@@ -204,7 +204,7 @@ func TestTwilioPlaceRefusesBadRequests(t *testing.T) {
 		{"from not E.164", func(r *PlaceRequest) { r.From = "anonymous" }, "invalid request"},
 		{"no voice url", func(r *PlaceRequest) { r.VoiceURL = "" }, "invalid request"},
 		{"relative status url", func(r *PlaceRequest) { r.StatusURL = "/webhooks/x/status" }, "invalid request"},
-		{"unknown event", func(r *PlaceRequest) { r.StatusEvents = []string{"ringing", "answerd"} }, "invalid request"},
+		{"unknown event", func(r *PlaceRequest) { r.StatusEvents = []string{"ringing", "answerd"} }, "invalid request"}, //nolint:misspell // a typo is the point
 		{"negative ring timeout", func(r *PlaceRequest) { r.RingTimeout = -time.Second }, "invalid request"},
 	}
 	f := newFakeCarrier(t, reply(http.StatusCreated, twilioCreated))

@@ -192,16 +192,33 @@ func (r *Redis) CloseBreaker(ctx context.Context, carrier string) error {
 	return nil
 }
 
+// ErrNotHalfOpen is ClaimProbe's answer when the breaker is no longer half-open: a probe
+// elsewhere already closed it (this instance has not heard yet), so there is nothing to probe.
+var ErrNotHalfOpen = errors.New("store: breaker is not half-open")
+
+// claimProbeScript claims the probe only while the breaker is still half-open. Without that
+// check an instance that has not yet heard of a close would find the claim gone (closing
+// deletes it) and send a second "trial" call.
+// KEYS: 1 halfopen, 2 probe; ARGV: 1 holder, 2 ttl ms
+var claimProbeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0`)
+
 // ClaimProbe makes holder the one instance that probes carrier's half-open breaker, for at
-// most ttl; false if another instance holds the claim.
+// most ttl; false if another instance holds the claim, ErrNotHalfOpen if the breaker closed.
 func (r *Redis) ClaimProbe(ctx context.Context, carrier, holder string, ttl time.Duration) (bool, error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	ok, err := r.rdb.SetNX(ctx, r.keys.breaker(carrier, "probe"), holder, ttl).Result()
-	if err != nil {
+	n, err := claimProbeScript.Run(ctx, r.rdb, []string{r.keys.breaker(carrier, "halfopen"), r.keys.breaker(carrier, "probe")},
+		holder, ttl.Milliseconds()).Int()
+	switch {
+	case err != nil:
 		return false, fmt.Errorf("store: claim probe of %s: %w", carrier, err)
+	case n < 0:
+		return false, ErrNotHalfOpen
 	}
-	return ok, nil
+	return n == 1, nil
 }
 
 // ReleaseProbe gives up holder's claim on probing carrier, if it still has it.
@@ -309,10 +326,10 @@ func (r *Redis) BreakerWindowOf(ctx context.Context, carrier string, p BreakerPo
 // forces its breaker, and with "" each time the subscription is (re)established, when a
 // message may have been missed. It returns when ctx ends.
 func (r *Redis) WatchBreakers(ctx context.Context, changed func(carrier string)) error {
-	return r.watch(ctx, r.keys.breakerChannel(), func(payload string) {
+	return r.subscribe(ctx, []string{r.keys.breakerChannel()}, func(string) { changed("") }, func(_, payload string) {
 		carrier, _, _ := strings.Cut(payload, " ")
 		changed(carrier)
-	}, func() { changed("") })
+	})
 }
 
 // WatchCalls calls changed with a call's id and new state whenever any instance creates a
@@ -320,40 +337,12 @@ func (r *Redis) WatchBreakers(ctx context.Context, changed func(carrier string))
 // subscription was re-established. Delivery is at most once: a caller that must not miss a
 // change reads the call as well.
 func (r *Redis) WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error {
-	return r.watch(ctx, r.keys.channel(), func(payload string) {
+	return r.subscribe(ctx, []string{r.keys.channel()}, func(string) {
+		if resubscribed != nil {
+			resubscribed()
+		}
+	}, func(_, payload string) {
 		id, state, _ := strings.Cut(payload, " ")
 		changed(id, state)
-	}, resubscribed)
-}
-
-func (r *Redis) watch(ctx context.Context, channel string, message func(string), subscribed func()) error {
-	sub := r.rdb.Subscribe(ctx)
-	defer sub.Close()
-	stop := context.AfterFunc(ctx, func() { sub.Close() })
-	defer stop()
-	if err := sub.Subscribe(ctx, channel); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("store: subscribe to %s: %w", channel, err)
-	}
-	for {
-		msg, err := sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(250 * time.Millisecond):
-			}
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if subscribed != nil {
-				subscribed()
-			}
-		case *redis.Message:
-			message(m.Payload)
-		}
-	}
+	})
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -76,6 +77,10 @@ func TestSharedBreakerTripsProbesAndCloses(t *testing.T) {
 	}
 	if err := r.CloseBreaker(ctx, "tw"); err != nil {
 		t.Fatal(err)
+	}
+	// An instance that has not heard of the close finds nothing to probe, not a free claim.
+	if ok, err := r.ClaimProbe(ctx, "tw", "b", time.Second); ok || !errors.Is(err, ErrNotHalfOpen) {
+		t.Fatalf("claim after close: %v %v, want ErrNotHalfOpen", ok, err)
 	}
 	if st, _ := r.BreakerStates(ctx, []string{"tw"}); st["tw"] != (BreakerShared{}) {
 		t.Fatalf("after closing: %+v", st["tw"])

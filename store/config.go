@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -108,31 +107,5 @@ func (r *Redis) AuditLog(ctx context.Context, n int64) ([]Audit, error) {
 // time the subscription is (re)established (a message may have been missed while it was
 // down: Pub/Sub delivers at most once). It returns when ctx ends.
 func (r *Redis) WatchConfig(ctx context.Context, changed func()) error {
-	sub := r.rdb.Subscribe(ctx)
-	defer sub.Close()
-	// A blocked Receive does not watch ctx; closing the subscription is what wakes it.
-	stop := context.AfterFunc(ctx, func() { sub.Close() })
-	defer stop()
-	if err := sub.Subscribe(ctx, r.keys.configChannel()); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("store: watch config: %w", err)
-	}
-	for {
-		msg, err := sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// go-redis reconnects and resubscribes on the next Receive; pace the retries.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(500 * time.Millisecond):
-			}
-			continue
-		}
-		switch msg.(type) {
-		case *redis.Subscription, *redis.Message:
-			changed()
-		}
-	}
+	return r.subscribe(ctx, []string{r.keys.configChannel()}, func(string) { changed() }, func(string, string) { changed() })
 }

@@ -67,6 +67,13 @@ type inboundRouter interface {
 	Accept(ctx context.Context, c InboundCall) error
 }
 
+// mediaLocator says where a call's media stream must go: the public base URL of the instance
+// that holds the call's agent, or "" for this instance. Every instance has its own public URL,
+// and an agent's WebRTC session lives on one of them.
+type mediaLocator interface {
+	MediaBase(ctx context.Context, callID string) (string, error)
+}
+
 // telnyxAnswerer answers an inbound Telnyx call through Call Control, pointing its media
 // stream at us. It runs after the webhook is acknowledged.
 type telnyxAnswerer interface {
@@ -86,6 +93,7 @@ type Deps struct {
 	Media       MediaHandler   // nil: streams are accepted and their audio dropped
 	Inbound     inboundRouter  // nil: every inbound call is accepted
 	Telnyx      telnyxAnswerer // nil: inbound Telnyx calls are stored but not answered
+	Locate      mediaLocator   // nil: every media stream comes to this instance
 	Metrics     *Metrics
 	Log         *slog.Logger
 	// AckTimeout bounds how long a carrier waits for us when Redis is slow or down: past it
@@ -146,7 +154,33 @@ func (s *Server) TwilioStreamURL(carrier string) string {
 // TelnyxStreamURL is the media stream URL for one call on a Telnyx-kind carrier, with a token
 // that proves we issued it.
 func (s *Server) TelnyxStreamURL(carrier, callID string) string {
-	return s.wsBase + "/webhooks/" + carrier + "/media?sb_call=" + callID + "&token=" + s.mediaToken(carrier, callID)
+	return s.TelnyxStreamURLAt("", carrier, callID)
+}
+
+// TelnyxStreamURLAt is TelnyxStreamURL on the instance whose public URL is base ("" for this
+// one). The token verifies on every instance of a deployment: they share the media secret.
+func (s *Server) TelnyxStreamURLAt(base, carrier, callID string) string {
+	return s.wsBaseOf(base) + "/webhooks/" + carrier + "/media?sb_call=" + callID + "&token=" + s.mediaToken(carrier, callID)
+}
+
+func (s *Server) wsBaseOf(base string) string {
+	if base == "" {
+		return s.wsBase
+	}
+	return "ws" + strings.TrimPrefix(strings.TrimRight(base, "/"), "http")
+}
+
+// mediaBase asks the locator where callID's media goes; on any doubt, here.
+func (s *Server) mediaBase(ctx context.Context, callID string) string {
+	if s.d.Locate == nil {
+		return ""
+	}
+	base, err := s.d.Locate.MediaBase(ctx, callID)
+	if err != nil {
+		s.d.Log.Warn("media stream location unknown; pointing it here", "call", callID, "err", err)
+		return ""
+	}
+	return base
 }
 
 func (s *Server) mediaToken(carrier, callID string) string {

@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -19,21 +18,9 @@ func (s *Server) handleTwilioStatus() echo.HandlerFunc {
 	const route = "status"
 	return func(c echo.Context) error {
 		start := time.Now()
-		id, cred, ok := s.carrier(c, KindTwilio)
-		if !ok {
-			s.d.Metrics.observe("unknown", route, outcomeRejected, start)
-			return c.NoContent(http.StatusNotFound)
-		}
-		body, status := s.readVerifiedTwilio(c, id, cred, route)
-		if body == nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(status)
-		}
-		defer putBody(body)
-		e, err := ParseTwilioCallback(id, []byte(c.Request().URL.RawQuery), body.Bytes())
-		if err != nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(http.StatusBadRequest)
+		id, e, refused := s.twilioEvent(c, route, start)
+		if refused != 0 {
+			return c.NoContent(refused)
 		}
 		return s.store(c, id, route, e, start)
 	}
@@ -77,19 +64,32 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 	}
 }
 
-// readVerifiedTwilio reads the body and checks X-Twilio-Signature. On failure it returns a
-// nil body and the status to answer.
-func (s *Server) readVerifiedTwilio(c echo.Context, carrier string, cred Credentials, route string) (*bytes.Buffer, int) {
+// twilioEvent turns a Twilio request (a status callback or a voice webhook) into the event it
+// reports: the carrier must be a configured twilio-kind one (else 404), the body at most
+// MaxBody (413), the signature good (403) and the form readable (400). On refusal it returns
+// the status to answer, with the request already counted.
+func (s *Server) twilioEvent(c echo.Context, route string, start time.Time) (carrier string, e call.Event, refused int) {
+	carrier, cred, ok := s.carrier(c, KindTwilio)
+	if !ok {
+		s.d.Metrics.observe("unknown", route, outcomeRejected, start)
+		return "", e, http.StatusNotFound
+	}
 	body, err := readBody(c.Request())
 	if err != nil {
-		return nil, bodyStatus(err)
+		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
+		return "", e, bodyStatus(err)
 	}
+	defer putBody(body)
 	if !VerifyTwilio(cred.AuthToken, s.signedURL(c), body.Bytes(), c.Request().Header.Get("X-Twilio-Signature")) {
-		putBody(body)
 		s.d.Metrics.signatureFail.WithLabelValues(carrier, route).Inc()
-		return nil, http.StatusForbidden
+		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
+		return "", e, http.StatusForbidden
 	}
-	return body, 0
+	if e, err = ParseTwilioCallback(carrier, []byte(c.Request().URL.RawQuery), body.Bytes()); err != nil {
+		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
+		return "", e, http.StatusBadRequest
+	}
+	return carrier, e, 0
 }
 
 func bodyStatus(err error) int {
@@ -154,7 +154,8 @@ func (s *Server) answerTelnyx(carrier string, e call.Event) {
 		if err := s.d.Store.Link(ctx, callID, carrier, e.CarrierCallID); err != nil {
 			s.d.Log.Warn("inbound call not indexed", "call", callID, "err", err)
 		}
-		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, s.TelnyxStreamURL(carrier, callID), callID); err != nil {
+		url := s.TelnyxStreamURLAt(s.mediaBase(ctx, callID), carrier, callID)
+		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, url, callID); err != nil {
 			s.d.Log.Warn("inbound Telnyx call not answered", "call", callID, "carrier", carrier, "err", err)
 		}
 	}()

@@ -15,7 +15,9 @@ import (
 
 // apology is what a caller hears when we cannot take the call. It is valid TwiML with a 200,
 // so the carrier never plays its own "an application error has occurred".
-const apology = `<?xml version="1.0" encoding="UTF-8"?><Response><Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/></Response>`
+const apology = `<?xml version="1.0" encoding="UTF-8"?><Response>` + apologyVerbs + `</Response>`
+
+const apologyVerbs = `<Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/>`
 
 // voiceBudget bounds the whole voice webhook: within it the carrier gets either the stream or
 // the apology, never a timeout.
@@ -28,21 +30,9 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 	const route = "voice"
 	return func(c echo.Context) error {
 		start := time.Now()
-		id, cred, ok := s.carrier(c, KindTwilio)
-		if !ok {
-			s.d.Metrics.observe("unknown", route, outcomeRejected, start)
-			return c.NoContent(http.StatusNotFound)
-		}
-		body, status := s.readVerifiedTwilio(c, id, cred, route)
-		if body == nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(status)
-		}
-		defer putBody(body)
-		e, err := ParseTwilioCallback(id, []byte(c.Request().URL.RawQuery), body.Bytes())
-		if err != nil {
-			s.d.Metrics.observe(id, route, outcomeRejected, start)
-			return c.NoContent(http.StatusBadRequest)
+		id, e, refused := s.twilioEvent(c, route, start)
+		if refused != 0 {
+			return c.NoContent(refused)
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), voiceBudget)
 		defer cancel()
@@ -57,7 +47,15 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 			return twiml(c, apology)
 		}
 		s.d.Metrics.observe(id, route, outcomeStored, start)
-		return twiml(c, connectStream(s.TwilioStreamURL(id), callID))
+		url := s.wsBaseOf(s.mediaBase(ctx, callID)) + "/webhooks/" + id + "/media"
+		doc := connectStream(url, callID, "")
+		if e.Direction == call.Inbound && s.d.Inbound != nil {
+			// An inbound call waits for an agent inside the stream, hearing the hold tone. If
+			// nobody takes it in time we close the stream, and Twilio goes on with the TwiML
+			// after <Connect>: the apology, then the hang-up.
+			doc = connectStream(url, callID, apologyVerbs)
+		}
+		return twiml(c, doc)
 	}
 }
 
@@ -88,9 +86,11 @@ func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (st
 	return e.CallID, nil
 }
 
-func connectStream(url, callID string) string {
+// connectStream connects the call's audio to our media stream at url; after, if not empty,
+// is TwiML Twilio runs once the stream is closed.
+func connectStream(url, callID, after string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="` + html.EscapeString(url) +
-		`"><Parameter name="sb_call" value="` + html.EscapeString(callID) + `"/></Stream></Connect></Response>`
+		`"><Parameter name="sb_call" value="` + html.EscapeString(callID) + `"/></Stream></Connect>` + after + `</Response>`
 }
 
 func twiml(c echo.Context, doc string) error {

@@ -66,6 +66,9 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 	}
 	dialer := websocket.Dialer{HandshakeTimeout: connectTimeout}
 	conn, resp, err := dialer.DialContext(ctx, spec.url, h)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close() // gorilla has read what it needs; the body of a refusal is not used
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return

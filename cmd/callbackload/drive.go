@@ -15,7 +15,6 @@ import (
 )
 
 type result struct {
-	name    string
 	elapsed time.Duration
 	lat     []time.Duration
 	codes   map[int]int

@@ -180,7 +180,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 			"from": "+15550101", "priority": 1, "enabled": true},
 	} {
 		if code, body, err := s.do(ctx, http.MethodPut, "/api/admin/carriers/"+id, cfg); err != nil || code >= 300 {
-			return nil, fmt.Errorf("configure %s: %d %s %v", id, code, body, err)
+			return nil, fmt.Errorf("configure %s: %d %s %w", id, code, body, err)
 		}
 	}
 	ok = true

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"fmt"
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/webhooks"
@@ -32,19 +30,4 @@ func (c carrierCredentials) Credentials(id string) (webhooks.Credentials, bool) 
 		return webhooks.Credentials{Kind: webhooks.KindTelnyx, PublicKey: ed25519.PublicKey(key)}, true
 	}
 	return webhooks.Credentials{}, false
-}
-
-// telnyxAnswerer answers inbound Telnyx calls through the carrier's Call Control client.
-type telnyxAnswerer struct{ reg *carrier.Registry }
-
-func (t telnyxAnswerer) AnswerTelnyx(ctx context.Context, carrierID, callControlID, streamURL, callID string) error {
-	client, ok := t.reg.Client(carrierID)
-	tx, isTelnyx := client.(*carrier.TelnyxClient)
-	if !ok || !isTelnyx {
-		return fmt.Errorf("carrier %s is not a configured telnyx carrier", carrierID)
-	}
-	if r := tx.Answer(ctx, callControlID, streamURL, callID); r.Outcome != carrier.Accepted {
-		return fmt.Errorf("answer on %s: %s", carrierID, r.Reason)
-	}
-	return nil
 }

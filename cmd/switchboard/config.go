@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,15 @@ type config struct {
 	retention    time.Duration
 	drainTimeout time.Duration
 	debugAddr    string // pprof; empty: off
+	namespace    string
+	agents       agentConfig
+}
+
+// agentConfig is the agent side's configuration: routing times and the WebRTC media ports.
+type agentConfig struct {
+	ringTimeout, queueTimeout, wrapUp time.Duration
+	udpPort                           int      // 0: an ephemeral port per agent
+	publicIPs                         []string // the host's public addresses behind a 1:1 NAT
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -36,7 +46,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	var c config
-	var level, retention, drain string
+	var level, retention, drain, ring, queue, wrapUp, udpPort, publicIPs string
 	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", ":8080"), "listen address (SWITCHBOARD_ADDR)")
 	fs.StringVar(&c.publicURL, "public-url", env("SWITCHBOARD_PUBLIC_URL", ""),
 		"base URL carriers use to reach us (SWITCHBOARD_PUBLIC_URL); default http://localhost:<port>")
@@ -49,6 +59,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"on SIGTERM, how long live requests and calls may take to finish (SWITCHBOARD_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.debugAddr, "debug-addr", env("SWITCHBOARD_DEBUG_ADDR", ""),
 		"serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (SWITCHBOARD_DEBUG_ADDR); empty: off")
+	fs.StringVar(&c.namespace, "redis-namespace", env("SWITCHBOARD_REDIS_NAMESPACE", "sb"),
+		"prefix of every Redis key, so several deployments can share one Redis (SWITCHBOARD_REDIS_NAMESPACE)")
+	fs.StringVar(&ring, "ring-timeout", env("SWITCHBOARD_RING_TIMEOUT", "15s"),
+		"how long an inbound call rings for one agent before it goes to the next (SWITCHBOARD_RING_TIMEOUT)")
+	fs.StringVar(&queue, "queue-timeout", env("SWITCHBOARD_QUEUE_TIMEOUT", "60s"),
+		"how long an inbound call waits for an agent, hearing the hold tone (SWITCHBOARD_QUEUE_TIMEOUT)")
+	fs.StringVar(&wrapUp, "wrap-up", env("SWITCHBOARD_WRAP_UP", "10s"),
+		"how long an agent rests after a call before the next one (SWITCHBOARD_WRAP_UP)")
+	fs.StringVar(&udpPort, "webrtc-udp-port", env("SWITCHBOARD_WEBRTC_UDP_PORT", "0"),
+		"one UDP port for every agent's audio; 0: an ephemeral port each (SWITCHBOARD_WEBRTC_UDP_PORT)")
+	fs.StringVar(&publicIPs, "webrtc-public-ips", env("SWITCHBOARD_WEBRTC_PUBLIC_IPS", ""),
+		"comma-separated public IPs to announce for agent audio behind a 1:1 NAT (SWITCHBOARD_WEBRTC_PUBLIC_IPS)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -82,6 +104,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		if _, _, err := net.SplitHostPort(c.debugAddr); err != nil {
 			return config{}, fmt.Errorf("SWITCHBOARD_DEBUG_ADDR %q: want host:port, e.g. 127.0.0.1:6060", c.debugAddr)
 		}
+	}
+	for _, d := range []struct {
+		name, v string
+		to      *time.Duration
+	}{
+		{"SWITCHBOARD_RING_TIMEOUT", ring, &c.agents.ringTimeout},
+		{"SWITCHBOARD_QUEUE_TIMEOUT", queue, &c.agents.queueTimeout},
+		{"SWITCHBOARD_WRAP_UP", wrapUp, &c.agents.wrapUp},
+	} {
+		if *d.to, err = positiveDuration(d.name, d.v); err != nil {
+			return config{}, err
+		}
+	}
+	if c.agents.udpPort, err = strconv.Atoi(udpPort); err != nil || c.agents.udpPort < 0 || c.agents.udpPort > 65535 {
+		return config{}, fmt.Errorf("SWITCHBOARD_WEBRTC_UDP_PORT %q: want a port number, or 0", udpPort)
+	}
+	for _, ip := range strings.Split(publicIPs, ",") {
+		if ip = strings.TrimSpace(ip); ip == "" {
+			continue
+		}
+		if net.ParseIP(ip) == nil {
+			return config{}, fmt.Errorf("SWITCHBOARD_WEBRTC_PUBLIC_IPS: %q is not an IP address", ip)
+		}
+		c.agents.publicIPs = append(c.agents.publicIPs, ip)
+	}
+	if c.namespace == "" || strings.ContainsAny(c.namespace, "{}: ") {
+		return config{}, fmt.Errorf("SWITCHBOARD_REDIS_NAMESPACE %q: want a short name without {, }, : or spaces", c.namespace)
 	}
 	if c.adminToken != "" && len(c.adminToken) < 16 {
 		return config{}, errors.New("SWITCHBOARD_ADMIN_TOKEN is shorter than 16 characters; use a long random token, or leave it unset to have one generated")

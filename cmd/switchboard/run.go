@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
-	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Retention: cfg.retention}, log)
+	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention}, log)
 	if err != nil {
 		return err
 	}
@@ -92,15 +92,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close() // on a start-up error; after a shutdown it is closed already
 	public := cfg.publicBase(ln.Addr())
 
-	hooks := webhooks.New(webhooks.Deps{
+	// Outbound calls: per-carrier breakers shared through Redis, routing, placement with
+	// failover and callback liveness. Both loops stop with the other background tasks.
+	var hooks *webhooks.Server // the placer builds Telnyx stream URLs with it, once it exists
+	outbound := carrier.NewMetrics(metrics)
+	breakers := carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
+	router := carrier.NewRouter(carriers, breakers, nil)
+	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: breakers, Router: router,
+		PublicURL: public, Metrics: outbound, Log: log,
+		TelnyxStreamURL: func(base, carrier, callID string) string { return hooks.TelnyxStreamURLAt(base, carrier, callID) }})
+	tasks.Go(func() { breakers.Run(background) })
+	tasks.Go(func() { placer.Run(background) })
+
+	// The agents' side: softphones, presence, routing of inbound calls, the media bridge.
+	agents, err := newAgentSide(cfg, st, carriers, placer, public, adminToken, log)
+	if err != nil {
+		return fmt.Errorf("agents: %w", err)
+	}
+	tasks.Go(func() { agents.run(background, log) })
+
+	hookDeps := webhooks.Deps{
 		Store:       st,
 		Carriers:    carrierCredentials{carriers},
 		PublicURL:   public,
 		MediaSecret: mediaSecret(adminToken),
-		Telnyx:      telnyxAnswerer{carriers},
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
-	})
+	}
+	agents.webhooks(&hookDeps)
+	hooks = webhooks.New(hookDeps)
 	defer hooks.Close()
 
 	// The one-command demo: with an embedded Redis and nothing configured, two simulated
@@ -113,26 +133,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.close()
 	}
 
-	// Outbound calls: per-carrier breakers shared through Redis, routing, placement with
-	// failover and callback liveness. Both loops stop with the other background tasks.
-	outbound := carrier.NewMetrics(metrics)
-	breakers := carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
-	router := carrier.NewRouter(carriers, breakers, nil)
-	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: breakers, Router: router,
-		PublicURL: public, TelnyxStreamURL: hooks.TelnyxStreamURL, Metrics: outbound, Log: log})
-	tasks.Go(func() { breakers.Run(background) })
-	tasks.Go(func() { placer.Run(background) })
-
 	e := newEcho(log)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", handleReady(st, &draining))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
 	hooks.Register(e)
+	agents.hub.Register(e)
 	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log,
-		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st})
+		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st,
+		Agents: st, Dialer: agents.hub})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
 	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)
+	fmt.Fprintf(stdout, "  softphone: %s/agent\n", public)
+	if st.Embedded() {
+		if err := demoAgent(ctx, st, public, stdout); err != nil {
+			return err
+		}
+	}
 	if demo != nil {
 		demo.describe(stdout)
 	}

@@ -142,8 +142,9 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 }
 
 func TestCallsAPI(t *testing.T) {
-	s := start(t, nil)
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t)}, slog.New(slog.DiscardHandler))
+	ns := redistest.Namespace(t) // its own keys: the listing of active calls sees only this test's
+	s := start(t, map[string]string{"SWITCHBOARD_REDIS_NAMESPACE": ns})
+	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

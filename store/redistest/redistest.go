@@ -92,6 +92,7 @@ type process struct {
 	// durable processes write an append-only file fsynced before every reply, as production
 	// Redis behind Switchboard should, so a kill loses nothing that was acknowledged.
 	durable bool
+	cluster bool
 	cmd     *exec.Cmd
 }
 
@@ -115,6 +116,9 @@ func (p *process) start() error {
 	aof := []string{"--appendonly", "no"}
 	if p.durable {
 		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	if p.cluster {
+		aof = append(aof, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(p.dir, "nodes.conf"))
 	}
 	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", p.dir, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log")}, aof...)
@@ -184,6 +188,69 @@ func (p *Process) PID() int {
 
 // Close stops the server and removes its directory.
 func (p *Process) Close() { p.p.remove() }
+
+// Cluster is a Redis Cluster of three masters on loopback, for tests that prove the scripts
+// keep to one hash slot. It is removed when the test ends.
+type Cluster struct {
+	procs []*process
+}
+
+// NewCluster starts three cluster-enabled redis-servers and joins them with redis-cli.
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redistest: this test needs redis-server on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("redistest: this test needs redis-cli on PATH (Debian/Ubuntu: sudo apt-get install -y redis-tools)")
+	}
+	c := &Cluster{}
+	args := []string{"--cluster", "create"}
+	for range 3 {
+		p, err := newProcess(bin)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.cluster = true
+		tb.Cleanup(p.remove)
+		if err := p.start(); err != nil {
+			tb.Fatal(err)
+		}
+		c.procs = append(c.procs, p)
+		args = append(args, p.addr)
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", c.port(0), "cluster", "info").Output()
+		if strings.Contains(string(out), "cluster_state:ok") {
+			return c
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redistest: cluster did not become ok:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) port(i int) string {
+	_, port, _ := net.SplitHostPort(c.procs[i].addr)
+	return port
+}
+
+// Addrs is the cluster as REDIS_URL takes it: host:port,host:port,host:port.
+func (c *Cluster) Addrs() string {
+	var addrs []string
+	for _, p := range c.procs {
+		addrs = append(addrs, p.addr)
+	}
+	return strings.Join(addrs, ",")
+}
 
 // Server is a redis-server of one test's own, which the test may kill and start again on the
 // same port to see what happens when Redis goes away. It runs with appendonly yes and

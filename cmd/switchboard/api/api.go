@@ -38,6 +38,10 @@ type Deps struct {
 	Router   router
 	Placer   placer
 	AdminLog adminLog
+	// Agents: their records and presence (admins), their tokens (agents' own requests), and
+	// dialing for them.
+	Agents agentStore
+	Dialer agentDialer
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
@@ -64,6 +68,8 @@ const (
 	codeUnavailable  = "unavailable"
 	codeInternal     = "internal"
 	codeRejected     = "rejected"
+	codeConflict     = "conflict"
+	codeCarrier      = "carrier_failed"
 )
 
 var statusOf = map[string]int{
@@ -73,6 +79,8 @@ var statusOf = map[string]int{
 	codeUnavailable:  http.StatusServiceUnavailable,
 	codeInternal:     http.StatusInternalServerError,
 	codeRejected:     http.StatusUnprocessableEntity,
+	codeConflict:     http.StatusConflict,
+	codeCarrier:      http.StatusBadGateway,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
@@ -104,13 +112,21 @@ func requireAdmin(token string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			sum := sha256.Sum256([]byte(got))
-			if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
-				return c.JSON(http.StatusUnauthorized, map[string]*Error{
-					"error": errorf(codeUnauthorized, "a valid bearer token is required")})
+			if !ok || !isAdmin(token, want, got) {
+				return unauthorized(c)
 			}
 			return next(c)
 		}
 	}
+}
+
+func isAdmin(token string, want [sha256.Size]byte, got string) bool {
+	sum := sha256.Sum256([]byte(got))
+	return token != "" && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+}
+
+func unauthorized(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+	return c.JSON(http.StatusUnauthorized, map[string]*Error{
+		"error": errorf(codeUnauthorized, "a valid bearer token is required")})
 }

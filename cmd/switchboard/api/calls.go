@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -16,6 +19,9 @@ func handleGetCall(d Deps) echo.HandlerFunc {
 		got, err := d.Store.Call(c.Request().Context(), c.Param("id"))
 		if err != nil {
 			return fail(c, d.Log, err)
+		}
+		if a := agentOf(c); a != "" && got.Agent != a {
+			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
 		return c.JSON(http.StatusOK, got)
 	}
@@ -33,13 +39,13 @@ func handleListCalls(d Deps) echo.HandlerFunc {
 			if err != nil {
 				return fail(c, d.Log, err)
 			}
-			return c.JSON(http.StatusOK, callList{Calls: []call.Call{found}})
+			return c.JSON(http.StatusOK, callList{Calls: ownCalls(c, []call.Call{found})})
 		case state == "active" && ccid == "":
 			calls, err := d.Store.ActiveCalls(ctx, maxListed)
 			if err != nil {
 				return fail(c, d.Log, err)
 			}
-			return c.JSON(http.StatusOK, callList{Calls: calls})
+			return c.JSON(http.StatusOK, callList{Calls: ownCalls(c, calls)})
 		default:
 			return fail(c, d.Log, errorf(codeInvalid, "give exactly one of carrier_call_id=... or state=active"))
 		}
@@ -48,4 +54,33 @@ func handleListCalls(d Deps) echo.HandlerFunc {
 
 type callList struct {
 	Calls []call.Call `json:"calls"`
+}
+
+// handleCallsPost places an outbound call. A call for an agent (placed with the agent's own
+// token, or by the admin naming the agent) is dialled through the agent's softphone, which
+// must be signed in: the agent hears it ring and then the far end. A call the admin places
+// for nobody goes straight to the carriers (load tests, drills, automation).
+func handleCallsPost(d Deps) echo.HandlerFunc {
+	forAgent, direct := handleDialForAgent(d), handlePlaceCall(d)
+	return func(c echo.Context) error {
+		if d.Dialer == nil { // a server without the agent side
+			return direct(c)
+		}
+		if agentOf(c) != "" {
+			return forAgent(c)
+		}
+		raw, err := io.ReadAll(io.LimitReader(c.Request().Body, 4<<10+1))
+		if err != nil || len(raw) > 4<<10 {
+			return fail(c, d.Log, errorf(codeInvalid, `want {"to":"+15551234567","agent":"ann"}`))
+		}
+		var peek struct {
+			Agent string `json:"agent"`
+		}
+		json.Unmarshal(raw, &peek)
+		c.Request().Body = io.NopCloser(bytes.NewReader(raw))
+		if peek.Agent != "" {
+			return forAgent(c)
+		}
+		return direct(c)
+	}
 }

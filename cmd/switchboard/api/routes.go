@@ -5,10 +5,11 @@ import "github.com/labstack/echo/v4"
 // Register mounts every API route on e.
 func Register(e *echo.Echo, d Deps) {
 	admin := requireAdmin(d.AdminToken)
+	caller := requireCaller(d) // the admin, or an agent for its own calls
 
-	e.GET("/api/calls", handleListCalls(d), admin)
-	e.POST("/api/calls", handlePlaceCall(d), admin)
-	e.GET("/api/calls/:id", handleGetCall(d), admin)
+	e.GET("/api/calls", handleListCalls(d), caller)
+	e.POST("/api/calls", handleCallsPost(d), caller)
+	e.GET("/api/calls/:id", handleGetCall(d), caller)
 
 	e.GET("/api/admin/carriers", handleListCarriers(d), admin)
 	e.GET("/api/admin/carriers/:id", handleGetCarrier(d), admin)
@@ -20,6 +21,8 @@ func Register(e *echo.Echo, d Deps) {
 	e.GET("/api/admin/route", handleRoute(d), admin)
 	e.GET("/api/admin/audit", handleAudit(d), admin)
 	e.GET("/api/admin/events", handleCarrierEvents(d), admin)
+	e.GET("/api/admin/agents", handleListAgents(d), admin)
+	e.PUT("/api/admin/agents/:id", handlePutAgent(d), admin)
 
 	// The console is a static page: it holds no data and asks for the token itself.
 	e.GET("/admin", handleAdminPage())

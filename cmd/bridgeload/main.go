@@ -1,0 +1,675 @@
+// Command bridgeload measures how many bridged calls one process carries: N simulated agents
+// (webrtc.SimAgent, standing in for browsers) connect over loopback to N agent Peers that
+// share one UDP port, and N Bridges join each Peer to a simulated carrier media stream that
+// feeds a 20 ms frame every 20 ms. Every frame carries a sequence number in its first bytes,
+// so each one can be matched with its send time on arrival.
+//
+//	go run ./cmd/bridgeload -calls 300 -duration 20s
+//
+// Everything runs in this one process: the agents' PeerConnections and the carrier
+// simulation cost CPU and memory too, so the per-call figures are for both ends of a call,
+// not only the server's share.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/g711"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bridgeload:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	calls       int
+	duration    time.Duration
+	ramp        time.Duration
+	port        int
+	parallel    int
+	rtcp        bool
+	cpuProfile  string
+	memProfile  string
+	mutexProf   string
+	drain       time.Duration
+	connectWait time.Duration
+}
+
+func parseFlags(args []string, out io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bridgeload", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&c.calls, "calls", 300, "concurrent bridged calls")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measurement window, after every call has started")
+	fs.DurationVar(&c.ramp, "ramp", 2*time.Second, "time over which calls start (carrier streams do not all start in one millisecond)")
+	fs.IntVar(&c.port, "port", 0, "UDP port the agent peers share (0: any free port)")
+	fs.IntVar(&c.parallel, "parallel", 16, "agents negotiating at once while connecting")
+	fs.BoolVar(&c.rtcp, "rtcp", false, "send RTCP reports (webrtc.EngineOptions.RTCPReports) on both ends")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement window to this file")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile at the end of the window to this file")
+	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex contention profile of the window to this file")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.calls < 1 || c.duration <= 0 || c.parallel < 1 {
+		return c, errors.New("-calls, -duration and -parallel must be positive")
+	}
+	c.drain = 500 * time.Millisecond
+	c.connectWait = 30 * time.Second
+	return c, nil
+}
+
+// A frame's stamp: a marker and the sequence number + 1 in the first 6 bytes.
+const (
+	stampA, stampB = 0xA5, 0x5A
+	stampLen       = 6
+)
+
+func stamp(frame []byte, seq int) {
+	frame[0], frame[1] = stampA, stampB
+	binary.BigEndian.PutUint32(frame[2:], uint32(seq+1))
+}
+
+func unstamp(frame []byte) (int, bool) {
+	if len(frame) < stampLen || frame[0] != stampA || frame[1] != stampB {
+		return 0, false
+	}
+	n := int(binary.BigEndian.Uint32(frame[2:]))
+	return n - 1, n > 0
+}
+
+// timeline holds a direction's send times by sequence number, written by the sender and
+// read by the receiver's goroutine.
+type timeline struct {
+	sent []atomic.Int64 // ns since the run's epoch; 0 = not sent
+	next atomic.Int64
+}
+
+func newTimeline(n int) *timeline { return &timeline{sent: make([]atomic.Int64, n)} }
+
+// claim takes the next sequence number and records its send time; false when full.
+func (t *timeline) claim(now int64) (int, bool) {
+	seq := int(t.next.Load())
+	if seq >= len(t.sent) {
+		return 0, false
+	}
+	t.sent[seq].Store(now)
+	t.next.Store(int64(seq + 1))
+	return seq, true
+}
+
+// arrival is one direction's receiving end: it counts each stamped frame once and observes
+// its time in flight.
+type arrival struct {
+	tl    *timeline
+	seen  []atomic.Bool
+	count atomic.Int64
+	dup   atomic.Int64
+	first atomic.Int64 // ns since epoch of the first arrival
+	lat   webrtc.LatencyHistogram
+}
+
+func newArrival(tl *timeline) *arrival {
+	return &arrival{tl: tl, seen: make([]atomic.Bool, len(tl.sent))}
+}
+
+func (a *arrival) frame(frame []byte, now int64) {
+	seq, ok := unstamp(frame)
+	if !ok || seq >= len(a.seen) {
+		return
+	}
+	sent := a.tl.sent[seq].Load()
+	if sent == 0 {
+		return
+	}
+	if a.seen[seq].Swap(true) {
+		a.dup.Add(1)
+		return
+	}
+	a.count.Add(1)
+	a.first.CompareAndSwap(0, now)
+	a.lat.Observe(time.Duration(now - sent))
+}
+
+// clock gives times as ns since the run's epoch, so they fit an atomic int64.
+type clock struct{ epoch time.Time }
+
+func (c clock) now() int64           { return int64(time.Since(c.epoch)) }
+func (c clock) at(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// legFunc adapts a function to webrtc.CarrierLeg.
+type legFunc func(ulaw []byte) error
+
+func (f legFunc) SendAudio(ulaw []byte) error { return f(ulaw) }
+
+type call struct {
+	peer    *webrtc.Peer
+	agent   *webrtc.SimAgent
+	bridge  *webrtc.Bridge
+	connect time.Duration
+
+	toAgent   *timeline // carrier -> agent
+	atAgent   *arrival
+	toCarrier *timeline // agent -> carrier
+	atCarrier *arrival
+	active    atomic.Bool // the agent stamps (and counts) its frames
+	started   int64       // when the carrier stream started, ns since epoch
+	stopped   int64       // when it stopped
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	clk := clock{epoch: time.Now()}
+	since := clk.now
+	baseRSS, baseHeap := rssBytes(), heapInuse()
+
+	if cfg.port == 0 {
+		if cfg.port, err = freeUDPPort(); err != nil {
+			return err
+		}
+	}
+	server, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: cfg.port, RTCPReports: cfg.rtcp})
+	if err != nil {
+		return err
+	}
+	defer server.Close()
+	// The agents get an ephemeral port each, as separate browsers would. They cannot share a
+	// second mux: a UDP mux routes media by source address, and every peer behind another mux
+	// has the same one.
+	agents, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, RTCPReports: cfg.rtcp})
+	if err != nil {
+		return err
+	}
+	defer agents.Close()
+
+	// Frames long enough for the whole run; a stamp beyond that is simply not sent.
+	frames := int((cfg.ramp+cfg.duration+10*time.Second)/(20*time.Millisecond)) + 1
+	callerVoice := make([]byte, g711.FrameSamples)
+	g711.NewTone(1000, 0.5).Read(callerVoice)
+	agentVoice := make([]byte, g711.FrameSamples)
+	g711.NewTone(440, 0.5).Read(agentVoice)
+
+	fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
+		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "agent peers share UDP port %d; simulated agents have one ephemeral port each; RTCP reports %v\n",
+		cfg.port, map[bool]string{false: "off", true: "on"}[cfg.rtcp])
+
+	// 1. Agents log in: each one's PeerConnection is up before any call reaches it.
+	calls := make([]*call, cfg.calls)
+	defer closeAll(calls)
+	connectStart := time.Now()
+	var (
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, cfg.parallel)
+		failMu   sync.Mutex
+		failures []error
+	)
+	for i := range calls {
+		c := &call{toAgent: newTimeline(frames), toCarrier: newTimeline(frames)}
+		c.atAgent, c.atCarrier = newArrival(c.toAgent), newArrival(c.toCarrier)
+		calls[i] = c
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := c.connectAgent(ctx, cfg, server, agents, agentVoice, clk); err != nil {
+				failMu.Lock()
+				failures = append(failures, err)
+				failMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	connected := 0
+	var connectTimes []time.Duration
+	for _, c := range calls {
+		if c.peer != nil && c.peer.State() == webrtc.PeerStateConnected {
+			connected++
+			connectTimes = append(connectTimes, c.connect)
+		}
+	}
+	fmt.Fprintf(stdout, "agents connected: %d/%d in %v (offer to connected p50 %v, p99 %v)\n",
+		connected, cfg.calls, time.Since(connectStart).Round(time.Millisecond),
+		quantile(connectTimes, 0.5), quantile(connectTimes, 0.99))
+	if len(failures) > 0 {
+		fmt.Fprintf(stdout, "  %d failed, first: %v\n", len(failures), failures[0])
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// 2. Calls arrive, spread over the ramp: each carrier stream starts, a bridge joins it to
+	// its agent, and the carrier's read loop feeds a frame every 20 ms.
+	feedCtx, stopFeeding := context.WithCancel(ctx)
+	var feeders sync.WaitGroup
+	defer feeders.Wait() // runs after stopFeeding: defers run last first
+	defer stopFeeding()
+	live := 0
+	for i, c := range calls {
+		if c.peer == nil || c.peer.State() != webrtc.PeerStateConnected {
+			continue
+		}
+		live++
+		// Real streams start at random moments, so their 20 ms frames fall at random phases;
+		// a random offset within the frame keeps the ramp from lining every call up.
+		delay := cfg.ramp*time.Duration(i)/time.Duration(cfg.calls) + rand.N(20*time.Millisecond)
+		feeders.Go(func() { c.carrier(feedCtx, delay, callerVoice, since) })
+	}
+	select {
+	case <-time.After(cfg.ramp + 200*time.Millisecond):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	// 3. The measurement window: every call is up.
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	if cfg.mutexProf != "" {
+		runtime.SetMutexProfileFraction(10)
+	}
+	cpu0, wall0, host0, allocs0 := cpuTime(), time.Now(), hostBusy(), heapAllocs()
+	select {
+	case <-time.After(cfg.duration):
+	case <-ctx.Done():
+	}
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	host := hostBusy() - host0
+	allocs := heapAllocs().minus(allocs0)
+	if cfg.mutexProf != "" {
+		runtime.SetMutexProfileFraction(0)
+		if err := writeProfile("mutex", cfg.mutexProf); err != nil {
+			return err
+		}
+	}
+	if cfg.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if cfg.memProfile != "" {
+		if err := writeProfile("allocs", cfg.memProfile); err != nil {
+			return err
+		}
+	}
+	rss, heap, goroutines := rssBytes(), heapInuse(), runtime.NumGoroutine()
+
+	// 4. Stop sending, let what is in flight land, then count.
+	for _, c := range calls {
+		c.active.Store(false)
+	}
+	stopFeeding()
+	feeders.Wait()
+	time.Sleep(cfg.drain) // packets still on their way are not lost
+	report(stdout, cfg, calls, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
+	// The machine may be shared: what else ran says how much the numbers above are to trust.
+	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f (load average now %s); "+
+		"scheduler latency (runnable -> running) over the run: %s\n",
+		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), loadAvg(), schedLatency())
+	return ctx.Err()
+}
+
+// connectAgent brings up one agent's PeerConnection, as the signalling WebSocket would.
+func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *webrtc.Engine,
+	voice []byte, clk clock) error {
+	since := clk.now
+	ctx, cancel := context.WithTimeout(ctx, cfg.connectWait)
+	defer cancel()
+	start := time.Now()
+	var err error
+	if c.peer, err = server.NewPeer(nil); err != nil {
+		return err
+	}
+	c.agent, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
+		Engine:      agents,
+		RecordLimit: g711.FrameSamples, // the load run reads arrivals, not recordings
+		Source: func(frame []byte) {
+			copy(frame, voice)
+			if !c.active.Load() {
+				return
+			}
+			if seq, ok := c.toCarrier.claim(since()); ok {
+				stamp(frame, seq)
+			}
+		},
+		OnFrame: func(ulaw []byte, at time.Time) { c.atAgent.frame(ulaw, clk.at(at)) },
+	})
+	if err != nil {
+		return err
+	}
+	offer, err := c.agent.Offer(ctx)
+	if err != nil {
+		return err
+	}
+	answer, err := c.peer.Answer(ctx, offer)
+	if err != nil {
+		return err
+	}
+	if err := c.agent.Accept(answer); err != nil {
+		return err
+	}
+	if err := c.agent.WaitConnected(ctx); err != nil {
+		return err
+	}
+	for c.peer.State() != webrtc.PeerStateConnected {
+		if ctx.Err() != nil {
+			return fmt.Errorf("peer: %v", c.peer.State())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.connect = time.Since(start)
+	return nil
+}
+
+// carrier is one carrier stream's read loop: after delay the stream starts, a bridge is
+// made, and a stamped 20 ms frame goes into bridge.Audio every 20 ms, from one reused buffer.
+func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, since func() int64) {
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+		return
+	}
+	c.started = since()
+	leg := legFunc(func(ulaw []byte) error {
+		c.atCarrier.frame(ulaw, since())
+		return nil
+	})
+	c.bridge = webrtc.NewBridge("load", leg, c.peer, webrtc.BridgeOptions{})
+	c.active.Store(true)
+	buf := make([]byte, g711.FrameSamples)
+	ticker := time.NewTicker(20 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		copy(buf, voice)
+		if seq, ok := c.toAgent.claim(since()); ok {
+			stamp(buf, seq)
+		}
+		c.bridge.Audio(buf)
+		select {
+		case <-ctx.Done():
+			c.stopped = since()
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Duration,
+	rss, heap uint64, goroutines int, allocs allocCount) {
+	var (
+		sentA, gotA, sentC, gotC, dupA, dupC int64
+		latA, latC, brA, brC                 webrtc.LatencySnapshot
+		setup                                []time.Duration
+		dropA, dropC                         uint64
+	)
+	for _, c := range calls {
+		if c.bridge == nil {
+			continue
+		}
+		sentA += c.toAgent.next.Load()
+		gotA += c.atAgent.count.Load()
+		dupA += c.atAgent.dup.Load()
+		sentC += c.toCarrier.next.Load()
+		gotC += c.atCarrier.count.Load()
+		dupC += c.atCarrier.dup.Load()
+		a, b := c.atAgent.lat.Snapshot(), c.atCarrier.lat.Snapshot()
+		latA.Merge(&a)
+		latC.Merge(&b)
+		s := c.bridge.Stats()
+		brA.Merge(&s.CarrierToAgentLatency)
+		brC.Merge(&s.AgentToCarrierLatency)
+		dropA += s.DroppedToAgent
+		dropC += s.DroppedToCarrier
+		if first := c.atAgent.first.Load(); first != 0 {
+			setup = append(setup, time.Duration(first-c.started))
+		}
+	}
+	pct := func(got, sent int64) string {
+		if sent == 0 {
+			return "n/a"
+		}
+		return strconv.FormatFloat(100*float64(got)/float64(sent), 'f', 3, 64) + " %"
+	}
+	q := func(s *webrtc.LatencySnapshot) string {
+		return fmt.Sprintf("p50 %v  p99 %v  max %v", round(s.Quantile(0.5)), round(s.Quantile(0.99)), round(s.Max))
+	}
+	fmt.Fprintf(w, "calls bridged: %d (first frame reached the agent in %d)\n", live, len(setup))
+	// A carrier feeder that falls behind its ticker skips ticks: fewer frames sent than a
+	// steady 50 per second is itself a sign the process is saturated.
+	var expected float64
+	for _, c := range calls {
+		if c.bridge != nil {
+			expected += float64(c.stopped-c.started)/float64(20*time.Millisecond) + 1
+		}
+	}
+	fmt.Fprintf(w, "carrier feeders sent %d frames, %.1f %% of a steady 50 per second per call\n",
+		sentA, 100*float64(sentA)/expected)
+	fmt.Fprintf(w, "setup, stream start -> first frame at agent: p50 %v  p99 %v  max %v\n",
+		round(quantile(setup, 0.5)), round(quantile(setup, 0.99)), round(quantile(setup, 1)))
+	fmt.Fprintf(w, "carrier -> agent: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
+		gotA, sentA, pct(gotA, sentA), dropA, dupA)
+	fmt.Fprintf(w, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
+		gotC, sentC, pct(gotC, sentC), dropC, dupC)
+	fmt.Fprintf(w, "latency, Audio() -> SimAgent receipt (bridge + pion + loopback): %s\n", q(&latA))
+	fmt.Fprintf(w, "latency, SimAgent send -> leg.SendAudio (pion + loopback + bridge): %s\n", q(&latC))
+	fmt.Fprintf(w, "  inside the bridge only, Audio() -> WriteSample returned: %s\n", q(&brA))
+	fmt.Fprintf(w, "  inside the bridge only, agent RTP read -> SendAudio returned: %s\n", q(&brC))
+	cores := cpu.Seconds() / wall.Seconds()
+	fmt.Fprintf(w, "CPU: %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
+		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
+	// Every frame crosses four PeerConnection ends (two per direction), all in this process.
+	if live > 0 {
+		perFrame := float64(live) * 2 * 50 * wall.Seconds() // frames in the window, both ways
+		fmt.Fprintf(w, "allocations in the window: %.1f objects, %.0f bytes per frame forwarded (both ends)\n",
+			float64(allocs.objects)/perFrame, float64(allocs.bytes)/perFrame)
+	}
+	fmt.Fprintf(w, "memory: RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
+		mb(rss), mb(rss)/float64(max(live, 1)), mb(heap), mb(heap)/float64(max(live, 1)), goroutines)
+	fmt.Fprintln(w, "note: one process runs both ends (the agents' PeerConnections and the carrier simulation"+
+		" count too), so CPU and memory per call include the load generator, about twice the server's share.")
+	goal := live >= cfg.calls && gotA*1000 >= sentA*999 && gotC*1000 >= sentC*999 &&
+		latA.Quantile(0.99) < 5*time.Millisecond && latC.Quantile(0.99) < 5*time.Millisecond &&
+		quantile(setup, 1) < 100*time.Millisecond
+	fmt.Fprintf(w, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
+		map[bool]string{true: "met", false: "NOT met"}[goal])
+}
+
+func closeAll(calls []*call) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, c := range calls {
+		if c == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if c.bridge != nil {
+				c.bridge.End()
+			}
+			if c.agent != nil {
+				c.agent.Close()
+			}
+			if c.peer != nil {
+				c.peer.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= 10*time.Microsecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d
+	}
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+type allocCount struct{ objects, bytes uint64 }
+
+func (a allocCount) minus(b allocCount) allocCount {
+	return allocCount{a.objects - b.objects, a.bytes - b.bytes}
+}
+
+func heapAllocs() allocCount {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return allocCount{s[0].Value.Uint64(), s[1].Value.Uint64()}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func heapInuse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// rssBytes reads VmRSS from /proc/self/status (Linux); 0 elsewhere.
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// hostBusy is the CPU time every process of the machine used so far (/proc/stat: all but
+// idle and iowait); 0 where unavailable.
+func hostBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// schedLatency summarises how long goroutines waited to run once runnable: the part of the
+// added latency that is CPU contention rather than work.
+func schedLatency() string {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return "n/a"
+	}
+	h := s[0].Value.Float64Histogram()
+	var total uint64
+	for _, c := range h.Counts {
+		total += c
+	}
+	at := func(q float64) time.Duration {
+		var seen uint64
+		for i, c := range h.Counts {
+			seen += c
+			if float64(seen) >= q*float64(total) {
+				return time.Duration(h.Buckets[i+1] * float64(time.Second))
+			}
+		}
+		return 0
+	}
+	return fmt.Sprintf("p50 %v p99 %v p99.9 %v", round(at(0.5)), round(at(0.99)), round(at(0.999)))
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}

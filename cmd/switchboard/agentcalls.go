@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
+)
+
+// agentCalls places and ends the agents' calls through the carriers: placement goes through
+// the carrier placer (routing, shared breakers, failover, callback liveness) with the call id
+// the agent side chose and the media pointed at the instance holding the agent.
+type agentCalls struct {
+	st     *store.Redis
+	reg    *carrier.Registry
+	placer *carrier.Placer
+	log    *slog.Logger
+}
+
+func (a *agentCalls) Place(ctx context.Context, p webrtc.Placement) error {
+	_, err := a.placer.Place(ctx, carrier.PlaceCall{CallID: p.CallID, To: p.To, Agent: p.Agent, MediaURL: p.MediaURL})
+	var invalid *carrier.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &invalid):
+		return fmt.Errorf("%w: %s", webrtc.ErrBadNumber, invalid.Message)
+	case errors.Is(err, carrier.ErrRefused), errors.Is(err, carrier.ErrNoCarrier):
+		return &webrtc.PlaceError{Reason: err.Error()}
+	}
+	return err
+}
+
+// Hangup ends a call at its carrier; a call no carrier has yet is left alone.
+func (a *agentCalls) Hangup(ctx context.Context, callID string) error {
+	c, err := a.st.Call(ctx, callID)
+	if err != nil || c.Carrier == "" || c.CarrierCallID == "" || c.State.Terminal() {
+		return nil
+	}
+	client, ok := a.reg.Client(c.Carrier)
+	if !ok {
+		return fmt.Errorf("carrier %q is not configured", c.Carrier)
+	}
+	if res := client.Hangup(ctx, c.CarrierCallID); res.Outcome != carrier.Accepted {
+		return errors.New(res.String())
+	}
+	return nil
+}
+
+// Release lets go of an inbound call nobody could take. A Twilio call hears the apology that
+// follows <Connect> in its TwiML once its stream closes; a Telnyx call is hung up.
+func (a *agentCalls) Release(ctx context.Context, callID string) error {
+	c, err := a.st.Call(ctx, callID)
+	if err != nil {
+		return err
+	}
+	if cfg, ok := a.reg.Get(c.Carrier); ok && cfg.Kind == carrier.Telnyx {
+		return a.Hangup(ctx, callID)
+	}
+	return nil
+}
+
+// AnswerTelnyx answers an inbound Telnyx call and points its media stream at streamURL.
+func (a *agentCalls) AnswerTelnyx(ctx context.Context, carrierID, callControlID, streamURL, callID string) error {
+	client, ok := a.reg.Client(carrierID)
+	tx, isTelnyx := client.(*carrier.TelnyxClient)
+	if !ok || !isTelnyx {
+		return fmt.Errorf("carrier %q is not a Telnyx carrier", carrierID)
+	}
+	if res := tx.Answer(ctx, callControlID, streamURL, callID); res.Outcome != carrier.Accepted {
+		return errors.New(res.String())
+	}
+	return nil
+}

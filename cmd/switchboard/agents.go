@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webhooks"
+	"github.com/switchboard/switchboard/webrtc"
+)
+
+// agentSide is the wiring of the agents' side: the WebRTC engine, the hub, and the placement
+// of their calls through the carriers.
+type agentSide struct {
+	engine *webrtc.Engine
+	hub    *webrtc.Hub
+	calls  *agentCalls
+}
+
+func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *carrier.Placer, public, adminToken string, log *slog.Logger) (*agentSide, error) {
+	engine, err := webrtc.NewEngine(webrtc.EngineOptions{
+		// On a loopback public URL (the demo, tests) browser and server share the machine.
+		LoopbackOnly: isLoopback(public),
+		UDPMuxPort:   cfg.agents.udpPort,
+		PublicIPs:    cfg.agents.publicIPs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	calls := &agentCalls{st: st, reg: reg, placer: placer, log: log}
+	hub := webrtc.NewHub(webrtc.HubOptions{
+		Store: st, Engine: engine, Carriers: calls,
+		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
+		RingTimeout: cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
+		Log: log,
+	})
+	return &agentSide{engine: engine, hub: hub, calls: calls}, nil
+}
+
+// webhooks connects the carrier webhooks to the agents: inbound calls are routed to them, and
+// media streams go to (and are pointed at) the instance holding the call's agent.
+func (a *agentSide) webhooks(d *webhooks.Deps) {
+	d.Inbound = inboundAgents{a.hub}
+	d.Media = agentMedia{a.hub}
+	d.Locate = a.hub
+	d.Telnyx = a.calls
+}
+
+// run runs the hub until ctx ends, then releases the engine's socket.
+func (a *agentSide) run(ctx context.Context, log *slog.Logger) {
+	if err := a.hub.Run(ctx); err != nil {
+		log.Error("agents' notices are no longer received", "err", err)
+	}
+	a.engine.Close()
+}
+
+type inboundAgents struct{ hub *webrtc.Hub }
+
+func (i inboundAgents) Accept(ctx context.Context, c webhooks.InboundCall) error {
+	return i.hub.Accept(ctx, webrtc.InboundCall(c))
+}
+
+type agentMedia struct{ hub *webrtc.Hub }
+
+func (m agentMedia) StreamStarted(ctx context.Context, s *webhooks.MediaStream) (webhooks.MediaReceiver, error) {
+	r, err := m.hub.StreamStarted(ctx, s.CallID, s)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// demoAgent makes sure the one-command demo (embedded Redis) has an agent to sign in as, and
+// prints its sign-in link. The token travels in the link's fragment, which the browser never
+// sends to the server.
+func demoAgent(ctx context.Context, st *store.Redis, public string, stdout io.Writer) error {
+	token := store.NewAgentToken("demo")
+	if _, _, err := st.PutAgent(ctx, "demo", "Demo Agent", token, true); err != nil {
+		return fmt.Errorf("demo agent: %w", err)
+	}
+	fmt.Fprintf(stdout, "  softphone (demo agent): %s/agent#token=%s\n", public, token)
+	return nil
+}
+
+func isLoopback(public string) bool {
+	u, err := url.Parse(public)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// instanceID names this process among the instances sharing Redis.
+func instanceID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// derivedSecret derives a secret every instance of a deployment shares from the admin token.
+func derivedSecret(adminToken, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(adminToken))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}

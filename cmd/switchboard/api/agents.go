@@ -1,0 +1,237 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
+)
+
+// agentStore is what the agent routes need from the store; *store.Redis implements it.
+type agentStore interface {
+	PutAgent(ctx context.Context, id, name, token string, rotate bool) (store.Agent, bool, error)
+	Agents(ctx context.Context) ([]store.Agent, error)
+	Presences(ctx context.Context, ids []string) ([]store.Presence, error)
+	AuthenticateAgent(ctx context.Context, token string) (store.Agent, error)
+	Audited(ctx context.Context, a store.Audit) error
+}
+
+// agentDialer places a call for an agent, as its softphone would; *webrtc.Hub implements it.
+type agentDialer interface {
+	Dial(ctx context.Context, agent, to string) (string, error)
+}
+
+// callerAgent is the context key of the agent a request authenticated as ("" for the admin).
+const callerAgent = "switchboard.agent"
+
+// requireCaller lets in the admin, and agents with their own token; handlers then restrict an
+// agent to its own calls (agentOf says who it is).
+func requireCaller(d Deps) echo.MiddlewareFunc {
+	want := sha256.Sum256([]byte(d.AdminToken))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok {
+				return unauthorized(c)
+			}
+			if isAdmin(d.AdminToken, want, got) {
+				return next(c)
+			}
+			if d.Agents == nil {
+				return unauthorized(c)
+			}
+			a, err := d.Agents.AuthenticateAgent(c.Request().Context(), got)
+			if errors.Is(err, store.ErrUnauthorized) {
+				return unauthorized(c)
+			}
+			if err != nil {
+				return fail(c, d.Log, err)
+			}
+			c.Set(callerAgent, a.ID)
+			return next(c)
+		}
+	}
+}
+
+// agentOf returns the agent the request authenticated as, or "" for the admin.
+func agentOf(c echo.Context) string {
+	id, _ := c.Get(callerAgent).(string)
+	return id
+}
+
+// ownCalls keeps the calls an agent may see: its own. The admin sees every call.
+func ownCalls(c echo.Context, calls []call.Call) []call.Call {
+	agent := agentOf(c)
+	if agent == "" {
+		return calls
+	}
+	out := calls[:0:0]
+	for _, cl := range calls {
+		if cl.Agent == agent {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+type agentJSON struct {
+	store.Agent
+	Presence presenceJSON `json:"presence"`
+}
+
+type presenceJSON struct {
+	State    store.Availability `json:"state"`
+	Since    *time.Time         `json:"since,omitempty"`
+	Until    *time.Time         `json:"until,omitempty"`
+	Call     string             `json:"call,omitempty"`
+	Ringing  string             `json:"ringing,omitempty"`
+	Instance string             `json:"instance,omitempty"`
+}
+
+func presenceOf(p store.Presence) presenceJSON {
+	j := presenceJSON{State: p.State, Call: p.Call, Ringing: p.Ringing, Instance: p.Instance}
+	if !p.Since.IsZero() {
+		j.Since = &p.Since
+	}
+	if !p.Until.IsZero() {
+		j.Until = &p.Until
+	}
+	return j
+}
+
+// handlePutAgent creates an agent or renames it. The answer carries a login token when the
+// agent is created or rotate_token is set, and never otherwise: only the token's hash is kept.
+func handlePutAgent(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Param("id")
+		if !store.ValidAgentID(id) {
+			return fail(c, d.Log, errorf(codeInvalid, "an agent id is 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit"))
+		}
+		var body struct {
+			Name   string `json:"name"`
+			Rotate bool   `json:"rotate_token"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			return fail(c, d.Log, errorf(codeInvalid, `want {"name":"Ann Smith"} and optionally "rotate_token":true`))
+		}
+		body.Name = strings.TrimSpace(body.Name)
+		if body.Name == "" {
+			body.Name = id
+		}
+		if utf8.RuneCountInString(body.Name) > 100 || !utf8.ValidString(body.Name) {
+			return fail(c, d.Log, errorf(codeInvalid, "name: at most 100 characters"))
+		}
+		token := store.NewAgentToken(id)
+		ctx := c.Request().Context()
+		a, created, err := d.Agents.PutAgent(ctx, id, body.Name, token, body.Rotate)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		detail := "renamed to " + body.Name
+		switch {
+		case created:
+			detail = "created as " + body.Name
+		case body.Rotate:
+			detail += "; token rotated"
+		}
+		if err := d.Agents.Audited(ctx, store.Audit{Actor: "admin@" + c.RealIP(), Action: "agent.put", Target: id, Detail: detail}); err != nil {
+			d.Log.Warn("agent change not audited", "agent", id, "err", err)
+		}
+		out := map[string]any{"agent": a}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		if created || body.Rotate {
+			out["token"] = token
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(status, out)
+	}
+}
+
+// handleListAgents lists every agent with its presence.
+func handleListAgents(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		agents, err := d.Agents.Agents(ctx)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		ids := make([]string, len(agents))
+		for i, a := range agents {
+			ids[i] = a.ID
+		}
+		ps, err := d.Agents.Presences(ctx, ids)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		out := make([]agentJSON, len(agents))
+		for i, a := range agents {
+			out[i] = agentJSON{Agent: a, Presence: presenceOf(ps[i])}
+		}
+		return c.JSON(http.StatusOK, map[string]any{"agents": out})
+	}
+}
+
+// handleDialForAgent places an outbound call for an agent: the agent itself (its own token),
+// or the admin naming the agent. The agent must be signed in to its softphone, which shows the
+// call and carries its audio; the answer is 201 with the call once a carrier took it.
+func handleDialForAgent(d Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var body struct {
+			To    string `json:"to"`
+			Agent string `json:"agent"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			return fail(c, d.Log, errorf(codeInvalid, `want {"to":"+15551234567"}`))
+		}
+		agent := agentOf(c)
+		switch {
+		case agent != "" && body.Agent != "" && body.Agent != agent:
+			return fail(c, d.Log, errorf(codeInvalid, "an agent places calls for itself only"))
+		case agent == "":
+			agent = body.Agent
+		}
+		if agent == "" {
+			return fail(c, d.Log, errorf(codeInvalid, `name the agent who takes the call: {"to":"...","agent":"ann"}`))
+		}
+		ctx := c.Request().Context()
+		id, err := d.Dialer.Dial(ctx, agent, body.To)
+		var placeErr *webrtc.PlaceError
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrAgentOffline):
+			return fail(c, d.Log, errorf(codeConflict, "the agent is not signed in to the softphone"))
+		case errors.Is(err, store.ErrAgentBusy):
+			return fail(c, d.Log, errorf(codeConflict, "the agent is on a call"))
+		case errors.Is(err, store.ErrAgentRinging):
+			return fail(c, d.Log, errorf(codeConflict, "a call is ringing for the agent"))
+		case errors.As(err, &placeErr):
+			return fail(c, d.Log, errorf(codeCarrier, "the call could not be placed: "+placeErr.Reason))
+		case errors.Is(err, webrtc.ErrBadNumber):
+			return fail(c, d.Log, errorf(codeInvalid, err.Error()))
+		default:
+			return fail(c, d.Log, err)
+		}
+		placed, err := d.Store.Call(ctx, id)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		return c.JSON(http.StatusCreated, placed)
+	}
+}

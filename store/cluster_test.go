@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// TestOnRedisCluster runs the store's scripts and transactions on a real three-node Redis
+// Cluster: every key one of them touches must hash to one slot, or Redis refuses it with
+// CROSSSLOT. Calls spread over every node.
+func TestOnRedisCluster(t *testing.T) {
+	cluster := redistest.NewCluster(t)
+	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+
+	var ids []string
+	for i := range 30 {
+		id := NewCallID()
+		ids = append(ids, id)
+		ccid := fmt.Sprintf("CA%032x", i)
+		mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Queued, Direction: call.Outbound, From: "+1", To: "+2"})
+		// A callback that beats the REST answer: parked, then applied by Link.
+		if a := mustApply(t, r, call.Event{ID: "r", Carrier: "tw", CarrierCallID: ccid, State: call.Ringing, Direction: call.Outbound}); !a.Parked {
+			t.Fatalf("not parked: %+v", a)
+		}
+		if err := r.Link(ctx, id, "tw", ccid); err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, r, call.Event{ID: "a", Carrier: "tw", CarrierCallID: ccid, State: call.InProgress, Detail: "attempt"})
+	}
+	active, err := r.ActiveCalls(ctx, 100)
+	if err != nil || len(active) != 30 {
+		t.Fatalf("active calls on the cluster: %d %v", len(active), err)
+	}
+	for _, id := range ids[:10] {
+		mustApply(t, r, call.Event{ID: "c", CallID: id, State: call.Completed})
+	}
+	got, err := r.CallByCarrierID(ctx, fmt.Sprintf("CA%032x", 3), "")
+	if err != nil || got.ID != ids[3] || got.State != call.Completed || len(got.History) != 4 {
+		t.Fatalf("call on the cluster: %+v %v", got, err)
+	}
+	if cdrs, err := r.RecentCDRs(ctx, 100); err != nil || len(cdrs) != 10 {
+		t.Fatalf("CDRs on the cluster: %d %v", len(cdrs), err)
+	}
+	inbound := mustApply(t, r, call.Event{ID: "i", Carrier: "tx", CarrierCallID: "v3:x", State: call.Initiated, Direction: call.Inbound})
+	if inbound.CallID != InboundCallID("tx", "v3:x") {
+		t.Fatalf("inbound on the cluster: %+v", inbound)
+	}
+
+	if err := r.PutCarrier(ctx, "primary", []byte(`{}`), Audit{Actor: "t", Action: "carrier.create", Target: "primary"}); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := r.Carriers(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("carriers on the cluster: %v %v", all, err)
+	}
+	if log, err := r.AuditLog(ctx, 10); err != nil || len(log) != 1 {
+		t.Fatalf("audit on the cluster: %v %v", log, err)
+	}
+	watchCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := r.WatchConfig(watchCtx, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	clusterBreakerChecks(t, r)
+}
+
+// clusterBreakerChecks runs the shared-breaker scripts on the cluster, for carriers whose
+// keys land on different nodes.
+func clusterBreakerChecks(t *testing.T, r *Redis) {
+	t.Helper()
+	ctx := context.Background()
+	p := BreakerPolicy{FailureThreshold: 2, FailureRatio: 0.5, MinRequests: 10, Window: 10 * time.Second,
+		BucketPeriod: time.Second, OpenTimeout: time.Minute}
+	for _, carrier := range []string{"primary", "secondary", "third"} {
+		for range 3 {
+			if _, err := r.RecordBreakerOutcome(ctx, carrier, true, p); err != nil {
+				t.Fatalf("%s: record outcome: %v", carrier, err)
+			}
+		}
+		if _, err := r.OpenBreaker(ctx, carrier, time.Minute, false); err != nil {
+			t.Fatalf("%s: open: %v", carrier, err)
+		}
+		if _, err := r.ClaimProbe(ctx, carrier, "me", time.Second); err != nil {
+			t.Fatalf("%s: probe: %v", carrier, err)
+		}
+		if err := r.ForceBreaker(ctx, carrier, "open", Audit{Actor: "t", Action: "breaker.force", Target: carrier}); err != nil {
+			t.Fatalf("%s: force: %v", carrier, err)
+		}
+		if _, err := r.BreakerWindowOf(ctx, carrier, p); err != nil {
+			t.Fatalf("%s: window: %v", carrier, err)
+		}
+	}
+	states, err := r.BreakerStates(ctx, []string{"primary", "secondary", "third"})
+	if err != nil || len(states) != 3 || states["third"].OpenFor <= 0 || states["primary"].Force != "open" {
+		t.Fatalf("breaker states on the cluster: %+v %v", states, err)
+	}
+}

@@ -1,0 +1,76 @@
+package webhooks
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// agentsElsewhere takes every inbound call and says its media goes to another instance.
+type agentsElsewhere struct {
+	mu       sync.Mutex
+	accepted []InboundCall
+}
+
+func (a *agentsElsewhere) Accept(_ context.Context, c InboundCall) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.accepted = append(a.accepted, c)
+	return nil
+}
+
+func (a *agentsElsewhere) MediaBase(context.Context, string) (string, error) {
+	return "https://b.example.com", nil
+}
+
+// TestMediaStreamPointsAtTheAgentsInstance: the voice answer and the Telnyx answer point the
+// call's media stream at the instance the locator names, and an inbound call that may have to
+// wait in the queue is followed by the apology, which Twilio plays if we close the stream.
+func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
+	agents := &agentsElsewhere{}
+	ans := &answerer{}
+	h := newHarness(t, redistest.URL(t), func(d *Deps) {
+		d.Inbound, d.Locate, d.Telnyx = agents, agents, ans
+	})
+	sid := "CA" + strings.Repeat("4e", 16)
+	form := url.Values{"CallSid": {sid}, "CallStatus": {"ringing"}, "Direction": {"inbound"},
+		"From": {"+15550111"}, "To": {"+15550100"}, "AccountSid": {"AC" + strings.Repeat("0", 32)}}
+	doc := body(h.twilio("/webhooks/tw/voice", form, true))
+	id := store.InboundCallID("tw", sid)
+	if !strings.Contains(doc, `<Stream url="wss://b.example.com/webhooks/tw/media"><Parameter name="sb_call" value="`+id+`"/>`) {
+		t.Fatalf("stream not pointed at the agent's instance: %s", doc)
+	}
+	if !strings.Contains(doc, `</Connect><Say>`) || !strings.HasSuffix(doc, `<Hangup/></Response>`) {
+		t.Fatalf("no apology after the stream: %s", doc)
+	}
+	if len(agents.accepted) != 1 || agents.accepted[0].CallID != id || agents.accepted[0].From != "+15550111" {
+		t.Fatalf("accepted %+v", agents.accepted)
+	}
+
+	// An outbound call's answer connects the stream with nothing after it: closing the stream
+	// ends the call.
+	out := store.NewCallID()
+	form = url.Values{"CallSid": {"CA" + strings.Repeat("5f", 16)}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"},
+		"From": {"+15550100"}, "To": {"+15550111"}, "AccountSid": {"AC" + strings.Repeat("0", 32)}}
+	doc = body(h.twilio("/webhooks/tw/voice?sb_call="+out, form, true))
+	if !strings.Contains(doc, `wss://b.example.com/webhooks/tw/media`) || strings.Contains(doc, "<Say>") {
+		t.Fatalf("outbound answer: %s", doc)
+	}
+
+	ccid := "v3:" + strings.Repeat("b", 20)
+	if r := h.telnyxPost("/webhooks/tx/events", signedTelnyxFixture("ev-1", "call.initiated", ccid, "incoming", nil), time.Now()); r.StatusCode != 204 {
+		t.Fatalf("call.initiated: %d", r.StatusCode)
+	}
+	h.srv.Close()
+	ans.mu.Lock()
+	defer ans.mu.Unlock()
+	if len(ans.calls) != 1 || !strings.Contains(ans.calls[0], " wss://b.example.com/webhooks/tx/media?sb_call=") {
+		t.Fatalf("Telnyx answer: %v", ans.calls)
+	}
+}

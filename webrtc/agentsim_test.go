@@ -1,0 +1,69 @@
+package webrtc
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/webrtc/g711"
+)
+
+func TestMiddlePowerUsesTheMiddle(t *testing.T) {
+	// 1 s of silence, 2 s of 1 kHz, 1 s of silence: only the middle half counts.
+	rec := make([]byte, 4*g711.SampleRate)
+	fillSilence(rec)
+	g711.NewTone(1000, 0.5).Read(rec[g711.SampleRate : 3*g711.SampleRate])
+	if p := middlePower(rec, 1000); p < 0.2 {
+		t.Errorf("middle 1 kHz at %.4f, want about 0.25", p)
+	}
+	if p := middlePower(rec[:100], 1000); p != 0 {
+		t.Errorf("short silent recording: %.4f", p)
+	}
+}
+
+func TestSimAgentRecordLimitAndControls(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{})
+	var arrivals []time.Time
+	peer, agent := connectAgent(t, e, SimAgentOptions{
+		RecordLimit: 4 * g711.FrameSamples,
+		OnFrame:     func(_ []byte, at time.Time) { arrivals = append(arrivals, at) },
+	}, nil)
+
+	var heard audioRecorder
+	peer.SetAgentAudioSink(heard.sink)
+	waitUntil(t, 5*time.Second, "agent audio", func() bool {
+		return heard.frames() >= 10
+	})
+	agent.Mute(true)
+	from := heard.frames() + 1
+	waitUntil(t, 5*time.Second, "muted agent audio", func() bool { return heard.frames() >= from+10 })
+	if p := g711.Goertzel(heard.bytes()[from*g711.FrameSamples:], 440); p != 0 {
+		t.Errorf("muted agent sends 440 Hz at %.4f", p)
+	}
+
+	for range 20 {
+		if err := peer.WriteAudio(g711.NewTone(1000, 0.5).Frame()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 5*time.Second, "frames at the agent", func() bool { return agent.FramesReceived() >= 20 })
+	if n := len(agent.Recording()); n > 2*4*g711.FrameSamples {
+		t.Errorf("recording holds %d bytes, limit %d", n, 4*g711.FrameSamples)
+	}
+	agent.ResetRecording()
+	if len(agent.Recording()) != 0 {
+		t.Error("ResetRecording kept audio")
+	}
+	if err := agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(arrivals) != agent.FramesReceived() {
+		t.Errorf("%d arrivals for %d frames", len(arrivals), agent.FramesReceived())
+	}
+	if err := agent.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := agent.SendDTMF("12"); !errors.Is(err, ErrBadDigit) {
+		t.Errorf("SendDTMF(12) = %v", err)
+	}
+}

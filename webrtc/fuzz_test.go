@@ -1,0 +1,118 @@
+package webrtc
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/webrtc/g711"
+)
+
+// Everything an agent's browser sends us is untrusted: its offer, its trickled candidates and
+// its audio packets' sizes. None of them may panic the server.
+
+func FuzzPeerAnswer(f *testing.F) {
+	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer e.Close()
+	agent, err := NewSimAgent(SimAgentOptions{Engine: e})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	offer, err := agent.Offer(ctx)
+	cancel()
+	agent.Close()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(offer)
+	f.Add("v=0\r\n")
+	f.Add("")
+	f.Add(string(bytes.Repeat([]byte("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), 3)))
+	f.Fuzz(func(t *testing.T, sdp string) {
+		peer, err := e.NewPeer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		peer.Answer(ctx, sdp) // an error is fine; a panic or a hang is not
+	})
+}
+
+func FuzzPeerAddICECandidate(f *testing.F) {
+	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer e.Close()
+	f.Add(`{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}`)
+	f.Add(`{"candidate":""}`)
+	f.Add(`{"candidate":"candidate:x"}`)
+	f.Add(`null`)
+	f.Add(`{`)
+	f.Fuzz(func(t *testing.T, candidate string) {
+		peer, err := e.NewPeer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		// Before the offer candidates are held, up to a bound, whatever they say.
+		for range maxPendingCandidates + 2 {
+			peer.AddICECandidate(candidate)
+		}
+		peer.mu.Lock()
+		held := len(peer.pending)
+		peer.mu.Unlock()
+		if held > maxPendingCandidates {
+			t.Fatalf("%d candidates held", held)
+		}
+	})
+}
+
+// Agent audio of any packet sizes reaches the carrier as whole 160-byte frames, in order.
+func FuzzBridgeRechunk(f *testing.F) {
+	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer e.Close()
+	peer, err := e.NewPeer(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer peer.Close()
+	f.Add([]byte{80, 240, 100, 220}, byte(1))
+	f.Add([]byte{1, 159, 160, 161}, byte(7))
+	f.Add([]byte{0, 255}, byte(0))
+	f.Fuzz(func(t *testing.T, sizes []byte, seed byte) {
+		leg := &fakeLeg{}
+		b := NewBridge("fuzz", leg, peer, BridgeOptions{})
+		defer b.End()
+		var sent []byte
+		for i, n := range sizes {
+			p := make([]byte, int(n))
+			for j := range p {
+				p[j] = seed + byte(i) + byte(j)
+			}
+			b.fromAgent(p)
+			sent = append(sent, p...)
+		}
+		var got []byte
+		for _, fr := range leg.all() {
+			if len(fr) != g711.FrameSamples {
+				t.Fatalf("frame of %d bytes", len(fr))
+			}
+			got = append(got, fr...)
+		}
+		whole := len(sent) / g711.FrameSamples * g711.FrameSamples
+		if !bytes.Equal(got, sent[:whole]) {
+			t.Fatal("the carrier got different audio")
+		}
+	})
+}

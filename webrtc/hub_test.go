@@ -1,0 +1,581 @@
+package webrtc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/g711"
+)
+
+// fakeCarriers records what the hub asks of the carrier side; placing fails when placeErr is
+// set.
+type fakeCarriers struct {
+	mu       sync.Mutex
+	placed   []Placement
+	hungUp   []string
+	released []string
+	placeErr error
+}
+
+func (f *fakeCarriers) Place(_ context.Context, p Placement) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.placed = append(f.placed, p)
+	return f.placeErr
+}
+
+func (f *fakeCarriers) Hangup(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hungUp = append(f.hungUp, id)
+	return nil
+}
+
+func (f *fakeCarriers) Release(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, id)
+	return nil
+}
+
+func (f *fakeCarriers) has(list *[]string, id string) func() bool {
+	return func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Contains(*list, id)
+	}
+}
+
+// testStream is a carrier media stream: it plays a tone into the hub's receiver every 20 ms,
+// as a carrier streams the caller's voice, and records what the hub sends back.
+type testStream struct {
+	mu     sync.Mutex
+	got    []byte
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func (s *testStream) SendAudio(ulaw []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("stream closed")
+	}
+	s.got = append(s.got, ulaw...)
+	return nil
+}
+
+func (s *testStream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *testStream) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// recent returns the last n bytes the hub sent.
+func (s *testStream) recent(n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.got[max(0, len(s.got)-n):])
+}
+
+func (s *testStream) reset() {
+	s.mu.Lock()
+	s.got = nil
+	s.mu.Unlock()
+}
+
+// startStream opens a carrier stream for callID on hub, playing hz to it until hangUp.
+func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream {
+	t.Helper()
+	s := &testStream{stop: make(chan struct{}), done: make(chan struct{})}
+	recv, err := hub.StreamStarted(context.Background(), callID, s)
+	if err != nil {
+		t.Fatalf("stream for %s: %v", callID, err)
+	}
+	go func() {
+		defer close(s.done)
+		tone := g711.NewTone(hz, 0.5)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				recv.Stopped()
+				return
+			case <-tick.C:
+				recv.Audio(tone.Frame())
+			}
+		}
+	}()
+	t.Cleanup(s.hangUp)
+	return s
+}
+
+// hangUp ends the stream from the carrier's side, as when the caller hangs up.
+func (s *testStream) hangUp() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+type testHub struct {
+	*Hub
+	st       *store.Redis
+	carriers *fakeCarriers
+	url      string
+}
+
+type hubTweak func(*HubOptions)
+
+// newTestHub runs a hub on a fresh namespace (or ns, to share one with another hub) behind
+// an HTTP server; cleanups stop everything it started.
+func newTestHub(t *testing.T, ns string, tweaks ...hubTweak) *testHub {
+	t.Helper()
+	if ns == "" {
+		ns = redistest.Namespace(t)
+	}
+	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	srv := httptest.NewServer(e)
+	engine := newTestEngine(t, EngineOptions{})
+	fc := &fakeCarriers{}
+	opts := HubOptions{Store: st, Engine: engine, Carriers: fc, Instance: "inst-" + srv.Listener.Addr().String(),
+		PublicURL: srv.URL, RelaySecret: []byte("relay secret"), RingTimeout: 2 * time.Second,
+		QueueTimeout: 10 * time.Second, WrapUp: 300 * time.Millisecond, PresenceTTL: 2 * time.Second,
+		Heartbeat: 200 * time.Millisecond}
+	for _, f := range tweaks {
+		f(&opts)
+	}
+	hub := NewHub(opts)
+	hub.Register(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+		srv.Close()
+		st.Close()
+	})
+	return &testHub{Hub: hub, st: st, carriers: fc, url: srv.URL}
+}
+
+// agent creates an agent and signs it in with a SimAgent speaking hz; it is idle since now.
+func (h *testHub) agent(t *testing.T, id string, hz float64) *SimSoftphone {
+	t.Helper()
+	token := store.NewAgentToken(id)
+	if _, _, err := h.st.PutAgent(context.Background(), id, "Agent "+id, token, true); err != nil {
+		t.Fatal(err)
+	}
+	return h.signIn(t, token, hz)
+}
+
+func (h *testHub) signIn(t *testing.T, token string, hz float64) *SimSoftphone {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := DialSoftphone(ctx, h.url, token, SimAgentOptions{ToneHz: hz, LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Agent.WaitConnected(ctx); err != nil {
+		t.Fatalf("softphone audio: %v", err)
+	}
+	return p
+}
+
+func expect(t *testing.T, p *SimSoftphone, what string, match func(SoftphoneMessage) bool) SoftphoneMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := p.Expect(ctx, match)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v; got %s", what, err, describe(p.Messages()))
+	}
+	return m
+}
+
+func describe(msgs []SoftphoneMessage) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		if m.Type == msgCandidate || m.Type == msgPong {
+			continue
+		}
+		b.WriteString(string(m.Raw))
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func typed(typ, callID string) func(SoftphoneMessage) bool {
+	return func(m SoftphoneMessage) bool { return m.Type == typ && (callID == "" || m.CallID == callID) }
+}
+
+func availability(state string) func(SoftphoneMessage) bool {
+	return func(m SoftphoneMessage) bool { return m.Type == msgAvailability && m.State == state }
+}
+
+// inbound routes a new inbound call through the hub, as the voice webhook does.
+func (h *testHub) inbound(t *testing.T, from string) string {
+	t.Helper()
+	id := store.NewCallID()
+	if _, err := h.st.Apply(context.Background(), call.Event{ID: id + ":in", CallID: id, State: call.Ringing,
+		Direction: call.Inbound, From: from, To: "+15550100", Carrier: "tw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Accept(context.Background(), InboundCall{CallID: id, Carrier: "tw", CarrierCallID: "CA" + id, From: from, To: "+15550100"}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func power(b []byte, hz float64) float64 { return g711.Goertzel(b[:len(b)/1600*1600], hz) }
+
+// heard reports whether some 100 ms of b carries both tones of a DTMF digit.
+func heard(b []byte, lo, hi float64) bool {
+	for i := 0; i+800 <= len(b); i += 160 {
+		w := b[i : i+800]
+		if g711.Goertzel(w, lo) > 0.02 && g711.Goertzel(w, hi) > 0.02 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestInboundCallRingsIsAnsweredAndBridged follows an inbound call from the webhook to its
+// end: the caller hears the hold tone until the agent answers, then both hear each other;
+// mute, hold and the agent's keypad act on what the caller hears; the caller hangs up, the
+// agent wraps up and is available again.
+func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", 440)
+
+	id := h.inbound(t, "+15557654321")
+	ring := expect(t, ann, "ringing", typed(msgRinging, id))
+	if ring.From != "+15557654321" {
+		t.Fatalf("ringing: %s", ring.Raw)
+	}
+	if base, err := h.MediaBase(context.Background(), id); err != nil || base != "" {
+		t.Fatalf("media of a call for an agent here goes to %q, %v", base, err)
+	}
+	stream := startStream(t, h.Hub, id, 1000)
+	// Hold beeps: two 620 Hz beeps in the first 600 ms of the pattern.
+	waitUntil(t, 5*time.Second, "the hold tone", func() bool { return len(stream.recent(1<<20)) >= 4800 })
+	if p := power(stream.recent(1 << 20)[:1600], 620); p < 0.01 {
+		t.Fatalf("the caller does not hear the hold tone while the agent rings (620 Hz power %.3f)", p)
+	}
+
+	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	if m := expect(t, ann, "the call", typed(msgCall, id)); m.State != "in-progress" {
+		t.Fatalf("answered call: %s", m.Raw)
+	}
+	expect(t, ann, "busy", availability("busy"))
+	stream.reset()
+	ann.Agent.ResetRecording()
+	waitUntil(t, 5*time.Second, "audio both ways", func() bool {
+		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
+	})
+	if p := power(stream.recent(3200), 440); p < 0.05 {
+		t.Errorf("the caller does not hear the agent: 440 Hz power %.3f", p)
+	}
+	if p := ann.Agent.DominantPower(1000); p < 0.05 {
+		t.Errorf("the agent does not hear the caller: 1000 Hz power %.3f", p)
+	}
+
+	ann.Send(map[string]any{"type": msgMute, "on": true})
+	expect(t, ann, "muted", func(m SoftphoneMessage) bool { return m.Type == msgCall && m.Muted })
+	stream.reset()
+	waitUntil(t, 5*time.Second, "muted audio", func() bool { return len(stream.recent(1<<20)) >= 3200 })
+	if p := power(stream.recent(3200), 440); p > 0.001 {
+		t.Errorf("muted, the caller still hears the agent: 440 Hz power %.4f", p)
+	}
+	ann.Send(map[string]any{"type": msgMute, "on": false})
+	stream.reset()
+	ann.Send(map[string]any{"type": msgDTMF, "digits": "5"})
+	waitUntil(t, 5*time.Second, "the digit 5 in band (770 + 1336 Hz)", func() bool {
+		return heard(stream.recent(1<<20), 770, 1336)
+	})
+
+	ann.Send(map[string]any{"type": msgHold, "on": true})
+	expect(t, ann, "held", func(m SoftphoneMessage) bool { return m.Type == msgCall && m.Held })
+	ann.Agent.ResetRecording()
+	waitUntil(t, 5*time.Second, "held audio", func() bool { return len(ann.Agent.Recording()) >= 3200 })
+	if p := ann.Agent.DominantPower(1000); p > 0.001 {
+		t.Errorf("on hold, the agent still hears the caller: %.4f", p)
+	}
+
+	stream.hangUp()
+	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonHangup {
+		t.Fatalf("ended: %s", m.Raw)
+	}
+	expect(t, ann, "wrap-up", availability("wrap-up"))
+	expect(t, ann, "available again", availability("available"))
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Available {
+		t.Fatalf("presence after wrap-up: %+v", p)
+	}
+	c, err := h.st.Call(context.Background(), id)
+	if err != nil || c.Agent != "ann" {
+		t.Fatalf("the call does not name its agent: %+v %v", c, err)
+	}
+}
+
+// TestUnansweredCallGoesToTheNextAgent: the longest-idle agent rings first; when it lets the
+// call ring out it is set away, and the call rings the next agent.
+func TestUnansweredCallGoesToTheNextAgent(t *testing.T) {
+	h := newTestHub(t, "", func(o *HubOptions) { o.RingTimeout = 400 * time.Millisecond })
+	ann := h.agent(t, "ann", 440)
+	bob := h.agent(t, "bob", 440) // idle for less time than ann
+
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ann rings first", typed(msgRinging, id))
+	if m := expect(t, ann, "ann's missed call", typed(msgEnded, id)); m.Reason != reasonMissed {
+		t.Fatalf("ann: %s", m.Raw)
+	}
+	expect(t, ann, "ann away", availability("away"))
+	expect(t, bob, "then bob", typed(msgRinging, id))
+	bob.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	expect(t, bob, "bob has the call", typed(msgCall, id))
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Away {
+		t.Fatalf("ann after missing a call: %+v", p)
+	}
+}
+
+// TestDeclinedCallWaitsThenTheCallerIsLetGo: an agent declines; nobody else is there, so the
+// caller hears the hold tone until the queue timeout and is then let go politely.
+func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
+	h := newTestHub(t, "", func(o *HubOptions) { o.QueueTimeout = 1500 * time.Millisecond })
+	ann := h.agent(t, "ann", 440)
+	id := h.inbound(t, "+15557654321")
+	stream := startStream(t, h.Hub, id, 1000)
+	expect(t, ann, "ringing", typed(msgRinging, id))
+	ann.Send(map[string]any{"type": msgDecline, "call_id": id})
+	if m := expect(t, ann, "declined", typed(msgEnded, id)); m.Reason != reasonDeclined {
+		t.Fatalf("declined: %s", m.Raw)
+	}
+	waitUntil(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
+	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+	if o, _ := h.st.Offer(context.Background(), id); o.State != store.OfferEnded {
+		t.Fatalf("offer: %+v", o)
+	}
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Available {
+		t.Fatalf("ann after declining: %+v", p)
+	}
+	if n := countType(ann.Messages(), msgRinging); n != 1 {
+		t.Fatalf("the declined call rang ann %d times", n)
+	}
+}
+
+func countType(msgs []SoftphoneMessage, typ string) int {
+	n := 0
+	for _, m := range msgs {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDialFromTheSoftphone: the agent dials; the call is placed with its media pointed here;
+// the far end's stream bridges to the agent; the agent hangs up and the carrier is told.
+func TestDialFromTheSoftphone(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", 440)
+	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
+	m := expect(t, ann, "the call", typed(msgCall, ""))
+	if m.State != "queued" || m.To != "+15551230000" {
+		t.Fatalf("dialled call: %s", m.Raw)
+	}
+	id := m.CallID
+	waitUntil(t, 5*time.Second, "placement", func() bool {
+		h.carriers.mu.Lock()
+		defer h.carriers.mu.Unlock()
+		return len(h.carriers.placed) == 1
+	})
+	if p := h.carriers.placed[0]; p.CallID != id || p.Agent != "ann" || p.MediaURL != h.url {
+		t.Fatalf("placement: %+v", p)
+	}
+	// A second dial while on the call is refused.
+	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
+	if e := expect(t, ann, "refusal", typed(msgError, "")); e.Code != codeBusy {
+		t.Fatalf("second dial: %s", e.Raw)
+	}
+
+	stream := startStream(t, h.Hub, id, 1000)
+	ann.Agent.ResetRecording()
+	waitUntil(t, 5*time.Second, "audio both ways", func() bool {
+		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
+	})
+	if p := power(stream.recent(3200), 440); p < 0.05 {
+		t.Errorf("the far end does not hear the agent: %.3f", p)
+	}
+	if p := ann.Agent.DominantPower(1000); p < 0.05 {
+		t.Errorf("the agent does not hear the far end: %.3f", p)
+	}
+	ann.Send(map[string]any{"type": msgHangup, "call_id": id})
+	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonAgentHangup {
+		t.Fatalf("ended: %s", m.Raw)
+	}
+	waitUntil(t, 5*time.Second, "the carrier hang-up", h.carriers.has(&h.carriers.hungUp, id))
+	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+	expect(t, ann, "available after wrap-up", availability("available"))
+}
+
+// TestDialThatNoCarrierTakes: the agent hears why, and is available again at once.
+func TestDialThatNoCarrierTakes(t *testing.T) {
+	h := newTestHub(t, "")
+	h.carriers.placeErr = &PlaceError{Reason: "no carrier took the call"}
+	ann := h.agent(t, "ann", 440)
+	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
+	m := expect(t, ann, "the call", typed(msgCall, ""))
+	if e := expect(t, ann, "the error", typed(msgError, "")); e.Code != codeCarrier || !strings.Contains(e.Message, "no carrier took the call") {
+		t.Fatalf("error: %s", e.Raw)
+	}
+	if e := expect(t, ann, "the end", typed(msgEnded, m.CallID)); e.Reason != reasonCarrier {
+		t.Fatalf("ended: %s", e.Raw)
+	}
+	expect(t, ann, "available", availability("available"))
+	ann.Send(map[string]any{"type": msgDial, "to": "12345"})
+	if e := expect(t, ann, "bad number", typed(msgError, "")); e.Code != codeBadRequest {
+		t.Fatalf("bad number: %s", e.Raw)
+	}
+}
+
+// TestReconnectKeepsTheCall: the browser's WebSocket drops mid-call; within the presence TTL
+// it signs in again, finds its call in the welcome, renegotiates, and hears the caller again.
+func TestReconnectKeepsTheCall(t *testing.T) {
+	h := newTestHub(t, "", func(o *HubOptions) { o.PresenceTTL = 3 * time.Second })
+	token := store.NewAgentToken("ann")
+	h.st.PutAgent(context.Background(), "ann", "Ann", token, true)
+	ann := h.signIn(t, token, 440)
+	id := h.inbound(t, "+15557654321")
+	stream := startStream(t, h.Hub, id, 1000)
+	expect(t, ann, "ringing", typed(msgRinging, id))
+	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(msgCall, id))
+
+	ann.Drop()
+	again := h.signIn(t, token, 880)
+	welcome := again.Messages()[0]
+	if !strings.Contains(string(welcome.Raw), `"call_id":"`+id+`"`) || welcome.State != "busy" {
+		t.Fatalf("welcome after reconnect: %s", welcome.Raw)
+	}
+	again.Agent.ResetRecording()
+	stream.reset()
+	waitUntil(t, 5*time.Second, "audio again", func() bool {
+		return len(again.Agent.Recording()) >= 8000 && len(stream.recent(1<<20)) >= 8000
+	})
+	if p := again.Agent.DominantPower(1000); p < 0.05 {
+		t.Errorf("after reconnecting the agent does not hear the caller: %.3f", p)
+	}
+	if p := power(stream.recent(3200), 880); p < 0.05 {
+		t.Errorf("after reconnecting the caller does not hear the agent's new connection: %.3f", p)
+	}
+}
+
+// TestSignInIsChecked: a bad token and a foreign page are refused; a second sign-in of the
+// same agent replaces the first.
+func TestSignInIsChecked(t *testing.T) {
+	h := newTestHub(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := DialSoftphone(ctx, h.url, "ann.0000", SimAgentOptions{LoopbackOnly: true}); err == nil || !strings.Contains(err.Error(), codeUnauthorized) {
+		t.Fatalf("bad token: %v", err)
+	}
+	hdr := http.Header{"Origin": {"https://evil.example.com"}}
+	_, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(h.url, "http")+"/agent/ws", hdr)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: %v %v", err, resp)
+	}
+	hdr.Set("Origin", h.url)
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(h.url, "http")+"/agent/ws", hdr)
+	if err != nil {
+		t.Fatalf("own origin: %v", err)
+	}
+	conn.Close()
+
+	first := h.agent(t, "ann", 440)
+	token := store.NewAgentToken("ann")
+	h.st.PutAgent(ctx, "ann", "Ann", token, true)
+	h.signIn(t, token, 440)
+	if m := expect(t, first, "replaced", typed(msgError, "")); m.Code != codeReplaced {
+		t.Fatalf("first session: %s", m.Raw)
+	}
+	resp, err = http.Get(h.url + "/agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte(`data-testid="dial-button"`)) || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("softphone page: %d %q", resp.StatusCode, page[:min(len(page), 80)])
+	}
+}
+
+// TestQueuedCallReachesAnAgentOnAnotherInstance: the call's media is held by instance B (its
+// agent was away when it arrived); the agent becomes available on instance A, the call rings
+// there, and once answered its media crosses a relay from B to A, both ways.
+func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
+	ns := redistest.Namespace(t)
+	a := newTestHub(t, ns)
+	b := newTestHub(t, ns)
+	ann := a.agent(t, "ann", 440)
+	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	expect(t, ann, "away", availability("away"))
+
+	id := b.inbound(t, "+15557654321")
+	if base, _ := a.MediaBase(context.Background(), id); base != b.url {
+		t.Fatalf("a queued call's media should stay with the instance that took it: %q", base)
+	}
+	stream := startStream(t, b.Hub, id, 1000)
+	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
+	expect(t, ann, "ringing across instances", typed(msgRinging, id))
+	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(msgCall, id))
+	stream.reset()
+	ann.Agent.ResetRecording()
+	waitUntil(t, 5*time.Second, "audio through the relay", func() bool {
+		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
+	})
+	if p := power(stream.recent(3200), 440); p < 0.05 {
+		t.Errorf("the caller does not hear the agent on the other instance: %.3f", p)
+	}
+	if p := ann.Agent.DominantPower(1000); p < 0.05 {
+		t.Errorf("the agent does not hear the caller on the other instance: %.3f", p)
+	}
+	ann.Send(map[string]any{"type": msgHangup, "call_id": id})
+	waitUntil(t, 5*time.Second, "the holder hangs up", b.carriers.has(&b.carriers.hungUp, id))
+	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+}

@@ -1,0 +1,90 @@
+package webrtc
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// Every test's peers, agents, bridges, engines and hubs must be gone when the package's tests
+// end. The hub's tests run against a real Redis.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(withRedis{m})
+}
+
+type withRedis struct{ m *testing.M }
+
+func (w withRedis) Run() int { return redistest.Main(w.m) }
+
+// waitUntil polls cond until it holds or the timeout passes: conditions on live media are
+// waited for with a deadline, never a fixed sleep.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func newTestEngine(t *testing.T, opts EngineOptions) *Engine {
+	t.Helper()
+	opts.LoopbackOnly = true
+	e, err := NewEngine(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("engine close: %v", err)
+		}
+	})
+	return e
+}
+
+// connectAgent negotiates a SimAgent with a new Peer of e, as the signalling WebSocket will
+// (offer in, answer out), and waits until both ends are connected. Cleanups close both.
+func connectAgent(t *testing.T, e *Engine, opts SimAgentOptions, onState func(PeerState)) (*Peer, *SimAgent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	peer, err := e.NewPeer(onState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	opts.LoopbackOnly = true
+	agent, err := NewSimAgent(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+
+	start := time.Now()
+	offer, err := agent.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := peer.Answer(ctx, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "peer connected", func() bool { return peer.State() == PeerStateConnected })
+	t.Logf("offer to connected in %v", time.Since(start))
+	return peer, agent
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

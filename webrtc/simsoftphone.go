@@ -1,0 +1,218 @@
+package webrtc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	pion "github.com/pion/webrtc/v4"
+)
+
+// AddICECandidate adds a candidate trickled by the server (RTCIceCandidateInit JSON), as a
+// browser's addIceCandidate does.
+func (a *SimAgent) AddICECandidate(candidateJSON string) error {
+	var c pion.ICECandidateInit
+	if err := json.Unmarshal([]byte(candidateJSON), &c); err != nil {
+		return fmt.Errorf("webrtc: sim agent candidate: %w", err)
+	}
+	return a.pc.AddICECandidate(c)
+}
+
+// SoftphoneMessage is one message the signalling WebSocket sent a softphone, with the fields
+// tests look at; Raw is all of it.
+type SoftphoneMessage struct {
+	Type    string `json:"type"`
+	CallID  string `json:"call_id"`
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Muted   bool   `json:"muted"`
+	Held    bool   `json:"held"`
+	Digit   string `json:"digit"`
+	Raw     json.RawMessage
+}
+
+// SimSoftphone is a scripted softphone: it signs an agent in over the signalling WebSocket,
+// negotiates a SimAgent the way the page negotiates the browser's PeerConnection, and keeps
+// every message it receives for the test or drill to wait on. It speaks the protocol of
+// docs/agents.md without a browser.
+type SimSoftphone struct {
+	Agent *SimAgent
+
+	conn *websocket.Conn
+	wmu  sync.Mutex
+
+	mu      sync.Mutex
+	msgs    []SoftphoneMessage
+	taken   []bool
+	changed chan struct{}
+	done    chan struct{}
+}
+
+// DialSoftphone signs in at baseURL (http://host:port) with an agent token, waits for the
+// welcome, and starts negotiating audio with a new SimAgent made from opts.
+func DialSoftphone(ctx context.Context, baseURL, token string, opts SimAgentOptions) (*SimSoftphone, error) {
+	u := "ws" + strings.TrimPrefix(strings.TrimRight(baseURL, "/"), "http") + "/agent/ws"
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.DialContext(ctx, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &SimSoftphone{conn: conn, changed: make(chan struct{}), done: make(chan struct{})}
+	go p.read()
+	if err := p.Send(map[string]any{"type": msgHello, "token": token}); err != nil {
+		p.Close()
+		return nil, err
+	}
+	m, err := p.Expect(ctx, func(m SoftphoneMessage) bool { return m.Type == msgWelcome || m.Type == msgError })
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	if m.Type == msgError {
+		p.Close()
+		return nil, fmt.Errorf("webrtc: sign-in refused: %s: %s", m.Code, m.Message)
+	}
+	if err := p.Negotiate(ctx, opts); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Negotiate replaces the softphone's SimAgent with a new one and offers it, as the page does
+// after every welcome.
+func (p *SimSoftphone) Negotiate(ctx context.Context, opts SimAgentOptions) error {
+	agent, err := NewSimAgent(opts)
+	if err != nil {
+		return err
+	}
+	offer, err := agent.Offer(ctx)
+	if err != nil {
+		agent.Close()
+		return err
+	}
+	p.mu.Lock()
+	old := p.Agent
+	p.Agent = agent
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return p.Send(map[string]any{"type": msgOffer, "sdp": offer})
+}
+
+func (p *SimSoftphone) read() {
+	defer close(p.done)
+	for {
+		_, raw, err := p.conn.ReadMessage()
+		if err != nil {
+			p.mu.Lock()
+			p.msgs = append(p.msgs, SoftphoneMessage{Type: "closed"})
+			p.taken = append(p.taken, false)
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+			return
+		}
+		var m SoftphoneMessage
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		m.Raw = raw
+		p.mu.Lock()
+		agent := p.Agent
+		p.mu.Unlock()
+		switch m.Type {
+		case msgAnswer:
+			var a sdpMessage
+			json.Unmarshal(raw, &a)
+			if agent != nil {
+				agent.Accept(a.SDP)
+			}
+		case msgCandidate:
+			var c candidateMessage
+			json.Unmarshal(raw, &c)
+			if agent != nil && len(c.Candidate) > 0 && string(c.Candidate) != "null" {
+				agent.AddICECandidate(string(c.Candidate))
+			}
+		}
+		p.mu.Lock()
+		p.msgs = append(p.msgs, m)
+		p.taken = append(p.taken, false)
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+	}
+}
+
+// Send sends one message (a map or struct marshalled as JSON).
+func (p *SimSoftphone) Send(msg any) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return p.conn.WriteJSON(msg)
+}
+
+// Expect waits for the first message received (and not yet taken by Expect) that match
+// accepts, and takes it. A closed socket is a message of type "closed".
+func (p *SimSoftphone) Expect(ctx context.Context, match func(SoftphoneMessage) bool) (SoftphoneMessage, error) {
+	for {
+		p.mu.Lock()
+		for i, m := range p.msgs {
+			if !p.taken[i] && match(m) {
+				p.taken[i] = true
+				p.mu.Unlock()
+				return m, nil
+			}
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return SoftphoneMessage{}, errors.New("webrtc: softphone: no matching message: " + ctx.Err().Error())
+		}
+	}
+}
+
+// ExpectType waits for the next message of type typ (and, if given, about call id callID).
+func (p *SimSoftphone) ExpectType(ctx context.Context, typ, callID string) (SoftphoneMessage, error) {
+	return p.Expect(ctx, func(m SoftphoneMessage) bool {
+		return m.Type == typ && (callID == "" || m.CallID == callID)
+	})
+}
+
+// Messages returns every message received so far.
+func (p *SimSoftphone) Messages() []SoftphoneMessage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]SoftphoneMessage(nil), p.msgs...)
+}
+
+// Drop closes the WebSocket without signing out, as a lost network or a closed laptop lid
+// does, and waits for the reader. The SimAgent stays.
+func (p *SimSoftphone) Drop() {
+	p.conn.Close()
+	<-p.done
+}
+
+// Close closes the WebSocket and the SimAgent.
+func (p *SimSoftphone) Close() error {
+	p.Drop()
+	p.mu.Lock()
+	agent := p.Agent
+	p.mu.Unlock()
+	if agent != nil {
+		return agent.Close()
+	}
+	return nil
+}
