@@ -285,7 +285,7 @@ type apiCall struct {
 
 func (d *drill) place(ctx context.Context, to string, dest destination) *placed {
 	p := &placed{to: to, dest: dest, sent: time.Now()}
-	code, body, err := d.s.do(ctx, d.s.proxyURL, http.MethodPost, "/api/calls", map[string]string{"to": to})
+	code, body, err := d.s.do(ctx, d.s.lbURL, http.MethodPost, "/api/calls", map[string]string{"to": to})
 	p.latency, p.status = time.Since(p.sent), code
 	if err != nil {
 		p.err = err.Error()

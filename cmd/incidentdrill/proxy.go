@@ -17,32 +17,37 @@ import (
 	"time"
 )
 
-// proxy is the load balancer in front of the Switchboard instances: round robin over the
-// ones whose /readyz answers 200, HTTP and WebSocket, on loopback.
+// proxy is a small HTTP and WebSocket reverse proxy on loopback. The drill runs three: the
+// load balancer in front of both instances (round robin over those whose /readyz answers
+// 200), which the calls API and the agents' softphones use; and a front door for each
+// instance, which is the instance's public URL, where carriers call back and stream media.
 //
-// It is deliberately plain. It passes the request URI and headers through unchanged (the
-// instances check Twilio signatures over their public URL, which is the proxy's, plus the
-// request URI as received), never answers a 3xx of its own, and keeps carriers' connections
-// alive for as long as Switchboard would (180 s), so the carriers' connection counts mean
-// what they would without it. A request whose backend could not be reached, or that was not
-// written to it, goes to the next backend: that is how a restart stays invisible. A carrier's
-// request (/webhooks/...) that reached a backend and then failed is replayed on the next one
-// too, as a load balancer is configured to for idempotent upstreams: Switchboard stores each
-// event once whatever the number of deliveries (rule 5), so a replay is safe. Any other
-// request that reached a backend and failed is answered 502 and never replayed, since the
-// backend may have acted on it (placed a call).
+// It is deliberately plain. It passes the request URI and headers through unchanged (an
+// instance checks Twilio signatures over its public URL plus the request URI as received),
+// never answers a 3xx of its own, and keeps clients' connections alive as long as
+// Switchboard would (180 s), so the carriers' connection counts mean what they would without
+// it. A request whose backend could not be reached, or that was not written to it, goes to
+// the next backend; when none could take it, it waits for one for up to hold (a front door
+// holds requests through its instance's restart, as HAProxy's connect retries do). A
+// carrier's request (/webhooks/...) that reached a backend and then failed is tried again
+// too, as a proxy is configured to for idempotent upstreams: Switchboard stores each event
+// once whatever the number of deliveries (rule 5). Any other request that reached a backend
+// and failed is answered 502 and never replayed, since the backend may have acted on it
+// (placed a call).
 type proxy struct {
 	backends  []*backend
 	next      atomic.Uint64
 	transport *http.Transport
 	rp        *httputil.ReverseProxy
 
-	redirects   atomic.Int64 // 3xx answers relayed (must stay 0)
-	rerouted    atomic.Int64 // requests sent to another backend after the first could not take them
-	badGateway  atomic.Int64 // requests answered 502
-	abandoned   atomic.Int64 // requests whose client gave up before an answer
-	connsIn     atomic.Int64 // connections accepted from clients (carriers and the load)
-	connsOut    atomic.Int64 // connections opened to the instances
+	redirects   atomic.Int64  // 3xx answers relayed (must stay 0)
+	rerouted    atomic.Int64  // requests sent to another backend after the first could not take them
+	held        atomic.Int64  // requests that waited for a backend to come back
+	hold        time.Duration // how long a request may wait for a backend to come back
+	badGateway  atomic.Int64  // requests answered 502
+	abandoned   atomic.Int64  // requests whose client gave up before an answer
+	connsIn     atomic.Int64  // connections accepted from clients (carriers and the load)
+	connsOut    atomic.Int64  // connections opened to the instances
 	healthEvery time.Duration
 
 	mu     sync.Mutex
@@ -143,6 +148,24 @@ func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	replayable := strings.HasPrefix(r.URL.Path, "/webhooks/") && r.Header.Get("Upgrade") == ""
+	deadline := time.Now().Add(p.hold)
+	for waited := false; ; waited = true {
+		resp, err, again := p.try(r, body, replayable)
+		if err == nil {
+			if waited {
+				p.held.Add(1)
+			}
+			return resp, nil
+		}
+		if !again || time.Now().After(deadline) || !sleep(r.Context(), 100*time.Millisecond) {
+			return nil, err
+		}
+	}
+}
+
+// try sends the request to each backend in turn until one answers. again says that no
+// backend can have acted on it, so it may be tried again later.
+func (p *proxy) try(r *http.Request, body []byte, replayable bool) (_ *http.Response, _ error, again bool) {
 	var last error
 	for i, b := range p.order() {
 		var wrote atomic.Bool
@@ -159,15 +182,15 @@ func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
 			if i > 0 {
 				p.rerouted.Add(1)
 			}
-			return resp, nil
+			return resp, nil, false
 		}
 		last = err
 		if r.Context().Err() != nil || (wrote.Load() && !isDialError(err) && !replayable) {
-			break // the backend may have acted on it
+			return nil, err, false // the backend may have acted on it
 		}
 		b.ready.Store(false) // until its health check says otherwise
 	}
-	return nil, last
+	return nil, last, true
 }
 
 func isDialError(err error) bool {

@@ -209,7 +209,9 @@ func analyse(d *drill, ev *evidence) *result {
 	for _, st := range ev.stats {
 		r.redirects += st.RedirectsSeen
 	}
-	r.redirects += d.s.proxy.redirects.Load()
+	for _, np := range d.s.proxies() {
+		r.redirects += np.p.redirects.Load()
+	}
 	r.windows = windows(d)
 	r.cpu = d.usage()
 	r.burstOffered, r.burstPeak, r.beforeRate = burstRates(d, ev)
@@ -548,12 +550,14 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 		p("  while Redis was stopped: %d callbacks answered 503 (%d of them the carrier's retries); none acknowledged",
 			r.redis503, r.redisRetry)
 	}
-	px := d.s.proxy
-	p("  proxy: %d connections from clients, %d to instances; %d requests moved to the other instance, %d answered 502,",
-		px.connsIn.Load(), px.connsOut.Load(), px.rerouted.Load(), px.badGateway.Load())
-	p("         %d 3xx, %d abandoned by their client", px.redirects.Load(), px.abandoned.Load())
-	if t := px.errorTally(); len(t) > 0 {
-		p("         502s: %s", t)
+	for _, np := range d.s.proxies() {
+		px := np.p
+		p("  %s: %d connections in, %d out; %d requests moved to another instance, %d held for a restart,",
+			np.name, px.connsIn.Load(), px.connsOut.Load(), px.rerouted.Load(), px.held.Load())
+		p("      %d answered 502, %d 3xx, %d abandoned by their client", px.badGateway.Load(), px.redirects.Load(), px.abandoned.Load())
+		if t := px.errorTally(); len(t) > 0 {
+			p("      502s: %s", t)
+		}
 	}
 	for i, l := range append(slices.Clone(r.lost), r.unverified...) {
 		if i == 10 {

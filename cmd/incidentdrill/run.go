@@ -24,6 +24,7 @@ type options struct {
 	burstFactor int
 	logLevel    string
 	logs        string
+	wrapUp      time.Duration
 }
 
 // Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.redisStop, "redis-stop", 0, "kill Redis mid-run for this long (default: 10s full, 3s short; 0 to skip with -redis-stop=0)")
 	fs.BoolVar(&o.burst, "burst", true, "a burst of inbound calls: the callbacks of the steady load times -burst-factor, for a few seconds")
 	fs.IntVar(&o.burstFactor, "burst-factor", 10, "how many times the steady callback rate the burst brings")
+	fs.DurationVar(&o.wrapUp, "wrap-up", 500*time.Millisecond, "how long an agent rests after a call (SWITCHBOARD_WRAP_UP)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "Switchboard's log level (its logs go to files, see -logs)")
 	fs.StringVar(&o.logs, "logs", "", "keep Switchboard's logs in this directory (default: a temporary one, removed)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -103,8 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.close()
-	fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; proxy %s, instances %s and %s, redis %s\n",
-		t.name, t.at(t.end), o.rate, s.proxyURL, s.instances[0].url(), s.instances[1].url(), s.redis.URL())
+	fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
+		t.name, t.at(t.end), o.rate, s.lbURL, s.instances[0].url(), s.instances[0].public, s.instances[1].url(), s.instances[1].public, s.redis.URL())
 
 	d, err := drive(ctx, s, t, o)
 	if err != nil {

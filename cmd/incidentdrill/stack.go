@@ -32,6 +32,13 @@ const (
 	failureThreshold = 5
 	requestTimeout   = 2 * time.Second
 	drainTimeout     = 2 * time.Second
+	// doorHold is how long a front door waits for its instance to come back from a restart.
+	doorHold = 5 * time.Second
+	// The agents' side, on the compressed clock: an agent rings for 3 s before the call goes
+	// to the next one, and a caller waits at most 10 s for an agent (the simulated callers
+	// hang up long before).
+	agentRingTimeout = 3 * time.Second
+	queueTimeout     = 10 * time.Second
 )
 
 // stack is everything the drill runs: one durable redis-server, two simulated carriers, two
@@ -41,8 +48,9 @@ type stack struct {
 	dir                string // logs and the built binary
 	redis              *redistest.Process
 	primary, secondary *sim.Carrier
-	proxy              *proxy
-	proxyURL           string
+	lb                 *proxy   // the load balancer: calls API and softphones
+	lbURL              string   //
+	doors              []*proxy // each instance's front door: its public URL, for carriers
 	instances          []*instance
 	client             *http.Client // for the admin and calls API
 
@@ -82,35 +90,54 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	}
 	s.closes = append(s.closes, s.redis.Close)
 
-	// The proxy's address first: both instances and both carriers are told it.
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	// The proxies' addresses first: the instances and the carriers are told them. Each
+	// instance's public URL is its own front door: an agent's media is pointed at the
+	// instance that holds the agent, by that URL, and Twilio signs what it sends over it.
+	listen := func(p *proxy) (string, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		s.wg.Go(func() { p.serve(bg, l) })
+		return "http://" + l.Addr().String(), nil
 	}
-	s.proxyURL = "http://" + pl.Addr().String()
 	var backends []*backend
 	for i := range 2 {
 		addr, err := freeAddr()
 		if err != nil {
-			pl.Close()
 			return nil, err
 		}
 		name := fmt.Sprintf("sb%d", i+1)
-		backends = append(backends, &backend{name: name, addr: addr})
-		s.instances = append(s.instances, &instance{name: name, addr: addr, bin: o.bin,
+		b := &backend{name: name, addr: addr}
+		backends = append(backends, b)
+		door := newProxy(b)
+		door.hold = doorHold
+		public, err := listen(door)
+		if err != nil {
+			return nil, err
+		}
+		s.doors = append(s.doors, door)
+		s.instances = append(s.instances, &instance{name: name, addr: addr, public: public, bin: o.bin,
 			log: filepath.Join(dir, name+".log"), env: []string{
 				"SWITCHBOARD_ADDR=" + addr,
-				"SWITCHBOARD_PUBLIC_URL=" + s.proxyURL,
+				"SWITCHBOARD_PUBLIC_URL=" + public,
 				"REDIS_URL=" + s.redis.URL(),
 				"SWITCHBOARD_ADMIN_TOKEN=" + adminToken,
 				"SWITCHBOARD_LOG_LEVEL=" + o.logLevel,
 				"SWITCHBOARD_DRAIN_TIMEOUT=" + drainTimeout.String(),
+				"SWITCHBOARD_WRAP_UP=" + o.wrapUp.String(),
+				"SWITCHBOARD_RING_TIMEOUT=" + agentRingTimeout.String(),
+				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeout.String(),
 			}})
 	}
-	s.proxy = newProxy(backends...)
-	s.wg.Go(func() { s.proxy.serve(bg, pl) })
+	s.lb = newProxy(backends...)
+	if s.lbURL, err = listen(s.lb); err != nil {
+		return nil, err
+	}
 
-	// The carriers, calling back through the proxy.
+	// The carriers. Each sends its inbound calls to one instance's front door, so callbacks
+	// are spread over both instances (outbound calls are called back at the instance that
+	// placed them).
 	serve := func(cfg sim.Config) (*sim.Carrier, string, error) {
 		c, err := sim.New(cfg)
 		if err != nil {
@@ -130,9 +157,9 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
 	pcfg, scfg := base, base
 	pcfg.Seed, scfg.Seed = 1, 2
-	pcfg.TwilioVoiceURL = s.proxyURL + "/webhooks/primary/voice"
-	pcfg.TwilioStatusURL = s.proxyURL + "/webhooks/primary/status"
-	scfg.TelnyxWebhookURL = s.proxyURL + "/webhooks/secondary/events"
+	pcfg.TwilioVoiceURL = s.instances[0].public + "/webhooks/primary/voice"
+	pcfg.TwilioStatusURL = s.instances[0].public + "/webhooks/primary/status"
+	scfg.TelnyxWebhookURL = s.instances[1].public + "/webhooks/secondary/events"
 	var primaryURL, secondaryURL string
 	if s.primary, primaryURL, err = serve(pcfg); err != nil {
 		return nil, err
@@ -204,6 +231,20 @@ func (s *stack) do(ctx context.Context, base, method, path string, body any) (in
 	return resp.StatusCode, out, err
 }
 
+// namedProxy is a proxy with the name the report gives it.
+type namedProxy struct {
+	name string
+	p    *proxy
+}
+
+func (s *stack) proxies() []namedProxy {
+	out := []namedProxy{{"load balancer", s.lb}}
+	for i, d := range s.doors {
+		out = append(out, namedProxy{s.instances[i].name + "'s front door", d})
+	}
+	return out
+}
+
 // setFaults puts the primary in the state of a window kind; both carriers keep the baseline.
 func (s *stack) setFaults(k kind) error { return s.primary.SetFaults(k.faults()) }
 
@@ -214,6 +255,7 @@ var probe = &http.Client{Timeout: time.Second, Transport: &http.Transport{Disabl
 // instance is one Switchboard process, which the drill may restart on the same address.
 type instance struct {
 	name, addr, bin, log string
+	public               string // its front door
 	env                  []string
 
 	mu     sync.Mutex
