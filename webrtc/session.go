@@ -151,9 +151,14 @@ func (s *session) welcome() {
 	s.send(m)
 }
 
-// serve reads the browser's messages until the WebSocket closes. The softphone pings every
-// few seconds; silence for the presence TTL means the browser is gone.
+// serve reads the browser's messages until the WebSocket closes. Silence (no message, no
+// answer to our pings) for the presence TTL means the browser is gone.
 func (s *session) serve(conn *websocket.Conn) {
+	// The instance pings with every heartbeat (browsers answer WebSocket pings by
+	// themselves), so a live browser that has nothing to say is not taken for a dead one.
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
+	})
 	for {
 		conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
 		var m clientMessage
@@ -581,6 +586,10 @@ func (s *session) callState(callID string, st call.State) {
 		s.mu.Unlock()
 		return
 	}
+	reason := st.String()
+	if st == call.Failed && c.state == call.Queued {
+		reason = reasonCarrier // no carrier took it: the placement failed
+	}
 	c.state = st
 	if st == call.InProgress {
 		c.connected = true
@@ -594,7 +603,7 @@ func (s *session) callState(callID string, st call.State) {
 	if st.Terminal() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		s.callEnded(ctx, callID, st.String())
+		s.callEnded(ctx, callID, reason)
 	}
 }
 
@@ -737,11 +746,13 @@ func (s *session) availability(ctx context.Context, name string) {
 // heartbeat keeps the agent's presence alive while the browser is connected.
 func (s *session) heartbeat(ctx context.Context) {
 	s.mu.Lock()
-	live := s.conn != nil && !s.closed
+	conn := s.conn
+	live := conn != nil && !s.closed
 	s.mu.Unlock()
 	if !live {
 		return // let the presence lapse unless the browser comes back
 	}
+	conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
 	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, s.hub.opts.PresenceTTL); {
 	case errors.Is(err, store.ErrReplaced):
 		s.replaced()

@@ -54,7 +54,7 @@
   const failureReasons = new Set(['carrier-failed', 'media-lost', 'failed', 'busy', 'no-answer']);
 
   function showError(message, kind) {
-    $('error-message').textContent = message;
+    $('error-message').textContent = message.charAt(0).toUpperCase() + message.slice(1);
     $('error-banner').dataset.kind = kind || 'error';
     $('error-banner').hidden = false;
   }
@@ -207,7 +207,8 @@
     clearTimeout(st.reconnectTimer);
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/agent/ws`);
     st.ws = ws;
-    setConnection('connecting', 'connecting…');
+    // While reconnecting the pill keeps saying so, instead of flickering to "connecting".
+    if ($('connection-state').dataset.state !== 'reconnecting') setConnection('connecting', 'connecting…');
     ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token: st.token }));
     ws.onmessage = (ev) => {
       let m;
@@ -305,7 +306,10 @@
           logCall(`${c.direction === 'inbound' ? 'From' : 'To'} ${(c.direction === 'inbound' ? c.from : c.to) || '?'}: ${text}`);
           setCall(null, false);
         }
-        if (failureReasons.has(m.reason) || m.reason === 'missed') showError(text, 'call');
+        // A specific error about this call (the carrier's reason) stays up over the
+        // general one the end of the call brings.
+        const specific = !$('error-banner').hidden && $('error-banner').dataset.kind === 'call';
+        if ((failureReasons.has(m.reason) || m.reason === 'missed') && !specific) showError(text, 'call');
         render();
         break;
       }
