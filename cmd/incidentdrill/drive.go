@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -59,12 +60,13 @@ func (p *placed) triedPrimary() bool {
 	return len(p.attempts) > 0 && p.attempts[0].carrier == "primary"
 }
 
-// offered is one inbound call of the burst.
+// offered is one inbound call: of the steady stream the agents answer, or of the burst.
 type offered struct {
-	kind sim.Kind
-	sid  string
-	at   time.Time
-	err  string
+	kind  sim.Kind
+	sid   string
+	at    time.Time
+	err   string
+	burst bool
 }
 
 // sample is the primary's breaker state on every instance at one moment: closed, half-open,
@@ -121,6 +123,9 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	bg.Go(func() { d.load(loadCtx, stopAt) })
+	if o.inboundRate > 0 {
+		bg.Go(func() { d.inboundLoad(loadCtx, stopAt) })
+	}
 	bg.Go(func() { d.poll(loadCtx) })
 	bg.Go(func() { d.watchStalls(loadCtx) })
 
@@ -151,7 +156,7 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 		plan = append(plan, action{t.at(t.restartAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
-				_, err := s.instances[1].restart(ctx)
+				err := s.restart(ctx, 1)
 				d.mu.Lock()
 				d.restart, d.restartOK, d.restartErr = span{from, time.Now()}, err == nil, err
 				d.mu.Unlock()
@@ -220,6 +225,16 @@ type usage struct {
 func (d *drill) usage() usage {
 	return usage{sb1: d.s.instances[0].cpuUsed(), sb2: d.s.instances[1].cpuUsed(),
 		redis: d.redisCPU + cpuTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
+}
+
+// windowAt names the window in force at t, or "healthy".
+func (d *drill) windowAt(t time.Time) string {
+	for i, w := range d.windows {
+		if w.contains(t) {
+			return d.t.windows[i].name
+		}
+	}
+	return "healthy"
 }
 
 // clockOf names a wall-clock moment on the timeline's clock, to the tenth of a second.
@@ -338,21 +353,49 @@ func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 		if next.Sub(start) >= dur || !sleep(ctx, time.Until(next)) {
 			return
 		}
-		c, kind := d.s.primary, sim.Twilio
-		if i%2 == 1 {
-			c, kind = d.s.secondary, sim.Telnyx
-		}
-		o := &offered{kind: kind, at: time.Now()}
-		sid, err := c.Inbound(sim.InboundRequest{Kind: kind, From: fmt.Sprintf("+1444%07d", i),
-			StatusCallbackEvents: []string{"initiated", "ringing", "answered", "completed"}})
-		o.sid = sid
-		if err != nil {
-			o.err = err.Error()
-		}
-		d.mu.Lock()
-		d.inbound = append(d.inbound, o)
-		d.mu.Unlock()
+		d.offer(i, true)
 	}
+}
+
+// inboundLoad makes the carriers call in at the steady inbound rate, alternately, until
+// stop: the calls the agents are there for.
+//
+// Callers arrive at random (a Poisson process, seeded so a run repeats), not on a clock: on
+// a clock they would keep arriving at the very moment the timeline switches something, which
+// real callers do not.
+func (d *drill) inboundLoad(ctx context.Context, stop time.Time) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	next := time.Now()
+	for i := 0; ; i++ {
+		next = next.Add(time.Duration(rng.ExpFloat64() / d.o.inboundRate * float64(time.Second)))
+		if !next.Before(stop) || !sleep(ctx, time.Until(next)) {
+			return
+		}
+		d.offer(i, false)
+	}
+}
+
+// offer makes the i-th inbound call of the steady stream or of the burst, from the primary
+// (Twilio) or the secondary (Telnyx) in turn.
+func (d *drill) offer(i int, burst bool) {
+	c, kind := d.s.primary, sim.Twilio
+	if i%2 == 1 {
+		c, kind = d.s.secondary, sim.Telnyx
+	}
+	from := fmt.Sprintf("+1444%07d", i%10000000)
+	if burst {
+		from = fmt.Sprintf("+1445%07d", i%10000000)
+	}
+	o := &offered{kind: kind, at: time.Now(), burst: burst}
+	sid, err := c.Inbound(sim.InboundRequest{Kind: kind, From: from,
+		StatusCallbackEvents: []string{"initiated", "ringing", "answered", "completed"}})
+	o.sid = sid
+	if err != nil {
+		o.err = err.Error()
+	}
+	d.mu.Lock()
+	d.inbound = append(d.inbound, o)
+	d.mu.Unlock()
 }
 
 // watchStalls measures how late this process wakes up for a 10 ms tick. The drill's

@@ -57,6 +57,9 @@ type proxy struct {
 type backend struct {
 	name, addr string
 	ready      atomic.Bool
+	// drained takes the backend out of rotation whatever its health, as an orchestrator
+	// takes an instance out of its load balancer before stopping it.
+	drained atomic.Bool
 }
 
 // maxProxiedBody bounds what the proxy holds to replay a request; carriers' callbacks are
@@ -123,15 +126,19 @@ func (p *proxy) order() []*backend {
 	start := int(p.next.Add(1) % uint64(n))
 	ready := make([]*backend, 0, n)
 	var rest []*backend
+	var drained []*backend
 	for i := range n {
 		b := p.backends[(start+i)%n]
-		if b.ready.Load() {
+		switch {
+		case b.drained.Load():
+			drained = append(drained, b)
+		case b.ready.Load():
 			ready = append(ready, b)
-		} else {
+		default:
 			rest = append(rest, b)
 		}
 	}
-	return append(ready, rest...)
+	return append(append(ready, rest...), drained...)
 }
 
 func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store"
 )
 
 // redisGrace is how long after Redis is back, and both instances say they are ready again, a
@@ -85,11 +86,15 @@ type result struct {
 	burstOffered, burstPeak, beforeRate float64
 	redis503, redisRetry                int // callbacks answered 503 while Redis was stopped, and how many were retries
 	cpu                                 usage
+	agents                              *agentPool
+	stuck                               []string
+	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
+	overWhy                             tally // why calls failed over, and in which window
 }
 
-func analyse(d *drill, ev *evidence) *result {
-	r := &result{failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
-		inFailed: tally{}, inExcluded: tally{}, unfinished: tally{}}
+func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string) *result {
+	r := &result{agents: agents, stuck: stuck, failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
+		inFailed: tally{}, inExcluded: tally{}, unfinished: tally{}, inCarried: tally{}, inByAgent: tally{}, overWhy: tally{}}
 	redis := span{}
 	if !d.redisStop.from.IsZero() {
 		redis = span{d.redisStop.from, later(d.redisStop.to, d.recovered).Add(redisGrace)}
@@ -147,6 +152,8 @@ func analyse(d *drill, ev *evidence) *result {
 			r.completed++
 		case redis.contains(rep.AnsweredAt) && rep.StreamsOpened == 0:
 			r.excluded["answered while Redis was stopped (Switchboard apologised)"]++
+		case ev.refusedDuring(carrier, sid, redis):
+			r.excluded["its callbacks were refused while Redis was stopped"]++
 		default:
 			r.answering++
 			r.failed[why]++
@@ -157,6 +164,7 @@ func analyse(d *drill, ev *evidence) *result {
 			switch {
 			case len(p.attempts) > 1:
 				r.failedOver = append(r.failedOver, p.latency)
+				r.overWhy[clip(p.attempts[0].detail, 60)+" at "+d.windowAt(p.sent)]++
 			case carrier == "secondary":
 				r.straight = append(r.straight, p.latency)
 			default:
@@ -181,12 +189,24 @@ func analyse(d *drill, ev *evidence) *result {
 			r.inSetup = append(r.inSetup, rep.AnsweredAt.Sub(rep.CreatedAt))
 		}
 		ok, why := carried(rep)
+		if agents != nil && ok {
+			k := "steady"
+			if o.burst {
+				k = "burst"
+			}
+			r.inCarried[k]++
+			if agents.answeredBy(store.InboundCallID(carrier, o.sid)) != "" {
+				r.inByAgent[k]++
+			}
+		}
 		switch {
 		case ok:
 			r.inbound++
 			r.inCompleted++
 		case redis.contains(o.at) || redis.contains(rep.AnsweredAt):
 			r.inExcluded["offered while Redis was stopped"]++
+		case ev.refusedDuring(carrier, o.sid, redis):
+			r.inExcluded["its webhooks were refused while Redis was stopped"]++
 		default:
 			r.inbound++
 			r.inFailed[string(o.kind)+": "+why]++
@@ -234,7 +254,7 @@ func (r *result) checkRecord(ev *evidence, carrier, sid string, rep sim.Report) 
 		return
 	}
 	rec, ok := ev.records[ev.callOf[carrier][sid]]
-	if ok && rec.State == rep.Status {
+	if ok && sameEnd(rep.Status, rec.State) {
 		return
 	}
 	st := ev.byCall[carrier][sid]
@@ -248,6 +268,13 @@ func (r *result) checkRecord(ev *evidence, carrier, sid string, rep sim.Report) 
 	default:
 		r.disagree = append(r.disagree, fmt.Sprintf("%s %s: carrier %s, store %q (call %s)", carrier, sid, rep.Status, rec.State, rec.ID))
 	}
+}
+
+// sameEnd says whether the store's final state is the carrier's. The simulator reports
+// Telnyx calls in Twilio's words: a caller who gives up is Telnyx's originator_cancel, which
+// Switchboard stores as canceled and the simulator's report calls no-answer.
+func sameEnd(carrier, stored string) bool {
+	return carrier == stored || carrier == "no-answer" && stored == "canceled"
 }
 
 // windows measures each window: when the primary's breaker was first open on every instance
@@ -383,6 +410,17 @@ type goalLine struct {
 	got    string
 }
 
+func (r *result) stuckGoal() goalLine {
+	if r.agents == nil {
+		return goalLine{"n/a", "stuck agents = 0", "not measured: run with -agents above 0"}
+	}
+	status := "PASS"
+	if len(r.stuck) > 0 {
+		status = "FAIL"
+	}
+	return goalLine{status, "stuck agents = 0", fmt.Sprintf("%d of %d", len(r.stuck), len(r.agents.agents))}
+}
+
 func (r *result) goals() []goalLine {
 	verdict := func(ok bool) string {
 		if ok {
@@ -412,7 +450,7 @@ func (r *result) goals() []goalLine {
 		{verdict(len(r.lost) == 0 && len(r.unverified) == 0), "acknowledged events lost = 0",
 			fmt.Sprintf("%d of %d acknowledged (%d could not be checked)", len(r.lost), r.acked, len(r.unverified))},
 		{verdict(r.redirects == 0), "3xx answers = 0", fmt.Sprint(r.redirects)},
-		{"n/a", "stuck agents = 0", "not measured: agent presence and routing are not on this branch (branch agents is not merged)"},
+		r.stuckGoal(),
 		{verdict(passed == kept), "every outage window routed around in time",
 			fmt.Sprintf("%d of %d (API failing: 1s; callbacks stopped: callback deadline %v + 2s)", passed, kept, callbackDeadline)},
 		{verdict(len(r.disagree) == 0), "(drill) the store agrees with the carrier wherever every callback was acknowledged",
@@ -445,7 +483,8 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("          alive in time) and talk %v; both carriers duplicate %.0f%% of callbacks throughout", o.talk, 100*baselineDuplicates)
 	var chaos []string
 	if !d.restart.from.IsZero() {
-		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (SIGTERM, drain, start: out %v)", t.clock(t.restartAt), round(d.restart.to.Sub(d.restart.from))))
+		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
+			t.clock(t.restartAt), preStop, round(d.restart.to.Sub(d.restart.from))))
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
@@ -506,7 +545,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if len(r.finalsBad) > 0 {
 		p("    final outcomes NOT as expected             %d%s", r.finalsBad.total(), bracket(r.finalsBad))
 	}
-	p("  inbound (the burst; counted)                 %d", r.inbound)
+	p("  inbound, steady and burst (counted)          %d", r.inbound)
 	p("      completed                                %d", r.inCompleted)
 	p("      failed                                   %d%s", r.inFailed.total(), bracket(r.inFailed))
 	if len(r.inExcluded) > 0 {
@@ -517,6 +556,9 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("  failed over (primary failed, secondary took it)  %d: extra setup p50 %v, p99 %v (over a call placed straight",
 		len(r.failedOver), round(extra(.5)), round(extra(.99)))
 	p("      on the secondary: p50 %v; on a healthy primary: p50 %v)", round(base), round(pct(r.onPrimary, .5)))
+	if len(r.overWhy) > 0 {
+		p("      first attempts that failed: %s", r.overWhy)
+	}
 	if len(r.inSetup) > 0 {
 		p("  inbound twilio calls answered by Switchboard's TwiML after p50 %v, p99 %v, max %v (callers hang up after %v)",
 			round(pct(r.inSetup, .5)), round(pct(r.inSetup, .99)), round(pct(r.inSetup, 1)), o.talk)
@@ -569,7 +611,21 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 
 	p("")
 	p("agents")
-	p("  stuck in a wrong state                       n/a: not on this branch (agents are not merged); no agents were simulated")
+	if r.agents == nil {
+		p("  none (-agents 0)")
+	} else {
+		rang, answered, reconnects, ended, errs := r.agents.summary()
+		p("  %d agents (softphones with pion peers, signed in through the load balancer); wrap-up %v", len(r.agents.agents), o.wrapUp)
+		p("  rung %d times, answered %d calls; signed in again %d times after losing their instance", rang, answered, reconnects)
+		p("  inbound calls carried and answered by an agent: steady %d of %d, burst %d of %d (the rest waited on the hold tone",
+			r.inByAgent["steady"], r.inCarried["steady"], r.inByAgent["burst"], r.inCarried["burst"])
+		p("      until the caller hung up after %v)", o.talk)
+		p("  calls ended, by reason: %s", orNone(ended))
+		if len(errs) > 0 {
+			p("  errors sent to softphones, by code: %s", errs)
+		}
+		p("  stuck in a wrong state once every call had ended: %d%s", len(r.stuck), listOf(r.stuck))
+	}
 
 	p("")
 	p("goals")
@@ -583,6 +639,23 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 		}
 		p("  DISAGREE %s", s)
 	}
+}
+
+func orNone(t tally) string {
+	if len(t) == 0 {
+		return "none"
+	}
+	return t.String()
+}
+
+func listOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if len(s) > 10 {
+		s = append(s[:10:10], fmt.Sprintf("and %d more", len(s)-10))
+	}
+	return " (" + strings.Join(s, "; ") + ")"
 }
 
 func bracket(t tally) string {

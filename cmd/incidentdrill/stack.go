@@ -336,13 +336,22 @@ func (in *instance) stop() {
 	}
 }
 
-// restart stops the instance the way an orchestrator does (SIGTERM, drain) and starts it
-// again on the same address; it returns how long the instance was out.
-func (in *instance) restart(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
+// preStop is how long the load balancer has the instance out of rotation before it is sent
+// SIGTERM, as a Kubernetes preStop sleep gives load balancers time to stop sending to a pod:
+// Switchboard closes its idle keep-alive connections as soon as it is told to stop, and a
+// request the balancer writes on one of them at that moment fails.
+const preStop = time.Second
+
+// restart restarts instance i the way an orchestrator does: out of the load balancer's
+// rotation, SIGTERM (the instance drains), started again on the same address, back in
+// rotation once ready. Its front door holds carriers' requests meanwhile.
+func (s *stack) restart(ctx context.Context, i int) error {
+	in, b := s.instances[i], s.lb.backends[i]
+	b.drained.Store(true)
+	defer b.drained.Store(false)
+	sleep(ctx, preStop)
 	in.stop()
-	err := in.start(ctx)
-	return time.Since(start), err
+	return in.start(ctx)
 }
 
 // cpuUsed is the CPU time the instance used over all its lives so far.

@@ -267,6 +267,21 @@ func readCall(ctx context.Context, s *stack, id string) (apiCall, bool, error) {
 	return apiCall{}, false, err
 }
 
+// refusedDuring says whether one of the call's callbacks was answered 503 during w: a call
+// whose webhook Switchboard could not store (an inbound Telnyx call is then never answered)
+// was caught by the Redis stop.
+func (ev *evidence) refusedDuring(carrier, sid string, w span) bool {
+	if ev.byCall[carrier][sid].refused503 == 0 {
+		return false
+	}
+	for _, d := range ev.deliveries[carrier] {
+		if d.CallSID == sid && d.StatusCode == http.StatusServiceUnavailable && w.contains(d.At) {
+			return true
+		}
+	}
+	return false
+}
+
 // carried says whether the carrier's record shows a call that went through: answered,
 // connected to Switchboard's media endpoint, and ended normally. It is the carrier's word,
 // not the store's: the store cannot know what the carrier never told it.
