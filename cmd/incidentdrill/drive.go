@@ -99,7 +99,8 @@ type drill struct {
 	redisStop span
 	recovered time.Time // both instances ready again after Redis came back
 	burst     span
-	stalls    []time.Duration // how late this process woke up for its 10 ms ticks
+	burstAcks map[string]ackHistogram // Switchboard's ack times during the burst
+	stalls    []time.Duration         // how late this process woke up for its 10 ms ticks
 
 	// CPU: the drill's own (carriers, proxy, load) from the start of the load, and Redis's
 	// lives before the stop.
@@ -334,18 +335,27 @@ func (d *drill) place(ctx context.Context, to string, dest destination) *placed 
 	return p
 }
 
-// burstInbound makes both carriers call Switchboard for dur, at the burst factor times the
-// outbound rate. An inbound call brings about as many callbacks as an outbound one (three
-// or four Twilio status callbacks, five Telnyx webhooks), but its last ones come after the
-// burst, so the callbacks during the burst run at about the factor times the steady rate:
-// the report shows the measured ratio.
+// burstInbound makes both carriers call Switchboard for dur, at (factor-1) times the
+// outbound rate: an inbound call brings about as many callbacks as an outbound one (three or
+// four Twilio status callbacks and the voice webhook, five Telnyx webhooks), so the carriers
+// are asked for about factor times the steady callbacks. The report shows the ratio offered
+// (the burst's own callbacks over its length) and the busiest second Switchboard saw.
 func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
-	rate := d.o.burstFactor * d.o.rate
+	rate := (d.o.burstFactor - 1) * d.o.rate
 	interval := time.Second / time.Duration(rate)
+	before := d.s.scrapeAcks(ctx)
 	start := time.Now()
 	defer func() {
+		end := time.Now()
+		// Switchboard's own ack times while the burst's callbacks come in: its calls last
+		// the talk time.
+		sleep(ctx, d.o.talk+time.Second)
+		during := map[string]ackHistogram{}
+		for route, h := range d.s.scrapeAcks(ctx) {
+			during[route] = h.minus(before[route])
+		}
 		d.mu.Lock()
-		d.burst = span{start, time.Now()}
+		d.burst, d.burstAcks = span{start, end}, during
 		d.mu.Unlock()
 	}()
 	for i := 0; ; i++ {

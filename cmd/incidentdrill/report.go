@@ -90,10 +90,11 @@ type result struct {
 	stuck                               []string
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
+	acks                                map[string]ackHistogram
 }
 
-func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string) *result {
-	r := &result{agents: agents, stuck: stuck, failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
+func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackHistogram) *result {
+	r := &result{agents: agents, stuck: stuck, acks: acks, failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
 		inFailed: tally{}, inExcluded: tally{}, unfinished: tally{}, inCarried: tally{}, inByAgent: tally{}, overWhy: tally{}}
 	redis := span{}
 	if !d.redisStop.from.IsZero() {
@@ -323,6 +324,10 @@ func windows(d *drill) []windowResult {
 		switch {
 		case wr.goal == 0:
 			wr.pass, wr.why = true, "not a failure: calls stay on the primary"
+		case wr.before == 0 && wr.trials == 0:
+			// Nothing to route around: no call went to the primary at all (its breaker was
+			// open already, or open everywhere before a sample could say so).
+			wr.pass = true
 		case wr.opened.IsZero():
 			wr.why = "the primary was never open on every instance"
 		default:
@@ -355,7 +360,9 @@ func burstRates(d *drill, ev *evidence) (offered, peak, before float64) {
 	}
 	burstCalls := map[string]bool{}
 	for _, o := range d.inbound {
-		burstCalls[o.sid] = true
+		if o.burst {
+			burstCalls[o.sid] = true
+		}
 	}
 	prior := span{d.burst.from.Add(-5 * time.Second), d.burst.from}
 	seconds := map[int64]int{}
@@ -471,16 +478,19 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	}
 	p("command:  %s", command)
 	p("machine:  %s", machine())
-	p("stack:    redis-server (appendonly yes, appendfsync always); Switchboard sb1 and sb2 (built from this checkout) behind")
-	p("          a round-robin proxy whose URL is their public URL; simulated carriers: primary (twilio kind, priority 0),")
-	p("          secondary (telnyx kind, priority 1)")
+	p("stack:    redis-server (appendonly yes, appendfsync always); Switchboard sb1 and sb2, built from this checkout, each")
+	p("          behind its own front door (its public URL, where carriers call back and stream media) and both behind a")
+	p("          round-robin load balancer (calls API, softphones); simulated carriers: primary (twilio kind, priority 0;")
+	p("          its inbound calls go to sb1), secondary (telnyx kind, priority 1; inbound to sb2)")
 	p("breakers: failure_threshold %d, window %v, open_timeout %v, callback_deadline %v (the drill's; default 10s);",
 		failureThreshold, breakerWindow, openTimeout, callbackDeadline)
 	p("          request_timeout %v", requestTimeout)
 	p("load:     %d calls/s through POST /api/calls for %v (97%% to numbers that answer, 2%% busy, 1%% invalid);",
 		o.rate, (o.warmup + t.at(t.end) + o.tail).Round(time.Second))
 	p("          callees answer after %v (past the callback deadline, so only status callbacks can prove the primary", o.ring)
-	p("          alive in time) and talk %v; both carriers duplicate %.0f%% of callbacks throughout", o.talk, 100*baselineDuplicates)
+	p("          alive in time) and talk %v; %.1f inbound calls/s at random from both carriers for %d agents (wrap-up %v);",
+		o.talk, o.inboundRate, o.agents, o.wrapUp)
+	p("          both carriers duplicate %.0f%% of callbacks throughout", 100*baselineDuplicates)
 	var chaos []string
 	if !d.restart.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
@@ -492,8 +502,14 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	}
 	if !d.burst.from.IsZero() {
 		b := max(r.beforeRate, 1)
+		n := 0
+		for _, o := range d.inbound {
+			if o.burst {
+				n++
+			}
+		}
 		chaos = append(chaos, fmt.Sprintf("inbound burst at %s: %d calls in %v; callbacks offered %.0f/s against %.0f/s before (%.1fx),",
-			t.clock(t.burstAt), len(d.inbound), round(d.burst.to.Sub(d.burst.from)), r.burstOffered, r.beforeRate, r.burstOffered/b),
+			t.clock(t.burstAt), n, round(d.burst.to.Sub(d.burst.from)), r.burstOffered, r.beforeRate, r.burstOffered/b),
 			fmt.Sprintf("  busiest second %.0f (%.1fx)", r.burstPeak, r.burstPeak/b))
 	}
 	if len(chaos) == 0 {
@@ -524,7 +540,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 			continue
 		}
 		routed, result := round(wr.routed).String(), "PASS"
-		if wr.opened.IsZero() {
+		if wr.opened.IsZero() && !wr.pass {
 			routed = "never"
 		}
 		if !wr.pass {
@@ -588,6 +604,10 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("  %-44s %-12d %-12d", "lost: acknowledged, not in the store", lostBy["primary"], lostBy["secondary"])
 	row("3xx answers seen", func(s sim.Stats) int64 { return s.RedirectsSeen })
 	row("TCP connections opened", func(s sim.Stats) int64 { return s.TCPConnectionsOpened })
+	p("  Switchboard's ack time (its own histogram, bucket bounds), whole run: %s", ackLine(r.acks))
+	if d.burstAcks != nil {
+		p("      during the burst: %s", ackLine(d.burstAcks))
+	}
 	if !d.redisStop.from.IsZero() {
 		p("  while Redis was stopped: %d callbacks answered 503 (%d of them the carrier's retries); none acknowledged",
 			r.redis503, r.redisRetry)

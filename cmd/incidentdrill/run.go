@@ -148,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stuck = agents.stuck(ctx, o.wrapUp+10*time.Second)
 	}
 	ev := collect(ctx, s, d, unsettled)
-	r := analyse(d, ev, agents, stuck)
+	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
 	stopAgents()
 	command := strings.TrimSpace("go run ./cmd/incidentdrill " + strings.Join(args[1:], " "))
 	r.print(stdout, d, ev, command)

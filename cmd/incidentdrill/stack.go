@@ -54,6 +54,9 @@ type stack struct {
 	instances          []*instance
 	client             *http.Client // for the admin and calls API
 
+	mu      sync.Mutex
+	retired map[string]ackHistogram // ack histograms of instances' earlier lives
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the proxy and the simulators' servers
 	closes []func()
@@ -350,6 +353,7 @@ func (s *stack) restart(ctx context.Context, i int) error {
 	b.drained.Store(true)
 	defer b.drained.Store(false)
 	sleep(ctx, preStop)
+	s.retire(s.scrapeOne(ctx, in)) // its counters start again from zero
 	in.stop()
 	return in.start(ctx)
 }
