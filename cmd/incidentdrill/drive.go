@@ -335,14 +335,29 @@ func (d *drill) place(ctx context.Context, to string, dest destination) *placed 
 	return p
 }
 
-// burstInbound makes both carriers call Switchboard for dur, at (factor-1) times the
-// outbound rate: an inbound call brings about as many callbacks as an outbound one (three or
-// four Twilio status callbacks and the voice webhook, five Telnyx webhooks), so the carriers
-// are asked for about factor times the steady callbacks. The report shows the ratio offered
-// (the burst's own callbacks over its length) and the busiest second Switchboard saw.
+// callbacksPerInbound is how many callbacks an inbound call brings: a Twilio one three status
+// callbacks (ringing, in-progress, completed; its voice webhook is a request, not a
+// callback), a Telnyx one five webhooks (initiated, answered, streaming started and stopped,
+// hangup); the burst alternates them.
+const callbacksPerInbound = 4
+
+// burstInbound makes both carriers call Switchboard for dur, at the rate that multiplies the
+// callbacks they send by the burst factor: it counts the callbacks of the last five seconds,
+// and adds (factor-1) times as many, in inbound calls. The report shows the ratio offered (the
+// burst's own callbacks over its length, plus the steady ones) and the busiest second
+// Switchboard saw (a call's callbacks spread over its length, so it is lower).
 func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
-	rate := (d.o.burstFactor - 1) * d.o.rate
-	interval := time.Second / time.Duration(rate)
+	steady := 0
+	since := time.Now().Add(-5 * time.Second)
+	for _, c := range d.s.carriers() {
+		for _, del := range c.Delivered() {
+			if !del.Dropped && del.At.After(since) {
+				steady++
+			}
+		}
+	}
+	rate := max(float64(d.o.burstFactor-1)*float64(steady)/5/callbacksPerInbound, 1)
+	interval := time.Duration(float64(time.Second) / rate)
 	before := d.s.scrapeAcks(ctx)
 	start := time.Now()
 	defer func() {
