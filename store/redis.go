@@ -11,9 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -209,3 +212,13 @@ func (k keys) pending(carrierCallID string) string {
 func (k keys) active() string  { return k.ns + ":calls:active" }
 func (k keys) cdr() string     { return k.ns + ":cdr" }
 func (k keys) channel() string { return k.ns + ":calls" }
+
+// IsUnavailable reports whether err means Redis could not be reached or did not answer in
+// time (as opposed to a bad request or a missing record): callers answer 503 and let the
+// client retry.
+func IsUnavailable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+}

@@ -243,6 +243,12 @@ func TestRedisDownFailsFast(t *testing.T) {
 	if err == nil {
 		t.Fatal("Apply succeeded with Redis down")
 	}
+	if !IsUnavailable(err) {
+		t.Fatalf("Redis down is not reported as unavailable: %v", err)
+	}
+	if IsUnavailable(ErrNotFound) || IsUnavailable(errors.New("bad request")) {
+		t.Fatal("ordinary errors reported as unavailable")
+	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("Apply with Redis down took %v", took)
 	}

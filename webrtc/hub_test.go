@@ -579,3 +579,19 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the holder hangs up", b.carriers.has(&b.carriers.hungUp, id))
 	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
 }
+
+// TestStreamsOfCallsTheAgentsDoNotHave: a stream for a call the agents never saw says so
+// (the wiring then takes it without an agent); one for a call held by another instance is
+// refused, as the carrier was told to send it there.
+func TestStreamsOfCallsTheAgentsDoNotHave(t *testing.T) {
+	ns := redistest.Namespace(t)
+	a := newTestHub(t, ns)
+	b := newTestHub(t, ns)
+	if _, err := a.StreamStarted(context.Background(), store.NewCallID(), &testStream{}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown call: %v", err)
+	}
+	id := b.inbound(t, "+15557654321") // nobody available: held by b
+	if _, err := a.StreamStarted(context.Background(), id, &testStream{}); !errors.Is(err, errNotHere) {
+		t.Fatalf("a call held elsewhere: %v", err)
+	}
+}

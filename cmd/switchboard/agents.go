@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,11 +75,22 @@ type agentMedia struct{ hub *webrtc.Hub }
 
 func (m agentMedia) StreamStarted(ctx context.Context, s *webhooks.MediaStream) (webhooks.MediaReceiver, error) {
 	r, err := m.hub.StreamStarted(ctx, s.CallID, s)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// A call no agent has (placed through the API without one): its stream is taken
+		// and its audio dropped, as before there were agents, rather than cut off.
+		return noAgent{}, nil
+	case err != nil:
 		return nil, err
 	}
 	return r, nil
 }
+
+type noAgent struct{}
+
+func (noAgent) Audio([]byte) {}
+func (noAgent) DTMF(string)  {}
+func (noAgent) Stopped()     {}
 
 // demoAgent makes sure the one-command demo (embedded Redis) has an agent to sign in as, and
 // prints its sign-in link. The token travels in the link's fragment, which the browser never

@@ -298,3 +298,27 @@ func TestBrowserMicrophoneDenied(t *testing.T) {
 	p.wait("the microphone error", `document.querySelector('[data-testid="error-message"]').textContent.includes('Microphone access was denied')`)
 	p.wait("signed in anyway, to listen", dataState("connection-state", "connected"))
 }
+
+// TestBrowserReloadKeepsTheCall: the agent reloads the page mid-call; the page signs in again
+// by itself, finds the call in the welcome, renegotiates its audio and hears the far end again.
+func TestBrowserReloadKeepsTheCall(t *testing.T) {
+	d := newDeployment(t, 1, 0, nil)
+	base := d.instances[0].base
+	token := createAgent(t, base, "ann")
+	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 10))
+	p := signIn(t, ctx, base, token)
+	p.do("dial", chromedp.SendKeys(tid("dial-number"), "+15551230000"), chromedp.Click(tid("dial-button")))
+	p.wait("the far end answering", dataState("call-state", "in-progress"))
+
+	p.do("reload", chromedp.Reload())
+	p.wait("the call back after the reload", visible("call-panel")+" && "+dataState("call-state", "in-progress"))
+	p.wait("audio again", `window.switchboard.peerState() === 'connected' && window.switchboard.power(1000) > -40`)
+	at, off := p.hears(simulatorHz, browserHz)
+	t.Logf("after the reload the page hears %.1f dB at 1000 Hz, %.1f dB at 440 Hz", at, off)
+	sid := d.simCall("outbound")
+	if r, _ := d.sim.CallReport(sid); r.Status != "in-progress" {
+		t.Fatalf("the reload ended the call: %+v", r)
+	}
+	p.do("hang up", chromedp.Click(tid("hangup-button")))
+	d.report(sid, "the simulator's call completed", func(r sim.Report) bool { return r.Status == "completed" })
+}

@@ -351,10 +351,10 @@
         signOut(true);
         break;
       case 'replaced':
-        st.stop = true;
+        // Another window took over; reconnecting would take it back, so this one stops.
         showError('You signed in in another window or on another device; this one is disconnected.', 'replaced');
+        signOut(false);
         setConnection('offline', 'signed in elsewhere');
-        if (st.ws) st.ws.close();
         break;
       case 'carrier_failed':
         showError(m.message || 'Carrier failed: the call could not be placed.', 'call');

@@ -95,8 +95,8 @@ func fail(c echo.Context, log *slog.Logger, err error) error {
 		apiErr = errorf(codeNotFound, "not found")
 	case errors.As(err, new(carrier.ValidationErrors)), errors.As(err, new(*carrier.ValidationError)):
 		apiErr = invalidFields(err)
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		apiErr = errorf(codeUnavailable, "storage did not answer in time; retry")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || store.IsUnavailable(err):
+		apiErr = errorf(codeUnavailable, "storage is unavailable; retry")
 	default:
 		log.Error("api request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"path", c.Path(), "err", err)
