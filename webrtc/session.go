@@ -409,6 +409,33 @@ func (s *session) heartbeat(ctx context.Context) {
 		s.restore(ctx)
 	case err != nil:
 		s.hub.log.Warn("agents: heartbeat failed", "agent", s.agent.ID, "err", err)
+	default:
+		s.settle(ctx)
+	}
+}
+
+// settle repairs what a state change that could not be stored left behind: a session with no
+// call whose presence still says busy (its call ended while Redis was away, so the wrap-up
+// was never written), or a wrap-up past its end (its end was not written). Without it the
+// agent stays busy, and is offered no call, until it signs out. The incident drill found it
+// (cmd/incidentdrill: Redis stopped while agents were on calls). Answering and dialling set
+// the call and the busy state together, so an idle session that believes it is busy is
+// always such a leftover.
+func (s *session) settle(ctx context.Context) {
+	s.mu.Lock()
+	idle := s.call == nil && s.ringing == nil && !s.closed
+	p := s.pres
+	s.mu.Unlock()
+	next := store.Available
+	if p.Next == store.Away {
+		next = store.Away
+	}
+	switch {
+	case !idle:
+	case p.State == store.Busy, p.State == store.WrapUp && !p.Until.IsZero() && time.Now().After(p.Until):
+		s.hub.log.Info("agents: state repaired after a change that was not stored", "agent", s.agent.ID,
+			"was", p.State, "call", p.Call, "now", next)
+		s.changeState(ctx, next, time.Time{}, "")
 	}
 }
 

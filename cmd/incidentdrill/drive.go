@@ -1,0 +1,497 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim"
+)
+
+// destination is what the simulated callee does, by the simulator's rule on the last digit.
+type destination int
+
+const (
+	answers destination = iota // ends in 0 or 5-9: answered after the ring, then a conversation
+	busy                       // ends in 1
+	invalid                    // ends in 3: refused by the carrier's API, a final answer
+)
+
+// number is the i-th destination of the load: 97 in 100 answer, 2 are busy, 1 is invalid,
+// so that final outcomes show up in the report and are seen to stay on their carrier.
+func number(i int) (string, destination) {
+	d, last := answers, "0"
+	switch i % 100 {
+	case 25, 75:
+		d, last = busy, "1"
+	case 50:
+		d, last = invalid, "3"
+	}
+	return "+1555" + strconv.Itoa(2000000+i%1000000) + last, d
+}
+
+// placed is one outbound call as the load saw it: POST /api/calls and its answer.
+type placed struct {
+	to            string
+	dest          destination
+	sent          time.Time
+	latency       time.Duration
+	status        int
+	err           string // transport error, or the API's error message
+	id            string
+	carrier       string
+	carrierCallID string
+	attempts      []attempt // in order
+}
+
+// attempt is one carrier's try at a call, from the call's history.
+type attempt struct{ carrier, detail string }
+
+// triedPrimary says whether the call's first attempt went to the primary.
+func (p *placed) triedPrimary() bool {
+	return len(p.attempts) > 0 && p.attempts[0].carrier == "primary"
+}
+
+// offered is one inbound call: of the steady stream the agents answer, or of the burst.
+type offered struct {
+	kind  sim.Kind
+	sid   string
+	at    time.Time
+	err   string
+	burst bool
+}
+
+// sample is the primary's breaker state on every instance at one moment: closed, half-open,
+// open, or "down" when the instance did not answer.
+type sample struct {
+	at     time.Time
+	states []string
+}
+
+// span is when something happened on the wall clock.
+type span struct{ from, to time.Time }
+
+func (s span) contains(t time.Time) bool { return !t.Before(s.from) && t.Before(s.to) }
+
+// overlaps says whether [from, to] and s have a moment in common.
+func (s span) overlaps(from, to time.Time) bool { return !to.Before(s.from) && from.Before(s.to) }
+
+// drill is one run: what was done when, and what the load saw.
+type drill struct {
+	s  *stack
+	t  timeline
+	o  options
+	t0 time.Time // minute 0 of the timeline on the wall clock
+
+	windows   []span // one per timeline window: when its faults were in force
+	restart   span   // instance 2 out of service
+	restartOK bool
+	restartErr,
+	redisErr error
+	redisStop span
+	recovered time.Time // both instances ready again after Redis came back
+	burst     span
+	burstAcks map[string]ackHistogram // Switchboard's ack times during the burst
+	stalls    []time.Duration         // how late this process woke up for its 10 ms ticks
+
+	// CPU: the drill's own (carriers, proxy, load) from the start of the load, and Redis's
+	// lives before the stop.
+	selfFrom, redisCPU time.Duration
+	began              time.Time
+
+	mu      sync.Mutex
+	calls   []*placed
+	inbound []*offered
+	samples []sample
+}
+
+// drive runs the timeline against the stack under load and returns what happened.
+func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error) {
+	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.windows)), selfFrom: selfCPU(), began: time.Now()}
+	d.t0 = time.Now().Add(o.warmup)
+	stopAt := d.t0.Add(t.at(t.end) + o.tail)
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	bg.Go(func() { d.load(loadCtx, stopAt) })
+	if o.inboundRate > 0 {
+		bg.Go(func() { d.inboundLoad(loadCtx, stopAt) })
+	}
+	bg.Go(func() { d.poll(loadCtx) })
+	bg.Go(func() { d.watchStalls(loadCtx) })
+
+	type action struct {
+		at time.Duration
+		do func()
+	}
+	var plan []action
+	for i, w := range t.windows {
+		plan = append(plan, action{t.at(w.from), func() {
+			if err := s.setFaults(w.kind); err != nil {
+				panic(err) // the faults are ours and valid
+			}
+			d.windows[i].from = time.Now()
+		}})
+		plan = append(plan, action{t.at(w.to), func() {
+			// A window that starts where this one ends replaces the faults next; clearing
+			// them first would give the primary a moment of health it did not have.
+			if i+1 >= len(t.windows) || t.windows[i+1].from != w.to {
+				s.setFaults(kindUnknown)
+			}
+			d.windows[i].to = time.Now()
+		}})
+	}
+	var chaos sync.WaitGroup
+	defer chaos.Wait()
+	if o.restart && t.restartAt >= 0 {
+		plan = append(plan, action{t.at(t.restartAt), func() {
+			chaos.Go(func() {
+				from := time.Now()
+				err := s.restart(ctx, 1)
+				d.mu.Lock()
+				d.restart, d.restartOK, d.restartErr = span{from, time.Now()}, err == nil, err
+				d.mu.Unlock()
+			})
+		}})
+	}
+	if o.redisStop > 0 && t.redisStopAt >= 0 {
+		plan = append(plan, action{t.at(t.redisStopAt), func() {
+			chaos.Go(func() {
+				from := time.Now()
+				cpu := cpuTime(s.redis.PID())
+				s.redis.Stop() // SIGKILL, as a crash would
+				sleep(ctx, o.redisStop)
+				err := s.redis.Start()
+				back := time.Now()
+				if err == nil {
+					err = waitFor(ctx, 30*time.Second, func() bool {
+						for _, in := range s.instances {
+							if resp, err := probe.Get(in.url() + "/readyz"); err != nil || resp.Body.Close() != nil || resp.StatusCode != http.StatusOK {
+								return false
+							}
+						}
+						return true
+					})
+				}
+				d.mu.Lock()
+				d.redisStop, d.redisErr, d.redisCPU, d.recovered = span{from, back}, err, cpu, time.Now()
+				d.mu.Unlock()
+			})
+		}})
+	}
+	if o.burst && t.burstAt >= 0 {
+		plan = append(plan, action{t.at(t.burstAt), func() {
+			chaos.Go(func() { d.burstInbound(ctx, t.burstFor) })
+		}})
+	}
+	// Stable: of two actions at the same moment, a window's end comes before the next one's
+	// start, as planned.
+	slices.SortStableFunc(plan, func(a, b action) int { return cmp.Compare(a.at, b.at) })
+	for _, a := range plan {
+		if !sleep(ctx, time.Until(d.t0.Add(a.at))) {
+			return d, ctx.Err()
+		}
+		a.do()
+	}
+	if !sleep(ctx, time.Until(stopAt)) {
+		return d, ctx.Err()
+	}
+	stopLoad()
+	bg.Wait()
+	chaos.Wait()
+	if d.restartErr != nil {
+		return d, fmt.Errorf("restart of %s: %w", s.instances[1].name, d.restartErr)
+	}
+	if d.redisErr != nil {
+		return d, fmt.Errorf("redis did not come back: %w", d.redisErr)
+	}
+	return d, nil
+}
+
+// usage is the CPU each part of the drill used since the load began, and the wall time.
+type usage struct {
+	sb1, sb2, redis, drill, wall time.Duration
+}
+
+func (d *drill) usage() usage {
+	return usage{sb1: d.s.instances[0].cpuUsed(), sb2: d.s.instances[1].cpuUsed(),
+		redis: d.redisCPU + cpuTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
+}
+
+// windowAt names the window in force at t, or "healthy".
+func (d *drill) windowAt(t time.Time) string {
+	for i, w := range d.windows {
+		if w.contains(t) {
+			return d.t.windows[i].name
+		}
+	}
+	return "healthy"
+}
+
+// clockOf names a wall-clock moment on the timeline's clock, to the tenth of a second.
+func (d *drill) clockOf(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	off := t.Sub(d.t0)
+	return fmt.Sprintf("%s (t%+.1fs)", d.t.clock(float64(off)/float64(d.t.scale)), off.Seconds())
+}
+
+// sleep waits for d or until ctx ends, and says whether it waited the whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// load places calls at a steady rate, open loop (a slow answer does not slow the load), from
+// now until stop, through the proxy as a client of the calls API would.
+func (d *drill) load(ctx context.Context, stop time.Time) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	interval := time.Second / time.Duration(d.o.rate)
+	start := time.Now()
+	for i := 0; ; i++ {
+		next := start.Add(time.Duration(i) * interval)
+		if !next.Before(stop) || !sleep(ctx, time.Until(next)) {
+			return
+		}
+		to, dest := number(i)
+		wg.Go(func() {
+			// The placing goes on after the load stops: the answer is part of the run.
+			p := d.place(context.WithoutCancel(ctx), to, dest)
+			d.mu.Lock()
+			d.calls = append(d.calls, p)
+			d.mu.Unlock()
+		})
+	}
+}
+
+// apiCall is the part of a call in JSON the drill reads.
+type apiCall struct {
+	ID            string `json:"id"`
+	State         string `json:"state"`
+	Carrier       string `json:"carrier"`
+	CarrierCallID string `json:"carrier_call_id"`
+	History       []struct {
+		EventID string `json:"event_id"`
+		State   string `json:"state"`
+		Carrier string `json:"carrier"`
+		Detail  string `json:"detail"`
+	} `json:"history"`
+}
+
+func (d *drill) place(ctx context.Context, to string, dest destination) *placed {
+	p := &placed{to: to, dest: dest, sent: time.Now()}
+	code, body, err := d.s.do(ctx, d.s.lbURL, http.MethodPost, "/api/calls", map[string]string{"to": to})
+	p.latency, p.status = time.Since(p.sent), code
+	if err != nil {
+		p.err = err.Error()
+		return p
+	}
+	var answer struct {
+		apiCall
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Call *apiCall `json:"call"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		p.err = fmt.Sprintf("answer is not JSON: %.80q", body)
+		return p
+	}
+	c := answer.apiCall
+	if answer.Call != nil {
+		c = *answer.Call
+	}
+	if answer.Error != nil {
+		p.err = answer.Error.Code + ": " + answer.Error.Message
+	}
+	p.id, p.carrier, p.carrierCallID = c.ID, c.Carrier, c.CarrierCallID
+	for _, h := range c.History {
+		if strings.HasPrefix(h.EventID, c.ID+":attempt:") {
+			p.attempts = append(p.attempts, attempt{h.Carrier, h.Detail})
+		}
+	}
+	return p
+}
+
+// callbacksPerInbound is how many callbacks an inbound call brings: a Twilio one three status
+// callbacks (ringing, in-progress, completed; its voice webhook is a request, not a
+// callback), a Telnyx one five webhooks (initiated, answered, streaming started and stopped,
+// hangup); the burst alternates them.
+const callbacksPerInbound = 4
+
+// burstInbound makes both carriers call Switchboard for dur, at the rate that multiplies the
+// callbacks they send by the burst factor: it counts the callbacks of the last five seconds,
+// and adds (factor-1) times as many, in inbound calls. The report shows the ratio offered (the
+// burst's own callbacks over its length, plus the steady ones) and the busiest second
+// Switchboard saw (a call's callbacks spread over its length, so it is lower).
+func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
+	steady := 0
+	since := time.Now().Add(-5 * time.Second)
+	for _, c := range d.s.carriers() {
+		for _, del := range c.Delivered() {
+			if !del.Dropped && del.At.After(since) {
+				steady++
+			}
+		}
+	}
+	rate := max(float64(d.o.burstFactor-1)*float64(steady)/5/callbacksPerInbound, 1)
+	interval := time.Duration(float64(time.Second) / rate)
+	before := d.s.scrapeAcks(ctx)
+	start := time.Now()
+	defer func() {
+		end := time.Now()
+		// Switchboard's own ack times while the burst's callbacks come in: its calls last
+		// the talk time.
+		sleep(ctx, d.o.talk+time.Second)
+		during := map[string]ackHistogram{}
+		for route, h := range d.s.scrapeAcks(ctx) {
+			during[route] = h.minus(before[route])
+		}
+		d.mu.Lock()
+		d.burst, d.burstAcks = span{start, end}, during
+		d.mu.Unlock()
+	}()
+	for i := 0; ; i++ {
+		next := start.Add(time.Duration(i) * interval)
+		if next.Sub(start) >= dur || !sleep(ctx, time.Until(next)) {
+			return
+		}
+		d.offer(i, true)
+	}
+}
+
+// inboundLoad makes the carriers call in at the steady inbound rate, alternately, until
+// stop: the calls the agents are there for.
+//
+// Callers arrive at random (a Poisson process, seeded so a run repeats), not on a clock: on
+// a clock they would keep arriving at the very moment the timeline switches something, which
+// real callers do not.
+func (d *drill) inboundLoad(ctx context.Context, stop time.Time) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	next := time.Now()
+	for i := 0; ; i++ {
+		next = next.Add(time.Duration(rng.ExpFloat64() / d.o.inboundRate * float64(time.Second)))
+		if !next.Before(stop) || !sleep(ctx, time.Until(next)) {
+			return
+		}
+		d.offer(i, false)
+	}
+}
+
+// offer makes the i-th inbound call of the steady stream or of the burst, from the primary
+// (Twilio) or the secondary (Telnyx) in turn.
+func (d *drill) offer(i int, burst bool) {
+	c, kind := d.s.primary, sim.Twilio
+	if i%2 == 1 {
+		c, kind = d.s.secondary, sim.Telnyx
+	}
+	from := fmt.Sprintf("+1444%07d", i%10000000)
+	if burst {
+		from = fmt.Sprintf("+1445%07d", i%10000000)
+	}
+	o := &offered{kind: kind, at: time.Now(), burst: burst}
+	sid, err := c.Inbound(sim.InboundRequest{Kind: kind, From: from,
+		StatusCallbackEvents: []string{"initiated", "ringing", "answered", "completed"}})
+	o.sid = sid
+	if err != nil {
+		o.err = err.Error()
+	}
+	d.mu.Lock()
+	d.inbound = append(d.inbound, o)
+	d.mu.Unlock()
+}
+
+// watchStalls measures how late this process wakes up for a 10 ms tick. The drill's
+// timings are only as good as the machine's scheduling: a shared machine that stalls the
+// carriers or the load for half a second shows up here, and in the report.
+func (d *drill) watchStalls(ctx context.Context) {
+	const tick = 10 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := time.Now()
+	var stalls []time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			d.mu.Lock()
+			d.stalls = stalls
+			d.mu.Unlock()
+			return
+		case now := <-t.C:
+			stalls = append(stalls, max(now.Sub(last)-tick, 0))
+			last = now
+		}
+	}
+}
+
+// poll samples the primary's breaker on every instance every 50 ms, directly (not through
+// the proxy), to tell when the fleet stopped using it.
+func (d *drill) poll(ctx context.Context) {
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	defer client.CloseIdleConnections()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		smp := sample{at: time.Now(), states: make([]string, len(d.s.instances))}
+		var wg sync.WaitGroup
+		for i, in := range d.s.instances {
+			wg.Go(func() { smp.states[i] = primaryBreaker(ctx, client, in.url()) })
+		}
+		wg.Wait()
+		d.mu.Lock()
+		d.samples = append(d.samples, smp)
+		d.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func primaryBreaker(ctx context.Context, client *http.Client, base string) string {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/admin/breakers", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "down"
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Breakers []struct {
+			Carrier string `json:"carrier"`
+			State   string `json:"state"`
+		} `json:"breakers"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&list) != nil {
+		return "down"
+	}
+	for _, b := range list.Breakers {
+		if b.Carrier == "primary" {
+			return b.State
+		}
+	}
+	return "down"
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+type options struct {
+	mode        string
+	bin         string
+	rate        int
+	ring, talk  time.Duration
+	warmup      time.Duration
+	tail        time.Duration
+	restart     bool
+	redisStop   time.Duration
+	burst       bool
+	burstFactor int
+	logLevel    string
+	logs        string
+	wrapUp      time.Duration
+	agents      int
+	inboundRate float64
+}
+
+// Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
+// because CI runs it beside every other package's tests, under the race detector.
+var (
+	defaultRate    = map[string]int{"full": 15, "short": 6}
+	defaultAgents  = map[string]int{"full": 12, "short": 6}
+	defaultInbound = map[string]float64{"full": 2, "short": 1}
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("incidentdrill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s) or short (one window of each kind; CI)")
+	fs.StringVar(&o.bin, "bin", "", "switchboard binary to run (default: go build ./cmd/switchboard into a temporary directory)")
+	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 6 short)")
+	fs.DurationVar(&o.ring, "ring", 3*time.Second, "how long a callee rings before answering (keep it above the callback deadline, 2s)")
+	fs.DurationVar(&o.talk, "talk", 3*time.Second, "how long the far end stays on a call: after the answer, or for an inbound caller from the start, waiting included")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load on a healthy primary before the timeline starts")
+	fs.DurationVar(&o.tail, "tail", 4*time.Second, "load after the timeline ends, to see traffic return to the primary")
+	fs.BoolVar(&o.restart, "restart-instance", true, "restart instance sb2 (SIGTERM, drain, start) mid-run")
+	fs.DurationVar(&o.redisStop, "redis-stop", 0, "kill Redis mid-run for this long (default: 10s full, 3s short; 0 to skip with -redis-stop=0)")
+	fs.BoolVar(&o.burst, "burst", true, "a burst of inbound calls: the callbacks of the steady load times -burst-factor, for a few seconds")
+	fs.IntVar(&o.burstFactor, "burst-factor", 10, "how many times the steady callback rate the burst brings")
+	fs.IntVar(&o.agents, "agents", 0, "simulated agents (softphones with pion peers) taking the inbound calls (default: 12 full, 6 short)")
+	fs.Float64Var(&o.inboundRate, "inbound-rate", 0, "steady inbound calls per second, for the agents (default: 2 full, 1 short)")
+	fs.DurationVar(&o.wrapUp, "wrap-up", 500*time.Millisecond, "how long an agent rests after a call (SWITCHBOARD_WRAP_UP)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "Switchboard's log level (its logs go to files, see -logs)")
+	fs.StringVar(&o.logs, "logs", "", "keep Switchboard's logs in this directory (default: a temporary one, removed)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var t timeline
+	switch o.mode {
+	case "full":
+		t = fullTimeline
+	case "short":
+		t = shortTimeline
+	default:
+		return fmt.Errorf("-mode %q: want full or short", o.mode)
+	}
+	if err := t.validate(); err != nil {
+		return err
+	}
+	if !set["rate"] {
+		o.rate = defaultRate[o.mode]
+	}
+	if !set["agents"] {
+		o.agents = defaultAgents[o.mode]
+	}
+	if !set["inbound-rate"] {
+		o.inboundRate = defaultInbound[o.mode]
+	}
+	if !set["redis-stop"] {
+		o.redisStop = t.redisStopFor
+	}
+	switch {
+	case o.rate < 1 || o.rate > 200:
+		return errors.New("-rate: want 1 to 200 calls/s")
+	case o.agents < 0 || o.agents > 100 || o.inboundRate < 0 || o.inboundRate > 50:
+		return errors.New("-agents: want 0 to 100; -inbound-rate: want 0 to 50 calls/s")
+	case o.burstFactor < 2:
+		return errors.New("-burst-factor: want at least 2")
+	case o.ring <= callbackDeadline:
+		return fmt.Errorf("-ring %v: want more than the callback deadline (%v): the simulator still fetches TwiML while it drops callbacks, and an answer before the deadline would prove the primary alive", o.ring, callbackDeadline)
+	}
+
+	dir := o.logs
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if o.bin == "" {
+		fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard")
+		var err error
+		if o.bin, err = build(ctx, dir, stderr); err != nil {
+			return err
+		}
+	}
+
+	s, err := startStack(ctx, o, dir)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
+		t.name, t.at(t.end), o.rate, s.lbURL, s.instances[0].url(), s.instances[0].public, s.instances[1].url(), s.instances[1].public, s.redis.URL())
+
+	var agents *agentPool
+	agentCtx, stopAgents := context.WithCancel(ctx)
+	defer stopAgents()
+	if o.agents > 0 {
+		if agents, err = startAgents(ctx, s, o); err != nil {
+			return err
+		}
+		defer agents.stop() // before the stack closes (deferred earlier)
+		agents.run(agentCtx)
+	}
+
+	d, err := drive(ctx, s, t, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "incidentdrill: load stopped; waiting for calls to end and callbacks to settle")
+	unsettled := settle(ctx, s, o.ring+o.talk+15*time.Second)
+	var stuck []string
+	if agents != nil {
+		// Every call has ended: each agent must be back to available once its wrap-up
+		// passes (and a softphone that lost its instance has signed in again).
+		stuck = agents.stuck(ctx, o.wrapUp+10*time.Second)
+	}
+	ev := collect(ctx, s, d, unsettled)
+	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
+	stopAgents()
+	command := strings.TrimSpace("go run ./cmd/incidentdrill " + strings.Join(args[1:], " "))
+	r.print(stdout, d, ev, command)
+	if missed := r.missed(); len(missed) > 0 {
+		return fmt.Errorf("missed goals:\n  %s", strings.Join(missed, "\n  "))
+	}
+	return nil
+}
