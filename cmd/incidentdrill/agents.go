@@ -55,7 +55,7 @@ func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
 		}
 		if err != nil || code != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Token == "" {
 			p.stop()
-			return nil, fmt.Errorf("create agent %s: %d %s %v", id, code, body, err)
+			return nil, fmt.Errorf("create agent %s: %d %s %w", id, code, body, err)
 		}
 		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
 	}

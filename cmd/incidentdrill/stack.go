@@ -191,7 +191,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	for _, id := range []string{"primary", "secondary"} {
 		code, body, err := s.do(ctx, s.instances[0].url(), http.MethodPut, "/api/admin/carriers/"+id, carriers[id])
 		if err != nil || code >= 300 {
-			return nil, fmt.Errorf("configure carrier %s: %d %s %v", id, code, body, err)
+			return nil, fmt.Errorf("configure carrier %s: %d %s %w", id, code, body, err)
 		}
 	}
 	// Every instance must know both carriers before the first call.
