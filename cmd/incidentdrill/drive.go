@@ -228,6 +228,18 @@ func (d *drill) usage() usage {
 		redis: d.redisCPU + cpuTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
 }
 
+// burstNote marks a failure at t as one of the burst's: from its start until its calls have
+// had time to end.
+func (d *drill) burstNote(t time.Time) string {
+	if d.burst.from.IsZero() || t.IsZero() {
+		return ""
+	}
+	if (span{d.burst.from, d.burst.to.Add(d.o.ring + d.o.talk)}).contains(t) {
+		return ", during the burst"
+	}
+	return ""
+}
+
 // windowAt names the window in force at t, or "healthy".
 func (d *drill) windowAt(t time.Time) string {
 	for i, w := range d.windows {

@@ -91,6 +91,7 @@ type result struct {
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
 	acks                                map[string]ackHistogram
+	loadBefore                          string // the machine's load average as the drill started
 }
 
 func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackHistogram) *result {
@@ -127,7 +128,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 				r.finalsBad["busy number: "+why]++
 			default:
 				r.answering++
-				r.failed[why]++
+				r.failed[why+d.burstNote(p.sent)]++
 			}
 			continue
 		case !known:
@@ -157,7 +158,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 			r.excluded["its callbacks were refused while Redis was stopped"]++
 		default:
 			r.answering++
-			r.failed[why]++
+			r.failed[why+d.burstNote(rep.AnsweredAt)]++
 			r.example(d, fmt.Sprintf("outbound %s on %s, placed at %s, answered at %s: %s", p.id, carrier,
 				d.clockOf(p.sent), d.clockOf(rep.AnsweredAt), why))
 		}
@@ -210,7 +211,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 			r.inExcluded["its webhooks were refused while Redis was stopped"]++
 		default:
 			r.inbound++
-			r.inFailed[string(o.kind)+": "+why]++
+			r.inFailed[string(o.kind)+": "+why+d.burstNote(o.at)]++
 			r.example(d, fmt.Sprintf("inbound %s %s, offered at %s, answered at %s, ended at %s: %s", o.kind, o.sid,
 				d.clockOf(o.at), d.clockOf(rep.AnsweredAt), d.clockOf(rep.EndedAt), why))
 		}
@@ -519,8 +520,8 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	u := r.cpu
 	p("cpu:      sb1 %v, sb2 %v, redis-server %v, this process (carriers, proxy, load) %v in %v of wall time:",
 		u.sb1.Round(time.Second), u.sb2.Round(time.Second), u.redis.Round(time.Second), u.drill.Round(time.Second), u.wall.Round(time.Second))
-	p("          %.0f%% of the machine's %d vCPUs; load average %s at the end; this process woke up late by p99 %v,",
-		100*(u.sb1+u.sb2+u.redis+u.drill).Seconds()/u.wall.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), loadavg(),
+	p("          %.0f%% of the machine's %d vCPUs; load average %s before, %s at the end; this process woke up late by p99 %v,",
+		100*(u.sb1+u.sb2+u.redis+u.drill).Seconds()/u.wall.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), r.loadBefore, loadavg(),
 		round(pct(d.stalls, .99)))
 	p("          at worst %v (the machine's scheduling, shared with whatever else runs on it)", round(pct(d.stalls, 1)))
 

@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	loadBefore := loadavg()
 	s, err := startStack(ctx, o, dir)
 	if err != nil {
 		return err
@@ -149,6 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ev := collect(ctx, s, d, unsettled)
 	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
+	r.loadBefore = loadBefore
 	stopAgents()
 	command := strings.TrimSpace("go run ./cmd/incidentdrill " + strings.Join(args[1:], " "))
 	r.print(stdout, d, ev, command)

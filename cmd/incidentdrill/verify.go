@@ -292,6 +292,8 @@ func carried(r sim.Report) (bool, string) {
 		}
 	}
 	switch {
+	case r.Status == "canceled" && r.AnsweredAt.IsZero() && r.Direction == "inbound":
+		return false, "the caller hung up before Switchboard answered"
 	case r.Status != "completed":
 		return false, "the carrier ended it " + r.Status
 	case r.AnsweredAt.IsZero():
