@@ -225,17 +225,22 @@ func NewCluster(tb testing.TB) *Cluster {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
+	// Every node must see the cluster as ok (and know every slot), not just the first one:
+	// until then a node answers CLUSTERDOWN.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", c.port(0), "cluster", "info").Output()
-		if strings.Contains(string(out), "cluster_state:ok") {
-			return c
+	for i := range c.procs {
+		for {
+			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", c.port(i), "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") && strings.Contains(string(out), "cluster_slots_ok:16384") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster node %d did not become ok:\n%s", i, out)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: cluster did not become ok:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return c
 }
 
 func (c *Cluster) port(i int) string {
