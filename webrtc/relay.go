@@ -74,6 +74,9 @@ func (h *Hub) dialRelay(ctx context.Context, holderURL, callID, agent string, si
 		"?agent=" + url.QueryEscape(agent) + "&token=" + h.relayToken(callID, agent)
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.DialContext(ctx, u, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close() // the status line is all we read of a refusal
+	}
 	if err != nil {
 		if resp != nil {
 			return nil, errors.New("webrtc: relay to " + holderURL + " refused: " + resp.Status)

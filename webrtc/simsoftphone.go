@@ -62,7 +62,10 @@ type SimSoftphone struct {
 func DialSoftphone(ctx context.Context, baseURL, token string, opts SimAgentOptions) (*SimSoftphone, error) {
 	u := "ws" + strings.TrimPrefix(strings.TrimRight(baseURL, "/"), "http") + "/agent/ws"
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.DialContext(ctx, u, nil)
+	conn, resp, err := d.DialContext(ctx, u, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,13 @@ func (a *agentCalls) Place(ctx context.Context, p webrtc.Placement) error {
 // Hangup ends a call at its carrier; a call no carrier has yet is left alone.
 func (a *agentCalls) Hangup(ctx context.Context, callID string) error {
 	c, err := a.st.Call(ctx, callID)
-	if err != nil || c.Carrier == "" || c.CarrierCallID == "" || c.State.Terminal() {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // never placed (or long gone): nothing to end at a carrier
+	}
+	if err != nil {
+		return err
+	}
+	if c.Carrier == "" || c.CarrierCallID == "" || c.State.Terminal() {
 		return nil
 	}
 	client, ok := a.reg.Client(c.Carrier)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,7 +72,6 @@ func startBrowser(t *testing.T, wav string, granted bool) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.NoSandbox, // tests run as root in CI
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
 		// The machine has no network beyond loopback: no background traffic, nothing to update.
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
@@ -89,17 +89,28 @@ func startBrowser(t *testing.T, wav string, granted bool) context.Context {
 	if path := os.Getenv("CHROMIUM"); path != "" {
 		opts = append(opts, chromedp.ExecPath(path))
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
+	// Start the browser now, so a missing Chromium fails here with a clear message. A start
+	// that fails on a machine busy with other work is tried again, with a fresh profile.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(t.TempDir()))...)
+		ctx, cancel := chromedp.NewContext(actx)
+		if err = chromedp.Do(ctx, chromedp.Navigate("about:blank")); err == nil {
+			t.Cleanup(func() {
+				cancel()
+				cancelAlloc()
+			})
+			return ctx
+		}
 		cancel()
 		cancelAlloc()
-	})
-	// Start the browser now, so a missing Chromium fails here with a clear message.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium (install Debian's chromium: apt-get install -y chromium; .ci/deps does it): %v", err)
+		if _, lookErr := exec.LookPath("chromium"); lookErr != nil && os.Getenv("CHROMIUM") == "" {
+			break
+		}
+		t.Logf("Chromium did not start (attempt %d): %v", attempt, err)
 	}
-	return ctx
+	t.Fatalf("start Chromium (install Debian's chromium: apt-get install -y chromium; .ci/deps does it): %v", err)
+	return nil
 }
 
 func tid(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
