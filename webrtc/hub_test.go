@@ -158,10 +158,16 @@ type hubTweak func(*HubOptions)
 // an HTTP server; cleanups stop everything it started.
 func newTestHub(t *testing.T, ns string, tweaks ...hubTweak) *testHub {
 	t.Helper()
+	return newTestHubOn(t, redistest.URL(t), ns, tweaks...)
+}
+
+// newTestHubOn is newTestHub on the Redis at url.
+func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
+	t.Helper()
 	if ns == "" {
 		ns = redistest.Namespace(t)
 	}
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
+	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,12 @@ func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
 		var out struct {
 			Token string `json:"token"`
 		}
-		if err != nil || code != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Token == "" {
+		if err == nil && (code != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Token == "") {
+			err = fmt.Errorf("answered %d %s", code, body)
+		}
+		if err != nil {
 			p.stop()
-			return nil, fmt.Errorf("create agent %s: %d %s %w", id, code, body, err)
+			return nil, fmt.Errorf("create agent %s: %w", id, err)
 		}
 		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
 	}

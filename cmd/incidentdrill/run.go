@@ -32,7 +32,7 @@ type options struct {
 // Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
 // because CI runs it beside every other package's tests, under the race detector.
 var (
-	defaultRate    = map[string]int{"full": 15, "short": 6}
+	defaultRate    = map[string]int{"full": 15, "short": 8}
 	defaultAgents  = map[string]int{"full": 12, "short": 6}
 	defaultInbound = map[string]float64{"full": 2, "short": 1}
 )
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s) or short (one window of each kind; CI)")
 	fs.StringVar(&o.bin, "bin", "", "switchboard binary to run (default: go build ./cmd/switchboard into a temporary directory)")
-	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 6 short)")
+	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 8 short)")
 	fs.DurationVar(&o.ring, "ring", 3*time.Second, "how long a callee rings before answering (keep it above the callback deadline, 2s)")
 	fs.DurationVar(&o.talk, "talk", 3*time.Second, "how long the far end stays on a call: after the answer, or for an inbound caller from the start, waiting included")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load on a healthy primary before the timeline starts")

@@ -190,8 +190,11 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	}
 	for _, id := range []string{"primary", "secondary"} {
 		code, body, err := s.do(ctx, s.instances[0].url(), http.MethodPut, "/api/admin/carriers/"+id, carriers[id])
-		if err != nil || code >= 300 {
-			return nil, fmt.Errorf("configure carrier %s: %d %s %w", id, code, body, err)
+		if err == nil && code >= 300 {
+			err = fmt.Errorf("answered %d %s", code, body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("configure carrier %s: %w", id, err)
 		}
 	}
 	// Every instance must know both carriers before the first call.
@@ -264,7 +267,6 @@ type instance struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	starts int
 	cpu    time.Duration // CPU time of the lives before this one
 }
 
@@ -290,7 +292,6 @@ func (in *instance) start(ctx context.Context) error {
 	}()
 	in.mu.Lock()
 	in.cmd, in.exited = cmd, exited
-	in.starts++
 	in.mu.Unlock()
 	err = waitFor(ctx, 15*time.Second, func() bool {
 		select {
