@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -112,10 +110,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tasks.Go(func() { agents.run(background, log) })
 
 	hookDeps := webhooks.Deps{
-		Store:       st,
-		Carriers:    carrierCredentials{carriers},
-		PublicURL:   public,
-		MediaSecret: mediaSecret(adminToken),
+		Store:     st,
+		Carriers:  carrierCredentials{carriers},
+		PublicURL: public,
+		// Keys the tokens of Telnyx media stream URLs; every instance derives the same one.
+		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
 	}
@@ -248,14 +247,6 @@ func handleReady(st *store.Redis, draining *atomic.Bool) echo.HandlerFunc {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	}
-}
-
-// mediaSecret keys the tokens of Telnyx media stream URLs. It is derived from the admin token,
-// which every instance of a deployment shares, so a stream may land on any of them.
-func mediaSecret(adminToken string) []byte {
-	m := hmac.New(sha256.New, []byte(adminToken))
-	m.Write([]byte("switchboard media stream tokens v1"))
-	return m.Sum(nil)
 }
 
 func newToken() string {
