@@ -1,85 +1,106 @@
 -- Apply one event to one call, atomically: dedupe, forward-only transition, record update,
--- append to the call's bounded log, publish a wake-up.
+-- append to the call's bounded log, publish a wake-up, and (on a single node) keep the
+-- active-call index and the call-detail records.
 --
--- KEYS[1] call hash, KEYS[2] call log stream (same hash tag)
--- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 terminal ('1'/'0'),
---       5 carrier time (unix ms, '' if unknown), 6 received (unix ms), 7 call id,
---       8 carrier, 9 carrier call id, 10 direction, 11 from, 12 to, 13 agent, 14 detail,
---       15 log length, 16 ttl of a live call (ms), 17 ttl of a finished call (ms), 18 channel,
---       19 attempt summary ('' unless the event records an attempt on a carrier)
+-- KEYS[1] call hash, KEYS[2] call log stream (same hash tag);
+-- on a single node also KEYS[3] active-call index, KEYS[4] call-detail stream. Redis Cluster
+-- lets a script touch one hash slot only, so there those two are written by the caller.
+-- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 carrier time (unix ms, ''
+--       if unknown), 5 received (unix ms), 6 call id, 7 carrier, 8 carrier call id,
+--       9 direction, 10 from, 11 to, 12 agent, 13 detail, 14 attempt summary ('' unless the
+--       event records an attempt on a carrier), 15 wake-up channel
+-- The numbers that never change between calls (LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL,
+-- TERMINAL_RANK) are constants that Go puts in front of this source.
 --
 -- The transition rule lives in Go (call.State.Rank); the script only compares the ranks it is
--- handed, so the two cannot disagree.
+-- handed, so the two cannot disagree. A state is terminal when its rank is TERMINAL_RANK.
 --
--- Returns {outcome, state, created, ended}, and when the event ended the call also
---         {..., from, to, direction, carrier, carrier_call_id, agent, created_at, attempts}
---         for its call-detail record.
--- outcome: 1 recorded, 2 advanced, 3 duplicate; ended is 1 when this event finished the call.
+-- Returns {outcome, state, created, ended}; outcome: 1 recorded, 2 advanced, 3 duplicate;
+-- ended is 1 when this event finished the call. Without KEYS[3] a finishing event also
+-- returns {..., from, to, direction, carrier, carrier_call_id, agent, created_at, attempts}
+-- for the caller's call-detail record.
 --
--- It runs on every callback, so it does as few commands as it can: one HMGET reads the record
--- and whether the event was seen (dedupe is a field of the hash), one HSET writes it, one XADD
--- logs the event; the expiry is set only when the call is created or ends, and the wake-up is
--- published only when the state moves.
+-- It runs on every callback, so it does as little as it can: one HMGET reads the record and
+-- whether the event was seen (dedupe is a field of the hash), one HSET writes it, one XADD
+-- logs the event; expiry, index and call-detail record are touched only when the call is
+-- created or ends, and the wake-up is published only when the state moves.
 local call, log = KEYS[1], KEYS[2]
-local seen = 'e:' .. ARGV[1]
-local cur = redis.call('HMGET', call, 'created_at', 'rank', 'terminal', 'state',
-  'carrier', 'carrier_call_id', 'direction', 'from', 'to', 'agent', seen, 'attempts')
+local id, state, now = ARGV[1], ARGV[2], ARGV[5]
+local seen = 'e:' .. id
+local cur = redis.call('HMGET', call, 'created_at', 'rank', 'state', 'carrier', 'carrier_call_id',
+  'direction', 'from', 'to', 'agent', 'attempts', seen)
 if cur[11] then
-  return {3, cur[4] or '', 0, 0}
+  return {3, cur[3] or '', 0, 0}
 end
 
+local set = {'updated_at', now, seen, '1'}
+local n = 4
 local created = 0
-local set = {'updated_at', ARGV[6], seen, '1'}
 if not cur[1] then
   created = 1
-  cur[1] = ARGV[6]
-  table.insert(set, 'id'); table.insert(set, ARGV[7])
-  table.insert(set, 'created_at'); table.insert(set, ARGV[6])
+  cur[1] = now
+  set[5], set[6], set[7], set[8] = 'id', ARGV[6], 'created_at', now
+  n = 8
 end
--- Fill fields the record does not have yet; never overwrite what is known.
-local fill = {{5, 'carrier', 8}, {6, 'carrier_call_id', 9}, {7, 'direction', 10},
-  {8, 'from', 11}, {9, 'to', 12}, {10, 'agent', 13}}
-for _, f in ipairs(fill) do
-  if (not cur[f[1]] or cur[f[1]] == '') and ARGV[f[3]] ~= '' then
-    cur[f[1]] = ARGV[f[3]]
-    table.insert(set, f[2]); table.insert(set, ARGV[f[3]])
+-- Fill fields the record does not have yet; never overwrite what is known. Field i of cur
+-- takes ARGV[i + 3].
+local names = {'carrier', 'carrier_call_id', 'direction', 'from', 'to', 'agent'}
+for i = 4, 9 do
+  local v = ARGV[i + 3]
+  if v ~= '' and (not cur[i] or cur[i] == '') then
+    cur[i] = v
+    set[n + 1], set[n + 2] = names[i - 3], v
+    n = n + 2
   end
 end
 -- Attempts are kept in the record too, so the call-detail record written when the call ends
 -- carries them without reading the log.
-if ARGV[19] ~= '' then
-  cur[12] = (cur[12] or '') .. ARGV[19] .. '\n'
-  table.insert(set, 'attempts'); table.insert(set, cur[12])
+if ARGV[14] ~= '' then
+  cur[10] = (cur[10] or '') .. ARGV[14] .. '\n'
+  set[n + 1], set[n + 2] = 'attempts', cur[10]
+  n = n + 2
 end
 
-local changed = 0
-if ARGV[2] ~= '' and cur[3] ~= '1' and tonumber(ARGV[3]) > tonumber(cur[2] or '0') then
+local changed, ended = 0, 0
+local rank = tonumber(ARGV[3])
+local was = tonumber(cur[2] or '0')
+if state ~= '' and was < TERMINAL_RANK and rank > was then
   changed = 1
-  cur[4] = ARGV[2]
-  table.insert(set, 'state'); table.insert(set, ARGV[2])
-  table.insert(set, 'rank'); table.insert(set, ARGV[3])
-  table.insert(set, 'terminal'); table.insert(set, ARGV[4])
+  cur[3] = state
+  set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'state', state, 'rank', ARGV[3]
+  n = n + 4
+  if rank == TERMINAL_RANK then ended = 1 end
 end
 redis.call('HSET', call, unpack(set))
 
-redis.call('XADD', log, 'MAXLEN', '~', ARGV[15], '*',
-  'id', ARGV[1], 's', ARGV[2], 'c', ARGV[8], 'at', ARGV[5], 'r', ARGV[6], 'ch', changed, 'd', ARGV[14])
+redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
+  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13])
 
-local ended = 0
-if changed == 1 and ARGV[4] == '1' then ended = 1 end
--- A live call expires MaxCallAge after it was created, a finished one Retention after it ended.
+-- A live call expires LIVE_TTL after it was created, a finished one DONE_TTL after it ended.
 if created == 1 or ended == 1 then
-  local ttl = ARGV[16]
-  if ended == 1 then ttl = ARGV[17] end
+  local ttl = LIVE_TTL
+  if ended == 1 then ttl = DONE_TTL end
   redis.call('PEXPIRE', call, ttl)
   redis.call('PEXPIRE', log, ttl)
 end
-
 if changed == 1 or created == 1 then
-  redis.call('PUBLISH', ARGV[18], ARGV[7] .. ' ' .. (cur[4] or ''))
+  redis.call('PUBLISH', ARGV[15], ARGV[6] .. ' ' .. (cur[3] or ''))
 end
-if ended == 0 then
-  return {changed + 1, cur[4] or '', created, 0}
+
+local indexed = KEYS[3] ~= nil
+if indexed then
+  if ended == 1 then
+    redis.call('ZREM', KEYS[3], ARGV[6])
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', CDR_LEN, '*', 'id', ARGV[6], 'state', cur[3],
+      'from', cur[7] or '', 'to', cur[8] or '', 'direction', cur[6] or '', 'carrier', cur[4] or '',
+      'carrier_call_id', cur[5] or '', 'agent', cur[9] or '', 'created_at', cur[1], 'ended_at', now,
+      'attempts', cur[10] or '')
+  elseif created == 1 then
+    redis.call('ZADD', KEYS[3], now, ARGV[6])
+  end
 end
-return {changed + 1, cur[4] or '', created, ended,
-  cur[8] or '', cur[9] or '', cur[7] or '', cur[5] or '', cur[6] or '', cur[10] or '', cur[1], cur[12] or ''}
+if ended == 0 or indexed then
+  return {changed + 1, cur[3] or '', created, ended}
+end
+return {changed + 1, cur[3] or '', created, ended,
+  cur[7] or '', cur[8] or '', cur[6] or '', cur[4] or '', cur[5] or '', cur[9] or '', cur[1], cur[10] or ''}

@@ -20,9 +20,16 @@ import (
 //go:embed apply.lua
 var applySource string
 
-var (
-	applyScript = redis.NewScript(applySource)
+// newApplyScript puts the store's fixed numbers in front of the apply script as constants,
+// so that they are not sent, and parsed, with every event.
+func newApplyScript(o Options) *redis.Script {
+	return redis.NewScript(fmt.Sprintf(
+		"local LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL, TERMINAL_RANK = %d, %d, %d, %d, %d\n",
+		o.HistoryLimit, o.CDRLimit, o.MaxCallAge.Milliseconds(), o.Retention.Milliseconds(),
+		call.Completed.Rank()) + applySource)
+}
 
+var (
 	// park keeps an event for a carrier call id we cannot resolve yet, unless the index
 	// appeared in the meantime, in which case it answers with our call id.
 	parkScript = redis.NewScript(`
@@ -116,29 +123,28 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	if e.State != call.Unknown {
 		state = e.State.String()
 	}
-	terminal := "0"
-	if e.State.Terminal() {
-		terminal = "1"
-	}
 	direction := ""
 	if e.Direction != call.UnknownDirection {
 		direction = e.Direction.String()
 	}
-	res, err := r.batch.run(ctx, applyScript, []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID)},
-		e.ID, state, e.State.Rank(), terminal, at, now.UnixMilli(), e.CallID,
+	keys := []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID), r.keys.active(), r.keys.cdr()}
+	if r.cluster {
+		keys = keys[:2]
+	}
+	res, err := r.batch.run(ctx, r.applyScript, keys,
+		e.ID, state, e.State.Rank(), at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
-		r.opts.HistoryLimit, r.opts.MaxCallAge.Milliseconds(), r.opts.Retention.Milliseconds(),
-		r.keys.channel(), attemptSummary(e))
+		attemptSummary(e), r.keys.channel())
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}
 	a := Applied{CallID: e.CallID, Outcome: call.Outcome(res[0].(int64))}
 	a.State, _ = call.ParseState(res[1].(string))
 	created, ended := res[2].(int64) == 1, res[3].(int64) == 1
-	if created || ended {
-		// The active-call index and the call-detail records live outside the call's hash
-		// slot, so they are written after the script. The index is only a hint: listing
-		// active calls checks each call's real state.
+	if r.cluster && (created || ended) {
+		// On Cluster the active-call index and the call-detail records live outside the
+		// call's hash slot, so they are written after the script. The index is only a hint:
+		// listing active calls checks each call's real state.
 		if err := r.afterTransition(ctx, e.CallID, created, ended, res, now); err != nil {
 			return a, err
 		}

@@ -9,7 +9,7 @@ import (
 
 func TestCarrierConfigIsAuditedAndBroadcast(t *testing.T) {
 	a := open(t)
-	b := &Redis{rdb: a.rdb, opts: a.opts, keys: a.keys} // a second instance on the same Redis
+	b := open(t, func(o *Options) { o.Namespace = a.opts.Namespace }) // a second instance on the same Redis
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := make(chan struct{}, 16)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,10 @@ type Redis struct {
 	keys     keys
 	embedded *miniredis.Miniredis // nil unless REDIS_URL was empty
 	batch    *batcher
+	bus      *bus
+	// cluster is true on Redis Cluster, where one script may touch one hash slot only.
+	cluster     bool
+	applyScript *redis.Script
 }
 
 // Open connects to the Redis that opts.URL names, or starts an embedded one, and checks that
@@ -99,12 +104,39 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 	} else if r.rdb, err = newClient(opts.URL); err != nil {
 		return nil, err
 	}
+	_, r.cluster = r.rdb.(*redis.ClusterClient)
+	r.applyScript = newApplyScript(opts)
 	r.batch = newBatcher(r.rdb)
+	r.bus = newBus(r)
 	if err := r.Ping(ctx); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("store: redis at %s does not answer: %w", redactURL(opts.URL), err)
 	}
+	if !r.Embedded() {
+		r.adviseStreamNodes(ctx, log)
+	}
 	return r, nil
+}
+
+// recommendedStreamNodeBytes is the stream-node-max-bytes we recommend. Every call's event
+// log is a Redis stream of a handful of entries; with the default 4096, Redis 7.0 gives each
+// new stream a 4 KiB node, which costs 4.7 KB of memory per call instead of 1.1 KB and makes
+// the first event of every call about 14 µs slower in Redis.
+const recommendedStreamNodeBytes = 512
+
+// adviseStreamNodes logs, once at start, when Redis keeps stream nodes larger than
+// recommended. Managed Redis often refuses CONFIG; then there is nothing to say.
+func (r *Redis) adviseStreamNodes(ctx context.Context, log *slog.Logger) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	v, err := r.rdb.ConfigGet(ctx, "stream-node-max-bytes").Result()
+	if err != nil {
+		return
+	}
+	if n, err := strconv.Atoi(v["stream-node-max-bytes"]); err == nil && n > 2*recommendedStreamNodeBytes {
+		log.Info("redis keeps large stream nodes: each call's event log costs more memory and time than it needs; set stream-node-max-bytes to 512 (see README, Redis)",
+			"stream-node-max-bytes", n)
+	}
 }
 
 // go-redis logs pool trouble (every failed dial while Redis is down) to stderr through a
@@ -180,6 +212,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 // Close releases the connections and stops an embedded Redis.
 func (r *Redis) Close() error {
 	r.batch.close()
+	r.bus.close()
 	err := r.rdb.Close()
 	if r.embedded != nil {
 		r.embedded.Close()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,5 +303,30 @@ func TestScriptsSurviveAFlush(t *testing.T) {
 	}
 	if a := mustApply(t, r, call.Event{ID: "2", CallID: id, State: call.InProgress}); a.State != call.InProgress {
 		t.Fatalf("after SCRIPT FLUSH: %+v", a)
+	}
+}
+
+// Opening a store on a Redis that keeps 4 KiB stream nodes says so, with the setting to change.
+func TestOpenAdvisesSmallStreamNodes(t *testing.T) {
+	ctx := context.Background()
+	probe := open(t)
+	opened := func() string {
+		var buf bytes.Buffer
+		r, err := Open(ctx, Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, slog.New(slog.NewTextHandler(&buf, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return buf.String()
+	}
+	if out := opened(); strings.Contains(out, "stream-node-max-bytes") {
+		t.Fatalf("advice on a Redis configured as recommended: %s", out)
+	}
+	if err := probe.rdb.ConfigSet(ctx, "stream-node-max-bytes", "4096").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer probe.rdb.ConfigSet(ctx, "stream-node-max-bytes", "512")
+	if out := opened(); !strings.Contains(out, "stream-node-max-bytes=4096") {
+		t.Fatalf("no advice on a Redis with 4 KiB stream nodes: %q", out)
 	}
 }
