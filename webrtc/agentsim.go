@@ -34,6 +34,9 @@ type SimAgentOptions struct {
 	// Source, if set, fills each outgoing 20 ms frame instead of the tone, on the agent's
 	// sending goroutine (a load command stamps sequence numbers and send times this way).
 	Source func(frame []byte)
+	// OnSent, if set, is called on the sending goroutine right after each frame Source filled
+	// is written to the network: the moment it reaches the other end's socket on loopback.
+	OnSent func()
 	// OnFrame, if set, sees each received PCMU payload with its arrival time, on the agent's
 	// receiving goroutine; the slice is reused after it returns.
 	OnFrame func(ulaw []byte, at time.Time)
@@ -295,6 +298,9 @@ func (a *SimAgent) speak() {
 		}
 		if ok, _ := a.track.write(&h, frame, false); ok {
 			a.sent.Add(1)
+			if a.opts.OnSent != nil {
+				a.opts.OnSent()
+			}
 		}
 		h.SequenceNumber++
 		h.Timestamp += g711.FrameSamples

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -101,19 +102,8 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 
 	e := &Engine{}
 	if opts.UDPMuxPort != 0 {
-		muxOpts := []ice.UDPMuxFromPortOption{
-			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
-			ice.UDPMuxFromPortWithReadBufferSize(muxBuffer),
-			ice.UDPMuxFromPortWithWriteBufferSize(muxBuffer),
-		}
-		if opts.LoopbackOnly {
-			muxOpts = append(muxOpts,
-				ice.UDPMuxFromPortWithLoopback(),
-				ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
-		}
-		e.mux, err = ice.NewMultiUDPMuxFromPort(opts.UDPMuxPort, muxOpts...)
-		if err != nil {
-			return nil, fmt.Errorf("webrtc: UDP mux on port %d: %w", opts.UDPMuxPort, err)
+		if e.mux, err = newMediaMux(opts.UDPMuxPort, opts.LoopbackOnly); err != nil {
+			return nil, err
 		}
 		se.SetICEUDPMux(e.mux)
 	}
@@ -169,4 +159,62 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	return err
+}
+
+// newMediaMux opens the shared media port on every usable IPv4 address (on loopback only,
+// or on every other interface), one mediaSocket each, as pion's NewMultiUDPMuxFromPort would
+// with ordinary sockets.
+func newMediaMux(port int, loopbackOnly bool) (*ice.MultiUDPMuxDefault, error) {
+	ips, err := mediaIPs(loopbackOnly)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: UDP mux on port %d: %w", port, err)
+	}
+	var muxes []ice.UDPMux
+	closeAll := func() {
+		for _, m := range muxes {
+			m.Close()
+		}
+	}
+	for _, ip := range ips {
+		conn, err := listenMediaSocket(ip, port, muxBuffer)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("webrtc: UDP mux on %s: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+		}
+		muxes = append(muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn}))
+	}
+	return ice.NewMultiUDPMuxDefault(muxes...), nil
+}
+
+// mediaIPs are the IPv4 addresses of the interfaces that are up: loopback ones only when
+// loopbackOnly, else every other one but link-local.
+func mediaIPs(loopbackOnly bool) ([]netip.Addr, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var ips []netip.Addr
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagUp == 0 || (iface.Flags&net.FlagLoopback != 0) != loopbackOnly {
+			continue
+		}
+		addrs, err := iface.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipNet, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipNet.IP)
+			if ip = ip.Unmap(); ok && ip.Is4() && !ip.IsLinkLocalUnicast() {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	if len(ips) == 0 {
+		return nil, errors.New("no usable IPv4 address")
+	}
+	return ips, nil
 }

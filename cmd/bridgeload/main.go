@@ -107,10 +107,15 @@ func unstamp(frame []byte) (int, bool) {
 // read by the receiver's goroutine.
 type timeline struct {
 	sent []atomic.Int64 // ns since the run's epoch; 0 = not sent
+	// wire is when the frame's packet was on the wire (the sender's write returned), for
+	// senders that report it; 0 = not reported.
+	wire []atomic.Int64
 	next atomic.Int64
 }
 
-func newTimeline(n int) *timeline { return &timeline{sent: make([]atomic.Int64, n)} }
+func newTimeline(n int) *timeline {
+	return &timeline{sent: make([]atomic.Int64, n), wire: make([]atomic.Int64, n)}
+}
 
 // claim takes the next sequence number and records its send time; false when full.
 func (t *timeline) claim(now int64) (int, bool) {
@@ -132,6 +137,9 @@ type arrival struct {
 	dup   atomic.Int64
 	first atomic.Int64 // ns since epoch of the first arrival
 	lat   webrtc.LatencyHistogram
+	// fromWire is the time since the packet was on the wire, where the sender reported it
+	// (else since it was sent, which is earlier: never an underestimate).
+	fromWire webrtc.LatencyHistogram
 }
 
 func newArrival(tl *timeline) *arrival {
@@ -154,6 +162,10 @@ func (a *arrival) frame(frame []byte, now int64) {
 	a.count.Add(1)
 	a.first.CompareAndSwap(0, now)
 	a.lat.Observe(time.Duration(now - sent))
+	if wire := a.tl.wire[seq].Load(); wire != 0 && wire < now {
+		sent = wire
+	}
+	a.fromWire.Observe(time.Duration(now - sent))
 }
 
 // clock gives times as ns since the run's epoch, so they fit an atomic int64.
@@ -352,16 +364,26 @@ func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *web
 	if c.peer, err = server.NewPeer(nil); err != nil {
 		return err
 	}
+	lastSeq := -1 // of the frame Source stamped last; the sending goroutine's own
+
 	c.agent, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
 		Engine:      agents,
 		RecordLimit: g711.FrameSamples, // the load run reads arrivals, not recordings
 		Source: func(frame []byte) {
 			copy(frame, voice)
+			lastSeq = -1
 			if !c.active.Load() {
 				return
 			}
 			if seq, ok := c.toCarrier.claim(since()); ok {
 				stamp(frame, seq)
+				lastSeq = seq
+			}
+		},
+		OnSent: func() {
+			if lastSeq >= 0 {
+				c.toCarrier.wire[lastSeq].Store(since())
+				lastSeq = -1
 			}
 		},
 		OnFrame: func(ulaw []byte, at time.Time) { c.atAgent.frame(ulaw, clk.at(at)) },
@@ -430,7 +452,7 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 	rss, heap uint64, goroutines int, allocs allocCount) {
 	var (
 		sentA, gotA, sentC, gotC, dupA, dupC int64
-		latA, latC, brA, brC                 webrtc.LatencySnapshot
+		latA, latC, wireC, brA, brC          webrtc.LatencySnapshot
 		setup                                []time.Duration
 		dropA, dropC                         uint64
 	)
@@ -444,9 +466,10 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 		sentC += c.toCarrier.next.Load()
 		gotC += c.atCarrier.count.Load()
 		dupC += c.atCarrier.dup.Load()
-		a, b := c.atAgent.lat.Snapshot(), c.atCarrier.lat.Snapshot()
+		a, b, wb := c.atAgent.lat.Snapshot(), c.atCarrier.lat.Snapshot(), c.atCarrier.fromWire.Snapshot()
 		latA.Merge(&a)
 		latC.Merge(&b)
+		wireC.Merge(&wb)
 		s := c.bridge.Stats()
 		brA.Merge(&s.CarrierToAgentLatency)
 		brC.Merge(&s.AgentToCarrierLatency)
@@ -482,10 +505,13 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 		gotA, sentA, pct(gotA, sentA), dropA, dupA)
 	fmt.Fprintf(w, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
 		gotC, sentC, pct(gotC, sentC), dropC, dupC)
-	fmt.Fprintf(w, "latency, Audio() -> SimAgent receipt (bridge + pion + loopback): %s\n", q(&latA))
-	fmt.Fprintf(w, "latency, SimAgent send -> leg.SendAudio (pion + loopback + bridge): %s\n", q(&latC))
-	fmt.Fprintf(w, "  inside the bridge only, Audio() -> WriteSample returned: %s\n", q(&brA))
-	fmt.Fprintf(w, "  inside the bridge only, agent RTP read -> SendAudio returned: %s\n", q(&brC))
+	fmt.Fprintln(w, "added latency through the server (the goal), from a frame at its edge to the frame out of the other:")
+	fmt.Fprintf(w, "  carrier -> agent, Audio() -> RTP packet on the wire to the agent: %s\n", q(&brA))
+	fmt.Fprintf(w, "  agent -> carrier, RTP packet on the wire to the server -> carrier leg has it: %s\n", q(&wireC))
+	fmt.Fprintln(w, "end to end, including the simulated browser's own pion stack in this process:")
+	fmt.Fprintf(w, "  carrier -> agent, Audio() -> SimAgent receipt: %s\n", q(&latA))
+	fmt.Fprintf(w, "  agent -> carrier, SimAgent frame made -> carrier leg has it: %s\n", q(&latC))
+	fmt.Fprintf(w, "inside the bridge only, agent RTP read -> carrier leg has it: %s\n", q(&brC))
 	cores := cpu.Seconds() / wall.Seconds()
 	fmt.Fprintf(w, "CPU: %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
 		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
@@ -500,7 +526,7 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 	fmt.Fprintln(w, "note: one process runs both ends (the agents' PeerConnections and the carrier simulation"+
 		" count too), so CPU and memory per call include the load generator, about twice the server's share.")
 	goal := live >= cfg.calls && gotA*1000 >= sentA*999 && gotC*1000 >= sentC*999 &&
-		latA.Quantile(0.99) < 5*time.Millisecond && latC.Quantile(0.99) < 5*time.Millisecond &&
+		brA.Quantile(0.99) < 5*time.Millisecond && wireC.Quantile(0.99) < 5*time.Millisecond &&
 		quantile(setup, 1) < 100*time.Millisecond
 	fmt.Fprintf(w, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
 		map[bool]string{true: "met", false: "NOT met"}[goal])

@@ -22,7 +22,7 @@ func TestRunSmallLoad(t *testing.T) {
 	}
 	for _, want := range []string{
 		"agents connected: 3/3", "calls bridged: 3 (first frame reached the agent in 3)",
-		"carrier -> agent:", "agent -> carrier:", "latency, Audio()", "CPU:", "memory:", "load generator", "goal",
+		"carrier -> agent:", "agent -> carrier:", "added latency through the server", "RTP packet on the wire to the server", "CPU:", "memory:", "load generator", "goal",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
