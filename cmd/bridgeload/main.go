@@ -1,19 +1,20 @@
-// Command bridgeload measures how many bridged calls one process carries: N simulated agents
-// (webrtc.SimAgent, standing in for browsers) connect over loopback to N agent Peers that
-// share one UDP port, and N Bridges join each Peer to a simulated carrier media stream that
-// feeds a 20 ms frame every 20 ms. Every frame carries a sequence number in its first bytes,
-// so each one can be matched with its send time on arrival.
+// Command bridgeload measures how many bridged calls one Switchboard process carries: N
+// simulated agents (webrtc.SimAgent, standing in for browsers) connect over loopback to N
+// agent Peers that share one UDP port, and N Bridges join each Peer to a simulated carrier
+// media stream that feeds a 20 ms frame every 20 ms. Every frame carries a sequence number
+// and its send time in its first bytes, so each one is timed where it lands.
 //
 //	go run ./cmd/bridgeload -calls 300 -duration 20s
 //
 // Everything runs in this one process: the agents' PeerConnections and the carrier
-// simulation cost CPU and memory too, so the per-call figures are for both ends of a call,
-// not only the server's share.
+// simulation cost CPU and memory too, so the per-call figures are for both ends of a call.
+// -agents-process runs the agents in a child process (this binary again) instead, as browsers
+// never share the server's process; on one machine that costs more CPU in all (every packet
+// then wakes another process), and bridgeload measured no better latency.
 package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +38,13 @@ import (
 )
 
 func main() {
+	if os.Getenv(serveAgentsEnv) != "" {
+		if err := serveAgents(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bridgeload agents:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
@@ -47,17 +54,18 @@ func main() {
 }
 
 type config struct {
-	calls       int
-	duration    time.Duration
-	ramp        time.Duration
-	port        int
-	parallel    int
-	rtcp        bool
-	cpuProfile  string
-	memProfile  string
-	mutexProf   string
-	drain       time.Duration
-	connectWait time.Duration
+	calls          int
+	duration       time.Duration
+	ramp           time.Duration
+	port           int
+	parallel       int
+	rtcp           bool
+	agentsProcess  bool
+	cpuProfile     string
+	memProfile     string
+	mutexProf      string
+	drain          time.Duration
+	connectWait    time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -70,6 +78,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.port, "port", 0, "UDP port the agent peers share (0: any free port)")
 	fs.IntVar(&c.parallel, "parallel", 16, "agents negotiating at once while connecting")
 	fs.BoolVar(&c.rtcp, "rtcp", false, "send RTCP reports (webrtc.EngineOptions.RTCPReports) on both ends")
+	fs.BoolVar(&c.agentsProcess, "agents-process", false, "run the simulated agents in a child process instead of this one")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile at the end of the window to this file")
 	fs.StringVar(&c.mutexProf, "mutexprofile", "", "write a mutex contention profile of the window to this file")
@@ -84,114 +93,21 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	return c, nil
 }
 
-// A frame's stamp: a marker and the sequence number + 1 in the first 6 bytes.
-const (
-	stampA, stampB = 0xA5, 0x5A
-	stampLen       = 6
-)
-
-func stamp(frame []byte, seq int) {
-	frame[0], frame[1] = stampA, stampB
-	binary.BigEndian.PutUint32(frame[2:], uint32(seq+1))
-}
-
-func unstamp(frame []byte) (int, bool) {
-	if len(frame) < stampLen || frame[0] != stampA || frame[1] != stampB {
-		return 0, false
-	}
-	n := int(binary.BigEndian.Uint32(frame[2:]))
-	return n - 1, n > 0
-}
-
-// timeline holds a direction's send times by sequence number, written by the sender and
-// read by the receiver's goroutine.
-type timeline struct {
-	sent []atomic.Int64 // ns since the run's epoch; 0 = not sent
-	// wire is when the frame's packet was on the wire (the sender's write returned), for
-	// senders that report it; 0 = not reported.
-	wire []atomic.Int64
-	next atomic.Int64
-}
-
-func newTimeline(n int) *timeline {
-	return &timeline{sent: make([]atomic.Int64, n), wire: make([]atomic.Int64, n)}
-}
-
-// claim takes the next sequence number and records its send time; false when full.
-func (t *timeline) claim(now int64) (int, bool) {
-	seq := int(t.next.Load())
-	if seq >= len(t.sent) {
-		return 0, false
-	}
-	t.sent[seq].Store(now)
-	t.next.Store(int64(seq + 1))
-	return seq, true
-}
-
-// arrival is one direction's receiving end: it counts each stamped frame once and observes
-// its time in flight.
-type arrival struct {
-	tl    *timeline
-	seen  []atomic.Bool
-	count atomic.Int64
-	dup   atomic.Int64
-	first atomic.Int64 // ns since epoch of the first arrival
-	lat   webrtc.LatencyHistogram
-	// fromWire is the time since the packet was on the wire, where the sender reported it
-	// (else since it was sent, which is earlier: never an underestimate).
-	fromWire webrtc.LatencyHistogram
-}
-
-func newArrival(tl *timeline) *arrival {
-	return &arrival{tl: tl, seen: make([]atomic.Bool, len(tl.sent))}
-}
-
-func (a *arrival) frame(frame []byte, now int64) {
-	seq, ok := unstamp(frame)
-	if !ok || seq >= len(a.seen) {
-		return
-	}
-	sent := a.tl.sent[seq].Load()
-	if sent == 0 {
-		return
-	}
-	if a.seen[seq].Swap(true) {
-		a.dup.Add(1)
-		return
-	}
-	a.count.Add(1)
-	a.first.CompareAndSwap(0, now)
-	a.lat.Observe(time.Duration(now - sent))
-	if wire := a.tl.wire[seq].Load(); wire != 0 && wire < now {
-		sent = wire
-	}
-	a.fromWire.Observe(time.Duration(now - sent))
-}
-
-// clock gives times as ns since the run's epoch, so they fit an atomic int64.
-type clock struct{ epoch time.Time }
-
-func (c clock) now() int64           { return int64(time.Since(c.epoch)) }
-func (c clock) at(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
-
 // legFunc adapts a function to webrtc.CarrierLeg.
 type legFunc func(ulaw []byte) error
 
 func (f legFunc) SendAudio(ulaw []byte) error { return f(ulaw) }
 
+// call is the server's side of one call, and the carrier's.
 type call struct {
 	peer    *webrtc.Peer
-	agent   *webrtc.SimAgent
 	bridge  *webrtc.Bridge
 	connect time.Duration
 
-	toAgent   *timeline // carrier -> agent
-	atAgent   *arrival
-	toCarrier *timeline // agent -> carrier
-	atCarrier *arrival
-	active    atomic.Bool // the agent stamps (and counts) its frames
-	started   int64       // when the carrier stream started, ns since epoch
-	stopped   int64       // when it stopped
+	toAgent   sender   // carrier -> agent
+	atCarrier *arrival // agent -> carrier
+	started   int64    // wall-clock ns when the carrier stream started
+	stopped   int64    // when it stopped
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -199,8 +115,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	clk := clock{epoch: time.Now()}
-	since := clk.now
 	baseRSS, baseHeap := rssBytes(), heapInuse()
 
 	if cfg.port == 0 {
@@ -213,26 +127,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer server.Close()
-	// The agents get an ephemeral port each, as separate browsers would. They cannot share a
-	// second mux: a UDP mux routes media by source address, and every peer behind another mux
-	// has the same one.
-	agents, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, RTCPReports: cfg.rtcp})
+	// Stamps long enough for the whole run; a frame beyond that is simply not stamped.
+	frames := int((cfg.ramp+cfg.duration+10*time.Second)/(20*time.Millisecond)) + 1
+	var far agents
+	if cfg.agentsProcess {
+		far, err = startRemoteAgents(cfg.rtcp, frames)
+	} else {
+		far, err = newLocalAgents(cfg.rtcp, frames)
+	}
 	if err != nil {
 		return err
 	}
-	defer agents.Close()
+	defer far.close()
 
-	// Frames long enough for the whole run; a stamp beyond that is simply not sent.
-	frames := int((cfg.ramp+cfg.duration+10*time.Second)/(20*time.Millisecond)) + 1
 	callerVoice := make([]byte, g711.FrameSamples)
 	g711.NewTone(1000, 0.5).Read(callerVoice)
-	agentVoice := make([]byte, g711.FrameSamples)
-	g711.NewTone(440, 0.5).Read(agentVoice)
 
 	fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
 		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
-	fmt.Fprintf(stdout, "agent peers share UDP port %d; simulated agents have one ephemeral port each; RTCP reports %v\n",
-		cfg.port, map[bool]string{false: "off", true: "on"}[cfg.rtcp])
+	where := "in this process"
+	if cfg.agentsProcess {
+		where = "in a child process"
+	}
+	fmt.Fprintf(stdout, "agent peers share UDP port %d; simulated agents run %s, one ephemeral port each; RTCP reports %v\n",
+		cfg.port, where, map[bool]string{false: "off", true: "on"}[cfg.rtcp])
 
 	// 1. Agents log in: each one's PeerConnection is up before any call reaches it.
 	calls := make([]*call, cfg.calls)
@@ -245,13 +163,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		failures []error
 	)
 	for i := range calls {
-		c := &call{toAgent: newTimeline(frames), toCarrier: newTimeline(frames)}
-		c.atAgent, c.atCarrier = newArrival(c.toAgent), newArrival(c.toCarrier)
+		c := &call{atCarrier: newArrival(frames)}
 		calls[i] = c
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := c.connectAgent(ctx, cfg, server, agents, agentVoice, clk); err != nil {
+			if err := c.connectAgent(ctx, cfg, server, far, i); err != nil {
 				failMu.Lock()
 				failures = append(failures, err)
 				failMu.Unlock()
@@ -292,7 +209,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// Real streams start at random moments, so their 20 ms frames fall at random phases;
 		// a random offset within the frame keeps the ramp from lining every call up.
 		delay := cfg.ramp*time.Duration(i)/time.Duration(cfg.calls) + rand.N(20*time.Millisecond)
-		feeders.Go(func() { c.carrier(feedCtx, delay, callerVoice, since) })
+		feeders.Go(func() { c.carrier(feedCtx, delay, callerVoice, frames, far, i) })
 	}
 	select {
 	case <-time.After(cfg.ramp + 200*time.Millisecond):
@@ -339,24 +256,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rss, heap, goroutines := rssBytes(), heapInuse(), runtime.NumGoroutine()
 
 	// 4. Stop sending, let what is in flight land, then count.
-	for _, c := range calls {
-		c.active.Store(false)
+	for i, c := range calls {
+		if c.bridge != nil {
+			far.activate(i, false)
+		}
 	}
 	stopFeeding()
 	feeders.Wait()
 	time.Sleep(cfg.drain) // packets still on their way are not lost
-	report(stdout, cfg, calls, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
+	statsCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	agentSide, err := far.stats(statsCtx)
+	if err != nil {
+		return fmt.Errorf("the agents' figures: %w", err)
+	}
+	report(stdout, cfg, calls, agentSide, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
 	// The machine may be shared: what else ran says how much the numbers above are to trust.
 	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f (load average now %s); "+
-		"scheduler latency (runnable -> running) over the run: %s\n",
+		"scheduler latency (runnable -> running) in this process: %s\n",
 		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), loadAvg(), schedLatency())
 	return ctx.Err()
 }
 
-// connectAgent brings up one agent's PeerConnection, as the signalling WebSocket would.
-func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *webrtc.Engine,
-	voice []byte, clk clock) error {
-	since := clk.now
+// connectAgent brings up call i's agent and the server's Peer for it, as the signalling
+// WebSocket would.
+func (c *call) connectAgent(ctx context.Context, cfg config, server *webrtc.Engine, far agents, i int) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.connectWait)
 	defer cancel()
 	start := time.Now()
@@ -364,34 +288,7 @@ func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *web
 	if c.peer, err = server.NewPeer(nil); err != nil {
 		return err
 	}
-	lastSeq := -1 // of the frame Source stamped last; the sending goroutine's own
-
-	c.agent, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
-		Engine:      agents,
-		RecordLimit: g711.FrameSamples, // the load run reads arrivals, not recordings
-		Source: func(frame []byte) {
-			copy(frame, voice)
-			lastSeq = -1
-			if !c.active.Load() {
-				return
-			}
-			if seq, ok := c.toCarrier.claim(since()); ok {
-				stamp(frame, seq)
-				lastSeq = seq
-			}
-		},
-		OnSent: func() {
-			if lastSeq >= 0 {
-				c.toCarrier.wire[lastSeq].Store(since())
-				lastSeq = -1
-			}
-		},
-		OnFrame: func(ulaw []byte, at time.Time) { c.atAgent.frame(ulaw, clk.at(at)) },
-	})
-	if err != nil {
-		return err
-	}
-	offer, err := c.agent.Offer(ctx)
+	offer, err := far.offer(ctx, i)
 	if err != nil {
 		return err
 	}
@@ -399,10 +296,7 @@ func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *web
 	if err != nil {
 		return err
 	}
-	if err := c.agent.Accept(answer); err != nil {
-		return err
-	}
-	if err := c.agent.WaitConnected(ctx); err != nil {
+	if err := far.accept(ctx, i, answer); err != nil {
 		return err
 	}
 	for c.peer.State() != webrtc.PeerStateConnected {
@@ -417,66 +311,64 @@ func (c *call) connectAgent(ctx context.Context, cfg config, server, agents *web
 
 // carrier is one carrier stream's read loop: after delay the stream starts, a bridge is
 // made, and a stamped 20 ms frame goes into bridge.Audio every 20 ms, from one reused buffer.
-func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, since func() int64) {
+func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, frames int, far agents, i int) {
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():
 		return
 	}
-	c.started = since()
+	c.started = time.Now().UnixNano()
 	leg := legFunc(func(ulaw []byte) error {
-		c.atCarrier.frame(ulaw, since())
+		c.atCarrier.frame(ulaw, time.Now().UnixNano())
 		return nil
 	})
 	c.bridge = webrtc.NewBridge("load", leg, c.peer, webrtc.BridgeOptions{})
-	c.active.Store(true)
+	far.activate(i, true)
 	buf := make([]byte, g711.FrameSamples)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
 	for {
 		copy(buf, voice)
-		if seq, ok := c.toAgent.claim(since()); ok {
-			stamp(buf, seq)
-		}
+		c.toAgent.stamp(buf, frames)
 		c.bridge.Audio(buf)
 		select {
 		case <-ctx.Done():
-			c.stopped = since()
+			c.stopped = time.Now().UnixNano()
 			return
 		case <-ticker.C:
 		}
 	}
 }
 
-func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Duration,
+func report(w io.Writer, cfg config, calls []*call, far []agentStats, live int, cpu, wall time.Duration,
 	rss, heap uint64, goroutines int, allocs allocCount) {
 	var (
 		sentA, gotA, sentC, gotC, dupA, dupC int64
-		latA, latC, wireC, brA, brC          webrtc.LatencySnapshot
+		latA, latC, brA, brC                 webrtc.LatencySnapshot
 		setup                                []time.Duration
 		dropA, dropC                         uint64
 	)
-	for _, c := range calls {
-		if c.bridge == nil {
+	for i, c := range calls {
+		if c.bridge == nil || i >= len(far) {
 			continue
 		}
-		sentA += c.toAgent.next.Load()
-		gotA += c.atAgent.count.Load()
-		dupA += c.atAgent.dup.Load()
-		sentC += c.toCarrier.next.Load()
+		a := far[i]
+		sentA += c.toAgent.sent.Load()
+		gotA += a.Got
+		dupA += a.Dup
+		sentC += a.Sent
 		gotC += c.atCarrier.count.Load()
 		dupC += c.atCarrier.dup.Load()
-		a, b, wb := c.atAgent.lat.Snapshot(), c.atCarrier.lat.Snapshot(), c.atCarrier.fromWire.Snapshot()
-		latA.Merge(&a)
+		latA.Merge(&a.Lat)
+		b := c.atCarrier.lat.Snapshot()
 		latC.Merge(&b)
-		wireC.Merge(&wb)
 		s := c.bridge.Stats()
 		brA.Merge(&s.CarrierToAgentLatency)
 		brC.Merge(&s.AgentToCarrierLatency)
 		dropA += s.DroppedToAgent
 		dropC += s.DroppedToCarrier
-		if first := c.atAgent.first.Load(); first != 0 {
-			setup = append(setup, time.Duration(first-c.started))
+		if a.First != 0 {
+			setup = append(setup, time.Duration(a.First-c.started))
 		}
 	}
 	pct := func(got, sent int64) string {
@@ -505,28 +397,29 @@ func report(w io.Writer, cfg config, calls []*call, live int, cpu, wall time.Dur
 		gotA, sentA, pct(gotA, sentA), dropA, dupA)
 	fmt.Fprintf(w, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
 		gotC, sentC, pct(gotC, sentC), dropC, dupC)
-	fmt.Fprintln(w, "added latency through the server (the goal), from a frame at its edge to the frame out of the other:")
-	fmt.Fprintf(w, "  carrier -> agent, Audio() -> RTP packet on the wire to the agent: %s\n", q(&brA))
-	fmt.Fprintf(w, "  agent -> carrier, RTP packet on the wire to the server -> carrier leg has it: %s\n", q(&wireC))
-	fmt.Fprintln(w, "end to end, including the simulated browser's own pion stack in this process:")
-	fmt.Fprintf(w, "  carrier -> agent, Audio() -> SimAgent receipt: %s\n", q(&latA))
-	fmt.Fprintf(w, "  agent -> carrier, SimAgent frame made -> carrier leg has it: %s\n", q(&latC))
+	fmt.Fprintln(w, "added latency through the server (the goal):")
+	fmt.Fprintf(w, "  carrier -> agent, frame into the bridge -> RTP packet on the wire to the agent: %s\n", q(&brA))
+	fmt.Fprintf(w, "  agent -> carrier, the agent sends its RTP packet -> the carrier leg has the frame: %s\n", q(&latC))
+	fmt.Fprintf(w, "end to end, carrier -> agent, frame into the bridge -> the simulated browser has it: %s\n", q(&latA))
 	fmt.Fprintf(w, "inside the bridge only, agent RTP read -> carrier leg has it: %s\n", q(&brC))
 	cores := cpu.Seconds() / wall.Seconds()
-	fmt.Fprintf(w, "CPU: %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
+	fmt.Fprintf(w, "CPU (this process): %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
 		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
-	// Every frame crosses four PeerConnection ends (two per direction), all in this process.
 	if live > 0 {
 		perFrame := float64(live) * 2 * 50 * wall.Seconds() // frames in the window, both ways
-		fmt.Fprintf(w, "allocations in the window: %.1f objects, %.0f bytes per frame forwarded (both ends)\n",
+		fmt.Fprintf(w, "allocations in the window (this process): %.1f objects, %.0f bytes per frame forwarded\n",
 			float64(allocs.objects)/perFrame, float64(allocs.bytes)/perFrame)
 	}
-	fmt.Fprintf(w, "memory: RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
+	fmt.Fprintf(w, "memory (this process): RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
 		mb(rss), mb(rss)/float64(max(live, 1)), mb(heap), mb(heap)/float64(max(live, 1)), goroutines)
-	fmt.Fprintln(w, "note: one process runs both ends (the agents' PeerConnections and the carrier simulation"+
-		" count too), so CPU and memory per call include the load generator, about twice the server's share.")
+	if !cfg.agentsProcess {
+		fmt.Fprintln(w, "note: this process runs both ends (the agents' PeerConnections count too), so CPU and memory per call"+
+			" include the load generator, about twice the server's share.")
+	} else {
+		fmt.Fprintln(w, "note: the agents ran in a child process on the same cores; this process is the server's side and the carrier simulation.")
+	}
 	goal := live >= cfg.calls && gotA*1000 >= sentA*999 && gotC*1000 >= sentC*999 &&
-		brA.Quantile(0.99) < 5*time.Millisecond && wireC.Quantile(0.99) < 5*time.Millisecond &&
+		brA.Quantile(0.99) < 5*time.Millisecond && latC.Quantile(0.99) < 5*time.Millisecond &&
 		quantile(setup, 1) < 100*time.Millisecond
 	fmt.Fprintf(w, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
 		map[bool]string{true: "met", false: "NOT met"}[goal])
@@ -544,9 +437,6 @@ func closeAll(calls []*call) {
 			defer func() { <-sem }()
 			if c.bridge != nil {
 				c.bridge.End()
-			}
-			if c.agent != nil {
-				c.agent.Close()
 			}
 			if c.peer != nil {
 				c.peer.Close()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,17 +14,38 @@ import (
 
 // A few calls for a second: the command runs end to end, reports every section, and leaves
 // nothing running behind it.
+// TestMain lets the test binary be the agents' process too, as the command binary is.
+func TestMain(m *testing.M) {
+	if os.Getenv(serveAgentsEnv) != "" {
+		if err := serveAgents(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 func TestRunSmallLoad(t *testing.T) {
+	for _, mode := range []string{"-agents-process=false", "-agents-process=true"} {
+		t.Run(mode, func(t *testing.T) { runSmallLoad(t, mode) })
+	}
+}
+
+func runSmallLoad(t *testing.T, mode string) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-calls", "3", "-duration", "1s", "-ramp", "100ms"}, &out); err != nil {
+	if err := run(ctx, []string{"-calls", "3", "-duration", "1s", "-ramp", "100ms", mode}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "carrier -> agent: 1") || !strings.Contains(out.String(), "agent -> carrier: 1") {
+		t.Errorf("no frames counted both ways:\n%s", out.String())
 	}
 	for _, want := range []string{
 		"agents connected: 3/3", "calls bridged: 3 (first frame reached the agent in 3)",
-		"carrier -> agent:", "agent -> carrier:", "added latency through the server", "RTP packet on the wire to the server", "CPU:", "memory:", "load generator", "goal",
+		"carrier -> agent:", "agent -> carrier:", "added latency through the server", "the agent sends its RTP packet", "the simulated browser has it", "CPU (this process):", "memory (this process):", "goal",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -33,12 +56,13 @@ func TestRunSmallLoad(t *testing.T) {
 func TestStampRoundTrip(t *testing.T) {
 	f := make([]byte, 160)
 	for _, seq := range []int{0, 1, 49, 1 << 20} {
-		stamp(f, seq)
-		if got, ok := unstamp(f); !ok || got != seq {
-			t.Errorf("stamp %d read back as %d, %v", seq, got, ok)
+		at := time.Now().UnixNano() + int64(seq)
+		stamp(f, seq, at)
+		if got, gotAt, ok := unstamp(f); !ok || got != seq || gotAt != at {
+			t.Errorf("stamp %d at %d read back as %d at %d, %v", seq, at, got, gotAt, ok)
 		}
 	}
-	if _, ok := unstamp(make([]byte, 160)); ok {
+	if _, _, ok := unstamp(make([]byte, 160)); ok {
 		t.Error("an unstamped frame has a stamp")
 	}
 }
