@@ -54,18 +54,18 @@ func main() {
 }
 
 type config struct {
-	calls          int
-	duration       time.Duration
-	ramp           time.Duration
-	port           int
-	parallel       int
-	rtcp           bool
-	agentsProcess  bool
-	cpuProfile     string
-	memProfile     string
-	mutexProf      string
-	drain          time.Duration
-	connectWait    time.Duration
+	calls         int
+	duration      time.Duration
+	ramp          time.Duration
+	port          int
+	parallel      int
+	rtcp          bool
+	agentsProcess bool
+	cpuProfile    string
+	memProfile    string
+	mutexProf     string
+	drain         time.Duration
+	connectWait   time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
