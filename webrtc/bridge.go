@@ -149,6 +149,7 @@ func NewBridge(callID string, leg CarrierLeg, peer *Peer, opts BridgeOptions) *B
 	b.wg.Add(1)
 	go b.pace()
 	peer.attachSinks(b.audioSink, b.dtmfSink)
+	procs.bridgeStarted()
 	return b
 }
 
@@ -214,6 +215,7 @@ func (b *Bridge) end(carrierStopped bool) {
 		b.inMu.Unlock()
 		close(b.stop)
 		b.wg.Wait()
+		procs.bridgeEnded()
 	})
 	if first {
 		b.emit(Event{Kind: EventEnded, CarrierStopped: carrierStopped})

@@ -237,6 +237,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case <-ctx.Done():
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	procsInWindow := runtime.GOMAXPROCS(0) // the webrtc package raises it while many calls are bridged
 	host := hostBusy() - host0
 	allocs := heapAllocs().minus(allocs0)
 	if cfg.mutexProf != "" {
@@ -272,9 +273,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	report(stdout, cfg, calls, agentSide, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
 	// The machine may be shared: what else ran says how much the numbers above are to trust.
-	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f (load average now %s); "+
+	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f with GOMAXPROCS %d (load average now %s); "+
 		"scheduler latency (runnable -> running) in this process: %s\n",
-		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), loadAvg(), schedLatency())
+		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), procsInWindow, loadAvg(), schedLatency())
 	return ctx.Err()
 }
 
