@@ -17,8 +17,8 @@ import (
 //
 // Every watcher keeps its own queue, drained on its own goroutine, so a slow watcher never
 // delays another or the reading loop. Pub/Sub delivers at most once anyway; a watcher whose
-// queue overflows loses messages, and is then told it must re-read (as after a reconnect)
-// instead of being silently behind.
+// queue overflows loses messages, and once it has caught up with its queue it is told it must
+// re-read (as after a reconnect) instead of being silently behind.
 type bus struct {
 	r *Redis
 
@@ -38,8 +38,8 @@ type watcher struct {
 	subscribed func(channel string)
 	message    func(channel, payload string)
 	queue      chan delivery
-	// lost is set when a message did not fit the queue; the next delivery that fits is
-	// preceded by a resync. Guarded by bus.mu.
+	// lost holds the channels of messages that did not fit the queue; the watcher resyncs
+	// them when its queue is empty. Guarded by bus.mu.
 	lost map[string]bool
 }
 
@@ -99,8 +99,31 @@ func (r *Redis) subscribe(ctx context.Context, channels []string, subscribed fun
 			case !d.resync:
 				message(d.channel, d.payload)
 			}
+			// Caught up: what was lost while the queue was full is re-read now, after the
+			// older messages, so none of them can undo the re-read.
+			if len(w.queue) == 0 {
+				for _, ch := range b.takeLost(w) {
+					if subscribed != nil {
+						subscribed(ch)
+					}
+				}
+			}
 		}
 	}
+}
+
+func (b *bus) takeLost(w *watcher) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(w.lost) == 0 {
+		return nil
+	}
+	chs := make([]string, 0, len(w.lost))
+	for ch := range w.lost {
+		chs = append(chs, ch)
+	}
+	clear(w.lost)
+	return chs
 }
 
 // leave removes w; a channel nobody watches any more is unsubscribed.
@@ -177,21 +200,10 @@ func (b *bus) dispatch(d delivery) {
 		b.confirmed[d.channel] = true
 	}
 	for _, w := range b.watchers[d.channel] {
-		if w.lost[d.channel] && !d.resync {
-			// Tell it first that it missed something; if even that does not fit, keep waiting.
-			select {
-			case w.queue <- delivery{channel: d.channel, resync: true}:
-				delete(w.lost, d.channel)
-			default:
-				continue
-			}
-		}
 		select {
 		case w.queue <- d:
-			if d.resync {
-				delete(w.lost, d.channel)
-			}
 		default:
+			// A full queue is never empty, so its watcher will find this and resync.
 			w.lost[d.channel] = true
 		}
 	}
