@@ -185,8 +185,11 @@ const serveAgentsEnv = "BRIDGELOAD_SERVE_AGENTS"
 func serveAgents(in io.Reader, out io.Writer) error {
 	dec := json.NewDecoder(bufio.NewReader(in))
 	var first agentRequest
-	if err := dec.Decode(&first); err != nil || first.Op != "start" {
-		return fmt.Errorf("agents: want a start request first: %v", err)
+	if err := dec.Decode(&first); err != nil {
+		return fmt.Errorf("agents: read the start request: %w", err)
+	}
+	if first.Op != "start" {
+		return fmt.Errorf("agents: want a start request first, got %q", first.Op)
 	}
 	l, err := newLocalAgents(first.RTCP, first.Frames)
 	if err != nil {
