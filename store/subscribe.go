@@ -35,9 +35,7 @@ type bus struct {
 
 // watcher is one caller of subscribe.
 type watcher struct {
-	subscribed func(channel string)
-	message    func(channel, payload string)
-	queue      chan delivery
+	queue chan delivery
 	// lost holds the channels of messages that did not fit the queue; the watcher resyncs
 	// them when its queue is empty. Guarded by bus.mu.
 	lost map[string]bool
@@ -66,7 +64,7 @@ func (r *Redis) subscribe(ctx context.Context, channels []string, subscribed fun
 	if b.ps == nil {
 		return errors.New("store: subscribe after Close")
 	}
-	w := &watcher{subscribed: subscribed, message: message, queue: make(chan delivery, max(b.queueLen, len(channels))), lost: map[string]bool{}}
+	w := &watcher{queue: make(chan delivery, max(b.queueLen, len(channels))), lost: map[string]bool{}}
 	var fresh []string
 	b.mu.Lock()
 	for _, ch := range channels {
