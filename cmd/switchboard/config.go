@@ -24,9 +24,12 @@ type config struct {
 	logLevel     slog.Level
 	retention    time.Duration
 	drainTimeout time.Duration
-	debugAddr    string // pprof; empty: off
-	namespace    string
-	agents       agentConfig
+	// stopDelay is how long the first signal keeps everything served, /readyz failing, before
+	// the drain begins: the time a load balancer needs to take the instance out.
+	stopDelay time.Duration
+	debugAddr string // pprof; empty: off
+	namespace string
+	agents    agentConfig
 }
 
 // agentConfig is the agent side's configuration: routing times and the WebRTC media ports.
@@ -46,7 +49,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	var c config
-	var level, retention, drain, ring, queue, wrapUp, udpPort, publicIPs string
+	var level, retention, drain, stopDelay, ring, queue, wrapUp, udpPort, publicIPs string
 	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", ":8080"), "listen address (SWITCHBOARD_ADDR)")
 	fs.StringVar(&c.publicURL, "public-url", env("SWITCHBOARD_PUBLIC_URL", ""),
 		"base URL carriers use to reach us (SWITCHBOARD_PUBLIC_URL); default http://localhost:<port>")
@@ -57,6 +60,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"how long finished calls stay readable (SWITCHBOARD_RETENTION)")
 	fs.StringVar(&drain, "drain-timeout", env("SWITCHBOARD_DRAIN_TIMEOUT", "30s"),
 		"on SIGTERM, how long live requests and calls may take to finish (SWITCHBOARD_DRAIN_TIMEOUT)")
+	fs.StringVar(&stopDelay, "stop-delay", env("SWITCHBOARD_STOP_DELAY", "0s"),
+		"on SIGTERM, how long to keep serving with /readyz failing before draining, for a load balancer to notice (SWITCHBOARD_STOP_DELAY)")
 	fs.StringVar(&c.debugAddr, "debug-addr", env("SWITCHBOARD_DEBUG_ADDR", ""),
 		"serve Go's pprof profiles on this address, e.g. 127.0.0.1:6060 (SWITCHBOARD_DEBUG_ADDR); empty: off")
 	fs.StringVar(&c.namespace, "redis-namespace", env("SWITCHBOARD_REDIS_NAMESPACE", "sb"),
@@ -99,6 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.drainTimeout, err = positiveDuration("SWITCHBOARD_DRAIN_TIMEOUT", drain); err != nil {
 		return config{}, err
+	}
+	if c.stopDelay, err = time.ParseDuration(stopDelay); err != nil || c.stopDelay < 0 {
+		return config{}, fmt.Errorf("SWITCHBOARD_STOP_DELAY %q: want a duration of 0 or more, e.g. 5s", stopDelay)
 	}
 	if c.debugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.debugAddr); err != nil {

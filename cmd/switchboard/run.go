@@ -164,20 +164,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case <-ctx.Done():
 		log.Info("stopping: context ended; draining", "timeout", cfg.drainTimeout)
 	case sig := <-signals:
-		log.Info("stopping: draining; send the signal again to stop at once", "signal", sig, "timeout", cfg.drainTimeout)
+		log.Info("stopping: draining; send the signal again to stop at once", "signal", sig,
+			"delay", cfg.stopDelay, "timeout", cfg.drainTimeout)
 	}
 	draining.Store(true)
 
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.drainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.stopDelay+cfg.drainTimeout)
 	defer cancel()
+	secondSignal := make(chan struct{})
 	go func() {
 		select {
 		case sig := <-signals:
 			log.Warn("stopping now: second signal", "signal", sig)
+			close(secondSignal)
 			cancel()
 		case <-drainCtx.Done():
 		}
 	}()
+	// A load balancer still sends to us until its health checks see /readyz fail; closing
+	// idle keep-alive connections before then would fail its next request on them. So keep
+	// serving everything for the delay, with /readyz saying draining.
+	if cfg.stopDelay > 0 {
+		select {
+		case <-time.After(cfg.stopDelay):
+		case <-secondSignal:
+		}
+	}
 	if err := e.Shutdown(drainCtx); err != nil {
 		log.Warn("drain did not finish; closing what is left", "err", err)
 		e.Close()

@@ -128,6 +128,8 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 		"token":     {"SWITCHBOARD_ADMIN_TOKEN": "short"},
 		"level":     {"SWITCHBOARD_LOG_LEVEL": "loud"},
 		"retention": {"SWITCHBOARD_RETENTION": "-1h"},
+		"stop":      {"SWITCHBOARD_STOP_DELAY": "-5s"},
+		"stop unit": {"SWITCHBOARD_STOP_DELAY": "5"},
 	}
 	for name, env := range cases {
 		err := run(context.Background(), []string{"switchboard"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
@@ -204,6 +206,60 @@ func TestCallsAPI(t *testing.T) {
 	}
 	if resp, _ := get(t, s.base+"/api/calls?state=ringing", adminToken); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unsupported listing: %d", resp.StatusCode)
+	}
+}
+
+// TestStopDelay: after the first signal the server goes on serving, new connections and
+// kept-alive ones, with /readyz failing, for the delay; then it drains and stops. A second
+// signal during the delay stops it at once.
+func TestStopDelay(t *testing.T) {
+	s := start(t, map[string]string{"SWITCHBOARD_STOP_DELAY": "1500ms", "SWITCHBOARD_DRAIN_TIMEOUT": "5s"})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	if resp, err := client.Get(s.base + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the signal: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	signalled := time.Now()
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.Get(s.base + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz during the delay: %v %v, want 503", resp, err)
+	}
+	resp.Body.Close()
+	for _, c := range []*http.Client{client, http.DefaultClient} { // kept-alive, then new
+		resp, err := c.Get(s.base + "/healthz")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/healthz during the delay: %v %v, want 200", resp, err)
+		}
+		resp.Body.Close()
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if waited := time.Since(signalled); waited < 1400*time.Millisecond {
+			t.Fatalf("stopped %v after the signal, before the 1.5 s delay", waited)
+		}
+		s.done <- nil // for the cleanup
+	case <-time.After(6 * time.Second):
+		t.Fatal("the server did not stop after the delay")
+	}
+
+	s = start(t, map[string]string{"SWITCHBOARD_STOP_DELAY": "1m"})
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		s.done <- nil
+	case <-time.After(3 * time.Second):
+		t.Fatal("a second signal during the delay did not stop the server")
 	}
 }
 
