@@ -265,8 +265,10 @@ func TestDrillTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 	}
 
 	// Recovery: after the open time both instances place calls at the same moment; exactly
-	// one reaches the primary.
-	if err := d.primary.SetFaults(sim.Faults{}); err != nil {
+	// one reaches the primary. The primary answers it after 300 ms, so every other call is
+	// placed while that trial is still out: a call placed after a quick trial had closed the
+	// breaker would rightly go to the primary, and would not be a second trial.
+	if err := d.primary.SetFaults(sim.Faults{RESTLatency: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	d.eventually(4*time.Second, "half-open on both", func() bool {
