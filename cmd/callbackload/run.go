@@ -12,13 +12,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
 )
@@ -141,13 +141,7 @@ func buildSwitchboard(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "switchboard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build switchboard (run from the repository root): %w", err)
-	}
-	return bin, nil
+	return rig.BuildSwitchboard(ctx, dir, os.Stderr)
 }
 
 // startServer runs bin on a free loopback port and waits until it answers. Arguments that

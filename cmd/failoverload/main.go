@@ -24,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
 func main() {
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if o.bin, err = build(ctx, dir, stderr); err != nil {
+		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
 			return err
 		}
 	}

@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
 const adminToken = "failoverload-admin-token-0123456789"
@@ -34,38 +34,6 @@ func (s *stack) close() {
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()
 	}
-}
-
-func build(ctx context.Context, dir string, stderr io.Writer) (string, error) {
-	bin := filepath.Join(dir, "switchboard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build ./cmd/switchboard (run from the repository root, or pass -bin): %w", err)
-	}
-	return bin, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func waitFor(ctx context.Context, within time.Duration, ready func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for !ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error) {
@@ -87,7 +55,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		return nil, err
 	}
 	s.stops = append(s.stops, func() { os.RemoveAll(dir) })
-	redisAddr, err := freeAddr()
+	redisAddr, err := rig.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +65,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		return nil, err
 	}
 	s.stops = append(s.stops, func() { redis.Process.Kill(); redis.Wait() })
-	if err := waitFor(ctx, 5*time.Second, func() bool {
+	if err := rig.WaitFor(ctx, 5*time.Second, func() bool {
 		c, err := net.Dial("tcp", redisAddr)
 		if err == nil {
 			c.Close()
@@ -133,7 +101,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 	}
 
 	// Switchboard.
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +129,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		}
 	})
 	s.base = "http://" + addr
-	if err := waitFor(ctx, 10*time.Second, func() bool {
+	if err := rig.WaitFor(ctx, 10*time.Second, func() bool {
 		resp, err := http.Get(s.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/webrtc"
 )
 
@@ -210,7 +211,7 @@ type presence struct {
 // it returns the agents that are not, with their state.
 func (p *agentPool) stuck(ctx context.Context, within time.Duration) []string {
 	var out []string
-	waitFor(ctx, within, func() bool {
+	rig.WaitFor(ctx, within, func() bool {
 		out = out[:0]
 		code, body, err := p.s.do(ctx, p.s.lbURL, http.MethodGet, "/api/admin/agents", nil)
 		var list struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
 // destination is what the simulated callee does, by the simulator's rule on the last digit.
@@ -168,13 +169,13 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 		plan = append(plan, action{t.at(t.redisStopAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
-				cpu := cpuTime(s.redis.PID())
+				cpu := rig.CPUTime(s.redis.PID())
 				s.redis.Stop() // SIGKILL, as a crash would
 				sleep(ctx, o.redisStop)
 				err := s.redis.Start()
 				back := time.Now()
 				if err == nil {
-					err = waitFor(ctx, 30*time.Second, func() bool {
+					err = rig.WaitFor(ctx, 30*time.Second, func() bool {
 						for _, in := range s.instances {
 							if resp, err := probe.Get(in.url() + "/readyz"); err != nil || resp.Body.Close() != nil || resp.StatusCode != http.StatusOK {
 								return false
@@ -225,7 +226,7 @@ type usage struct {
 
 func (d *drill) usage() usage {
 	return usage{sb1: d.s.instances[0].cpuUsed(), sb2: d.s.instances[1].cpuUsed(),
-		redis: d.redisCPU + cpuTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
+		redis: d.redisCPU + rig.CPUTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
 }
 
 // burstNote marks a failure at t as one of the burst's: from its start until its calls have

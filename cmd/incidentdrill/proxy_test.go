@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
 // startProxy serves a proxy over the given backend addresses and returns its URL. Health
@@ -87,7 +89,7 @@ func TestProxyMovesRequestsOffAnInstanceThatIsDown(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer up.Close()
-	down, err := freeAddr()
+	down, err := rig.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

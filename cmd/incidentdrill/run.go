@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
 type options struct {
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.bin == "" {
 		fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard")
 		var err error
-		if o.bin, err = build(ctx, dir, stderr); err != nil {
+		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
 			return err
 		}
 	}

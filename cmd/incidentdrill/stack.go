@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -106,7 +106,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	}
 	var backends []*backend
 	for i := range 2 {
-		addr, err := freeAddr()
+		addr, err := rig.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +199,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	}
 	// Every instance must know both carriers before the first call.
 	for _, in := range s.instances {
-		err := waitFor(ctx, 10*time.Second, func() bool {
+		err := rig.WaitFor(ctx, 10*time.Second, func() bool {
 			var list struct {
 				Carriers []struct{ ID string } `json:"carriers"`
 			}
@@ -293,7 +293,7 @@ func (in *instance) start(ctx context.Context) error {
 	in.mu.Lock()
 	in.cmd, in.exited = cmd, exited
 	in.mu.Unlock()
-	err = waitFor(ctx, 15*time.Second, func() bool {
+	err = rig.WaitFor(ctx, 15*time.Second, func() bool {
 		select {
 		case <-exited:
 			return true
@@ -327,7 +327,7 @@ func (in *instance) stop() {
 	if cmd == nil {
 		return
 	}
-	before := cpuTime(cmd.Process.Pid) // a draining process does next to nothing more
+	before := rig.CPUTime(cmd.Process.Pid) // a draining process does next to nothing more
 	in.mu.Lock()
 	in.cpu += before
 	in.mu.Unlock()
@@ -365,40 +365,7 @@ func (in *instance) cpuUsed() time.Duration {
 	defer in.mu.Unlock()
 	total := in.cpu
 	if in.cmd != nil {
-		total += cpuTime(in.cmd.Process.Pid)
+		total += rig.CPUTime(in.cmd.Process.Pid)
 	}
 	return total
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func waitFor(ctx context.Context, within time.Duration, ready func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for !ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// build compiles ./cmd/switchboard from this module into dir.
-func build(ctx context.Context, dir string, stderr io.Writer) (string, error) {
-	bin := filepath.Join(dir, "switchboard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/switchboard/switchboard/cmd/switchboard")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Run(); err != nil {
-		return "", errors.New("go build ./cmd/switchboard failed (run from inside the module, or pass -bin)")
-	}
-	return bin, nil
 }
