@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -159,6 +161,19 @@ func New(cfg Config) (*Carrier, error) {
 
 // Handler serves both carrier APIs and the simulator's control API (/sim/...).
 func (c *Carrier) Handler() http.Handler { return c.mux }
+
+// ServeLoopback serves Handler on a free loopback port, in the background, and returns the
+// server (for the caller to close, before or after the carrier) and its base URL.
+// errorLog may be nil.
+func (c *Carrier) ServeLoopback(errorLog *log.Logger) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+	go srv.Serve(l)
+	return srv, "http://" + l.Addr().String(), nil
+}
 
 // Close ends every call without further callbacks, closes the media sockets, and waits for
 // every goroutine the carrier started. Requests that arrive afterwards get 503.

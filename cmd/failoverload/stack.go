@@ -81,15 +81,13 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		if err != nil {
 			return nil, "", err
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		srv, url, err := c.ServeLoopback(nil)
 		if err != nil {
 			c.Close()
 			return nil, "", err
 		}
-		srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(l)
 		s.stops = append(s.stops, func() { srv.Close(); c.Close() })
-		return c, "http://" + l.Addr().String(), nil
+		return c, url, nil
 	}
 	simCfg := sim.Config{Ring: o.ring, HangupAfter: o.hangupAfter, Seed: 1}
 	var primaryURL, secondaryURL string

@@ -146,16 +146,14 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		if err != nil {
 			return nil, "", err
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		srv, url, err := c.ServeLoopback(nil)
 		if err != nil {
 			c.Close()
 			return nil, "", err
 		}
-		srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		s.wg.Go(func() { srv.Serve(l) })
 		s.wg.Go(func() { <-bg.Done(); srv.Close() })
 		s.closes = append(s.closes, func() { c.Close() })
-		return c, "http://" + l.Addr().String(), nil
+		return c, url, nil
 	}
 	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
 	pcfg, scfg := base, base

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/sim"
@@ -47,15 +45,13 @@ func startDemoCarriers(ctx context.Context, reg *carrier.Registry, public string
 	}
 	urls := make([]string, 2)
 	for i, c := range []*sim.Carrier{d.primary, d.secondary} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		srv, url, err := c.ServeLoopback(slog.NewLogLogger(log.Handler(), slog.LevelDebug))
 		if err != nil {
 			d.close()
 			return nil, err
 		}
-		srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		d.servers = append(d.servers, srv)
-		go srv.Serve(ln)
-		urls[i] = "http://" + ln.Addr().String()
+		urls[i] = url
 	}
 	configs := []carrier.Config{
 		{ID: demoPrimary, Kind: carrier.Twilio, APIURL: urls[0], AccountSID: d.primary.AccountSID(), AuthToken: d.primary.AuthToken(),
