@@ -9,6 +9,23 @@ import (
 	"github.com/switchboard/switchboard/webrtc/g711"
 )
 
+// seedOffer is a real offer from a simulated agent on e, the seed the offer fuzzers mutate.
+func seedOffer(f *testing.F, e *Engine) string {
+	f.Helper()
+	agent, err := NewSimAgent(SimAgentOptions{Engine: e})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer agent.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offer, err := agent.Offer(ctx)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return offer
+}
+
 // Everything an agent's browser sends us is untrusted: its offer, its trickled candidates and
 // its audio packets' sizes. None of them may panic the server.
 
@@ -18,17 +35,7 @@ func FuzzPeerAnswer(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer e.Close()
-	agent, err := NewSimAgent(SimAgentOptions{Engine: e})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	offer, err := agent.Offer(ctx)
-	cancel()
-	agent.Close()
-	if err != nil {
-		f.Fatal(err)
-	}
+	offer := seedOffer(f, e)
 	f.Add(offer)
 	f.Add("v=0\r\n")
 	f.Add("")

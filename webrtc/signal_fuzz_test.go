@@ -16,17 +16,7 @@ func FuzzAgentOffer(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer e.Close()
-	agent, err := NewSimAgent(SimAgentOptions{Engine: e})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	offer, err := agent.Offer(ctx)
-	cancel()
-	agent.Close()
-	if err != nil {
-		f.Fatal(err)
-	}
+	offer := seedOffer(f, e)
 	f.Add(offer)
 	f.Add(strings.Replace(offer, "PCMU/8000", "opus/48000/2", 1))
 	f.Add("v=0\r\n")
