@@ -88,7 +88,17 @@ func start(t *testing.T, env map[string]string) *server {
 
 func get(t *testing.T, url, token string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	return send(t, http.MethodGet, url, token, nil)
+}
+
+// send makes one request with a bearer token (none if empty) and a JSON body (none if nil),
+// and returns the response with its body read.
+func send(t *testing.T, method, url, token string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -97,8 +107,8 @@ func get(t *testing.T, url, token string) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, raw
 }
 
 func TestHealthAndReadiness(t *testing.T) {
