@@ -89,7 +89,7 @@ type Redis struct {
 func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 	quietClientLog.Do(func() { redis.SetLogger(debugLogger{}) })
 	opts.setDefaults()
-	r := &Redis{opts: opts, keys: keys{ns: opts.Namespace}}
+	r := &Redis{opts: opts, keys: newKeys(opts.Namespace)}
 	var err error
 	if opts.URL == "" {
 		r.embedded = miniredis.NewMiniRedis()
@@ -229,8 +229,15 @@ func (r *Redis) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // keys names every Redis key. Keys that one script touches together share a hash tag, so
-// the scripts are valid on Redis Cluster.
-type keys struct{ ns string }
+// the scripts are valid on Redis Cluster. The names every event uses are made once.
+type keys struct {
+	ns                       string
+	activeKey, cdrKey, calls string
+}
+
+func newKeys(ns string) keys {
+	return keys{ns: ns, activeKey: ns + ":calls:active", cdrKey: ns + ":cdr", calls: ns + ":calls"}
+}
 
 func (k keys) call(id string) string    { return k.ns + ":call:{" + id + "}" }
 func (k keys) callLog(id string) string { return k.ns + ":call:{" + id + "}:log" }
@@ -242,9 +249,9 @@ func (k keys) carrierIndex(carrierCallID string) string { return k.ns + ":cc:{" 
 func (k keys) pending(carrierCallID string) string {
 	return k.ns + ":cc:{" + carrierCallID + "}:pending"
 }
-func (k keys) active() string  { return k.ns + ":calls:active" }
-func (k keys) cdr() string     { return k.ns + ":cdr" }
-func (k keys) channel() string { return k.ns + ":calls" }
+func (k keys) active() string  { return k.activeKey }
+func (k keys) cdr() string     { return k.cdrKey }
+func (k keys) channel() string { return k.calls }
 
 // IsUnavailable reports whether err means Redis could not be reached or did not answer in
 // time (as opposed to a bad request or a missing record): callers answer 503 and let the
