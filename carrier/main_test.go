@@ -1,10 +1,11 @@
 package carrier
 
 import (
-	"os"
 	"testing"
 
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
+// the package's tests end.
+func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }

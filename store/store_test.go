@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +18,9 @@ import (
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
+// the package's tests end.
+func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
 func open(t testing.TB, tweak ...func(*Options)) *Redis {
 	t.Helper()

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +28,9 @@ import (
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+// Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
+// the package's tests end.
+func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
 const twilioToken = "0123456789abcdef0123456789abcdef"
 

@@ -6,20 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
 // Every test's peers, agents, bridges, engines and hubs must be gone when the package's tests
 // end. The hub's tests run against a real Redis.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(withRedis{m})
-}
-
-type withRedis struct{ m *testing.M }
-
-func (w withRedis) Run() int { return redistest.Main(w.m) }
+func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
 // waitUntil polls cond until it holds or the timeout passes: conditions on live media are
 // waited for with a deadline, never a fixed sleep.

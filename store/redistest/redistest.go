@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // server is the Redis of this test binary, set once by Main.
@@ -334,3 +336,13 @@ func waitReady(addr string, within time.Duration) error {
 	}
 	return last
 }
+
+// MainNoLeaks is Main for packages that start goroutines: after the package's tests it fails
+// the run if any goroutine they started is still alive (go.uber.org/goleak).
+func MainNoLeaks(m *testing.M) {
+	goleak.VerifyTestMain(mainRunner{m})
+}
+
+type mainRunner struct{ m *testing.M }
+
+func (r mainRunner) Run() int { return Main(r.m) }
