@@ -252,7 +252,7 @@ type telnyxPayload struct {
 	ConnectionID   string  `json:"connection_id"`
 	From           string  `json:"from"`
 	To             string  `json:"to"`
-	Direction      string  `json:"direction"`
+	Direction      string  `json:"direction,omitempty"` // call.initiated only, as Telnyx sends it
 	State          string  `json:"state,omitempty"`
 	StartTime      string  `json:"start_time,omitempty"`
 	EndTime        string  `json:"end_time,omitempty"`
@@ -286,10 +286,11 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 	*p = telnyxPayload{
 		CallControlID: k.sid, CallLegID: k.legID, CallSessionID: k.sessionID,
 		ClientState: nullable(k.clientState), ConnectionID: k.c.cfg.ConnectionID,
-		From: k.from, To: k.to, Direction: direction,
+		From: k.from, To: k.to,
 	}
 	switch eventType {
 	case "call.initiated":
+		p.Direction = direction
 		p.State = "bridging"
 		if k.inbound {
 			p.State = "parked"
