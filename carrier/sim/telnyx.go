@@ -250,8 +250,8 @@ type telnyxPayload struct {
 	CallSessionID  string  `json:"call_session_id"`
 	ClientState    *string `json:"client_state"`
 	ConnectionID   string  `json:"connection_id"`
-	From           string  `json:"from"`
-	To             string  `json:"to"`
+	From           string  `json:"from,omitempty"` // not on streaming.* (telnyx-go CallStreamingStartedPayload)
+	To             string  `json:"to,omitempty"`
 	Direction      string  `json:"direction,omitempty"` // call.initiated only, as Telnyx sends it
 	State          string  `json:"state,omitempty"`
 	StartTime      string  `json:"start_time,omitempty"`
@@ -299,6 +299,8 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 	case "call.answered":
 		p.State = "answered"
 		p.StartTime = k.created.UTC().Format(telnyxTime)
+	case "streaming.started", "streaming.stopped":
+		p.From, p.To = "", ""
 	case "call.hangup":
 		p.State = "hangup"
 		p.StartTime = k.created.UTC().Format(telnyxTime)
