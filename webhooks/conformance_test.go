@@ -31,14 +31,35 @@ func fixture(t *testing.T, name string) []byte {
 // fixtureParams reads a .params fixture: one Name=value a line, value not URL-encoded.
 func fixtureParams(t *testing.T, name string) url.Values {
 	t.Helper()
+	return parseParams(fixture(t, name))
+}
+
+func parseParams(b []byte) url.Values {
 	v := url.Values{}
-	sc := bufio.NewScanner(bytes.NewReader(fixture(t, name)))
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if k, val, ok := strings.Cut(sc.Text(), "="); ok {
 			v.Add(k, val)
 		}
 	}
 	return v
+}
+
+// fixtureSeeds hands every fixture matching pattern to add, so the fuzz targets start from
+// what the carriers document as well as from our own examples.
+func fixtureSeeds(f *testing.F, pattern string, add func([]byte)) {
+	f.Helper()
+	files, err := filepath.Glob(filepath.Join(carrierFixtures, pattern))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no fixtures match %s: %v", pattern, err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		add(b)
+	}
 }
 
 // TestTwilioStatusFixtures sends each documented status callback, signed as Twilio signs it,

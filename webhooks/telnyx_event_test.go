@@ -207,6 +207,8 @@ func FuzzParseTelnyxEvent(f *testing.F) {
 	f.Add(telnyxEvent("call.dtmf.received", `"digit":"#"`, `"client_state":"`+base64.StdEncoding.EncodeToString([]byte(testCallID))+`"`))
 	f.Add([]byte(`{"data":{"id":"e1","event_type":"call.answered","occurred_at":null,"payload":{"call_control_id":"c1","to":["+1"]}}}`))
 	f.Add([]byte(`{"data":null}`))
+	fixtureSeeds(f, "telnyx/call-*.json", func(b []byte) { f.Add(b) })
+	fixtureSeeds(f, "telnyx/streaming-*.json", func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, err := ParseTelnyxEvent("c", body)
 		if err != nil {
