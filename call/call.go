@@ -34,6 +34,12 @@ type Event struct {
 	// State is the state the event reports; Unknown for events that report none (a failed
 	// attempt on one carrier, a DTMF digit): they go into the history and change nothing.
 	State State
+	// Unanswered, when not Unknown, is the state the event reports instead of State if the
+	// call was never answered (had not reached InProgress) when the event is applied. A
+	// Telnyx hangup says why a call ended but not whether it was answered: normal_clearing
+	// ends an answered call completed, and an unanswered one canceled or not answered. The
+	// choice is made where the call's state is known: here and, atomically, in the store.
+	Unanswered State
 	// Direction, From, To and Agent fill in a call record that does not have them yet.
 	Direction Direction
 	From      string
@@ -114,19 +120,29 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	if c.Direction == UnknownDirection {
 		c.Direction = e.Direction
 	}
-	changed := Advances(c.State, e.State)
+	next := e.ReportedState(c.State)
+	changed := Advances(c.State, next)
 	if changed {
-		c.State = e.State
+		c.State = next
 	}
 	c.UpdatedAt = receivedAt
 	c.History = append(slices.Clip(c.History), Entry{
-		EventID: e.ID, State: e.State, Carrier: e.Carrier, At: e.At,
+		EventID: e.ID, State: next, Carrier: e.Carrier, At: e.At,
 		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail,
 	})
 	if changed {
 		return c, Advanced
 	}
 	return c, Recorded
+}
+
+// ReportedState is the state e reports about a call that stands at current: Unanswered if
+// it has one and the call was never answered, State otherwise.
+func (e Event) ReportedState(current State) State {
+	if e.Unanswered != Unknown && current.Rank() < InProgress.Rank() {
+		return e.Unanswered
+	}
+	return e.State
 }
 
 func fill(field *string, value string) {

@@ -158,3 +158,42 @@ func TestApplyIsOrderAndDuplicateTolerant(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyUnansweredEnding: an ending that depends on whether the call was answered reports
+// Completed after an answer and its Unanswered state before one, in the history too.
+func TestApplyUnansweredEnding(t *testing.T) {
+	hangup := Event{ID: "hangup", CallID: "c", State: Completed, Unanswered: Canceled}
+	for _, tc := range []struct {
+		before []State
+		want   State
+	}{
+		{nil, Canceled},
+		{[]State{Initiated}, Canceled},
+		{[]State{Initiated, Ringing}, Canceled},
+		{[]State{Initiated, InProgress}, Completed},
+		{[]State{Initiated, Busy}, Busy}, // already ended: nothing replaces the first ending
+	} {
+		var c Call
+		for i, s := range tc.before {
+			c, _ = Apply(c, Event{ID: fmt.Sprint("e", i), CallID: "c", State: s}, time.Unix(0, 0))
+		}
+		c, _ = Apply(c, hangup, time.Unix(1, 0))
+		if c.State != tc.want {
+			t.Errorf("after %v: state %v, want %v", tc.before, c.State, tc.want)
+		}
+		last := c.History[len(c.History)-1]
+		if wantEntry := hangup.ReportedState(stateBefore(tc.before)); last.State != wantEntry {
+			t.Errorf("after %v: history entry %v, want %v", tc.before, last.State, wantEntry)
+		}
+	}
+}
+
+func stateBefore(path []State) State {
+	var cur State
+	for _, s := range path {
+		if Advances(cur, s) {
+			cur = s
+		}
+	}
+	return cur
+}

@@ -145,10 +145,13 @@ type codeInfo struct {
 // nothing about the carrier's health. Codes about our side (credentials, caller id, trial
 // limits) stay carrier faults: another carrier, configured apart, may well take the call.
 var twilioCodes = map[int]codeInfo{
-	21211: {"invalid number", true},        // Invalid 'To' Phone Number
-	21214: {"number unreachable", true},    // 'To' phone number cannot be reached
-	21215: {"geo permission", true},        // Account not authorized to call this number
-	21216: {"number blocked", true},        // Call blocked by Twilio blocklist
+	21211: {"invalid number", true},     // Invalid 'To' Phone Number
+	21214: {"number unreachable", true}, // 'To' phone number cannot be reached
+	21215: {"geo permission", true},     // Account not authorized to call this number
+	// Call blocked by Twilio: its error page lists a high fraud risk, regulation, and "a +1
+	// destination and your account is missing a Primary Customer Profile": a setting of
+	// this Twilio account, which another carrier does not share. Not final.
+	21216: {"blocked by twilio", false},
 	21217: {"invalid number", true},        // Phone number does not appear to be valid
 	13223: {"invalid number format", true}, // Dial: Invalid phone number format
 	13224: {"invalid number", true},        // Dial: invalid number / not supported

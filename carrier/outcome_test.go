@@ -84,7 +84,10 @@ func TestClassifyTwilio(t *testing.T) {
 		{"400 21214 unreachable", 400, twilioErr(400, 21214, "'To' phone number cannot be reached"), Final, "twilio 21214 number unreachable", 21214, false},
 		{"400 21215 geo permission", 400, twilioErr(400, 21215, "Account not authorized to call"), Final, "twilio 21215 geo permission", 21215, false},
 		{"403 21215 geo permission", 403, twilioErr(403, 21215, "Account not authorized to call"), Final, "twilio 21215 geo permission", 21215, false},
-		{"400 21216 blocked", 400, twilioErr(400, 21216, "Call blocked by Twilio blocklist"), Final, "twilio 21216 number blocked", 21216, false},
+		// 21216 may be our account's missing Primary Customer Profile: another carrier may
+		// take the call (twilio.com/docs/errors/21216).
+		{"400 21216 blocked by twilio", 400, twilioErr(400, 21216, "Call blocked by Twilio"), CarrierFault, "twilio 21216 blocked by twilio", 21216, false},
+		{"400 21208 invalid timeout", 400, twilioErr(400, 21208, "Invalid Timeout"), CarrierFault, "twilio 21208", 21208, false},
 		{"400 21217 not valid", 400, twilioErr(400, 21217, "Phone number does not appear to be valid"), Final, "twilio 21217 invalid number", 21217, false},
 		{"400 13223 format", 400, twilioErr(400, 13223, "Dial: Invalid phone number format"), Final, "twilio 13223 invalid number format", 13223, false},
 		{"400 13224 invalid", 400, twilioErr(400, 13224, "Dial: Invalid phone number"), Final, "twilio 13224 invalid number", 13224, false},

@@ -8,9 +8,11 @@
 -- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 carrier time (unix ms, ''
 --       if unknown), 5 received (unix ms), 6 call id, 7 carrier, 8 carrier call id,
 --       9 direction, 10 from, 11 to, 12 agent, 13 detail, 14 attempt summary ('' unless the
---       event records an attempt on a carrier), 15 wake-up channel
+--       event records an attempt on a carrier), 15 wake-up channel, 16 reserved (event
+--       source), 17 the state to report instead of ARGV[2] if the call was never answered
+--       ('' = none; its rank is TERMINAL_RANK: every such state is an ending)
 -- The numbers that never change between calls (LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL,
--- TERMINAL_RANK) are constants that Go puts in front of this source.
+-- TERMINAL_RANK, ANSWERED_RANK) are constants that Go puts in front of this source.
 --
 -- The transition rule lives in Go (call.State.Rank); the script only compares the ranks it is
 -- handed, so the two cannot disagree. A state is terminal when its rank is TERMINAL_RANK.
@@ -64,10 +66,14 @@ end
 local changed, ended = 0, 0
 local rank = tonumber(ARGV[3])
 local was = tonumber(cur[2] or '0')
+-- An ending that depends on whether the call was answered (call.Event.ReportedState).
+if ARGV[17] ~= '' and was < ANSWERED_RANK then
+  state, rank = ARGV[17], TERMINAL_RANK
+end
 if state ~= '' and was < TERMINAL_RANK and rank > was then
   changed = 1
   cur[3] = state
-  set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'state', state, 'rank', ARGV[3]
+  set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'state', state, 'rank', rank
   n = n + 4
   if rank == TERMINAL_RANK then ended = 1 end
 end

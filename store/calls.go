@@ -24,9 +24,9 @@ var applySource string
 // so that they are not sent, and parsed, with every event.
 func newApplyScript(o Options) *redis.Script {
 	return redis.NewScript(fmt.Sprintf(
-		"local LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL, TERMINAL_RANK = %d, %d, %d, %d, %d\n",
+		"local LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL, TERMINAL_RANK, ANSWERED_RANK = %d, %d, %d, %d, %d, %d\n",
 		o.HistoryLimit, o.CDRLimit, o.MaxCallAge.Milliseconds(), o.Retention.Milliseconds(),
-		call.Completed.Rank()) + applySource)
+		call.Completed.Rank(), call.InProgress.Rank()) + applySource)
 }
 
 var (
@@ -127,6 +127,10 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	if e.Direction != call.UnknownDirection {
 		direction = e.Direction.String()
 	}
+	unanswered := ""
+	if e.Unanswered != call.Unknown {
+		unanswered = e.Unanswered.String()
+	}
 	keys := []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID), r.keys.active(), r.keys.cdr()}
 	if r.cluster {
 		keys = keys[:2]
@@ -134,7 +138,7 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	res, err := r.batch.run(ctx, r.applyScript, keys,
 		e.ID, state, e.State.Rank(), at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
-		attemptSummary(e), r.keys.channel())
+		attemptSummary(e), r.keys.channel(), "", unanswered)
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}
@@ -219,6 +223,7 @@ type parked struct {
 	Carrier       string `json:"c"`
 	CarrierCallID string `json:"cc"`
 	State         string `json:"s,omitempty"`
+	Unanswered    string `json:"u,omitempty"`
 	Direction     string `json:"dir,omitempty"`
 	From          string `json:"f,omitempty"`
 	To            string `json:"t,omitempty"`
@@ -233,6 +238,9 @@ func parkedEvent(e call.Event) parked {
 	if e.State != call.Unknown {
 		p.State = e.State.String()
 	}
+	if e.Unanswered != call.Unknown {
+		p.Unanswered = e.Unanswered.String()
+	}
 	if e.Direction != call.UnknownDirection {
 		p.Direction = e.Direction.String()
 	}
@@ -246,6 +254,7 @@ func (p parked) event() call.Event {
 	e := call.Event{ID: p.ID, Carrier: p.Carrier, CarrierCallID: p.CarrierCallID, From: p.From, To: p.To,
 		Detail: p.Detail, Direction: call.ParseDirection(p.Direction)}
 	e.State, _ = call.ParseState(p.State)
+	e.Unanswered, _ = call.ParseState(p.Unanswered)
 	if p.At != 0 {
 		e.At = time.UnixMilli(p.At).UTC()
 	}

@@ -105,7 +105,12 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		var events []call.Event
 		for i := range n {
 			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
-			events = append(events, call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s})
+			e := call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s}
+			if s == call.Completed && rapid.Bool().Draw(t, fmt.Sprintf("ending%d", i)) {
+				// A Telnyx hangup: completed if answered, else an unanswered ending.
+				e.Unanswered = rapid.SampledFrom([]call.State{call.Canceled, call.NoAnswer, call.Failed}).Draw(t, fmt.Sprintf("unanswered%d", i))
+			}
+			events = append(events, e)
 		}
 		var model call.Call
 		for i := range rapid.IntRange(n, 2*n).Draw(t, "deliveries") {

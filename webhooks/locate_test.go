@@ -43,7 +43,7 @@ func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 		"From": {"+15550111"}, "To": {"+15550100"}, "AccountSid": {"AC" + strings.Repeat("0", 32)}}
 	doc := body(h.twilio("/webhooks/tw/voice", form, true))
 	id := store.InboundCallID("tw", sid)
-	if !strings.Contains(doc, `<Stream url="wss://b.example.com/webhooks/tw/media"><Parameter name="sb_call" value="`+id+`"/>`) {
+	if !strings.Contains(doc, `<Stream url="wss://b.example.com/webhooks/tw/media/`+id+`"><Parameter name="sb_call" value="`+id+`"/>`) {
 		t.Fatalf("stream not pointed at the agent's instance: %s", doc)
 	}
 	if !strings.Contains(doc, `</Connect><Say>`) || !strings.HasSuffix(doc, `<Hangup/></Response>`) {
@@ -59,7 +59,7 @@ func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 	form = url.Values{"CallSid": {"CA" + strings.Repeat("5f", 16)}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"},
 		"From": {"+15550100"}, "To": {"+15550111"}, "AccountSid": {"AC" + strings.Repeat("0", 32)}}
 	doc = body(h.twilio("/webhooks/tw/voice?sb_call="+out, form, true))
-	if !strings.Contains(doc, `wss://b.example.com/webhooks/tw/media`) || strings.Contains(doc, "<Say>") {
+	if !strings.Contains(doc, `wss://b.example.com/webhooks/tw/media/`+out+`"`) || strings.Contains(doc, "<Say>") {
 		t.Fatalf("outbound answer: %s", doc)
 	}
 

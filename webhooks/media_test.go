@@ -377,6 +377,7 @@ func mediaSeeds(f *testing.F, frames ...string) {
 
 func FuzzParseTwilioMedia(f *testing.F) {
 	mediaSeeds(f, twilioConnected, twilioStart, twilioMediaF, twilioDTMF, twilioMarkF, twilioStop)
+	fixtureSeeds(f, "twilio/media-*.json", func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fuzzMedia(t, raw, ParseTwilioMedia, AppendTwilioMedia, AppendTwilioMark, true)
 	})
@@ -384,6 +385,7 @@ func FuzzParseTwilioMedia(f *testing.F) {
 
 func FuzzParseTelnyxMedia(f *testing.F) {
 	mediaSeeds(f, telnyxConnected, telnyxStart, telnyxMediaF, telnyxDTMF, telnyxMarkF, telnyxStop, telnyxErrorF)
+	fixtureSeeds(f, "telnyx/media-*.json", func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		fuzzMedia(t, raw, ParseTelnyxMedia,
 			func(buf []byte, _ string, ulaw []byte) []byte { return AppendTelnyxMedia(buf, ulaw) },

@@ -11,6 +11,7 @@ func (s *Server) Register(e *echo.Echo) {
 		e.POST("/webhooks/:carrier/voice"+slash, s.handleTwilioVoice())
 		e.POST("/webhooks/:carrier/status"+slash, s.handleTwilioStatus())
 		e.POST("/webhooks/:carrier/events"+slash, s.handleTelnyxEvents())
-		e.GET("/webhooks/:carrier/media"+slash, s.handleMedia())
+		e.GET("/webhooks/:carrier/media/:call"+slash, s.handleMedia()) // a call's own stream
+		e.GET("/webhooks/:carrier/media"+slash, s.handleMedia())       // legacy: the start frame names the call
 	}
 }

@@ -145,10 +145,17 @@ func (s *Server) Close() {
 	s.work.Wait()
 }
 
-// TwilioStreamURL is the media stream URL for a Twilio-kind carrier. Twilio's <Stream url>
-// takes no query string; our call id travels as a <Parameter>.
-func (s *Server) TwilioStreamURL(carrier string) string {
-	return s.wsBase + "/webhooks/" + carrier + "/media"
+// TwilioStreamURL is the media stream URL for one call on a Twilio-kind carrier. Twilio's
+// <Stream url> takes no query string, so the call is in the path: Twilio signs the
+// handshake over this URL, which makes the signature good for this call's stream only.
+func (s *Server) TwilioStreamURL(carrier, callID string) string {
+	return s.TwilioStreamURLAt("", carrier, callID)
+}
+
+// TwilioStreamURLAt is TwilioStreamURL on the instance whose public URL is base ("" for
+// this one).
+func (s *Server) TwilioStreamURLAt(base, carrier, callID string) string {
+	return s.wsBaseOf(base) + "/webhooks/" + carrier + "/media/" + callID
 }
 
 // TelnyxStreamURL is the media stream URL for one call on a Telnyx-kind carrier, with a token

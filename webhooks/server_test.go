@@ -282,7 +282,7 @@ func TestTwilioVoiceWebhook(t *testing.T) {
 		t.Fatalf("voice: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	id := store.InboundCallID("tw", sid)
-	wantURL := "ws" + strings.TrimPrefix(h.http.URL, "http") + "/webhooks/tw/media"
+	wantURL := "ws" + strings.TrimPrefix(h.http.URL, "http") + "/webhooks/tw/media/" + id
 	if !strings.Contains(doc, `<Connect><Stream url="`+wantURL+`"><Parameter name="sb_call" value="`+id+`"/>`) {
 		t.Fatalf("TwiML does not connect the stream: %s", doc)
 	}

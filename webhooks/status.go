@@ -54,10 +54,20 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
 			return c.NoContent(http.StatusBadRequest)
 		}
-		if err := s.store(c, id, route, e, start); err != nil || c.Response().Status != http.StatusNoContent {
+		inbound := e.Direction == call.Inbound && e.State == call.Initiated
+		var index func(context.Context) error
+		if inbound {
+			// Telnyx names the direction only in call.initiated: its call.answered and
+			// call.hangup carry neither it nor a client_state of ours. Index the call now,
+			// before the acknowledgement, so they find it even if nobody takes the call
+			// (and events that overtook this one, parked meanwhile, are applied).
+			e.CallID = store.InboundCallID(id, e.CarrierCallID)
+			index = func(ctx context.Context) error { return s.d.Store.Link(ctx, e.CallID, id, e.CarrierCallID) }
+		}
+		if err := s.storeThen(c, id, route, e, start, index); err != nil || c.Response().Status != http.StatusNoContent {
 			return err
 		}
-		if e.Direction == call.Inbound && e.State == call.Initiated {
+		if inbound {
 			s.answerTelnyx(id, e)
 		}
 		return nil
@@ -102,9 +112,18 @@ func bodyStatus(err error) int {
 // store makes e durable and acknowledges it with 204, or answers 503 fast when Redis cannot
 // take it: a carrier must never get a 2xx for an event that was not stored.
 func (s *Server) store(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
+	return s.storeThen(c, carrier, route, e, start, nil)
+}
+
+// storeThen is store with more to make durable before the acknowledgement: then, if not
+// nil, runs once the event is stored, and its failure is a 503 as the event's own would be.
+func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, start time.Time, then func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
 	applied, err := s.d.Store.Apply(ctx, e)
+	if err == nil && then != nil {
+		err = then(ctx)
+	}
 	if err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)
 		s.d.Log.Warn("carrier event not stored; answered 503", "carrier", carrier, "route", route,

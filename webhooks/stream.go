@@ -37,6 +37,10 @@ type MediaStream struct {
 	StreamID      string
 	Kind          Kind
 
+	// bound: the handshake named CallID (per-call path, or a Telnyx token), so the start
+	// frame may not name another call.
+	bound bool
+
 	mu   sync.Mutex // serialises writes, as gorilla/websocket requires
 	conn *websocket.Conn
 	buf  []byte
@@ -114,6 +118,13 @@ const streamIdle = 30 * time.Second
 // handleMedia serves a carrier's media WebSocket. The handshake is verified first: Twilio
 // signs it with X-Twilio-Signature over the wss URL; Telnyx does not sign handshakes, so its
 // stream URL carries a token that only we can have issued.
+//
+// On /webhooks/{carrier}/media/{call} the stream is bound to the call in its path, which the
+// signature (or token) covers: a handshake captured for one call opens no other call's
+// stream, and a start frame that names another call is refused. The legacy
+// /webhooks/{carrier}/media (streams configured before per-call paths) takes the call from
+// Twilio's unsigned start frame, so there a captured handshake signature opens any call's
+// stream of that carrier; Switchboard no longer hands it out.
 func (s *Server) handleMedia() echo.HandlerFunc {
 	const route = "media"
 	return func(c echo.Context) error {
@@ -135,7 +146,7 @@ func (s *Server) handleMedia() echo.HandlerFunc {
 			return nil // the upgrader has answered
 		}
 		s.d.Metrics.observe(carrierID, route, outcomeStored, start)
-		m := &MediaStream{Carrier: carrierID, CallID: callID, Kind: cred.Kind, conn: conn}
+		m := &MediaStream{Carrier: carrierID, CallID: callID, Kind: cred.Kind, conn: conn, bound: callID != ""}
 		s.streams.add(m)
 		s.d.Metrics.streams.Inc()
 		defer func() {
@@ -150,15 +161,28 @@ func (s *Server) handleMedia() echo.HandlerFunc {
 	}
 }
 
+// verifyHandshake checks a media handshake and returns the call it is bound to: the call
+// in the path, or for Telnyx the one its token was issued for; "" on the legacy Twilio
+// route, where the start frame names the call.
 func (s *Server) verifyHandshake(c echo.Context, carrierID string, cred Credentials) (callID string, ok bool) {
+	pathCall := c.Param("call")
+	if pathCall != "" && !isCallID(pathCall) {
+		return "", false
+	}
 	switch cred.Kind {
 	case KindTwilio:
 		sig := c.Request().Header.Get("X-Twilio-Signature")
 		url := s.wsBase + c.Request().RequestURI
 		// Twilio's docs: when a handshake does not verify, try the URL with a trailing slash.
-		return "", VerifyTwilio(cred.AuthToken, url, nil, sig) || VerifyTwilio(cred.AuthToken, url+"/", nil, sig)
+		return pathCall, VerifyTwilio(cred.AuthToken, url, nil, sig) || VerifyTwilio(cred.AuthToken, url+"/", nil, sig)
 	case KindTelnyx:
 		callID = c.QueryParam("sb_call")
+		if pathCall != "" {
+			if callID != "" && callID != pathCall {
+				return "", false
+			}
+			callID = pathCall
+		}
 		want := s.mediaToken(carrierID, callID)
 		got := c.QueryParam("token")
 		return callID, isCallID(callID) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
@@ -201,8 +225,13 @@ func (s *Server) serveStream(ctx context.Context, m *MediaStream) error {
 			if recv != nil {
 				return errors.Join(errStreamProtocol, errors.New("second start message"))
 			}
-			if m.Kind == KindTwilio {
-				m.CallID = msg.CallID
+			switch {
+			case !m.bound:
+				m.CallID = msg.CallID // legacy route: the unsigned start frame names the call
+			case msg.CallID != "" && msg.CallID != m.CallID:
+				s.d.Log.Warn("media stream refused: its start names another call", "carrier", m.Carrier,
+					"call", m.CallID, "start_call", msg.CallID)
+				return errors.Join(errStreamProtocol, errors.New("start names another call than the stream's"))
 			}
 			if !isCallID(m.CallID) {
 				return errors.Join(errStreamProtocol, errors.New("start names no Switchboard call"))

@@ -48,7 +48,8 @@ func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "h
 func TestTwilioMediaStream(t *testing.T) {
 	media := &recordingMedia{stopped: make(chan struct{})}
 	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Media = media })
-	url := h.srv.TwilioStreamURL("tw")
+	id := store.NewCallID()
+	url := h.srv.TwilioStreamURL("tw", id)
 	if !strings.HasPrefix(url, wsURL(h.http.URL)) {
 		t.Fatalf("stream URL %s is not on the public URL", url)
 	}
@@ -61,7 +62,6 @@ func TestTwilioMediaStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	id := store.NewCallID()
 	send := func(s string) {
 		t.Helper()
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {

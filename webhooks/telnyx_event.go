@@ -72,8 +72,9 @@ func (s *looseString) UnmarshalJSON(b []byte) error {
 // ParseTelnyxEvent reads a Telnyx Call Control v2 webhook into a call.Event. Verify the
 // signature first: this trusts what it reads.
 //
-// call.initiated, call.answered and call.hangup report states (a hangup's state comes
-// from its hangup_cause); every other event type goes into the history with State
+// call.initiated, call.answered and call.hangup report states (a hangup reports Completed
+// if the call was answered and otherwise the state its hangup_cause and hangup_source
+// give, as Event.Unanswered); every other event type goes into the history with State
 // Unknown. Event.ID is "tx:" + data.id, which Telnyx keeps across retries. CallID is our
 // call id when client_state is one, base64-encoded, as we set it when dialing.
 //
@@ -123,7 +124,7 @@ func ParseTelnyxEvent(carrier string, body []byte) (call.Event, error) {
 	case "call.answered":
 		e.State = call.InProgress
 	case "call.hangup":
-		e.State = telnyxHangupState(string(p.HangupCause))
+		e.State, e.Unanswered = call.Completed, telnyxUnansweredState(string(p.HangupCause), string(p.HangupSource))
 		e.Detail = telnyxHangupDetail(string(p.HangupCause), string(p.HangupSource), string(p.SipHangupCause))
 	case "call.dtmf.received":
 		e.Detail = "call.dtmf.received"
@@ -136,21 +137,30 @@ func ParseTelnyxEvent(carrier string, body []byte) (call.Event, error) {
 	return e, nil
 }
 
-// telnyxHangupState maps a Call Control hangup_cause onto how the call ended. Causes that
-// are not in Telnyx's list today count as failures, so an unknown ending never reads as
-// a successful call.
-func telnyxHangupState(cause string) call.State {
+// telnyxUnansweredState is how a Telnyx call that ends with this hangup_cause ended if it
+// was never answered. A hangup does not say whether the call was answered, so the event
+// reports Completed with this as its Unanswered state and the store picks one atomically:
+// as in Twilio's model, an answered call that ends is completed, whatever the cause.
+// Causes that are not in Telnyx's list today count as failures, so an unknown ending never
+// reads as a successful call. The table is in docs/conformance.md.
+func telnyxUnansweredState(cause, source string) call.State {
 	switch cause {
-	case "normal_clearing", "time_limit":
-		return call.Completed
-	case "user_busy":
-		return call.Busy
-	case "call_rejected", "no_answer", "timeout":
-		// Twilio's model too: "no-answer" is "no answer or the call was rejected".
+	case "normal_clearing":
+		// Cleared before an answer: by the caller, a call given up (ours, or an inbound
+		// caller who stopped waiting); by the callee, a call not taken.
+		if source == "caller" {
+			return call.Canceled
+		}
 		return call.NoAnswer
 	case "originator_cancel":
 		return call.Canceled
+	case "user_busy":
+		return call.Busy
+	case "call_rejected", "no_answer", "timeout", "time_limit":
+		// Twilio's model too: "no-answer" is "no answer or the call was rejected".
+		return call.NoAnswer
 	}
+	// not_found, unspecified, and anything new.
 	return call.Failed
 }
 

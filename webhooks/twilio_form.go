@@ -265,12 +265,18 @@ func hasPrefix(b []byte, prefix string) bool {
 }
 
 // callbackTimeLayouts are tried in order: Twilio's RFC 2822 (with and without the weekday,
-// numeric or named zone), then the ISO 8601 that Telnyx TeXML sends.
+// numeric or named zone), then the ISO 8601 that Telnyx TeXML sends, with a 'T' or, as in
+// the TeXML examples of Telnyx's docs ("2021-04-28 21:51:18.731479Z"), a space; fractional
+// seconds are accepted by every layout with seconds.
 var callbackTimeLayouts = [...]string{
 	"Mon, 2 Jan 2006 15:04:05 -0700",
 	"Mon, 2 Jan 2006 15:04:05 MST",
 	"2 Jan 2006 15:04:05 -0700",
 	time.RFC3339,
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05 Z0700",
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05",
 }
 
 // parseCallbackTime returns the zero time for an absent or unreadable Timestamp: the
@@ -280,6 +286,8 @@ func parseCallbackTime(s string) time.Time {
 		return time.Time{}
 	}
 	for _, layout := range callbackTimeLayouts {
+		// A layout without a zone reads as UTC, which is what Telnyx says its TeXML
+		// timestamps are.
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC()
 		}

@@ -316,6 +316,7 @@ func FuzzParseTwilioCallback(f *testing.F) {
 	f.Add([]byte("foo=1"), callback("CallSid", "v3:9X2vxPDFY2RHSJ1EdMS0RHRksMTg7ldNxdjWbVr9zBjbGjGsSe-aiQ", "Timestamp", "2024-01-15T10:30:00Z"))
 	f.Add([]byte("sb_call=CL1"), []byte("Call%53id=CA1&CallStatus=queued&SequenceNumber=&From=%zz"))
 	f.Add([]byte(nil), []byte("CallSid=CA1&CallStatus=completed&CallStatus=busy&;&&=&Direction=trunking-originating"))
+	fixtureSeeds(f, "twilio/*.params", func(b []byte) { f.Add([]byte("sb_call="+testCallID), []byte(parseParams(b).Encode())) })
 	f.Fuzz(func(t *testing.T, query, body []byte) {
 		e, err := ParseTwilioCallback("c", query, body)
 		if err != nil {

@@ -47,7 +47,7 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 			return twiml(c, apology)
 		}
 		s.d.Metrics.observe(id, route, outcomeStored, start)
-		url := s.wsBaseOf(s.mediaBase(ctx, callID)) + "/webhooks/" + id + "/media"
+		url := s.TwilioStreamURLAt(s.mediaBase(ctx, callID), id, callID)
 		doc := connectStream(url, callID, "")
 		if e.Direction == call.Inbound && s.d.Inbound != nil {
 			// An inbound call waits for an agent inside the stream, hearing the hold tone. If

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,6 +78,8 @@ type Carrier struct {
 	pub  ed25519.PublicKey
 	mux  *http.ServeMux
 	out  *sender
+	// userID is the Telnyx account's user id, which Telnyx media start and stop frames carry.
+	userID string
 
 	// ctx is cancelled by Close; it bounds every goroutine the carrier starts.
 	ctx    context.Context
@@ -140,6 +143,7 @@ func New(cfg Config) (*Carrier, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Carrier{
+		userID:     strings.ToUpper(newUUID()),
 		cfg:        cfg,
 		log:        log,
 		priv:       cfg.TelnyxPrivateKey,

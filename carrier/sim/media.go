@@ -187,7 +187,7 @@ func (s *session) start() error {
 	clientState := k.clientState
 	k.mu.Unlock()
 	return s.send("start", "start", map[string]any{
-		"call_control_id": k.sid, "call_session_id": k.sessionID, "client_state": clientState,
+		"user_id": k.c.userID, "call_control_id": k.sid, "call_session_id": k.sessionID, "client_state": clientState,
 		"from": k.from, "to": k.to,
 		"media_format": map[string]any{"encoding": "PCMU", "sample_rate": g711.SampleRate, "channels": 1},
 	})
@@ -250,7 +250,7 @@ func (s *session) sendDigit(d string) error {
 func (s *session) stop() {
 	body := map[string]string{"callSid": s.k.sid, "accountSid": s.k.c.cfg.AccountSID}
 	if s.spec.kind == Telnyx {
-		body = map[string]string{"call_control_id": s.k.sid}
+		body = map[string]string{"user_id": s.k.c.userID, "call_control_id": s.k.sid}
 	}
 	if s.send("stop", "stop", body) == nil {
 		s.conn.WriteControl(websocket.CloseMessage,

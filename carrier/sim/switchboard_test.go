@@ -48,6 +48,7 @@ type switchboard struct {
 }
 
 type telnyxEvent struct {
+	raw  []byte // the body as it arrived
 	Data struct {
 		RecordType string         `json:"record_type"`
 		EventType  string         `json:"event_type"`
@@ -161,7 +162,7 @@ func (sb *switchboard) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if sec, err := strconv.ParseInt(ts, 10, 64); err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
 		sb.fail("telnyx-timestamp %q is not now", ts)
 	}
-	var e telnyxEvent
+	e := telnyxEvent{raw: body}
 	if err := json.Unmarshal(body, &e); err != nil {
 		sb.fail("telnyx webhook: %v", err)
 	}

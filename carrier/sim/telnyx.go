@@ -250,9 +250,9 @@ type telnyxPayload struct {
 	CallSessionID  string  `json:"call_session_id"`
 	ClientState    *string `json:"client_state"`
 	ConnectionID   string  `json:"connection_id"`
-	From           string  `json:"from"`
-	To             string  `json:"to"`
-	Direction      string  `json:"direction"`
+	From           string  `json:"from,omitempty"` // not on streaming.* (telnyx-go CallStreamingStartedPayload)
+	To             string  `json:"to,omitempty"`
+	Direction      string  `json:"direction,omitempty"` // call.initiated only, as Telnyx sends it
 	State          string  `json:"state,omitempty"`
 	StartTime      string  `json:"start_time,omitempty"`
 	EndTime        string  `json:"end_time,omitempty"`
@@ -286,10 +286,11 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 	*p = telnyxPayload{
 		CallControlID: k.sid, CallLegID: k.legID, CallSessionID: k.sessionID,
 		ClientState: nullable(k.clientState), ConnectionID: k.c.cfg.ConnectionID,
-		From: k.from, To: k.to, Direction: direction,
+		From: k.from, To: k.to,
 	}
 	switch eventType {
 	case "call.initiated":
+		p.Direction = direction
 		p.State = "bridging"
 		if k.inbound {
 			p.State = "parked"
@@ -298,6 +299,8 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 	case "call.answered":
 		p.State = "answered"
 		p.StartTime = k.created.UTC().Format(telnyxTime)
+	case "streaming.started", "streaming.stopped":
+		p.From, p.To = "", ""
 	case "call.hangup":
 		p.State = "hangup"
 		p.StartTime = k.created.UTC().Format(telnyxTime)

@@ -44,7 +44,7 @@ func (c *Carrier) handleTwilioCreate(w http.ResponseWriter, r *http.Request) {
 	if v := f.Get("Timeout"); v != "" {
 		var err error
 		if timeout, err = strconv.Atoi(v); err != nil || timeout < 1 || timeout > 600 {
-			writeAPIError(w, Twilio, http.StatusBadRequest, 21216, "Timeout must be between 1 and 600 seconds")
+			writeAPIError(w, Twilio, http.StatusBadRequest, 21208, "Invalid Timeout") // twilio.com/docs/api/errors/21208
 			return
 		}
 	}

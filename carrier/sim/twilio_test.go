@@ -268,7 +268,7 @@ func TestTwilioRESTErrors(t *testing.T) {
 		{url.Values{"From": {"+1"}, "Url": {"http://x"}}, 21201},
 		{url.Values{"To": {"+1"}, "Url": {"http://x"}}, 21603},
 		{url.Values{"To": {"+1"}, "From": {"+1"}}, 21205},
-		{url.Values{"To": {"+1"}, "From": {"+1"}, "Url": {"http://x"}, "Timeout": {"0"}}, 21216},
+		{url.Values{"To": {"+1"}, "From": {"+1"}, "Url": {"http://x"}, "Timeout": {"0"}}, 21208},
 	} {
 		if status, body := a.twilio("POST", "/Calls.json", tt.form); status != 400 || body["code"] != tt.code {
 			t.Errorf("%v: %d %v", tt.form, status, body)

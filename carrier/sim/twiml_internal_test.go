@@ -7,13 +7,13 @@ import (
 
 func TestParseTwiMLStream(t *testing.T) {
 	doc, err := parseTwiML([]byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Connect>` +
-		`<Stream url="wss://sb.example/webhooks/tw1/media"><Parameter name="sb_call" value="CL0123"/>` +
+		`<Stream url="wss://sb.example/webhooks/tw1/media/CL0123"><Parameter name="sb_call" value="CL0123"/>` +
 		`<Parameter name="agent" value="a&amp;b"/></Stream></Connect></Response>`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := twilioStream(&doc.Children[0].Children[0])
-	if spec.url != "wss://sb.example/webhooks/tw1/media" || spec.kind != Twilio ||
+	if spec.url != "wss://sb.example/webhooks/tw1/media/CL0123" || spec.kind != Twilio ||
 		!maps.Equal(spec.params, map[string]string{"sb_call": "CL0123", "agent": "a&b"}) {
 		t.Errorf("stream %+v", spec)
 	}

@@ -323,7 +323,7 @@ func TestInboundCallAcrossInstances(t *testing.T) {
 		t.Fatalf("ringing: %s", ring.Raw)
 	}
 	r := d.report(sid, "the media stream", func(r sim.Report) bool { return r.StreamsOpened == 1 })
-	wantURL := "ws" + strings.TrimPrefix(a, "http") + "/webhooks/simtw/media"
+	wantURL := "ws" + strings.TrimPrefix(a, "http") + "/webhooks/simtw/media/" + ring.CallID
 	if r.StreamURL != wantURL {
 		t.Fatalf("the stream went to %s, want the agent's instance %s (webhooks reached %s)", r.StreamURL, wantURL, b)
 	}
