@@ -81,14 +81,23 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 			}
 			return reject(codeUnavailable, "cannot check the token now; try again")
 		}
-		s, err := h.login(ctx, agent, conn)
+		out, ok := h.newAgentConn(conn)
+		if !ok {
+			cancel()
+			return nil // shutting down
+		}
+		defer out.close()
+		s, err := h.login(ctx, agent, out)
 		cancel()
 		if err != nil {
 			h.log.Warn("agents: login failed", "agent", agent.ID, "err", err)
-			return reject(codeUnavailable, "cannot sign in now; try again")
+			out.send(errorMessage{Type: msgError, Code: codeUnavailable, Message: "cannot sign in now; try again"})
+			out.close()
+			<-out.done // within agentFarewellTimeout
+			return nil
 		}
 		s.welcome()
-		s.serve(conn)
+		s.serve(out)
 		return nil
 	}
 }
@@ -97,7 +106,7 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 // session takes the agent's presence over: if the agent was still online elsewhere (another
 // instance, within the presence TTL), it keeps its state and call, and the old session is
 // told to go.
-func (h *Hub) login(ctx context.Context, agent store.Agent, conn *websocket.Conn) (*session, error) {
+func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*session, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -117,11 +126,8 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *websocket.Conn
 		s.mu.Unlock()
 		h.mu.Unlock()
 		if old != nil {
-			s.wmu.Lock()
-			old.SetWriteDeadline(time.Now().Add(time.Second))
-			old.WriteJSON(errorMessage{Type: msgError, Code: codeReplaced, Message: "signed in in another window"})
-			s.wmu.Unlock()
-			old.Close()
+			old.send(errorMessage{Type: msgError, Code: codeReplaced, Message: "signed in in another window"})
+			old.close()
 		}
 		if _, err := h.st.Connect(ctx, p, h.opts.PresenceTTL); err != nil {
 			return nil, err
