@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,27 +19,8 @@ const helloTimeout = 10 * time.Second
 
 var signalUpgrader = websocket.Upgrader{
 	ReadBufferSize: 4096, WriteBufferSize: 4096,
-	// The Origin is checked by handleSignal itself, against the public URL and the Host.
+	// The Origin is checked by handleSignal itself, against the allowed origins (origin.go).
 	CheckOrigin: func(*http.Request) bool { return true },
-}
-
-// originAllowed accepts a browser's WebSocket only from the softphone's own origin: the public
-// URL, or the host the request was made to. Without the check any page the agent visits could
-// open a socket to us. Clients that are not browsers send no Origin and are let through: they
-// have to present a token like everyone else.
-func (h *Hub) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	o, err := url.Parse(origin)
-	if err != nil || o.Host == "" {
-		return false
-	}
-	if pub, err := url.Parse(h.opts.PublicURL); err == nil && strings.EqualFold(o.Host, pub.Host) {
-		return true
-	}
-	return strings.EqualFold(o.Host, r.Host)
 }
 
 // handleSignal serves an agent's signalling WebSocket: the first message must be hello with
@@ -49,7 +28,7 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 // end up in logs); then the session takes over.
 func (h *Hub) handleSignal() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !h.originAllowed(c.Request()) {
+		if !h.origins.allow(c.Request()) {
 			return c.JSON(http.StatusForbidden, map[string]string{"error": "origin not allowed"})
 		}
 		conn, err := signalUpgrader.Upgrade(c.Response(), c.Request(), nil)
