@@ -323,6 +323,8 @@ func (h *Hub) notice(n store.Notice) {
 		h.poke()
 	case store.NoticeCall:
 		h.callChanged(n.CallID, n.State)
+	case store.NoticeAgentRevoked:
+		h.revoked(n.Agent, n.TokenID)
 	case store.NoticeInstance:
 		var m notice
 		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {

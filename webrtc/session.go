@@ -26,6 +26,7 @@ type session struct {
 	mu      sync.Mutex
 	conn    *agentConn     // nil while the browser is away
 	pres    store.Presence // the agent's presence as this session last wrote or read it
+	tokenID string         // the token its browser signed in with (store.Agent.TokenID)
 	ringing *ringing
 	call    *agentCall
 	peer    *Peer
@@ -319,6 +320,12 @@ func (s *session) sendCandidate(cand string) {
 // changed it meanwhile, the session takes the real state instead.
 func (s *session) changeState(ctx context.Context, state store.Availability, until time.Time, callID string) {
 	s.mu.Lock()
+	if s.closed {
+		// Over (signed out, replaced, revoked): a late end of its call must not write the
+		// presence back.
+		s.mu.Unlock()
+		return
+	}
 	cur := s.pres
 	next := cur
 	next.State, next.Since, next.Until, next.Call = state, time.Now(), until, callID
@@ -392,12 +399,15 @@ func (s *session) heartbeat(ctx context.Context) {
 	s.mu.Lock()
 	conn := s.conn
 	live := conn != nil && !s.closed
+	token := s.tokenID
 	s.mu.Unlock()
 	if !live {
 		return // let the presence lapse unless the browser comes back
 	}
 	conn.ping()
-	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, s.hub.opts.PresenceTTL); {
+	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, token, s.hub.opts.PresenceTTL); {
+	case errors.Is(err, store.ErrRevoked):
+		s.revoke(ctx)
 	case errors.Is(err, store.ErrReplaced):
 		s.replaced()
 	case errors.Is(err, store.ErrPresenceGone):
@@ -437,8 +447,11 @@ func (s *session) settle(ctx context.Context) {
 // restore writes the session's presence back after it expired while the session lived.
 func (s *session) restore(ctx context.Context) {
 	s.mu.Lock()
-	p := s.pres
+	p, closed := s.pres, s.closed
 	s.mu.Unlock()
+	if closed {
+		return
+	}
 	if _, err := s.hub.st.Connect(ctx, p, s.hub.opts.PresenceTTL); err != nil {
 		s.hub.log.Warn("agents: presence not restored", "agent", s.agent.ID, "err", err)
 	}

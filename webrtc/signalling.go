@@ -97,6 +97,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 		s.mu.Lock()
 		old := s.conn
 		s.conn = conn
+		s.tokenID = agent.TokenID
 		if s.expiry != nil {
 			s.expiry.Stop()
 			s.expiry = nil
@@ -113,7 +114,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 		}
 		return s, nil
 	}
-	s = &session{hub: h, id: newSessionID(), agent: agent, conn: conn}
+	s = &session{hub: h, id: newSessionID(), agent: agent, conn: conn, tokenID: agent.TokenID}
 	h.sessions[agent.ID] = s
 	h.mu.Unlock()
 
