@@ -28,12 +28,17 @@ func (h *Hub) revoked(agent, token string) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	stale := token == "" || s.tokenID != token
-	s.mu.Unlock()
-	if stale {
+	if s.revokedBy(token) {
 		h.background(opTimeout, s.revoke)
 	}
+}
+
+// revokedBy says whether a revocation that leaves token in force ("": none) ends s: a session
+// that signed in with the new token after a rotation stays.
+func (s *session) revokedBy(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return token == "" || s.tokenID != token
 }
 
 // revoke ends the session for good: the ringing call goes back to the queue, the call in
@@ -45,7 +50,8 @@ func (s *session) revoke(ctx context.Context) {
 		return
 	}
 	r, c := s.ringing, s.call
-	s.ringing = nil
+	// Taken here, so the end of the call the hang-up brings about finds nothing to report.
+	s.ringing, s.call = nil, nil
 	s.mu.Unlock()
 	if r != nil {
 		if _, err := s.hub.st.WithdrawOffer(ctx, r.call, s.agent.ID); err != nil {
@@ -65,6 +71,9 @@ func (s *session) revoke(ctx context.Context) {
 	s.sendError(codeRevoked, "your sign-in was revoked; ask an admin for a new token", "")
 	s.hub.log.Info("agents: session ended: the agent's token was revoked", "agent", s.agent.ID)
 	s.close()
+	if c != nil && c.path != nil {
+		c.path.Close()
+	}
 	if err := s.hub.st.Disconnect(ctx, s.agent.ID, s.id); err != nil {
 		s.hub.log.Warn("agents: presence of a revoked agent not removed", "agent", s.agent.ID, "err", err)
 	}
