@@ -193,7 +193,6 @@ func tuned(o *redis.Options) *redis.Options {
 	return o
 }
 
-
 // Embedded reports whether the store runs on the in-process Redis.
 func (r *Redis) Embedded() bool { return r.embedded != nil }
 
