@@ -28,3 +28,22 @@ func TestDeletingAnUnknownCarrierIsNotAudited(t *testing.T) {
 		t.Fatalf("audit: %s", raw)
 	}
 }
+
+// TestCleartextAPIURLIsAFieldError: http:// to another host is refused on the api_url field,
+// like every other validation error, unless allow_insecure_api_url says so.
+func TestCleartextAPIURLIsAFieldError(t *testing.T) {
+	f := newFixture(t)
+	cfg := twilioCarrier("http://carrier.example.com", 0)
+	code, got, raw := f.do(t, "PUT", "/api/admin/carriers/remote", cfg)
+	if code != http.StatusBadRequest {
+		t.Fatalf("cleartext api_url: %d %s", code, raw)
+	}
+	fields := got["error"].(map[string]any)["fields"].([]any)
+	if len(fields) != 1 || fields[0].(map[string]any)["field"] != "api_url" {
+		t.Fatalf("fields: %s", raw)
+	}
+	cfg["allow_insecure_api_url"] = true
+	if code, got, raw := f.do(t, "PUT", "/api/admin/carriers/remote", cfg); code != http.StatusCreated || got["allow_insecure_api_url"] != true {
+		t.Fatalf("with consent: %d %s", code, raw)
+	}
+}
