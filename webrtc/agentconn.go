@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 type agentConn struct {
 	ws    *websocket.Conn
 	queue chan outFrame
+	log   *slog.Logger // names the agent
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by close: write what is queued, say goodbye, close
@@ -41,10 +43,11 @@ type outFrame struct {
 	data []byte
 }
 
-// newAgentConn starts ws's writer on a goroutine owned by h; false if h has shut down (the
-// socket is then closed).
-func (h *Hub) newAgentConn(ws *websocket.Conn) (*agentConn, bool) {
-	c := &agentConn{ws: ws, queue: make(chan outFrame, agentQueue), stop: make(chan struct{}), done: make(chan struct{})}
+// newAgentConn starts the writer of agent's socket ws on a goroutine owned by h; false if h
+// has shut down (the socket is then closed).
+func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*agentConn, bool) {
+	c := &agentConn{ws: ws, queue: make(chan outFrame, agentQueue), log: h.log.With("agent", agent),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if !h.enter() {
 		ws.Close()
 		close(c.done)
@@ -54,7 +57,7 @@ func (h *Hub) newAgentConn(ws *websocket.Conn) (*agentConn, bool) {
 		defer h.wg.Done()
 		defer close(c.done)
 		if err := c.write(); err != nil {
-			h.log.Info("agents: softphone socket closed: it does not take our messages", "err", err)
+			c.log.Info("agents: softphone socket closed: a write failed or took too long", "err", err)
 		}
 	}()
 	return c, true
@@ -126,6 +129,7 @@ func (c *agentConn) enqueue(f outFrame) {
 	select {
 	case c.queue <- f:
 	default:
+		c.log.Warn("agents: softphone cut off: it stopped reading its messages", "queued", agentQueue)
 		c.abort()
 	}
 }

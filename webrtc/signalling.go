@@ -60,7 +60,7 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 			}
 			return reject(codeUnavailable, "cannot check the token now; try again")
 		}
-		out, ok := h.newAgentConn(conn)
+		out, ok := h.newAgentConn(conn, agent.ID)
 		if !ok {
 			cancel()
 			return nil // shutting down
