@@ -91,3 +91,21 @@ func offline(h *testHub, agent string) func() bool {
 		return err == nil && p.State == store.Offline
 	}
 }
+
+// TestHeartbeatEndsARevokedSessionWhoseNoticeWasLost: Pub/Sub may lose the notice of a
+// rotation; the session's next heartbeat finds its token is no longer the agent's and ends it.
+func TestHeartbeatEndsARevokedSessionWhoseNoticeWasLost(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", 440)
+	s := h.session("ann")
+	// As if the agent's token had been rotated and the notice never arrived: the session's
+	// token is no longer the one in force.
+	s.mu.Lock()
+	s.tokenID = "0123456789abcdef"
+	s.mu.Unlock()
+	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
+		t.Fatalf("session: %s", m.Raw)
+	}
+	waitUntil(t, 5*time.Second, "the session gone", func() bool { return h.session("ann") == nil })
+	waitUntil(t, 5*time.Second, "ann offline", offline(h, "ann"))
+}
