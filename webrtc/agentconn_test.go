@@ -109,6 +109,7 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 	}
 
 	ctx := context.Background()
+	sent := time.Now()
 	for _, n := range []notice{
 		{Type: noticeRing, Agent: "sam", Call: "c-sam", From: "+15550001", To: "+15550100"},
 		{Type: noticeRing, Agent: "ann", Call: "c-ann", From: "+15550002", To: "+15550100"},
@@ -118,11 +119,19 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sent := time.Now()
 	m := ann.await(t, msgRinging, 5*time.Second)
 	if took := time.Since(sent); took > 100*time.Millisecond || m.CallID != "c-ann" {
 		t.Fatalf("ann's ring came %v after it was sent (%s), behind a stalled agent", took, m.Raw)
+	} else {
+		t.Logf("ann's ring arrived %v after it was sent, behind a stalled agent", took)
 	}
+
+	// The stall was real: sam's writer is still stuck behind what it was given.
+	stalled.mu.Lock()
+	if q := len(stalled.conn.queue); q == 0 {
+		t.Fatal("the stalled softphone's queue drained: its socket never filled, nothing was tested")
+	}
+	stalled.mu.Unlock()
 
 	// Sam's queue overflows: its socket is closed and the session waits for a reconnect.
 	for range agentQueue + 1 {
