@@ -96,3 +96,21 @@ func TestAllowedOriginsOpenTheSocket(t *testing.T) {
 		t.Fatalf("the request's own host as origin: %v %v", err, resp)
 	}
 }
+
+// FuzzParseOrigin: the Origin header is whatever a client sends. Parsing never panics, and
+// an accepted origin parses to itself, so comparing canonical forms is sound.
+func FuzzParseOrigin(f *testing.F) {
+	for _, s := range []string{"https://a.example", "http://[::1]:8080", "HTTP://A.EXAMPLE:80/", "null", "https://a.example:443", "http://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, err := ParseOrigin(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseOrigin(o)
+		if err != nil || again != o {
+			t.Fatalf("ParseOrigin(%q) = %q, which parses to %q, %v", s, o, again, err)
+		}
+	})
+}
