@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -20,6 +21,9 @@ type Config struct {
 	ID     string `json:"id"`      // [a-z0-9][a-z0-9-]{0,62}; part of our webhook URLs
 	Kind   Kind   `json:"kind"`    // twilio or telnyx
 	APIURL string `json:"api_url"` // REST base URL; defaults to the kind's public API
+	// AllowInsecureAPIURL lets api_url be plain http:// to a host that is not loopback. The
+	// carrier's credentials then cross the network in clear, so it is never the default.
+	AllowInsecureAPIURL bool `json:"allow_insecure_api_url,omitempty"`
 
 	AccountSID string `json:"account_sid,omitempty"` // twilio
 	AuthToken  string `json:"auth_token,omitempty"`  // twilio; secret
@@ -156,6 +160,8 @@ func (c *Config) Normalize() error {
 		c.APIURL = DefaultAPIURL(c.Kind)
 	}
 	if u, msg := checkAPIURL(c.APIURL); msg != "" {
+		bad("api_url", "%s", msg)
+	} else if msg := checkCleartext(u, c.AllowInsecureAPIURL); msg != "" {
 		bad("api_url", "%s", msg)
 	} else {
 		c.APIURL = u
@@ -304,6 +310,26 @@ func checkAPIURL(s string) (string, string) {
 	return strings.TrimRight(s, "/"), ""
 }
 
+// checkCleartext refuses plain http:// to anything but this machine unless allowed: every
+// REST request carries the carrier's credentials (Basic auth or a bearer key). Loopback stays
+// allowed for simulators and local proxies, which never leave the host.
+func checkCleartext(apiURL string, allowed bool) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Scheme != "http" || allowed || loopbackHost(u.Hostname()) {
+		return ""
+	}
+	return "plain http:// would send the carrier's credentials in clear; use https://, " +
+		"or set allow_insecure_api_url: true (http:// to a loopback host is always allowed)"
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 func validID(s string) bool {
 	if len(s) < 1 || len(s) > 63 || s[0] == '-' {
 		return false
@@ -391,40 +417,43 @@ func (c Config) Redacted() Config {
 // PublicConfig is a carrier's configuration as it may be shown: every field of Config except
 // the secrets, which it has no fields for, plus whether each secret is set.
 type PublicConfig struct {
-	ID             string          `json:"id"`
-	Kind           Kind            `json:"kind"`
-	APIURL         string          `json:"api_url"`
-	AccountSID     string          `json:"account_sid,omitempty"`
-	HasAuthToken   bool            `json:"has_auth_token"`
-	HasAPIKey      bool            `json:"has_api_key"`
-	ConnectionID   string          `json:"connection_id,omitempty"`
-	PublicKey      string          `json:"public_key,omitempty"`
-	From           string          `json:"from"`
-	Priority       int             `json:"priority"`
-	Weight         int             `json:"weight"`
-	Enabled        bool            `json:"enabled"`
-	Breaker        BreakerSettings `json:"breaker"`
-	RequestTimeout Duration        `json:"request_timeout"`
+	ID     string `json:"id"`
+	Kind   Kind   `json:"kind"`
+	APIURL string `json:"api_url"`
+	// AllowInsecureAPIURL is shown, so the console makes a cleartext carrier visible.
+	AllowInsecureAPIURL bool            `json:"allow_insecure_api_url"`
+	AccountSID          string          `json:"account_sid,omitempty"`
+	HasAuthToken        bool            `json:"has_auth_token"`
+	HasAPIKey           bool            `json:"has_api_key"`
+	ConnectionID        string          `json:"connection_id,omitempty"`
+	PublicKey           string          `json:"public_key,omitempty"`
+	From                string          `json:"from"`
+	Priority            int             `json:"priority"`
+	Weight              int             `json:"weight"`
+	Enabled             bool            `json:"enabled"`
+	Breaker             BreakerSettings `json:"breaker"`
+	RequestTimeout      Duration        `json:"request_timeout"`
 }
 
 // Public is the form of c for admin API answers, logs and anything else that leaves the
 // process.
 func (c Config) Public() PublicConfig {
 	return PublicConfig{
-		ID:             c.ID,
-		Kind:           c.Kind,
-		APIURL:         c.APIURL,
-		AccountSID:     c.AccountSID,
-		HasAuthToken:   c.AuthToken != "",
-		HasAPIKey:      c.APIKey != "",
-		ConnectionID:   c.ConnectionID,
-		PublicKey:      c.PublicKey,
-		From:           c.From,
-		Priority:       c.Priority,
-		Weight:         c.Weight,
-		Enabled:        c.Enabled,
-		Breaker:        c.Breaker,
-		RequestTimeout: c.RequestTimeout,
+		ID:                  c.ID,
+		Kind:                c.Kind,
+		APIURL:              c.APIURL,
+		AllowInsecureAPIURL: c.AllowInsecureAPIURL,
+		AccountSID:          c.AccountSID,
+		HasAuthToken:        c.AuthToken != "",
+		HasAPIKey:           c.APIKey != "",
+		ConnectionID:        c.ConnectionID,
+		PublicKey:           c.PublicKey,
+		From:                c.From,
+		Priority:            c.Priority,
+		Weight:              c.Weight,
+		Enabled:             c.Enabled,
+		Breaker:             c.Breaker,
+		RequestTimeout:      c.RequestTimeout,
 	}
 }
 

@@ -40,6 +40,10 @@ type Agent struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// TokenID names the token the agent signed in with (set by AuthenticateAgent, and by
+	// PutAgent when it issues one), so a session can tell whether its token is still the
+	// agent's. It is a prefix of the token's hash, not the token, and is never shown.
+	TokenID string `json:"-"`
 }
 
 // ValidAgentID reports whether id can name an agent: 1 to 63 of a-z, 0-9 and '-', starting
@@ -80,13 +84,18 @@ if created then
   redis.call('SADD', KEYS[2], ARGV[1])
 else
   redis.call('HSET', KEYS[1], 'name', ARGV[2], 'updated_at', ARGV[4])
-  if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'hash', ARGV[3]) end
+  if ARGV[5] == '1' then
+    redis.call('HSET', KEYS[1], 'hash', ARGV[3])
+    -- Sessions signed in with the old token end, on every instance.
+    redis.call('PUBLISH', ARGV[6], ARGV[1] .. ' ' .. string.sub(ARGV[3], 1, 16))
+  end
 end
 return {created and 1 or 0, redis.call('HGET', KEYS[1], 'created_at')}`)
 
 // PutAgent creates agent id with name and token, or renames an existing one. An existing
 // agent keeps its token unless rotate is set. created says whether the agent is new; the
-// token is in force when created or rotate.
+// token is in force when created or rotate; rotating ends, on every instance, the sessions
+// signed in with the old token (see Listen).
 func (r *Redis) PutAgent(ctx context.Context, id, name, token string, rotate bool) (a Agent, created bool, err error) {
 	if !ValidAgentID(id) {
 		return Agent{}, false, fmt.Errorf("store: invalid agent id %q", id)
@@ -102,13 +111,17 @@ func (r *Redis) PutAgent(ctx context.Context, id, name, token string, rotate boo
 		flag = "1"
 	}
 	res, err := putAgentScript.Run(ctx, r.rdb, []string{r.keys.agent(id), r.keys.agentIDs()},
-		id, name, tokenHash(token), now.UnixMilli(), flag).Slice()
+		id, name, tokenHash(token), now.UnixMilli(), flag, r.keys.revokedChannel()).Slice()
 	if err != nil {
 		return Agent{}, false, fmt.Errorf("store: put agent %s: %w", id, err)
 	}
 	createdAt, _ := res[1].(string)
-	return Agent{ID: id, Name: name, CreatedAt: unixMilli(createdAt), UpdatedAt: time.UnixMilli(now.UnixMilli()).UTC()},
-		res[0].(int64) == 1, nil
+	a = Agent{ID: id, Name: name, CreatedAt: unixMilli(createdAt), UpdatedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+	created = res[0].(int64) == 1
+	if created || rotate {
+		a.TokenID = tokenID(tokenHash(token))
+	}
+	return a, created, nil
 }
 
 func agentIDOfToken(token string) (string, bool) {
@@ -197,5 +210,6 @@ func (r *Redis) AuthenticateAgent(ctx context.Context, token string) (Agent, err
 	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 || !found {
 		return Agent{}, ErrUnauthorized
 	}
+	a.TokenID = tokenID(want)
 	return a, nil
 }

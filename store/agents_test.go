@@ -114,13 +114,13 @@ func TestPresenceReconnectKeepsStateAndReplacesSession(t *testing.T) {
 	if got.State != Busy || got.Call != "CL1" || got.Instance != "b" || got.Session != "s2" {
 		t.Fatalf("after reconnect: %+v", got)
 	}
-	if err := r.Heartbeat(ctx, "ann", p.Session, testTTL); !errors.Is(err, ErrReplaced) {
+	if err := r.Heartbeat(ctx, "ann", p.Session, "", testTTL); !errors.Is(err, ErrReplaced) {
 		t.Fatalf("old session heartbeat: %v", err)
 	}
 	if err := r.SetState(ctx, p.Session, Busy, "CL1", p, testTTL); !errors.Is(err, ErrReplaced) {
 		t.Fatalf("old session set: %v", err)
 	}
-	if err := r.Heartbeat(ctx, "ann", "s2", testTTL); err != nil {
+	if err := r.Heartbeat(ctx, "ann", "s2", "", testTTL); err != nil {
 		t.Fatal(err)
 	}
 	// Disconnect by a replaced session does nothing; by the owner it makes the agent offline.
@@ -132,7 +132,7 @@ func TestPresenceReconnectKeepsStateAndReplacesSession(t *testing.T) {
 	if got, _ := r.Presence(ctx, "ann"); got.State != Offline {
 		t.Fatalf("after logout: %+v", got)
 	}
-	if err := r.Heartbeat(ctx, "ann", "s2", testTTL); !errors.Is(err, ErrPresenceGone) {
+	if err := r.Heartbeat(ctx, "ann", "s2", "", testTTL); !errors.Is(err, ErrPresenceGone) {
 		t.Fatalf("heartbeat after logout: %v", err)
 	}
 }

@@ -37,15 +37,32 @@ func (r *Redis) PutCarrier(ctx context.Context, id string, config []byte, a Audi
 	return r.changeConfig(ctx, a, func(p redis.Pipeliner) { p.HSet(ctx, r.keys.carriers(), id, config) })
 }
 
-// DeleteCarrier removes a carrier's configuration and audits the change; ErrNotFound if there
-// was none.
+// deleteCarrierScript deletes a carrier and audits it in one step, and does neither when
+// there is no such carrier: a delete of nothing is not a change, and must leave no entry.
+var deleteCarrierScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'at', ARGV[3], 'actor', ARGV[4], 'action', ARGV[5],
+  'target', ARGV[6], 'detail', ARGV[7])
+redis.call('PUBLISH', ARGV[8], ARGV[5] .. ' ' .. ARGV[6])
+return 1`)
+
+// DeleteCarrier removes a carrier's configuration and audits the change; ErrNotFound, and no
+// audit entry, if there was none.
 func (r *Redis) DeleteCarrier(ctx context.Context, id string, a Audit) error {
-	var del *redis.IntCmd
-	err := r.changeConfig(ctx, a, func(p redis.Pipeliner) { del = p.HDel(ctx, r.keys.carriers(), id) })
-	if err == nil && del.Val() == 0 {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	if a.At.IsZero() {
+		a.At = time.Now()
+	}
+	n, err := deleteCarrierScript.Run(ctx, r.rdb, []string{r.keys.carriers(), r.keys.audit()},
+		id, auditLimit, a.At.UnixMilli(), a.Actor, a.Action, a.Target, a.Detail, r.keys.configChannel()).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: %s %s: %w", a.Action, a.Target, err)
+	case n == 0:
 		return ErrNotFound
 	}
-	return err
+	return nil
 }
 
 // Audited records an audit entry for a change made elsewhere (a forced breaker, an agent).

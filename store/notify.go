@@ -29,6 +29,9 @@ const (
 	NoticeInstance  // a message for this instance, Payload as sent
 	NoticeAgentFree // an agent became free to take a call
 	NoticeCall      // a call changed state: CallID and State
+	// NoticeAgentRevoked: Agent's token was rotated (TokenID is the one now in force) or the
+	// agent was deleted (TokenID is empty); its other sessions must end.
+	NoticeAgentRevoked
 )
 
 // Notice is one message received by Listen.
@@ -37,6 +40,8 @@ type Notice struct {
 	Payload string
 	CallID  string
 	State   call.State
+	Agent   string
+	TokenID string
 }
 
 // NotifyInstance sends payload to the instance with that id.
@@ -63,7 +68,8 @@ func (r *Redis) NotifyAgentFree(ctx context.Context, agent string) error {
 // ends. fn is called with NoticeSubscribed each time the subscription is (re)established.
 func (r *Redis) Listen(ctx context.Context, instance string, fn func(Notice)) error {
 	own, agents, calls := r.keys.instanceChannel(instance), r.keys.agentsChannel(), r.keys.channel()
-	return r.subscribe(ctx, []string{own, agents, calls}, func(channel string) {
+	revoked := r.keys.revokedChannel()
+	return r.subscribe(ctx, []string{own, agents, calls, revoked}, func(channel string) {
 		// One confirmation per channel; report the one for our own channel.
 		if channel == own {
 			fn(Notice{Kind: NoticeSubscribed})
@@ -79,6 +85,9 @@ func (r *Redis) Listen(ctx context.Context, instance string, fn func(Notice)) er
 			id, state, _ := strings.Cut(payload, " ")
 			st, _ := call.ParseState(state)
 			fn(Notice{Kind: NoticeCall, Payload: payload, CallID: id, State: st})
+		case revoked:
+			agent, token := parseRevoked(payload)
+			fn(Notice{Kind: NoticeAgentRevoked, Payload: payload, Agent: agent, TokenID: token})
 		}
 	})
 }

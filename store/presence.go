@@ -121,7 +121,14 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[10])
 return prev`)
 
+	// heartbeat also checks, when given a token id (ARGV[3]), that the agent still exists with
+	// that token: a session whose agent was deleted or whose token was rotated learns it here
+	// if the notice that should have ended it was lost.
 	heartbeatScript = redis.NewScript(`
+if ARGV[3] ~= '' then
+  local h = redis.call('HGET', KEYS[2], 'hash')
+  if not h or string.sub(h, 1, 16) ~= ARGV[3] then return 'revoked' end
+end
 local s = redis.call('HGET', KEYS[1], 'session')
 if not s then return 'gone' end
 if s ~= ARGV[1] then return 'replaced' end
@@ -186,14 +193,19 @@ func (r *Redis) Connect(ctx context.Context, p Presence, ttl time.Duration) (pre
 }
 
 // Heartbeat keeps session's presence alive for ttl. It returns ErrReplaced when another
-// session took the agent over, and ErrPresenceGone when the record expired.
-func (r *Redis) Heartbeat(ctx context.Context, agent, session string, ttl time.Duration) error {
+// session took the agent over, ErrPresenceGone when the record expired, and, if tokenID (the
+// Agent.TokenID the session signed in with) is not empty, ErrRevoked when the agent was
+// deleted or its token rotated since.
+func (r *Redis) Heartbeat(ctx context.Context, agent, session, tokenID string, ttl time.Duration) error {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	res, err := heartbeatScript.Run(ctx, r.rdb, []string{r.keys.presence(agent)}, session, ttl.Milliseconds()).Text()
+	res, err := heartbeatScript.Run(ctx, r.rdb, []string{r.keys.presence(agent), r.keys.agent(agent)},
+		session, ttl.Milliseconds(), tokenID).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("store: heartbeat agent %s: %w", agent, err)
+	case res == "revoked":
+		return ErrRevoked
 	case res == "replaced":
 		return ErrReplaced
 	case res == "gone":

@@ -110,7 +110,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 	r.bus = newBus(r)
 	if err := r.Ping(ctx); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("store: redis at %s does not answer: %w", redactURL(opts.URL), err)
+		return nil, redactedf(opts.URL, "store: redis at %s does not answer: %v", redactURL(opts.URL), err)
 	}
 	if !r.Embedded() {
 		r.adviseStreamNodes(ctx, log)
@@ -156,15 +156,18 @@ func newClient(url string) (redis.UniversalClient, error) {
 	if strings.Contains(url, "://") {
 		o, err := redis.ParseURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("store: REDIS_URL: %w", err)
+			return nil, parseURLError(url, err)
 		}
 		return redis.NewClient(tuned(o)), nil
 	}
 	var addrs []string
 	for _, a := range strings.Split(url, ",") {
 		a = strings.TrimSpace(a)
+		if strings.Contains(a, "@") {
+			return nil, errors.New("store: REDIS_URL: a host:port list carries no user or password; use redis://user:password@host:port for one node")
+		}
 		if _, port, ok := strings.Cut(a, ":"); !ok || a == "" || port == "" {
-			return nil, fmt.Errorf("store: REDIS_URL: %q is neither a redis:// URL nor a host:port list", url)
+			return nil, redactedf(url, "store: REDIS_URL: %q is neither a redis:// URL nor a host:port list", url)
 		}
 		addrs = append(addrs, a)
 	}
@@ -188,15 +191,6 @@ func tuned(o *redis.Options) *redis.Options {
 	o.WriteTimeout = time.Second
 	o.PoolTimeout = time.Second
 	return o
-}
-
-func redactURL(u string) string {
-	if at := strings.LastIndex(u, "@"); at >= 0 {
-		if scheme, _, ok := strings.Cut(u, "://"); ok {
-			return scheme + "://***@" + u[at+1:]
-		}
-	}
-	return u
 }
 
 // Embedded reports whether the store runs on the in-process Redis.

@@ -65,6 +65,9 @@ type HubOptions struct {
 	// RelaySecret keys the tokens instances present to each other's media relay; every
 	// instance of a deployment must have the same one.
 	RelaySecret []byte
+	// AllowedOrigins are browser origins, besides PublicURL's, whose pages may open a
+	// softphone socket (SWITCHBOARD_ALLOWED_ORIGINS), each as ParseOrigin reads it.
+	AllowedOrigins []string
 	// RingTimeout is how long a call rings for one agent before it goes to the next.
 	RingTimeout time.Duration
 	// QueueTimeout is how long an inbound call waits for an agent, hearing the hold tone,
@@ -84,9 +87,10 @@ type HubOptions struct {
 // media this instance holds, inbound routing and outbound dialing. Run it for the life of
 // the instance; its HTTP routes are mounted with Register.
 type Hub struct {
-	opts HubOptions
-	st   *store.Redis
-	log  *slog.Logger
+	opts    HubOptions
+	st      *store.Redis
+	log     *slog.Logger
+	origins origins
 
 	mu       sync.Mutex
 	sessions map[string]*session  // by agent id
@@ -119,7 +123,7 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	return &Hub{
-		opts: opts, st: opts.Store, log: opts.Log,
+		opts: opts, st: opts.Store, log: opts.Log, origins: newOrigins(opts.PublicURL, opts.AllowedOrigins),
 		sessions: map[string]*session{}, calls: map[string]*heldCall{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
@@ -319,6 +323,8 @@ func (h *Hub) notice(n store.Notice) {
 		h.poke()
 	case store.NoticeCall:
 		h.callChanged(n.CallID, n.State)
+	case store.NoticeAgentRevoked:
+		h.revoked(n.Agent, n.TokenID)
 	case store.NoticeInstance:
 		var m notice
 		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {

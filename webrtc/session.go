@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 )
@@ -25,11 +23,10 @@ type session struct {
 	id    string
 	agent store.Agent
 
-	wmu sync.Mutex // serialises writes to the WebSocket
-
 	mu      sync.Mutex
-	conn    *websocket.Conn // nil while the browser is away
-	pres    store.Presence  // the agent's presence as this session last wrote or read it
+	conn    *agentConn     // nil while the browser is away
+	pres    store.Presence // the agent's presence as this session last wrote or read it
+	tokenID string         // the token its browser signed in with (store.Agent.TokenID)
 	ringing *ringing
 	call    *agentCall
 	peer    *Peer
@@ -105,18 +102,15 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// send writes one message to the browser, if it is connected.
+// send queues one message for the browser, if it is connected. It never waits for the
+// browser: a notice for one agent is never held up by another (see agentConn).
 func (s *session) send(msg any) {
 	s.mu.Lock()
 	conn := s.conn
 	s.mu.Unlock()
-	if conn == nil {
-		return
+	if conn != nil {
+		conn.send(msg)
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	conn.WriteJSON(msg)
 }
 
 func (s *session) sendError(code, message, callID string) {
@@ -153,18 +147,20 @@ func (s *session) welcome() {
 
 // serve reads the browser's messages until the WebSocket closes. Silence (no message, no
 // answer to our pings) for the presence TTL means the browser is gone.
-func (s *session) serve(conn *websocket.Conn) {
+func (s *session) serve(conn *agentConn) {
+	ws := conn.ws
 	// The instance pings with every heartbeat (browsers answer WebSocket pings by
 	// themselves), so a live browser that has nothing to say is not taken for a dead one.
-	conn.SetPongHandler(func(string) error {
-		return conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
 	})
 	for {
-		conn.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
+		ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
 		var m clientMessage
-		_, raw, err := conn.ReadMessage()
+		_, raw, err := ws.ReadMessage()
 		if err != nil {
 			s.detach(conn)
+			conn.close()
 			return
 		}
 		if err := json.Unmarshal(raw, &m); err != nil {
@@ -324,6 +320,12 @@ func (s *session) sendCandidate(cand string) {
 // changed it meanwhile, the session takes the real state instead.
 func (s *session) changeState(ctx context.Context, state store.Availability, until time.Time, callID string) {
 	s.mu.Lock()
+	if s.closed {
+		// Over (signed out, replaced, revoked): a late end of its call must not write the
+		// presence back.
+		s.mu.Unlock()
+		return
+	}
 	cur := s.pres
 	next := cur
 	next.State, next.Since, next.Until, next.Call = state, time.Now(), until, callID
@@ -397,12 +399,15 @@ func (s *session) heartbeat(ctx context.Context) {
 	s.mu.Lock()
 	conn := s.conn
 	live := conn != nil && !s.closed
+	token := s.tokenID
 	s.mu.Unlock()
 	if !live {
 		return // let the presence lapse unless the browser comes back
 	}
-	conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
-	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, s.hub.opts.PresenceTTL); {
+	conn.ping()
+	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, token, s.hub.opts.PresenceTTL); {
+	case errors.Is(err, store.ErrRevoked):
+		s.revoke(ctx)
 	case errors.Is(err, store.ErrReplaced):
 		s.replaced()
 	case errors.Is(err, store.ErrPresenceGone):
@@ -442,8 +447,11 @@ func (s *session) settle(ctx context.Context) {
 // restore writes the session's presence back after it expired while the session lived.
 func (s *session) restore(ctx context.Context) {
 	s.mu.Lock()
-	p := s.pres
+	p, closed := s.pres, s.closed
 	s.mu.Unlock()
+	if closed {
+		return
+	}
 	if _, err := s.hub.st.Connect(ctx, p, s.hub.opts.PresenceTTL); err != nil {
 		s.hub.log.Warn("agents: presence not restored", "agent", s.agent.ID, "err", err)
 	}
@@ -451,7 +459,7 @@ func (s *session) restore(ctx context.Context) {
 
 // detach: the browser's WebSocket closed. The session waits for it to come back until the
 // presence TTL; after that the agent is gone.
-func (s *session) detach(conn *websocket.Conn) {
+func (s *session) detach(conn *agentConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != conn || s.closed {
@@ -525,10 +533,7 @@ func (s *session) close() {
 	s.mu.Unlock()
 	s.hub.removeSession(s)
 	if conn != nil {
-		s.wmu.Lock()
-		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		s.wmu.Unlock()
-		conn.Close()
+		conn.close() // after what was queued: the reason the session ends
 	}
 	if b != nil {
 		b.End()

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,27 +19,8 @@ const helloTimeout = 10 * time.Second
 
 var signalUpgrader = websocket.Upgrader{
 	ReadBufferSize: 4096, WriteBufferSize: 4096,
-	// The Origin is checked by handleSignal itself, against the public URL and the Host.
+	// The Origin is checked by handleSignal itself, against the allowed origins (origin.go).
 	CheckOrigin: func(*http.Request) bool { return true },
-}
-
-// originAllowed accepts a browser's WebSocket only from the softphone's own origin: the public
-// URL, or the host the request was made to. Without the check any page the agent visits could
-// open a socket to us. Clients that are not browsers send no Origin and are let through: they
-// have to present a token like everyone else.
-func (h *Hub) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	o, err := url.Parse(origin)
-	if err != nil || o.Host == "" {
-		return false
-	}
-	if pub, err := url.Parse(h.opts.PublicURL); err == nil && strings.EqualFold(o.Host, pub.Host) {
-		return true
-	}
-	return strings.EqualFold(o.Host, r.Host)
 }
 
 // handleSignal serves an agent's signalling WebSocket: the first message must be hello with
@@ -49,7 +28,7 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 // end up in logs); then the session takes over.
 func (h *Hub) handleSignal() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !h.originAllowed(c.Request()) {
+		if !h.origins.allow(c.Request()) {
 			return c.JSON(http.StatusForbidden, map[string]string{"error": "origin not allowed"})
 		}
 		conn, err := signalUpgrader.Upgrade(c.Response(), c.Request(), nil)
@@ -81,14 +60,23 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 			}
 			return reject(codeUnavailable, "cannot check the token now; try again")
 		}
-		s, err := h.login(ctx, agent, conn)
+		out, ok := h.newAgentConn(conn, agent.ID)
+		if !ok {
+			cancel()
+			return nil // shutting down
+		}
+		defer out.close()
+		s, err := h.login(ctx, agent, out)
 		cancel()
 		if err != nil {
 			h.log.Warn("agents: login failed", "agent", agent.ID, "err", err)
-			return reject(codeUnavailable, "cannot sign in now; try again")
+			out.send(errorMessage{Type: msgError, Code: codeUnavailable, Message: "cannot sign in now; try again"})
+			out.close()
+			<-out.done // within agentFarewellTimeout
+			return nil
 		}
 		s.welcome()
-		s.serve(conn)
+		s.serve(out)
 		return nil
 	}
 }
@@ -97,7 +85,7 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 // session takes the agent's presence over: if the agent was still online elsewhere (another
 // instance, within the presence TTL), it keeps its state and call, and the old session is
 // told to go.
-func (h *Hub) login(ctx context.Context, agent store.Agent, conn *websocket.Conn) (*session, error) {
+func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*session, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -109,6 +97,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *websocket.Conn
 		s.mu.Lock()
 		old := s.conn
 		s.conn = conn
+		s.tokenID = agent.TokenID
 		if s.expiry != nil {
 			s.expiry.Stop()
 			s.expiry = nil
@@ -117,18 +106,15 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *websocket.Conn
 		s.mu.Unlock()
 		h.mu.Unlock()
 		if old != nil {
-			s.wmu.Lock()
-			old.SetWriteDeadline(time.Now().Add(time.Second))
-			old.WriteJSON(errorMessage{Type: msgError, Code: codeReplaced, Message: "signed in in another window"})
-			s.wmu.Unlock()
-			old.Close()
+			old.send(errorMessage{Type: msgError, Code: codeReplaced, Message: "signed in in another window"})
+			old.close()
 		}
 		if _, err := h.st.Connect(ctx, p, h.opts.PresenceTTL); err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
-	s = &session{hub: h, id: newSessionID(), agent: agent, conn: conn}
+	s = &session{hub: h, id: newSessionID(), agent: agent, conn: conn, tokenID: agent.TokenID}
 	h.sessions[agent.ID] = s
 	h.mu.Unlock()
 

@@ -42,7 +42,8 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 	hub := webrtc.NewHub(webrtc.HubOptions{
 		Store: st, Engine: engine, Carriers: calls,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
-		RingTimeout: cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
+		AllowedOrigins: cfg.agents.allowedOrigins,
+		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
 		Log: log,
 	})
 	return &agentSide{engine: engine, hub: hub, calls: calls}, nil

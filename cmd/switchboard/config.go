@@ -37,6 +37,7 @@ type agentConfig struct {
 	ringTimeout, queueTimeout, wrapUp time.Duration
 	udpPort                           int      // 0: an ephemeral port per agent
 	publicIPs                         []string // the host's public addresses behind a 1:1 NAT
+	allowedOrigins                    []string // browser origins besides the public URL's
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -49,7 +50,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	var c config
-	var level, retention, drain, stopDelay, ring, queue, wrapUp, udpPort, publicIPs string
+	var level, retention, drain, stopDelay, ring, queue, wrapUp, udpPort, publicIPs, origins string
 	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", ":8080"), "listen address (SWITCHBOARD_ADDR)")
 	fs.StringVar(&c.publicURL, "public-url", env("SWITCHBOARD_PUBLIC_URL", ""),
 		"base URL carriers use to reach us (SWITCHBOARD_PUBLIC_URL); default http://localhost:<port>")
@@ -76,6 +77,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"one UDP port for every agent's audio; 0: an ephemeral port each (SWITCHBOARD_WEBRTC_UDP_PORT)")
 	fs.StringVar(&publicIPs, "webrtc-public-ips", env("SWITCHBOARD_WEBRTC_PUBLIC_IPS", ""),
 		"comma-separated public IPs to announce for agent audio behind a 1:1 NAT (SWITCHBOARD_WEBRTC_PUBLIC_IPS)")
+	fs.StringVar(&origins, "allowed-origins", env("SWITCHBOARD_ALLOWED_ORIGINS", ""),
+		"comma-separated browser origins, besides the public URL's, whose pages may open the softphone socket (SWITCHBOARD_ALLOWED_ORIGINS)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -136,6 +139,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return config{}, fmt.Errorf("SWITCHBOARD_WEBRTC_PUBLIC_IPS: %q is not an IP address", ip)
 		}
 		c.agents.publicIPs = append(c.agents.publicIPs, ip)
+	}
+	if c.agents.allowedOrigins, err = parseAllowedOrigins(origins); err != nil {
+		return config{}, err
 	}
 	if c.namespace == "" || strings.ContainsAny(c.namespace, "{}: ") {
 		return config{}, fmt.Errorf("SWITCHBOARD_REDIS_NAMESPACE %q: want a short name without {, }, : or spaces", c.namespace)

@@ -350,6 +350,11 @@
         showError(m.message || 'That token is not valid.', 'auth');
         signOut(true);
         break;
+      case 'revoked':
+        // An admin rotated the token or deleted the agent: the old token is useless, forget it.
+        showError(m.message || 'Your sign-in was revoked; ask an admin for a new token.', 'auth');
+        signOut(true);
+        break;
       case 'replaced':
         // Another window took over; reconnecting would take it back, so this one stops.
         showError('You signed in in another window or on another device; this one is disconnected.', 'replaced');

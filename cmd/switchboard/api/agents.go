@@ -20,6 +20,7 @@ import (
 // agentStore is what the agent routes need from the store; *store.Redis implements it.
 type agentStore interface {
 	PutAgent(ctx context.Context, id, name, token string, rotate bool) (store.Agent, bool, error)
+	DeleteAgent(ctx context.Context, id string) error
 	Agents(ctx context.Context) ([]store.Agent, error)
 	Presences(ctx context.Context, ids []string) ([]store.Presence, error)
 	AuthenticateAgent(ctx context.Context, token string) (store.Agent, error)
@@ -146,7 +147,9 @@ func handlePutAgent(d Deps) echo.HandlerFunc {
 		case body.Rotate:
 			detail += "; token rotated"
 		}
-		if err := d.Agents.Audited(ctx, store.Audit{Actor: "admin@" + c.RealIP(), Action: "agent.put", Target: id, Detail: detail}); err != nil {
+		// The actor is who authenticated, seen from the connection: never X-Forwarded-For,
+		// which is whatever the client says.
+		if err := d.Agents.Audited(ctx, store.Audit{Actor: actor(c), Action: "agent.put", Target: id, Detail: detail}); err != nil {
 			d.Log.Warn("agent change not audited", "agent", id, "err", err)
 		}
 		out := map[string]any{"agent": a}

@@ -23,6 +23,7 @@ func Register(e *echo.Echo, d Deps) {
 	e.GET("/api/admin/events", handleCarrierEvents(d), admin)
 	e.GET("/api/admin/agents", handleListAgents(d), admin)
 	e.PUT("/api/admin/agents/:id", handlePutAgent(d), admin)
+	e.DELETE("/api/admin/agents/:id", handleDeleteAgent(d), admin)
 
 	// The console is a static page: it holds no data and asks for the token itself.
 	e.GET("/admin", handleAdminPage())
