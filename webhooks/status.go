@@ -26,8 +26,10 @@ func (s *Server) handleTwilioStatus() echo.HandlerFunc {
 	}
 }
 
-// handleTelnyxEvents takes a Telnyx Call Control webhook. Incoming calls are answered through
-// Call Control after the webhook is acknowledged, so the acknowledgement never waits on it.
+// handleTelnyxEvents takes a Telnyx Call Control webhook. An incoming call is answered
+// through Call Control by a job (see carrier.Actions) that is stored, with the event, before
+// the webhook is acknowledged: the acknowledgement never waits on the answer, and the answer
+// is not lost if this instance dies after it.
 func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 	const route = "events"
 	return func(c echo.Context) error {
@@ -54,13 +56,10 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
 			return c.NoContent(http.StatusBadRequest)
 		}
-		if err := s.store(c, id, route, e, start); err != nil || c.Response().Status != http.StatusNoContent {
-			return err
+		if e.Direction == call.Inbound && e.State == call.Initiated && s.d.Actions != nil {
+			return s.storeWithAnswer(c, id, route, e, start)
 		}
-		if e.Direction == call.Inbound && e.State == call.Initiated {
-			s.answerTelnyx(id, e)
-		}
-		return nil
+		return s.store(c, id, route, e, start)
 	}
 }
 
@@ -126,37 +125,50 @@ func outcomeOf(a store.Applied, e call.Event) string {
 	return outcomeStored
 }
 
-// answerTelnyx answers an inbound Telnyx call in the background, owned by the Server.
-func (s *Server) answerTelnyx(carrier string, e call.Event) {
-	if s.d.Telnyx == nil {
-		return
+// storeWithAnswer stores an inbound Telnyx call.initiated and the job that answers it, and
+// only then acknowledges it: if either cannot be stored the carrier gets 503 and retries. The
+// retry finds the event stored (a duplicate, which changes nothing) and stores the job if it
+// is missing; the job's id (the call and the action) makes every repeat a no-op, so a call is
+// answered once however often its call.initiated arrives.
+func (s *Server) storeWithAnswer(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
+	defer cancel()
+	applied, err := s.d.Store.Apply(ctx, e)
+	if err == nil {
+		callID := store.InboundCallID(carrier, e.CarrierCallID)
+		_, err = s.d.Actions.EnqueueJob(ctx, store.Job{ID: store.JobID(store.JobAnswer, callID), Kind: store.JobAnswer,
+			CallID: callID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To,
+			StreamURL: s.TelnyxStreamURL(carrier, callID), By: "webhook"})
 	}
-	callID := store.InboundCallID(carrier, e.CarrierCallID)
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		go func() {
-			select {
-			case <-s.closing:
-				cancel()
-			case <-ctx.Done():
+	if err != nil {
+		s.d.Metrics.observe(carrier, route, outcomeError, start)
+		s.d.Log.Warn("carrier event or its answer not stored; answered 503", "carrier", carrier, "route", route,
+			"event", e.ID, "err", err)
+		c.Response().Header().Set("Retry-After", "1")
+		return c.NoContent(http.StatusServiceUnavailable)
+	}
+	s.d.Metrics.observe(carrier, route, outcomeOf(applied, e), start)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// PrepareAnswer readies an inbound Telnyx call for its answer, as the answer job's first
+// step: it offers the call to the agents, indexes it, and says where its media stream must
+// go. taken is false when nobody can take the call (it is then turned away); an error means
+// try again. Running it again for the same call is harmless: the offer is kept in the store,
+// so a second run finds it (with its holder) and rings nobody a second time.
+func (s *Server) PrepareAnswer(ctx context.Context, j store.Job) (streamURL string, taken bool, err error) {
+	in := InboundCall{CallID: j.CallID, Carrier: j.Carrier, CarrierCallID: j.CarrierCallID, From: j.From, To: j.To}
+	if s.d.Inbound != nil {
+		if err := s.d.Inbound.Accept(ctx, in); err != nil {
+			if store.IsUnavailable(err) || ctx.Err() != nil {
+				return "", false, err
 			}
-		}()
-		in := InboundCall{CallID: callID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To}
-		if s.d.Inbound != nil {
-			if err := s.d.Inbound.Accept(ctx, in); err != nil {
-				s.d.Log.Info("inbound call not taken", "call", callID, "carrier", carrier, "reason", err)
-				return
-			}
+			s.d.Log.Info("inbound call not taken", "call", j.CallID, "carrier", j.Carrier, "reason", err)
+			return "", false, nil
 		}
-		if err := s.d.Store.Link(ctx, callID, carrier, e.CarrierCallID); err != nil {
-			s.d.Log.Warn("inbound call not indexed", "call", callID, "err", err)
-		}
-		url := s.TelnyxStreamURLAt(s.mediaBase(ctx, callID), carrier, callID)
-		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, url, callID); err != nil {
-			s.d.Log.Warn("inbound Telnyx call not answered", "call", callID, "carrier", carrier, "err", err)
-		}
-	}()
+	}
+	if err := s.d.Store.Link(ctx, j.CallID, j.Carrier, j.CarrierCallID); err != nil {
+		return "", false, err
+	}
+	return s.TelnyxStreamURLAt(s.mediaBase(ctx, j.CallID), j.Carrier, j.CallID), true, nil
 }
