@@ -57,7 +57,9 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 	t.Cleanup(apiSrv.Close)
 
 	var runner *carrier.Actions
-	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Actions = jobQueueFunc(func(ctx context.Context, j store.Job) (bool, error) { return runner.EnqueueJob(ctx, j) }) })
+	h := newHarness(t, redistest.URL(t), func(d *Deps) {
+		d.Actions = jobQueueFunc(func(ctx context.Context, j store.Job) (bool, error) { return runner.EnqueueJob(ctx, j) })
+	})
 	reg := carrier.NewRegistry(h.st, nil, slog.New(slog.DiscardHandler))
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tx", Kind: carrier.Telnyx, APIURL: apiSrv.URL,
 		APIKey: "KEY-test", ConnectionID: "1494404757140276705", PublicKey: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
