@@ -148,7 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	agents.hub.Register(e)
 	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st,
-		Agents: st, Dialer: agents.hub})
+		Agents: st, Dialer: agents.hub, Hangups: actions})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
 	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)
