@@ -82,6 +82,13 @@ type jobQueue interface {
 	EnqueueJob(ctx context.Context, j store.Job) (bool, error)
 }
 
+// carrierListener is told each time a carrier delivers a request whose signature we
+// verified: proof that the carrier can reach us (carrier-level liveness); *carrier.Breakers
+// implements it. It is called on every request, so it must not do I/O.
+type carrierListener interface {
+	Heard(carrier string)
+}
+
 // Deps are what the webhooks need. Store, Carriers and PublicURL are required.
 type Deps struct {
 	Store    eventStore
@@ -92,10 +99,11 @@ type Deps struct {
 	// MediaSecret keys the tokens in Telnyx media stream URLs (Telnyx does not sign its
 	// WebSocket handshakes, so the URL itself carries proof that we issued it).
 	MediaSecret []byte
-	Media       MediaHandler  // nil: streams are accepted and their audio dropped
-	Inbound     inboundRouter // nil: every inbound call is accepted
-	Actions     jobQueue      // nil: inbound Telnyx calls are stored but not answered
-	Locate      mediaLocator  // nil: every media stream comes to this instance
+	Media       MediaHandler    // nil: streams are accepted and their audio dropped
+	Inbound     inboundRouter   // nil: every inbound call is accepted
+	Actions     jobQueue        // nil: inbound Telnyx calls are stored but not answered
+	Locate      mediaLocator    // nil: every media stream comes to this instance
+	Heard       carrierListener // nil: nobody listens
 	Metrics     *Metrics
 	Log         *slog.Logger
 	// AckTimeout bounds how long a carrier waits for us when Redis is slow or down: past it

@@ -51,6 +51,7 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
 			return c.NoContent(http.StatusForbidden)
 		}
+		s.heard(id)
 		e, err := ParseTelnyxEvent(id, body.Bytes())
 		if err != nil {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
@@ -84,11 +85,19 @@ func (s *Server) twilioEvent(c echo.Context, route string, start time.Time) (car
 		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
 		return "", e, http.StatusForbidden
 	}
+	s.heard(carrier)
 	if e, err = ParseTwilioCallback(carrier, []byte(c.Request().URL.RawQuery), body.Bytes()); err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
 		return "", e, http.StatusBadRequest
 	}
 	return carrier, e, 0
+}
+
+// heard tells the listener that carrier reached us with a request it signed.
+func (s *Server) heard(carrier string) {
+	if s.d.Heard != nil {
+		s.d.Heard.Heard(carrier)
+	}
 }
 
 func bodyStatus(err error) int {

@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
+		Heard:       breakers, // carrier-level liveness
 	}
 	agents.webhooks(&hookDeps)
 	hooks = webhooks.New(hookDeps)
