@@ -59,6 +59,11 @@ type Job struct {
 // JobID is the dedupe key of kind on call: one answer, one hang-up, one reject per call.
 func JobID(kind, callID string) string { return kind + ":" + callID }
 
+// renews says whether a job of kind may be stored again once the previous one finished: a
+// hang-up may be asked for again (the call did not end), an answer must never be repeated
+// for a replayed webhook.
+func renews(kind string) bool { return kind == JobHangup }
+
 // Claimed is a job a runner holds until its lease ends.
 type Claimed struct {
 	Job
@@ -80,13 +85,15 @@ type JobStatus struct {
 var ErrLeaseLost = errors.New("store: job lease lost")
 
 var (
-	// KEYS: 1 due, 2 job; ARGV: 1 id, 2 json, 3 keep ms. Returns 1 if enqueued, 0 if the job
-	// exists already (pending, running, done or failed).
+	// KEYS: 1 due, 2 job; ARGV: 1 id, 2 json, 3 keep ms, 4 'renew' or ''. Returns 1 if
+	// enqueued, 0 if the job exists already: pending or running, or (unless renewed) done or
+	// failed.
 	enqueueJobScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local state = redis.call('HGET', KEYS[2], 'state')
+if state and not (ARGV[4] == 'renew' and (state == 'done' or state == 'failed')) then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[2], 'j', ARGV[2], 'state', 'pending', 'attempts', 0, 'created', now)
+redis.call('HSET', KEYS[2], 'j', ARGV[2], 'state', 'pending', 'attempts', 0, 'created', now, 'err', '', 'claim', '')
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 return 1`)
@@ -132,7 +139,8 @@ redis.call('HSET', KEYS[2], 'state', 'pending', 'err', ARGV[4], 'claim', '')
 return 1`)
 )
 
-// EnqueueJob stores j, due now, unless a job with its id exists: it reports whether it
+// EnqueueJob stores j, due now, unless a job with its id is waiting or running, or has
+// finished and is not a hang-up (a hang-up may be asked for again): it reports whether it
 // stored a new one. When it returns without error the job is durable.
 func (r *Redis) EnqueueJob(ctx context.Context, j Job) (bool, error) {
 	if j.ID == "" || j.Kind == "" || j.CallID == "" {
@@ -142,10 +150,14 @@ func (r *Redis) EnqueueJob(ctx context.Context, j Job) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	mode := ""
+	if renews(j.Kind) {
+		mode = "renew"
+	}
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
 	n, err := enqueueJobScript.Run(ctx, r.rdb, []string{r.keys.jobsDue(), r.keys.job(j.ID)},
-		j.ID, raw, JobKeep.Milliseconds()).Int()
+		j.ID, raw, JobKeep.Milliseconds(), mode).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: enqueue job %s: %w", j.ID, err)
 	}

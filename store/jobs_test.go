@@ -85,3 +85,40 @@ func TestJobLeaseTakenOver(t *testing.T) {
 		t.Fatalf("job = %+v; want failed with its reason", st)
 	}
 }
+
+// TestHangupJobRenews: a hang-up asked for again after the previous one finished is a new
+// job (the call did not end); an answer never is.
+func TestHangupJobRenews(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		kind  string
+		again bool
+	}{{JobHangup, true}, {JobAnswer, false}, {JobReject, false}} {
+		j := Job{ID: JobID(c.kind, "CL3"), Kind: c.kind, CallID: "CL3", Carrier: "tx"}
+		if created, err := r.EnqueueJob(ctx, j); err != nil || !created {
+			t.Fatalf("%s: enqueue = %v, %v", c.kind, created, err)
+		}
+		if created, _ := r.EnqueueJob(ctx, j); created {
+			t.Fatalf("%s: enqueued twice while pending", c.kind)
+		}
+		got, err := r.ClaimJobs(ctx, "a", time.Minute, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s: claim = %+v, %v", c.kind, got, err)
+		}
+		if err := r.FailJob(ctx, got[0], "carrier said no"); err != nil {
+			t.Fatal(err)
+		}
+		if created, _ := r.EnqueueJob(ctx, j); created != c.again {
+			t.Fatalf("%s: enqueued after it finished = %v, want %v", c.kind, created, c.again)
+		}
+		if c.again {
+			st, _ := r.JobOf(ctx, j.ID)
+			if st.State != "pending" || st.Attempts != 0 || st.LastError != "" {
+				t.Fatalf("renewed job = %+v; want pending afresh", st)
+			}
+			got, _ := r.ClaimJobs(ctx, "a", time.Minute, 10)
+			r.CompleteJob(ctx, got[0])
+		}
+	}
+}
