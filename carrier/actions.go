@@ -59,7 +59,7 @@ type ActionDeps struct {
 	Instance string // this process among those sharing Redis, for claims
 
 	Poll        time.Duration // how often due jobs are looked for; default 200 ms
-	Lease       time.Duration // how long a claim holds; default 15 s
+	Lease       time.Duration // how long a claim holds; default 10 s
 	MaxAttempts int           // attempts before a job is given up; default 8
 	Backoff     time.Duration // first retry delay, doubling up to 10 s; default 500 ms
 	Workers     int           // jobs run at once by this instance; default 16
@@ -77,7 +77,7 @@ func NewActions(d ActionDeps) *Actions {
 		d.Poll = 200 * time.Millisecond
 	}
 	if d.Lease <= 0 {
-		d.Lease = 15 * time.Second
+		d.Lease = 10 * time.Second
 	}
 	if d.MaxAttempts <= 0 {
 		d.MaxAttempts = 8
