@@ -113,3 +113,74 @@ func TestActionsGiveUpAfterTheBound(t *testing.T) {
 		t.Fatalf("tries %d, job %+v; want 3 attempts and the 502 as the reason", tries.Load(), j)
 	}
 }
+
+// TestRejectAndNotTaken: letting go of an inbound Telnyx call declines it (busy) while it
+// was never answered and hangs it up once it was; an answer job whose call nobody can take
+// declines it instead of answering.
+func TestRejectAndNotTaken(t *testing.T) {
+	st := openStore(t, redistest.Namespace(t))
+	ctx := context.Background()
+	sent := make(chan string, 16)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cmd struct {
+			CommandID string `json:"command_id"`
+			Cause     string `json:"cause"`
+		}
+		json.NewDecoder(r.Body).Decode(&cmd)
+		sent <- r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:] + " " + cmd.CommandID + " " + cmd.Cause
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"data":{"result":"ok"}}`))
+	}))
+	t.Cleanup(api.Close)
+	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
+	cfg := telnyxConfig()
+	cfg.APIURL = api.URL
+	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
+		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { return "", false, nil })})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	inbound := func(ccid string, s call.State) call.Call {
+		id := store.InboundCallID(cfg.ID, ccid)
+		if _, err := st.Apply(ctx, call.Event{ID: "e-" + ccid, CallID: id, State: s, Direction: call.Inbound,
+			Carrier: cfg.ID, CarrierCallID: ccid}); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := st.Call(ctx, id)
+		return c
+	}
+	next := func() string {
+		select {
+		case s := <-sent:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("no command sent to Telnyx")
+			return ""
+		}
+	}
+	if err := a.Reject(ctx, inbound("v3:ringing", call.Initiated), "queue"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "reject reject-v3:ringing USER_BUSY" {
+		t.Fatalf("unanswered call let go with %q, want a busy reject", got)
+	}
+	if err := a.Reject(ctx, inbound("v3:answered", call.InProgress), "queue"); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "hangup hangup-v3:answered " {
+		t.Fatalf("answered call let go with %q, want a hang-up", got)
+	}
+	c := inbound("v3:nobody", call.Initiated)
+	if _, err := a.EnqueueJob(ctx, store.Job{ID: store.JobID(store.JobAnswer, c.ID), Kind: store.JobAnswer, CallID: c.ID,
+		Carrier: cfg.ID, CarrierCallID: "v3:nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "reject reject-v3:nobody USER_BUSY" {
+		t.Fatalf("a call nobody can take got %q, want a busy reject", got)
+	}
+}
