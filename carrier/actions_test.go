@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -46,18 +49,21 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := st.Call(ctx, id)
-	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "alive", Poll: 20 * time.Millisecond, Lease: 5 * time.Second})
+	metrics := NewMetrics(nil)
+	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "alive", Poll: 20 * time.Millisecond, Lease: 5 * time.Second,
+		Metrics: metrics})
 	if err := a.Hangup(ctx, c, "api:admin"); err != nil {
 		t.Fatal(err)
 	}
 	// The dead runner: it claimed the job with a short lease and never came back.
-	if claimed, err := st.ClaimJobs(ctx, "dead", 300*time.Millisecond, 10); err != nil || len(claimed) != 1 {
+	if claimed, err := st.ClaimJobs(ctx, "dead", time.Second, 10); err != nil || len(claimed) != 1 {
 		t.Fatalf("dead runner's claim = %v, %v", claimed, err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { a.Run(runCtx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
+	eventually(t, time.Second, "the backlog gauge counts the claimed job", func() bool { return metricValue(t, metrics.actionBacklog) == 1 })
 
 	eventually(t, 5*time.Second, "the hang-up is done by the live runner", func() bool {
 		j, err := st.JobOf(ctx, store.JobID(store.JobHangup, id))
@@ -74,6 +80,21 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 	if !strings.HasPrefix(last.EventID, "api:") || !strings.Contains(last.Detail, "api:admin") {
 		t.Fatalf("last history entry = %+v; want the carrier's answer to our hang-up", last)
 	}
+	if n := metricValue(t, metrics.actions.WithLabelValues(cfg.ID, store.JobHangup, "done")); n != 1 {
+		t.Fatalf("switchboard_carrier_actions_total{result=done} = %v, want 1", n)
+	}
+	eventually(t, 3*time.Second, "the backlog gauge reads 0", func() bool { return metricValue(t, metrics.actionBacklog) == 0 })
+}
+
+func metricValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var m dto.Metric
+	if err := (<-ch).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 }
 
 // TestActionsGiveUpAfterTheBound: a job whose carrier keeps failing is tried MaxAttempts
