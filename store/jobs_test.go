@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestJobsEnqueueOnceClaimCompleteRetry(t *testing.T) {
@@ -120,5 +124,44 @@ func TestHangupJobRenews(t *testing.T) {
 			got, _ := r.ClaimJobs(ctx, "a", time.Minute, 10)
 			r.CompleteJob(ctx, got[0])
 		}
+	}
+}
+
+// TestJobsOnRedisCluster: the job and heard scripts touch one hash slot each, as Redis
+// Cluster requires (the claim script reads job keys it is not handed, all under {jobs}).
+func TestJobsOnRedisCluster(t *testing.T) {
+	cluster := redistest.NewCluster(t)
+	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for i := range 5 {
+		id := fmt.Sprintf("CL%d", i)
+		if _, err := r.EnqueueJob(ctx, Job{ID: JobID(JobHangup, id), Kind: JobHangup, CallID: id, Carrier: "tw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.ClaimJobs(ctx, "a", time.Minute, 10)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("claim on Cluster = %d jobs, %v", len(got), err)
+	}
+	if err := r.RetryJob(ctx, got[0], time.Hour, "later"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range got[1:] {
+		if err := r.CompleteJob(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.MarkHeard(ctx, "tw"); err != nil {
+		t.Fatal(err)
+	}
+	if silent, err := r.CarrierSilent(ctx, "tw", time.Minute); err != nil || silent {
+		t.Fatalf("silent = %v, %v just after being heard", silent, err)
+	}
+	if silent, err := r.CarrierSilent(ctx, "tx", time.Minute); err != nil || !silent {
+		t.Fatalf("silent = %v, %v for a carrier never heard", silent, err)
 	}
 }
