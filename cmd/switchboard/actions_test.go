@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/call"
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
@@ -61,5 +65,40 @@ func TestTelnyxNobodyAvailable(t *testing.T) {
 	j, err := d.st.JobOf(t.Context(), store.JobID(store.JobReject, store.InboundCallID("simtx", ccid)))
 	if err != nil || j.State != "done" {
 		t.Fatalf("reject job = %+v, %v; want done", j, err)
+	}
+}
+
+// TestHangupThroughTheAPI: POST /api/calls/{id}/hangup answers 202 with the live call, the
+// carrier ends it, and Twilio's answer to the hang-up request is in the call's history; a
+// second hang-up of the ended call is 409.
+func TestHangupThroughTheAPI(t *testing.T) {
+	d := newDeployment(t, 1, 0, nil)
+	base := d.instances[0].base
+	var placed call.Call
+	if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
+		t.Fatalf("place: %d", code)
+	}
+	var got call.Call
+	eventually(t, 10*time.Second, "the call answered", func() bool {
+		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
+	})
+	var hung call.Call
+	if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, &hung); code != http.StatusAccepted || hung.ID != placed.ID {
+		t.Fatalf("hang-up: %d %+v", code, hung)
+	}
+	// The carrier's answer and its completed callback race; both end in the history.
+	eventually(t, 10*time.Second, "the call completed, with the carrier's answer to the hang-up", func() bool {
+		if request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) != 200 || got.State != call.Completed {
+			return false
+		}
+		for _, h := range got.History {
+			if strings.HasPrefix(h.EventID, "api:hangup:") && h.State == call.Completed {
+				return true
+			}
+		}
+		return false
+	})
+	if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, nil); code != http.StatusConflict {
+		t.Fatalf("hang-up of an ended call: %d, want 409", code)
 	}
 }
