@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -142,14 +143,18 @@ func outcomeOf(a store.Applied, e call.Event) string {
 func (s *Server) storeWithAnswer(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
+	// The event and the job live in different hash slots, so they are two writes; they are
+	// sent at once, and the carrier waits for one round trip, not two. Neither depends on the
+	// other being stored first, and the carrier is acknowledged only when both are.
+	callID := store.InboundCallID(carrier, e.CarrierCallID)
+	job := store.Job{ID: store.JobID(store.JobAnswer, callID), Kind: store.JobAnswer, CallID: callID, Carrier: carrier,
+		CarrierCallID: e.CarrierCallID, From: e.From, To: e.To, StreamURL: s.TelnyxStreamURL(carrier, callID), By: "webhook"}
+	var jobErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, jobErr = s.d.Actions.EnqueueJob(ctx, job) })
 	applied, err := s.d.Store.Apply(ctx, e)
-	if err == nil {
-		callID := store.InboundCallID(carrier, e.CarrierCallID)
-		_, err = s.d.Actions.EnqueueJob(ctx, store.Job{ID: store.JobID(store.JobAnswer, callID), Kind: store.JobAnswer,
-			CallID: callID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To,
-			StreamURL: s.TelnyxStreamURL(carrier, callID), By: "webhook"})
-	}
-	if err != nil {
+	wg.Wait()
+	if err = errors.Join(err, jobErr); err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)
 		s.d.Log.Warn("carrier event or its answer not stored; answered 503", "carrier", carrier, "route", route,
 			"event", e.ID, "err", err)
