@@ -58,10 +58,18 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
 			return c.NoContent(http.StatusBadRequest)
 		}
-		if e.Direction == call.Inbound && e.State == call.Initiated && s.d.Actions != nil {
-			return s.storeWithAnswer(c, id, route, e, start)
+		inbound := e.Direction == call.Inbound && e.State == call.Initiated
+		var index func(context.Context) error
+		if inbound {
+			// Telnyx names the direction only in call.initiated: its call.answered and
+			// call.hangup carry neither it nor a client_state of ours. Index the call now,
+			// before the acknowledgement, so they find it even if nobody takes the call
+			// (and events that overtook this one, parked meanwhile, are applied). The job
+			// that answers the call is stored before the acknowledgement too.
+			e.CallID = store.InboundCallID(id, e.CarrierCallID)
+			index = func(ctx context.Context) error { return s.indexAndOweAnswer(ctx, id, e) }
 		}
-		return s.store(c, id, route, e, start)
+		return s.storeThen(c, id, route, e, start, index)
 	}
 }
 
@@ -111,9 +119,18 @@ func bodyStatus(err error) int {
 // store makes e durable and acknowledges it with 204, or answers 503 fast when Redis cannot
 // take it: a carrier must never get a 2xx for an event that was not stored.
 func (s *Server) store(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
+	return s.storeThen(c, carrier, route, e, start, nil)
+}
+
+// storeThen is store with more to make durable before the acknowledgement: then, if not
+// nil, runs once the event is stored, and its failure is a 503 as the event's own would be.
+func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, start time.Time, then func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
 	applied, err := s.d.Store.Apply(ctx, e)
+	if err == nil && then != nil {
+		err = then(ctx)
+	}
 	if err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)
 		s.d.Log.Warn("carrier event not stored; answered 503", "carrier", carrier, "route", route,
@@ -135,39 +152,30 @@ func outcomeOf(a store.Applied, e call.Event) string {
 	return outcomeStored
 }
 
-// storeWithAnswer stores an inbound Telnyx call.initiated and the job that answers it, and
-// only then acknowledges it: if either cannot be stored the carrier gets 503 and retries. The
-// retry finds the event stored (a duplicate, which changes nothing) and stores the job if it
-// is missing; the job's id (the call and the action) makes every repeat a no-op, so a call is
-// answered once however often its call.initiated arrives.
-func (s *Server) storeWithAnswer(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
-	defer cancel()
-	// The event and the job live in different hash slots, so they are two writes; they are
-	// sent at once, and the carrier waits for one round trip, not two. Neither depends on the
-	// other being stored first, and the carrier is acknowledged only when both are.
-	callID := store.InboundCallID(carrier, e.CarrierCallID)
-	job := store.Job{ID: store.JobID(store.JobAnswer, callID), Kind: store.JobAnswer, CallID: callID, Carrier: carrier,
-		CarrierCallID: e.CarrierCallID, From: e.From, To: e.To, StreamURL: s.TelnyxStreamURL(carrier, callID), By: "webhook"}
+// indexAndOweAnswer indexes an inbound Telnyx call whose call.initiated is stored, and stores
+// the job that answers it (see carrier.Actions), both before the acknowledgement: if either
+// fails the carrier gets 503 and retries. The retry finds the event stored (a duplicate,
+// which changes nothing) and stores the job if it is missing; the job's id (the call and the
+// action) makes every repeat a no-op, so a call is answered once however often its
+// call.initiated arrives. The index and the job live in different hash slots: they are
+// written at once, so the carrier waits for one more round trip, not two.
+func (s *Server) indexAndOweAnswer(ctx context.Context, carrier string, e call.Event) error {
+	if s.d.Actions == nil {
+		return s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID)
+	}
+	job := store.Job{ID: store.JobID(store.JobAnswer, e.CallID), Kind: store.JobAnswer, CallID: e.CallID, Carrier: carrier,
+		CarrierCallID: e.CarrierCallID, From: e.From, To: e.To, StreamURL: s.TelnyxStreamURL(carrier, e.CallID), By: "webhook"}
 	var jobErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { _, jobErr = s.d.Actions.EnqueueJob(ctx, job) })
-	applied, err := s.d.Store.Apply(ctx, e)
+	err := s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID)
 	wg.Wait()
-	if err = errors.Join(err, jobErr); err != nil {
-		s.d.Metrics.observe(carrier, route, outcomeError, start)
-		s.d.Log.Warn("carrier event or its answer not stored; answered 503", "carrier", carrier, "route", route,
-			"event", e.ID, "err", err)
-		c.Response().Header().Set("Retry-After", "1")
-		return c.NoContent(http.StatusServiceUnavailable)
-	}
-	s.d.Metrics.observe(carrier, route, outcomeOf(applied, e), start)
-	return c.NoContent(http.StatusNoContent)
+	return errors.Join(err, jobErr)
 }
 
 // PrepareAnswer readies an inbound Telnyx call for its answer, as the answer job's first
-// step: it offers the call to the agents, indexes it, and says where its media stream must
-// go. taken is false when nobody can take the call (it is then turned away); an error means
+// step: it offers the call to the agents and says where its media stream must go (the call
+// was indexed before its call.initiated was acknowledged). taken is false when nobody can take the call (it is then turned away); an error means
 // try again. Running it again for the same call is harmless: the offer is kept in the store,
 // so a second run finds it (with its holder) and rings nobody a second time.
 func (s *Server) PrepareAnswer(ctx context.Context, j store.Job) (streamURL string, taken bool, err error) {
@@ -180,9 +188,6 @@ func (s *Server) PrepareAnswer(ctx context.Context, j store.Job) (streamURL stri
 			s.d.Log.Info("inbound call not taken", "call", j.CallID, "carrier", j.Carrier, "reason", err)
 			return "", false, nil
 		}
-	}
-	if err := s.d.Store.Link(ctx, j.CallID, j.Carrier, j.CarrierCallID); err != nil {
-		return "", false, err
 	}
 	return s.TelnyxStreamURLAt(s.mediaBase(ctx, j.CallID), j.Carrier, j.CallID), true, nil
 }
