@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,7 +89,7 @@ func TestHangupRoute(t *testing.T) {
 	if code, got := post(annToken, other); code != http.StatusForbidden {
 		t.Fatalf("another agent's call: %d %v, want 403", code, got)
 	}
-	if _, err := st.JobOf(ctx, store.JobID(store.JobHangup, other)); err != store.ErrNotFound {
+	if _, err := st.JobOf(ctx, store.JobID(store.JobHangup, other)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused hang-up stored a job: %v", err)
 	}
 	if code, _ := post(token, store.NewCallID()); code != http.StatusNotFound {
