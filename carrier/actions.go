@@ -207,7 +207,9 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		}
 	default:
 		result = "retry"
-		a.d.Log.Info("carrier action failed; retrying", "job", c.ID, "carrier", c.Carrier, "attempt", c.Attempt, "err", err)
+		// Debug: during a carrier outage every job retries; the metric counts them, and a
+		// job that gives up is logged at warn.
+		a.d.Log.Debug("carrier action failed; retrying", "job", c.ID, "carrier", c.Carrier, "attempt", c.Attempt, "err", err)
 		err = a.d.Store.RetryJob(ctx, c, a.backoff(c.Attempt), err.Error())
 	}
 	if errors.Is(err, store.ErrLeaseLost) {
