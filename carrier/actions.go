@@ -243,6 +243,11 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 	if err != nil {
 		return err
 	}
+	// A call that ended while its job waited (the caller gave up during a lease take-over)
+	// is offered to nobody: no agent is rung for a dead call.
+	if cl, err := a.d.Store.Call(ctx, c.CallID); err == nil && cl.State.Terminal() {
+		return nil
+	}
 	url := c.StreamURL
 	if a.d.Inbound != nil {
 		u, taken, err := a.d.Inbound.PrepareAnswer(ctx, c.Job)
@@ -256,7 +261,11 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 			url = u
 		}
 	}
-	return outcomeErr(tx.Answer(ctx, c.CarrierCallID, url, c.CallID))
+	res := tx.Answer(ctx, c.CarrierCallID, url, c.CallID)
+	if res.Code == telnyxCallEnded {
+		return nil // the caller hung up first: nothing left to answer
+	}
+	return outcomeErr(res)
 }
 
 // hangup ends a call at its carrier. A reject lets go of an inbound Telnyx call: declined

@@ -205,3 +205,56 @@ func TestRejectAndNotTaken(t *testing.T) {
 		t.Fatalf("a call nobody can take got %q, want a busy reject", got)
 	}
 }
+
+// TestAnswerOfAnEndedCall: an answer job whose call ended while it waited rings nobody and
+// sends nothing; one whose call ends at Telnyx as it is answered (90018) is done, not failed.
+func TestAnswerOfAnEndedCall(t *testing.T) {
+	st := openStore(t, redistest.Namespace(t))
+	ctx := context.Background()
+	var answers atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answers.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		w.Write([]byte(`{"errors":[{"code":"90018","title":"Call has already ended"}]}`))
+	}))
+	t.Cleanup(api.Close)
+	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
+	cfg := telnyxConfig()
+	cfg.APIURL = api.URL
+	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var offered atomic.Int64
+	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
+		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { offered.Add(1); return "", true, nil })})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	answer := func(ccid string, s call.State) string {
+		id := store.InboundCallID(cfg.ID, ccid)
+		if _, err := st.Apply(ctx, call.Event{ID: "e-" + ccid, CallID: id, State: s, Direction: call.Inbound,
+			Carrier: cfg.ID, CarrierCallID: ccid}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.EnqueueJob(ctx, store.Job{ID: store.JobID(store.JobAnswer, id), Kind: store.JobAnswer, CallID: id,
+			Carrier: cfg.ID, CarrierCallID: ccid}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "the answer job done", func() bool {
+			j, err := st.JobOf(ctx, store.JobID(store.JobAnswer, id))
+			return err == nil && j.State == "done"
+		})
+		return id
+	}
+	answer("v3:gone", call.Canceled)
+	if offered.Load() != 0 || answers.Load() != 0 {
+		t.Fatalf("an ended call was offered %d times and answered %d times", offered.Load(), answers.Load())
+	}
+	answer("v3:going", call.Initiated)
+	if offered.Load() != 1 || answers.Load() != 1 {
+		t.Fatalf("offered %d, answered %d; want one of each", offered.Load(), answers.Load())
+	}
+}
