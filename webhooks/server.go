@@ -117,8 +117,6 @@ type Deps struct {
 type Server struct {
 	d       Deps
 	wsBase  string // PublicURL with ws:// or wss://
-	work    sync.WaitGroup
-	closing chan struct{}
 	streams streamSet
 }
 
@@ -141,18 +139,13 @@ func New(d Deps) *Server {
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	ws := "ws" + strings.TrimPrefix(d.PublicURL, "http")
-	return &Server{d: d, wsBase: ws, closing: make(chan struct{}), streams: streamSet{m: map[*MediaStream]struct{}{}}}
+	return &Server{d: d, wsBase: ws, streams: streamSet{m: map[*MediaStream]struct{}{}}}
 }
 
-// Close ends every media stream and waits for background work to finish.
+// Close ends every media stream. The server has no other background work: what it owes
+// carriers after an acknowledgement is stored as jobs (see carrier.Actions).
 func (s *Server) Close() {
-	select {
-	case <-s.closing:
-	default:
-		close(s.closing)
-	}
 	s.streams.closeAll()
-	s.work.Wait()
 }
 
 // TwilioStreamURL is the media stream URL for a Twilio-kind carrier. Twilio's <Stream url>
