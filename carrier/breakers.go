@@ -66,6 +66,8 @@ type breakerStore interface {
 	BreakerWindowOf(ctx context.Context, carrier string, p store.BreakerPolicy) (store.BreakerWindow, error)
 	WatchBreakers(ctx context.Context, changed func(carrier string)) error
 	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+	MarkHeard(ctx context.Context, carrier string) error
+	CarrierSilent(ctx context.Context, carrier string, window time.Duration) (bool, error)
 }
 
 // BreakerOptions tune Breakers; the zero value is fine.
@@ -211,6 +213,11 @@ type breaker struct {
 	halfOpen       atomic.Bool
 	force          atomic.Int32
 	probeBusyUntil atomic.Int64 // unix ms: another instance holds the probe claim
+
+	// Carrier-level liveness (liveness.go): when this instance last heard from the carrier,
+	// and whether Redis has yet to be told.
+	heardAt    atomic.Int64 // unix ms
+	heardDirty atomic.Bool
 }
 
 type localBreaker struct {
@@ -336,6 +343,9 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 			b.enqueue(job{kind: jobProbeOK, carrier: carrier})
 		case counted:
 			b.enqueue(job{kind: jobRecord, carrier: carrier, failed: failed, policy: policy})
+		}
+		if !probing && errors.Is(outcome, ErrNoCallback) {
+			b.enqueue(job{kind: jobSilent, carrier: carrier, settings: cfg.Breaker})
 		}
 	}, nil
 }
@@ -491,6 +501,7 @@ func (b *Breakers) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { b.work(ctx) })
+	wg.Go(func() { b.flushHeard(ctx) })
 	b.refresh(ctx)
 	t := time.NewTicker(b.poll)
 	defer t.Stop()
@@ -576,6 +587,7 @@ const (
 	jobProbeFailed
 	jobReleaseProbe
 	jobEvent
+	jobSilent
 )
 
 type job struct {
@@ -587,6 +599,7 @@ type job struct {
 	from, to gobreaker.State
 	detail   string
 	event    store.CarrierEvent
+	confirm  bool // jobSilent: the second look, after every instance has flushed what it heard
 }
 
 // enqueue hands work to Run. When the queue is full (Redis has been slow for a while) the
@@ -675,5 +688,9 @@ func (b *Breakers) do(ctx context.Context, j job) {
 		b.wake()
 	case jobEvent:
 		event(j.event.Kind, j.event.Detail)
+	case jobSilent:
+		if detail, opened := b.openIfSilent(ctx, j); opened {
+			event("breaker-open", detail)
+		}
 	}
 }

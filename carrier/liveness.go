@@ -137,3 +137,84 @@ func (l *liveness) stop() {
 		}
 	}
 }
+
+// Carrier-level liveness. A call whose callback does not come within the deadline is one
+// failure for the breaker, and it takes failure_threshold of them to open it: at 2 calls/s
+// that was 12 s after the carrier went silent. But a carrier that has accepted calls and
+// delivered nothing at all, for any call, for a whole callback deadline is down, whatever
+// the call rate; waiting for more evidence only sends more calls into it. So when an
+// accepted call's deadline passes without a callback, the breaker asks whether the carrier
+// delivered anything (a callback, a webhook, a TwiML fetch) to any instance during that
+// deadline; if not, it opens the carrier's shared breaker at once.
+//
+// Every instance's webhooks tell their breakers what they heard (Heard, no I/O); each
+// instance writes it to Redis at most every heardFlush. Before opening, the check is made a
+// second time once every instance has had time to flush, so a callback that arrived elsewhere
+// just before the deadline is never missed.
+
+// heardFlush is how often an instance writes to Redis that it heard from a carrier.
+const heardFlush = 25 * time.Millisecond
+
+// Heard records that carrier just delivered a request we verified. It does no I/O.
+func (b *Breakers) Heard(carrier string) {
+	br := b.breaker(carrier)
+	br.heardAt.Store(time.Now().UnixMilli())
+	br.heardDirty.Store(true)
+}
+
+// flushHeard writes what this instance heard to Redis until ctx ends.
+func (b *Breakers) flushHeard(ctx context.Context) {
+	t := time.NewTicker(heardFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.all.Range(func(id, v any) bool {
+			br := v.(*breaker)
+			if br.heardDirty.Swap(false) {
+				if err := b.st.MarkHeard(ctx, id.(string)); err != nil {
+					br.heardDirty.Store(true) // next tick
+					b.log.Debug("carrier liveness not shared", "carrier", id, "err", err)
+				}
+			}
+			return true
+		})
+	}
+}
+
+// openIfSilent runs when one of carrier's accepted calls got no callback within its
+// deadline. If no instance heard from the carrier within the deadline, the carrier is silent:
+// the first look schedules a second, and the second opens the shared breaker. It returns the
+// carrier event's detail and whether it opened the breaker.
+func (b *Breakers) openIfSilent(ctx context.Context, j job) (string, bool) {
+	deadline := j.settings.CallbackDeadline.Std()
+	if deadline <= 0 {
+		return "", false
+	}
+	br := b.breaker(j.carrier)
+	if time.Now().UnixMilli()-br.heardAt.Load() < deadline.Milliseconds() {
+		return "", false // heard here: not silent
+	}
+	silent, err := b.st.CarrierSilent(ctx, j.carrier, deadline)
+	if err != nil || !silent {
+		return "", false // Redis cannot tell: the per-call failures still count
+	}
+	if !j.confirm {
+		j.confirm = true
+		time.AfterFunc(2*heardFlush, func() { b.enqueue(j) })
+		return "", false
+	}
+	opened, err := b.st.OpenBreaker(ctx, j.carrier, j.settings.OpenTimeout.Std(), false)
+	if err != nil || !opened {
+		return "", false
+	}
+	b.metrics.silent.WithLabelValues(j.carrier).Inc()
+	b.log.Warn("breaker opened: the carrier accepted calls and delivered no callback at all within the callback deadline",
+		"carrier", j.carrier, "deadline", deadline, "open_for", j.settings.OpenTimeout.Std())
+	b.wake()
+	return "carrier silent: accepted calls and delivered no callback for " + deadline.String() +
+		"; open for " + j.settings.OpenTimeout.Std().String(), true
+}

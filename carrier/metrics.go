@@ -10,6 +10,9 @@ type Metrics struct {
 	setup           *prometheus.HistogramVec
 	breakerState    *prometheus.GaugeVec
 	droppedOutcomes prometheus.Counter
+	actions         *prometheus.CounterVec
+	actionBacklog   prometheus.Gauge
+	silent          *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered, for tests).
@@ -40,9 +43,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "switchboard_breaker_outcomes_dropped_total",
 			Help: "Outcomes not shared with the fleet because the queue to Redis was full.",
 		}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_carrier_actions_total",
+			Help: "Attempts at carrier actions owed after an acknowledgement (answer, hangup, reject), by carrier, kind and result (done, retry, failed, lease-lost).",
+		}, []string{"carrier", "kind", "result"}),
+		actionBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_carrier_actions_backlog",
+			Help: "Carrier actions waiting or running, across every instance, as this instance last counted them.",
+		}),
+		silent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_carrier_silent_total",
+			Help: "Times a carrier was found silent: it accepted calls and delivered no callback at all for its callback deadline.",
+		}, []string{"carrier"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes)
+		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes,
+			m.actions, m.actionBacklog, m.silent)
 	}
 	return m
 }

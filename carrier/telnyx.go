@@ -57,6 +57,7 @@ type telnyxCommand struct {
 	ClientState      string `json:"client_state,omitempty"`
 	TimeoutSecs      int    `json:"timeout_secs,omitempty"`
 	CommandID        string `json:"command_id,omitempty"`
+	Cause            string `json:"cause,omitempty"` // reject: CALL_REJECTED or USER_BUSY
 	mediaStream
 }
 
@@ -142,6 +143,20 @@ func (c *TelnyxClient) Hangup(ctx context.Context, callControlID string) Result 
 		return invalid("invalid request", "call control id %q", callControlID)
 	}
 	r := c.action(ctx, callControlID, "hangup", telnyxCommand{CommandID: "hangup-" + callControlID})
+	if r.Code == telnyxCallEnded {
+		r.Outcome, r.Reason = Accepted, "already ended"
+	}
+	return hangupResult(r)
+}
+
+// Reject declines an inbound call that has not been answered: POST
+// /v2/calls/{call_control_id}/actions/reject with cause USER_BUSY, so the caller hears busy.
+// A call that has already ended (Telnyx 90018) is Accepted.
+func (c *TelnyxClient) Reject(ctx context.Context, callControlID string) Result {
+	if !validToken(callControlID, 256, false) {
+		return invalid("invalid request", "call control id %q", callControlID)
+	}
+	r := c.action(ctx, callControlID, "reject", telnyxCommand{CommandID: "reject-" + callControlID, Cause: "USER_BUSY"})
 	if r.Code == telnyxCallEnded {
 		r.Outcome, r.Reason = Accepted, "already ended"
 	}

@@ -103,19 +103,32 @@ func (c *TwilioClient) Place(ctx context.Context, req PlaceRequest) (Placed, Res
 // Hangup ends the call: POST Status=completed to .../Calls/{CallSid}.json. A call that has
 // already ended (Twilio 21220) is Accepted.
 func (c *TwilioClient) Hangup(ctx context.Context, carrierCallID string) Result {
+	_, r := c.HangupStatus(ctx, carrierCallID)
+	return r
+}
+
+// HangupStatus is Hangup that also returns the call's status as Twilio's answer gives it
+// (the answer is the Call resource): "completed" once ended, "" when the answer had none.
+func (c *TwilioClient) HangupStatus(ctx context.Context, carrierCallID string) (string, Result) {
 	if !validToken(carrierCallID, 128, false) {
-		return invalid("invalid request", "call sid %q", carrierCallID)
+		return "", invalid("invalid request", "call sid %q", carrierCallID)
 	}
 	status, body, err := c.post(ctx, c.accounts+"/Calls/"+url.PathEscape(carrierCallID)+".json",
 		url.Values{"Status": {"completed"}})
 	if err != nil {
-		return hangupResult(c.scrub.transport(err))
+		return "", hangupResult(c.scrub.transport(err))
 	}
 	r := ClassifyTwilio(status, c.scrub.bytes(body))
 	if r.Code == 21220 {
 		r.Outcome, r.Reason = Accepted, "already ended"
 	}
-	return hangupResult(r)
+	var resource struct {
+		Status string `json:"status"`
+	}
+	if r.Outcome == Accepted && status/100 == 2 && json.Unmarshal(body, &resource) == nil {
+		return resource.Status, hangupResult(r)
+	}
+	return "", hangupResult(r)
 }
 
 func (c *TwilioClient) post(ctx context.Context, u string, form url.Values) (int, []byte, error) {

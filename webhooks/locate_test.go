@@ -34,9 +34,8 @@ func (a *agentsElsewhere) MediaBase(context.Context, string) (string, error) {
 // wait in the queue is followed by the apology, which Twilio plays if we close the stream.
 func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 	agents := &agentsElsewhere{}
-	ans := &answerer{}
 	h := newHarness(t, redistest.URL(t), func(d *Deps) {
-		d.Inbound, d.Locate, d.Telnyx = agents, agents, ans
+		d.Inbound, d.Locate, d.Actions = agents, agents, d.Store.(*store.Redis)
 	})
 	sid := "CA" + strings.Repeat("4e", 16)
 	form := url.Values{"CallSid": {sid}, "CallStatus": {"ringing"}, "Direction": {"inbound"},
@@ -67,10 +66,12 @@ func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 	if r := h.telnyxPost("/webhooks/tx/events", signedTelnyxFixture("ev-1", "call.initiated", ccid, "incoming", nil), time.Now()); r.StatusCode != 204 {
 		t.Fatalf("call.initiated: %d", r.StatusCode)
 	}
-	h.srv.Close()
-	ans.mu.Lock()
-	defer ans.mu.Unlock()
-	if len(ans.calls) != 1 || !strings.Contains(ans.calls[0], " wss://b.example.com/webhooks/tx/media?sb_call=") {
-		t.Fatalf("Telnyx answer: %v", ans.calls)
+	job, err := h.st.JobOf(context.Background(), store.JobID(store.JobAnswer, store.InboundCallID("tx", ccid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, taken, err := h.srv.PrepareAnswer(context.Background(), job.Job)
+	if err != nil || !taken || !strings.HasPrefix(url, "wss://b.example.com/webhooks/tx/media?sb_call=") {
+		t.Fatalf("Telnyx answer: %q, %v, %v", url, taken, err)
 	}
 }

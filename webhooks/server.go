@@ -74,10 +74,19 @@ type mediaLocator interface {
 	MediaBase(ctx context.Context, callID string) (string, error)
 }
 
-// telnyxAnswerer answers an inbound Telnyx call through Call Control, pointing its media
-// stream at us. It runs after the webhook is acknowledged.
-type telnyxAnswerer interface {
-	AnswerTelnyx(ctx context.Context, carrierID, callControlID, streamURL, callID string) error
+// jobQueue stores the carrier actions a webhook makes us owe (answering an inbound Telnyx
+// call), before the webhook is acknowledged; *carrier.Actions implements it (and *store.Redis,
+// without waking a runner). A job whose id exists already is not stored again, so a duplicate
+// or replayed webhook owes nothing more.
+type jobQueue interface {
+	EnqueueJob(ctx context.Context, j store.Job) (bool, error)
+}
+
+// carrierListener is told each time a carrier delivers a request whose signature we
+// verified: proof that the carrier can reach us (carrier-level liveness); *carrier.Breakers
+// implements it. It is called on every request, so it must not do I/O.
+type carrierListener interface {
+	Heard(carrier string)
 }
 
 // Deps are what the webhooks need. Store, Carriers and PublicURL are required.
@@ -90,10 +99,11 @@ type Deps struct {
 	// MediaSecret keys the tokens in Telnyx media stream URLs (Telnyx does not sign its
 	// WebSocket handshakes, so the URL itself carries proof that we issued it).
 	MediaSecret []byte
-	Media       MediaHandler   // nil: streams are accepted and their audio dropped
-	Inbound     inboundRouter  // nil: every inbound call is accepted
-	Telnyx      telnyxAnswerer // nil: inbound Telnyx calls are stored but not answered
-	Locate      mediaLocator   // nil: every media stream comes to this instance
+	Media       MediaHandler    // nil: streams are accepted and their audio dropped
+	Inbound     inboundRouter   // nil: every inbound call is accepted
+	Actions     jobQueue        // nil: inbound Telnyx calls are stored but not answered
+	Locate      mediaLocator    // nil: every media stream comes to this instance
+	Heard       carrierListener // nil: nobody listens
 	Metrics     *Metrics
 	Log         *slog.Logger
 	// AckTimeout bounds how long a carrier waits for us when Redis is slow or down: past it
@@ -107,8 +117,6 @@ type Deps struct {
 type Server struct {
 	d       Deps
 	wsBase  string // PublicURL with ws:// or wss://
-	work    sync.WaitGroup
-	closing chan struct{}
 	streams streamSet
 }
 
@@ -131,18 +139,13 @@ func New(d Deps) *Server {
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	ws := "ws" + strings.TrimPrefix(d.PublicURL, "http")
-	return &Server{d: d, wsBase: ws, closing: make(chan struct{}), streams: streamSet{m: map[*MediaStream]struct{}{}}}
+	return &Server{d: d, wsBase: ws, streams: streamSet{m: map[*MediaStream]struct{}{}}}
 }
 
-// Close ends every media stream and waits for background work (Telnyx answers) to finish.
+// Close ends every media stream. The server has no other background work: what it owes
+// carriers after an acknowledgement is stored as jobs (see carrier.Actions).
 func (s *Server) Close() {
-	select {
-	case <-s.closing:
-	default:
-		close(s.closing)
-	}
 	s.streams.closeAll()
-	s.work.Wait()
 }
 
 // TwilioStreamURL is the media stream URL for one call on a Twilio-kind carrier. Twilio's

@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,21 +219,8 @@ func signedTelnyxFixture(id, kind, ccid, direction string, extra map[string]any)
 	return b
 }
 
-type answerer struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (a *answerer) AnswerTelnyx(_ context.Context, carrier, ccid, streamURL, callID string) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.calls = append(a.calls, carrier+" "+ccid+" "+callID+" "+streamURL)
-	return nil
-}
-
 func TestTelnyxEvents(t *testing.T) {
-	ans := &answerer{}
-	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Telnyx = ans })
+	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Actions = d.Store.(*store.Redis) })
 	ctx := context.Background()
 	ccid := "v3:" + strings.Repeat("a", 20)
 	now := time.Now()
@@ -259,11 +245,33 @@ func TestTelnyxEvents(t *testing.T) {
 	if got.State != call.Busy || got.Direction != call.Inbound || len(got.History) != 3 {
 		t.Fatalf("telnyx call: %v %v %d entries", got.State, got.Direction, len(got.History))
 	}
-	h.srv.Close() // waits for the background answer
-	ans.mu.Lock()
-	defer ans.mu.Unlock()
-	if len(ans.calls) != 1 || !strings.Contains(ans.calls[0], "token=") || !strings.Contains(ans.calls[0], got.ID) {
-		t.Fatalf("inbound Telnyx call answered %v", ans.calls)
+	// The answer is owed as a stored job, there before the 204.
+	job, err := h.st.JobOf(ctx, store.JobID(store.JobAnswer, got.ID))
+	if err != nil || job.Kind != store.JobAnswer || job.CarrierCallID != ccid || job.Carrier != "tx" ||
+		!strings.Contains(job.StreamURL, "token=") || job.State != "pending" {
+		t.Fatalf("answer job = %+v, %v", job, err)
+	}
+	url, taken, err := h.srv.PrepareAnswer(ctx, job.Job)
+	if err != nil || !taken || !strings.Contains(url, "sb_call="+got.ID) || !strings.Contains(url, "token=") {
+		t.Fatalf("PrepareAnswer = %q, %v, %v", url, taken, err)
+	}
+}
+
+// brokenQueue cannot store jobs, as when Redis fails between the event and its job.
+type brokenQueue struct{}
+
+func (brokenQueue) EnqueueJob(context.Context, store.Job) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+// TestTelnyxAnswerNotStoredIs503: a call.initiated whose answer job cannot be stored is not
+// acknowledged, so Telnyx retries it.
+func TestTelnyxAnswerNotStoredIs503(t *testing.T) {
+	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Actions = brokenQueue{} })
+	ccid := "v3:" + strings.Repeat("f", 20)
+	r := h.telnyxPost("/webhooks/tx/events", signedTelnyxFixture("ev-9", "call.initiated", ccid, "incoming", nil), time.Now())
+	if r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("call.initiated with its job not stored: %d, want 503 with Retry-After", r.StatusCode)
 	}
 }
 

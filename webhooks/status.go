@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,8 +27,10 @@ func (s *Server) handleTwilioStatus() echo.HandlerFunc {
 	}
 }
 
-// handleTelnyxEvents takes a Telnyx Call Control webhook. Incoming calls are answered through
-// Call Control after the webhook is acknowledged, so the acknowledgement never waits on it.
+// handleTelnyxEvents takes a Telnyx Call Control webhook. An incoming call is answered
+// through Call Control by a job (see carrier.Actions) that is stored, with the event, before
+// the webhook is acknowledged: the acknowledgement never waits on the answer, and the answer
+// is not lost if this instance dies after it.
 func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 	const route = "events"
 	return func(c echo.Context) error {
@@ -49,6 +52,7 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
 			return c.NoContent(http.StatusForbidden)
 		}
+		s.heard(id)
 		e, err := ParseTelnyxEvent(id, body.Bytes())
 		if err != nil {
 			s.d.Metrics.observe(id, route, outcomeRejected, start)
@@ -60,17 +64,12 @@ func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
 			// Telnyx names the direction only in call.initiated: its call.answered and
 			// call.hangup carry neither it nor a client_state of ours. Index the call now,
 			// before the acknowledgement, so they find it even if nobody takes the call
-			// (and events that overtook this one, parked meanwhile, are applied).
+			// (and events that overtook this one, parked meanwhile, are applied). The job
+			// that answers the call is stored before the acknowledgement too.
 			e.CallID = store.InboundCallID(id, e.CarrierCallID)
-			index = func(ctx context.Context) error { return s.d.Store.Link(ctx, e.CallID, id, e.CarrierCallID) }
+			index = func(ctx context.Context) error { return s.indexAndOweAnswer(ctx, id, e) }
 		}
-		if err := s.storeThen(c, id, route, e, start, index); err != nil || c.Response().Status != http.StatusNoContent {
-			return err
-		}
-		if inbound {
-			s.answerTelnyx(id, e)
-		}
-		return nil
+		return s.storeThen(c, id, route, e, start, index)
 	}
 }
 
@@ -95,11 +94,19 @@ func (s *Server) twilioEvent(c echo.Context, route string, start time.Time) (car
 		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
 		return "", e, http.StatusForbidden
 	}
+	s.heard(carrier)
 	if e, err = ParseTwilioCallback(carrier, []byte(c.Request().URL.RawQuery), body.Bytes()); err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeRejected, start)
 		return "", e, http.StatusBadRequest
 	}
 	return carrier, e, 0
+}
+
+// heard tells the listener that carrier reached us with a request it signed.
+func (s *Server) heard(carrier string) {
+	if s.d.Heard != nil {
+		s.d.Heard.Heard(carrier)
+	}
 }
 
 func bodyStatus(err error) int {
@@ -145,37 +152,42 @@ func outcomeOf(a store.Applied, e call.Event) string {
 	return outcomeStored
 }
 
-// answerTelnyx answers an inbound Telnyx call in the background, owned by the Server.
-func (s *Server) answerTelnyx(carrier string, e call.Event) {
-	if s.d.Telnyx == nil {
-		return
+// indexAndOweAnswer indexes an inbound Telnyx call whose call.initiated is stored, and stores
+// the job that answers it (see carrier.Actions), both before the acknowledgement: if either
+// fails the carrier gets 503 and retries. The retry finds the event stored (a duplicate,
+// which changes nothing) and stores the job if it is missing; the job's id (the call and the
+// action) makes every repeat a no-op, so a call is answered once however often its
+// call.initiated arrives. The index and the job live in different hash slots: they are
+// written at once, so the carrier waits for one more round trip, not two.
+func (s *Server) indexAndOweAnswer(ctx context.Context, carrier string, e call.Event) error {
+	if s.d.Actions == nil {
+		return s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID)
 	}
-	callID := store.InboundCallID(carrier, e.CarrierCallID)
-	s.work.Add(1)
-	go func() {
-		defer s.work.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		go func() {
-			select {
-			case <-s.closing:
-				cancel()
-			case <-ctx.Done():
+	job := store.Job{ID: store.JobID(store.JobAnswer, e.CallID), Kind: store.JobAnswer, CallID: e.CallID, Carrier: carrier,
+		CarrierCallID: e.CarrierCallID, From: e.From, To: e.To, StreamURL: s.TelnyxStreamURL(carrier, e.CallID), By: "webhook"}
+	var jobErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, jobErr = s.d.Actions.EnqueueJob(ctx, job) })
+	err := s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID)
+	wg.Wait()
+	return errors.Join(err, jobErr)
+}
+
+// PrepareAnswer readies an inbound Telnyx call for its answer, as the answer job's first
+// step: it offers the call to the agents and says where its media stream must go (the call
+// was indexed before its call.initiated was acknowledged). taken is false when nobody can take the call (it is then turned away); an error means
+// try again. Running it again for the same call is harmless: the offer is kept in the store,
+// so a second run finds it (with its holder) and rings nobody a second time.
+func (s *Server) PrepareAnswer(ctx context.Context, j store.Job) (streamURL string, taken bool, err error) {
+	in := InboundCall{CallID: j.CallID, Carrier: j.Carrier, CarrierCallID: j.CarrierCallID, From: j.From, To: j.To}
+	if s.d.Inbound != nil {
+		if err := s.d.Inbound.Accept(ctx, in); err != nil {
+			if store.IsUnavailable(err) || ctx.Err() != nil {
+				return "", false, err
 			}
-		}()
-		in := InboundCall{CallID: callID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To}
-		if s.d.Inbound != nil {
-			if err := s.d.Inbound.Accept(ctx, in); err != nil {
-				s.d.Log.Info("inbound call not taken", "call", callID, "carrier", carrier, "reason", err)
-				return
-			}
+			s.d.Log.Info("inbound call not taken", "call", j.CallID, "carrier", j.Carrier, "reason", err)
+			return "", false, nil
 		}
-		if err := s.d.Store.Link(ctx, callID, carrier, e.CarrierCallID); err != nil {
-			s.d.Log.Warn("inbound call not indexed", "call", callID, "err", err)
-		}
-		url := s.TelnyxStreamURLAt(s.mediaBase(ctx, callID), carrier, callID)
-		if err := s.d.Telnyx.AnswerTelnyx(ctx, carrier, e.CarrierCallID, url, callID); err != nil {
-			s.d.Log.Warn("inbound Telnyx call not answered", "call", callID, "carrier", carrier, "err", err)
-		}
-	}()
+	}
+	return s.TelnyxStreamURLAt(s.mediaBase(ctx, j.CallID), j.Carrier, j.CallID), true, nil
 }

@@ -15,10 +15,11 @@ import (
 // the carrier placer (routing, shared breakers, failover, callback liveness) with the call id
 // the agent side chose and the media pointed at the instance holding the agent.
 type agentCalls struct {
-	st     *store.Redis
-	reg    *carrier.Registry
-	placer *carrier.Placer
-	log    *slog.Logger
+	st      *store.Redis
+	reg     *carrier.Registry
+	placer  *carrier.Placer
+	actions *carrier.Actions
+	log     *slog.Logger
 }
 
 func (a *agentCalls) Place(ctx context.Context, p webrtc.Placement) error {
@@ -35,7 +36,8 @@ func (a *agentCalls) Place(ctx context.Context, p webrtc.Placement) error {
 	return err
 }
 
-// Hangup ends a call at its carrier; a call no carrier has yet is left alone.
+// Hangup ends a call at its carrier, through a stored job (carrier.Actions) so that the
+// hang-up survives this instance; a call no carrier has yet, or that has ended, is left alone.
 func (a *agentCalls) Hangup(ctx context.Context, callID string) error {
 	c, err := a.st.Call(ctx, callID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -47,38 +49,19 @@ func (a *agentCalls) Hangup(ctx context.Context, callID string) error {
 	if c.Carrier == "" || c.CarrierCallID == "" || c.State.Terminal() {
 		return nil
 	}
-	client, ok := a.reg.Client(c.Carrier)
-	if !ok {
-		return fmt.Errorf("carrier %q is not configured", c.Carrier)
-	}
-	if res := client.Hangup(ctx, c.CarrierCallID); res.Outcome != carrier.Accepted {
-		return errors.New(res.String())
-	}
-	return nil
+	return a.actions.Hangup(ctx, c, "agent")
 }
 
 // Release lets go of an inbound call nobody could take. A Twilio call hears the apology that
-// follows <Connect> in its TwiML once its stream closes; a Telnyx call is hung up.
+// follows <Connect> in its TwiML once its stream closes; a Telnyx call is let go by a stored
+// job (declined if never answered, hung up if it was).
 func (a *agentCalls) Release(ctx context.Context, callID string) error {
 	c, err := a.st.Call(ctx, callID)
 	if err != nil {
 		return err
 	}
-	if cfg, ok := a.reg.Get(c.Carrier); ok && cfg.Kind == carrier.Telnyx {
-		return a.Hangup(ctx, callID)
-	}
-	return nil
-}
-
-// AnswerTelnyx answers an inbound Telnyx call and points its media stream at streamURL.
-func (a *agentCalls) AnswerTelnyx(ctx context.Context, carrierID, callControlID, streamURL, callID string) error {
-	client, ok := a.reg.Client(carrierID)
-	tx, isTelnyx := client.(*carrier.TelnyxClient)
-	if !ok || !isTelnyx {
-		return fmt.Errorf("carrier %q is not a Telnyx carrier", carrierID)
-	}
-	if res := tx.Answer(ctx, callControlID, streamURL, callID); res.Outcome != carrier.Accepted {
-		return errors.New(res.String())
+	if cfg, ok := a.reg.Get(c.Carrier); ok && cfg.Kind == carrier.Telnyx && !c.State.Terminal() {
+		return a.actions.Reject(ctx, c, "queue")
 	}
 	return nil
 }

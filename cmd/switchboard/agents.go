@@ -28,7 +28,7 @@ type agentSide struct {
 	calls  *agentCalls
 }
 
-func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *carrier.Placer, public, adminToken string, log *slog.Logger) (*agentSide, error) {
+func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *carrier.Placer, actions *carrier.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
 	engine, err := webrtc.NewEngine(webrtc.EngineOptions{
 		// On a loopback public URL (the demo, tests) browser and server share the machine.
 		LoopbackOnly: isLoopback(public),
@@ -38,7 +38,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 	if err != nil {
 		return nil, err
 	}
-	calls := &agentCalls{st: st, reg: reg, placer: placer, log: log}
+	calls := &agentCalls{st: st, reg: reg, placer: placer, actions: actions, log: log}
 	hub := webrtc.NewHub(webrtc.HubOptions{
 		Store: st, Engine: engine, Carriers: calls,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
@@ -55,7 +55,7 @@ func (a *agentSide) webhooks(d *webhooks.Deps) {
 	d.Inbound = inboundAgents{a.hub}
 	d.Media = agentMedia{a.hub}
 	d.Locate = a.hub
-	d.Telnyx = a.calls
+	d.Actions = a.calls.actions
 }
 
 // run runs the hub until ctx ends, then releases the engine's socket.

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -66,6 +68,14 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string) *deploy
 		AccountSID: sid, AuthToken: token, From: "+15005550006", Priority: 1, Enabled: true}, "test"); err != nil {
 		t.Fatal(err)
 	}
+	// The same simulator is also a Telnyx-kind carrier, simtx, for inbound Telnyx calls.
+	txPub, txKey, _ := ed25519.GenerateKey(rand.Reader)
+	txAPIKey, txConnection := "KEY"+randomHex(8), "1494404757140276705"
+	if _, err := reg.Put(context.Background(), carrier.Config{ID: "simtx", Kind: carrier.Telnyx, APIURL: simSrv.URL,
+		APIKey: txAPIKey, ConnectionID: txConnection, PublicKey: base64.StdEncoding.EncodeToString(txPub),
+		From: "+15005550007", Priority: 2, Enabled: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
 
 	vars := map[string]string{"SWITCHBOARD_REDIS_NAMESPACE": ns}
 	for k, v := range env {
@@ -77,7 +87,8 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string) *deploy
 	}
 	base := d.instances[webhooks].base
 	c, err := sim.New(sim.Config{AccountSID: sid, AuthToken: token, Ring: 200 * time.Millisecond,
-		TwilioVoiceURL: base + "/webhooks/simtw/voice", TwilioStatusURL: base + "/webhooks/simtw/status"})
+		TwilioVoiceURL: base + "/webhooks/simtw/voice", TwilioStatusURL: base + "/webhooks/simtw/status",
+		TelnyxAPIKey: txAPIKey, ConnectionID: txConnection, TelnyxPrivateKey: txKey, TelnyxWebhookURL: base + "/webhooks/simtx/events"})
 	if err != nil {
 		t.Fatal(err)
 	}

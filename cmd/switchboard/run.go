@@ -101,9 +101,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TelnyxStreamURL: func(base, carrier, callID string) string { return hooks.TelnyxStreamURLAt(base, carrier, callID) }})
 	tasks.Go(func() { breakers.Run(background) })
 	tasks.Go(func() { placer.Run(background) })
+	// Carrier actions owed after an acknowledgement (answers, hang-ups, rejects) are jobs in
+	// Redis that any instance runs; inbound calls are offered to the agents first.
+	actions := carrier.NewActions(carrier.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
+		Instance: breakers.Instance(),
+		Inbound: carrier.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
+			return hooks.PrepareAnswer(ctx, j)
+		})})
 
 	// The agents' side: softphones, presence, routing of inbound calls, the media bridge.
-	agents, err := newAgentSide(cfg, st, carriers, placer, public, adminToken, log)
+	agents, err := newAgentSide(cfg, st, carriers, placer, actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
@@ -117,10 +124,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
+		Heard:       breakers, // carrier-level liveness
 	}
 	agents.webhooks(&hookDeps)
 	hooks = webhooks.New(hookDeps)
 	defer hooks.Close()
+	tasks.Go(func() { actions.Run(background) })
 
 	// The one-command demo: with an embedded Redis and nothing configured, two simulated
 	// carriers stand in for real ones.
@@ -140,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	agents.hub.Register(e)
 	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st,
-		Agents: st, Dialer: agents.hub})
+		Agents: st, Dialer: agents.hub, Hangups: actions})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
 	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
 	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)

@@ -42,6 +42,8 @@ type Deps struct {
 	// dialing for them.
 	Agents agentStore
 	Dialer agentDialer
+	// Hangups ends calls at their carriers through stored jobs.
+	Hangups hangupQueue
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
@@ -70,6 +72,7 @@ const (
 	codeRejected     = "rejected"
 	codeConflict     = "conflict"
 	codeCarrier      = "carrier_failed"
+	codeForbidden    = "forbidden"
 )
 
 var statusOf = map[string]int{
@@ -81,6 +84,7 @@ var statusOf = map[string]int{
 	codeRejected:     http.StatusUnprocessableEntity,
 	codeConflict:     http.StatusConflict,
 	codeCarrier:      http.StatusBadGateway,
+	codeForbidden:    http.StatusForbidden,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }

@@ -10,6 +10,7 @@ func Register(e *echo.Echo, d Deps) {
 	e.GET("/api/calls", handleListCalls(d), caller)
 	e.POST("/api/calls", handleCallsPost(d), caller)
 	e.GET("/api/calls/:id", handleGetCall(d), caller)
+	e.POST("/api/calls/:id/hangup", handleHangup(d), caller)
 
 	e.GET("/api/admin/carriers", handleListCarriers(d), admin)
 	e.GET("/api/admin/carriers/:id", handleGetCarrier(d), admin)

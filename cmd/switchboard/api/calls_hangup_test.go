@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// TestHangupRoute covers every answer of POST /api/calls/{id}/hangup: 202 with the call once
+// the hang-up job is stored (for the admin, and for the agent on its own call), 403 for
+// another agent's call, 404 for an unknown one, 409 for one that has ended, 503 without Redis.
+func TestHangupRoute(t *testing.T) {
+	redis := redistest.NewServer(t)
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := carrier.NewRegistry(st, nil, log)
+	actions := carrier.NewActions(carrier.ActionDeps{Store: st, Registry: reg, Instance: "test"})
+	e := echo.New()
+	Register(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	annToken := store.NewAgentToken("ann")
+	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
+		t.Fatal(err)
+	}
+	newCall := func(agent string, s call.State) string {
+		id := store.NewCallID()
+		if _, err := st.Apply(ctx, call.Event{ID: "e-" + id, CallID: id, State: s, Direction: call.Outbound, Agent: agent,
+			Carrier: "tw", CarrierCallID: "CA" + id[2:]}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	post := func(bearer, id string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/calls/"+id+"/hangup", nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		json.Unmarshal(raw, &out)
+		return resp.StatusCode, out
+	}
+	jobStored := func(id, by string) {
+		t.Helper()
+		j, err := st.JobOf(ctx, store.JobID(store.JobHangup, id))
+		if err != nil || j.Kind != store.JobHangup || j.By != by || j.State != "pending" {
+			t.Fatalf("hang-up job of %s = %+v, %v; want pending, by %s", id, j, err, by)
+		}
+	}
+
+	live := newCall("", call.InProgress)
+	if code, got := post(token, live); code != http.StatusAccepted || got["id"] != live || got["state"] != "in-progress" {
+		t.Fatalf("admin hang-up: %d %v", code, got)
+	}
+	jobStored(live, "api:admin")
+	if code, _ := post(token, live); code != http.StatusAccepted {
+		t.Fatalf("second admin hang-up of a live call: %d, want 202 (the same job)", code)
+	}
+
+	own := newCall("ann", call.Ringing)
+	if code, got := post(annToken, own); code != http.StatusAccepted || got["agent"] != "ann" {
+		t.Fatalf("agent's own hang-up: %d %v", code, got)
+	}
+	jobStored(own, "api:agent:ann")
+
+	other := newCall("bob", call.InProgress)
+	if code, got := post(annToken, other); code != http.StatusForbidden {
+		t.Fatalf("another agent's call: %d %v, want 403", code, got)
+	}
+	if _, err := st.JobOf(ctx, store.JobID(store.JobHangup, other)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused hang-up stored a job: %v", err)
+	}
+	if code, _ := post(token, store.NewCallID()); code != http.StatusNotFound {
+		t.Fatalf("unknown call: %d, want 404", code)
+	}
+	ended := newCall("", call.Completed)
+	if code, got := post(token, ended); code != http.StatusConflict {
+		t.Fatalf("ended call: %d %v, want 409", code, got)
+	}
+	if code, _ := post("wrong-token", live); code != http.StatusUnauthorized {
+		t.Fatalf("bad token: %d, want 401", code)
+	}
+
+	redis.Stop()
+	if code, got := post(token, live); code != http.StatusServiceUnavailable {
+		t.Fatalf("Redis down: %d %v, want 503", code, got)
+	}
+}
