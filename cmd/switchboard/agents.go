@@ -43,7 +43,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 		Store: st, Engine: engine, Carriers: calls,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		RingTimeout: cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
-		Log: log,
+		ICEServers: cfg.deploy.iceServers, Log: log,
 	})
 	return &agentSide{engine: engine, hub: hub, calls: calls}, nil
 }

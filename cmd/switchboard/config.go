@@ -30,6 +30,7 @@ type config struct {
 	debugAddr string // pprof; empty: off
 	namespace string
 	agents    agentConfig
+	deploy    deployConfig
 }
 
 // agentConfig is the agent side's configuration: routing times and the WebRTC media ports.
@@ -76,6 +77,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"one UDP port for every agent's audio; 0: an ephemeral port each (SWITCHBOARD_WEBRTC_UDP_PORT)")
 	fs.StringVar(&publicIPs, "webrtc-public-ips", env("SWITCHBOARD_WEBRTC_PUBLIC_IPS", ""),
 		"comma-separated public IPs to announce for agent audio behind a 1:1 NAT (SWITCHBOARD_WEBRTC_PUBLIC_IPS)")
+	deploy := addDeployFlags(fs, env)
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -99,6 +101,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("SWITCHBOARD_LOG_LEVEL %q: want debug, info, warn or error", level)
 	}
 	var err error
+	if c.deploy, err = deploy.parse(); err != nil {
+		return config{}, err
+	}
 	if c.retention, err = positiveDuration("SWITCHBOARD_RETENTION", retention); err != nil {
 		return config{}, err
 	}
