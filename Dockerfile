@@ -7,7 +7,8 @@ FROM scratch
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY passwd /etc/passwd
 COPY switchboard /switchboard
-USER switchboard
+# Numeric, so Kubernetes can verify runAsNonRoot; the passwd line gives it a name.
+USER 65532:65532
 # HTTP (behind a TLS proxy in production) and the agents' audio (SWITCHBOARD_WEBRTC_UDP_PORT).
 EXPOSE 8080 8443/udp
 ENTRYPOINT ["/switchboard"]

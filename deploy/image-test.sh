@@ -17,6 +17,6 @@ curl -fsS "http://127.0.0.1:$port/healthz"
 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz"
 curl -fsS "http://127.0.0.1:$port/" | grep -q 'href="/agent"'
 curl -fsS -I "http://127.0.0.1:$port/healthz" | head -1
-[ "$(docker inspect -f '{{.Config.User}}' "$image")" = switchboard ] || { echo "image-test: the image does not run as the switchboard user"; exit 1; }
+[ "$(docker inspect -f '{{.Config.User}}' "$image")" = 65532:65532 ] || { echo "image-test: the image does not run as the switchboard user"; exit 1; }
 passed=yes
 echo "image-test: $image serves /healthz, /readyz and the landing page, as a non-root user"
