@@ -149,7 +149,7 @@ func (r *Redis) adviseStreamNodes(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	if n, err := strconv.Atoi(v["stream-node-max-bytes"]); err == nil && n > 2*recommendedStreamNodeBytes {
-		log.Info("redis keeps large stream nodes: each call's event log costs more memory and time than it needs; set stream-node-max-bytes to 512 (see docs/architecture.md, Redis)",
+		log.Info("redis keeps large stream nodes: each call's event log costs more memory and time than it needs; set stream-node-max-bytes to 512 (see docs/deploy.md, Redis)",
 			"stream-node-max-bytes", n)
 	}
 }

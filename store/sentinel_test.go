@@ -196,9 +196,11 @@ func TestFailoverURLIsRecognisedAndRedacted(t *testing.T) {
 	if !isFailoverURL(u) || isFailoverURL("redis://localhost:6379/0") {
 		t.Fatal("isFailoverURL does not tell a Sentinel URL from a single node")
 	}
-	if _, err := newFailoverClient(u); err != nil {
+	c, err := newFailoverClient(u)
+	if err != nil {
 		t.Fatal(err)
 	}
+	c.Close()
 	got := redactURL(u)
 	if strings.Contains(got, "s3cret") || strings.Contains(got, "primary-pass") || !strings.Contains(got, "master_name=mymaster") {
 		t.Errorf("redactURL(%q) = %q", u, got)

@@ -125,7 +125,7 @@ func (p *process) start() error {
 	if p.cluster {
 		aof = append(aof, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(p.dir, "nodes.conf"))
 	}
-	// Configured as docs/architecture.md recommends for Switchboard: every call's event log is a small
+	// Configured as docs/deploy.md recommends for Switchboard: every call's event log is a small
 	// stream, which Redis would otherwise give a 4 KiB node.
 	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", p.dir, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log"), "--stream-node-max-bytes", "512"}, aof...)
