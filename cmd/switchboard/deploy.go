@@ -52,7 +52,7 @@ func (d *deployFlags) parse() (deployConfig, error) {
 		Credential string `json:"credential"`
 	}
 	if err := json.Unmarshal([]byte(d.iceServers), &servers); err != nil {
-		return c, fmt.Errorf(`SWITCHBOARD_ICE_SERVERS: want a JSON array such as [{"urls":"turn:turn.example.com:3478","username":"u","credential":"p"}]: %v`, err)
+		return c, fmt.Errorf(`SWITCHBOARD_ICE_SERVERS: want a JSON array such as [{"urls":"turn:turn.example.com:3478","username":"u","credential":"p"}]: %w`, err)
 	}
 	for i, s := range servers {
 		if err := checkICEURLs(s.URLs); err != nil {
