@@ -29,7 +29,8 @@ var ErrNotFound = errors.New("store: not found")
 
 // Options configures the store. The zero value of every field but URL has a sane default.
 type Options struct {
-	// URL is REDIS_URL: "redis://..." or "rediss://..." for one node, a comma-separated list of
+	// URL is REDIS_URL: "redis://..." or "rediss://..." for one node, the same with a
+	// master_name parameter for Sentinel (go-redis's failover URL), a comma-separated list of
 	// host:port for Redis Cluster, or empty for an embedded in-process Redis.
 	URL string
 	// Namespace prefixes every key, so several deployments (or tests) can share one Redis.
