@@ -210,20 +210,11 @@ func tuned(o *redis.Options) *redis.Options {
 }
 
 func redactURL(u string) string {
+	u = redactPasswordParams(u)
 	if at := strings.LastIndex(u, "@"); at >= 0 {
 		if scheme, _, ok := strings.Cut(u, "://"); ok {
-			u = scheme + "://***@" + u[at+1:]
+			return scheme + "://***@" + u[at+1:]
 		}
-	}
-	// A Sentinel URL carries the primary's password as a query parameter.
-	if base, query, ok := strings.Cut(u, "?"); ok {
-		params := strings.Split(query, "&")
-		for i, p := range params {
-			if name, _, _ := strings.Cut(p, "="); name == "password" || name == "sentinel_password" {
-				params[i] = name + "=***"
-			}
-		}
-		u = base + "?" + strings.Join(params, "&")
 	}
 	return u
 }

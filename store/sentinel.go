@@ -125,3 +125,19 @@ func isFailingOver(err error) bool {
 	}
 	return false
 }
+
+// redactPasswordParams hides the password parameters of a URL: a Sentinel URL carries the
+// primary's password as a query parameter, not as user information.
+func redactPasswordParams(u string) string {
+	base, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if name, _, _ := strings.Cut(p, "="); name == "password" || name == "sentinel_password" {
+			params[i] = name + "=***"
+		}
+	}
+	return base + "?" + strings.Join(params, "&")
+}

@@ -40,10 +40,10 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 	}
 	calls := &agentCalls{st: st, reg: reg, placer: placer, log: log}
 	hub := webrtc.NewHub(webrtc.HubOptions{
-		Store: st, Engine: engine, Carriers: calls,
+		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		RingTimeout: cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
-		ICEServers: cfg.deploy.iceServers, Log: log,
+		Log: log,
 	})
 	return &agentSide{engine: engine, hub: hub, calls: calls}, nil
 }

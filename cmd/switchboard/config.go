@@ -57,6 +57,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.redisURL, "redis-url", env("REDIS_URL", ""),
 		"redis:// URL, or host:port,host:port,... for Redis Cluster (REDIS_URL); empty: embedded Redis")
 	fs.StringVar(&level, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	deploy := addDeployFlags(fs, env) // Redis replicas to wait for, ICE servers: deploy.go
 	fs.StringVar(&retention, "retention", env("SWITCHBOARD_RETENTION", "24h"),
 		"how long finished calls stay readable (SWITCHBOARD_RETENTION)")
 	fs.StringVar(&drain, "drain-timeout", env("SWITCHBOARD_DRAIN_TIMEOUT", "30s"),
@@ -77,7 +78,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"one UDP port for every agent's audio; 0: an ephemeral port each (SWITCHBOARD_WEBRTC_UDP_PORT)")
 	fs.StringVar(&publicIPs, "webrtc-public-ips", env("SWITCHBOARD_WEBRTC_PUBLIC_IPS", ""),
 		"comma-separated public IPs to announce for agent audio behind a 1:1 NAT (SWITCHBOARD_WEBRTC_PUBLIC_IPS)")
-	deploy := addDeployFlags(fs, env)
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
