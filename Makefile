@@ -1,6 +1,6 @@
 # The one test command of the README: `make test`. It installs redis-server and chromium when
 # missing and it may (see .ci/deps), then runs every test against real Redis and Chromium.
-.PHONY: test run lint fuzz
+.PHONY: test run lint fuzz image image-test
 
 test:
 	@./.ci/deps
@@ -29,3 +29,21 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The container image `switchboard`, with no registry access: a static binary from the local
+# Go toolchain, the build machine's CA certificates and a passwd line for a non-root user, in
+# a FROM scratch image (see Dockerfile; Dockerfile.multistage builds from source with a registry).
+IMAGE ?= switchboard
+CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image: Docker does not answer here (docker info failed); start dockerd, or build elsewhere"; exit 1; }
+	rm -rf build/image && mkdir -p build/image
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o build/image/switchboard ./cmd/switchboard
+	cp $(CA_CERTS) build/image/ca-certificates.crt
+	echo 'switchboard:x:65532:65532:switchboard:/:/nonexistent' > build/image/passwd
+	docker build -f Dockerfile -t $(IMAGE) build/image
+
+# Builds the image, runs it and checks /healthz, /readyz and the landing page from outside the
+# container. Needs a running Docker daemon; not part of make test, which must pass where none runs.
+image-test: image
+	./deploy/image-test.sh $(IMAGE)

@@ -16,10 +16,13 @@ import (
 // does; under heavy load batches grow by themselves, because events queue while the previous
 // pipeline is on the wire.
 type batcher struct {
-	rdb  redis.UniversalClient
-	in   chan *scriptCall
-	stop chan struct{}
-	wg   sync.WaitGroup
+	rdb redis.UniversalClient
+	// replicas: an event is acknowledged once this many replicas have it (WAIT after each
+	// pipeline), so a failover cannot lose it.
+	replicas replicaPolicy
+	in       chan *scriptCall
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // scriptCall is one script run waiting for its batch.
@@ -39,8 +42,8 @@ const (
 	maxBatch = 128
 )
 
-func newBatcher(rdb redis.UniversalClient) *batcher {
-	b := &batcher{rdb: rdb, in: make(chan *scriptCall, 4*maxBatch), stop: make(chan struct{})}
+func newBatcher(rdb redis.UniversalClient, replicas replicaPolicy) *batcher {
+	b := &batcher{rdb: rdb, replicas: replicas, in: make(chan *scriptCall, 4*maxBatch), stop: make(chan struct{})}
 	for range batchers {
 		b.wg.Go(b.loop)
 	}
@@ -99,9 +102,13 @@ func (b *batcher) loop() {
 				break fill
 			}
 		}
-		cmds = b.send(batch, cmds[:0])
+		var unreplicated error
+		cmds, unreplicated = b.send(batch, cmds[:0])
 		for i, c := range batch {
 			c.res, c.err = cmds[i].Slice()
+			if c.err == nil && unreplicated != nil {
+				c.res, c.err = nil, unreplicated
+			}
 			c.done <- struct{}{}
 		}
 	}
@@ -110,15 +117,18 @@ func (b *batcher) loop() {
 // opTimeout bounds one pipeline; the callers' own deadlines are usually shorter.
 const opTimeout = 2 * defaultOpTimeout
 
-// send runs a batch as one pipeline of EVALSHAs. If Redis lost the scripts (a restart, a
-// failover, SCRIPT FLUSH) the batch is sent again as EVALs, which load them back.
-func (b *batcher) send(batch []*scriptCall, cmds []*redis.Cmd) []*redis.Cmd {
+// send runs a batch as one pipeline of EVALSHAs, followed when replicas are wanted by a WAIT
+// on the same connection; unreplicated is ErrNotReplicated when too few replicas have the
+// batch. If Redis lost the scripts (a restart, a failover, SCRIPT FLUSH) the batch is sent
+// again as EVALs, which load them back.
+func (b *batcher) send(batch []*scriptCall, cmds []*redis.Cmd) (_ []*redis.Cmd, unreplicated error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	pipe := b.rdb.Pipeline()
 	for _, c := range batch {
 		cmds = append(cmds, c.script.EvalSha(ctx, pipe, c.keys, c.args...))
 	}
+	wait := b.replicas.waitFor(ctx, pipe)
 	pipe.Exec(ctx)
 	for _, cmd := range cmds {
 		if err := cmd.Err(); err != nil && isNoScript(err) {
@@ -126,11 +136,12 @@ func (b *batcher) send(batch []*scriptCall, cmds []*redis.Cmd) []*redis.Cmd {
 			for i, c := range batch {
 				cmds[i] = c.script.Eval(ctx, pipe, c.keys, c.args...)
 			}
+			wait = b.replicas.waitFor(ctx, pipe)
 			pipe.Exec(ctx)
 			break
 		}
 	}
-	return cmds
+	return cmds, b.replicas.check(wait)
 }
 
 func isNoScript(err error) bool {

@@ -105,9 +105,23 @@ func (r *Redis) resolveOrPark(ctx context.Context, e call.Event) (string, error)
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
 	keys := []string{r.keys.carrierIndex(e.CarrierCallID), r.keys.pending(e.CarrierCallID)}
-	id, err := parkScript.Run(ctx, r.rdb, keys, raw, r.opts.MaxCallAge.Milliseconds()).Text()
+	if r.replicas.want == 0 {
+		id, err := parkScript.Run(ctx, r.rdb, keys, raw, r.opts.MaxCallAge.Milliseconds()).Text()
+		if errors.Is(err, redis.Nil) {
+			return "", nil
+		}
+		return id, err
+	}
+	// A parked event is acknowledged too, so it waits for its replicas like any other. The
+	// script goes whole (EVAL): in a pipeline a missing script cannot be retried, and parking
+	// is rare.
+	pipe := r.rdb.Pipeline()
+	park := parkScript.Eval(ctx, pipe, keys, raw, r.opts.MaxCallAge.Milliseconds())
+	wait := r.replicas.waitFor(ctx, pipe)
+	pipe.Exec(ctx)
+	id, err := park.Text()
 	if errors.Is(err, redis.Nil) {
-		return "", nil
+		return "", r.replicas.check(wait)
 	}
 	return id, err
 }

@@ -12,7 +12,7 @@ import (
 
 // redactURL hides the user information of a Redis URL, or of each entry of a host list.
 func redactURL(u string) string {
-	parts := entries(u)
+	parts := entries(redactPasswordParams(u))
 	for i, p := range parts {
 		at := strings.LastIndex(p, "@")
 		if at < 0 {
@@ -36,9 +36,16 @@ func entries(u string) []string {
 }
 
 // userinfo returns the secret parts of u: whatever stands between the scheme (or the start of
-// an entry) and its last '@'.
+// an entry) and its last '@', and the values of a failover URL's password parameters.
 func userinfo(u string) []string {
 	var out []string
+	if _, query, ok := strings.Cut(u, "?"); ok {
+		for _, p := range strings.Split(query, "&") {
+			if name, v, _ := strings.Cut(p, "="); (name == "password" || name == "sentinel_password") && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
 	for _, p := range entries(u) {
 		at := strings.LastIndex(p, "@")
 		if at < 0 {
@@ -78,7 +85,7 @@ func parseURLError(raw string, err error) error {
 		if len(userinfo(raw)) > 0 {
 			return fmt.Errorf("store: REDIS_URL %s is not a valid URL: want redis://user:password@host:port/db", redactURL(raw))
 		}
-		return fmt.Errorf("store: REDIS_URL is not a valid URL: %v", ue.Err)
+		return fmt.Errorf("store: REDIS_URL is not a valid URL: %w", ue.Err)
 	}
 	return redactedf(raw, "store: REDIS_URL: %v", err)
 }

@@ -29,7 +29,8 @@ var ErrNotFound = errors.New("store: not found")
 
 // Options configures the store. The zero value of every field but URL has a sane default.
 type Options struct {
-	// URL is REDIS_URL: "redis://..." or "rediss://..." for one node, a comma-separated list of
+	// URL is REDIS_URL: "redis://..." or "rediss://..." for one node, the same with a
+	// master_name parameter for Sentinel (go-redis's failover URL), a comma-separated list of
 	// host:port for Redis Cluster, or empty for an embedded in-process Redis.
 	URL string
 	// Namespace prefixes every key, so several deployments (or tests) can share one Redis.
@@ -42,6 +43,13 @@ type Options struct {
 	HistoryLimit int64
 	// CDRLimit bounds the stream of call-detail records. Default 100,000.
 	CDRLimit int64
+	// MinReplicas is how many replicas must have an event before it is acknowledged (WAIT
+	// after each pipeline of events). 0 picks by deployment: 1 on Sentinel, none on a single
+	// node or Cluster. NoReplicas never waits. Not supported above 0 on Cluster.
+	MinReplicas int
+	// ReplicaTimeout bounds the wait for those replicas; an event they do not confirm in time
+	// is answered ErrNotReplicated (the carrier gets 503 and retries). Default 500 ms.
+	ReplicaTimeout time.Duration
 	// OpTimeout bounds one Redis round trip when the caller's context has no earlier deadline.
 	// Default 1 s.
 	OpTimeout time.Duration
@@ -80,6 +88,8 @@ type Redis struct {
 	bus      *bus
 	// cluster is true on Redis Cluster, where one script may touch one hash slot only.
 	cluster     bool
+	sentinel    bool
+	replicas    replicaPolicy
 	applyScript *redis.Script
 }
 
@@ -105,8 +115,14 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 		return nil, err
 	}
 	_, r.cluster = r.rdb.(*redis.ClusterClient)
+	r.sentinel = isFailoverURL(opts.URL)
+	if r.replicas, err = replicaPolicyFor(opts, r.sentinel, r.cluster); err != nil {
+		r.rdb.Close()
+		r.stopEmbedded()
+		return nil, err
+	}
 	r.applyScript = newApplyScript(opts)
-	r.batch = newBatcher(r.rdb)
+	r.batch = newBatcher(r.rdb, r.replicas)
 	r.bus = newBus(r)
 	if err := r.Ping(ctx); err != nil {
 		r.Close()
@@ -134,7 +150,7 @@ func (r *Redis) adviseStreamNodes(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	if n, err := strconv.Atoi(v["stream-node-max-bytes"]); err == nil && n > 2*recommendedStreamNodeBytes {
-		log.Info("redis keeps large stream nodes: each call's event log costs more memory and time than it needs; set stream-node-max-bytes to 512 (see README, Redis)",
+		log.Info("redis keeps large stream nodes: each call's event log costs more memory and time than it needs; set stream-node-max-bytes to 512 (see docs/deploy.md, Redis)",
 			"stream-node-max-bytes", n)
 	}
 }
@@ -150,9 +166,12 @@ func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
 	slog.Default().Log(ctx, slog.LevelDebug, fmt.Sprintf("redis client: "+format, v...))
 }
 
-// newClient builds a client from REDIS_URL: a URL is one node (or Sentinel through
-// go-redis's URL options); a comma-separated host:port list is a Cluster.
+// newClient builds a client from REDIS_URL: a URL is one node, or Sentinel when it names a
+// master_name (go-redis's failover URL); a comma-separated host:port list is a Cluster.
 func newClient(url string) (redis.UniversalClient, error) {
+	if strings.Contains(url, "://") && isFailoverURL(url) {
+		return newFailoverClient(url)
+	}
 	if strings.Contains(url, "://") {
 		o, err := redis.ParseURL(url)
 		if err != nil {
@@ -208,11 +227,18 @@ func (r *Redis) Close() error {
 	r.batch.close()
 	r.bus.close()
 	err := r.rdb.Close()
+	r.stopEmbedded()
+	return err
+}
+
+func (r *Redis) stopEmbedded() {
 	if r.embedded != nil {
 		r.embedded.Close()
 	}
-	return err
 }
+
+// ReplicasWanted is how many replicas must have an event before it is acknowledged.
+func (r *Redis) ReplicasWanted() int { return r.replicas.want }
 
 // opCtx bounds a round trip by OpTimeout unless the caller's deadline is sooner.
 func (r *Redis) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -254,5 +280,6 @@ func IsUnavailable(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, ErrNotReplicated) || isFailingOver(err) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -80,7 +80,10 @@ type HubOptions struct {
 	// session refreshes it.
 	PresenceTTL time.Duration
 	Heartbeat   time.Duration
-	Log         *slog.Logger
+	// ICEServers, a JSON array of RTCIceServer (STUN, TURN), is handed to each signed-in
+	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
+	ICEServers json.RawMessage
+	Log        *slog.Logger
 }
 
 // Hub is the agent side of one instance: the agents' signalling sessions, the calls whose

@@ -132,7 +132,7 @@ func (s *session) welcome() {
 	s.mu.Lock()
 	p := s.pres
 	m := welcomeMessage{Type: msgWelcome, Session: s.id, Agent: agentView{ID: s.agent.ID, Name: s.agent.Name},
-		State: p.State, Since: p.Since, Until: timePtr(p.Until)}
+		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v

@@ -101,6 +101,8 @@ type welcomeMessage struct {
 	Until   *time.Time         `json:"until,omitempty"`
 	Call    *callView          `json:"call,omitempty"`
 	Ringing *ringView          `json:"ringing,omitempty"`
+	// ICEServers are the STUN/TURN servers the page gives its RTCPeerConnection.
+	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
 }
 
 type sdpMessage struct {

@@ -5,7 +5,7 @@
 //
 // By default it starts everything itself on loopback: a redis-server (durable: appendfsync
 // always), a Switchboard built from this checkout, and the bare server (this binary again).
-// See the README for the figures it produced.
+// See docs/performance.md for the figures it produced.
 package main
 
 import (

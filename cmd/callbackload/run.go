@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("callbackload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the Switchboard under test; empty: start a redis-server from PATH")
+	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the Switchboard under test, as REDIS_URL takes it (a Sentinel URL measures WAIT for replicas; SWITCHBOARD_REDIS_MIN_REPLICAS passes through); empty: start a redis-server from PATH")
 	fs.BoolVar(&o.durable, "durable", true, "when starting redis-server: appendonly yes, appendfsync always (every acknowledged event is on disk)")
 	fs.StringVar(&o.target, "target", "", "base URL of a running Switchboard sharing -redis-url; empty: start one")
 	fs.IntVar(&o.rate, "rate", 10000, "callbacks per second of the open-loop (latency) phase; 0 skips it")

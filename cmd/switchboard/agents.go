@@ -40,7 +40,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 	}
 	calls := &agentCalls{st: st, reg: reg, placer: placer, actions: actions, log: log}
 	hub := webrtc.NewHub(webrtc.HubOptions{
-		Store: st, Engine: engine, Carriers: calls,
+		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
 		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,

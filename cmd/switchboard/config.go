@@ -30,6 +30,7 @@ type config struct {
 	debugAddr string // pprof; empty: off
 	namespace string
 	agents    agentConfig
+	deploy    deployConfig
 }
 
 // agentConfig is the agent side's configuration: routing times and the WebRTC media ports.
@@ -57,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.redisURL, "redis-url", env("REDIS_URL", ""),
 		"redis:// URL, or host:port,host:port,... for Redis Cluster (REDIS_URL); empty: embedded Redis")
 	fs.StringVar(&level, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	deploy := addDeployFlags(fs, env) // Redis replicas to wait for, ICE servers: deploy.go
 	fs.StringVar(&retention, "retention", env("SWITCHBOARD_RETENTION", "24h"),
 		"how long finished calls stay readable (SWITCHBOARD_RETENTION)")
 	fs.StringVar(&drain, "drain-timeout", env("SWITCHBOARD_DRAIN_TIMEOUT", "30s"),
@@ -102,6 +104,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("SWITCHBOARD_LOG_LEVEL %q: want debug, info, warn or error", level)
 	}
 	var err error
+	if c.deploy, err = deploy.parse(); err != nil {
+		return config{}, err
+	}
 	if c.retention, err = positiveDuration("SWITCHBOARD_RETENTION", retention); err != nil {
 		return config{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,6 +38,9 @@ import (
 // until the drain timeout. A second signal stops at once.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h: the usage is printed; asking for help is not a failure
+	}
 	if err != nil {
 		return err
 	}
@@ -46,7 +50,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
-	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention}, log)
+	if err := checkSharedToken(cfg); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention,
+		MinReplicas: cfg.deploy.minReplicas}, log)
 	if err != nil {
 		return err
 	}
@@ -89,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer ln.Close() // on a start-up error; after a shutdown it is closed already
 	public := cfg.publicBase(ln.Addr())
+	warnPlainHTTP(public, log)
 
 	// Outbound calls: per-carrier breakers shared through Redis, routing, placement with
 	// failover and callback liveness. Both loops stop with the other background tasks.
@@ -142,8 +151,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	e := newEcho(log)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.HTTPErrorHandler = api.HTTPErrorHandler(log)
+	e.GET("/", handleLanding(public))
+	e.GET("/healthz", handleHealth)
+	e.HEAD("/healthz", handleHealth) // load balancers probe with HEAD
 	e.GET("/readyz", handleReady(st, &draining))
+	e.HEAD("/readyz", handleReady(st, &draining))
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
 	hooks.Register(e)
 	agents.hub.Register(e)
@@ -151,7 +164,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st,
 		Agents: st, Dialer: agents.hub, Hangups: actions})
 	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
-	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H 'Authorization: Bearer <admin token>' '%s/api/calls?state=active'\n", public, public)
+	// The banner's requests work as printed: a generated token is printed anyway; a configured
+	// one stays out of the output (and the logs that keep it), as the shell variable it is.
+	tokenRef := "$SWITCHBOARD_ADMIN_TOKEN"
+	if cfg.adminToken == "" {
+		tokenRef = adminToken
+	}
+	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H \"Authorization: Bearer %s\" '%s/api/calls?state=active'\n", public, tokenRef, public)
 	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)
 	fmt.Fprintf(stdout, "  softphone: %s/agent\n", public)
 	if st.Embedded() {
@@ -161,6 +180,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if demo != nil {
 		demo.describe(stdout)
+	} else {
+		printNextStep(ctx, stdout, public, tokenRef, len(carriers.All()), st)
 	}
 
 	e.Listener = ln
@@ -257,6 +278,8 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 		}
 	}
 }
+
+func handleHealth(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 
 func handleReady(st *store.Redis, draining *atomic.Bool) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -134,7 +134,7 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 	cases := map[string]map[string]string{
 		"addr":      {"SWITCHBOARD_ADDR": "nonsense"},
 		"public":    {"SWITCHBOARD_PUBLIC_URL": "ftp://x"},
-		"redis":     {"REDIS_URL": "not a url"},
+		"redis":     {"REDIS_URL": "not a url", "SWITCHBOARD_ADMIN_TOKEN": adminToken},
 		"token":     {"SWITCHBOARD_ADMIN_TOKEN": "short"},
 		"level":     {"SWITCHBOARD_LOG_LEVEL": "loud"},
 		"retention": {"SWITCHBOARD_RETENTION": "-1h"},

@@ -95,7 +95,12 @@ type process struct {
 	// Redis behind Switchboard should, so a kill loses nothing that was acknowledged.
 	durable bool
 	cluster bool
-	cmd     *exec.Cmd
+	// replicaOf, when set, starts the process as a replica of that host:port.
+	replicaOf string
+	// sentinelConf, when set, starts the process as a Sentinel with this configuration
+	// (written to a file, which Sentinel rewrites as it learns).
+	sentinelConf string
+	cmd          *exec.Cmd
 }
 
 func newProcess(bin string) (*process, error) {
@@ -122,10 +127,24 @@ func (p *process) start() error {
 	if p.cluster {
 		aof = append(aof, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(p.dir, "nodes.conf"))
 	}
-	// Configured as the README recommends for Switchboard: every call's event log is a small
+	// Configured as docs/deploy.md recommends for Switchboard: every call's event log is a small
 	// stream, which Redis would otherwise give a 4 KiB node.
 	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", p.dir, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log"), "--stream-node-max-bytes", "512"}, aof...)
+	if p.replicaOf != "" {
+		host, primaryPort, _ := net.SplitHostPort(p.replicaOf)
+		args = append(args, "--replicaof", host, primaryPort)
+	}
+	if p.sentinelConf != "" {
+		conf := filepath.Join(p.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil { // a restart keeps what Sentinel learnt
+			if err := os.WriteFile(conf, []byte(p.sentinelConf), 0o600); err != nil {
+				return err
+			}
+		}
+		args = []string{conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--dir", p.dir,
+			"--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log")}
+	}
 	p.cmd = exec.Command(p.bin, args...)
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.bin, err)

@@ -14,7 +14,7 @@
   const st = {
     ws: null, pc: null, mic: null, micError: '', token: '',
     agent: null, availability: null, call: null, ringing: null, callStart: 0, digits: '',
-    remoteSet: false, pendingCandidates: [],
+    remoteSet: false, pendingCandidates: [], iceServers: [],
     stop: true, reconnectDelay: 500, reconnectTimer: 0, pingTimer: 0,
     audioCtx: null, analyser: null, ringer: null,
   };
@@ -230,7 +230,8 @@
 
   async function negotiate() {
     if (st.pc) st.pc.close();
-    const pc = new RTCPeerConnection();
+    // STUN/TURN servers come with the welcome (SWITCHBOARD_ICE_SERVERS); none by default.
+    const pc = new RTCPeerConnection({ iceServers: st.iceServers });
     st.pc = pc;
     st.remoteSet = false;
     st.pendingCandidates = [];
@@ -261,6 +262,7 @@
         clearError('connection');
         setConnection('connected', 'connected');
         st.agent = m.agent;
+        st.iceServers = m.ice_servers || [];
         st.availability = { state: m.state, since: m.since, until: m.until };
         st.ringing = m.ringing || null;
         setCall(m.call || null, true);
