@@ -52,6 +52,12 @@ func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if r.Method == http.MethodGet {
+		// The orphan lookup after a maybe-created failure: a failed request created nothing.
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"calls":[]}`))
+		return
+	}
 	r.ParseForm()
 	s.placed.Add(1)
 	if s.hang.Load() {

@@ -10,6 +10,8 @@ type Metrics struct {
 	setup           *prometheus.HistogramVec
 	breakerState    *prometheus.GaugeVec
 	droppedOutcomes prometheus.Counter
+	resends         *prometheus.CounterVec
+	orphans         *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered, for tests).
@@ -40,9 +42,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "switchboard_breaker_outcomes_dropped_total",
 			Help: "Outcomes not shared with the fleet because the queue to Redis was full.",
 		}),
+		resends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_carrier_resends_total",
+			Help: "Create-call requests sent again, unchanged, to the same carrier after an answer that left the call maybe created (Telnyx drops the repeat by command_id).",
+		}, []string{"carrier"}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_orphan_hangups_total",
+			Help: "Calls a carrier created for an attempt we had given up on, hung up: by carrier, how they were found (callback, lookup, early) and result (hung-up, failed).",
+		}, []string{"carrier", "via", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes)
+		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes, m.resends, m.orphans)
 	}
 	return m
 }
