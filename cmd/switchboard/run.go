@@ -117,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
+		Orphans:     placer, // hangs up what an abandoned attempt created, on its first callback
 	}
 	agents.webhooks(&hookDeps)
 	hooks = webhooks.New(hookDeps)
