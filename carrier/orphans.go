@@ -136,12 +136,13 @@ type callLister interface {
 // request was sent, is not a call we know. Twilio callbacks of the orphan usually find it
 // sooner; this is for a carrier whose callbacks do not reach us.
 func (o *orphans) hunt(carrier string, lister callLister, to, from string, since time.Time) {
+	failover := time.Now()
 	o.goBounded(orphanLookupBudget, func(ctx context.Context) {
 		for _, at := range []time.Duration{orphanLookupFirst, orphanLookupSecond} {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Until(since.Add(at))):
+			case <-time.After(time.Until(failover.Add(at))):
 			}
 			sids, r := lister.LiveCallsTo(ctx, to, from, since)
 			if r.Outcome != Accepted {
