@@ -35,10 +35,10 @@ redis.call('HSET', KEYS[1], 'carrier', ARGV[1], 'carrier_call_id', ARGV[2])
 return 1`)
 
 	// abandonScript marks a carrier's attempt abandoned and hands back the carrier call id an
-	// early callback of that attempt left in the record (then cleared), or ''. KEYS[1] call
-	// hash; ARGV 1 carrier, 2 attempt.
+	// early callback of that attempt left in the record (then cleared), or ''. A carrier with
+	// no claim stays a stranger. KEYS[1] call hash; ARGV 1 carrier, 2 attempt.
 	abandonScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+if not redis.call('HGET', KEYS[1], 'o:' .. ARGV[1]) then return '' end
 redis.call('HSET', KEYS[1], 'o:' .. ARGV[1], '-' .. ARGV[2])
 local cur = redis.call('HMGET', KEYS[1], 'carrier', 'carrier_call_id')
 if cur[1] == ARGV[1] and cur[2] and cur[2] ~= '' then
