@@ -174,6 +174,29 @@ func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 			t.Fatal("orphan not handed over for hang-up")
 		}
 	}
+	// A Telnyx attempt given up on: its webhooks name our call in client_state.
+	id2 := store.NewCallID()
+	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id2, State: call.Queued, Direction: call.Outbound})
+	h.st.ClaimAttempt(ctx, id2, "tx", 1)
+	h.st.AbandonAttempt(ctx, id2, "tx", 1)
+	late := "v3:" + strings.Repeat("d", 20)
+	ev := signedTelnyxFixture("ev-o1", "call.answered", late, "outgoing",
+		map[string]any{"client_state": base64.StdEncoding.EncodeToString([]byte(id2))})
+	if r := h.telnyxPost("/webhooks/tx/events", ev, time.Now()); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("telnyx orphan's webhook: %d", r.StatusCode)
+	}
+	select {
+	case got := <-orphans:
+		if got != "tx "+late {
+			t.Fatalf("hung up %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("telnyx orphan not handed over for hang-up")
+	}
+	if c2, _ := h.st.Call(ctx, id2); c2.State != call.Queued || c2.CarrierCallID != "" {
+		t.Fatalf("the telnyx orphan changed the record: %v %q", c2.State, c2.CarrierCallID)
+	}
+
 	c, _ := h.st.Call(ctx, id)
 	if c.State != call.Queued || c.Carrier != "tx" || c.CarrierCallID != "v3:live" {
 		t.Fatalf("the orphan changed the live record: %v %s/%s", c.State, c.Carrier, c.CarrierCallID)
