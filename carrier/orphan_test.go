@@ -178,6 +178,12 @@ func (c registryCredentials) Credentials(id string) (webhooks.Credentials, bool)
 
 // withWebhooks is an instance whose carriers call back to real webhooks on a real port.
 func withWebhooks(t *testing.T) *instance {
+	in, _ := withWebhooksAt(t)
+	return in
+}
+
+// withWebhooksAt is withWebhooks, and the webhooks' public URL.
+func withWebhooksAt(t *testing.T) (*instance, string) {
 	e := echo.New()
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
@@ -185,7 +191,47 @@ func withWebhooks(t *testing.T) *instance {
 	hooks := webhooks.New(webhooks.Deps{Store: in.st, Carriers: registryCredentials{in.reg}, PublicURL: srv.URL, Orphans: in.placer})
 	t.Cleanup(hooks.Close)
 	hooks.Register(e)
-	return in
+	return in, srv.URL
+}
+
+// TestDisabledCarrierStillFollowsItsOwnCalls: disabling carriers stops new calls, not the
+// calls they carry; and a disabled carrier is as foreign to other calls as an enabled one.
+func TestDisabledCarrierStillFollowsItsOwnCalls(t *testing.T) {
+	in, public := withWebhooksAt(t)
+	primary, spare := newScripted(t, in.st, "primary"), newScripted(t, in.st, "spare")
+	in.put(t, primary.config(0, nil), spare.config(1, nil))
+	ctx := context.Background()
+	c, err := in.placer.Place(ctx, PlaceCall{To: nextNumber()})
+	if err != nil || c.Carrier != "primary" {
+		t.Fatalf("placed on %q: %v", c.Carrier, err)
+	}
+	off := func(c *Config) { c.Enabled = false }
+	in.put(t, primary.config(0, off), spare.config(1, off))
+
+	post := func(carrier, query, status string, seq int) int {
+		t.Helper()
+		u := public + "/webhooks/" + carrier + "/status?" + query
+		body := url.Values{"CallSid": {c.CarrierCallID}, "CallStatus": {status}, "SequenceNumber": {string(rune('0' + seq))},
+			"AccountSid": {"AC0123456789abcdef0123456789abcdef"}}.Encode()
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", webhooks.SignTwilio("token-0123456789", u, []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post("spare", "sb_call="+c.ID, "completed", 3); got != http.StatusForbidden {
+		t.Errorf("a disabled stranger's callback: %d, want 403", got)
+	}
+	if got := post("primary", "sb_call="+c.ID+"&sb_attempt=1", "in-progress", 2); got != http.StatusNoContent {
+		t.Errorf("the disabled owner's callback: %d, want 204", got)
+	}
+	if c, _ = in.st.Call(ctx, c.ID); c.State != call.InProgress || c.Carrier != "primary" {
+		t.Errorf("call after both: %v on %s", c.State, c.Carrier)
+	}
 }
 
 // TestLateCreateRingsOnceAndTheOrphanIsHungUp: the primary creates the call but answers
@@ -225,15 +271,17 @@ func TestLateCreateRingsOnceAndTheOrphanIsHungUp(t *testing.T) {
 
 	// The orphan's callbacks are in the history, as the failed attempt's, and moved nothing.
 	var orphaned []call.Entry
-	eventually(t, 3*time.Second, "both orphan callbacks stored", func() bool {
+	eventually(t, 3*time.Second, "both orphan callbacks and the secondary's stored", func() bool {
 		c, err = in.st.Call(context.Background(), c.ID)
 		orphaned = nil
+		live := false
 		for _, h := range c.History {
 			if strings.HasPrefix(h.Detail, "orphan of attempt 1") {
 				orphaned = append(orphaned, h)
 			}
+			live = live || h.Carrier == "secondary" && h.State == call.Initiated
 		}
-		return err == nil && len(orphaned) == 2
+		return err == nil && len(orphaned) == 2 && live
 	})
 	for _, h := range orphaned {
 		if h.Changed || h.Carrier != "primary" {
