@@ -19,6 +19,9 @@ type Call struct {
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 	History       []Entry   `json:"history"`
+	// Claims are the carriers with an attempt on the call (see Claim). The store keeps them
+	// in the record but does not read them back.
+	Claims map[string]Claim `json:"-"`
 }
 
 // Event is one thing a carrier (or Switchboard itself) reports about a call. Carriers retry,
@@ -50,6 +53,9 @@ type Event struct {
 	// Detail is short free text kept in the history: a hangup cause, a SIP code, why an
 	// attempt failed.
 	Detail string
+	// Attempt is the attempt of ours the carrier's request names (Twilio callback URLs carry
+	// it as sb_attempt); 0 when it names none.
+	Attempt int
 }
 
 // Entry is an event as kept in a call's history, in arrival order.
@@ -74,6 +80,12 @@ const (
 	Advanced
 	// Duplicate: an event already seen; nothing changed.
 	Duplicate
+	// Refused: the event's carrier has no attempt on the call; nothing was kept.
+	Refused
+	// Orphaned: a new event from an attempt we gave up on (the carrier created the call
+	// after all). It went into the history and changed nothing; that carrier call should be
+	// hung up.
+	Orphaned
 )
 
 func (o Outcome) String() string {
@@ -84,6 +96,10 @@ func (o Outcome) String() string {
 		return "advanced"
 	case Duplicate:
 		return "duplicate"
+	case Refused:
+		return "refused"
+	case Orphaned:
+		return "orphaned"
 	}
 	return "unknown"
 }
@@ -102,7 +118,15 @@ func Advances(current, next State) bool {
 // Apply folds e into c as of receivedAt and returns the new call and what happened. It is
 // pure: the same events in any order and any multiplicity give the same final state and the
 // same set of history entries.
+//
+// An event from a carrier with no claim on the call is Refused; one from an abandoned
+// attempt is kept as Orphaned and changes nothing else. The carrier of the event that
+// creates a call claims it.
 func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
+	standing := c.standingOf(e)
+	if standing == foreign {
+		return c, Refused
+	}
 	if slices.ContainsFunc(c.History, func(h Entry) bool { return h.EventID == e.ID }) {
 		return c, Duplicate
 	}
@@ -111,6 +135,17 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	}
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = receivedAt
+		if e.Carrier != "" {
+			c = c.Claim(e.Carrier, e.Attempt)
+		}
+	}
+	if standing == orphan {
+		c.UpdatedAt = receivedAt
+		c.History = append(slices.Clip(c.History), Entry{
+			EventID: e.ID, State: e.State, Carrier: e.Carrier, At: e.At,
+			ReceivedAt: receivedAt, Detail: OrphanDetail(c.orphanAttempt(e), e.Detail),
+		})
+		return c, Orphaned
 	}
 	fill(&c.Carrier, e.Carrier)
 	fill(&c.CarrierCallID, e.CarrierCallID)

@@ -2,13 +2,16 @@ package carrier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -139,10 +142,15 @@ func requestTimeout(cfg Config) time.Duration {
 
 // roundTrip sends one request under its own deadline (shorter than ctx's when ctx allows
 // more) and returns the status and at most maxBody bytes of the answer. The deadline covers
-// reading the body too.
+// reading the body too. An error after the whole request was written wraps errSent: the
+// carrier may have acted on it.
 func roundTrip(ctx context.Context, hc *http.Client, timeout time.Duration, newReq func(context.Context) (*http.Request, error)) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
 	req, err := newReq(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -151,15 +159,31 @@ func roundTrip(ctx context.Context, hc *http.Client, timeout time.Duration, newR
 	req.Header.Set("User-Agent", "switchboard")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, sent(err, wrote.Load())
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return resp.StatusCode, nil, err
+		return resp.StatusCode, nil, sent(err, true)
 	}
 	return resp.StatusCode, body, nil
 }
+
+// errSent marks a transport error that came after the request was written in full: the
+// carrier may have received and acted on it (a call created, whose answer we lost).
+var errSent = errors.New("after the request was sent")
+
+func sent(err error, wrote bool) error {
+	if !wrote {
+		return err
+	}
+	return &sentError{err}
+}
+
+type sentError struct{ err error }
+
+func (e *sentError) Error() string   { return e.err.Error() }
+func (e *sentError) Unwrap() []error { return []error{e.err, errSent} }
 
 // scrubber removes secrets from text a carrier or the network hands us before it goes into
 // a Result: a misbehaving server may echo our Authorization header back in its error.

@@ -13,6 +13,8 @@ type Metrics struct {
 	actions         *prometheus.CounterVec
 	actionBacklog   prometheus.Gauge
 	silent          *prometheus.CounterVec
+	resends         *prometheus.CounterVec
+	orphans         *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered, for tests).
@@ -55,10 +57,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "switchboard_carrier_silent_total",
 			Help: "Times a carrier was found silent: it accepted calls and delivered no callback at all for its callback deadline.",
 		}, []string{"carrier"}),
+		resends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_carrier_resends_total",
+			Help: "Create-call requests sent again, unchanged, to the same carrier after an answer that left the call maybe created (Telnyx drops the repeat by command_id).",
+		}, []string{"carrier"}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_orphan_hangups_total",
+			Help: "Calls a carrier created for an attempt we had given up on, hung up: by carrier, how they were found (callback, lookup, early) and result (hung-up, failed).",
+		}, []string{"carrier", "via", "result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.attempts, m.failovers, m.liveness, m.setup, m.breakerState, m.droppedOutcomes,
-			m.actions, m.actionBacklog, m.silent)
+			m.actions, m.actionBacklog, m.silent, m.resends, m.orphans)
 	}
 	return m
 }

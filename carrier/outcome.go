@@ -90,6 +90,11 @@ type Result struct {
 	// 429), or the carrier drops duplicates (Telnyx command_id within 60 s). A Twilio
 	// timeout or 5xx is not retryable: the call may exist.
 	Retryable bool
+	// MaybeCreated says a failed request may have done its work all the same: it was sent in
+	// full and then timed out or lost its connection, or the carrier answered 5xx, or a 2xx
+	// we could not read. For a create-call this means a call may ring at the carrier that
+	// nobody knows about (see Verdict).
+	MaybeCreated bool
 	// Detail is longer text for logs: the carrier's message or the transport error. It is
 	// clipped, stripped of control characters, and never contains a secret.
 	Detail string
@@ -286,6 +291,10 @@ func classifyStatus(status int) Result {
 		// Neither was processed: 408 is the server giving up on reading our request, 429
 		// (Twilio 20429) is "not processed and safe to retry after backing off".
 		r.Retryable = true
+	case status >= 500:
+		// Whatever failed may have failed after the call was created: neither carrier
+		// documents a 5xx on create as "nothing happened".
+		r.MaybeCreated = true
 	}
 	return r
 }
@@ -321,6 +330,10 @@ func ClassifyError(err error) Result {
 		r.Reason = "connection reset"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		r.Reason = "connection closed"
+	}
+	// A request that was written in full and then got no answer may have been acted on.
+	if r.Outcome == CarrierFault && errors.Is(err, errSent) {
+		r.MaybeCreated = true
 	}
 	return r
 }

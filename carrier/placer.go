@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,15 +31,19 @@ import (
 // placed again elsewhere: it may already have reached the callee's network, and the caller has
 // been waiting; the fault counts against the carrier through the breaker instead.
 type Placer struct {
-	d    PlacerDeps
-	live *liveness
+	d       PlacerDeps
+	live    *liveness
+	orphans *orphans
 }
 
 // placerStore is what placing calls needs from the store; *store.Redis implements it.
 type placerStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
-	Link(ctx context.Context, callID, carrier, carrierCallID string) error
+	ClaimAttempt(ctx context.Context, callID, carrier string, n int) error
+	AbandonAttempt(ctx context.Context, callID, carrier string, n int) (string, error)
+	LinkAttempt(ctx context.Context, callID, carrier string, n int, carrierCallID string) error
 	Call(ctx context.Context, id string) (call.Call, error)
+	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error
 	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
 }
@@ -82,7 +87,7 @@ func NewPlacer(d PlacerDeps) *Placer {
 		d.TwilioStatusOverrides = ""
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
-	return &Placer{d: d, live: newLiveness(d.Store, d.Metrics, d.Log)}
+	return &Placer{d: d, live: newLiveness(d.Store, d.Metrics, d.Log), orphans: newOrphans(d.Registry, d.Store, d.Metrics, d.Log)}
 }
 
 // PlaceCall is a request to call To.
@@ -131,8 +136,8 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 
 	route := p.d.Router.Route()
 	var (
-		tried    []string // "carrier: reason" of each failed attempt or skip, for the final record
-		failed   []string // carriers that failed us, for failover events
+		tried    []string  // "carrier: reason" of each failed attempt or skip, for the final record
+		failed   []failure // carriers that failed us, for failover events
 		attempts int
 	)
 	for _, s := range route.Skipped {
@@ -153,14 +158,15 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 		attempts++
 		pr := p.request(cfg, id, attempts, req)
 		p.live.expect(id)
-		placed, res := client.Place(ctx, pr)
+		sentAt := time.Now()
+		placed, res := p.try(ctx, cfg, client, pr)
 		p.d.Metrics.attempts.WithLabelValues(cand.Carrier, res.Outcome.String()).Inc()
 		last := i == len(route.Candidates)-1
 
 		switch res.Outcome {
 		case Accepted:
 			p.record(ctx, id, attempts, cand.Carrier, "accepted by "+cand.Carrier)
-			if err := p.d.Store.Link(ctx, id, cand.Carrier, placed.CarrierCallID); err != nil {
+			if err := p.d.Store.LinkAttempt(ctx, id, cand.Carrier, attempts, placed.CarrierCallID); err != nil {
 				p.d.Log.Warn("accepted call not linked to its carrier id", "call", id, "carrier", cand.Carrier, "err", err)
 			}
 			p.live.arm(id, cand.Carrier, cfg.Breaker.CallbackDeadline.Std(), done)
@@ -189,8 +195,9 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 				next = "(no carrier left)"
 			}
 			p.record(ctx, id, attempts, cand.Carrier, cand.Carrier+": "+res.Reason+" "+next)
+			p.abandon(ctx, cfg, client, pr, res, sentAt)
 			tried = append(tried, cand.Carrier+": "+res.Reason)
-			failed = append(failed, cand.Carrier+"\x00"+res.Reason)
+			failed = append(failed, failure{carrier: cand.Carrier, reason: res.Reason})
 			if !last {
 				p.d.Metrics.failovers.WithLabelValues(cand.Carrier).Inc()
 			}
@@ -212,8 +219,11 @@ func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) Plac
 	pr := PlaceRequest{CallID: id, Attempt: attempt, To: req.To, From: req.From}
 	switch cfg.Kind {
 	case Twilio:
-		pr.VoiceURL = base + "/voice?sb_call=" + id
-		pr.StatusURL = base + "/status?sb_call=" + id
+		// The attempt travels in the URLs, so a call this attempt created after we gave up on
+		// it is recognised by its first callback (see HangupOrphan).
+		q := "?sb_call=" + id + "&sb_attempt=" + strconv.Itoa(attempt)
+		pr.VoiceURL = base + "/voice" + q
+		pr.StatusURL = base + "/status" + q
 		if p.d.TwilioStatusOverrides != "" {
 			pr.StatusURL += "#" + p.d.TwilioStatusOverrides
 		}
@@ -243,14 +253,13 @@ func (p *Placer) end(ctx context.Context, id string, state call.State, detail st
 }
 
 // failoverEvents records each move from a failed carrier to the next one, for the console.
-func (p *Placer) failoverEvents(ctx context.Context, id string, failed []string, accepted string) {
+func (p *Placer) failoverEvents(ctx context.Context, id string, failed []failure, accepted string) {
 	for i, f := range failed {
-		carrier, reason, _ := strings.Cut(f, "\x00")
 		next := accepted
 		if i+1 < len(failed) {
-			next, _, _ = strings.Cut(failed[i+1], "\x00")
+			next = failed[i+1].carrier
 		}
-		e := store.CarrierEvent{Kind: "failover", Carrier: carrier, Next: next, CallID: id, Detail: reason}
+		e := store.CarrierEvent{Kind: "failover", Carrier: f.carrier, Next: next, CallID: id, Detail: f.reason}
 		if err := p.d.Store.AddCarrierEvent(ctx, e); err != nil {
 			p.d.Log.Debug("failover event not recorded", "call", id, "err", err)
 		}
@@ -260,5 +269,6 @@ func (p *Placer) failoverEvents(ctx context.Context, id string, failed []string,
 // Run observes callbacks for liveness until ctx ends; pending checks then end uncounted.
 func (p *Placer) Run(ctx context.Context) error {
 	defer p.live.stop()
+	defer p.orphans.stop()
 	return p.d.Store.WatchCalls(ctx, p.live.changed, nil)
 }

@@ -131,7 +131,7 @@ func (c *TelnyxClient) Place(ctx context.Context, req PlaceRequest) (Placed, Res
 		// Telnyx says it took the call but we cannot tell which one. Not Retryable: the
 		// repeat would be dropped as a duplicate and tell us nothing more.
 		return Placed{}, Result{Outcome: CarrierFault, Reason: "bad response", HTTPStatus: status,
-			Detail: "no usable call_control_id in the answer"}
+			MaybeCreated: true, Detail: "no usable call_control_id in the answer"}
 	}
 	return Placed{CarrierCallID: dialed.Data.CallControlID}, r
 }

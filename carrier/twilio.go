@@ -95,7 +95,7 @@ func (c *TwilioClient) Place(ctx context.Context, req PlaceRequest) (Placed, Res
 		// The carrier says it took the call but we cannot tell which call: treat it as a
 		// fault (an api_url that lands on some web page answers 200 too), not Retryable.
 		return Placed{}, Result{Outcome: CarrierFault, Reason: "bad response", HTTPStatus: status,
-			Detail: "no usable call sid in the answer"}
+			MaybeCreated: true, Detail: "no usable call sid in the answer"}
 	}
 	return Placed{CarrierCallID: created.SID, Status: created.Status}, r
 }

@@ -10,14 +10,23 @@
 --       9 direction, 10 from, 11 to, 12 agent, 13 detail, 14 attempt summary ('' unless the
 --       event records an attempt on a carrier), 15 wake-up channel, 16 reserved (event
 --       source), 17 the state to report instead of ARGV[2] if the call was never answered
---       ('' = none; its rank is TERMINAL_RANK: every such state is an ending)
+--       ('' = none; its rank is TERMINAL_RANK: every such state is an ending), 18 the
+--       attempt the carrier's request names ('' if none)
 -- The numbers that never change between calls (LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL,
 -- TERMINAL_RANK, ANSWERED_RANK) are constants that Go puts in front of this source.
 --
 -- The transition rule lives in Go (call.State.Rank); the script only compares the ranks it is
 -- handed, so the two cannot disagree. A state is terminal when its rank is TERMINAL_RANK.
 --
--- Returns {outcome, state, created, ended}; outcome: 1 recorded, 2 advanced, 3 duplicate;
+-- Ownership: field o:<carrier> holds the attempt that carrier was given (0: the inbound call
+-- came in on it), negative once we abandoned that attempt. An event from a carrier with no
+-- such field (and not the record's carrier, for calls stored before claims) is refused
+-- before anything is written; one from an abandoned attempt, or naming another attempt than
+-- its carrier's, is an orphan's: logged with a detail that says so, and nothing else moves.
+-- The same rule is call.Apply's (call/owner.go).
+--
+-- Returns {outcome, state, created, ended}; outcome: 1 recorded, 2 advanced, 3 duplicate,
+-- 4 refused (a foreign carrier), 5 orphaned;
 -- ended is 1 when this event finished the call. Without KEYS[3] a finishing event also
 -- returns {..., from, to, direction, carrier, carrier_call_id, agent, created_at, attempts}
 -- for the caller's call-detail record.
@@ -29,10 +38,28 @@
 local call, log = KEYS[1], KEYS[2]
 local id, state, now = ARGV[1], ARGV[2], ARGV[5]
 local seen = 'e:' .. id
+local carrier, attempt = ARGV[7], ARGV[18]
 local cur = redis.call('HMGET', call, 'created_at', 'rank', 'state', 'carrier', 'carrier_call_id',
-  'direction', 'from', 'to', 'agent', 'attempts', seen)
+  'direction', 'from', 'to', 'agent', 'attempts', seen, 'o:' .. carrier)
+local orphan
+if carrier ~= '' and cur[1] then
+  local claim = tonumber(cur[12])
+  if not claim then
+    if cur[4] ~= carrier then return {4, cur[3] or '', 0, 0} end
+  elseif claim < 0 or (attempt ~= '' and claim > 0 and attempt ~= cur[12]) then
+    if attempt == '' then attempt = tostring(-claim) end
+    orphan = 'orphan of attempt ' .. attempt
+    if ARGV[13] ~= '' then orphan = orphan .. '; ' .. ARGV[13] end
+  end
+end
 if cur[11] then
   return {3, cur[3] or '', 0, 0}
+end
+if orphan then
+  redis.call('HSET', call, 'updated_at', now, seen, '1')
+  redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
+    'id', id, 's', state, 'c', carrier, 'at', ARGV[4], 'r', now, 'ch', 0, 'd', orphan)
+  return {5, cur[3] or '', 0, 0}
 end
 
 local set = {'updated_at', now, seen, '1'}
@@ -43,6 +70,10 @@ if not cur[1] then
   cur[1] = now
   set[5], set[6], set[7], set[8] = 'id', ARGV[6], 'created_at', now
   n = 8
+  if carrier ~= '' then
+    set[9], set[10] = 'o:' .. carrier, attempt ~= '' and attempt or '0'
+    n = 10
+  end
 end
 -- Fill fields the record does not have yet; never overwrite what is known. Field i of cur
 -- takes ARGV[i + 3].

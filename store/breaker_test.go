@@ -140,8 +140,10 @@ func TestCDRCarriesAttempts(t *testing.T) {
 	r := open(t)
 	ctx := context.Background()
 	id := NewCallID()
+	mustApply(t, r, call.Event{ID: id + ":queued", CallID: id, State: call.Queued, Direction: call.Outbound, To: "+15550199"})
+	mustClaim(t, r, id, "primary", 1)
+	mustClaim(t, r, id, "secondary", 2)
 	for _, e := range []call.Event{
-		{ID: id + ":queued", CallID: id, State: call.Queued, Direction: call.Outbound, To: "+15550199"},
 		{ID: AttemptEventID(id, 1), CallID: id, Carrier: "primary", Detail: "primary: http 503 → next"},
 		{ID: AttemptEventID(id, 2), CallID: id, Carrier: "secondary", Detail: "accepted by secondary"},
 		{ID: "x", CallID: id, State: call.Completed, Carrier: "secondary"},
@@ -179,6 +181,7 @@ func TestWatchCalls(t *testing.T) {
 	<-subscribed
 	id := NewCallID()
 	mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Queued})
+	mustClaim(t, r, id, "c", 1)
 	mustApply(t, r, call.Event{ID: AttemptEventID(id, 1), CallID: id, Carrier: "c", Detail: "accepted by c"})
 	mustApply(t, r, call.Event{ID: "r", CallID: id, State: call.Ringing})
 	for _, want := range []string{id + " queued", id + " ringing"} {

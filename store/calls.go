@@ -149,14 +149,21 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	if r.cluster {
 		keys = keys[:2]
 	}
+	attempt := ""
+	if e.Attempt > 0 {
+		attempt = strconv.Itoa(e.Attempt)
+	}
 	res, err := r.batch.run(ctx, r.applyScript, keys,
 		e.ID, state, e.State.Rank(), at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
-		attemptSummary(e), r.keys.channel(), "", unanswered)
+		attemptSummary(e), r.keys.channel(), "", unanswered, attempt)
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}
 	a := Applied{CallID: e.CallID, Outcome: call.Outcome(res[0].(int64))}
+	if a.Outcome == call.Refused {
+		return a, fmt.Errorf("store: event %s of carrier %s for call %s: %w", e.ID, e.Carrier, e.CallID, ErrNotOwner)
+	}
 	a.State, _ = call.ParseState(res[1].(string))
 	created, ended := res[2].(int64) == 1, res[3].(int64) == 1
 	if r.cluster && (created || ended) {
@@ -198,12 +205,21 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 // Link records that carrierCallID on carrier is our call callID (the carrier told us its id
 // in the answer to our request, or an inbound call's webhook arrived) and applies any events
 // that were parked because they arrived first.
+//
+// Only a carrier with a claim on the call may link it (ErrNotOwner), and a call already
+// linked to a carrier call id is not re-pointed at another one (ErrNotOwner too): a webhook
+// may confirm the link, never move it. LinkAttempt is the placer's version.
 func (r *Redis) Link(ctx context.Context, callID, carrier, carrierCallID string) error {
+	return r.LinkAttempt(ctx, callID, carrier, 0, carrierCallID)
+}
+
+// LinkAttempt is Link for attempt n (from 1) of an outbound call, which carrier accepted: it
+// may point the record at that attempt's carrier call id, whatever an early callback put
+// there, but only while the attempt is the one carrier was given and not abandoned.
+func (r *Redis) LinkAttempt(ctx context.Context, callID, carrier string, n int, carrierCallID string) error {
 	opCtx, cancel := r.opCtx(ctx)
 	defer cancel()
-	pipe := r.rdb.Pipeline()
-	pipe.HSet(opCtx, r.keys.call(callID), "carrier", carrier, "carrier_call_id", carrierCallID)
-	if _, err := pipe.Exec(opCtx); err != nil {
+	if err := r.linkCall(opCtx, callID, carrier, n, carrierCallID); err != nil {
 		return fmt.Errorf("store: link %s/%s to %s: %w", carrier, carrierCallID, callID, err)
 	}
 	pendingKey := r.keys.pending(carrierCallID)
@@ -220,7 +236,10 @@ func (r *Redis) Link(ctx context.Context, callID, carrier, carrierCallID string)
 		}
 		e := p.event()
 		e.CallID = callID
-		if _, err := r.apply(ctx, e, time.UnixMilli(p.ReceivedAt)); err != nil {
+		if _, err := r.apply(ctx, e, time.UnixMilli(p.ReceivedAt)); errors.Is(err, ErrNotOwner) {
+			// Another carrier's event that named this carrier call id: refused, not kept.
+			continue
+		} else if err != nil {
 			return err
 		}
 	}

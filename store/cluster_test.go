@@ -30,6 +30,7 @@ func TestOnRedisCluster(t *testing.T) {
 		ids = append(ids, id)
 		ccid := fmt.Sprintf("CA%032x", i)
 		mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Queued, Direction: call.Outbound, From: "+1", To: "+2"})
+		mustClaim(t, r, id, "tw", 1)
 		// A callback that beats the REST answer: parked, then applied by Link.
 		if a := mustApply(t, r, call.Event{ID: "r", Carrier: "tw", CarrierCallID: ccid, State: call.Ringing, Direction: call.Outbound}); !a.Parked {
 			t.Fatalf("not parked: %+v", a)

@@ -36,6 +36,14 @@ func open(t testing.TB, tweak ...func(*Options)) *Redis {
 	return r
 }
 
+// mustClaim gives carrier attempt n of call id, as the placer does before it sends a request.
+func mustClaim(t testing.TB, r *Redis, id, carrier string, n int) {
+	t.Helper()
+	if err := r.ClaimAttempt(context.Background(), id, carrier, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustApply(t testing.TB, r *Redis, e call.Event) Applied {
 	t.Helper()
 	a, err := r.Apply(context.Background(), e)
@@ -65,6 +73,9 @@ func TestApplyForwardOnlyAndDeduplicated(t *testing.T) {
 		{call.Event{ID: "b", CallID: id, State: call.Busy}, call.Recorded, call.Completed},
 	}
 	for i, s := range steps {
+		if i == 1 {
+			mustClaim(t, r, id, "tw", 1)
+		}
 		a := mustApply(t, r, s.e)
 		if a.Outcome != s.outcome || a.State != s.wantState || a.CallID != id {
 			t.Fatalf("step %d (%s): got %+v, want %v %v", i, s.e.ID, a, s.outcome, s.wantState)
@@ -146,6 +157,7 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	ctx := context.Background()
 	id := NewCallID()
 	mustApply(t, r, call.Event{ID: "created", CallID: id, State: call.Queued, Direction: call.Outbound})
+	mustClaim(t, r, id, "tw", 1)
 
 	// The carrier's callback beats the REST answer that would have told us its call id.
 	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound}

@@ -90,6 +90,9 @@ func TestTwilioStatusFixtures(t *testing.T) {
 			if _, err := h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: call.Queued, Direction: call.Outbound}); err != nil {
 				t.Fatal(err)
 			}
+			if err := h.st.ClaimAttempt(ctx, id, "tw", 1); err != nil { // as the placer does
+				t.Fatal(err)
+			}
 			if r := h.twilio("/webhooks/tw/status?sb_call="+id, form, true); r.StatusCode != 204 {
 				t.Fatalf("status callback: %d", r.StatusCode)
 			}
@@ -203,6 +206,9 @@ func TestTelnyxEventFixtures(t *testing.T) {
 			// Our call, placed on this carrier and linked to its call_control_id.
 			id := store.NewCallID()
 			if _, err := h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: tc.before, Direction: call.Outbound}); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.st.ClaimAttempt(ctx, id, "tx", 1); err != nil { // as the placer does
 				t.Fatal(err)
 			}
 			if err := h.st.Link(ctx, id, "tx", e.CarrierCallID); err != nil {

@@ -13,6 +13,8 @@ const (
 	outcomeStale     = "stale"     // new, durable, but arrived after a later state
 	outcomeRejected  = "rejected"  // bad signature, malformed, too large, unknown carrier
 	outcomeError     = "error"     // storage failed; the carrier got 503
+	outcomeForeign   = "foreign"   // verified, but about a call the carrier has no attempt on: 403
+	outcomeOrphan    = "orphan"    // from an attempt we gave up on: kept, changed nothing, hung up
 )
 
 // Metrics are the webhooks' Prometheus metrics.
@@ -20,6 +22,7 @@ type Metrics struct {
 	callbacks     *prometheus.CounterVec
 	ackLatency    *prometheus.HistogramVec
 	signatureFail *prometheus.CounterVec
+	foreign       *prometheus.CounterVec
 	streams       prometheus.Gauge
 }
 
@@ -28,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_callbacks_total",
-			Help: "Carrier webhooks and status callbacks by carrier, route and outcome (stored, duplicate, stale, rejected, error).",
+			Help: "Carrier webhooks and status callbacks by carrier, route and outcome (stored, duplicate, stale, rejected, error, foreign, orphan).",
 		}, []string{"carrier", "route", "outcome"}),
 		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "switchboard_callback_ack_seconds",
@@ -39,13 +42,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "switchboard_signature_failures_total",
 			Help: "Carrier requests refused because their signature was missing, wrong or stale.",
 		}, []string{"carrier", "route"}),
+		foreign: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_webhook_foreign_events_total",
+			Help: "Verified carrier requests refused (403) because they were about a call the carrier has no attempt on.",
+		}, []string{"carrier", "route"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_media_streams",
 			Help: "Carrier media streams open now.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.callbacks, m.ackLatency, m.signatureFail, m.streams)
+		reg.MustRegister(m.callbacks, m.ackLatency, m.signatureFail, m.foreign, m.streams)
 	}
 	return m
 }

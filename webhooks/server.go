@@ -29,6 +29,13 @@ const MaxBody = 64 << 10
 type eventStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
 	Link(ctx context.Context, callID, carrier, carrierCallID string) error
+	CheckOwner(ctx context.Context, callID, carrier string) error
+}
+
+// orphanHanger hangs up a carrier call that an attempt we gave up on created (the store
+// answered call.Orphaned to one of its events). It returns at once.
+type orphanHanger interface {
+	HangupOrphan(carrier, carrierCallID string)
 }
 
 // Kind is the protocol family of a carrier, as the webhooks see it.
@@ -104,6 +111,7 @@ type Deps struct {
 	Actions     jobQueue        // nil: inbound Telnyx calls are stored but not answered
 	Locate      mediaLocator    // nil: every media stream comes to this instance
 	Heard       carrierListener // nil: nobody listens
+	Orphans     orphanHanger    // nil: orphans are recorded, not hung up
 	Metrics     *Metrics
 	Log         *slog.Logger
 	// AckTimeout bounds how long a carrier waits for us when Redis is slow or down: past it

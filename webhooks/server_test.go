@@ -128,6 +128,9 @@ func TestTwilioStatusCallbacks(t *testing.T) {
 	if _, err := h.st.Apply(ctx, call.Event{ID: "created", CallID: id, State: call.Queued, Direction: call.Outbound}); err != nil {
 		t.Fatal(err)
 	}
+	if err := h.st.ClaimAttempt(ctx, id, "tw", 1); err != nil {
+		t.Fatal(err)
+	}
 	sid := "CA" + strings.Repeat("1f", 16)
 	path := "/webhooks/tw/status?sb_call=" + id
 

@@ -128,6 +128,9 @@ func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, 
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
 	applied, err := s.d.Store.Apply(ctx, e)
+	if errors.Is(err, store.ErrNotOwner) {
+		return s.refuseForeign(c, carrier, route, e, start)
+	}
 	if err == nil && then != nil {
 		err = then(ctx)
 	}
@@ -138,6 +141,9 @@ func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, 
 		c.Response().Header().Set("Retry-After", "1")
 		return c.NoContent(http.StatusServiceUnavailable)
 	}
+	if applied.Outcome == call.Orphaned {
+		s.hangupOrphan(carrier, route, applied.CallID, e)
+	}
 	s.d.Metrics.observe(carrier, route, outcomeOf(applied, e), start)
 	return c.NoContent(http.StatusNoContent)
 }
@@ -146,6 +152,8 @@ func outcomeOf(a store.Applied, e call.Event) string {
 	switch {
 	case a.Outcome == call.Duplicate:
 		return outcomeDuplicate
+	case a.Outcome == call.Orphaned:
+		return outcomeOrphan
 	case a.Outcome == call.Recorded && e.State != call.Unknown:
 		return outcomeStale
 	}

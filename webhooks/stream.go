@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 // MediaHandler takes carrier media streams; the agents' WebRTC bridge implements it.
@@ -141,6 +143,19 @@ func (s *Server) handleMedia() echo.HandlerFunc {
 			s.d.Metrics.observe(carrierID, route, outcomeRejected, start)
 			return c.NoContent(http.StatusForbidden)
 		}
+		// A handshake that names its call (Telnyx's does) is checked before the upgrade;
+		// one that does not (Twilio's) when its start frame names the call.
+		if callID != "" {
+			switch err := s.streamOwner(c.Request().Context(), carrierID, callID); {
+			case errors.Is(err, store.ErrNotOwner):
+				s.d.Metrics.observe(carrierID, route, outcomeForeign, start)
+				return c.NoContent(http.StatusForbidden)
+			case err != nil:
+				s.d.Metrics.observe(carrierID, route, outcomeError, start)
+				c.Response().Header().Set("Retry-After", "1")
+				return c.NoContent(http.StatusServiceUnavailable)
+			}
+		}
 		conn, err := upgrader.Upgrade(c.Response(), c.Request(), nil)
 		if err != nil {
 			return nil // the upgrader has answered
@@ -235,6 +250,12 @@ func (s *Server) serveStream(ctx context.Context, m *MediaStream) error {
 			}
 			if !isCallID(m.CallID) {
 				return errors.Join(errStreamProtocol, errors.New("start names no Switchboard call"))
+			}
+			if m.Kind == KindTwilio {
+				// Too late for a 403: closing the socket before any audio is the refusal.
+				if err := s.streamOwner(ctx, m.Carrier, m.CallID); err != nil {
+					return err
+				}
 			}
 			m.CarrierCallID, m.StreamID = msg.CarrierCallID, msg.StreamID
 			if recv, err = s.d.Media.StreamStarted(ctx, m); err != nil {

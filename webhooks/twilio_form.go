@@ -128,6 +128,14 @@ func ParseTwilioCallback(carrier string, query, body []byte) (call.Event, error)
 			return call.Event{}, &FormError{Field: "sb_call", Reason: "not a call id"}
 		}
 	}
+	// sb_attempt is ours too: the attempt whose URLs these are. URLs handed out before it
+	// existed have none, and still work.
+	var attempt int64
+	if v, present := queryValue(query, "sb_attempt"); present {
+		if attempt, ok = parseDigits(v); !ok || attempt < 1 || attempt > 1000 {
+			return call.Event{}, &FormError{Field: "sb_attempt", Reason: "not an attempt number"}
+		}
+	}
 
 	// Direction, SipResponseCode and CallDuration are decoded past the end of the event's
 	// string, read, and cut off again.
@@ -175,6 +183,7 @@ func ParseTwilioCallback(carrier string, query, body []byte) (call.Event, error)
 		To:            to.of(s),
 		At:            parseCallbackTime(ts.of(s)),
 		Detail:        detail.of(s),
+		Attempt:       int(attempt),
 	}, nil
 }
 

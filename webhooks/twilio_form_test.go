@@ -186,6 +186,16 @@ func TestParseTwilioCallback(t *testing.T) {
 				t.Errorf("call id %q", e.CallID)
 			}
 		}},
+		{"sb_attempt names the attempt", "sb_call=" + testCallID + "&sb_attempt=2", callback(), func(t *testing.T, e call.Event) {
+			if e.CallID != testCallID || e.Attempt != 2 {
+				t.Errorf("call id %q attempt %d", e.CallID, e.Attempt)
+			}
+		}},
+		{"no sb_attempt (a URL from before attempts)", "sb_call=" + testCallID, callback(), func(t *testing.T, e call.Event) {
+			if e.Attempt != 0 {
+				t.Errorf("attempt %d", e.Attempt)
+			}
+		}},
 		{"first of a repeated field wins", "", append(callback("CallStatus", "ringing"), "&CallStatus=completed"...), func(t *testing.T, e call.Event) {
 			if e.State != call.Ringing {
 				t.Errorf("state %v", e.State)
@@ -248,6 +258,9 @@ func TestParseTwilioCallbackErrors(t *testing.T) {
 		{"sb_call short", "sb_call=CL0123", callback(), "sb_call"},
 		{"sb_call empty", "sb_call=", callback(), "sb_call"},
 		{"sb_call bad escape", "sb_call=%zz", callback(), "sb_call"},
+		{"sb_attempt not a number", "sb_attempt=x", callback(), "sb_attempt"},
+		{"sb_attempt zero", "sb_attempt=0", callback(), "sb_attempt"},
+		{"sb_attempt empty", "sb_attempt=", callback(), "sb_attempt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

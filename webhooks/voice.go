@@ -17,6 +17,9 @@ import (
 // so the carrier never plays its own "an application error has occurred".
 const apology = `<?xml version="1.0" encoding="UTF-8"?><Response>` + apologyVerbs + `</Response>`
 
+// hangup ends a call at once: the answer to an orphan's voice webhook.
+const hangup = `<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>`
+
 const apologyVerbs = `<Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/>`
 
 // voiceBudget bounds the whole voice webhook: within it the carrier gets either the stream or
@@ -36,7 +39,16 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), voiceBudget)
 		defer cancel()
-		callID, err := s.takeCall(ctx, id, e)
+		callID, orphaned, err := s.takeCall(ctx, id, e)
+		if errors.Is(err, store.ErrNotOwner) {
+			return s.refuseForeign(c, id, route, e, start)
+		}
+		if orphaned {
+			// The callee answered a call we had given up on: end it now, with no stream.
+			s.hangupOrphan(id, route, callID, e)
+			s.d.Metrics.observe(id, route, outcomeOrphan, start)
+			return twiml(c, hangup)
+		}
 		if err != nil {
 			outcome := outcomeError
 			if errors.Is(err, ErrNoCapacity) {
@@ -60,30 +72,36 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 }
 
 // takeCall stores the call's arrival and decides whether we take it. An inbound call gets its
-// derived id and is indexed so the calls API finds it by the carrier's id.
-func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (string, error) {
+// derived id and is indexed so the calls API finds it by the carrier's id. A call that is not
+// the carrier's is store.ErrNotOwner (whether the event or the link was refused); orphaned
+// says the event came from an attempt we gave up on.
+func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (callID string, orphaned bool, err error) {
 	if e.CallID == "" {
 		if e.Direction != call.Inbound {
-			return "", errors.New("outbound call without our call id")
+			return "", false, errors.New("outbound call without our call id")
 		}
 		e.CallID = store.InboundCallID(carrier, e.CarrierCallID)
 	}
-	if _, err := s.d.Store.Apply(ctx, e); err != nil {
-		return "", err
+	applied, err := s.d.Store.Apply(ctx, e)
+	if err != nil {
+		return "", false, err
+	}
+	if applied.Outcome == call.Orphaned {
+		return e.CallID, true, nil
 	}
 	if e.Direction != call.Inbound {
-		return e.CallID, nil
+		return e.CallID, false, nil
 	}
 	if err := s.d.Store.Link(ctx, e.CallID, carrier, e.CarrierCallID); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if s.d.Inbound != nil {
 		in := InboundCall{CallID: e.CallID, Carrier: carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To}
 		if err := s.d.Inbound.Accept(ctx, in); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
-	return e.CallID, nil
+	return e.CallID, false, nil
 }
 
 // connectStream connects the call's audio to our media stream at url; after, if not empty,

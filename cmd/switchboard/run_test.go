@@ -163,10 +163,16 @@ func TestCallsAPI(t *testing.T) {
 	defer st.Close()
 	id := store.NewCallID()
 	ccid := "CA" + strings.Repeat("ab", 16) + id[2:6]
-	for _, e := range []call.Event{
+	for i, e := range []call.Event{
 		{ID: "q", CallID: id, State: call.Queued, Direction: call.Outbound, From: "+15550100", To: "+15550199"},
 		{ID: "r", CallID: id, State: call.Ringing, Carrier: "primary", CarrierCallID: ccid},
 	} {
+		if i == 1 {
+			// The placer claims an attempt before its carrier may report on the call.
+			if err := st.ClaimAttempt(context.Background(), id, "primary", 1); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := st.Apply(context.Background(), e); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,58 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+)
+
+// A verified carrier may touch only its own calls: those it has an attempt on (every carrier
+// the placer tried for an outbound call, the carrier an inbound call came in on). The store
+// decides, atomically with the write (store.ErrNotOwner); the handlers answer 403 on every
+// route, count it and log it. A signature proves who sent a request, not that the call is
+// theirs: without this, any configured carrier could end or re-point another's calls.
+
+// refuseForeign answers a verified request about a call that is not the carrier's own: 403,
+// nothing stored, counted and logged (ids only, no payload).
+func (s *Server) refuseForeign(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
+	s.d.Metrics.foreign.WithLabelValues(carrier, route).Inc()
+	s.d.Metrics.observe(carrier, route, outcomeForeign, start)
+	s.d.Log.Warn("carrier request about a call that is not its own; refused", "carrier", carrier, "route", route,
+		"call", e.CallID, "carrier_call_id", e.CarrierCallID, "event", e.ID)
+	return c.NoContent(http.StatusForbidden)
+}
+
+// hangupOrphan has the call an abandoned attempt created hung up: the carrier created it
+// although its answer to our request came too late (or not at all), and the call went on on
+// another carrier. Its event is in the history already and changed nothing.
+func (s *Server) hangupOrphan(carrier, route, callID string, e call.Event) {
+	s.d.Log.Info("event from an abandoned attempt; hanging up the orphan", "carrier", carrier, "route", route,
+		"call", callID, "carrier_call_id", e.CarrierCallID, "attempt", e.Attempt)
+	if s.d.Orphans != nil {
+		s.d.Orphans.HangupOrphan(carrier, e.CarrierCallID)
+	}
+}
+
+// streamOwner checks that a media stream's carrier owns the call the stream names, before
+// any audio flows: nil when it does (or the call is not known, so there is nothing of anyone
+// else's to reach), store.ErrNotOwner, counted and logged, when it does not, or the store's
+// error.
+func (s *Server) streamOwner(ctx context.Context, carrier, callID string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.d.AckTimeout)
+	defer cancel()
+	err := s.d.Store.CheckOwner(ctx, callID, carrier)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case errors.Is(err, store.ErrNotOwner):
+		s.d.Metrics.foreign.WithLabelValues(carrier, "media").Inc()
+		s.d.Log.Warn("media stream for a call that is not its carrier's; refused", "carrier", carrier, "call", callID)
+	}
+	return err
+}
