@@ -44,6 +44,8 @@ type Event struct {
 	// Detail is short free text kept in the history: a hangup cause, a SIP code, why an
 	// attempt failed.
 	Detail string
+	// Source says who reported the event; the history keeps it.
+	Source Source
 }
 
 // Entry is an event as kept in a call's history, in arrival order.
@@ -55,6 +57,7 @@ type Entry struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Changed    bool      `json:"changed"`
 	Detail     string    `json:"detail,omitempty"`
+	Source     Source    `json:"source,omitzero"`
 }
 
 // Outcome says what applying an event did.
@@ -121,7 +124,7 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	c.UpdatedAt = receivedAt
 	c.History = append(slices.Clip(c.History), Entry{
 		EventID: e.ID, State: e.State, Carrier: e.Carrier, At: e.At,
-		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail,
+		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail, Source: e.Source,
 	})
 	if changed {
 		return c, Advanced

@@ -8,7 +8,8 @@
 -- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 carrier time (unix ms, ''
 --       if unknown), 5 received (unix ms), 6 call id, 7 carrier, 8 carrier call id,
 --       9 direction, 10 from, 11 to, 12 agent, 13 detail, 14 attempt summary ('' unless the
---       event records an attempt on a carrier), 15 wake-up channel
+--       event records an attempt on a carrier), 15 wake-up channel, 16 source (who reported
+--       the event: callback, api, reconciled, switchboard; '' if unknown)
 -- The numbers that never change between calls (LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL,
 -- TERMINAL_RANK) are constants that Go puts in front of this source.
 --
@@ -74,7 +75,7 @@ end
 redis.call('HSET', call, unpack(set))
 
 redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
-  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13])
+  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13], 'src', ARGV[16])
 
 -- A live call expires LIVE_TTL after it was created, a finished one DONE_TTL after it ended.
 if created == 1 or ended == 1 then

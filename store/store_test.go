@@ -104,7 +104,8 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		var events []call.Event
 		for i := range n {
 			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
-			events = append(events, call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s})
+			src := call.Source(rapid.IntRange(int(call.UnknownSource), int(call.SourceSwitchboard)).Draw(t, fmt.Sprintf("source%d", i)))
+			events = append(events, call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s, Source: src})
 		}
 		var model call.Call
 		for i := range rapid.IntRange(n, 2*n).Draw(t, "deliveries") {
@@ -128,7 +129,7 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		}
 		for i := range stored.History {
 			s, m := stored.History[i], model.History[i]
-			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed {
+			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Source != m.Source {
 				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
 			}
 		}
@@ -142,7 +143,8 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	mustApply(t, r, call.Event{ID: "created", CallID: id, State: call.Queued, Direction: call.Outbound})
 
 	// The carrier's callback beats the REST answer that would have told us its call id.
-	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound}
+	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound,
+		Source: call.SourceCallback}
 	if a := mustApply(t, r, early); !a.Parked {
 		t.Fatalf("event for an unknown carrier call id: %+v, want parked", a)
 	}
@@ -158,6 +160,9 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	}
 	if c.State != call.Ringing || c.CarrierCallID != "CAx" || len(c.History) != 2 {
 		t.Fatalf("after link: state %v ccid %q history %d", c.State, c.CarrierCallID, len(c.History))
+	}
+	if got := c.History[1].Source; got != call.SourceCallback {
+		t.Fatalf("parked event's source: %v, want callback (kept through parking)", got)
 	}
 	// Once linked, the carrier's id resolves directly.
 	a := mustApply(t, r, call.Event{ID: "CAx/2", Carrier: "tw", CarrierCallID: "CAx", State: call.InProgress})

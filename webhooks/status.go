@@ -104,6 +104,9 @@ func bodyStatus(err error) int {
 func (s *Server) store(c echo.Context, carrier, route string, e call.Event, start time.Time) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
+	if e.Source == call.UnknownSource {
+		e.Source = call.SourceCallback
+	}
 	applied, err := s.d.Store.Apply(ctx, e)
 	if err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)

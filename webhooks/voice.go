@@ -68,6 +68,9 @@ func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (st
 		}
 		e.CallID = store.InboundCallID(carrier, e.CarrierCallID)
 	}
+	if e.Source == call.UnknownSource {
+		e.Source = call.SourceCallback
+	}
 	if _, err := s.d.Store.Apply(ctx, e); err != nil {
 		return "", err
 	}
