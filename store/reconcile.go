@@ -25,7 +25,7 @@ import (
 //	         event lately (a media stream closed, a carrier's breaker closed)
 //
 // The apply path writes none of them: calls enter the schedule from the active-call index,
-// which the apply script already keeps (FeedReconcile), and an event on a call does not move
+// which the apply script already keeps (ActiveSince, ScheduleReconcile), and an event on a call does not move
 // its check; the claimer reads the call's updated_at instead and reschedules without asking
 // the carrier when the call had an event lately.
 
@@ -104,38 +104,47 @@ type ReconcileClaim struct {
 	Forced bool
 }
 
-// FeedReconcile schedules the calls that entered the active-call index after since (unix ms,
-// exclusive) for a check delay after they were created, and returns the newest creation time
-// it saw (since when there was none). Calls already scheduled are left alone, so instances
-// may feed the same calls. At most limit calls are read per call.
-func (r *Redis) FeedReconcile(ctx context.Context, since int64, delay time.Duration, limit int64) (int64, error) {
+// ActiveEntry is one call in the active-call index: its id and when it was created (unix ms).
+type ActiveEntry struct {
+	CallID  string
+	Created int64
+}
+
+// ActiveSince reads up to limit calls that entered the active-call index after since (unix ms,
+// exclusive), oldest first.
+func (r *Redis) ActiveSince(ctx context.Context, since int64, limit int64) ([]ActiveEntry, error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
 	zs, err := r.rdb.ZRangeByScoreWithScores(ctx, r.keys.active(), &redis.ZRangeBy{
 		Min: "(" + strconv.FormatInt(since, 10), Max: "+inf", Count: limit}).Result()
 	if err != nil {
-		return since, fmt.Errorf("store: read active calls to reconcile: %w", err)
+		return nil, fmt.Errorf("store: read active calls: %w", err)
 	}
-	if len(zs) == 0 {
-		return since, nil
+	out := make([]ActiveEntry, len(zs))
+	for i, z := range zs {
+		id, _ := z.Member.(string)
+		out[i] = ActiveEntry{CallID: id, Created: int64(z.Score)}
 	}
-	args := make([]any, 0, 1+2*len(zs))
+	return out, nil
+}
+
+// ScheduleReconcile schedules a check of each call delay after it was created, unless the
+// call is scheduled (due or claimed) already: instances may schedule the same calls.
+func (r *Redis) ScheduleReconcile(ctx context.Context, delay time.Duration, calls []ActiveEntry) error {
+	if len(calls) == 0 {
+		return nil
+	}
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	args := make([]any, 0, 1+2*len(calls))
 	args = append(args, delay.Milliseconds())
-	newest := since
-	for _, z := range zs {
-		ms := int64(z.Score)
-		args = append(args, z.Member, ms)
-		newest = max(newest, ms)
-	}
-	if int64(len(zs)) == limit && newest > since+1 {
-		// Calls created in the same millisecond as the last one read may lie beyond the
-		// limit: read that millisecond again next time (feeding twice changes nothing).
-		newest--
+	for _, c := range calls {
+		args = append(args, c.CallID, c.Created)
 	}
 	if err := reconcileFeedScript.Run(ctx, r.rdb, r.keys.reconcile()[:2], args...).Err(); err != nil {
-		return since, fmt.Errorf("store: schedule reconcile checks: %w", err)
+		return fmt.Errorf("store: schedule reconcile checks: %w", err)
 	}
-	return newest, nil
+	return nil
 }
 
 // SweepReconcile schedules every active call that has no check yet, each due delay after it
@@ -144,11 +153,23 @@ func (r *Redis) SweepReconcile(ctx context.Context, delay time.Duration) error {
 	const page = 1000
 	since := int64(-1 << 62)
 	for {
-		next, err := r.FeedReconcile(ctx, since, delay, page)
-		if err != nil || next == since {
+		calls, err := r.ActiveSince(ctx, since, page)
+		if err != nil {
 			return err
 		}
-		since = next
+		if err := r.ScheduleReconcile(ctx, delay, calls); err != nil {
+			return err
+		}
+		if len(calls) < page {
+			return nil
+		}
+		// The next page starts in the millisecond the last one ended in: calls created in it
+		// may lie beyond the page, and scheduling one twice changes nothing.
+		if last := calls[len(calls)-1].Created; last-1 > since {
+			since = last - 1
+		} else {
+			since = last
+		}
 	}
 }
 

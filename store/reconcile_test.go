@@ -27,16 +27,19 @@ func TestReconcileScheduleFeedsFromTheActiveIndexAndClaimsOnce(t *testing.T) {
 	for _, id := range []string{a, b} {
 		mustApply(t, r, call.Event{ID: id + ":placed", CallID: id, State: call.Queued})
 	}
-	since, err := r.FeedReconcile(ctx, 0, time.Minute, 100)
-	if err != nil || since == 0 {
-		t.Fatalf("feed: %v %v", since, err)
+	fresh, err := r.ActiveSince(ctx, 0, 100)
+	if err != nil || len(fresh) != 2 {
+		t.Fatalf("active since 0: %v %v", fresh, err)
+	}
+	if err := r.ScheduleReconcile(ctx, time.Minute, fresh); err != nil {
+		t.Fatal(err)
 	}
 	now := time.Now()
 	if cs, _ := r.ClaimReconcile(ctx, now, time.Second, 10); len(cs) != 0 {
 		t.Fatalf("claimed %v before the calls were due", claimIDs(cs))
 	}
-	// A second feed (another instance) changes nothing.
-	if _, err := r.FeedReconcile(ctx, 0, 0, 100); err != nil {
+	// Scheduling again (another instance) changes nothing.
+	if err := r.ScheduleReconcile(ctx, 0, fresh); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(2 * time.Minute)
