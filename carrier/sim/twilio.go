@@ -161,6 +161,7 @@ func statusEvents(vs []string) map[string]bool {
 // twilioCallJSON is the Call resource as Twilio's REST API returns it.
 type twilioCallJSON struct {
 	SID             string            `json:"sid"`
+	Annotation      *string           `json:"annotation"`
 	DateCreated     string            `json:"date_created"`
 	DateUpdated     string            `json:"date_updated"`
 	ParentCallSID   *string           `json:"parent_call_sid"`
