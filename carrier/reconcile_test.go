@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -336,4 +338,56 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestReconcileSoonAsksTheCarrierAfterTheGraceEvenForACallWithFreshEvents(t *testing.T) {
+	g := newReconcileRig(t)
+	g.api.set("CAmedia", twilioStatus("completed"))
+	id := g.answered(t, "CAmedia")
+	rc := g.start(t, func(d *ReconcilerDeps) { d.After = time.Hour; d.Grace = 100 * time.Millisecond })
+	// The call's media stream closed: its final callback may never come.
+	if err := rc.Soon(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the call is checked and ends", func() bool { return g.call(t, id).State == call.Completed })
+}
+
+// breakerFlag is a breaker whose state a test sets.
+type breakerFlag struct{ open atomic.Bool }
+
+func (b *breakerFlag) State(string) BreakerState {
+	if b.open.Load() {
+		return BreakerOpen
+	}
+	return BreakerClosed
+}
+
+func TestReconcileWaitsForAnOpenBreakerThenChecksTheCarrierAtOnce(t *testing.T) {
+	g := newReconcileRig(t)
+	g.api.set("CAout", twilioStatus("completed"))
+	id := g.answered(t, "CAout")
+	var br breakerFlag
+	br.open.Store(true)
+	metrics := NewReconcileMetrics(nil)
+	// After is long: only the breaker closing can bring the deferred check back in time.
+	rc := g.start(t, func(d *ReconcilerDeps) {
+		d.After, d.Grace, d.Breakers, d.Metrics = time.Hour, 10*time.Millisecond, &br, metrics
+	})
+	if err := rc.Soon(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a deferred check", func() bool {
+		return counterValue(metrics, "tw", "deferred") > 0
+	})
+	if n := len(g.api.lookups("CAout")); n != 0 {
+		t.Fatalf("%d look-ups while the breaker was open", n)
+	}
+	br.open.Store(false)
+	eventually(t, 10*time.Second, "the call ends once the breaker closed", func() bool { return g.call(t, id).State == call.Completed })
+}
+
+func counterValue(m *ReconcileMetrics, carrier, result string) float64 {
+	var out dto.Metric
+	m.checks.WithLabelValues(carrier, result).Write(&out)
+	return out.GetCounter().GetValue()
 }
