@@ -62,6 +62,9 @@ func TestStatusAPITellsTheTruthWhileCallbacksAreDropped(t *testing.T) {
 		t.Fatalf("twilio GET after the end: %d %v", status, res)
 	}
 	hasKeys(t, "the twilio call resource", res, fixtureKeys(t, "twilio_call_fetch.json", ""))
+	if n := a.report(sid).StatusLookups; n != 1 {
+		t.Fatalf("the report counts %d look-ups, want 1", n)
+	}
 	raw, _ := json.Marshal(res)
 	if got := carrier.ClassifyTwilioStatus(status, raw); got.Liveness != carrier.Ended || got.State != call.Completed || got.EndedAt.IsZero() {
 		t.Fatalf("classified %+v", got)

@@ -155,6 +155,7 @@ func (c *Carrier) handleTelnyxGet(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, Telnyx, http.StatusUnprocessableEntity, 90015, "Call not found")
 		return
 	}
+	k.countLookup()
 	writeJSON(w, http.StatusOK, map[string]any{"data": k.telnyxResource()})
 }
 

@@ -100,8 +100,15 @@ func (c *Carrier) handleTwilioUpdate(w http.ResponseWriter, r *http.Request) {
 // handleTwilioFetch answers GET .../Calls/{CallSid}.json.
 func (c *Carrier) handleTwilioFetch(w http.ResponseWriter, r *http.Request) {
 	if k, ok := c.twilioCall(w, r); ok {
+		k.countLookup()
 		writeJSON(w, http.StatusOK, k.twilioResource())
 	}
+}
+
+func (k *call) countLookup() {
+	k.mu.Lock()
+	k.lookups++
+	k.mu.Unlock()
 }
 
 func (c *Carrier) twilioCall(w http.ResponseWriter, r *http.Request) (*call, bool) {
