@@ -463,6 +463,7 @@ func (r *result) goals() []goalLine {
 			fmt.Sprintf("%d of %d (API failing: 1s; callbacks stopped: callback deadline %v + 2s)", passed, kept, callbackDeadline)},
 		{verdict(len(r.disagree) == 0), "(drill) the store agrees with the carrier wherever every callback was acknowledged",
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
+		r.reconcileGoal(),
 	}
 }
 
@@ -496,6 +497,10 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if !d.restart.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
 			t.clock(t.restartAt), preStop, round(d.restart.to.Sub(d.restart.from))))
+	}
+	if !d.killed.from.IsZero() {
+		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
+			d.clockOf(d.killed.from), round(d.killed.to.Sub(d.killed.from))))
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
@@ -587,6 +592,8 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if ev.unsettled > 0 || len(ev.unreadable) > 0 {
 		p("  (carrier calls still up at the end: %d; call records that could not be read: %d)", ev.unsettled, len(ev.unreadable))
 	}
+
+	reconcileStats(ev).print(p, ev, r, o)
 
 	p("")
 	p("callbacks                                      %-12s %-12s", "primary", "secondary")
