@@ -11,6 +11,16 @@ import (
 // killedFor is how long an instance killed with SIGKILL stays down before it is started again.
 const killedFor = time.Second
 
+// killedSpan is when calls could be caught by the SIGKILL: from a second before it (requests
+// in flight on the instance) until a second after the instance was ready again; empty when no
+// instance was killed.
+func (d *drill) killedSpan() span {
+	if d.killed.from.IsZero() {
+		return span{}
+	}
+	return span{d.killed.from.Add(-time.Second), d.killed.to.Add(time.Second)}
+}
+
 // disagreeing lists the calls that ended at their carrier whose record says otherwise (or
 // that have no record), by our call id ("" when no call of ours names the carrier's call).
 func (ev *evidence) disagreeing() map[string][2]string {
@@ -35,15 +45,16 @@ func (ev *evidence) disagreeing() map[string][2]string {
 func awaitAgreement(ctx context.Context, s *stack, ev *evidence, within time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < within {
-		waiting := ev.disagreeing()
+		var waiting []string
+		for _, cs := range ev.disagreeing() {
+			if id := ev.callOf[cs[0]][cs[1]]; id != "" {
+				waiting = append(waiting, id)
+			}
+		}
 		if len(waiting) == 0 {
 			break
 		}
-		for _, cs := range waiting {
-			id := ev.callOf[cs[0]][cs[1]]
-			if id == "" {
-				continue
-			}
+		for _, id := range waiting {
 			if c, found, err := readCall(ctx, s, id); err == nil && found {
 				ev.records[id] = c
 				delete(ev.unreadable, id)
@@ -125,14 +136,39 @@ func (rr reconcileResult) print(p func(string, ...any), ev *evidence, r *result,
 		rr.lookups, rr.calls, avg(rr.lookups, rr.calls), rr.lookupsMax, avg(rr.reconciledLookups, rr.reconciled), rr.reconciled)
 	p("  the store agreed with the carriers %v after the calls settled; still disagreeing, by cause: %s",
 		round(ev.agreedAfter), orNone(r.unfinishedCauses()))
+	n := 0
+	for _, cs := range ev.disagreeing() {
+		if n++; n > 5 {
+			break
+		}
+		rep := ev.reports[cs[0]][cs[1]]
+		id := ev.callOf[cs[0]][cs[1]]
+		rec, ok := ev.records[id]
+		if !ok {
+			p("  e.g. %s %s (%s, ended %s): no record of ours (call %q)", cs[0], cs[1], rep.Direction, rep.Status, id)
+			continue
+		}
+		var hist []string
+		for _, h := range rec.History {
+			hist = append(hist, fmt.Sprintf("%s/%s/%s", h.State, h.Source, clip(h.Detail, 30)))
+		}
+		p("  e.g. %s %s (%s, ended %s): call %s is %q, carrier call id %q, history %s", cs[0], cs[1], rep.Direction,
+			rep.Status, id, rec.State, rec.CarrierCallID, strings.Join(hist, ", "))
+	}
 }
+
+// noRecord is the cause of a carrier's call that Switchboard never stored, because it
+// acknowledged none of its callbacks (all refused with 503 while Redis was stopped, or
+// dropped): there is no record to be wrong, and no call id to look up. Finding such calls
+// would take listing the carrier's calls, which Switchboard does not do.
+const noRecord = "no record: not one of its callbacks was acknowledged"
 
 // unfinishedCauses are the calls the carrier ended whose record disagrees at the end, by
 // cause (what became of their callbacks).
 func (r *result) unfinishedCauses() tally {
 	t := tally{}
 	for k, v := range r.unfinished {
-		if !strings.HasPrefix(k, "still up") {
+		if !strings.HasPrefix(k, "still up") && k != noRecord {
 			t[k] = v
 		}
 	}
@@ -149,5 +185,6 @@ func (r *result) reconcileGoal() goalLine {
 	if n > 0 {
 		status = "FAIL"
 	}
-	return goalLine{status, "final states that disagree with the carrier = 0", fmt.Sprintf("%d%s", n, bracket(r.unfinishedCauses()))}
+	return goalLine{status, "final states that disagree with the carrier = 0",
+		fmt.Sprintf("%d%s; %d calls never stored", n, bracket(r.unfinishedCauses()), r.unfinished[noRecord])}
 }
