@@ -147,7 +147,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		r.schedule(ctx)
 		r.watchBreakers(ctx)
-		for r.round(ctx) == r.d.Batch && ctx.Err() == nil {
+		// A full batch means more may be due: claim again before waiting for the tick.
+		for ctx.Err() == nil {
+			if r.round(ctx) < r.d.Batch {
+				break
+			}
 		}
 		if due, claimed, err := r.d.Store.ReconcileBacklog(ctx, time.Now()); err == nil {
 			r.d.Metrics.due.Set(float64(due))
