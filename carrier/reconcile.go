@@ -19,8 +19,11 @@ import (
 //
 // The schedule is shared in Redis (see store.ClaimReconcile): any instance may run a check,
 // exactly one does each, and an instance that dies loses none (its claims are taken over
-// after their lease). A carrier whose breaker is not closed, or whose API fails, is left
-// alone: its checks wait, and when its breaker closes its live calls are checked at once.
+// after their lease). A carrier whose API fails is left alone: its checks wait, longer with
+// each failure. A carrier whose breaker is not closed gets one look-up first, alone, in each
+// round of checks: its callbacks may be what failed while its API answers (the 2018 incident),
+// and then its calls are the ones that need checking most. When its breaker closes, its live
+// calls are checked at once.
 type Reconciler struct {
 	d ReconcilerDeps
 
@@ -220,6 +223,7 @@ func (r *Reconciler) watchBreakers(ctx context.Context) {
 		r.mu.Unlock()
 	}
 	for _, id := range closed {
+		r.recovered(id) // checks paused by failed look-ups resume too
 		n, err := r.CheckCarrierNow(ctx, id)
 		if err != nil {
 			r.d.Log.Warn("reconcile: calls of a recovered carrier not scheduled", "carrier", id, "err", err)
@@ -284,9 +288,19 @@ func (r *Reconciler) round(ctx context.Context) int {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.d.Parallel)
+	probed := map[string]bool{}
 	for i, c := range claims {
 		next, result, lookup := r.plan(c, heads[i])
 		if !lookup {
+			r.settle(ctx, c, heads[i], next, result)
+			continue
+		}
+		if carrier := heads[i].Carrier; r.breakerOpen(carrier) && !probed[carrier] {
+			// The carrier's breaker is not closed: one look-up first, alone. If it fails the
+			// carrier's checks pause (plan sees it); if it answers, its API is well even if
+			// its callbacks are not (the incident's shape), and the rest go ahead.
+			probed[carrier] = true
+			next, result := r.check(ctx, heads[i])
 			r.settle(ctx, c, heads[i], next, result)
 			continue
 		}
@@ -316,9 +330,6 @@ func (r *Reconciler) plan(c store.ReconcileClaim, h store.CallHead) (next time.T
 	case !c.Forced && now.Sub(h.UpdatedAt) < r.d.After:
 		return h.UpdatedAt.Add(r.d.After), "recent", false
 	}
-	if r.d.Breakers != nil && r.d.Breakers.State(h.Carrier) != BreakerClosed {
-		return now.Add(r.d.After), "deferred", false
-	}
 	if until := r.pausedUntil(h.Carrier); now.Before(until) {
 		return until, "deferred", false
 	}
@@ -333,6 +344,10 @@ func (r *Reconciler) plan(c store.ReconcileClaim, h store.CallHead) (next time.T
 // quiet call thus come After, After, 2·After, 4·After ... after its last event.
 func (r *Reconciler) backoff(h store.CallHead, now time.Time) time.Duration {
 	return min(max(now.Sub(h.UpdatedAt), r.d.After), r.d.MaxBackoff)
+}
+
+func (r *Reconciler) breakerOpen(carrier string) bool {
+	return r.d.Breakers != nil && r.d.Breakers.State(carrier) != BreakerClosed
 }
 
 func (r *Reconciler) checker(carrier string) (StatusChecker, bool) {

@@ -362,28 +362,54 @@ func (b *breakerFlag) State(string) BreakerState {
 	return BreakerClosed
 }
 
-func TestReconcileWaitsForAnOpenBreakerThenChecksTheCarrierAtOnce(t *testing.T) {
+func TestReconcileProbesACarrierWhoseBreakerIsOpenAndChecksItAtOnceWhenItCloses(t *testing.T) {
 	g := newReconcileRig(t)
-	g.api.set("CAout", twilioStatus("completed"))
+	g.api.set("CAout", answerWith(http.StatusServiceUnavailable, `{"status":503,"message":"Try again later"}`))
 	id := g.answered(t, "CAout")
 	var br breakerFlag
 	br.open.Store(true)
 	metrics := NewReconcileMetrics(nil)
-	// After is long: only the breaker closing can bring the deferred check back in time.
+	// After and the pause are long: only the breaker closing can bring the check back in time.
 	rc := g.start(t, func(d *ReconcilerDeps) {
-		d.After, d.Grace, d.Breakers, d.Metrics = time.Hour, 10*time.Millisecond, &br, metrics
+		d.After, d.Grace, d.ErrorPause, d.Breakers, d.Metrics = time.Hour, 10*time.Millisecond, time.Hour, &br, metrics
 	})
 	if err := rc.Soon(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a deferred check", func() bool {
-		return counterValue(metrics, "tw", "deferred") > 0
-	})
-	if n := len(g.api.lookups("CAout")); n != 0 {
-		t.Fatalf("%d look-ups while the breaker was open", n)
+	eventually(t, 10*time.Second, "a probe", func() bool { return len(g.api.lookups("CAout")) == 1 })
+	if err := rc.Soon(context.Background(), id); err != nil {
+		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, "the next check deferred", func() bool { return counterValue(metrics, "tw", "deferred") > 0 })
+	if n := len(g.api.lookups("CAout")); n != 1 {
+		t.Fatalf("%d look-ups of a failing carrier whose breaker is open, want the one probe", n)
+	}
+	g.api.set("CAout", twilioStatus("completed"))
 	br.open.Store(false)
 	eventually(t, 10*time.Second, "the call ends once the breaker closed", func() bool { return g.call(t, id).State == call.Completed })
+}
+
+// The 2018 incident: the breaker opened because callbacks stopped, while the carrier's API
+// answers. Calls are checked all the same, the first one alone.
+func TestReconcileChecksACarrierWhoseBreakerIsOpenWhileItsAPIAnswers(t *testing.T) {
+	g := newReconcileRig(t)
+	var ids []string
+	for i := range 5 {
+		sid := fmt.Sprintf("CAcb%d", i)
+		g.api.set(sid, twilioStatus("completed"))
+		ids = append(ids, g.answered(t, sid))
+	}
+	var br breakerFlag
+	br.open.Store(true)
+	g.start(t, func(d *ReconcilerDeps) { d.Breakers = &br })
+	eventually(t, 10*time.Second, "every call ends while the breaker is open", func() bool {
+		for _, id := range ids {
+			if g.call(t, id).State != call.Completed {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func counterValue(m *ReconcileMetrics, carrier, result string) float64 {
