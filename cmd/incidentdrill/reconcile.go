@@ -188,3 +188,19 @@ func (r *result) reconcileGoal() goalLine {
 	return goalLine{status, "final states that disagree with the carrier = 0",
 		fmt.Sprintf("%d%s; %d calls never stored", n, bracket(r.unfinishedCauses()), r.unfinished[noRecord])}
 }
+
+// lagGoal: endings learnt by reconciliation reach the store, p99, within
+// SWITCHBOARD_RECONCILE_AFTER + 5 s of the carrier's end.
+func (rr reconcileResult) lagGoal(o options) goalLine {
+	ds := rr.lag["reconciled"]
+	limit := o.reconcileAfter + 5*time.Second
+	if len(ds) == 0 {
+		return goalLine{"n/a", fmt.Sprintf("reconciled endings learnt p99 <= %v after the carrier's end", limit), "no ending was reconciled"}
+	}
+	status := "PASS"
+	if pct(ds, .99) > limit {
+		status = "FAIL"
+	}
+	return goalLine{status, fmt.Sprintf("reconciled endings learnt p99 <= %v after the carrier's end", limit),
+		fmt.Sprintf("p99 %v of %d", round(pct(ds, .99)), len(ds))}
+}

@@ -91,7 +91,8 @@ type result struct {
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
 	acks                                map[string]ackHistogram
-	loadBefore                          string // the machine's load average as the drill started
+	loadBefore                          string   // the machine's load average as the drill started
+	lag                                 goalLine // how fast reconciled endings were learnt
 }
 
 func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackHistogram) *result {
@@ -244,6 +245,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 	r.windows = windows(d)
 	r.cpu = d.usage()
 	r.burstOffered, r.burstPeak, r.beforeRate = burstRates(d, ev)
+	r.lag = reconcileStats(ev).lagGoal(d.o)
 	return r
 }
 
@@ -473,6 +475,7 @@ func (r *result) goals() []goalLine {
 		{verdict(len(r.disagree) == 0), "(drill) the store agrees with the carrier wherever every callback was acknowledged",
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
 		r.reconcileGoal(),
+		r.lag,
 	}
 }
 
