@@ -80,7 +80,8 @@ type ReconcilerDeps struct {
 	// is recorded as ended. Telnyx forgets a call 10 minutes after it ended. Default 15 min.
 	GoneAfter time.Duration
 	// Lease is how long a claimed check is held before another instance may take it over.
-	// It must outlast a look-up. Default 30 s.
+	// It must outlast a look-up (a check whose lease has less left than its carrier's request
+	// timeout is put back instead of run). Default 30 s, at least 15 s.
 	Lease time.Duration
 	// Tick is how often the schedule is read. Default 1 s, or After/4 when that is shorter.
 	Tick time.Duration
@@ -105,6 +106,8 @@ func NewReconciler(d ReconcilerDeps) *Reconciler {
 	def(&d.Grace, 5*time.Second)
 	def(&d.GoneAfter, 15*time.Minute)
 	def(&d.Lease, MaxRequestTimeout+20*time.Second)
+	// A lease shorter than a look-up could take would put every check back unrun.
+	d.Lease = max(d.Lease, MaxRequestTimeout+5*time.Second)
 	def(&d.Tick, min(time.Second, d.After/4))
 	def(&d.ErrorPause, 2*time.Second)
 	if d.Batch <= 0 {
@@ -290,25 +293,40 @@ func (r *Reconciler) round(ctx context.Context) int {
 	sem := make(chan struct{}, r.d.Parallel)
 	probed := map[string]bool{}
 	for i, c := range claims {
-		next, result, lookup := r.plan(c, heads[i])
+		h := heads[i]
+		next, result, lookup := r.plan(c, h)
+		if lookup {
+			// Wait for a free slot first, then decide again: the look-ups in flight may have
+			// paused the carrier, or used up this claim's lease.
+			sem <- struct{}{}
+			next, result, lookup = r.plan(c, h)
+			if lookup && time.Until(time.UnixMilli(c.Lease)) < r.lookupTimeout(h.Carrier)+time.Second {
+				// A look-up now could outlive the lease and overlap another instance's
+				// check of the call: put it back, due at once.
+				next, result, lookup = time.Now(), "requeued", false
+			}
+			if !lookup {
+				<-sem
+			}
+		}
 		if !lookup {
-			r.settle(ctx, c, heads[i], next, result)
+			r.settle(ctx, c, h, next, result)
 			continue
 		}
-		if carrier := heads[i].Carrier; r.breakerOpen(carrier) && !probed[carrier] {
+		if r.breakerOpen(h.Carrier) && !probed[h.Carrier] {
 			// The carrier's breaker is not closed: one look-up first, alone. If it fails the
 			// carrier's checks pause (plan sees it); if it answers, its API is well even if
 			// its callbacks are not (the incident's shape), and the rest go ahead.
-			probed[carrier] = true
-			next, result := r.check(ctx, heads[i])
-			r.settle(ctx, c, heads[i], next, result)
+			probed[h.Carrier] = true
+			next, result := r.check(ctx, h)
+			r.settle(ctx, c, h, next, result)
+			<-sem
 			continue
 		}
-		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			next, result := r.check(ctx, heads[i])
-			r.settle(ctx, c, heads[i], next, result)
+			next, result := r.check(ctx, h)
+			r.settle(ctx, c, h, next, result)
 		})
 	}
 	wg.Wait()
@@ -344,6 +362,15 @@ func (r *Reconciler) plan(c store.ReconcileClaim, h store.CallHead) (next time.T
 // quiet call thus come After, After, 2·After, 4·After ... after its last event.
 func (r *Reconciler) backoff(h store.CallHead, now time.Time) time.Duration {
 	return min(max(now.Sub(h.UpdatedAt), r.d.After), r.d.MaxBackoff)
+}
+
+// lookupTimeout is the longest a look-up on carrier may take.
+func (r *Reconciler) lookupTimeout(carrier string) time.Duration {
+	cfg, ok := r.d.Registry.Get(carrier)
+	if !ok {
+		return MaxRequestTimeout
+	}
+	return requestTimeout(cfg)
 }
 
 func (r *Reconciler) breakerOpen(carrier string) bool {

@@ -18,7 +18,7 @@ func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
 			Name: "switchboard_reconcile_checks_total",
 			Help: "Reconcile checks by carrier and result: live, ended, advanced, gone, error (a failed or unreadable look-up), " +
 				"recent (the call had an event lately: rescheduled without asking), deferred (the carrier's API paused after failures), " +
-				"dropped (the call had ended or expired), no-carrier, lost (another instance took the check over).",
+				"dropped (the call had ended or expired), no-carrier, lost (another instance took the check over), requeued (its lease was too short to run it).",
 		}, []string{"carrier", "result"}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_reconcile_lookups_total",

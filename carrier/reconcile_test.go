@@ -127,7 +127,7 @@ func (g *reconcileRig) start(t *testing.T, tweak func(*ReconcilerDeps)) *Reconci
 	t.Helper()
 	st := openStore(t, g.ns)
 	d := ReconcilerDeps{Store: st, Registry: g.registry(t, st), After: 200 * time.Millisecond, Tick: 20 * time.Millisecond,
-		Lease: 2 * time.Second, ErrorPause: 200 * time.Millisecond}
+		ErrorPause: 200 * time.Millisecond}
 	if tweak != nil {
 		tweak(&d)
 	}
@@ -416,4 +416,53 @@ func counterValue(m *ReconcileMetrics, carrier, result string) float64 {
 	var out dto.Metric
 	m.checks.WithLabelValues(carrier, result).Write(&out)
 	return out.GetCounter().GetValue()
+}
+
+// Look-ups slow enough to use up the lease of the checks waiting behind them in a batch: those
+// are put back rather than run past their lease, so two instances never overlap on a call.
+func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
+	g := newReconcileRig(t)
+	cfg, _ := g.reg.Get("tw")
+	cfg.RequestTimeout = Duration(5 * time.Second)
+	if _, err := g.reg.Put(context.Background(), cfg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	g.api.latency = 4 * time.Second
+	var ids []string
+	for i := range 4 {
+		sid := fmt.Sprintf("CAslow%d", i)
+		g.api.set(sid, twilioStatus("completed"))
+		ids = append(ids, g.answered(t, sid))
+	}
+	first := NewReconcileMetrics(nil)
+	// The shortest lease (15 s) holds three 4 s look-ups in a row, not four.
+	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Metrics, d.Lease = 1, first, 15*time.Second })
+	// The first instance claims the four checks in one batch, then a second one starts.
+	eventually(t, 10*time.Second, "the first look-up", func() bool {
+		n := 0
+		for i := range 4 {
+			n += len(g.api.lookups(fmt.Sprintf("CAslow%d", i)))
+		}
+		return n > 0
+	})
+	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Lease = 1, 15*time.Second })
+	eventually(t, 60*time.Second, "every call completed", func() bool {
+		for _, id := range ids {
+			if g.call(t, id).State != call.Completed {
+				return false
+			}
+		}
+		return true
+	})
+	if n := g.api.overlap.Load(); n != 0 {
+		t.Fatalf("%d look-ups overlapped another of the same call", n)
+	}
+	for i := range 4 {
+		if n := len(g.api.lookups(fmt.Sprintf("CAslow%d", i))); n != 1 {
+			t.Errorf("call %d looked up %d times, want once", i, n)
+		}
+	}
+	if counterValue(first, "tw", "requeued") == 0 {
+		t.Fatal("no check was put back: the test did not make look-ups outlast a lease")
+	}
 }
