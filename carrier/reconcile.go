@@ -34,15 +34,6 @@ type Reconciler struct {
 	lastAll time.Time                // last full sweep of the active index
 }
 
-// lookupHealth is what one instance knows of a carrier's status API and breaker.
-type lookupHealth struct {
-	failures    int
-	pausedUntil time.Time
-	lastLog     time.Time
-	suppressed  int
-	notClosed   bool // the breaker was not closed at the last look
-}
-
 // reconcileStore is what reconciling needs from the store; *store.Redis implements it.
 type reconcileStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
@@ -462,56 +453,4 @@ func (r *Reconciler) settle(ctx context.Context, c store.ReconcileClaim, h store
 		r.d.Log.Debug("reconcile: check not settled; its lease will run out", "call", c.CallID, "err", err)
 	}
 	r.d.Metrics.checks.WithLabelValues(carrier, result).Inc()
-}
-
-func (r *Reconciler) healthOf(carrier string) *lookupHealth {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h, ok := r.health[carrier]
-	if !ok {
-		h = &lookupHealth{}
-		r.health[carrier] = h
-	}
-	return h
-}
-
-func (r *Reconciler) pausedUntil(carrier string) time.Time {
-	h := r.healthOf(carrier)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return h.pausedUntil
-}
-
-// logEvery bounds how often a carrier's failing look-ups are logged.
-const logEvery = time.Minute
-
-// failed pauses a carrier's checks after its API failed, longer with each failure in a row,
-// and logs the failure at most once a minute per carrier. It returns when the check is due.
-func (r *Reconciler) failed(carrier string, st CallStatus) time.Time {
-	h := r.healthOf(carrier)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	pause := r.d.ErrorPause << min(h.failures, 16)
-	pause = min(pause, r.d.MaxBackoff)
-	h.failures++
-	if until := now.Add(pause); until.After(h.pausedUntil) {
-		h.pausedUntil = until
-	}
-	if now.Sub(h.lastLog) >= logEvery {
-		r.d.Log.Warn("reconcile: carrier's call-status API failed; its checks wait", "carrier", carrier,
-			"reason", st.Reason, "detail", st.Detail, "pause", pause, "failures_not_logged", h.suppressed)
-		h.lastLog, h.suppressed = now, 0
-	} else {
-		h.suppressed++
-	}
-	return h.pausedUntil
-}
-
-func (r *Reconciler) recovered(carrier string) {
-	h := r.healthOf(carrier)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h.failures = 0
-	h.pausedUntil = time.Time{}
 }
