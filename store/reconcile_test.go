@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func claimIDs(cs []ReconcileClaim) []string {
@@ -140,5 +144,50 @@ func TestReconcileSweepAndHeads(t *testing.T) {
 	}
 	if cs, _ := r.ClaimReconcile(ctx, time.Now().Add(time.Second), time.Second, 10); len(cs) != 0 {
 		t.Fatalf("sweep scheduled a claimed call again: %+v", cs)
+	}
+}
+
+// TestReconcileOnRedisCluster runs the schedule's scripts on a real Redis Cluster: the calls
+// spread over every node, the schedule's keys share one slot.
+func TestReconcileOnRedisCluster(t *testing.T) {
+	cluster := redistest.NewCluster(t)
+	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	var ids []string
+	for i := range 20 {
+		id := NewCallID()
+		ids = append(ids, id)
+		mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Ringing, Carrier: "tw", CarrierCallID: fmt.Sprint("CA", i)})
+	}
+	if err := r.SweepReconcile(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ExpediteReconcile(ctx, time.Now(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := r.ClaimReconcile(ctx, time.Now().Add(time.Second), time.Minute, 100)
+	if err != nil || len(claims) != 20 {
+		t.Fatalf("claimed %d: %v", len(claims), err)
+	}
+	heads, err := r.CallHeads(ctx, claimIDs(claims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range heads {
+		if !h.Found || h.State != call.Ringing || h.Carrier != "tw" {
+			t.Fatalf("head %d: %+v", i, h)
+		}
+	}
+	for _, c := range claims {
+		if err := r.SettleReconcile(ctx, c, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, claimed, err := r.ReconcileBacklog(ctx, time.Now().Add(time.Hour)); err != nil || due != 0 || claimed != 0 {
+		t.Fatalf("backlog after settling: %d due, %d claimed, %v", due, claimed, err)
 	}
 }
