@@ -14,9 +14,18 @@ import (
 // The incident's shape, end to end: a carrier whose callbacks stop while its REST API stays
 // right. Each call is answered with its callbacks, then the far end hangs up and the final
 // callback is lost; the reconciler learns the real ending from the carrier's API.
+//
+// With a long SWITCHBOARD_RECONCILE_AFTER only the media stream's closing can bring the check
+// in time: that is the trigger under test in the "stream" cases.
 func TestReconcileLearnsLostEndingsFromTheCarrier(t *testing.T) {
-	for _, kind := range []string{"twilio", "telnyx"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct{ name, kind, after string }{
+		{"twilio", "twilio", "500ms"},
+		{"telnyx", "telnyx", "500ms"},
+		{"twilio stream closed", "twilio", "1h"},
+		{"telnyx stream closed", "telnyx", "1h"},
+	} {
+		kind := tc.kind
+		t.Run(tc.name, func(t *testing.T) {
 			redis := redistest.NewServer(t)
 			c, err := sim.New(sim.Config{Ring: 50 * time.Millisecond, HangupAfter: 1500 * time.Millisecond})
 			if err != nil {
@@ -27,7 +36,7 @@ func TestReconcileLearnsLostEndingsFromTheCarrier(t *testing.T) {
 			carrierSrv := srv.URL
 			d := &drill{t: t, primary: c}
 			d.instances = append(d.instances, start(t, map[string]string{"REDIS_URL": redis.URL(),
-				"SWITCHBOARD_LOG_LEVEL": "error", "SWITCHBOARD_RECONCILE_AFTER": "500ms"}))
+				"SWITCHBOARD_LOG_LEVEL": "error", "SWITCHBOARD_RECONCILE_AFTER": tc.after}))
 			cfg := map[string]any{"kind": "twilio", "api_url": carrierSrv, "account_sid": c.AccountSID(),
 				"auth_token": c.AuthToken(), "from": "+15550100", "enabled": true, "breaker": breakerJSON}
 			if kind == "telnyx" {
