@@ -56,6 +56,8 @@ type Event struct {
 	// Attempt is the attempt of ours the carrier's request names (Twilio callback URLs carry
 	// it as sb_attempt); 0 when it names none.
 	Attempt int
+	// Source says who reported the event; the history keeps it.
+	Source Source
 }
 
 // Entry is an event as kept in a call's history, in arrival order.
@@ -67,6 +69,7 @@ type Entry struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Changed    bool      `json:"changed"`
 	Detail     string    `json:"detail,omitempty"`
+	Source     Source    `json:"source,omitzero"`
 }
 
 // Outcome says what applying an event did.
@@ -143,7 +146,7 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 		c.UpdatedAt = receivedAt
 		c.History = append(slices.Clip(c.History), Entry{
 			EventID: e.ID, State: e.State, Carrier: e.Carrier, At: e.At,
-			ReceivedAt: receivedAt, Detail: OrphanDetail(c.orphanAttempt(e), e.Detail),
+			ReceivedAt: receivedAt, Detail: OrphanDetail(c.orphanAttempt(e), e.Detail), Source: e.Source,
 		})
 		return c, Orphaned
 	}
@@ -163,7 +166,7 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	c.UpdatedAt = receivedAt
 	c.History = append(slices.Clip(c.History), Entry{
 		EventID: e.ID, State: next, Carrier: e.Carrier, At: e.At,
-		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail,
+		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail, Source: e.Source,
 	})
 	if changed {
 		return c, Advanced

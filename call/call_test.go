@@ -1,8 +1,10 @@
 package call
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,4 +198,24 @@ func stateBefore(path []State) State {
 		}
 	}
 	return cur
+}
+
+func TestSourceIsKeptInHistoryAndReadsAsItsName(t *testing.T) {
+	c, _ := Apply(Call{}, Event{ID: "x", CallID: "CL1", State: Completed, Source: SourceReconciled}, time.Now())
+	b, err := json.Marshal(c.History[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"source":"reconciled"`) {
+		t.Fatalf("entry JSON %s has no reconciled source", b)
+	}
+	for _, s := range []Source{SourceCallback, SourceAPI, SourceReconciled, SourceSwitchboard} {
+		var back Source
+		if err := back.UnmarshalText([]byte(s.String())); err != nil || back != s {
+			t.Fatalf("%v round trip: %v %v", s, back, err)
+		}
+	}
+	if _, err := ParseSource("carrier-pigeon"); err == nil {
+		t.Fatal("an unknown source parsed")
+	}
 }

@@ -313,9 +313,8 @@ func (a *Actions) applyAnswer(ctx context.Context, c store.Claimed, cl call.Call
 	if err != nil {
 		return
 	}
-	// source: api
 	e := call.Event{ID: "api:" + c.ID + ":" + status, CallID: cl.ID, Carrier: cl.Carrier, CarrierCallID: cl.CarrierCallID,
-		State: state, At: time.Now(), Detail: "carrier's answer to our hang-up (" + c.By + ")"}
+		State: state, At: time.Now(), Detail: "carrier's answer to our hang-up (" + c.By + ")", Source: call.SourceAPI}
 	if _, err := a.d.Store.Apply(ctx, e); err != nil {
 		a.d.Log.Info("carrier's answer to a hang-up not stored; its callback will tell", "call", cl.ID, "err", err)
 	}

@@ -130,7 +130,8 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 		id = store.NewCallID()
 	}
 	if _, err := p.d.Store.Apply(ctx, call.Event{ID: id + ":placed", CallID: id, State: call.Queued,
-		Direction: call.Outbound, From: req.From, To: req.To, Agent: req.Agent, At: start}); err != nil {
+		Direction: call.Outbound, From: req.From, To: req.To, Agent: req.Agent, At: start,
+		Source: call.SourceSwitchboard}); err != nil {
 		return call.Call{}, err
 	}
 
@@ -239,14 +240,16 @@ func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) Plac
 // record puts one attempt into the call's history. A failure to store it is logged, not
 // returned: the attempt happened, and the call must go on to the next carrier regardless.
 func (p *Placer) record(ctx context.Context, id string, n int, carrier, detail string) {
-	e := call.Event{ID: store.AttemptEventID(id, n), CallID: id, Carrier: carrier, Detail: detail, At: time.Now()}
+	e := call.Event{ID: store.AttemptEventID(id, n), CallID: id, Carrier: carrier, Detail: detail, At: time.Now(),
+		Source: call.SourceSwitchboard}
 	if _, err := p.d.Store.Apply(ctx, e); err != nil {
 		p.d.Log.Warn("attempt not recorded", "call", id, "carrier", carrier, "detail", detail, "err", err)
 	}
 }
 
 func (p *Placer) end(ctx context.Context, id string, state call.State, detail string) {
-	e := call.Event{ID: id + ":ended", CallID: id, State: state, Detail: detail, At: time.Now()}
+	e := call.Event{ID: id + ":ended", CallID: id, State: state, Detail: detail, At: time.Now(),
+		Source: call.SourceSwitchboard}
 	if _, err := p.d.Store.Apply(ctx, e); err != nil {
 		p.d.Log.Error("failed call not recorded as ended", "call", id, "err", err)
 	}

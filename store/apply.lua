@@ -8,10 +8,11 @@
 -- ARGV: 1 event id, 2 state name ('' = reports none), 3 rank, 4 carrier time (unix ms, ''
 --       if unknown), 5 received (unix ms), 6 call id, 7 carrier, 8 carrier call id,
 --       9 direction, 10 from, 11 to, 12 agent, 13 detail, 14 attempt summary ('' unless the
---       event records an attempt on a carrier), 15 wake-up channel, 16 reserved (event
---       source), 17 the state to report instead of ARGV[2] if the call was never answered
---       ('' = none; its rank is TERMINAL_RANK: every such state is an ending), 18 the
---       attempt the carrier's request names ('' if none)
+--       event records an attempt on a carrier), 15 wake-up channel, 16 source (who reported
+--       the event: callback, api, reconciled, switchboard; '' if unknown), 17 the state to
+--       report instead of ARGV[2] if the call was never answered ('' = none; its rank is
+--       TERMINAL_RANK: every such state is an ending), 18 the attempt the carrier's request
+--       names ('' if none)
 -- The numbers that never change between calls (LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL,
 -- TERMINAL_RANK, ANSWERED_RANK) are constants that Go puts in front of this source.
 --
@@ -58,7 +59,7 @@ end
 if orphan then
   redis.call('HSET', call, 'updated_at', now, seen, '1')
   redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
-    'id', id, 's', state, 'c', carrier, 'at', ARGV[4], 'r', now, 'ch', 0, 'd', orphan)
+    'id', id, 's', state, 'c', carrier, 'at', ARGV[4], 'r', now, 'ch', 0, 'd', orphan, 'src', ARGV[16])
   return {5, cur[3] or '', 0, 0}
 end
 
@@ -111,7 +112,7 @@ end
 redis.call('HSET', call, unpack(set))
 
 redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
-  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13])
+  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13], 'src', ARGV[16])
 
 -- A live call expires LIVE_TTL after it was created, a finished one DONE_TTL after it ended.
 if created == 1 or ended == 1 then

@@ -156,7 +156,7 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	res, err := r.batch.run(ctx, r.applyScript, keys,
 		e.ID, state, e.State.Rank(), at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
-		attemptSummary(e), r.keys.channel(), "", unanswered, attempt)
+		attemptSummary(e), r.keys.channel(), e.Source.String(), unanswered, attempt)
 	if err != nil {
 		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
 	}
@@ -262,12 +262,13 @@ type parked struct {
 	To            string `json:"t,omitempty"`
 	At            int64  `json:"at,omitempty"`
 	Detail        string `json:"d,omitempty"`
+	Source        string `json:"src,omitempty"`
 	ReceivedAt    int64  `json:"r"`
 }
 
 func parkedEvent(e call.Event) parked {
 	p := parked{ID: e.ID, Carrier: e.Carrier, CarrierCallID: e.CarrierCallID, From: e.From, To: e.To,
-		Detail: e.Detail, ReceivedAt: time.Now().UnixMilli()}
+		Detail: e.Detail, Source: e.Source.String(), ReceivedAt: time.Now().UnixMilli()}
 	if e.State != call.Unknown {
 		p.State = e.State.String()
 	}
@@ -288,6 +289,7 @@ func (p parked) event() call.Event {
 		Detail: p.Detail, Direction: call.ParseDirection(p.Direction)}
 	e.State, _ = call.ParseState(p.State)
 	e.Unanswered, _ = call.ParseState(p.Unanswered)
+	e.Source, _ = call.ParseSource(p.Source)
 	if p.At != 0 {
 		e.At = time.UnixMilli(p.At).UTC()
 	}
@@ -328,6 +330,7 @@ func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
 		h := call.Entry{EventID: v("id"), Carrier: v("c"), At: unixMilli(v("at")), ReceivedAt: unixMilli(v("r")),
 			Changed: v("ch") == "1", Detail: v("d")}
 		h.State, _ = call.ParseState(v("s"))
+		h.Source, _ = call.ParseSource(v("src"))
 		c.History = append(c.History, h)
 	}
 	return c, nil

@@ -80,9 +80,10 @@ type JobStatus struct {
 	LastError string
 }
 
-// ErrLeaseLost is returned when completing or retrying a job whose lease ran out and was
-// taken by another runner: the other runner now owns the outcome.
-var ErrLeaseLost = errors.New("store: job lease lost")
+// ErrLeaseLost is returned when work claimed under a lease (a carrier action job, a
+// reconcile check) is settled after its lease ran out and another instance took it over:
+// the other instance now owns the outcome.
+var ErrLeaseLost = errors.New("store: lease lost to another instance")
 
 var (
 	// KEYS: 1 due, 2 job; ARGV: 1 id, 2 json, 3 keep ms, 4 'renew' or ''. Returns 1 if

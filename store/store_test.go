@@ -116,7 +116,8 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		var events []call.Event
 		for i := range n {
 			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
-			e := call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s}
+			src := call.Source(rapid.IntRange(int(call.UnknownSource), int(call.SourceSwitchboard)).Draw(t, fmt.Sprintf("source%d", i)))
+			e := call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s, Source: src}
 			if s == call.Completed && rapid.Bool().Draw(t, fmt.Sprintf("ending%d", i)) {
 				// A Telnyx hangup: completed if answered, else an unanswered ending.
 				e.Unanswered = rapid.SampledFrom([]call.State{call.Canceled, call.NoAnswer, call.Failed}).Draw(t, fmt.Sprintf("unanswered%d", i))
@@ -145,7 +146,7 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		}
 		for i := range stored.History {
 			s, m := stored.History[i], model.History[i]
-			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed {
+			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Source != m.Source {
 				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
 			}
 		}
@@ -160,7 +161,8 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	mustClaim(t, r, id, "tw", 1)
 
 	// The carrier's callback beats the REST answer that would have told us its call id.
-	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound}
+	early := call.Event{ID: "CAx/1", Carrier: "tw", CarrierCallID: "CAx", State: call.Ringing, Direction: call.Outbound,
+		Source: call.SourceCallback}
 	if a := mustApply(t, r, early); !a.Parked {
 		t.Fatalf("event for an unknown carrier call id: %+v, want parked", a)
 	}
@@ -176,6 +178,9 @@ func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {
 	}
 	if c.State != call.Ringing || c.CarrierCallID != "CAx" || len(c.History) != 2 {
 		t.Fatalf("after link: state %v ccid %q history %d", c.State, c.CarrierCallID, len(c.History))
+	}
+	if got := c.History[1].Source; got != call.SourceCallback {
+		t.Fatalf("parked event's source: %v, want callback (kept through parking)", got)
 	}
 	// Once linked, the carrier's id resolves directly.
 	a := mustApply(t, r, call.Event{ID: "CAx/2", Carrier: "tw", CarrierCallID: "CAx", State: call.InProgress})

@@ -166,6 +166,9 @@ func TestTwilioStatusCallbacks(t *testing.T) {
 	if at := got.History[1].At; !at.Equal(time.Date(2018, 11, 5, 14, 47, 1, 0, time.UTC)) {
 		t.Errorf("carrier timestamp not kept: %v", at)
 	}
+	if src := got.History[1].Source; src != call.SourceCallback {
+		t.Errorf("a status callback's entry has source %v, want callback", src)
+	}
 }
 
 func TestCarrierRequestsThatAreRefused(t *testing.T) {

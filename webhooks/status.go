@@ -127,6 +127,9 @@ func (s *Server) store(c echo.Context, carrier, route string, e call.Event, star
 func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, start time.Time, then func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
+	if e.Source == call.UnknownSource {
+		e.Source = call.SourceCallback
+	}
 	applied, err := s.d.Store.Apply(ctx, e)
 	if errors.Is(err, store.ErrNotOwner) {
 		return s.refuseForeign(c, carrier, route, e, start)

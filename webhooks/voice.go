@@ -82,6 +82,9 @@ func (s *Server) takeCall(ctx context.Context, carrier string, e call.Event) (ca
 		}
 		e.CallID = store.InboundCallID(carrier, e.CarrierCallID)
 	}
+	if e.Source == call.UnknownSource {
+		e.Source = call.SourceCallback
+	}
 	applied, err := s.d.Store.Apply(ctx, e)
 	if err != nil {
 		return "", false, err

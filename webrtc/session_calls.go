@@ -122,7 +122,7 @@ func (s *session) answer(ctx context.Context, callID string) {
 	s.sendAvailability()
 	// The call's record says who took it.
 	if _, err := s.hub.st.Apply(ctx, call.Event{ID: callID + ":agent:" + s.agent.ID, CallID: callID,
-		Agent: s.agent.ID, Detail: "answered by agent " + s.agent.ID}); err != nil {
+		Agent: s.agent.ID, Detail: "answered by agent " + s.agent.ID, Source: call.SourceSwitchboard}); err != nil {
 		s.hub.log.Warn("agents: answering agent not recorded", "call", callID, "err", err)
 	}
 	s.connectMedia(ctx, c)

@@ -118,6 +118,7 @@ type call struct {
 	source      string // Telnyx hangup_source
 	media       mediaStats
 	notes       []string
+	lookups     int // REST status look-ups (GET) of the call
 }
 
 func (c *Carrier) newCall(kind Kind, inbound bool, from, to string) *call {

@@ -127,6 +127,9 @@ type Report struct {
 	MarksReceived  int     `json:"marks_received"`
 	ClearsReceived int     `json:"clears_received"`
 	DigitsSent     string  `json:"digits_sent,omitempty"`
+	// StatusLookups counts the REST status look-ups of the call (Twilio's fetch, Telnyx's
+	// retrieve call status): what a reconciler costs the carrier.
+	StatusLookups int `json:"status_lookups"`
 	// Notes are what went wrong or was skipped: application errors, failed streams.
 	Notes     []string   `json:"notes,omitempty"`
 	Callbacks []Delivery `json:"callbacks"`
@@ -180,7 +183,7 @@ func (k *call) report() Report {
 		StreamURL: m.url, StreamsOpened: m.streams, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
 		DominantHz: hz, DominantPower: power, MarksReceived: m.marks, ClearsReceived: m.clears,
-		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...),
+		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...), StatusLookups: k.lookups,
 	}
 }
 

@@ -148,9 +148,24 @@ func (c *Carrier) handleTelnyxGet(w http.ResponseWriter, r *http.Request) {
 	if !c.telnyxAuth(w, r) {
 		return
 	}
-	if k, ok := c.telnyxCall(w, r); ok {
-		writeJSON(w, http.StatusOK, map[string]any{"data": k.telnyxResource()})
+	// Telnyx answers 422 for a call it does not know, and keeps an ended call's status for
+	// 10 minutes (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status).
+	k, err := c.call(r.PathValue("id"))
+	if err != nil || k.kind != Telnyx || k.forgotten(time.Now()) {
+		writeAPIError(w, Telnyx, http.StatusUnprocessableEntity, 90015, "Call not found")
+		return
 	}
+	k.countLookup()
+	writeJSON(w, http.StatusOK, map[string]any{"data": k.telnyxResource()})
+}
+
+// telnyxStatusKept is how long Telnyx answers for a call after it ended.
+const telnyxStatusKept = 10 * time.Minute
+
+func (k *call) forgotten(now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.endedAt.IsZero() && now.Sub(k.endedAt) > telnyxStatusKept
 }
 
 func (c *Carrier) telnyxCall(w http.ResponseWriter, r *http.Request) (*call, bool) {
@@ -226,6 +241,8 @@ func (k *call) telnyxResource() map[string]any {
 		"client_state":    nullable(k.clientState),
 		"is_alive":        alive,
 		"call_duration":   k.callDuration(),
+		"start_time":      telnyxTimeOf(k.created),
+		"end_time":        telnyxTimeOf(k.endedAt),
 	}
 }
 
@@ -265,6 +282,15 @@ type telnyxPayload struct {
 }
 
 const telnyxTime = "2006-01-02T15:04:05.000000Z"
+
+// telnyxTimeOf is a time as Telnyx writes it, or null when it is zero.
+func telnyxTimeOf(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(telnyxTime)
+	return &s
+}
 
 // telnyxWebhook fires a webhook about the call; extra fills in what only that event carries.
 // Each attempt is signed anew, since meta.attempt changes the body.

@@ -100,8 +100,15 @@ func (c *Carrier) handleTwilioUpdate(w http.ResponseWriter, r *http.Request) {
 // handleTwilioFetch answers GET .../Calls/{CallSid}.json.
 func (c *Carrier) handleTwilioFetch(w http.ResponseWriter, r *http.Request) {
 	if k, ok := c.twilioCall(w, r); ok {
+		k.countLookup()
 		writeJSON(w, http.StatusOK, k.twilioResource())
 	}
+}
+
+func (k *call) countLookup() {
+	k.mu.Lock()
+	k.lookups++
+	k.mu.Unlock()
 }
 
 func (c *Carrier) twilioCall(w http.ResponseWriter, r *http.Request) (*call, bool) {
@@ -161,6 +168,7 @@ func statusEvents(vs []string) map[string]bool {
 // twilioCallJSON is the Call resource as Twilio's REST API returns it.
 type twilioCallJSON struct {
 	SID             string            `json:"sid"`
+	Annotation      *string           `json:"annotation"`
 	DateCreated     string            `json:"date_created"`
 	DateUpdated     string            `json:"date_updated"`
 	ParentCallSID   *string           `json:"parent_call_sid"`

@@ -38,7 +38,8 @@ func TestShortDrill(t *testing.T) {
 		t.Fatalf("the short drill missed a goal or failed: %v", err)
 	}
 	for _, want := range []string{"PASS  completed >= 99.9%", "PASS  acknowledged events lost = 0",
-		"PASS  3xx answers = 0", "PASS  stuck agents = 0", "PASS  every outage window routed around in time"} {
+		"PASS  3xx answers = 0", "PASS  stuck agents = 0", "PASS  every outage window routed around in time",
+		"PASS  final states that disagree with the carrier = 0"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -99,6 +99,8 @@ type drill struct {
 	redisErr error
 	redisStop span
 	recovered time.Time // both instances ready again after Redis came back
+	killed    span      // instance 1 killed with SIGKILL until it was ready again
+	killErr   error
 	burst     span
 	burstAcks map[string]ackHistogram // Switchboard's ack times during the burst
 	stalls    []time.Duration         // how late this process woke up for its 10 ms ticks
@@ -194,6 +196,18 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 		plan = append(plan, action{t.at(t.burstAt), func() {
 			chaos.Go(func() { d.burstInbound(ctx, t.burstFor) })
 		}})
+		if o.kill {
+			// Mid-burst, the worst moment: callbacks acknowledged, work owed to carriers.
+			plan = append(plan, action{t.at(t.burstAt) + t.burstFor/2, func() {
+				chaos.Go(func() {
+					from := time.Now()
+					err := s.kill(ctx, 0, killedFor)
+					d.mu.Lock()
+					d.killed, d.killErr = span{from, time.Now()}, err
+					d.mu.Unlock()
+				})
+			}})
+		}
 	}
 	// Stable: of two actions at the same moment, a window's end comes before the next one's
 	// start, as planned.
@@ -215,6 +229,9 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 	}
 	if d.redisErr != nil {
 		return d, fmt.Errorf("redis did not come back: %w", d.redisErr)
+	}
+	if d.killErr != nil {
+		return d, fmt.Errorf("%s did not come back after SIGKILL: %w", s.instances[0].name, d.killErr)
 	}
 	return d, nil
 }
@@ -305,10 +322,13 @@ type apiCall struct {
 	Carrier       string `json:"carrier"`
 	CarrierCallID string `json:"carrier_call_id"`
 	History       []struct {
-		EventID string `json:"event_id"`
-		State   string `json:"state"`
-		Carrier string `json:"carrier"`
-		Detail  string `json:"detail"`
+		EventID    string    `json:"event_id"`
+		State      string    `json:"state"`
+		Carrier    string    `json:"carrier"`
+		Detail     string    `json:"detail"`
+		Changed    bool      `json:"changed"`
+		ReceivedAt time.Time `json:"received_at"`
+		Source     string    `json:"source"`
 	} `json:"history"`
 }
 

@@ -91,7 +91,8 @@ type result struct {
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
 	acks                                map[string]ackHistogram
-	loadBefore                          string // the machine's load average as the drill started
+	loadBefore                          string   // the machine's load average as the drill started
+	lag                                 goalLine // how fast reconciled endings were learnt
 }
 
 func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackHistogram) *result {
@@ -101,6 +102,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 	if !d.redisStop.from.IsZero() {
 		redis = span{d.redisStop.from, later(d.redisStop.to, d.recovered).Add(redisGrace)}
 	}
+	killed := d.killedSpan()
 
 	for _, p := range d.calls {
 		r.placed++
@@ -124,6 +126,8 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 			switch {
 			case redis.overlaps(p.sent, p.sent.Add(p.latency)):
 				r.excluded[fmt.Sprintf("refused (%d) while Redis was stopped", p.status)]++
+			case killed.overlaps(p.sent, p.sent.Add(p.latency)):
+				r.excluded[fmt.Sprintf("answered %d: in flight on sb1 when SIGKILL hit it", p.status)]++
 			case p.dest == busy:
 				r.finalsBad["busy number: "+why]++
 			default:
@@ -156,6 +160,8 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 			r.excluded["answered while Redis was stopped (Switchboard apologised)"]++
 		case ev.refusedDuring(carrier, sid, redis):
 			r.excluded["its callbacks were refused while Redis was stopped"]++
+		case killed.contains(rep.AnsweredAt) && rep.StreamsOpened == 0:
+			r.excluded["answered while sb1 was down after SIGKILL (its media had nowhere to go)"]++
 		default:
 			r.answering++
 			r.failed[why+d.burstNote(rep.AnsweredAt)]++
@@ -207,6 +213,8 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 			r.inCompleted++
 		case redis.contains(o.at) || redis.contains(rep.AnsweredAt):
 			r.inExcluded["offered while Redis was stopped"]++
+		case killed.contains(o.at) || killed.contains(rep.AnsweredAt):
+			r.inExcluded["offered while sb1 was down after SIGKILL"]++
 		case ev.refusedDuring(carrier, o.sid, redis):
 			r.inExcluded["its webhooks were refused while Redis was stopped"]++
 		default:
@@ -237,6 +245,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 	r.windows = windows(d)
 	r.cpu = d.usage()
 	r.burstOffered, r.burstPeak, r.beforeRate = burstRates(d, ev)
+	r.lag = reconcileStats(ev).lagGoal(d.o)
 	return r
 }
 
@@ -261,6 +270,8 @@ func (r *result) checkRecord(ev *evidence, carrier, sid string, rep sim.Report) 
 	}
 	st := ev.byCall[carrier][sid]
 	switch {
+	case !ok && st.acked == 0:
+		r.unfinished[noRecord]++
 	case st.dropped > 0:
 		r.unfinished["the carrier dropped its callbacks (a callback window)"]++
 	case st.refused503 > 0:
@@ -453,7 +464,7 @@ func (r *result) goals() []goalLine {
 	}
 	return []goalLine{
 		{verdict(share >= completionGoal && carriable > 0), "completed >= 99.9% of the calls a healthy carrier could carry",
-			fmt.Sprintf("%.2f%% (%d of %d; %.2f%% counting the %d caught by the Redis stop)", 100*share, done, carriable,
+			fmt.Sprintf("%.2f%% (%d of %d; %.2f%% counting the %d caught by the Redis stop or the SIGKILL)", 100*share, done, carriable,
 				100*float64(done)/float64(max(1, carriable+caught)), caught)},
 		{verdict(len(r.lost) == 0 && len(r.unverified) == 0), "acknowledged events lost = 0",
 			fmt.Sprintf("%d of %d acknowledged (%d could not be checked)", len(r.lost), r.acked, len(r.unverified))},
@@ -463,6 +474,8 @@ func (r *result) goals() []goalLine {
 			fmt.Sprintf("%d of %d (API failing: 1s; callbacks stopped: callback deadline %v + 2s)", passed, kept, callbackDeadline)},
 		{verdict(len(r.disagree) == 0), "(drill) the store agrees with the carrier wherever every callback was acknowledged",
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
+		r.reconcileGoal(),
+		r.lag,
 	}
 }
 
@@ -496,6 +509,10 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if !d.restart.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
 			t.clock(t.restartAt), preStop, round(d.restart.to.Sub(d.restart.from))))
+	}
+	if !d.killed.from.IsZero() {
+		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
+			d.clockOf(d.killed.from), round(d.killed.to.Sub(d.killed.from))))
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
@@ -557,7 +574,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("    to numbers that answer (counted)           %d", r.answering)
 	p("      completed                                %d", r.completed)
 	p("      failed                                   %d%s", r.failed.total(), bracket(r.failed))
-	p("    not counted: caught by the Redis stop      %d%s", r.excluded.total(), bracket(r.excluded))
+	p("    not counted: caught by Redis stop, SIGKILL %d%s", r.excluded.total(), bracket(r.excluded))
 	p("    final outcomes as expected                 %d%s", r.finals.total(), bracket(r.finals))
 	if len(r.finalsBad) > 0 {
 		p("    final outcomes NOT as expected             %d%s", r.finalsBad.total(), bracket(r.finalsBad))
@@ -566,7 +583,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("      completed                                %d", r.inCompleted)
 	p("      failed                                   %d%s", r.inFailed.total(), bracket(r.inFailed))
 	if len(r.inExcluded) > 0 {
-		p("    not counted: caught by the Redis stop      %d%s", r.inExcluded.total(), bracket(r.inExcluded))
+		p("    not counted: caught by Redis stop, SIGKILL %d%s", r.inExcluded.total(), bracket(r.inExcluded))
 	}
 	base := pct(r.straight, .5)
 	extra := func(q float64) time.Duration { return max(pct(r.failedOver, q)-base, 0) }
@@ -587,6 +604,8 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if ev.unsettled > 0 || len(ev.unreadable) > 0 {
 		p("  (carrier calls still up at the end: %d; call records that could not be read: %d)", ev.unsettled, len(ev.unreadable))
 	}
+
+	reconcileStats(ev).print(p, ev, r, o)
 
 	p("")
 	p("callbacks                                      %-12s %-12s", "primary", "secondary")

@@ -29,6 +29,10 @@ type options struct {
 	wrapUp      time.Duration
 	agents      int
 	inboundRate float64
+	// reconcileAfter is the instances' SWITCHBOARD_RECONCILE_AFTER; kill SIGKILLs an instance
+	// mid-burst.
+	reconcileAfter time.Duration
+	kill           bool
 }
 
 // Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
@@ -57,6 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.agents, "agents", 0, "simulated agents (softphones with pion peers) taking the inbound calls (default: 12 full, 6 short)")
 	fs.Float64Var(&o.inboundRate, "inbound-rate", 0, "steady inbound calls per second, for the agents (default: 2 full, 1 short)")
 	fs.DurationVar(&o.wrapUp, "wrap-up", 500*time.Millisecond, "how long an agent rests after a call (SWITCHBOARD_WRAP_UP)")
+	fs.DurationVar(&o.reconcileAfter, "reconcile-after", 5*time.Second,
+		"the instances' SWITCHBOARD_RECONCILE_AFTER: how long a quiet call waits before its carrier is asked about it")
+	fs.BoolVar(&o.kill, "kill-instance", true, "kill instance sb1 with SIGKILL mid-burst, then start it again")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "Switchboard's log level (its logs go to files, see -logs)")
 	fs.StringVar(&o.logs, "logs", "", "keep Switchboard's logs in this directory (default: a temporary one, removed)")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -94,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-rate: want 1 to 200 calls/s")
 	case o.agents < 0 || o.agents > 100 || o.inboundRate < 0 || o.inboundRate > 50:
 		return errors.New("-agents: want 0 to 100; -inbound-rate: want 0 to 50 calls/s")
+	case o.reconcileAfter <= 0:
+		return errors.New("-reconcile-after: want a positive duration")
 	case o.burstFactor < 2:
 		return errors.New("-burst-factor: want at least 2")
 	case o.ring <= callbackDeadline:
@@ -151,6 +160,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stuck = agents.stuck(ctx, o.wrapUp+10*time.Second)
 	}
 	ev := collect(ctx, s, d, unsettled)
+	// Calls whose end the callbacks did not bring are learnt by the reconcilers: give them
+	// the time they need, and no more than a minute past it.
+	fmt.Fprintln(stderr, "incidentdrill: waiting for the store to agree with the carriers")
+	ev.agreedAfter = awaitAgreement(ctx, s, ev, o.reconcileAfter+60*time.Second)
 	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
 	r.loadBefore = loadBefore
 	stopAgents()

@@ -131,6 +131,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 				"SWITCHBOARD_WRAP_UP=" + o.wrapUp.String(),
 				"SWITCHBOARD_RING_TIMEOUT=" + agentRingTimeout.String(),
 				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeout.String(),
+				"SWITCHBOARD_RECONCILE_AFTER=" + o.reconcileAfter.String(),
 			}})
 	}
 	s.lb = newProxy(backends...)
@@ -354,6 +355,30 @@ func (s *stack) restart(ctx context.Context, i int) error {
 	sleep(ctx, preStop)
 	s.retire(s.scrapeOne(ctx, in)) // its counters start again from zero
 	in.stop()
+	return in.start(ctx)
+}
+
+// kill kills instance i with SIGKILL, as a crash or an OOM kill would: no drain, nothing
+// finished. The load balancer takes it out of rotation (its health checks fail), and an
+// orchestrator starts it again after down.
+func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
+	in, b := s.instances[i], s.lb.backends[i]
+	s.retire(s.scrapeOne(ctx, in)) // its counters die with it
+	in.mu.Lock()
+	cmd, exited := in.cmd, in.exited
+	in.cmd = nil
+	if cmd != nil {
+		in.cpu += rig.CPUTime(cmd.Process.Pid)
+	}
+	in.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s is not running", in.name)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	b.drained.Store(true)
+	defer b.drained.Store(false)
+	sleep(ctx, down)
 	return in.start(ctx)
 }
 

@@ -25,6 +25,9 @@ type evidence struct {
 	sidOf      map[string][2]string                // our call id -> the carrier and its call id
 	unreadable map[string]bool                     // call ids whose record could not be read
 	unsettled  int                                 // carrier calls still up when the drill gave up waiting
+	// agreedAfter is how long after the calls settled the store agreed with the carriers
+	// (or the drill gave up waiting): the reconcilers' work.
+	agreedAfter time.Duration
 }
 
 // carriers pairs the configured ids with their simulators.

@@ -31,6 +31,9 @@ type config struct {
 	namespace string
 	agents    agentConfig
 	deploy    deployConfig
+	// reconcileAfter is how long a call may go without any event before its carrier's REST
+	// API is asked how it stands.
+	reconcileAfter time.Duration
 }
 
 // agentConfig is the agent side's configuration: routing times and the WebRTC media ports.
@@ -51,7 +54,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return def
 	}
 	var c config
-	var level, retention, drain, stopDelay, ring, queue, wrapUp, udpPort, publicIPs, origins string
+	var level, retention, drain, stopDelay, ring, queue, wrapUp, udpPort, publicIPs, origins, reconcileAfter string
 	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", ":8080"), "listen address (SWITCHBOARD_ADDR)")
 	fs.StringVar(&c.publicURL, "public-url", env("SWITCHBOARD_PUBLIC_URL", ""),
 		"base URL carriers use to reach us (SWITCHBOARD_PUBLIC_URL); default http://localhost:<port>")
@@ -81,6 +84,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"comma-separated public IPs to announce for agent audio behind a 1:1 NAT (SWITCHBOARD_WEBRTC_PUBLIC_IPS)")
 	fs.StringVar(&origins, "allowed-origins", env("SWITCHBOARD_ALLOWED_ORIGINS", ""),
 		"comma-separated browser origins, besides the public URL's, whose pages may open the softphone socket (SWITCHBOARD_ALLOWED_ORIGINS)")
+	fs.StringVar(&reconcileAfter, "reconcile-after", env("SWITCHBOARD_RECONCILE_AFTER", "30s"),
+		"how long a call may go without any event before its carrier's API is asked how it stands (SWITCHBOARD_RECONCILE_AFTER)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -128,6 +133,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		{"SWITCHBOARD_RING_TIMEOUT", ring, &c.agents.ringTimeout},
 		{"SWITCHBOARD_QUEUE_TIMEOUT", queue, &c.agents.queueTimeout},
 		{"SWITCHBOARD_WRAP_UP", wrapUp, &c.agents.wrapUp},
+		{"SWITCHBOARD_RECONCILE_AFTER", reconcileAfter, &c.reconcileAfter},
 	} {
 		if *d.to, err = positiveDuration(d.name, d.v); err != nil {
 			return config{}, err

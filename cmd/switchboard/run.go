@@ -137,6 +137,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Orphans:     placer,   // hangs up what an abandoned attempt created, on its first callback
 	}
 	agents.webhooks(&hookDeps)
+
+	// Every call's record right in the end: quiet calls are checked with their carrier.
+	reconciler := carrier.NewReconciler(carrier.ReconcilerDeps{Store: st, Registry: carriers, Breakers: breakers,
+		After: cfg.reconcileAfter, Metrics: carrier.NewReconcileMetrics(metrics), Log: log})
+	tasks.Go(func() { reconciler.Run(background) })
+	hookDeps.Media = reconcileOnStop{hookDeps.Media, reconciler, log}
 	hooks = webhooks.New(hookDeps)
 	defer hooks.Close()
 	tasks.Go(func() { actions.Run(background) })

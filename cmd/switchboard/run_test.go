@@ -140,6 +140,7 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 		"retention": {"SWITCHBOARD_RETENTION": "-1h"},
 		"stop":      {"SWITCHBOARD_STOP_DELAY": "-5s"},
 		"stop unit": {"SWITCHBOARD_STOP_DELAY": "5"},
+		"reconcile": {"SWITCHBOARD_RECONCILE_AFTER": "0s"},
 	}
 	for name, env := range cases {
 		err := run(context.Background(), []string{"switchboard"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
