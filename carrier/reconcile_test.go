@@ -143,13 +143,18 @@ func (g *reconcileRig) start(t *testing.T, tweak func(*ReconcilerDeps)) *Reconci
 func (g *reconcileRig) answered(t *testing.T, sid string) string {
 	t.Helper()
 	id := store.NewCallID()
-	for _, e := range []call.Event{
+	for i, e := range []call.Event{
 		{ID: id + ":placed", CallID: id, State: call.Queued, Direction: call.Outbound, Source: call.SourceSwitchboard},
 		{ID: sid + "/1", CallID: id, Carrier: "tw", CarrierCallID: sid, State: call.Ringing, Source: call.SourceCallback},
 		{ID: sid + "/2", CallID: id, Carrier: "tw", CarrierCallID: sid, State: call.InProgress, Source: call.SourceCallback},
 	} {
 		if _, err := g.st.Apply(context.Background(), e); err != nil {
 			t.Fatal(err)
+		}
+		if i == 0 { // the placer claims its attempt before the carrier can call back
+			if err := g.st.ClaimAttempt(context.Background(), id, "tw", 1); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return id
