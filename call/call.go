@@ -22,6 +22,9 @@ type Call struct {
 	// Claims are the carriers with an attempt on the call (see Claim). The store keeps them
 	// in the record but does not read them back.
 	Claims map[string]Claim `json:"-"`
+	// Correctable is set while the ending was chosen because the call had not been answered
+	// (see Correctable); the store keeps it in the record but does not read it back.
+	Correctable Correctable `json:"-"`
 }
 
 // Event is one thing a carrier (or Switchboard itself) reports about a call. Carriers retry,
@@ -157,13 +160,20 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	}
 	next := e.ReportedState(c.State)
 	changed := Advances(c.State, next)
-	if changed {
+	detail := e.Detail
+	switch {
+	case changed:
+		c.Correctable = e.correctable(c.State, next)
 		c.State = next
+	case c.corrects(e, next):
+		changed = true
+		c.State, c.Correctable = c.Correctable.State, Correctable{}
+		detail = CorrectionDetail(c.State, detail)
 	}
 	c.UpdatedAt = receivedAt
 	c.History = append(slices.Clip(c.History), Entry{
 		EventID: e.ID, State: next, Carrier: e.Carrier, At: e.At,
-		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail,
+		ReceivedAt: receivedAt, Changed: changed, Detail: detail,
 	})
 	if changed {
 		return c, Advanced
