@@ -3,6 +3,7 @@ package carrier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -90,6 +91,12 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	got, err := stB.Call(ctx, c.ID)
 	if err != nil || got.Carrier != "secondary" || got.CarrierCallID != c.CarrierCallID || got.State.Terminal() {
 		t.Errorf("live call after the orphan's hang-up: %v %s/%s, %v", got.State, got.Carrier, got.CarrierCallID, err)
+	}
+	if _, err := stB.JobOf(ctx, store.OrphanJobID("secondary", c.CarrierCallID)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an orphan job for the live call: %v", err)
+	}
+	if n, err := stB.JobBacklog(ctx); err != nil || n != 0 {
+		t.Errorf("jobs left: %d, %v", n, err)
 	}
 }
 
