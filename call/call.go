@@ -120,7 +120,8 @@ func Advances(current, next State) bool {
 
 // Apply folds e into c as of receivedAt and returns the new call and what happened. It is
 // pure: the same events in any order and any multiplicity give the same final state and the
-// same set of history entries.
+// same set of history entries (an ending chosen because the call was not answered yet keeps,
+// in its entry, the ending it chose; a late answer corrects the call, see Correctable).
 //
 // An event from a carrier with no claim on the call is Refused; one from an abandoned
 // attempt is kept as Orphaned and changes nothing else. The carrier of the event that
