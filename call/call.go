@@ -22,6 +22,9 @@ type Call struct {
 	// Claims are the carriers with an attempt on the call (see Claim). The store keeps them
 	// in the record but does not read them back.
 	Claims map[string]Claim `json:"-"`
+	// Correctable is set while the ending was chosen because the call had not been answered
+	// (see Correctable); the store keeps it in the record but does not read it back.
+	Correctable Correctable `json:"-"`
 }
 
 // Event is one thing a carrier (or Switchboard itself) reports about a call. Carriers retry,
@@ -120,7 +123,8 @@ func Advances(current, next State) bool {
 
 // Apply folds e into c as of receivedAt and returns the new call and what happened. It is
 // pure: the same events in any order and any multiplicity give the same final state and the
-// same set of history entries.
+// same set of history entries (an ending chosen because the call was not answered yet keeps,
+// in its entry, the ending it chose; a late answer corrects the call, see Correctable).
 //
 // An event from a carrier with no claim on the call is Refused; one from an abandoned
 // attempt is kept as Orphaned and changes nothing else. The carrier of the event that
@@ -160,13 +164,20 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	}
 	next := e.ReportedState(c.State)
 	changed := Advances(c.State, next)
-	if changed {
+	detail := e.Detail
+	switch {
+	case changed:
+		c.Correctable = e.correctable(c.State, next)
 		c.State = next
+	case c.corrects(e, next):
+		changed = true
+		c.State, c.Correctable = c.Correctable.State, Correctable{}
+		detail = CorrectionDetail(c.State, detail)
 	}
 	c.UpdatedAt = receivedAt
 	c.History = append(slices.Clip(c.History), Entry{
 		EventID: e.ID, State: next, Carrier: e.Carrier, At: e.At,
-		ReceivedAt: receivedAt, Changed: changed, Detail: e.Detail, Source: e.Source,
+		ReceivedAt: receivedAt, Changed: changed, Detail: detail, Source: e.Source,
 	})
 	if changed {
 		return c, Advanced

@@ -92,11 +92,25 @@ func lifecycle(t *rapid.T) []Event {
 	} else {
 		path = append(path, rapid.SampledFrom([]State{Busy, Failed, NoAnswer, Canceled}).Draw(t, "ending"))
 	}
+	// The ending may be a Telnyx hangup, which reports completed if the call was answered and
+	// its cause's ending if not; its answer may arrive after it.
+	telnyx := rapid.Bool().Draw(t, "telnyx")
+	timed := rapid.Bool().Draw(t, "timed")
 	// A carrier may skip states (no ringing callback requested, a failed dial that never rang).
 	var events []Event
 	for i, s := range path {
 		if s.Terminal() || rapid.IntRange(0, 4).Draw(t, fmt.Sprintf("keep%d", i)) > 0 {
-			events = append(events, Event{ID: fmt.Sprintf("ev-%d-%s", i, s), CallID: "c", State: s})
+			e := Event{ID: fmt.Sprintf("ev-%d-%s", i, s), CallID: "c", State: s}
+			if timed {
+				e.At = time.Unix(100, 0).Add(time.Duration(i) * time.Second)
+			}
+			if s.Terminal() && telnyx {
+				e.ID, e.State, e.Unanswered = fmt.Sprintf("hangup-%d", i), Completed, s
+				if s == Completed { // answered: the cause's ending if it had not been
+					e.Unanswered = rapid.SampledFrom([]State{NoAnswer, Canceled, Failed}).Draw(t, "unanswered")
+				}
+			}
+			events = append(events, e)
 		}
 	}
 	for i := range rapid.IntRange(0, 2).Draw(t, "notes") {
@@ -114,9 +128,16 @@ func fold(events []Event) Call {
 	return c
 }
 
+// entrySet is the history as a set of event ids and the states they reported. A Telnyx
+// hangup's entry keeps the ending it reported on arrival (a late answer corrects the call,
+// not that entry), so only its id counts.
 func entrySet(c Call) []string {
 	var ids []string
 	for _, h := range c.History {
+		if strings.HasPrefix(h.EventID, "hangup-") {
+			ids = append(ids, h.EventID)
+			continue
+		}
 		ids = append(ids, h.EventID+"/"+h.State.String())
 	}
 	slices.Sort(ids)
@@ -186,6 +207,43 @@ func TestApplyUnansweredEnding(t *testing.T) {
 		last := c.History[len(c.History)-1]
 		if wantEntry := hangup.ReportedState(stateBefore(tc.before)); last.State != wantEntry {
 			t.Errorf("after %v: history entry %v, want %v", tc.before, last.State, wantEntry)
+		}
+	}
+}
+
+// TestLateAnswerCorrectsAnUnansweredEnding: a hangup applied before its call's answer ends
+// the call with its unanswered ending; the answer, if it happened no later than the end (or
+// a time is unknown), corrects the ending to completed, once. An answer stamped after the end
+// changes nothing.
+func TestLateAnswerCorrectsAnUnansweredEnding(t *testing.T) {
+	end := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name          string
+		hangAt, ansAt time.Time
+		want          State
+	}{
+		{"answer before the end", end, end.Add(-time.Second), Completed},
+		{"answer at the end", end, end, Completed},
+		{"answer time unknown", end, time.Time{}, Completed},
+		{"end time unknown", time.Time{}, end, Completed},
+		{"answer after the end", end, end.Add(time.Second), NoAnswer},
+	} {
+		c, _ := Apply(Call{}, Event{ID: "i", CallID: "c", State: Initiated}, end)
+		c, _ = Apply(c, Event{ID: "h", CallID: "c", State: Completed, Unanswered: NoAnswer, At: tc.hangAt}, end)
+		if c.State != NoAnswer {
+			t.Fatalf("%s: after the hangup %v", tc.name, c.State)
+		}
+		c, out := Apply(c, Event{ID: "a", CallID: "c", State: InProgress, At: tc.ansAt}, end)
+		last := c.History[len(c.History)-1]
+		if c.State != tc.want || (out == Advanced) != (tc.want == Completed) || last.Changed != (out == Advanced) {
+			t.Errorf("%s: %v (%v, entry %+v), want %v", tc.name, c.State, out, last, tc.want)
+		}
+		if tc.want == Completed && !strings.HasPrefix(last.Detail, "answered before it ended") {
+			t.Errorf("%s: correction's detail %q", tc.name, last.Detail)
+		}
+		// Once corrected, a second answer (another event id) changes nothing more.
+		if _, out := Apply(c, Event{ID: "a2", CallID: "c", State: InProgress}, end); tc.want == Completed && out != Recorded {
+			t.Errorf("%s: a second answer: %v", tc.name, out)
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // Actions runs the carrier actions owed after an acknowledgement: answering an inbound
-// Telnyx call, hanging a call up, letting go of an inbound Telnyx call nobody can take. Each is
+// Telnyx call, hanging a call up, letting go of an inbound Telnyx call nobody can take,
+// hanging up an orphan (a call an abandoned attempt created; see orphans). Each is
 // a job in Redis (store.Job), stored before the webhook or API request that caused it is
 // acknowledged, and done by whichever instance claims it first. A claim is a lease: the jobs of
 // an instance that dies are claimed again by another once their lease runs out. A job that
@@ -183,6 +184,8 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		err = a.hangup(jobCtx, c, false)
 	case store.JobReject:
 		err = a.hangup(jobCtx, c, true)
+	case store.JobHangupOrphan:
+		err = a.hangupOrphan(jobCtx, c)
 	default:
 		err = giveUp("unknown job kind %q", c.Kind)
 	}
@@ -220,6 +223,9 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		a.d.Log.Warn("carrier action outcome not recorded", "job", c.ID, "err", err)
 	}
 	a.d.Metrics.actions.WithLabelValues(c.Carrier, c.Kind, result).Inc()
+	if c.Kind == store.JobHangupOrphan {
+		a.countOrphan(c, result)
+	}
 }
 
 func (a *Actions) backoff(attempt int) time.Duration {

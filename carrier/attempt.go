@@ -42,15 +42,16 @@ func (p *Placer) try(ctx context.Context, cfg Config, client Client, pr PlaceReq
 
 // abandon gives up on a failed attempt before the call moves on. From now on the carrier's
 // events for the call are an orphan's (kept, changing nothing), and what the attempt may have
-// created is hung up: the call id an early callback revealed at once, and, for a Twilio
-// request that may have created a call, whatever a lookup of live calls to the callee finds.
+// created is hung up, through a stored job: the call id an early callback revealed at once,
+// and, for a Twilio request that may have created a call, whatever a lookup of live calls to
+// the callee finds.
 func (p *Placer) abandon(ctx context.Context, cfg Config, client Client, pr PlaceRequest, res Result, sentAt time.Time) {
 	early, err := p.d.Store.AbandonAttempt(ctx, pr.CallID, cfg.ID, pr.Attempt)
 	if err != nil {
 		p.d.Log.Warn("failed attempt not marked abandoned", "call", pr.CallID, "carrier", cfg.ID, "err", err)
 	}
 	if early != "" {
-		p.orphans.hangup(cfg.ID, early, "early")
+		p.orphans.hangup(ctx, pr.CallID, cfg.ID, early, "early")
 	}
 	if res.Verdict() != MaybeCreated {
 		return
@@ -58,16 +59,6 @@ func (p *Placer) abandon(ctx context.Context, cfg Config, client Client, pr Plac
 	p.d.Log.Info("failed over from a create-call that may have created the call; hunting the orphan",
 		"call", pr.CallID, "carrier", cfg.ID, "attempt", pr.Attempt, "result", res.String())
 	if lister, ok := client.(callLister); ok {
-		p.orphans.hunt(cfg.ID, lister, pr.To, pr.From, sentAt.Add(-time.Second))
+		p.orphans.hunt(pr.CallID, cfg.ID, lister, pr.To, pr.From, sentAt.Add(-time.Second))
 	}
-}
-
-// HangupOrphan hangs up carrierCallID on carrier, a call created for an attempt we had given
-// up on (the store answered call.Orphaned to one of its events). It returns at once; the
-// hang-up runs in the background, once per orphan.
-func (p *Placer) HangupOrphan(carrier, carrierCallID string) {
-	if carrierCallID == "" {
-		return
-	}
-	p.orphans.hangup(carrier, carrierCallID, "callback")
 }

@@ -110,14 +110,16 @@ func (s *scripted) config(priority int, tweak func(*Config)) Config {
 	return c
 }
 
-// instance is one Switchboard's outbound side: its own store client, registry, breakers and
-// placer, running until the test ends.
+// instance is one Switchboard's outbound side: its own store client, registry, breakers,
+// placer and carrier actions (whose runner may be left stopped), running until the test ends.
 type instance struct {
 	st       *store.Redis
 	reg      *Registry
 	breakers *Breakers
 	router   *Router
 	placer   *Placer
+	actions  *Actions
+	metrics  *Metrics
 }
 
 func newInstance(t *testing.T, ns string) *instance {
@@ -133,6 +135,13 @@ func newInstanceOn(t *testing.T, st *store.Redis) *instance {
 // newInstanceAt is an instance whose callback URLs point at publicURL.
 func newInstanceAt(t *testing.T, st *store.Redis, publicURL string) *instance {
 	t.Helper()
+	return newInstanceRunning(t, st, publicURL, true)
+}
+
+// newInstanceRunning is newInstanceAt whose actions runner runs only if runActions: an
+// instance that dies before doing the jobs it stored.
+func newInstanceRunning(t *testing.T, st *store.Redis, publicURL string, runActions bool) *instance {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	in := &instance{st: st, reg: NewRegistry(st, NewHTTPClient(), log)}
 	if err := in.reg.Load(context.Background()); err != nil {
@@ -142,11 +151,17 @@ func newInstanceAt(t *testing.T, st *store.Redis, publicURL string) *instance {
 	in.router = NewRouter(in.reg, in.breakers, nil)
 	in.placer = NewPlacer(PlacerDeps{Store: st, Registry: in.reg, Breakers: in.breakers, Router: in.router,
 		PublicURL: publicURL, Log: log})
+	in.metrics = NewMetrics(nil)
+	in.actions = NewActions(ActionDeps{Store: st, Registry: in.reg, Metrics: in.metrics, Log: log,
+		Instance: in.breakers.Instance(), Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Backoff: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { in.reg.Watch(ctx) })
 	wg.Go(func() { in.breakers.Run(ctx) })
 	wg.Go(func() { in.placer.Run(ctx) })
+	if runActions {
+		wg.Go(func() { in.actions.Run(ctx) })
+	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return in
 }

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_carrier_actions_total",
-			Help: "Attempts at carrier actions owed after an acknowledgement (answer, hangup, reject), by carrier, kind and result (done, retry, failed, lease-lost).",
+			Help: "Attempts at carrier actions owed after an acknowledgement (answer, hangup, reject, hangup-orphan), by carrier, kind and result (done, retry, failed, lease-lost).",
 		}, []string{"carrier", "kind", "result"}),
 		actionBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_carrier_actions_backlog",
@@ -63,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"carrier"}),
 		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_orphan_hangups_total",
-			Help: "Calls a carrier created for an attempt we had given up on, hung up: by carrier, how they were found (callback, lookup, early) and result (hung-up, failed).",
+			Help: "Calls a carrier created for an attempt we had given up on, counted when their hang-up job completes (hung-up) or is given up (failed), by carrier and how they were found (callback, lookup, early).",
 		}, []string{"carrier", "via", "result"}),
 	}
 	if reg != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webhooks"
 )
@@ -184,11 +185,17 @@ func withWebhooks(t *testing.T) *instance {
 
 // withWebhooksAt is withWebhooks, and the webhooks' public URL.
 func withWebhooksAt(t *testing.T) (*instance, string) {
+	return withWebhooksOn(t, openStore(t, redistest.Namespace(t)), true)
+}
+
+// withWebhooksOn is an instance on st with webhooks on a real port, whose actions runner runs
+// only if runActions.
+func withWebhooksOn(t *testing.T, st *store.Redis, runActions bool) (*instance, string) {
 	e := echo.New()
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	in := newInstanceAt(t, openStore(t, redistest.Namespace(t)), srv.URL)
-	hooks := webhooks.New(webhooks.Deps{Store: in.st, Carriers: registryCredentials{in.reg}, PublicURL: srv.URL, Orphans: in.placer})
+	in := newInstanceRunning(t, st, srv.URL, runActions)
+	hooks := webhooks.New(webhooks.Deps{Store: in.st, Carriers: registryCredentials{in.reg}, PublicURL: srv.URL, Orphans: in.actions})
 	t.Cleanup(hooks.Close)
 	hooks.Register(e)
 	return in, srv.URL

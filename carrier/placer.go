@@ -46,6 +46,7 @@ type placerStore interface {
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error
 	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+	EnqueueJob(ctx context.Context, j store.Job) (bool, error) // an orphan's hang-up
 }
 
 // PlacerDeps are what a Placer needs. Store, Registry, Breakers, Router and PublicURL are
@@ -87,7 +88,7 @@ func NewPlacer(d PlacerDeps) *Placer {
 		d.TwilioStatusOverrides = ""
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
-	return &Placer{d: d, live: newLiveness(d.Store, d.Metrics, d.Log), orphans: newOrphans(d.Registry, d.Store, d.Metrics, d.Log)}
+	return &Placer{d: d, live: newLiveness(d.Store, d.Metrics, d.Log), orphans: newOrphans(d.Store, d.Log)}
 }
 
 // PlaceCall is a request to call To.
@@ -221,7 +222,7 @@ func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) Plac
 	switch cfg.Kind {
 	case Twilio:
 		// The attempt travels in the URLs, so a call this attempt created after we gave up on
-		// it is recognised by its first callback (see HangupOrphan).
+		// it is recognised by its first callback (see Actions.HangupOrphan).
 		q := "?sb_call=" + id + "&sb_attempt=" + strconv.Itoa(attempt)
 		pr.VoiceURL = base + "/voice" + q
 		pr.StatusURL = base + "/status" + q

@@ -28,9 +28,11 @@
 --
 -- Returns {outcome, state, created, ended}; outcome: 1 recorded, 2 advanced, 3 duplicate,
 -- 4 refused (a foreign carrier), 5 orphaned;
--- ended is 1 when this event finished the call. Without KEYS[3] a finishing event also
--- returns {..., from, to, direction, carrier, carrier_call_id, agent, created_at, attempts}
--- for the caller's call-detail record.
+-- ended is 1 when this event finished the call, 2 when it corrected the ending (a late
+-- answer, see call.Correctable). Without KEYS[3] a finishing event also returns
+-- {..., from, to, direction, carrier, carrier_call_id, agent, created_at, attempts}, and a
+-- correcting one {..., ended_at, corrected ending} after those, for the caller's call-detail
+-- record.
 --
 -- It runs on every callback, so it does as little as it can: one HMGET reads the record and
 -- whether the event was seen (dedupe is a field of the hash), one HSET writes it, one XADD
@@ -98,8 +100,10 @@ end
 local changed, ended = 0, 0
 local rank = tonumber(ARGV[3])
 local was = tonumber(cur[2] or '0')
+local detail, answered, fix = ARGV[13], ''
 -- An ending that depends on whether the call was answered (call.Event.ReportedState).
 if ARGV[17] ~= '' and was < ANSWERED_RANK then
+  answered = ARGV[2]
   state, rank = ARGV[17], TERMINAL_RANK
 end
 if state ~= '' and was < TERMINAL_RANK and rank > was then
@@ -108,11 +112,34 @@ if state ~= '' and was < TERMINAL_RANK and rank > was then
   set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'state', state, 'rank', rank
   n = n + 4
   if rank == TERMINAL_RANK then ended = 1 end
+  -- Chosen because the call was not answered yet: kept correctable (call.Correctable) as
+  -- field ua = answered ending|carrier time of the end|when it was stored.
+  if answered ~= '' and answered ~= state then
+    set[n + 1], set[n + 2] = 'ua', answered .. '|' .. ARGV[4] .. '|' .. now
+    n = n + 2
+  end
+elseif rank == ANSWERED_RANK and was == TERMINAL_RANK and state ~= '' then
+  -- A late answer: it corrects an ending chosen because the call was not answered yet, if
+  -- it happened no later than the end (an unknown time counts as no later). Rare, so its
+  -- field is read only here.
+  local ua = redis.call('HGET', call, 'ua')
+  if ua and ua ~= '' then
+    local to, endAt, endedAt = string.match(ua, '^([^|]*)|([^|]*)|([^|]*)$')
+    if to and to ~= '' and (ARGV[4] == '' or endAt == '' or tonumber(ARGV[4]) <= tonumber(endAt)) then
+      fix = {cur[3], endedAt}
+      changed = 1
+      cur[3] = to
+      set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'state', to, 'ua', ''
+      n = n + 4
+      detail = 'answered before it ended: ending corrected to ' .. to
+      if ARGV[13] ~= '' then detail = detail .. '; ' .. ARGV[13] end
+    end
+  end
 end
 redis.call('HSET', call, unpack(set))
 
 redis.call('XADD', log, 'MAXLEN', '~', LOG_LEN, '*',
-  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', ARGV[13], 'src', ARGV[16])
+  'id', id, 's', state, 'c', ARGV[7], 'at', ARGV[4], 'r', now, 'ch', changed, 'd', detail, 'src', ARGV[16])
 
 -- A live call expires LIVE_TTL after it was created, a finished one DONE_TTL after it ended.
 if created == 1 or ended == 1 then
@@ -136,9 +163,20 @@ if indexed then
   elseif created == 1 then
     redis.call('ZADD', KEYS[3], now, ARGV[6])
   end
+  if fix then
+    -- A second call-detail record for the call: the corrected ending, naming the one it
+    -- replaces, with the end's original time.
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', CDR_LEN, '*', 'id', ARGV[6], 'state', cur[3],
+      'from', cur[7] or '', 'to', cur[8] or '', 'direction', cur[6] or '', 'carrier', cur[4] or '',
+      'carrier_call_id', cur[5] or '', 'agent', cur[9] or '', 'created_at', cur[1], 'ended_at', fix[2],
+      'attempts', cur[10] or '', 'corrects', fix[1])
+  end
 end
+if fix then ended = 2 end
 if ended == 0 or indexed then
   return {changed + 1, cur[3] or '', created, ended}
 end
-return {changed + 1, cur[3] or '', created, ended,
+local out = {changed + 1, cur[3] or '', created, ended,
   cur[7] or '', cur[8] or '', cur[6] or '', cur[4] or '', cur[5] or '', cur[9] or '', cur[1], cur[10] or ''}
+if fix then out[13], out[14] = fix[2], fix[1] end
+return out

@@ -165,7 +165,7 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 		return a, fmt.Errorf("store: event %s of carrier %s for call %s: %w", e.ID, e.Carrier, e.CallID, ErrNotOwner)
 	}
 	a.State, _ = call.ParseState(res[1].(string))
-	created, ended := res[2].(int64) == 1, res[3].(int64) == 1
+	created, ended := res[2].(int64) == 1, res[3].(int64) != 0
 	if r.cluster && (created || ended) {
 		// On Cluster the active-call index and the call-detail records live outside the
 		// call's hash slot, so they are written after the script. The index is only a hint:
@@ -185,14 +185,16 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 		if ended {
 			p.ZRem(ctx, r.keys.active(), id)
 			createdAt, _ := strconv.ParseInt(res[10].(string), 10, 64)
-			p.XAdd(ctx, &redis.XAddArgs{
-				Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true,
-				Values: []any{
-					"id", id, "state", res[1], "from", res[4], "to", res[5], "direction", res[6],
-					"carrier", res[7], "carrier_call_id", res[8], "agent", res[9],
-					"created_at", createdAt, "ended_at", now.UnixMilli(), "attempts", res[11],
-				},
-			})
+			values := []any{
+				"id", id, "state", res[1], "from", res[4], "to", res[5], "direction", res[6],
+				"carrier", res[7], "carrier_call_id", res[8], "agent", res[9],
+				"created_at", createdAt, "ended_at", now.UnixMilli(), "attempts", res[11],
+			}
+			if len(res) >= 14 { // a corrected ending: its original end, and what it replaces
+				values[19] = res[12]
+				values = append(values, "corrects", res[13])
+			}
+			p.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true, Values: values})
 		}
 		return nil
 	})
@@ -400,6 +402,9 @@ type CDR struct {
 	EndedAt       time.Time  `json:"ended_at"`
 	// Attempts are the carriers tried for an outbound call, in order, with what each answered.
 	Attempts []Attempt `json:"attempts,omitempty"`
+	// Corrects, when set, marks a correction: the call's earlier record ended it in this
+	// state, chosen because its answer had not arrived yet; this record's State replaces it.
+	Corrects call.State `json:"corrects,omitzero"`
 }
 
 // RecentCDRs returns up to n of the newest call-detail records, newest first.
@@ -417,6 +422,7 @@ func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 			CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
 			EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts"))}
 		c.State, _ = call.ParseState(v("state"))
+		c.Corrects, _ = call.ParseState(v("corrects"))
 		out = append(out, c)
 	}
 	return out, nil

@@ -54,6 +54,17 @@ func TestOnRedisCluster(t *testing.T) {
 	if cdrs, err := r.RecentCDRs(ctx, 100); err != nil || len(cdrs) != 10 {
 		t.Fatalf("CDRs on the cluster: %d %v", len(cdrs), err)
 	}
+	// A Telnyx hangup before its answer: the answer corrects the ending, and the correcting
+	// call-detail record is written after the script as the first one is.
+	fixed := NewCallID()
+	mustApply(t, r, call.Event{ID: "q", CallID: fixed, State: call.Queued, Direction: call.Outbound, From: "+1", To: "+2"})
+	mustApply(t, r, call.Event{ID: "h", CallID: fixed, State: call.Completed, Unanswered: call.Canceled})
+	mustApply(t, r, call.Event{ID: "late", CallID: fixed, State: call.InProgress})
+	cdrs, err := r.RecentCDRs(ctx, 2)
+	if err != nil || len(cdrs) != 2 || cdrs[0].CallID != fixed || cdrs[0].State != call.Completed ||
+		cdrs[0].Corrects != call.Canceled || cdrs[1].State != call.Canceled || !cdrs[0].EndedAt.Equal(cdrs[1].EndedAt) {
+		t.Fatalf("corrected CDRs on the cluster: %+v %v", cdrs, err)
+	}
 	inbound := mustApply(t, r, call.Event{ID: "i", Carrier: "tx", CarrierCallID: "v3:x", State: call.Initiated, Direction: call.Inbound})
 	if inbound.CallID != InboundCallID("tx", "v3:x") {
 		t.Fatalf("inbound on the cluster: %+v", inbound)

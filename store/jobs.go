@@ -33,6 +33,9 @@ const (
 	JobAnswer = "answer" // answer an inbound Telnyx call after call.initiated
 	JobHangup = "hangup" // end a call at its carrier (the API, an agent, the softphone)
 	JobReject = "reject" // let go of an inbound Telnyx call nobody can take
+	// JobHangupOrphan ends one carrier call that an attempt we gave up on created: the job
+	// names that carrier and carrier call id, never the record's (which is the live call).
+	JobHangupOrphan = "hangup-orphan"
 )
 
 // JobKeep is how long a job's record stays after it was enqueued: its id deduplicates for
@@ -58,6 +61,12 @@ type Job struct {
 
 // JobID is the dedupe key of kind on call: one answer, one hang-up, one reject per call.
 func JobID(kind, callID string) string { return kind + ":" + callID }
+
+// OrphanJobID is the dedupe key of the hang-up of one orphan: its carrier and carrier call
+// id, so every callback of the orphan and every lookup that finds it is the same job.
+func OrphanJobID(carrier, carrierCallID string) string {
+	return JobHangupOrphan + ":" + carrier + ":" + carrierCallID
+}
 
 // renews says whether a job of kind may be stored again once the previous one finished: a
 // hang-up may be asked for again (the call did not end), an answer must never be repeated

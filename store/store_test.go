@@ -118,6 +118,10 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
 			src := call.Source(rapid.IntRange(int(call.UnknownSource), int(call.SourceSwitchboard)).Draw(t, fmt.Sprintf("source%d", i)))
 			e := call.Event{ID: fmt.Sprintf("e%d", i), CallID: id, State: s, Source: src}
+			if rapid.Bool().Draw(t, fmt.Sprintf("timed%d", i)) {
+				// Carrier times from a few seconds, so that answers and ends tie and cross.
+				e.At = time.UnixMilli(1_700_000_000_000 + 1000*int64(rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("at%d", i))))
+			}
 			if s == call.Completed && rapid.Bool().Draw(t, fmt.Sprintf("ending%d", i)) {
 				// A Telnyx hangup: completed if answered, else an unanswered ending.
 				e.Unanswered = rapid.SampledFrom([]call.State{call.Canceled, call.NoAnswer, call.Failed}).Draw(t, fmt.Sprintf("unanswered%d", i))
@@ -146,11 +150,94 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		}
 		for i := range stored.History {
 			s, m := stored.History[i], model.History[i]
-			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Source != m.Source {
+			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Detail != m.Detail || s.Source != m.Source {
 				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
 			}
 		}
 	})
+}
+
+// TestTelnyxHangupInAnyOrder: a Telnyx call's initiated, answered and hangup events (the
+// hangup reports completed if the call was answered, else its cause's ending X), delivered
+// in any order with duplicates, end the call the same in the script and in call.Apply:
+// completed when it was answered, X when it was not. When the hangup came before the answer
+// the first call-detail record says X and a second, marked as a correction of X, completed.
+func TestTelnyxHangupInAnyOrder(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	rapid.Check(t, func(t *rapid.T) {
+		id := NewCallID()
+		x := rapid.SampledFrom([]call.State{call.Canceled, call.NoAnswer, call.Failed, call.Busy}).Draw(t, "X")
+		answered := rapid.Bool().Draw(t, "answered")
+		at := func(name string, s int64) time.Time {
+			if rapid.Bool().Draw(t, name) { // a carrier time, or none
+				return time.UnixMilli(1_700_000_000_000 + s*1000)
+			}
+			return time.Time{}
+		}
+		events := []call.Event{
+			{ID: "initiated", CallID: id, State: call.Initiated, At: at("initiatedAt", 0)},
+			{ID: "hangup", CallID: id, State: call.Completed, Unanswered: x, At: at("hangupAt", 2)},
+		}
+		if answered {
+			events = append(events, call.Event{ID: "answered", CallID: id, State: call.InProgress, At: at("answeredAt", 1)})
+		}
+		var delivered []call.Event
+		for i, e := range events {
+			for range rapid.IntRange(1, 3).Draw(t, fmt.Sprintf("copies%d", i)) {
+				delivered = append(delivered, e)
+			}
+		}
+		delivered = rapid.Permutation(delivered).Draw(t, "arrival")
+
+		var model call.Call
+		for i, e := range delivered {
+			var want call.Outcome
+			model, want = call.Apply(model, e, time.Now())
+			got, err := r.Apply(ctx, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Outcome != want || got.State != model.State {
+				t.Fatalf("delivery %d of %s: store %v %v, domain %v %v", i, e.ID, got.Outcome, got.State, want, model.State)
+			}
+		}
+		want := x
+		if answered {
+			want = call.Completed
+		}
+		stored, err := r.Call(ctx, id)
+		if err != nil || stored.State != want || model.State != want {
+			t.Fatalf("final: store %v, domain %v, want %v (%v); arrival %v", stored.State, model.State, want, err, ids(delivered))
+		}
+		cdrs, err := r.RecentCDRs(ctx, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []CDR
+		for _, c := range slices.Backward(cdrs) {
+			if c.CallID == id {
+				mine = append(mine, c)
+			}
+		}
+		corrected := answered && slices.IndexFunc(delivered, func(e call.Event) bool { return e.ID == "hangup" }) <
+			slices.IndexFunc(delivered, func(e call.Event) bool { return e.ID == "answered" })
+		switch {
+		case corrected && (len(mine) != 2 || mine[0].State != x || mine[0].Corrects != call.Unknown ||
+			mine[1].State != call.Completed || mine[1].Corrects != x || !mine[1].EndedAt.Equal(mine[0].EndedAt)):
+			t.Fatalf("CDRs of a corrected ending: %+v", mine)
+		case !corrected && (len(mine) != 1 || mine[0].State != want || mine[0].Corrects != call.Unknown):
+			t.Fatalf("CDRs: %+v, want one, %v", mine, want)
+		}
+	})
+}
+
+func ids(events []call.Event) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.ID)
+	}
+	return out
 }
 
 func TestEventBeforeItsCallIsKnownIsKeptThenApplied(t *testing.T) {

@@ -28,15 +28,31 @@ func (s *Server) refuseForeign(c echo.Context, carrier, route string, e call.Eve
 	return c.NoContent(http.StatusForbidden)
 }
 
-// hangupOrphan has the call an abandoned attempt created hung up: the carrier created it
-// although its answer to our request came too late (or not at all), and the call went on on
-// another carrier. Its event is in the history already and changed nothing.
-func (s *Server) hangupOrphan(carrier, route, callID string, e call.Event) {
+// hangupOrphan stores the hang-up of the call an abandoned attempt created: the carrier
+// created it although its answer to our request came too late (or not at all), and the call
+// went on on another carrier. Its event is in the history already and changed nothing. An
+// error means the hang-up is not durable: the carrier must get 503 and send the event again.
+func (s *Server) hangupOrphan(ctx context.Context, carrier, route, callID string, e call.Event) error {
+	if s.d.Orphans == nil {
+		return nil
+	}
 	s.d.Log.Info("event from an abandoned attempt; hanging up the orphan", "carrier", carrier, "route", route,
 		"call", callID, "carrier_call_id", e.CarrierCallID, "attempt", e.Attempt)
-	if s.d.Orphans != nil {
-		s.d.Orphans.HangupOrphan(carrier, e.CarrierCallID)
+	return s.d.Orphans.HangupOrphan(ctx, callID, carrier, e.CarrierCallID)
+}
+
+// orphanEvent says whether an applied event is an orphan's whose hang-up must be stored: a
+// new one (call.Orphaned), or a duplicate of one, since the first delivery may have been
+// answered 503 after its event was stored but before its hang-up was; the job's id makes
+// storing it twice harmless.
+func (s *Server) orphanEvent(ctx context.Context, carrier string, a store.Applied, e call.Event) (bool, error) {
+	switch {
+	case a.Outcome == call.Orphaned:
+		return true, nil
+	case a.Outcome != call.Duplicate || s.d.Orphans == nil || e.CarrierCallID == "" || a.CallID == "":
+		return false, nil
 	}
+	return s.d.Store.IsOrphanEvent(ctx, a.CallID, carrier, e.Attempt)
 }
 
 // streamOwner checks that a media stream's carrier owns the call the stream names, before

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,7 +148,69 @@ func TestForeignCarrierIsRefusedOnEveryRoute(t *testing.T) {
 // orphanCatcher records what the webhooks ask to hang up.
 type orphanCatcher chan string
 
-func (o orphanCatcher) HangupOrphan(carrier, ccid string) { o <- carrier + " " + ccid }
+func (o orphanCatcher) HangupOrphan(_ context.Context, _, carrier, ccid string) error {
+	o <- carrier + " " + ccid
+	return nil
+}
+
+// failingOrphans cannot store a hang-up until ok is set.
+type failingOrphans struct {
+	ok     atomic.Bool
+	stored chan string
+}
+
+func (f *failingOrphans) HangupOrphan(_ context.Context, callID, carrier, ccid string) error {
+	if !f.ok.Load() {
+		return errors.New("store down")
+	}
+	f.stored <- callID + " " + carrier + " " + ccid
+	return nil
+}
+
+// TestOrphanHangupNotStoredIs503: an orphan's callback is acknowledged only once its hang-up
+// is stored. If it cannot be, the carrier gets 503; its retry, a duplicate of the stored
+// event, stores the hang-up and gets 204.
+func TestOrphanHangupNotStoredIs503(t *testing.T) {
+	orphans := &failingOrphans{stored: make(chan string, 1)}
+	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Orphans = orphans })
+	ctx := context.Background()
+	id := store.NewCallID()
+	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: call.Queued, Direction: call.Outbound})
+	h.st.ClaimAttempt(ctx, id, "tw", 1)
+	h.st.AbandonAttempt(ctx, id, "tw", 1)
+	orphan := "CA" + strings.Repeat("5f", 16)
+	path := "/webhooks/tw/status?sb_call=" + id + "&sb_attempt=1"
+	if r := h.twilio(path, statusForm(orphan, "ringing", 1), true); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("orphan's callback with its hang-up not stored: %d, want 503", r.StatusCode)
+	}
+	orphans.ok.Store(true)
+	if r := h.twilio(path, statusForm(orphan, "ringing", 1), true); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("the retry: %d, want 204", r.StatusCode)
+	}
+	select {
+	case got := <-orphans.stored:
+		if got != id+" tw "+orphan {
+			t.Fatalf("stored %q", got)
+		}
+	default:
+		t.Fatal("the retry did not store the orphan's hang-up")
+	}
+	// A duplicate of the live carrier's event stores no orphan hang-up.
+	id2 := store.NewCallID()
+	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id2, State: call.Queued, Direction: call.Outbound})
+	h.st.ClaimAttempt(ctx, id2, "tw", 1)
+	live := "CA" + strings.Repeat("6a", 16)
+	for range 2 {
+		if r := h.twilio("/webhooks/tw/status?sb_call="+id2+"&sb_attempt=1", statusForm(live, "ringing", 1), true); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("live callback: %d", r.StatusCode)
+		}
+	}
+	select {
+	case got := <-orphans.stored:
+		t.Fatalf("a live call's callback stored an orphan hang-up: %q", got)
+	default:
+	}
+}
 
 func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 	orphans := make(orphanCatcher, 4)

@@ -30,12 +30,14 @@ type eventStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
 	Link(ctx context.Context, callID, carrier, carrierCallID string) error
 	CheckOwner(ctx context.Context, callID, carrier string) error
+	IsOrphanEvent(ctx context.Context, callID, carrier string, attempt int) (bool, error)
 }
 
-// orphanHanger hangs up a carrier call that an attempt we gave up on created (the store
-// answered call.Orphaned to one of its events). It returns at once.
+// orphanHanger stores the hang-up of a carrier call that an attempt we gave up on created
+// (the store answered call.Orphaned to one of its events); once it returns nil the hang-up is
+// durable (carrier.Actions).
 type orphanHanger interface {
-	HangupOrphan(carrier, carrierCallID string)
+	HangupOrphan(ctx context.Context, callID, carrier, carrierCallID string) error
 }
 
 // Kind is the protocol family of a carrier, as the webhooks see it.

@@ -237,7 +237,8 @@ func TestTelnyxEvents(t *testing.T) {
 	if r := h.telnyxPost("/webhooks/tx/events", signedTelnyxFixture("ev-3", "call.hangup", ccid, "incoming", map[string]any{"hangup_cause": "user_busy"}), now); r.StatusCode != 204 {
 		t.Fatalf("call.hangup: %d", r.StatusCode)
 	}
-	// The answer arrives after the hangup (reordered): kept, state stays busy.
+	// The answer arrives after the hangup (reordered), stamped no later than it: the ending
+	// chosen because the call had not been answered (busy) is corrected to completed.
 	if r := h.telnyxPost("/webhooks/tx/events", signedTelnyxFixture("ev-2", "call.answered", ccid, "incoming", nil), now); r.StatusCode != 204 {
 		t.Fatalf("call.answered: %d", r.StatusCode)
 	}
@@ -248,7 +249,8 @@ func TestTelnyxEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != call.Busy || got.Direction != call.Inbound || len(got.History) != 3 {
+	if got.State != call.Completed || got.Direction != call.Inbound || len(got.History) != 3 ||
+		!strings.HasPrefix(got.History[2].Detail, "answered before it ended") {
 		t.Fatalf("telnyx call: %v %v %d entries", got.State, got.Direction, len(got.History))
 	}
 	// The answer is owed as a stored job, there before the 204.

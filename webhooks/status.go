@@ -137,15 +137,18 @@ func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, 
 	if err == nil && then != nil {
 		err = then(ctx)
 	}
+	if err == nil {
+		var orphan bool
+		if orphan, err = s.orphanEvent(ctx, carrier, applied, e); orphan {
+			err = s.hangupOrphan(ctx, carrier, route, applied.CallID, e)
+		}
+	}
 	if err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)
 		s.d.Log.Warn("carrier event not stored; answered 503", "carrier", carrier, "route", route,
 			"event", e.ID, "err", err)
 		c.Response().Header().Set("Retry-After", "1")
 		return c.NoContent(http.StatusServiceUnavailable)
-	}
-	if applied.Outcome == call.Orphaned {
-		s.hangupOrphan(carrier, route, applied.CallID, e)
 	}
 	s.d.Metrics.observe(carrier, route, outcomeOf(applied, e), start)
 	return c.NoContent(http.StatusNoContent)

@@ -44,8 +44,11 @@ func (s *Server) handleTwilioVoice() echo.HandlerFunc {
 			return s.refuseForeign(c, id, route, e, start)
 		}
 		if orphaned {
-			// The callee answered a call we had given up on: end it now, with no stream.
-			s.hangupOrphan(id, route, callID, e)
+			// The callee answered a call we had given up on: end it now, with no stream. The
+			// TwiML ends it; the job is in case the carrier does not run it.
+			if err := s.hangupOrphan(ctx, id, route, callID, e); err != nil {
+				s.d.Log.Warn("orphan's hang-up not stored; its <Hangup/> ends it", "carrier", id, "call", callID, "err", err)
+			}
 			s.d.Metrics.observe(id, route, outcomeOrphan, start)
 			return twiml(c, hangup)
 		}

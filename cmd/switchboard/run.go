@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics:     webhooks.NewMetrics(metrics),
 		Log:         log,
 		Heard:       breakers, // carrier-level liveness
-		Orphans:     placer,   // hangs up what an abandoned attempt created, on its first callback
+		Orphans:     actions,  // stores the hang-up of what an abandoned attempt created, on its first callback
 	}
 	agents.webhooks(&hookDeps)
 
