@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -16,12 +15,7 @@ import (
 // Cluster: every key one of them touches must hash to one slot, or Redis refuses it with
 // CROSSSLOT. Calls spread over every node.
 func TestOnRedisCluster(t *testing.T) {
-	cluster := redistest.NewCluster(t)
-	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openCluster(t)
 	ctx := context.Background()
 
 	var ids []string
@@ -117,4 +111,16 @@ func clusterBreakerChecks(t *testing.T, r *Redis) {
 	if err != nil || len(states) != 3 || states["third"].OpenFor <= 0 || states["primary"].Force != "open" {
 		t.Fatalf("breaker states on the cluster: %+v %v", states, err)
 	}
+}
+
+// openCluster opens a store on a new three-node Redis Cluster of the test's own.
+func openCluster(t *testing.T) *Redis {
+	t.Helper()
+	cluster := redistest.NewCluster(t)
+	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestJobsEnqueueOnceClaimCompleteRetry(t *testing.T) {
@@ -130,12 +127,7 @@ func TestHangupJobRenews(t *testing.T) {
 // TestJobsOnRedisCluster: the job and heard scripts touch one hash slot each, as Redis
 // Cluster requires (the claim script reads job keys it is not handed, all under {jobs}).
 func TestJobsOnRedisCluster(t *testing.T) {
-	cluster := redistest.NewCluster(t)
-	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openCluster(t)
 	ctx := context.Background()
 	for i := range 5 {
 		id := fmt.Sprintf("CL%d", i)

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func claimIDs(cs []ReconcileClaim) []string {
@@ -150,12 +147,7 @@ func TestReconcileSweepAndHeads(t *testing.T) {
 // TestReconcileOnRedisCluster runs the schedule's scripts on a real Redis Cluster: the calls
 // spread over every node, the schedule's keys share one slot.
 func TestReconcileOnRedisCluster(t *testing.T) {
-	cluster := redistest.NewCluster(t)
-	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openCluster(t)
 	ctx := context.Background()
 	var ids []string
 	for i := range 20 {

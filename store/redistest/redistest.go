@@ -221,14 +221,7 @@ type Cluster struct {
 // NewCluster starts three cluster-enabled redis-servers and joins them with redis-cli.
 func NewCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("redistest: this test needs redis-server on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		tb.Fatalf("redistest: this test needs redis-cli on PATH (Debian/Ubuntu: sudo apt-get install -y redis-tools)")
-	}
+	bin, cli := serverAndCLI(tb)
 	c := &Cluster{}
 	args := []string{"--cluster", "create"}
 	for range 3 {
@@ -365,3 +358,18 @@ func MainNoLeaks(m *testing.M) {
 type mainRunner struct{ m *testing.M }
 
 func (r mainRunner) Run() int { return Main(r.m) }
+
+// serverAndCLI finds redis-server and redis-cli, for the set-ups that drive servers with the
+// client (a cluster, a Sentinel), or fails the test with what to install.
+func serverAndCLI(tb testing.TB) (server, cli string) {
+	tb.Helper()
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redistest: this test needs redis-server on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
+	}
+	cli, err = exec.LookPath("redis-cli")
+	if err != nil {
+		tb.Fatalf("redistest: this test needs redis-cli on PATH (Debian/Ubuntu: sudo apt-get install -y redis-tools)")
+	}
+	return server, cli
+}

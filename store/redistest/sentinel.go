@@ -25,14 +25,7 @@ type Sentinel struct {
 // Sentinel knows it, so that a failover can promote it.
 func NewSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("redistest: this test needs redis-server on PATH (Debian/Ubuntu: sudo apt-get install -y redis-server)")
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		tb.Fatalf("redistest: this test needs redis-cli on PATH (Debian/Ubuntu: sudo apt-get install -y redis-tools)")
-	}
+	bin, cli := serverAndCLI(tb)
 	s := &Sentinel{tb: tb, cli: cli}
 	startOne := func(configure func(*process)) *process {
 		p, err := newProcess(bin)
