@@ -134,6 +134,16 @@ func ParseTelnyxEvent(carrier string, body []byte) (call.Event, error) {
 	default:
 		e.Detail = clipToken(d.EventType, 48)
 	}
+	if e.Direction == call.UnknownDirection && e.State != call.Unknown && p.ClientState == "" {
+		// Only call.initiated names the direction. Every Dial and Answer of ours sets
+		// client_state, and Telnyx echoes it in every later webhook of the call, so a call's
+		// answer or hangup with none is about a call we never commanded: an inbound call not
+		// answered (yet). As inbound it is stored at once under the call's derived id rather
+		// than parked to wait for a call.initiated that may never be stored (refused while
+		// Redis was away and not retried): parked, it would be acknowledged and then shown by
+		// no call. Events that report no state (streaming.*) are left to the index.
+		e.Direction = call.Inbound
+	}
 	return e, nil
 }
 

@@ -127,6 +127,7 @@ func TestTelnyxClientCallID(t *testing.T) {
 	}
 }
 
+// An answer or hangup without client_state is about a call we never commanded: inbound.
 func TestParseTelnyxEventLenient(t *testing.T) {
 	tests := []struct {
 		name string
@@ -134,11 +135,12 @@ func TestParseTelnyxEventLenient(t *testing.T) {
 		want call.Event
 	}{
 		{"null descriptive fields", `{"data":{"id":"e1","event_type":"call.answered","occurred_at":null,"payload":{"call_control_id":"c1","from":null,"to":["+1","+2"],"client_state":null,"direction":{}}}}`,
-			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress}},
+			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress, Direction: call.Inbound}},
 		{"unreadable occurred_at", `{"data":{"id":"e1","event_type":"call.answered","occurred_at":"yesterday","payload":{"call_control_id":"c1"}}}`,
-			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress}},
+			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress, Direction: call.Inbound}},
 		{"occurred_at with offset", `{"data":{"id":"e1","event_type":"call.answered","occurred_at":"2018-02-02T23:25:27+01:00","payload":{"call_control_id":"c1"}}}`,
-			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress, At: time.Date(2018, 2, 2, 22, 25, 27, 0, time.UTC)}},
+			call.Event{ID: "tx:e1", Carrier: "c", CarrierCallID: "c1", State: call.InProgress, Direction: call.Inbound,
+				At: time.Date(2018, 2, 2, 22, 25, 27, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,3 +82,26 @@ func TestTelnyxHangupAfterAnswerIsCompleted(t *testing.T) {
 		t.Fatalf("answered call: %+v %v", got.State, err)
 	}
 }
+
+// TestTelnyxHangupOfACallNeverInitiatedIsStored: an inbound call whose call.initiated was
+// never stored (refused with 503 while Redis was away, and not retried) still has a record
+// once its hangup is acknowledged: the hangup names no call of ours, so the call is one we
+// never commanded, an inbound one, and it is stored under its derived id rather than parked
+// for a call.initiated that will not come.
+func TestTelnyxHangupOfACallNeverInitiatedIsStored(t *testing.T) {
+	h := newHarness(t, redistest.URL(t))
+	ccid := "v3:" + strings.Repeat("d", 24)
+	hangup := telnyxWithoutDirection("lone-1", "call.hangup", ccid,
+		map[string]any{"hangup_cause": "normal_clearing", "hangup_source": "caller"})
+	if r := h.telnyxPost("/webhooks/tx/events", hangup, time.Now()); r.StatusCode != 204 {
+		t.Fatalf("hangup: %d", r.StatusCode)
+	}
+	got, err := h.st.CallByCarrierID(context.Background(), ccid, "tx")
+	if err != nil {
+		t.Fatalf("the acknowledged hangup is on no call: %v", err)
+	}
+	if got.ID != store.InboundCallID("tx", ccid) || got.State != call.Canceled || got.Direction != call.Inbound ||
+		len(got.History) != 1 || got.History[0].EventID != "tx:lone-1" {
+		t.Fatalf("call %s %v %v with %d entries; want the derived inbound call, canceled, with the hangup", got.ID, got.State, got.Direction, len(got.History))
+	}
+}
