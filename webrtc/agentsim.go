@@ -12,7 +12,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // SimAgentOptions configures a SimAgent.
@@ -86,7 +86,7 @@ func NewSimAgent(opts SimAgentOptions) (*SimAgent, error) {
 		opts.Amplitude = 0.5
 	}
 	if opts.RecordLimit == 0 {
-		opts.RecordLimit = 30 * g711.SampleRate
+		opts.RecordLimit = 30 * media.SampleRate
 	}
 	a := &SimAgent{
 		opts:      opts,
@@ -209,11 +209,11 @@ func (a *SimAgent) Mute(muted bool) { a.muted.Store(muted) }
 // #, A-D, or when the connection is up and the peer did not negotiate telephone-event.
 func (a *SimAgent) SendDTMF(digit string) error {
 	if len(digit) != 1 {
-		return ErrBadDigit
+		return media.ErrBadDigit
 	}
-	code, ok := digitEvent(digit[0])
+	code, ok := media.DigitEvent(digit[0])
 	if !ok {
-		return ErrBadDigit
+		return media.ErrBadDigit
 	}
 	if a.State() == PeerStateConnected && !a.track.canSendEvents() {
 		return errors.New("webrtc: peer did not negotiate telephone-event")
@@ -247,9 +247,9 @@ func (a *SimAgent) speak() {
 	defer a.wg.Done()
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
-	tone := g711.Tone{Freq: a.opts.ToneHz, Amplitude: a.opts.Amplitude}
-	frame := make([]byte, g711.FrameSamples)
-	event := make([]byte, 0, telephoneEventLen)
+	tone := media.Tone{Freq: a.opts.ToneHz, Amplitude: a.opts.Amplitude}
+	frame := make([]byte, media.FrameSamples)
+	event := make([]byte, 0, media.TelephoneEventLen)
 	h := rtp.Header{Version: 2, SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
 	var (
 		inEvent   bool
@@ -270,7 +270,7 @@ func (a *SimAgent) speak() {
 		}
 		if inEvent {
 			eventTick++
-			ev := telephoneEvent{Event: eventCode, Volume: 10, Duration: uint16(eventTick * g711.FrameSamples)}
+			ev := media.TelephoneEvent{Event: eventCode, Volume: 10, Duration: uint16(eventTick * media.FrameSamples)}
 			h.Marker = eventTick == 1
 			ts := h.Timestamp
 			h.Timestamp = eventTS
@@ -280,17 +280,17 @@ func (a *SimAgent) speak() {
 				inEvent = false
 			}
 			for range repeats {
-				event = ev.appendTo(event[:0])
+				event = ev.AppendTo(event[:0])
 				a.track.write(&h, event, true)
 				h.SequenceNumber++
 			}
-			h.Timestamp = ts + g711.FrameSamples
+			h.Timestamp = ts + media.FrameSamples
 			h.Marker = false
 			continue
 		}
 		switch {
 		case a.muted.Load():
-			fillSilence(frame)
+			media.FillSilence(frame)
 		case a.opts.Source != nil:
 			a.opts.Source(frame)
 		default:
@@ -303,7 +303,7 @@ func (a *SimAgent) speak() {
 			}
 		}
 		h.SequenceNumber++
-		h.Timestamp += g711.FrameSamples
+		h.Timestamp += media.FrameSamples
 	}
 }
 
@@ -361,7 +361,7 @@ func (a *SimAgent) ResetRecording() {
 
 // DominantPower is the Goertzel power at hz of the middle of the recording: a whole number of
 // 200 ms windows covering about half of it (at least one window), away from the start-up and
-// the last frames. See g711.Goertzel for the scale (about amplitude² for a pure tone).
+// the last frames. See media.Goertzel for the scale (about amplitude² for a pure tone).
 func (a *SimAgent) DominantPower(hz float64) float64 {
 	return middlePower(a.Recording(), hz)
 }
@@ -371,11 +371,11 @@ func (a *SimAgent) DominantPower(hz float64) float64 {
 func middlePower(ulaw []byte, hz float64) float64 {
 	const window = 1600
 	if len(ulaw) < window {
-		return g711.Goertzel(ulaw, hz)
+		return media.Goertzel(ulaw, hz)
 	}
 	n := max(len(ulaw)/2/window, 1) * window
 	start := (len(ulaw) - n) / 2
-	return g711.Goertzel(ulaw[start:start+n], hz)
+	return media.Goertzel(ulaw[start:start+n], hz)
 }
 
 // Close closes the connection and waits for the agent's goroutines; idempotent.

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func TestMiddlePowerUsesTheMiddle(t *testing.T) {
 	// 1 s of silence, 2 s of 1 kHz, 1 s of silence: only the middle half counts.
-	rec := make([]byte, 4*g711.SampleRate)
-	fillSilence(rec)
-	g711.NewTone(1000, 0.5).Read(rec[g711.SampleRate : 3*g711.SampleRate])
+	rec := make([]byte, 4*media.SampleRate)
+	media.FillSilence(rec)
+	media.NewTone(1000, 0.5).Read(rec[media.SampleRate : 3*media.SampleRate])
 	if p := middlePower(rec, 1000); p < 0.2 {
 		t.Errorf("middle 1 kHz at %.4f, want about 0.25", p)
 	}
@@ -25,7 +25,7 @@ func TestSimAgentRecordLimitAndControls(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{})
 	var arrivals []time.Time
 	peer, agent := connectAgent(t, e, SimAgentOptions{
-		RecordLimit: 4 * g711.FrameSamples,
+		RecordLimit: 4 * media.FrameSamples,
 		OnFrame:     func(_ []byte, at time.Time) { arrivals = append(arrivals, at) },
 	}, nil)
 
@@ -37,18 +37,18 @@ func TestSimAgentRecordLimitAndControls(t *testing.T) {
 	agent.Mute(true)
 	from := heard.frames() + 1
 	waitUntil(t, 5*time.Second, "muted agent audio", func() bool { return heard.frames() >= from+10 })
-	if p := g711.Goertzel(heard.bytes()[from*g711.FrameSamples:], 440); p != 0 {
+	if p := media.Goertzel(heard.bytes()[from*media.FrameSamples:], 440); p != 0 {
 		t.Errorf("muted agent sends 440 Hz at %.4f", p)
 	}
 
 	for range 20 {
-		if err := peer.WriteAudio(g711.NewTone(1000, 0.5).Frame()); err != nil {
+		if err := peer.WriteAudio(media.NewTone(1000, 0.5).Frame()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitUntil(t, 5*time.Second, "frames at the agent", func() bool { return agent.FramesReceived() >= 20 })
-	if n := len(agent.Recording()); n > 2*4*g711.FrameSamples {
-		t.Errorf("recording holds %d bytes, limit %d", n, 4*g711.FrameSamples)
+	if n := len(agent.Recording()); n > 2*4*media.FrameSamples {
+		t.Errorf("recording holds %d bytes, limit %d", n, 4*media.FrameSamples)
 	}
 	agent.ResetRecording()
 	if len(agent.Recording()) != 0 {
@@ -63,7 +63,7 @@ func TestSimAgentRecordLimitAndControls(t *testing.T) {
 	if err := agent.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := agent.SendDTMF("12"); !errors.Is(err, ErrBadDigit) {
+	if err := agent.SendDTMF("12"); !errors.Is(err, media.ErrBadDigit) {
 		t.Errorf("SendDTMF(12) = %v", err)
 	}
 }

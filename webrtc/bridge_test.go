@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // The carrier side's media receiver (webhooks.MediaReceiver), restated so the check needs no
@@ -95,8 +95,8 @@ func startCarrier(b *Bridge, hz float64) (stop func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tone := g711.NewTone(hz, 0.5)
-		buf := make([]byte, g711.FrameSamples)
+		tone := media.NewTone(hz, 0.5)
+		buf := make([]byte, media.FrameSamples)
 		ticker := time.NewTicker(20 * time.Millisecond)
 		defer ticker.Stop()
 		for {
@@ -150,9 +150,9 @@ func (c *bridgedCall) waitFrames(t *testing.T, n int) {
 // dtmfAt returns the first frame index from which 5 frames (the 100 ms tone) carry both
 // frequencies, or -1.
 func dtmfAt(frames [][]byte, from int, lo, hi float64) int {
-	for i := from; i+dtmfToneFrames <= len(frames); i++ {
-		w := slices.Concat(frames[i : i+dtmfToneFrames]...)
-		if g711.Goertzel(w, lo) > 0.02 && g711.Goertzel(w, hi) > 0.02 {
+	for i := from; i+media.DTMFToneFrames <= len(frames); i++ {
+		w := slices.Concat(frames[i : i+media.DTMFToneFrames]...)
+		if media.Goertzel(w, lo) > 0.02 && media.Goertzel(w, hi) > 0.02 {
 			return i
 		}
 	}
@@ -179,7 +179,7 @@ func TestBridgeCarriesBothDirections(t *testing.T) {
 		t.Errorf("carrier hears 1 kHz at %.4f, want < 0.01", p)
 	}
 	for i, f := range c.leg.all() {
-		if len(f) != g711.FrameSamples {
+		if len(f) != media.FrameSamples {
 			t.Fatalf("leg frame %d has %d bytes", i, len(f))
 		}
 	}
@@ -202,10 +202,10 @@ func TestBridgeMute(t *testing.T) {
 	from := c.leg.count() + 1 // one frame may have been on its way
 	c.waitFrames(t, 30)
 	muted := c.leg.audio(from, c.leg.count())
-	if p := g711.Goertzel(muted, 440); p > 0.001 {
+	if p := media.Goertzel(muted, 440); p > 0.001 {
 		t.Errorf("muted: carrier hears 440 Hz at %.5f, want < 0.001", p)
 	}
-	if !bytes.Equal(muted, bytes.Repeat([]byte{g711.Silence}, len(muted))) {
+	if !bytes.Equal(muted, bytes.Repeat([]byte{media.Silence}, len(muted))) {
 		t.Error("muted frames are not mu-law silence")
 	}
 	if p := middlePower(c.agent.Recording(), 1000); p < 0.05 {
@@ -235,12 +235,12 @@ func TestBridgeHold(t *testing.T) {
 		t.Errorf("held: agent hears the caller's 1 kHz at %.4f, want < 0.01", p)
 	}
 	frames := c.leg.all()
-	if p := g711.Goertzel(slices.Concat(frames[held+1:]...), 440); p > 0.001 {
+	if p := media.Goertzel(slices.Concat(frames[held+1:]...), 440); p > 0.001 {
 		t.Errorf("held: carrier hears the agent's 440 Hz at %.5f, want < 0.001", p)
 	}
 	best := 0.0
-	for i := held; i+holdBeepFrames <= len(frames); i++ {
-		best = max(best, g711.Goertzel(slices.Concat(frames[i:i+holdBeepFrames]...), holdToneHz))
+	for i := held; i+media.HoldBeepFrames <= len(frames); i++ {
+		best = max(best, media.Goertzel(slices.Concat(frames[i:i+media.HoldBeepFrames]...), media.HoldToneHz))
 	}
 	if best < 0.01 {
 		t.Errorf("held: carrier hears the hold tone at %.4f, want > 0.01", best)
@@ -271,15 +271,15 @@ func TestBridgeSendDTMFInBand(t *testing.T) {
 	if at < 0 {
 		t.Fatal("carrier never heard 770 + 1336 Hz (digit 5)")
 	}
-	tone := slices.Concat(frames[at : at+dtmfToneFrames]...)
-	if p := g711.Goertzel(tone, 440); p > 0.001 {
+	tone := slices.Concat(frames[at : at+media.DTMFToneFrames]...)
+	if p := media.Goertzel(tone, 440); p > 0.001 {
 		t.Errorf("the agent's voice is mixed into the digit: 440 Hz at %.4f", p)
 	}
 	if dtmfAt(frames, from, 697, 1209) >= 0 {
 		t.Error("carrier heard digit 1, which was not sent")
 	}
-	if err := c.bridge.SendDTMF("5x"); !errors.Is(err, ErrBadDigit) {
-		t.Errorf("SendDTMF(5x) = %v, want ErrBadDigit", err)
+	if err := c.bridge.SendDTMF("5x"); !errors.Is(err, media.ErrBadDigit) {
+		t.Errorf("SendDTMF(5x) = %v, want media.ErrBadDigit", err)
 	}
 }
 
@@ -322,7 +322,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
 	waitUntil(t, 5*time.Second, "both ends reading", func() bool {
-		peer.WriteAudio(make([]byte, g711.FrameSamples))
+		peer.WriteAudio(make([]byte, media.FrameSamples))
 		return heard.frames() > 0 && agent.FramesReceived() > 0
 	})
 	peer.SetAgentAudioSink(nil)
@@ -376,7 +376,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	b := NewBridge("call", leg, peer, BridgeOptions{})
 	defer b.End()
 
-	b.Audio(make([]byte, g711.FrameSamples))
+	b.Audio(make([]byte, media.FrameSamples))
 	if s := b.Stats(); s.DroppedToAgent != 1 || s.CarrierToAgent != 0 {
 		t.Errorf("frame to an unconnected agent: stats %+v", s)
 	}
@@ -384,7 +384,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	b.SetMuted(true)
 	waitUntil(t, 5*time.Second, "silence while muted", func() bool { return leg.count() >= 10 })
 	for i, f := range leg.all() {
-		if !bytes.Equal(f, bytes.Repeat([]byte{g711.Silence}, g711.FrameSamples)) {
+		if !bytes.Equal(f, bytes.Repeat([]byte{media.Silence}, media.FrameSamples)) {
 			t.Fatalf("frame %d is not silence", i)
 		}
 	}
@@ -404,8 +404,8 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the hold tone", func() bool { return leg.count() >= from+15 })
 	frames := leg.all()
 	best := 0.0
-	for i := from; i+holdBeepFrames <= len(frames); i++ {
-		best = max(best, g711.Goertzel(slices.Concat(frames[i:i+holdBeepFrames]...), holdToneHz))
+	for i := from; i+media.HoldBeepFrames <= len(frames); i++ {
+		best = max(best, media.Goertzel(slices.Concat(frames[i:i+media.HoldBeepFrames]...), media.HoldToneHz))
 	}
 	if best < 0.01 {
 		t.Errorf("held: hold tone at %.4f, want > 0.01", best)
@@ -424,7 +424,7 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 	b := NewBridge("call", leg, peer, BridgeOptions{})
 	defer b.End()
 
-	in := make([]byte, 4*g711.FrameSamples)
+	in := make([]byte, 4*media.FrameSamples)
 	for i := range in {
 		in[i] = byte(i * 7)
 	}
@@ -438,7 +438,7 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 		t.Fatalf("%d frames, want 4", len(frames))
 	}
 	for i, f := range frames {
-		if len(f) != g711.FrameSamples {
+		if len(f) != media.FrameSamples {
 			t.Errorf("frame %d: %d bytes", i, len(f))
 		}
 	}
@@ -447,7 +447,7 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 	}
 
 	leg.fail.Store(true)
-	b.fromAgent(in[:g711.FrameSamples])
+	b.fromAgent(in[:media.FrameSamples])
 	if s := b.Stats(); s.DroppedToCarrier != 1 || s.AgentToCarrier != 4 {
 		t.Errorf("after a failed send: stats %+v", s)
 	}

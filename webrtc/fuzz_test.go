@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // seedOffer is a real offer from a simulated agent on e, the seed the offer fuzzers mutate.
@@ -112,12 +112,12 @@ func FuzzBridgeRechunk(f *testing.F) {
 		}
 		var got []byte
 		for _, fr := range leg.all() {
-			if len(fr) != g711.FrameSamples {
+			if len(fr) != media.FrameSamples {
 				t.Fatalf("frame of %d bytes", len(fr))
 			}
 			got = append(got, fr...)
 		}
-		whole := len(sent) / g711.FrameSamples * g711.FrameSamples
+		whole := len(sent) / media.FrameSamples * media.FrameSamples
 		if !bytes.Equal(got, sent[:whole]) {
 			t.Fatal("the carrier got different audio")
 		}

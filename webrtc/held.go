@@ -9,7 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // MediaReceiver receives one carrier media stream's frames, in order, from one goroutine. It
@@ -434,8 +434,8 @@ func (c *heldCall) startToneLocked() {
 	go func() {
 		defer c.hub.wg.Done()
 		defer close(t.done)
-		var hold holdTone
-		frame := make([]byte, g711.FrameSamples)
+		var hold media.HoldTone
+		frame := make([]byte, media.FrameSamples)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -443,7 +443,7 @@ func (c *heldCall) startToneLocked() {
 			case <-t.stop:
 				return
 			case <-tick.C:
-				hold.next(frame)
+				hold.Next(frame)
 				r.s.SendAudio(frame)
 			}
 		}

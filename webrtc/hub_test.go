@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // fakeCarriers records what the hub asks of the carrier side; placing fails when placeErr is
@@ -118,7 +118,7 @@ func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream 
 	}
 	go func() {
 		defer close(s.done)
-		tone := g711.NewTone(hz, 0.5)
+		tone := media.NewTone(hz, 0.5)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -268,13 +268,13 @@ func (h *testHub) inbound(t *testing.T, from string) string {
 	return id
 }
 
-func power(b []byte, hz float64) float64 { return g711.Goertzel(b[:len(b)/1600*1600], hz) }
+func power(b []byte, hz float64) float64 { return media.Goertzel(b[:len(b)/1600*1600], hz) }
 
 // heard reports whether some 100 ms of b carries both tones of a DTMF digit.
 func heard(b []byte, lo, hi float64) bool {
 	for i := 0; i+800 <= len(b); i += 160 {
 		w := b[i : i+800]
-		if g711.Goertzel(w, lo) > 0.02 && g711.Goertzel(w, hi) > 0.02 {
+		if media.Goertzel(w, lo) > 0.02 && media.Goertzel(w, hi) > 0.02 {
 			return true
 		}
 	}

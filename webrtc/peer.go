@@ -12,7 +12,9 @@ import (
 
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // ErrPeerNotConnected is returned by WriteAudio before the agent's connection is up (pion
@@ -275,7 +277,7 @@ func (p *Peer) WriteAudio(ulaw []byte) error {
 	if p.pc.ConnectionState() != pion.PeerConnectionStateConnected {
 		return ErrPeerNotConnected
 	}
-	return p.track.WriteSample(media.Sample{
+	return p.track.WriteSample(pionmedia.Sample{
 		Data:     ulaw,
 		Duration: time.Duration(len(ulaw)) * time.Second / 8000,
 	})
@@ -294,7 +296,7 @@ func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 	var (
 		buf  = make([]byte, 1500)
 		pkt  rtp.Packet
-		dtmf dtmfDetector
+		dtmf media.DTMFDetector
 	)
 	emit := func(digit string) {
 		if f := p.dtmfSink.Load(); f != nil {
@@ -320,7 +322,7 @@ func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 				(*f)(pkt.Payload)
 			}
 		case events[pkt.PayloadType]:
-			dtmf.packet(pkt.Timestamp, pkt.Payload, emit)
+			dtmf.Packet(pkt.Timestamp, pkt.Payload, emit)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // audioRecorder is a sink that keeps everything it is given.
@@ -66,7 +66,7 @@ func TestPeerAnswerConnectsAndCarriesAudioBothWays(t *testing.T) {
 	peer.SetAgentAudioSink(heard.sink)
 
 	// Carrier side: 1 kHz at 20 ms pace, as carrier frames arrive.
-	tone := g711.NewTone(1000, 0.5)
+	tone := media.NewTone(1000, 0.5)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
 	for agent.FramesReceived() < 40 || heard.frames() < 40 {
@@ -166,8 +166,8 @@ func TestPeerDTMFSinkOncePerKeyPress(t *testing.T) {
 	if got := digits.get(); got != "7#7" {
 		t.Errorf("digits %q, want %q", got, "7#7")
 	}
-	if err := agent.SendDTMF("x"); !errors.Is(err, ErrBadDigit) {
-		t.Errorf("SendDTMF(x) = %v, want ErrBadDigit", err)
+	if err := agent.SendDTMF("x"); !errors.Is(err, media.ErrBadDigit) {
+		t.Errorf("SendDTMF(x) = %v, want media.ErrBadDigit", err)
 	}
 }
 

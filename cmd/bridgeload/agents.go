@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/webrtc"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // agents is the far side of the calls: one simulated browser (webrtc.SimAgent) per call,
@@ -70,13 +70,13 @@ func newLocalAgents(rtcp bool, frames int) (*localAgents, error) {
 }
 
 func (l *localAgents) offer(ctx context.Context, i int) (string, error) {
-	voice := make([]byte, g711.FrameSamples)
-	g711.NewTone(440, 0.5).Read(voice)
+	voice := make([]byte, media.FrameSamples)
+	media.NewTone(440, 0.5).Read(voice)
 	a := &loadAgent{out: &sender{}, in: newArrival(l.frames)}
 	var err error
 	a.sim, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
 		Engine:      l.engine,
-		RecordLimit: g711.FrameSamples, // the load run reads arrivals, not recordings
+		RecordLimit: media.FrameSamples, // the load run reads arrivals, not recordings
 		Source: func(frame []byte) {
 			copy(frame, voice)
 			if a.active.Load() {

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/webrtc"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func main() {
@@ -140,8 +140,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer far.close()
 
-	callerVoice := make([]byte, g711.FrameSamples)
-	g711.NewTone(1000, 0.5).Read(callerVoice)
+	callerVoice := make([]byte, media.FrameSamples)
+	media.NewTone(1000, 0.5).Read(callerVoice)
 
 	fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
 		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
@@ -325,7 +325,7 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, f
 	})
 	c.bridge = webrtc.NewBridge("load", leg, c.peer, webrtc.BridgeOptions{})
 	far.activate(i, true)
-	buf := make([]byte, g711.FrameSamples)
+	buf := make([]byte, media.FrameSamples)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
 	for {

@@ -1,30 +1,30 @@
-package webrtc
+package media
 
 import "encoding/binary"
 
 // RFC 4733 telephone-event payloads: how a browser's keypad (RTCDTMFSender.insertDTMF)
 // travels, as 4-byte named events on the audio track's SSRC with their own payload type.
 
-// telephoneEvent is one RFC 4733 payload (section 2.3):
+// TelephoneEvent is one RFC 4733 payload (section 2.3):
 //
 //	 0                   1                   2                   3
 //	|     event     |E|R| volume    |          duration             |
-type telephoneEvent struct {
+type TelephoneEvent struct {
 	Event    uint8
 	End      bool
 	Volume   uint8  // 0..63, in -dBm0
 	Duration uint16 // in RTP timestamp units (8 kHz) since the event's start
 }
 
-const telephoneEventLen = 4
+const TelephoneEventLen = 4
 
-// parseTelephoneEvent reads the first event of an RFC 4733 payload; the payload comes from
+// ParseTelephoneEvent reads the first event of an RFC 4733 payload; the payload comes from
 // the network, so anything short is refused rather than trusted.
-func parseTelephoneEvent(p []byte) (telephoneEvent, bool) {
-	if len(p) < telephoneEventLen {
-		return telephoneEvent{}, false
+func ParseTelephoneEvent(p []byte) (TelephoneEvent, bool) {
+	if len(p) < TelephoneEventLen {
+		return TelephoneEvent{}, false
 	}
-	return telephoneEvent{
+	return TelephoneEvent{
 		Event:    p[0],
 		End:      p[1]&0x80 != 0,
 		Volume:   p[1] & 0x3F,
@@ -32,7 +32,8 @@ func parseTelephoneEvent(p []byte) (telephoneEvent, bool) {
 	}, true
 }
 
-func (e telephoneEvent) appendTo(b []byte) []byte {
+// AppendTo appends the event's 4-byte payload to b.
+func (e TelephoneEvent) AppendTo(b []byte) []byte {
 	flags := e.Volume & 0x3F
 	if e.End {
 		flags |= 0x80
@@ -45,16 +46,16 @@ func (e telephoneEvent) appendTo(b []byte) []byte {
 // Event 16 (flash) has no digit and is ignored.
 const dtmfDigits = "0123456789*#ABCD"
 
-// eventDigit returns the digit for an RFC 4733 event code.
-func eventDigit(code uint8) (string, bool) {
+// EventDigit returns the digit for an RFC 4733 event code.
+func EventDigit(code uint8) (string, bool) {
 	if int(code) >= len(dtmfDigits) {
 		return "", false
 	}
 	return dtmfDigits[code : code+1], true
 }
 
-// digitEvent returns the RFC 4733 event code for a digit (case-insensitive for A-D).
-func digitEvent(d byte) (uint8, bool) {
+// DigitEvent returns the RFC 4733 event code for a digit (case-insensitive for A-D).
+func DigitEvent(d byte) (uint8, bool) {
 	if d >= 'a' && d <= 'd' {
 		d -= 'a' - 'A'
 	}
@@ -66,11 +67,11 @@ func digitEvent(d byte) (uint8, bool) {
 	return 0, false
 }
 
-// dtmfDetector turns the stream of telephone-event packets of one track into digits. A sender
+// DTMFDetector turns the stream of telephone-event packets of one track into digits. A sender
 // repeats an event's packets while the key is held and sends the end packet three times
 // (RFC 4733 section 2.5.1.4); all of them share the event's RTP timestamp, which is what
 // tells one key press from the next.
-type dtmfDetector struct {
+type DTMFDetector struct {
 	active  bool
 	ts      uint32
 	code    uint8
@@ -80,22 +81,22 @@ type dtmfDetector struct {
 // packet feeds one telephone-event packet and calls emit for each digit it completes: on the
 // first end packet of an event, or, when every end packet of an event was lost, on the first
 // packet of the next event.
-func (d *dtmfDetector) packet(ts uint32, payload []byte, emit func(digit string)) {
-	ev, ok := parseTelephoneEvent(payload)
+func (d *DTMFDetector) Packet(ts uint32, payload []byte, emit func(digit string)) {
+	ev, ok := ParseTelephoneEvent(payload)
 	if !ok {
 		return
 	}
 	if !d.active || ts != d.ts {
 		if d.active && !d.emitted {
-			if digit, ok := eventDigit(d.code); ok {
+			if digit, ok := EventDigit(d.code); ok {
 				emit(digit)
 			}
 		}
-		*d = dtmfDetector{active: true, ts: ts, code: ev.Event}
+		*d = DTMFDetector{active: true, ts: ts, code: ev.Event}
 	}
 	if ev.End && !d.emitted {
 		d.emitted = true
-		if digit, ok := eventDigit(d.code); ok {
+		if digit, ok := EventDigit(d.code); ok {
 			emit(digit)
 		}
 	}

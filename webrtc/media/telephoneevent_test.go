@@ -1,4 +1,4 @@
-package webrtc
+package media
 
 import (
 	"bytes"
@@ -8,35 +8,35 @@ import (
 func TestTelephoneEventRoundTrip(t *testing.T) {
 	// The end packet Chrome sends for '1' (research notes §3.5): 01 8a 03 20.
 	want := []byte{0x01, 0x8a, 0x03, 0x20}
-	ev, ok := parseTelephoneEvent(want)
-	if !ok || ev != (telephoneEvent{Event: 1, End: true, Volume: 10, Duration: 800}) {
+	ev, ok := ParseTelephoneEvent(want)
+	if !ok || ev != (TelephoneEvent{Event: 1, End: true, Volume: 10, Duration: 800}) {
 		t.Fatalf("parse = %+v, %v", ev, ok)
 	}
-	if got := ev.appendTo(nil); !bytes.Equal(got, want) {
+	if got := ev.AppendTo(nil); !bytes.Equal(got, want) {
 		t.Errorf("append = % x, want % x", got, want)
 	}
-	if _, ok := parseTelephoneEvent([]byte{1, 2, 3}); ok {
+	if _, ok := ParseTelephoneEvent([]byte{1, 2, 3}); ok {
 		t.Error("parsed a 3-byte payload")
 	}
 }
 
 func TestDigitsAndEvents(t *testing.T) {
 	for code := range uint8(16) {
-		d, ok := eventDigit(code)
+		d, ok := EventDigit(code)
 		if !ok {
 			t.Fatalf("no digit for event %d", code)
 		}
-		if back, ok := digitEvent(d[0]); !ok || back != code {
+		if back, ok := DigitEvent(d[0]); !ok || back != code {
 			t.Errorf("digit %q -> event %d, want %d", d, back, code)
 		}
 	}
-	if _, ok := eventDigit(16); ok {
+	if _, ok := EventDigit(16); ok {
 		t.Error("flash (16) has a digit")
 	}
-	if c, ok := digitEvent('b'); !ok || c != 13 {
+	if c, ok := DigitEvent('b'); !ok || c != 13 {
 		t.Errorf("lower-case b = %d, %v", c, ok)
 	}
-	if _, ok := digitEvent('x'); ok {
+	if _, ok := DigitEvent('x'); ok {
 		t.Error("x is a digit")
 	}
 }
@@ -61,11 +61,11 @@ func TestDTMFDetector(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var d dtmfDetector
+			var d DTMFDetector
 			got := ""
 			for _, p := range tt.pkts {
-				payload := telephoneEvent{Event: p.event, End: p.end, Volume: 10, Duration: 160}.appendTo(nil)
-				d.packet(p.ts, payload, func(digit string) { got += digit })
+				payload := TelephoneEvent{Event: p.event, End: p.end, Volume: 10, Duration: 160}.AppendTo(nil)
+				d.Packet(p.ts, payload, func(digit string) { got += digit })
 			}
 			if got != tt.want {
 				t.Errorf("digits %q, want %q", got, tt.want)
@@ -81,13 +81,13 @@ func FuzzDTMFDetector(f *testing.F) {
 	f.Add([]byte{0xff, 0xff}, uint32(0))
 	f.Add([]byte{0x0b, 0x80, 0x00, 0x00, 0x0b, 0x80}, uint32(1<<31))
 	f.Fuzz(func(t *testing.T, payload []byte, ts uint32) {
-		var d dtmfDetector
+		var d DTMFDetector
 		for i := range 3 {
-			d.packet(ts+uint32(i/2), payload, func(digit string) {
+			d.Packet(ts+uint32(i/2), payload, func(digit string) {
 				if len(digit) != 1 {
 					t.Fatalf("digit %q", digit)
 				}
-				if _, ok := digitEvent(digit[0]); !ok {
+				if _, ok := DigitEvent(digit[0]); !ok {
 					t.Fatalf("digit %q is not a DTMF digit", digit)
 				}
 			})

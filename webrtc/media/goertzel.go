@@ -1,4 +1,4 @@
-package g711
+package media
 
 import "math"
 
