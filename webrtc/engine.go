@@ -24,9 +24,11 @@ import (
 // codec we would have to transcode; telephone-event lets the browser send its keypad as
 // RFC 4733 events on the same track.
 const (
-	pcmuPayloadType           = 0
+	// PCMUPayloadType is PCMU's static RTP payload type (RFC 3551).
+	PCMUPayloadType           = 0
 	telephoneEventPayloadType = 101 // our offer's choice; an answer takes the offerer's PT
-	mimeTypeTelephoneEvent    = "audio/telephone-event"
+	// MimeTypeTelephoneEvent is RFC 4733's media type, the codec a keypad's events travel as.
+	MimeTypeTelephoneEvent = "audio/telephone-event"
 )
 
 // muxBuffer is the receive and send buffer asked for on the shared UDP socket (the kernel caps
@@ -121,13 +123,13 @@ func newMediaEngine() (*pion.MediaEngine, error) {
 	m := &pion.MediaEngine{}
 	if err := m.RegisterCodec(pion.RTPCodecParameters{
 		RTPCodecCapability: pcmuCodec(),
-		PayloadType:        pcmuPayloadType,
+		PayloadType:        PCMUPayloadType,
 	}, pion.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("webrtc: register PCMU: %w", err)
 	}
 	if err := m.RegisterCodec(pion.RTPCodecParameters{
 		RTPCodecCapability: pion.RTPCodecCapability{
-			MimeType: mimeTypeTelephoneEvent, ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16",
+			MimeType: MimeTypeTelephoneEvent, ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16",
 		},
 		PayloadType: telephoneEventPayloadType,
 	}, pion.RTPCodecTypeAudio); err != nil {
@@ -138,6 +140,13 @@ func newMediaEngine() (*pion.MediaEngine, error) {
 
 func pcmuCodec() pion.RTPCodecCapability {
 	return pion.RTPCodecCapability{MimeType: pion.MimeTypePCMU, ClockRate: 8000, Channels: 1}
+}
+
+// NewPeerConnection makes a bare pion PeerConnection on the engine's codec table and ICE
+// settings, for the offering side that agentsim plays in place of a browser; the server's
+// side of an agent's call is a Peer (NewPeer).
+func (e *Engine) NewPeerConnection() (*pion.PeerConnection, error) {
+	return e.api.NewPeerConnection(pion.Configuration{})
 }
 
 // UDPMuxAddrs returns the addresses of the shared UDP socket, or nil without a mux; for logs

@@ -144,7 +144,7 @@ func (p *Peer) enter() bool {
 func (p *Peer) deliverState() {
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	s := peerStateFromPion(p.pc.ConnectionState())
+	s := PeerStateFromPion(p.pc.ConnectionState())
 	if s == p.lastState || p.lastState == PeerStateClosed {
 		return
 	}
@@ -155,7 +155,7 @@ func (p *Peer) deliverState() {
 }
 
 // State returns the connection's current state.
-func (p *Peer) State() PeerState { return peerStateFromPion(p.pc.ConnectionState()) }
+func (p *Peer) State() PeerState { return PeerStateFromPion(p.pc.ConnectionState()) }
 
 // SetAgentAudioSink sets where the agent's audio goes: each PCMU payload (usually 20 ms,
 // 160 bytes), called from the Peer's read goroutine. The slice is reused after the call
@@ -289,7 +289,7 @@ func (p *Peer) WriteAudio(ulaw []byte) error {
 func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 	events := map[uint8]bool{}
 	for _, c := range receiver.GetParameters().Codecs {
-		if strings.EqualFold(c.MimeType, mimeTypeTelephoneEvent) {
+		if strings.EqualFold(c.MimeType, MimeTypeTelephoneEvent) {
 			events[uint8(c.PayloadType)] = true
 		}
 	}
@@ -317,7 +317,7 @@ func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 			continue
 		}
 		switch {
-		case pkt.PayloadType == pcmuPayloadType:
+		case pkt.PayloadType == PCMUPayloadType:
 			if f := p.audioSink.Load(); f != nil && len(pkt.Payload) > 0 {
 				(*f)(pkt.Payload)
 			}

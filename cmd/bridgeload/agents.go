@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-// agents is the far side of the calls: one simulated browser (webrtc.SimAgent) per call,
+// agents is the far side of the calls: one simulated browser (agentsim.SimAgent) per call,
 // in this process, or with -agents-process in a child process of their own, as browsers are
 // never in the server's process.
 type agents interface {
@@ -52,7 +53,7 @@ type localAgents struct {
 }
 
 type loadAgent struct {
-	sim    *webrtc.SimAgent
+	sim    *agentsim.SimAgent
 	out    *sender
 	in     *arrival
 	active atomic.Bool
@@ -74,7 +75,7 @@ func (l *localAgents) offer(ctx context.Context, i int) (string, error) {
 	media.NewTone(440, 0.5).Read(voice)
 	a := &loadAgent{out: &sender{}, in: newArrival(l.frames)}
 	var err error
-	a.sim, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
+	a.sim, err = agentsim.NewSimAgent(agentsim.SimAgentOptions{
 		Engine:      l.engine,
 		RecordLimit: media.FrameSamples, // the load run reads arrivals, not recordings
 		Source: func(frame []byte) {

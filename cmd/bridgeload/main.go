@@ -1,5 +1,5 @@
 // Command bridgeload measures how many bridged calls one Switchboard process carries: N
-// simulated agents (webrtc.SimAgent, standing in for browsers) connect over loopback to N
+// simulated agents (agentsim.SimAgent, standing in for browsers) connect over loopback to N
 // agent Peers that share one UDP port, and N Bridges join each Peer to a simulated carrier
 // media stream that feeds a 20 ms frame every 20 ms. Every frame carries a sequence number
 // and its send time in its first bytes, so each one is timed where it lands.

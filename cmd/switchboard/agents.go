@@ -18,13 +18,14 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // agentSide is the wiring of the agents' side: the WebRTC engine, the hub, and the placement
 // of their calls through the carriers.
 type agentSide struct {
 	engine *webrtc.Engine
-	hub    *webrtc.Hub
+	hub    *agents.Hub
 	calls  *agentCalls
 }
 
@@ -39,7 +40,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 		return nil, err
 	}
 	calls := &agentCalls{st: st, reg: reg, placer: placer, actions: actions, log: log}
-	hub := webrtc.NewHub(webrtc.HubOptions{
+	hub := agents.NewHub(agents.HubOptions{
 		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
@@ -66,13 +67,13 @@ func (a *agentSide) run(ctx context.Context, log *slog.Logger) {
 	a.engine.Close()
 }
 
-type inboundAgents struct{ hub *webrtc.Hub }
+type inboundAgents struct{ hub *agents.Hub }
 
 func (i inboundAgents) Accept(ctx context.Context, c webhooks.InboundCall) error {
-	return i.hub.Accept(ctx, webrtc.InboundCall(c))
+	return i.hub.Accept(ctx, agents.InboundCall(c))
 }
 
-type agentMedia struct{ hub *webrtc.Hub }
+type agentMedia struct{ hub *agents.Hub }
 
 func (m agentMedia) StreamStarted(ctx context.Context, s *webhooks.MediaStream) (webhooks.MediaReceiver, error) {
 	r, err := m.hub.StreamStarted(ctx, s.CallID, s)

@@ -41,3 +41,16 @@ func VoiceBand(step float64) []float64 {
 	}
 	return out
 }
+
+// MiddlePower is Goertzel over the middle of ulaw (about half of it, away from the start-up
+// and the last frames), on a multiple of 1600 samples so that 1000 Hz, 440 Hz and the hold
+// tone all fall on bin centres.
+func MiddlePower(ulaw []byte, hz float64) float64 {
+	const window = 1600
+	if len(ulaw) < window {
+		return Goertzel(ulaw, hz)
+	}
+	n := max(len(ulaw)/2/window, 1) * window
+	start := (len(ulaw) - n) / 2
+	return Goertzel(ulaw[start:start+n], hz)
+}

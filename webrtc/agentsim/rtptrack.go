@@ -1,4 +1,4 @@
-package webrtc
+package agentsim
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
+
+	"github.com/switchboard/switchboard/webrtc"
 )
 
 // rtpTrack is a TrackLocal that sends RTP packets its caller builds, keeping the payload type
@@ -32,7 +34,7 @@ func (t *rtpTrack) Bind(ctx pion.TrackLocalContext) (pion.RTPCodecParameters, er
 		switch {
 		case strings.EqualFold(c.MimeType, pion.MimeTypePCMU) && pcmu == nil:
 			pcmu = &c
-		case strings.EqualFold(c.MimeType, mimeTypeTelephoneEvent) && c.ClockRate == 8000 && !hasEvents:
+		case strings.EqualFold(c.MimeType, webrtc.MimeTypeTelephoneEvent) && c.ClockRate == 8000 && !hasEvents:
 			eventPT, hasEvents = uint8(c.PayloadType), true
 		}
 	}

@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
 )
 
 // Defaults of HubOptions.
@@ -56,7 +57,7 @@ type carrierCalls interface {
 // Instance, PublicURL and RelaySecret are required.
 type HubOptions struct {
 	Store    *store.Redis
-	Engine   *Engine
+	Engine   *webrtc.Engine
 	Carriers carrierCalls
 	// Instance names this instance among those sharing Redis (unique per process); PublicURL
 	// is where browsers and carriers reach it.

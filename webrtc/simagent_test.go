@@ -1,30 +1,19 @@
-package webrtc
+package webrtc_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-func TestMiddlePowerUsesTheMiddle(t *testing.T) {
-	// 1 s of silence, 2 s of 1 kHz, 1 s of silence: only the middle half counts.
-	rec := make([]byte, 4*media.SampleRate)
-	media.FillSilence(rec)
-	media.NewTone(1000, 0.5).Read(rec[media.SampleRate : 3*media.SampleRate])
-	if p := middlePower(rec, 1000); p < 0.2 {
-		t.Errorf("middle 1 kHz at %.4f, want about 0.25", p)
-	}
-	if p := middlePower(rec[:100], 1000); p != 0 {
-		t.Errorf("short silent recording: %.4f", p)
-	}
-}
-
 func TestSimAgentRecordLimitAndControls(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	var arrivals []time.Time
-	peer, agent := connectAgent(t, e, SimAgentOptions{
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{
 		RecordLimit: 4 * media.FrameSamples,
 		OnFrame:     func(_ []byte, at time.Time) { arrivals = append(arrivals, at) },
 	}, nil)

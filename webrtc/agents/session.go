@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
 )
 
 // session is one logged-in agent on this instance: its signalling WebSocket (replaced when the
@@ -29,10 +30,10 @@ type session struct {
 	tokenID string         // the token its browser signed in with (store.Agent.TokenID)
 	ringing *ringing
 	call    *agentCall
-	peer    *Peer
-	bridge  *Bridge
+	peer    *webrtc.Peer
+	bridge  *webrtc.Bridge
 	// Trickled candidates of a new peer wait until its answer has been sent.
-	negotiating *Peer
+	negotiating *webrtc.Peer
 	heldCands   []string
 	expiry      *time.Timer // while the browser is away
 	wrapTimer   *time.Timer
@@ -77,7 +78,7 @@ func (c *agentCall) view() callView {
 type agentSink struct {
 	s      *session
 	call   string
-	bridge atomic.Pointer[Bridge]
+	bridge atomic.Pointer[webrtc.Bridge]
 }
 
 func (k *agentSink) Audio(ulaw []byte) {
@@ -230,8 +231,8 @@ func clip(s string, n int) string {
 // offer (re)negotiates the session's PeerConnection: a new Peer answers the browser's offer
 // and replaces the old one, and a call in progress moves to it with its mute and hold.
 func (s *session) offer(ctx context.Context, sdp string) {
-	peer, err := s.hub.opts.Engine.NewPeer(func(st PeerState) {
-		if st == PeerStateFailed {
+	peer, err := s.hub.opts.Engine.NewPeer(func(st webrtc.PeerState) {
+		if st == webrtc.PeerStateFailed {
 			s.sendError(codeMedia, "the audio connection failed", "")
 		}
 	})
@@ -293,7 +294,7 @@ func (s *session) offer(ctx context.Context, sdp string) {
 	}
 }
 
-func (s *session) localCandidate(peer *Peer, cand string) {
+func (s *session) localCandidate(peer *webrtc.Peer, cand string) {
 	s.mu.Lock()
 	switch {
 	case s.negotiating == peer:
@@ -523,7 +524,7 @@ func (s *session) close() {
 	}
 	s.closed = true
 	conn, c, b := s.conn, s.call, s.bridge
-	peers := []*Peer{s.peer, s.negotiating}
+	peers := []*webrtc.Peer{s.peer, s.negotiating}
 	s.conn, s.bridge, s.peer, s.negotiating = nil, nil, nil, nil
 	for _, t := range []*time.Timer{s.expiry, s.wrapTimer} {
 		if t != nil {

@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -22,7 +23,7 @@ type MediaReceiver interface {
 
 // carrierStream is a carrier's media stream for one call (webhooks.MediaStream).
 type carrierStream interface {
-	CarrierLeg
+	webrtc.CarrierLeg
 	Close() error
 }
 

@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // rawSoftphone is a bare signalling WebSocket: it says hello and then reads only when told, so
 // a test can play a browser that stops reading.
 type rawSoftphone struct {
 	conn *websocket.Conn
-	msgs chan SoftphoneMessage // filled by listen
+	msgs chan agentsim.SoftphoneMessage // filled by listen
 }
 
 // dialRaw signs agent id in over a WebSocket whose receive buffer is small, so a stalled
@@ -49,7 +50,7 @@ func (h *testHub) dialRawToken(t *testing.T, token string) *rawSoftphone {
 	if err := conn.WriteJSON(map[string]string{"type": msgHello, "token": token}); err != nil {
 		t.Fatal(err)
 	}
-	return &rawSoftphone{conn: conn, msgs: make(chan SoftphoneMessage, 1024)}
+	return &rawSoftphone{conn: conn, msgs: make(chan agentsim.SoftphoneMessage, 1024)}
 }
 
 // listen reads every message into p.msgs until the socket closes.
@@ -62,7 +63,7 @@ func (p *rawSoftphone) listen() (done chan struct{}) {
 			if err != nil {
 				return
 			}
-			var m SoftphoneMessage
+			var m agentsim.SoftphoneMessage
 			json.Unmarshal(raw, &m)
 			m.Raw = raw
 			select {
@@ -74,7 +75,7 @@ func (p *rawSoftphone) listen() (done chan struct{}) {
 	return done
 }
 
-func (p *rawSoftphone) await(t *testing.T, typ string, timeout time.Duration) SoftphoneMessage {
+func (p *rawSoftphone) await(t *testing.T, typ string, timeout time.Duration) agentsim.SoftphoneMessage {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

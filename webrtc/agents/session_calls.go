@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"context"
@@ -7,15 +7,16 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
 )
 
 // A session's calls: ringing, answering, declining, dialling, hanging up, mute and hold, and
 // the end of a call with the wrap-up after it.
 
 // newBridgeLocked joins call c's media path to the session's peer.
-func (s *session) newBridgeLocked(c *agentCall) *Bridge {
-	b := NewBridge(c.id, c.path, s.peer, BridgeOptions{OnEvent: func(e Event) {
-		if e.Kind == EventCarrierDTMF {
+func (s *session) newBridgeLocked(c *agentCall) *webrtc.Bridge {
+	b := webrtc.NewBridge(c.id, c.path, s.peer, webrtc.BridgeOptions{OnEvent: func(e webrtc.Event) {
+		if e.Kind == webrtc.EventCarrierDTMF {
 			s.send(digitMessage{Type: msgDTMF, CallID: e.CallID, Digit: e.Digit})
 		}
 	}})

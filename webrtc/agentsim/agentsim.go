@@ -1,4 +1,4 @@
-package webrtc
+package agentsim
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -27,7 +28,7 @@ type SimAgentOptions struct {
 	// Engine, if set, is shared (many agents in one load run need not each build a pion API
 	// and the caller may put them on a UDP mux); the agent does not close it. When nil the
 	// agent makes and closes its own.
-	Engine *Engine
+	Engine *webrtc.Engine
 	// RecordLimit is how many bytes of received audio the agent keeps, the most recent;
 	// 30 s (240000) when 0.
 	RecordLimit int
@@ -48,7 +49,7 @@ type SimAgentOptions struct {
 // and failure drills use it where a headless browser would be too slow or too many.
 type SimAgent struct {
 	opts      SimAgentOptions
-	engine    *Engine
+	engine    *webrtc.Engine
 	ownEngine bool
 	pc        *pion.PeerConnection
 	track     *rtpTrack
@@ -97,13 +98,13 @@ func NewSimAgent(opts SimAgentOptions) (*SimAgent, error) {
 		stop:      make(chan struct{}),
 	}
 	if a.engine == nil {
-		e, err := NewEngine(EngineOptions{LoopbackOnly: opts.LoopbackOnly})
+		e, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: opts.LoopbackOnly})
 		if err != nil {
 			return nil, err
 		}
 		a.engine, a.ownEngine = e, true
 	}
-	pc, err := a.engine.api.NewPeerConnection(pion.Configuration{})
+	pc, err := a.engine.NewPeerConnection()
 	if err != nil {
 		a.closeEngine()
 		return nil, fmt.Errorf("webrtc: sim agent: %w", err)
@@ -131,7 +132,7 @@ func NewSimAgent(opts SimAgentOptions) (*SimAgent, error) {
 		a.receive(track)
 	})
 	a.wg.Add(1)
-	go func() { // RTCP is read and dropped, as Peer does; ends with the connection
+	go func() { // RTCP is read and dropped, as webrtc.Peer does; ends with the connection
 		defer a.wg.Done()
 		buf := make([]byte, 1500)
 		for {
@@ -215,7 +216,7 @@ func (a *SimAgent) SendDTMF(digit string) error {
 	if !ok {
 		return media.ErrBadDigit
 	}
-	if a.State() == PeerStateConnected && !a.track.canSendEvents() {
+	if a.State() == webrtc.PeerStateConnected && !a.track.canSendEvents() {
 		return errors.New("webrtc: peer did not negotiate telephone-event")
 	}
 	a.dtmfMu.Lock()
@@ -236,7 +237,7 @@ func (a *SimAgent) nextDigit() (uint8, bool) {
 }
 
 // State returns the agent connection's state.
-func (a *SimAgent) State() PeerState { return peerStateFromPion(a.pc.ConnectionState()) }
+func (a *SimAgent) State() webrtc.PeerState { return webrtc.PeerStateFromPion(a.pc.ConnectionState()) }
 
 // dtmfEventTicks is how many 20 ms ticks an RFC 4733 event lasts before its end packets.
 const dtmfEventTicks = 5
@@ -320,7 +321,7 @@ func (a *SimAgent) receive(track *pion.TrackRemote) {
 			continue
 		}
 		at := time.Now()
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != pcmuPayloadType || len(pkt.Payload) == 0 {
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != webrtc.PCMUPayloadType || len(pkt.Payload) == 0 {
 			continue
 		}
 		a.frames.Add(1)
@@ -363,19 +364,7 @@ func (a *SimAgent) ResetRecording() {
 // 200 ms windows covering about half of it (at least one window), away from the start-up and
 // the last frames. See media.Goertzel for the scale (about amplitude² for a pure tone).
 func (a *SimAgent) DominantPower(hz float64) float64 {
-	return middlePower(a.Recording(), hz)
-}
-
-// middlePower is Goertzel over the middle of ulaw, on a multiple of 1600 samples so that
-// 1000 Hz, 440 Hz and the hold tone all fall on bin centres.
-func middlePower(ulaw []byte, hz float64) float64 {
-	const window = 1600
-	if len(ulaw) < window {
-		return media.Goertzel(ulaw, hz)
-	}
-	n := max(len(ulaw)/2/window, 1) * window
-	start := (len(ulaw) - n) / 2
-	return media.Goertzel(ulaw[start:start+n], hz)
+	return media.MiddlePower(a.Recording(), hz)
 }
 
 // Close closes the connection and waits for the agent's goroutines; idempotent.

@@ -1,4 +1,4 @@
-package webrtc
+package agentsim
 
 import (
 	"context"
@@ -21,6 +21,26 @@ func (a *SimAgent) AddICECandidate(candidateJSON string) error {
 		return fmt.Errorf("webrtc: sim agent candidate: %w", err)
 	}
 	return a.pc.AddICECandidate(c)
+}
+
+// The message types and shapes of docs/agents.md that the scripted softphone uses. They are
+// written out here rather than imported from webrtc/agents so that the softphone speaks the
+// documented protocol, as the page does, and a change to the server's side shows in tests.
+const (
+	msgHello     = "hello"
+	msgOffer     = "offer"
+	msgCandidate = "candidate"
+	msgAnswer    = "answer"
+	msgWelcome   = "welcome"
+	msgError     = "error"
+)
+
+type sdpMessage struct {
+	SDP string `json:"sdp"`
+}
+
+type candidateMessage struct {
+	Candidate json.RawMessage `json:"candidate"`
 }
 
 // SoftphoneMessage is one message the signalling WebSocket sent a softphone, with the fields

@@ -1,4 +1,4 @@
-package webrtc
+package agents
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -173,7 +175,7 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 	}
 	e := echo.New()
 	srv := httptest.NewServer(e)
-	engine := newTestEngine(t, EngineOptions{})
+	engine := newTestEngine(t, webrtc.EngineOptions{})
 	fc := &fakeCarriers{}
 	opts := HubOptions{Store: st, Engine: engine, Carriers: fc, Instance: "inst-" + srv.Listener.Addr().String(),
 		PublicURL: srv.URL, RelaySecret: []byte("relay secret"), RingTimeout: 2 * time.Second,
@@ -199,7 +201,7 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 }
 
 // agent creates an agent and signs it in with a SimAgent speaking hz; it is idle since now.
-func (h *testHub) agent(t *testing.T, id string, hz float64) *SimSoftphone {
+func (h *testHub) agent(t *testing.T, id string, hz float64) *agentsim.SimSoftphone {
 	t.Helper()
 	token := store.NewAgentToken(id)
 	if _, _, err := h.st.PutAgent(context.Background(), id, "Agent "+id, token, true); err != nil {
@@ -208,11 +210,11 @@ func (h *testHub) agent(t *testing.T, id string, hz float64) *SimSoftphone {
 	return h.signIn(t, token, hz)
 }
 
-func (h *testHub) signIn(t *testing.T, token string, hz float64) *SimSoftphone {
+func (h *testHub) signIn(t *testing.T, token string, hz float64) *agentsim.SimSoftphone {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := DialSoftphone(ctx, h.url, token, SimAgentOptions{ToneHz: hz, LoopbackOnly: true})
+	p, err := agentsim.DialSoftphone(ctx, h.url, token, agentsim.SimAgentOptions{ToneHz: hz, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +225,7 @@ func (h *testHub) signIn(t *testing.T, token string, hz float64) *SimSoftphone {
 	return p
 }
 
-func expect(t *testing.T, p *SimSoftphone, what string, match func(SoftphoneMessage) bool) SoftphoneMessage {
+func expect(t *testing.T, p *agentsim.SimSoftphone, what string, match func(agentsim.SoftphoneMessage) bool) agentsim.SoftphoneMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -234,7 +236,7 @@ func expect(t *testing.T, p *SimSoftphone, what string, match func(SoftphoneMess
 	return m
 }
 
-func describe(msgs []SoftphoneMessage) string {
+func describe(msgs []agentsim.SoftphoneMessage) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		if m.Type == msgCandidate || m.Type == msgPong {
@@ -246,12 +248,12 @@ func describe(msgs []SoftphoneMessage) string {
 	return b.String()
 }
 
-func typed(typ, callID string) func(SoftphoneMessage) bool {
-	return func(m SoftphoneMessage) bool { return m.Type == typ && (callID == "" || m.CallID == callID) }
+func typed(typ, callID string) func(agentsim.SoftphoneMessage) bool {
+	return func(m agentsim.SoftphoneMessage) bool { return m.Type == typ && (callID == "" || m.CallID == callID) }
 }
 
-func availability(state string) func(SoftphoneMessage) bool {
-	return func(m SoftphoneMessage) bool { return m.Type == msgAvailability && m.State == state }
+func availability(state string) func(agentsim.SoftphoneMessage) bool {
+	return func(m agentsim.SoftphoneMessage) bool { return m.Type == msgAvailability && m.State == state }
 }
 
 // inbound routes a new inbound call through the hub, as the voice webhook does.
@@ -322,7 +324,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	}
 
 	ann.Send(map[string]any{"type": msgMute, "on": true})
-	expect(t, ann, "muted", func(m SoftphoneMessage) bool { return m.Type == msgCall && m.Muted })
+	expect(t, ann, "muted", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Muted })
 	stream.reset()
 	waitUntil(t, 5*time.Second, "muted audio", func() bool { return len(stream.recent(1<<20)) >= 3200 })
 	if p := power(stream.recent(3200), 440); p > 0.001 {
@@ -336,7 +338,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	})
 
 	ann.Send(map[string]any{"type": msgHold, "on": true})
-	expect(t, ann, "held", func(m SoftphoneMessage) bool { return m.Type == msgCall && m.Held })
+	expect(t, ann, "held", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Held })
 	ann.Agent.ResetRecording()
 	waitUntil(t, 5*time.Second, "held audio", func() bool { return len(ann.Agent.Recording()) >= 3200 })
 	if p := ann.Agent.DominantPower(1000); p > 0.001 {
@@ -404,7 +406,7 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	}
 }
 
-func countType(msgs []SoftphoneMessage, typ string) int {
+func countType(msgs []agentsim.SoftphoneMessage, typ string) int {
 	n := 0
 	for _, m := range msgs {
 		if m.Type == typ {
@@ -517,7 +519,7 @@ func TestSignInIsChecked(t *testing.T) {
 	h := newTestHub(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := DialSoftphone(ctx, h.url, "ann.0000", SimAgentOptions{LoopbackOnly: true}); err == nil || !strings.Contains(err.Error(), codeUnauthorized) {
+	if _, err := agentsim.DialSoftphone(ctx, h.url, "ann.0000", agentsim.SimAgentOptions{LoopbackOnly: true}); err == nil || !strings.Contains(err.Error(), codeUnauthorized) {
 		t.Fatalf("bad token: %v", err)
 	}
 	hdr := http.Header{"Origin": {"https://evil.example.com"}}
