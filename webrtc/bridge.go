@@ -149,7 +149,7 @@ func NewBridge(callID string, leg CarrierLeg, peer *Peer, opts BridgeOptions) *B
 	b.wg.Add(1)
 	go b.pace()
 	peer.attachSinks(b.audioSink, b.dtmfSink)
-	procs.bridgeStarted()
+	peer.engine.bridgeChanged(+1)
 	return b
 }
 
@@ -215,7 +215,7 @@ func (b *Bridge) end(carrierStopped bool) {
 		b.inMu.Unlock()
 		close(b.stop)
 		b.wg.Wait()
-		procs.bridgeEnded()
+		b.peer.engine.bridgeChanged(-1)
 	})
 	if first {
 		b.emit(Event{Kind: EventEnded, CarrierStopped: carrierStopped})

@@ -454,3 +454,26 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 		t.Errorf("after a failed send: stats %+v", s)
 	}
 }
+
+// The engine tells OnBridges how many bridges are live, once per change and in order, and a
+// bridge ended twice counts once.
+func TestEngineCountsLiveBridges(t *testing.T) {
+	var mu sync.Mutex
+	var counts []int
+	e := newTestEngine(t, webrtc.EngineOptions{OnBridges: func(live int) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts = append(counts, live)
+	}})
+	peer, _ := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
+	first := webrtc.NewBridge("call-1", &fakeLeg{}, peer, webrtc.BridgeOptions{})
+	second := webrtc.NewBridge("call-2", &fakeLeg{}, peer, webrtc.BridgeOptions{})
+	first.End()
+	first.End()
+	second.Stopped()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(counts, []int{1, 2, 1, 0}) {
+		t.Errorf("OnBridges saw %v, want [1 2 1 0]", counts)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -55,6 +56,10 @@ type EngineOptions struct {
 	// round-trip time and loss in getStats (remote-inbound-rtp). Audio plays without them;
 	// bridgeload measured about 15 % more CPU per call with them on loopback.
 	RTCPReports bool
+	// OnBridges, if set, is told the number of live bridges each time a Bridge on one of the
+	// engine's peers starts or ends: one call at a time, in order. It must not block. The
+	// commands use it to size GOMAXPROCS (cmd/internal/procs); the engine decides nothing.
+	OnBridges func(live int)
 }
 
 // Engine holds the pion API every Peer is created from: one codec table, one ICE setting
@@ -62,6 +67,10 @@ type EngineOptions struct {
 type Engine struct {
 	api *pion.API
 	mux *ice.MultiUDPMuxDefault // nil without UDPMuxPort
+
+	onBridges func(live int)
+	bridgeMu  sync.Mutex // orders onBridges calls; guards bridges
+	bridges   int
 }
 
 // NewEngine builds the pion API for opts. Close it after every Peer created from it.
@@ -102,7 +111,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		}
 	}
 
-	e := &Engine{}
+	e := &Engine{onBridges: opts.OnBridges}
 	if opts.UDPMuxPort != 0 {
 		if e.mux, err = newMediaMux(opts.UDPMuxPort, opts.LoopbackOnly); err != nil {
 			return nil, err
@@ -147,6 +156,17 @@ func pcmuCodec() pion.RTPCodecCapability {
 // side of an agent's call is a Peer (NewPeer).
 func (e *Engine) NewPeerConnection() (*pion.PeerConnection, error) {
 	return e.api.NewPeerConnection(pion.Configuration{})
+}
+
+// bridgeChanged counts a bridge started (+1) or ended (-1) and tells OnBridges.
+func (e *Engine) bridgeChanged(delta int) {
+	if e.onBridges == nil {
+		return
+	}
+	e.bridgeMu.Lock()
+	defer e.bridgeMu.Unlock()
+	e.bridges += delta
+	e.onBridges(e.bridges)
 }
 
 // UDPMuxAddrs returns the addresses of the shared UDP socket, or nil without a mux; for logs

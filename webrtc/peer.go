@@ -30,8 +30,9 @@ var ErrPeerClosed = errors.New("webrtc: agent peer closed")
 // Audio to the agent goes through WriteAudio; audio and keypad digits from the agent go to the
 // sinks set with SetAgentAudioSink and SetDTMFSink.
 type Peer struct {
-	pc    *pion.PeerConnection
-	track *pion.TrackLocalStaticSample
+	engine *Engine
+	pc     *pion.PeerConnection
+	track  *pion.TrackLocalStaticSample
 
 	onState   func(PeerState)
 	stateMu   sync.Mutex // orders state deliveries; guards lastState
@@ -63,7 +64,7 @@ func (e *Engine) NewPeer(onState func(PeerState)) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
-	p := &Peer{pc: pc, onState: onState, lastState: PeerStateNew}
+	p := &Peer{engine: e, pc: pc, onState: onState, lastState: PeerStateNew}
 
 	// The track must exist before negotiation so the answer offers the agent audio.
 	p.track, err = pion.NewTrackLocalStaticSample(pcmuCodec(), "audio", "switchboard")

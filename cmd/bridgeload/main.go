@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -33,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -122,7 +124,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	server, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: cfg.port, RTCPReports: cfg.rtcp})
+	// The server's engine sizes GOMAXPROCS as Switchboard's does (cmd/internal/procs).
+	server, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: cfg.port, RTCPReports: cfg.rtcp,
+		OnBridges: procs.New(slog.Default()).Bridges})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc"
@@ -35,6 +36,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 		LoopbackOnly: isLoopback(public),
 		UDPMuxPort:   cfg.agents.udpPort,
 		PublicIPs:    cfg.agents.publicIPs,
+		OnBridges:    procs.New(log).Bridges, // more Ps while many calls are bridged
 	})
 	if err != nil {
 		return nil, err
