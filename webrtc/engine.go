@@ -1,12 +1,3 @@
-// Package webrtc is Switchboard's agent-facing media core: the pion engine, one PeerConnection
-// per logged-in agent (Peer), the Bridge that joins one carrier media stream to one agent for
-// the length of a call, and SimAgent, a pion peer that behaves like the agent's browser for
-// tests, load commands and drills.
-//
-// Audio is G.711 mu-law end to end: carriers stream 8 kHz mu-law, the only codec negotiated
-// with the browser is PCMU, so frames cross the bridge without transcoding. The HTTP
-// signalling that carries offers, answers and candidates is built on top of Peer by its
-// callers; this package opens no HTTP listener.
 package webrtc
 
 import (
