@@ -266,7 +266,7 @@ func (b *Bridge) agentDigit(digit string) {
 	if b.ended.Load() {
 		return
 	}
-	b.SendDTMF(digit) // the Peer only reports valid digits, and one key press cannot overflow
+	_ = b.SendDTMF(digit) // the Peer only reports valid digits, and one key press cannot overflow
 	b.emit(Event{Kind: EventAgentDTMF, Digit: digit})
 }
 

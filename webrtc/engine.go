@@ -192,7 +192,7 @@ func newMediaMux(port int, loopbackOnly bool) (*ice.MultiUDPMuxDefault, error) {
 	var muxes []ice.UDPMux
 	closeAll := func() {
 		for _, m := range muxes {
-			m.Close()
+			_ = m.Close() // undoing a failed start; the error that matters is the start's
 		}
 	}
 	for _, ip := range ips {

@@ -69,12 +69,12 @@ func (e *Engine) NewPeer(onState func(PeerState)) (*Peer, error) {
 	// The track must exist before negotiation so the answer offers the agent audio.
 	p.track, err = pion.NewTrackLocalStaticSample(pcmuCodec(), "audio", "switchboard")
 	if err != nil {
-		pc.Close()
+		_ = pc.Close() // never connected; the error that matters is err
 		return nil, fmt.Errorf("webrtc: local track: %w", err)
 	}
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
-		pc.Close()
+		_ = pc.Close() // never connected; the error that matters is err
 		return nil, fmt.Errorf("webrtc: add track: %w", err)
 	}
 

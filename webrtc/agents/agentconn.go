@@ -49,7 +49,7 @@ func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*agentConn, bool) 
 	c := &agentConn{ws: ws, queue: make(chan outFrame, agentQueue), log: h.log.With("agent", agent),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if !h.enter() {
-		ws.Close()
+		_ = ws.Close() // the hub is shutting down: nothing more to say to this socket
 		close(c.done)
 		return c, false
 	}
@@ -65,7 +65,7 @@ func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*agentConn, bool) 
 
 // write sends queued frames until close, or until a write fails or stalls past its bound.
 func (c *agentConn) write() error {
-	defer c.ws.Close()
+	defer c.ws.Close() //nolint:errcheck // the writer is done with the socket either way
 	for {
 		select {
 		case f := <-c.queue:
@@ -91,8 +91,9 @@ func (c *agentConn) farewell() {
 				return
 			}
 		default:
-			c.ws.SetWriteDeadline(deadline)
-			c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			// A farewell the browser does not get changes nothing: the socket closes next.
+			_ = c.ws.SetWriteDeadline(deadline)
+			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			return
 		}
 	}
@@ -102,7 +103,7 @@ func (c *agentConn) writeFrame(f outFrame, deadline time.Time) error {
 	if f.ping {
 		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
-	c.ws.SetWriteDeadline(deadline)
+	_ = c.ws.SetWriteDeadline(deadline) // fails only on a closed socket, which the write reports
 	return c.ws.WriteMessage(websocket.TextMessage, f.data)
 }
 
@@ -141,5 +142,5 @@ func (c *agentConn) close() { c.stopOnce.Do(func() { close(c.stop) }) }
 // abort closes the socket at once: a blocked write fails, and so does the session's read.
 func (c *agentConn) abort() {
 	c.close()
-	c.ws.Close()
+	_ = c.ws.Close() // aborting: the point is to cut the socket, its error says nothing more
 }

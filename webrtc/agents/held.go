@@ -161,7 +161,11 @@ func (c *heldCall) ringFor(o store.Offer) {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
-		c.hub.background(opTimeout, func(ctx context.Context) { c.hub.st.WithdrawOffer(ctx, c.id, o.Agent) })
+		c.hub.background(opTimeout, func(ctx context.Context) {
+			if _, err := c.hub.st.WithdrawOffer(ctx, c.id, o.Agent); err != nil {
+				c.hub.log.Warn("agents: offer of an ended call not withdrawn", "call", c.id, "agent", o.Agent, "err", err)
+			}
+		})
 		return
 	}
 	c.phase, c.agent, c.agentInstance = phaseRinging, o.Agent, o.AgentInstance
@@ -251,7 +255,7 @@ func (c *heldCall) lost() {
 	}
 }
 
-var errNotYours = errors.New("webrtc: the call is not answered by this agent")
+var errNotYours = errors.New("agents: the call is not answered by this agent")
 
 // answered records that agent took the call (its AnswerOffer succeeded in Redis).
 func (c *heldCall) answered(agent string) error {
@@ -312,7 +316,7 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 	}
 	if c.stream.Load() != nil {
 		c.mu.Unlock()
-		return nil, errors.New("webrtc: a second media stream for the call")
+		return nil, errors.New("agents: a second media stream for the call")
 	}
 	c.stream.Store(&streamRef{s})
 	unattached := c.sink.Load() == nil
@@ -397,7 +401,7 @@ func (c *heldCall) end(reason string, action endAction) {
 			c.hub.log.Warn("agents: carrier did not end the call", "call", c.id, "reason", reason, "err", err)
 		}
 		if stream != nil {
-			stream.s.Close()
+			_ = stream.s.Close() // the call is over; a stream that closes badly is closed all the same
 		}
 	})
 }
@@ -445,7 +449,8 @@ func (c *heldCall) startToneLocked() {
 				return
 			case <-tick.C:
 				hold.Next(frame)
-				r.s.SendAudio(frame)
+				// A stream that cannot take the tone has ended, and says so through Stopped.
+				_ = r.s.SendAudio(frame)
 			}
 		}
 	}()

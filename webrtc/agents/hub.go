@@ -412,10 +412,10 @@ func (h *Hub) held(callID string) *heldCall {
 }
 
 // errNotHere is returned for a call whose media belongs to another instance.
-var errNotHere = errors.New("webrtc: the call's media is held by another instance")
+var errNotHere = errors.New("agents: the call's media is held by another instance")
 
 // errCallOver is returned for a call that has ended.
-var errCallOver = errors.New("webrtc: the call is over")
+var errCallOver = errors.New("agents: the call is over")
 
 // holderFor returns the held call for callID, taking it from its offer if this instance is
 // its holder and does not know it yet (the notice that announced it may be late or lost).
@@ -473,7 +473,9 @@ func (h *Hub) hangupCall(callID, holder string) {
 		return
 	}
 	h.background(opTimeout, func(ctx context.Context) {
-		h.st.EndOffer(ctx, callID)
+		if _, err := h.st.EndOffer(ctx, callID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Warn("agents: offer of a hung-up call not ended", "call", callID, "err", err)
+		}
 		if err := h.opts.Carriers.Hangup(ctx, callID); err != nil {
 			h.log.Warn("agents: hang-up failed", "call", callID, "err", err)
 		}

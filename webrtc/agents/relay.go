@@ -75,17 +75,17 @@ func (h *Hub) dialRelay(ctx context.Context, holderURL, callID, agent string, si
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.DialContext(ctx, u, nil)
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close() // the status line is all we read of a refusal
+		_ = resp.Body.Close() // the status line is all we read of a refusal
 	}
 	if err != nil {
 		if resp != nil {
-			return nil, errors.New("webrtc: relay to " + holderURL + " refused: " + resp.Status)
+			return nil, errors.New("agents: relay to " + holderURL + " refused: " + resp.Status)
 		}
 		return nil, err
 	}
 	p := &relayPath{conn: conn, sink: sink, done: make(chan struct{})}
 	if !h.enter() {
-		conn.Close()
+		_ = conn.Close() // the hub is shutting down; the relay was never used
 		return nil, errCallOver
 	}
 	go func() {
@@ -130,19 +130,19 @@ func (p *relayPath) write(kind byte, payload []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.buf = append(append(p.buf[:0], kind), payload...)
-	p.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = p.conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a closed socket fails the write
 	return p.conn.WriteMessage(websocket.BinaryMessage, p.buf)
 }
 
 func (p *relayPath) SendAudio(ulaw []byte) error { return p.write(relayAudio, ulaw) }
-func (p *relayPath) Hangup()                     { p.write(relayHangup, nil) }
+func (p *relayPath) Hangup()                     { _ = p.write(relayHangup, nil) } // a lost hang-up ends with the relay
 
 // Close closes the relay and waits for its reader. It must not be called from the sink.
 func (p *relayPath) Close() {
 	p.mu.Lock()
 	p.closing = true
 	p.mu.Unlock()
-	p.conn.Close()
+	_ = p.conn.Close() // ends read, which is all Close waits for
 	<-p.done
 }
 
@@ -157,13 +157,14 @@ func (s *relaySink) write(kind byte, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = append(append(s.buf[:0], kind), payload...)
-	s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	s.conn.WriteMessage(websocket.BinaryMessage, s.buf)
+	// A frame the peer instance does not get is lost like a packet; a dead relay ends its read.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = s.conn.WriteMessage(websocket.BinaryMessage, s.buf)
 }
 
 func (s *relaySink) Audio(ulaw []byte)   { s.write(relayAudio, ulaw) }
 func (s *relaySink) DTMF(digit string)   { s.write(relayDigit, []byte(digit)) }
-func (s *relaySink) Ended(reason string) { s.write(relayEnded, []byte(reason)); s.conn.Close() }
+func (s *relaySink) Ended(reason string) { s.write(relayEnded, []byte(reason)); _ = s.conn.Close() } // the call is over
 
 // Instances do not send an Origin; the token is the authentication.
 var relayUpgrader = websocket.Upgrader{
@@ -191,7 +192,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if err != nil {
 			return nil
 		}
-		defer conn.Close()
+		defer conn.Close() //nolint:errcheck // the relay is over when this handler returns
 		conn.SetReadLimit(4096)
 		sink := &relaySink{conn: conn}
 		if err := held.attach(agent, sink); err != nil {
@@ -209,7 +210,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			}
 			switch msg[0] {
 			case relayAudio:
-				held.sendAudio(msg[1:])
+				_ = held.sendAudio(msg[1:]) // a stream that cannot take audio has ended and ends the call
 			case relayHangup:
 				held.end(reasonAgentHangup, endHangup)
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // session is one logged-in agent on this instance: its signalling WebSocket (replaced when the
@@ -118,6 +120,37 @@ func (s *session) sendError(code, message, callID string) {
 	s.send(errorMessage{Type: msgError, Code: code, Message: message, CallID: callID})
 }
 
+// refused tells the browser a generic message with its code, and logs the detail (which may
+// be pion's or the network's words, not for the browser) with the agent and session ids.
+func (s *session) refused(code, message, callID string, err error) {
+	level := slog.LevelInfo // the browser asked for something it may not have
+	if code == codeMedia || code == codeUnavailable || code == codeCarrier {
+		level = slog.LevelWarn // something failed on our side or beyond it
+	}
+	s.hub.log.Log(context.Background(), level, "agents: request refused", "agent", s.agent.ID, "session", s.id,
+		"call", callID, "code", code, "err", err)
+	s.sendError(code, message, callID)
+}
+
+// closePeer closes a Peer the session is done with. pion's teardown errors change nothing for
+// the agent (the next offer makes a new Peer), so they are only logged.
+func (s *session) closePeer(p *webrtc.Peer) {
+	if err := p.Close(); err != nil {
+		s.hub.log.Debug("agents: peer closed with an error", "agent", s.agent.ID, "session", s.id, "err", err)
+	}
+}
+
+// dtmfRefusal says, in the browser's words, why digits were not sent.
+func dtmfRefusal(err error) string {
+	switch {
+	case errors.Is(err, media.ErrBadDigit):
+		return "digits are 0-9, *, #, A-D"
+	case errors.Is(err, media.ErrTooManyDigits):
+		return "too many digits queued; wait for them to play"
+	}
+	return "the digits could not be sent"
+}
+
 func (s *session) sendAvailability() {
 	s.mu.Lock()
 	p := s.pres
@@ -156,7 +189,7 @@ func (s *session) serve(conn *agentConn) {
 		return ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
 	})
 	for {
-		ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL))
+		_ = ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL)) // a closed socket fails the read below
 		var m clientMessage
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
@@ -191,7 +224,7 @@ func (s *session) handle(m clientMessage) {
 			return
 		}
 		if err := p.AddICECandidate(string(m.Candidate)); err != nil {
-			s.sendError(codeBadRequest, "candidate not taken: "+err.Error(), "")
+			s.refused(codeBadRequest, "the candidate was not taken", "", err)
 		}
 	case msgDial:
 		s.dialCommand(m.To)
@@ -212,7 +245,7 @@ func (s *session) handle(m clientMessage) {
 			return
 		}
 		if err := b.SendDTMF(m.Digits); err != nil {
-			s.sendError(codeBadRequest, err.Error(), "")
+			s.refused(codeBadRequest, dtmfRefusal(err), "", err)
 		}
 	case msgAvailability:
 		s.availability(ctx, m.State)
@@ -237,13 +270,13 @@ func (s *session) offer(ctx context.Context, sdp string) {
 		}
 	})
 	if err != nil {
-		s.sendError(codeMedia, "cannot create a peer connection", "")
+		s.refused(codeMedia, "cannot create a peer connection", "", err)
 		return
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		peer.Close()
+		s.closePeer(peer)
 		return
 	}
 	s.negotiating, s.heldCands = peer, nil
@@ -256,15 +289,15 @@ func (s *session) offer(ctx context.Context, sdp string) {
 			s.negotiating = nil
 		}
 		s.mu.Unlock()
-		peer.Close()
-		s.sendError(codeMedia, "the offer was not accepted: "+err.Error(), "")
+		s.closePeer(peer)
+		s.refused(codeMedia, "the offer was not accepted", "", err)
 		return
 	}
 
 	s.mu.Lock()
 	if s.closed || s.negotiating != peer {
 		s.mu.Unlock()
-		peer.Close()
+		s.closePeer(peer)
 		return
 	}
 	old, oldBridge := s.peer, s.bridge
@@ -278,7 +311,7 @@ func (s *session) offer(ctx context.Context, sdp string) {
 		oldBridge.End()
 	}
 	if old != nil {
-		old.Close()
+		s.closePeer(old)
 	}
 
 	s.send(sdpMessage{Type: msgAnswer, SDP: answer})
@@ -359,7 +392,9 @@ func (s *session) changeState(ctx context.Context, state store.Availability, unt
 	}
 	s.sendAvailability()
 	if state == store.Available {
-		s.hub.st.NotifyAgentFree(ctx, s.agent.ID)
+		if err := s.hub.st.NotifyAgentFree(ctx, s.agent.ID); err != nil {
+			s.hub.log.Warn("agents: free agent not announced", "agent", s.agent.ID, "err", err)
+		}
 	}
 }
 
@@ -544,7 +579,7 @@ func (s *session) close() {
 	}
 	for _, p := range peers {
 		if p != nil {
-			p.Close()
+			s.closePeer(p)
 		}
 	}
 }

@@ -74,7 +74,9 @@ func (s *session) ring(ctx context.Context, n notice) {
 	if s.closed || s.call != nil || (s.ringing != nil && s.ringing.call != n.Call) {
 		s.mu.Unlock()
 		// Reservations make this rare (a stale ring after a reconnect): give the call back.
-		s.hub.st.WithdrawOffer(ctx, n.Call, s.agent.ID)
+		if _, err := s.hub.st.WithdrawOffer(ctx, n.Call, s.agent.ID); err != nil {
+			s.hub.log.Warn("agents: stale offer not withdrawn", "call", n.Call, "agent", s.agent.ID, "err", err)
+		}
 		s.hub.send(n.Holder, notice{Type: noticeDeclined, Call: n.Call, Agent: s.agent.ID})
 		return
 	}
@@ -107,7 +109,7 @@ func (s *session) answer(ctx context.Context, callID string) {
 		case errors.Is(err, store.ErrReplaced):
 			s.replaced()
 		default:
-			s.sendError(codeUnavailable, "the call could not be answered; try again", callID)
+			s.refused(codeUnavailable, "the call could not be answered; try again", callID, err)
 		}
 		return
 	}
@@ -202,7 +204,7 @@ func (s *session) dialCommand(to string) {
 	s.hub.background(2*opTimeout, func(ctx context.Context) {
 		if _, err := s.hub.dial(ctx, s.agent.ID, s, to); err != nil {
 			code, msg := dialErrorCode(err)
-			s.sendError(code, msg, "")
+			s.refused(code, msg, "", err)
 		}
 	})
 }

@@ -35,17 +35,18 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 		if err != nil {
 			return nil // the upgrader has answered
 		}
-		defer conn.Close()
+		defer conn.Close() //nolint:errcheck // the session is over when this handler returns
 		conn.SetReadLimit(maxClientMessage)
-		conn.SetReadDeadline(time.Now().Add(helloTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(helloTimeout)) // a closed socket fails the read below
 		var hello clientMessage
 		_, raw, err := conn.ReadMessage()
 		if err != nil {
 			return nil
 		}
 		reject := func(code, message string) error {
-			conn.SetWriteDeadline(time.Now().Add(time.Second))
-			conn.WriteJSON(errorMessage{Type: msgError, Code: code, Message: message})
+			// The socket closes after the refusal whether or not the browser got it.
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = conn.WriteJSON(errorMessage{Type: msgError, Code: code, Message: message})
 			return nil
 		}
 		if json.Unmarshal(raw, &hello) != nil || hello.Type != msgHello {
@@ -89,7 +90,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return nil, errors.New("webrtc: shutting down")
+		return nil, errors.New("agents: shutting down")
 	}
 	s := h.sessions[agent.ID]
 	if s != nil {
@@ -133,8 +134,8 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 			h.send(prev.Instance, notice{Type: noticeKick, Agent: agent.ID, Session: prev.Session})
 		}
 		h.resume(ctx, s, prev)
-	} else {
-		h.st.NotifyAgentFree(ctx, agent.ID)
+	} else if err := h.st.NotifyAgentFree(ctx, agent.ID); err != nil {
+		h.log.Warn("agents: free agent not announced", "agent", agent.ID, "err", err)
 	}
 	return s, nil
 }

@@ -106,15 +106,15 @@ func NewSimAgent(opts SimAgentOptions) (*SimAgent, error) {
 	}
 	pc, err := a.engine.NewPeerConnection()
 	if err != nil {
-		a.closeEngine()
-		return nil, fmt.Errorf("webrtc: sim agent: %w", err)
+		_ = a.closeEngine() // undoing a failed start; the error that matters is err
+		return nil, fmt.Errorf("agentsim: sim agent: %w", err)
 	}
 	a.pc = pc
 	sender, err := pc.AddTrack(a.track)
 	if err != nil {
-		pc.Close()
-		a.closeEngine()
-		return nil, fmt.Errorf("webrtc: sim agent track: %w", err)
+		_ = pc.Close() // undoing a failed start; the error that matters is err
+		_ = a.closeEngine()
+		return nil, fmt.Errorf("agentsim: sim agent track: %w", err)
 	}
 	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) {
 		switch s {
@@ -159,16 +159,16 @@ func (a *SimAgent) enter() bool {
 func (a *SimAgent) Offer(ctx context.Context) (string, error) {
 	offer, err := a.pc.CreateOffer(nil)
 	if err != nil {
-		return "", fmt.Errorf("webrtc: sim agent offer: %w", err)
+		return "", fmt.Errorf("agentsim: sim agent offer: %w", err)
 	}
 	gathered := pion.GatheringCompletePromise(a.pc)
 	if err := a.pc.SetLocalDescription(offer); err != nil {
-		return "", fmt.Errorf("webrtc: sim agent offer: %w", err)
+		return "", fmt.Errorf("agentsim: sim agent offer: %w", err)
 	}
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return "", fmt.Errorf("webrtc: sim agent gathering: %w", ctx.Err())
+		return "", fmt.Errorf("agentsim: sim agent gathering: %w", ctx.Err())
 	}
 	return a.pc.LocalDescription().SDP, nil
 }
@@ -177,7 +177,7 @@ func (a *SimAgent) Offer(ctx context.Context) (string, error) {
 // before the connection is up are dropped, as a browser's would be.
 func (a *SimAgent) Accept(answerSDP string) error {
 	if err := a.pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: answerSDP}); err != nil {
-		return fmt.Errorf("webrtc: sim agent answer: %w", err)
+		return fmt.Errorf("agentsim: sim agent answer: %w", err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -196,7 +196,7 @@ func (a *SimAgent) WaitConnected(ctx context.Context) error {
 	case <-a.connected:
 		return nil
 	case <-a.ended:
-		return errors.New("webrtc: sim agent connection failed or closed")
+		return errors.New("agentsim: sim agent connection failed or closed")
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -217,7 +217,7 @@ func (a *SimAgent) SendDTMF(digit string) error {
 		return media.ErrBadDigit
 	}
 	if a.State() == webrtc.PeerStateConnected && !a.track.canSendEvents() {
-		return errors.New("webrtc: peer did not negotiate telephone-event")
+		return errors.New("agentsim: peer did not negotiate telephone-event")
 	}
 	a.dtmfMu.Lock()
 	a.digits = append(a.digits, code)
@@ -282,7 +282,7 @@ func (a *SimAgent) speak() {
 			}
 			for range repeats {
 				event = ev.AppendTo(event[:0])
-				a.track.write(&h, event, true)
+				_, _ = a.track.write(&h, event, true) // a lost event packet is a lost packet; the end repeats
 				h.SequenceNumber++
 			}
 			h.Timestamp = ts + media.FrameSamples
@@ -295,7 +295,7 @@ func (a *SimAgent) speak() {
 		case a.opts.Source != nil:
 			a.opts.Source(frame)
 		default:
-			tone.Read(frame)
+			_, _ = tone.Read(frame) // never fails
 		}
 		if ok, _ := a.track.write(&h, frame, false); ok {
 			a.sent.Add(1)

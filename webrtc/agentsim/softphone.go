@@ -18,7 +18,7 @@ import (
 func (a *SimAgent) AddICECandidate(candidateJSON string) error {
 	var c pion.ICECandidateInit
 	if err := json.Unmarshal([]byte(candidateJSON), &c); err != nil {
-		return fmt.Errorf("webrtc: sim agent candidate: %w", err)
+		return fmt.Errorf("agentsim: sim agent candidate: %w", err)
 	}
 	return a.pc.AddICECandidate(c)
 }
@@ -84,7 +84,7 @@ func DialSoftphone(ctx context.Context, baseURL, token string, opts SimAgentOpti
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.DialContext(ctx, u, nil)
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
+		_ = resp.Body.Close() // the handshake's answer is all we read
 	}
 	if err != nil {
 		return nil, err
@@ -92,20 +92,20 @@ func DialSoftphone(ctx context.Context, baseURL, token string, opts SimAgentOpti
 	p := &SimSoftphone{conn: conn, changed: make(chan struct{}), done: make(chan struct{})}
 	go p.read()
 	if err := p.Send(map[string]any{"type": msgHello, "token": token}); err != nil {
-		p.Close()
+		_ = p.Close() // the sign-in failed; err says why
 		return nil, err
 	}
 	m, err := p.Expect(ctx, func(m SoftphoneMessage) bool { return m.Type == msgWelcome || m.Type == msgError })
 	if err != nil {
-		p.Close()
+		_ = p.Close() // the sign-in failed; err says why
 		return nil, err
 	}
 	if m.Type == msgError {
-		p.Close()
-		return nil, fmt.Errorf("webrtc: sign-in refused: %s: %s", m.Code, m.Message)
+		_ = p.Close() // refused; the error below says why
+		return nil, fmt.Errorf("agentsim: sign-in refused: %s: %s", m.Code, m.Message)
 	}
 	if err := p.Negotiate(ctx, opts); err != nil {
-		p.Close()
+		_ = p.Close() // the sign-in failed; err says why
 		return nil, err
 	}
 	return p, nil
@@ -120,7 +120,7 @@ func (p *SimSoftphone) Negotiate(ctx context.Context, opts SimAgentOptions) erro
 	}
 	offer, err := agent.Offer(ctx)
 	if err != nil {
-		agent.Close()
+		_ = agent.Close() // the offer failed; err says why
 		return err
 	}
 	p.mu.Lock()
@@ -128,7 +128,7 @@ func (p *SimSoftphone) Negotiate(ctx context.Context, opts SimAgentOptions) erro
 	p.Agent = agent
 	p.mu.Unlock()
 	if old != nil {
-		old.Close()
+		_ = old.Close() // replaced by the new agent; its teardown changes nothing
 	}
 	return p.Send(map[string]any{"type": msgOffer, "sdp": offer})
 }
@@ -156,16 +156,18 @@ func (p *SimSoftphone) read() {
 		p.mu.Unlock()
 		switch m.Type {
 		case msgAnswer:
+			// A bad answer or candidate leaves the agent unconnected, which the test or drill
+			// waiting on WaitConnected sees; the reader has nobody else to tell.
 			var a sdpMessage
-			json.Unmarshal(raw, &a)
+			_ = json.Unmarshal(raw, &a)
 			if agent != nil {
-				agent.Accept(a.SDP)
+				_ = agent.Accept(a.SDP)
 			}
 		case msgCandidate:
 			var c candidateMessage
-			json.Unmarshal(raw, &c)
+			_ = json.Unmarshal(raw, &c)
 			if agent != nil && len(c.Candidate) > 0 && string(c.Candidate) != "null" {
-				agent.AddICECandidate(string(c.Candidate))
+				_ = agent.AddICECandidate(string(c.Candidate))
 			}
 		}
 		p.mu.Lock()
@@ -181,7 +183,7 @@ func (p *SimSoftphone) read() {
 func (p *SimSoftphone) Send(msg any) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second)) // a closed socket fails the write
 	return p.conn.WriteJSON(msg)
 }
 
@@ -202,7 +204,7 @@ func (p *SimSoftphone) Expect(ctx context.Context, match func(SoftphoneMessage) 
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return SoftphoneMessage{}, errors.New("webrtc: softphone: no matching message: " + ctx.Err().Error())
+			return SoftphoneMessage{}, errors.New("agentsim: softphone: no matching message: " + ctx.Err().Error())
 		}
 	}
 }
@@ -224,7 +226,7 @@ func (p *SimSoftphone) Messages() []SoftphoneMessage {
 // Drop closes the WebSocket without signing out, as a lost network or a closed laptop lid
 // does, and waits for the reader. The SimAgent stays.
 func (p *SimSoftphone) Drop() {
-	p.conn.Close()
+	_ = p.conn.Close() // dropping is the point; the reader sees it
 	<-p.done
 }
 

@@ -21,10 +21,10 @@ const (
 )
 
 // ErrBadDigit is returned for a DTMF digit outside 0-9, *, #, A-D.
-var ErrBadDigit = errors.New("webrtc: not a DTMF digit")
+var ErrBadDigit = errors.New("media: not a DTMF digit")
 
 // ErrTooManyDigits is returned when SendDTMF's queue is full.
-var ErrTooManyDigits = errors.New("webrtc: too many DTMF digits queued")
+var ErrTooManyDigits = errors.New("media: too many DTMF digits queued")
 
 // DTMFFrequencies returns a digit's low (row) and high (column) frequencies (ITU-T Q.23).
 func DTMFFrequencies(d byte) (lo, hi float64, ok bool) {

@@ -24,7 +24,7 @@ func (h *HoldTone) Next(out []byte) {
 		h.tone = Tone{Freq: HoldToneHz, Amplitude: holdToneAmplitude}
 	}
 	if f := h.frame; f < HoldBeepFrames || (f >= 2*HoldBeepFrames && f < 3*HoldBeepFrames) {
-		h.tone.Read(out)
+		_, _ = h.tone.Read(out) // Tone.Read never fails (io.Reader's shape)
 	} else {
 		FillSilence(out)
 	}
