@@ -101,7 +101,7 @@ func (k *agentSink) Ended(reason string) {
 
 func newSessionID() string {
 	var b [12]byte
-	rand.Read(b[:])
+	rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	return hex.EncodeToString(b[:])
 }
 

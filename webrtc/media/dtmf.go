@@ -72,7 +72,7 @@ func (t *DTMFTones) Next(out []byte) bool {
 		return false
 	}
 	if t.frame == 0 {
-		t.lo, t.hi, _ = DTMFFrequencies(t.queue[0])
+		t.lo, t.hi, _ = DTMFFrequencies(t.queue[0]) // Add checked every queued digit
 		t.phLo, t.phHi = 0, 0
 	}
 	if t.frame < DTMFToneFrames {
