@@ -66,7 +66,9 @@ func (a *agentSide) run(ctx context.Context, log *slog.Logger) {
 	if err := a.hub.Run(ctx); err != nil {
 		log.Error("agents' notices are no longer received", "err", err)
 	}
-	a.engine.Close()
+	if err := a.engine.Close(); err != nil {
+		log.Warn("agents' media socket did not close cleanly", "err", err)
+	}
 }
 
 type inboundAgents struct{ hub *agents.Hub }
