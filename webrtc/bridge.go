@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // CarrierLeg is the carrier side of a call's media: the carrier's media stream, which takes
@@ -114,11 +114,11 @@ type Bridge struct {
 
 	outMu   sync.Mutex // serialises frames to the carrier, and End with them; guards below
 	chunk   []byte     // agent audio short of a whole frame
-	scratch [g711.FrameSamples]byte
-	hold    holdTone
+	scratch [media.FrameSamples]byte
+	hold    media.HoldTone
 
 	toneMu sync.Mutex // guards dtmf; taken under outMu, or alone by SendDTMF
-	dtmf   dtmfTones
+	dtmf   media.DTMFTones
 
 	wake    chan struct{} // the pacer may be needed (mute, hold or a digit)
 	stop    chan struct{}
@@ -139,7 +139,7 @@ func NewBridge(callID string, leg CarrierLeg, peer *Peer, opts BridgeOptions) *B
 		peer:    peer,
 		onEvent: opts.OnEvent,
 		epoch:   time.Now(),
-		chunk:   make([]byte, 0, g711.FrameSamples),
+		chunk:   make([]byte, 0, media.FrameSamples),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
@@ -149,7 +149,7 @@ func NewBridge(callID string, leg CarrierLeg, peer *Peer, opts BridgeOptions) *B
 	b.wg.Add(1)
 	go b.pace()
 	peer.attachSinks(b.audioSink, b.dtmfSink)
-	procs.bridgeStarted()
+	peer.engine.bridgeChanged(+1)
 	return b
 }
 
@@ -172,7 +172,7 @@ func (b *Bridge) Audio(ulaw []byte) {
 	if b.held.Load() {
 		if len(b.silence) < len(ulaw) {
 			b.silence = make([]byte, len(ulaw))
-			fillSilence(b.silence)
+			media.FillSilence(b.silence)
 		}
 		frame = b.silence[:len(ulaw)]
 	}
@@ -215,7 +215,7 @@ func (b *Bridge) end(carrierStopped bool) {
 		b.inMu.Unlock()
 		close(b.stop)
 		b.wg.Wait()
-		procs.bridgeEnded()
+		b.peer.engine.bridgeChanged(-1)
 	})
 	if first {
 		b.emit(Event{Kind: EventEnded, CarrierStopped: carrierStopped})
@@ -252,7 +252,7 @@ func (b *Bridge) SetHeld(held bool) {
 // carry audio only, so a keypad press has to be heard, not signalled.
 func (b *Bridge) SendDTMF(digits string) error {
 	b.toneMu.Lock()
-	err := b.dtmf.add(digits)
+	err := b.dtmf.Add(digits)
 	b.toneMu.Unlock()
 	if err == nil {
 		b.poke()
@@ -266,7 +266,7 @@ func (b *Bridge) agentDigit(digit string) {
 	if b.ended.Load() {
 		return
 	}
-	b.SendDTMF(digit) // the Peer only reports valid digits, and one key press cannot overflow
+	_ = b.SendDTMF(digit) // the Peer only reports valid digits, and one key press cannot overflow
 	b.emit(Event{Kind: EventAgentDTMF, Digit: digit})
 }
 
@@ -289,13 +289,13 @@ func (b *Bridge) fromAgent(ulaw []byte) {
 	}
 	for len(ulaw) > 0 {
 		var frame []byte
-		if len(b.chunk) == 0 && len(ulaw) >= g711.FrameSamples {
-			frame, ulaw = ulaw[:g711.FrameSamples], ulaw[g711.FrameSamples:]
+		if len(b.chunk) == 0 && len(ulaw) >= media.FrameSamples {
+			frame, ulaw = ulaw[:media.FrameSamples], ulaw[media.FrameSamples:]
 		} else {
-			n := min(g711.FrameSamples-len(b.chunk), len(ulaw))
+			n := min(media.FrameSamples-len(b.chunk), len(ulaw))
 			b.chunk = append(b.chunk, ulaw[:n]...)
 			ulaw = ulaw[n:]
-			if len(b.chunk) < g711.FrameSamples {
+			if len(b.chunk) < media.FrameSamples {
 				return
 			}
 			frame = b.chunk
@@ -310,19 +310,19 @@ func (b *Bridge) fromAgent(ulaw []byte) {
 // silence when muted, else the agent. The result is only valid until the next call.
 func (b *Bridge) outboundLocked(agent []byte) []byte {
 	b.toneMu.Lock()
-	playing := b.dtmf.next(b.scratch[:])
+	playing := b.dtmf.Next(b.scratch[:])
 	b.toneMu.Unlock()
 	switch {
 	case playing:
 		return b.scratch[:]
 	case b.held.Load():
 		if b.holdReset.Swap(false) {
-			b.hold.reset()
+			b.hold.Reset()
 		}
-		b.hold.next(b.scratch[:])
+		b.hold.Next(b.scratch[:])
 		return b.scratch[:]
 	case b.muted.Load():
-		fillSilence(b.scratch[:])
+		media.FillSilence(b.scratch[:])
 		return b.scratch[:]
 	default:
 		return agent
@@ -352,7 +352,7 @@ func (b *Bridge) needsPacer() bool {
 	}
 	b.toneMu.Lock()
 	defer b.toneMu.Unlock()
-	return b.dtmf.pending()
+	return b.dtmf.Pending()
 }
 
 // pace keeps frames flowing to the carrier while the call is muted, held or playing DTMF and

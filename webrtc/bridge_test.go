@@ -1,4 +1,4 @@
-package webrtc
+package webrtc_test
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // The carrier side's media receiver (webhooks.MediaReceiver), restated so the check needs no
@@ -20,7 +22,7 @@ var _ interface {
 	Audio(ulaw []byte)
 	DTMF(digit string)
 	Stopped()
-} = (*Bridge)(nil)
+} = (*webrtc.Bridge)(nil)
 
 // fakeLeg is a CarrierLeg that records every frame it is sent.
 type fakeLeg struct {
@@ -61,22 +63,22 @@ func (l *fakeLeg) all() [][]byte {
 // eventRecorder keeps a bridge's events.
 type eventRecorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []webrtc.Event
 }
 
-func (r *eventRecorder) on(e Event) {
+func (r *eventRecorder) on(e webrtc.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
 }
 
-func (r *eventRecorder) get() []Event {
+func (r *eventRecorder) get() []webrtc.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
 
-func (r *eventRecorder) count(k EventKind) int {
+func (r *eventRecorder) count(k webrtc.EventKind) int {
 	n := 0
 	for _, e := range r.get() {
 		if e.Kind == k {
@@ -89,14 +91,14 @@ func (r *eventRecorder) count(k EventKind) int {
 // startCarrier feeds b.Audio a tone every 20 ms from its own goroutine, as the carrier's
 // WebSocket read loop would, reusing one buffer as that loop does. The returned stop waits
 // for the goroutine.
-func startCarrier(b *Bridge, hz float64) (stop func()) {
+func startCarrier(b *webrtc.Bridge, hz float64) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tone := g711.NewTone(hz, 0.5)
-		buf := make([]byte, g711.FrameSamples)
+		tone := media.NewTone(hz, 0.5)
+		buf := make([]byte, media.FrameSamples)
 		ticker := time.NewTicker(20 * time.Millisecond)
 		defer ticker.Stop()
 		for {
@@ -114,9 +116,9 @@ func startCarrier(b *Bridge, hz float64) (stop func()) {
 }
 
 type bridgedCall struct {
-	bridge *Bridge
-	peer   *Peer
-	agent  *SimAgent
+	bridge *webrtc.Bridge
+	peer   *webrtc.Peer
+	agent  *agentsim.SimAgent
 	leg    *fakeLeg
 	events *eventRecorder
 }
@@ -125,10 +127,10 @@ type bridgedCall struct {
 // fed with 1 kHz, then waits until audio flows both ways.
 func newBridgedCall(t *testing.T) *bridgedCall {
 	t.Helper()
-	e := newTestEngine(t, EngineOptions{})
-	peer, agent := connectAgent(t, e, SimAgentOptions{ToneHz: 440}, nil)
+	e := newTestEngine(t, webrtc.EngineOptions{})
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{ToneHz: 440}, nil)
 	c := &bridgedCall{peer: peer, agent: agent, leg: &fakeLeg{}, events: &eventRecorder{}}
-	c.bridge = NewBridge("call-1", c.leg, peer, BridgeOptions{OnEvent: c.events.on})
+	c.bridge = webrtc.NewBridge("call-1", c.leg, peer, webrtc.BridgeOptions{OnEvent: c.events.on})
 	stop := startCarrier(c.bridge, 1000)
 	t.Cleanup(func() {
 		stop()
@@ -150,9 +152,9 @@ func (c *bridgedCall) waitFrames(t *testing.T, n int) {
 // dtmfAt returns the first frame index from which 5 frames (the 100 ms tone) carry both
 // frequencies, or -1.
 func dtmfAt(frames [][]byte, from int, lo, hi float64) int {
-	for i := from; i+dtmfToneFrames <= len(frames); i++ {
-		w := slices.Concat(frames[i : i+dtmfToneFrames]...)
-		if g711.Goertzel(w, lo) > 0.02 && g711.Goertzel(w, hi) > 0.02 {
+	for i := from; i+media.DTMFToneFrames <= len(frames); i++ {
+		w := slices.Concat(frames[i : i+media.DTMFToneFrames]...)
+		if media.Goertzel(w, lo) > 0.02 && media.Goertzel(w, hi) > 0.02 {
 			return i
 		}
 	}
@@ -172,14 +174,14 @@ func TestBridgeCarriesBothDirections(t *testing.T) {
 	if p := c.agent.DominantPower(440); p > 0.01 {
 		t.Errorf("agent hears 440 Hz at %.4f, want < 0.01", p)
 	}
-	if p := middlePower(leg, 440); p < 0.05 {
+	if p := media.MiddlePower(leg, 440); p < 0.05 {
 		t.Errorf("carrier hears the agent's 440 Hz at %.4f, want > 0.05", p)
 	}
-	if p := middlePower(leg, 1000); p > 0.01 {
+	if p := media.MiddlePower(leg, 1000); p > 0.01 {
 		t.Errorf("carrier hears 1 kHz at %.4f, want < 0.01", p)
 	}
 	for i, f := range c.leg.all() {
-		if len(f) != g711.FrameSamples {
+		if len(f) != media.FrameSamples {
 			t.Fatalf("leg frame %d has %d bytes", i, len(f))
 		}
 	}
@@ -202,20 +204,20 @@ func TestBridgeMute(t *testing.T) {
 	from := c.leg.count() + 1 // one frame may have been on its way
 	c.waitFrames(t, 30)
 	muted := c.leg.audio(from, c.leg.count())
-	if p := g711.Goertzel(muted, 440); p > 0.001 {
+	if p := media.Goertzel(muted, 440); p > 0.001 {
 		t.Errorf("muted: carrier hears 440 Hz at %.5f, want < 0.001", p)
 	}
-	if !bytes.Equal(muted, bytes.Repeat([]byte{g711.Silence}, len(muted))) {
+	if !bytes.Equal(muted, bytes.Repeat([]byte{media.Silence}, len(muted))) {
 		t.Error("muted frames are not mu-law silence")
 	}
-	if p := middlePower(c.agent.Recording(), 1000); p < 0.05 {
+	if p := media.MiddlePower(c.agent.Recording(), 1000); p < 0.05 {
 		t.Errorf("muted agent no longer hears the caller: %.4f", p)
 	}
 
 	c.bridge.SetMuted(false)
 	from = c.leg.count() + 1
 	c.waitFrames(t, 20)
-	if p := middlePower(c.leg.audio(from, c.leg.count()), 440); p < 0.05 {
+	if p := media.MiddlePower(c.leg.audio(from, c.leg.count()), 440); p < 0.05 {
 		t.Errorf("unmuted: carrier hears 440 Hz at %.4f, want > 0.05", p)
 	}
 }
@@ -235,12 +237,12 @@ func TestBridgeHold(t *testing.T) {
 		t.Errorf("held: agent hears the caller's 1 kHz at %.4f, want < 0.01", p)
 	}
 	frames := c.leg.all()
-	if p := g711.Goertzel(slices.Concat(frames[held+1:]...), 440); p > 0.001 {
+	if p := media.Goertzel(slices.Concat(frames[held+1:]...), 440); p > 0.001 {
 		t.Errorf("held: carrier hears the agent's 440 Hz at %.5f, want < 0.001", p)
 	}
 	best := 0.0
-	for i := held; i+holdBeepFrames <= len(frames); i++ {
-		best = max(best, g711.Goertzel(slices.Concat(frames[i:i+holdBeepFrames]...), holdToneHz))
+	for i := held; i+media.HoldBeepFrames <= len(frames); i++ {
+		best = max(best, media.Goertzel(slices.Concat(frames[i:i+media.HoldBeepFrames]...), media.HoldToneHz))
 	}
 	if best < 0.01 {
 		t.Errorf("held: carrier hears the hold tone at %.4f, want > 0.01", best)
@@ -254,7 +256,7 @@ func TestBridgeHold(t *testing.T) {
 	if p := c.agent.DominantPower(1000); p < 0.05 {
 		t.Errorf("resumed: agent hears 1 kHz at %.4f, want > 0.05", p)
 	}
-	if p := middlePower(c.leg.audio(from, c.leg.count()), 440); p < 0.05 {
+	if p := media.MiddlePower(c.leg.audio(from, c.leg.count()), 440); p < 0.05 {
 		t.Errorf("resumed: carrier hears 440 Hz at %.4f, want > 0.05", p)
 	}
 }
@@ -271,15 +273,15 @@ func TestBridgeSendDTMFInBand(t *testing.T) {
 	if at < 0 {
 		t.Fatal("carrier never heard 770 + 1336 Hz (digit 5)")
 	}
-	tone := slices.Concat(frames[at : at+dtmfToneFrames]...)
-	if p := g711.Goertzel(tone, 440); p > 0.001 {
+	tone := slices.Concat(frames[at : at+media.DTMFToneFrames]...)
+	if p := media.Goertzel(tone, 440); p > 0.001 {
 		t.Errorf("the agent's voice is mixed into the digit: 440 Hz at %.4f", p)
 	}
 	if dtmfAt(frames, from, 697, 1209) >= 0 {
 		t.Error("carrier heard digit 1, which was not sent")
 	}
-	if err := c.bridge.SendDTMF("5x"); !errors.Is(err, ErrBadDigit) {
-		t.Errorf("SendDTMF(5x) = %v, want ErrBadDigit", err)
+	if err := c.bridge.SendDTMF("5x"); !errors.Is(err, media.ErrBadDigit) {
+		t.Errorf("SendDTMF(5x) = %v, want media.ErrBadDigit", err)
 	}
 }
 
@@ -290,13 +292,13 @@ func TestBridgeAgentRFC4733BecomesInBand(t *testing.T) {
 	if err := c.agent.SendDTMF("9"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "agent digit event", func() bool { return c.events.count(EventAgentDTMF) > 0 })
+	waitUntil(t, 5*time.Second, "agent digit event", func() bool { return c.events.count(webrtc.EventAgentDTMF) > 0 })
 	c.waitFrames(t, 15)
-	if n := c.events.count(EventAgentDTMF); n != 1 {
+	if n := c.events.count(webrtc.EventAgentDTMF); n != 1 {
 		t.Errorf("%d agent digit events for one key press", n)
 	}
 	for _, e := range c.events.get() {
-		if e.Kind == EventAgentDTMF && (e.Digit != "9" || e.CallID != "call-1") {
+		if e.Kind == webrtc.EventAgentDTMF && (e.Digit != "9" || e.CallID != "call-1") {
 			t.Errorf("event %+v", e)
 		}
 	}
@@ -309,20 +311,20 @@ func TestBridgeCarrierDTMFIsAnEvent(t *testing.T) {
 	c := newBridgedCall(t)
 	c.bridge.DTMF("3")
 	got := c.events.get()
-	if len(got) != 1 || got[0] != (Event{CallID: "call-1", Kind: EventCarrierDTMF, Digit: "3"}) {
+	if len(got) != 1 || got[0] != (webrtc.Event{CallID: "call-1", Kind: webrtc.EventCarrierDTMF, Digit: "3"}) {
 		t.Errorf("events %+v", got)
 	}
 }
 
 func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
-	peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
+	e := newTestEngine(t, webrtc.EngineOptions{})
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
 	// Let both ends start reading each other's track (pion starts those goroutines on the
 	// first packet), so what is left after End is compared with a settled peer.
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
 	waitUntil(t, 5*time.Second, "both ends reading", func() bool {
-		peer.WriteAudio(make([]byte, g711.FrameSamples))
+		peer.WriteAudio(make([]byte, media.FrameSamples))
 		return heard.frames() > 0 && agent.FramesReceived() > 0
 	})
 	peer.SetAgentAudioSink(nil)
@@ -330,7 +332,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 
 	for call := range 2 {
 		leg, events := &fakeLeg{}, &eventRecorder{}
-		b := NewBridge("call", leg, peer, BridgeOptions{OnEvent: events.on})
+		b := webrtc.NewBridge("call", leg, peer, webrtc.BridgeOptions{OnEvent: events.on})
 		stop := startCarrier(b, 1000)
 		waitUntil(t, 5*time.Second, "frames both ways", func() bool {
 			return leg.count() >= 10 && b.Stats().CarrierToAgent >= 10
@@ -343,7 +345,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 			b.End()
 		}
 		got := events.get()
-		if len(got) != 1 || got[0].Kind != EventEnded || got[0].CarrierStopped != (call == 1) {
+		if len(got) != 1 || got[0].Kind != webrtc.EventEnded || got[0].CarrierStopped != (call == 1) {
 			t.Errorf("call %d: events %+v, want one EventEnded", call, got)
 		}
 
@@ -355,7 +357,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 		if leg.count() != n || b.Stats().CarrierToAgent != s.CarrierToAgent {
 			t.Errorf("call %d: frames crossed after the end", call)
 		}
-		if peer.State() != PeerStateConnected {
+		if peer.State() != webrtc.PeerStateConnected {
 			t.Fatalf("call %d: ending the bridge changed the peer to %v", call, peer.State())
 		}
 		// The bridge's own goroutine is gone (pion's for the live peer were there before).
@@ -366,17 +368,17 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 // Without agent packets (a silent or absent agent) the bridge's clock keeps the carrier fed
 // while muted, held or playing digits.
 func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	peer, err := e.NewPeer(nil) // never negotiated: no agent packets at all
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
 	leg := &fakeLeg{}
-	b := NewBridge("call", leg, peer, BridgeOptions{})
+	b := webrtc.NewBridge("call", leg, peer, webrtc.BridgeOptions{})
 	defer b.End()
 
-	b.Audio(make([]byte, g711.FrameSamples))
+	b.Audio(make([]byte, media.FrameSamples))
 	if s := b.Stats(); s.DroppedToAgent != 1 || s.CarrierToAgent != 0 {
 		t.Errorf("frame to an unconnected agent: stats %+v", s)
 	}
@@ -384,7 +386,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	b.SetMuted(true)
 	waitUntil(t, 5*time.Second, "silence while muted", func() bool { return leg.count() >= 10 })
 	for i, f := range leg.all() {
-		if !bytes.Equal(f, bytes.Repeat([]byte{g711.Silence}, g711.FrameSamples)) {
+		if !bytes.Equal(f, bytes.Repeat([]byte{media.Silence}, media.FrameSamples)) {
 			t.Fatalf("frame %d is not silence", i)
 		}
 	}
@@ -404,8 +406,8 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the hold tone", func() bool { return leg.count() >= from+15 })
 	frames := leg.all()
 	best := 0.0
-	for i := from; i+holdBeepFrames <= len(frames); i++ {
-		best = max(best, g711.Goertzel(slices.Concat(frames[i:i+holdBeepFrames]...), holdToneHz))
+	for i := from; i+media.HoldBeepFrames <= len(frames); i++ {
+		best = max(best, media.Goertzel(slices.Concat(frames[i:i+media.HoldBeepFrames]...), media.HoldToneHz))
 	}
 	if best < 0.01 {
 		t.Errorf("held: hold tone at %.4f, want > 0.01", best)
@@ -414,23 +416,23 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 
 // Browsers may send 10, 30 or 60 ms packets; the carrier gets 20 ms frames of the same audio.
 func TestBridgeRechunksAgentAudio(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	peer, err := e.NewPeer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
 	leg := &fakeLeg{}
-	b := NewBridge("call", leg, peer, BridgeOptions{})
+	b := webrtc.NewBridge("call", leg, peer, webrtc.BridgeOptions{})
 	defer b.End()
 
-	in := make([]byte, 4*g711.FrameSamples)
+	in := make([]byte, 4*media.FrameSamples)
 	for i := range in {
 		in[i] = byte(i * 7)
 	}
 	rest := in
 	for _, n := range []int{80, 240, 100, 220} {
-		b.fromAgent(rest[:n])
+		b.FromAgent(rest[:n])
 		rest = rest[n:]
 	}
 	frames := leg.all()
@@ -438,7 +440,7 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 		t.Fatalf("%d frames, want 4", len(frames))
 	}
 	for i, f := range frames {
-		if len(f) != g711.FrameSamples {
+		if len(f) != media.FrameSamples {
 			t.Errorf("frame %d: %d bytes", i, len(f))
 		}
 	}
@@ -447,8 +449,31 @@ func TestBridgeRechunksAgentAudio(t *testing.T) {
 	}
 
 	leg.fail.Store(true)
-	b.fromAgent(in[:g711.FrameSamples])
+	b.FromAgent(in[:media.FrameSamples])
 	if s := b.Stats(); s.DroppedToCarrier != 1 || s.AgentToCarrier != 4 {
 		t.Errorf("after a failed send: stats %+v", s)
+	}
+}
+
+// The engine tells OnBridges how many bridges are live, once per change and in order, and a
+// bridge ended twice counts once.
+func TestEngineCountsLiveBridges(t *testing.T) {
+	var mu sync.Mutex
+	var counts []int
+	e := newTestEngine(t, webrtc.EngineOptions{OnBridges: func(live int) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts = append(counts, live)
+	}})
+	peer, _ := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
+	first := webrtc.NewBridge("call-1", &fakeLeg{}, peer, webrtc.BridgeOptions{})
+	second := webrtc.NewBridge("call-2", &fakeLeg{}, peer, webrtc.BridgeOptions{})
+	first.End()
+	first.End()
+	second.Stopped()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(counts, []int{1, 2, 1, 0}) {
+		t.Errorf("OnBridges saw %v, want [1 2 1 0]", counts)
 	}
 }

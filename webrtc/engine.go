@@ -1,12 +1,3 @@
-// Package webrtc is Switchboard's agent-facing media core: the pion engine, one PeerConnection
-// per logged-in agent (Peer), the Bridge that joins one carrier media stream to one agent for
-// the length of a call, and SimAgent, a pion peer that behaves like the agent's browser for
-// tests, load commands and drills.
-//
-// Audio is G.711 mu-law end to end: carriers stream 8 kHz mu-law, the only codec negotiated
-// with the browser is PCMU, so frames cross the bridge without transcoding. The HTTP
-// signalling that carries offers, answers and candidates is built on top of Peer by its
-// callers; this package opens no HTTP listener.
 package webrtc
 
 import (
@@ -14,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -24,9 +16,11 @@ import (
 // codec we would have to transcode; telephone-event lets the browser send its keypad as
 // RFC 4733 events on the same track.
 const (
-	pcmuPayloadType           = 0
+	// PCMUPayloadType is PCMU's static RTP payload type (RFC 3551).
+	PCMUPayloadType           = 0
 	telephoneEventPayloadType = 101 // our offer's choice; an answer takes the offerer's PT
-	mimeTypeTelephoneEvent    = "audio/telephone-event"
+	// MimeTypeTelephoneEvent is RFC 4733's media type, the codec a keypad's events travel as.
+	MimeTypeTelephoneEvent = "audio/telephone-event"
 )
 
 // muxBuffer is the receive and send buffer asked for on the shared UDP socket (the kernel caps
@@ -53,6 +47,10 @@ type EngineOptions struct {
 	// round-trip time and loss in getStats (remote-inbound-rtp). Audio plays without them;
 	// bridgeload measured about 15 % more CPU per call with them on loopback.
 	RTCPReports bool
+	// OnBridges, if set, is told the number of live bridges each time a Bridge on one of the
+	// engine's peers starts or ends: one call at a time, in order. It must not block. The
+	// commands use it to size GOMAXPROCS (cmd/internal/procs); the engine decides nothing.
+	OnBridges func(live int)
 }
 
 // Engine holds the pion API every Peer is created from: one codec table, one ICE setting
@@ -60,6 +58,10 @@ type EngineOptions struct {
 type Engine struct {
 	api *pion.API
 	mux *ice.MultiUDPMuxDefault // nil without UDPMuxPort
+
+	onBridges func(live int)
+	bridgeMu  sync.Mutex // orders onBridges calls; guards bridges
+	bridges   int
 }
 
 // NewEngine builds the pion API for opts. Close it after every Peer created from it.
@@ -100,7 +102,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		}
 	}
 
-	e := &Engine{}
+	e := &Engine{onBridges: opts.OnBridges}
 	if opts.UDPMuxPort != 0 {
 		if e.mux, err = newMediaMux(opts.UDPMuxPort, opts.LoopbackOnly); err != nil {
 			return nil, err
@@ -121,13 +123,13 @@ func newMediaEngine() (*pion.MediaEngine, error) {
 	m := &pion.MediaEngine{}
 	if err := m.RegisterCodec(pion.RTPCodecParameters{
 		RTPCodecCapability: pcmuCodec(),
-		PayloadType:        pcmuPayloadType,
+		PayloadType:        PCMUPayloadType,
 	}, pion.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("webrtc: register PCMU: %w", err)
 	}
 	if err := m.RegisterCodec(pion.RTPCodecParameters{
 		RTPCodecCapability: pion.RTPCodecCapability{
-			MimeType: mimeTypeTelephoneEvent, ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16",
+			MimeType: MimeTypeTelephoneEvent, ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16",
 		},
 		PayloadType: telephoneEventPayloadType,
 	}, pion.RTPCodecTypeAudio); err != nil {
@@ -138,6 +140,24 @@ func newMediaEngine() (*pion.MediaEngine, error) {
 
 func pcmuCodec() pion.RTPCodecCapability {
 	return pion.RTPCodecCapability{MimeType: pion.MimeTypePCMU, ClockRate: 8000, Channels: 1}
+}
+
+// NewPeerConnection makes a bare pion PeerConnection on the engine's codec table and ICE
+// settings, for the offering side that agentsim plays in place of a browser; the server's
+// side of an agent's call is a Peer (NewPeer).
+func (e *Engine) NewPeerConnection() (*pion.PeerConnection, error) {
+	return e.api.NewPeerConnection(pion.Configuration{})
+}
+
+// bridgeChanged counts a bridge started (+1) or ended (-1) and tells OnBridges.
+func (e *Engine) bridgeChanged(delta int) {
+	if e.onBridges == nil {
+		return
+	}
+	e.bridgeMu.Lock()
+	defer e.bridgeMu.Unlock()
+	e.bridges += delta
+	e.onBridges(e.bridges)
 }
 
 // UDPMuxAddrs returns the addresses of the shared UDP socket, or nil without a mux; for logs
@@ -172,7 +192,7 @@ func newMediaMux(port int, loopbackOnly bool) (*ice.MultiUDPMuxDefault, error) {
 	var muxes []ice.UDPMux
 	closeAll := func() {
 		for _, m := range muxes {
-			m.Close()
+			_ = m.Close() // undoing a failed start; the error that matters is the start's
 		}
 	}
 	for _, ip := range ips {

@@ -1,4 +1,4 @@
-package webrtc
+package webrtc_test
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // freeUDPPort finds a UDP port nobody uses right now on loopback.
@@ -37,7 +41,7 @@ func candidatePorts(sdp string) []int {
 
 func TestEngineUDPMuxSharesOnePort(t *testing.T) {
 	port := freeUDPPort(t)
-	e := newTestEngine(t, EngineOptions{UDPMuxPort: port})
+	e := newTestEngine(t, webrtc.EngineOptions{UDPMuxPort: port})
 	addrs := e.UDPMuxAddrs()
 	if len(addrs) != 1 || addrs[0].(*net.UDPAddr).Port != port {
 		t.Fatalf("mux addresses %v, want one on port %d", addrs, port)
@@ -45,8 +49,8 @@ func TestEngineUDPMuxSharesOnePort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 3 {
-		peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
-		ports := candidatePorts(peer.pc.LocalDescription().SDP)
+		peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
+		ports := candidatePorts(peer.LocalSDP())
 		if len(ports) == 0 {
 			t.Fatal("answer has no candidate")
 		}
@@ -60,14 +64,14 @@ func TestEngineUDPMuxSharesOnePort(t *testing.T) {
 		}
 	}
 
-	if _, err := NewEngine(EngineOptions{LoopbackOnly: true, UDPMuxPort: port}); err == nil {
+	if _, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: port}); err == nil {
 		t.Error("a second engine bound the same port")
 	}
 }
 
 func TestEnginePublicIPsRewriteCandidates(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{PublicIPs: []string{"203.0.113.7"}})
-	agent, err := NewSimAgent(SimAgentOptions{LoopbackOnly: true})
+	e := newTestEngine(t, webrtc.EngineOptions{PublicIPs: []string{"203.0.113.7"}})
+	agent, err := agentsim.NewSimAgent(agentsim.SimAgentOptions{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +97,12 @@ func TestEnginePublicIPsRewriteCandidates(t *testing.T) {
 }
 
 func TestEngineWithRTCPReportsCarriesAudio(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{RTCPReports: true})
-	peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
+	e := newTestEngine(t, webrtc.EngineOptions{RTCPReports: true})
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
 	waitUntil(t, 5*time.Second, "agent audio", func() bool { return heard.frames() >= 20 })
-	if p := middlePower(heard.bytes(), 440); p < 0.05 {
+	if p := media.MiddlePower(heard.bytes(), 440); p < 0.05 {
 		t.Errorf("440 Hz at %.4f", p)
 	}
 	if agent.FramesSent() < 20 {

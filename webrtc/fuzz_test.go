@@ -1,18 +1,21 @@
-package webrtc
+package webrtc_test
 
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // seedOffer is a real offer from a simulated agent on e, the seed the offer fuzzers mutate.
-func seedOffer(f *testing.F, e *Engine) string {
+func seedOffer(f *testing.F, e *webrtc.Engine) string {
 	f.Helper()
-	agent, err := NewSimAgent(SimAgentOptions{Engine: e})
+	agent, err := agentsim.NewSimAgent(agentsim.SimAgentOptions{Engine: e})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -30,7 +33,7 @@ func seedOffer(f *testing.F, e *Engine) string {
 // its audio packets' sizes. None of them may panic the server.
 
 func FuzzPeerAnswer(f *testing.F) {
-	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	e, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -53,7 +56,7 @@ func FuzzPeerAnswer(f *testing.F) {
 }
 
 func FuzzPeerAddICECandidate(f *testing.F) {
-	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	e, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -70,13 +73,11 @@ func FuzzPeerAddICECandidate(f *testing.F) {
 		}
 		defer peer.Close()
 		// Before the offer candidates are held, up to a bound, whatever they say.
-		for range maxPendingCandidates + 2 {
+		for range webrtc.MaxPendingCandidates + 2 {
 			peer.AddICECandidate(candidate)
 		}
-		peer.mu.Lock()
-		held := len(peer.pending)
-		peer.mu.Unlock()
-		if held > maxPendingCandidates {
+		held := peer.PendingCandidates()
+		if held > webrtc.MaxPendingCandidates {
 			t.Fatalf("%d candidates held", held)
 		}
 	})
@@ -84,7 +85,7 @@ func FuzzPeerAddICECandidate(f *testing.F) {
 
 // Agent audio of any packet sizes reaches the carrier as whole 160-byte frames, in order.
 func FuzzBridgeRechunk(f *testing.F) {
-	e, err := NewEngine(EngineOptions{LoopbackOnly: true})
+	e, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func FuzzBridgeRechunk(f *testing.F) {
 	f.Add([]byte{0, 255}, byte(0))
 	f.Fuzz(func(t *testing.T, sizes []byte, seed byte) {
 		leg := &fakeLeg{}
-		b := NewBridge("fuzz", leg, peer, BridgeOptions{})
+		b := webrtc.NewBridge("fuzz", leg, peer, webrtc.BridgeOptions{})
 		defer b.End()
 		var sent []byte
 		for i, n := range sizes {
@@ -107,19 +108,54 @@ func FuzzBridgeRechunk(f *testing.F) {
 			for j := range p {
 				p[j] = seed + byte(i) + byte(j)
 			}
-			b.fromAgent(p)
+			b.FromAgent(p)
 			sent = append(sent, p...)
 		}
 		var got []byte
 		for _, fr := range leg.all() {
-			if len(fr) != g711.FrameSamples {
+			if len(fr) != media.FrameSamples {
 				t.Fatalf("frame of %d bytes", len(fr))
 			}
 			got = append(got, fr...)
 		}
-		whole := len(sent) / g711.FrameSamples * g711.FrameSamples
+		whole := len(sent) / media.FrameSamples * media.FrameSamples
 		if !bytes.Equal(got, sent[:whole]) {
 			t.Fatal("the carrier got different audio")
+		}
+	})
+}
+
+// FuzzAgentOffer feeds untrusted offers, as a softphone sends them, to a Peer: it must never
+// panic, and an answer it gives must offer PCMU and no codec we would have to transcode.
+func FuzzAgentOffer(f *testing.F) {
+	e, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer e.Close()
+	offer := seedOffer(f, e)
+	f.Add(offer)
+	f.Add(strings.Replace(offer, "PCMU/8000", "opus/48000/2", 1))
+	f.Add("v=0\r\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, sdp string) {
+		p, err := e.NewPeer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		p.OnLocalCandidate(func(string) {}) // trickle, as sessions do: Answer does not wait
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		answer, err := p.Answer(ctx, sdp)
+		if err != nil {
+			return
+		}
+		if strings.Contains(answer, "m=audio") && !strings.Contains(answer, "PCMU/8000") {
+			t.Fatalf("an audio answer without PCMU:\n%s", answer)
+		}
+		if strings.Contains(strings.ToLower(answer), "opus") {
+			t.Fatalf("the answer offers a codec we do not speak:\n%s", answer)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package webrtc
+package webrtc_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // Every test's peers, agents, bridges, engines and hubs must be gone when the package's tests
@@ -26,10 +28,10 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 	}
 }
 
-func newTestEngine(t *testing.T, opts EngineOptions) *Engine {
+func newTestEngine(t *testing.T, opts webrtc.EngineOptions) *webrtc.Engine {
 	t.Helper()
 	opts.LoopbackOnly = true
-	e, err := NewEngine(opts)
+	e, err := webrtc.NewEngine(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func newTestEngine(t *testing.T, opts EngineOptions) *Engine {
 
 // connectAgent negotiates a SimAgent with a new Peer of e, as the signalling WebSocket will
 // (offer in, answer out), and waits until both ends are connected. Cleanups close both.
-func connectAgent(t *testing.T, e *Engine, opts SimAgentOptions, onState func(PeerState)) (*Peer, *SimAgent) {
+func connectAgent(t *testing.T, e *webrtc.Engine, opts agentsim.SimAgentOptions, onState func(webrtc.PeerState)) (*webrtc.Peer, *agentsim.SimAgent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -53,7 +55,7 @@ func connectAgent(t *testing.T, e *Engine, opts SimAgentOptions, onState func(Pe
 	}
 	t.Cleanup(func() { peer.Close() })
 	opts.LoopbackOnly = true
-	agent, err := NewSimAgent(opts)
+	agent, err := agentsim.NewSimAgent(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func connectAgent(t *testing.T, e *Engine, opts SimAgentOptions, onState func(Pe
 	if err := agent.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "peer connected", func() bool { return peer.State() == PeerStateConnected })
+	waitUntil(t, 5*time.Second, "peer connected", func() bool { return peer.State() == webrtc.PeerStateConnected })
 	t.Logf("offer to connected in %v", time.Since(start))
 	return peer, agent
 }

@@ -33,17 +33,20 @@ func listenMediaSocket(ip netip.Addr, port, buffer int) (net.PacketConn, error) 
 	if err != nil {
 		return nil, err
 	}
-	// The kernel caps the buffers at net.core.[rw]mem_max; a smaller one only means less
-	// slack for bursts.
-	conn.SetReadBuffer(buffer)
-	conn.SetWriteBuffer(buffer)
+	// The kernel caps the buffers at net.core.[rw]mem_max; a smaller one (or a refusal) only
+	// means less slack for bursts.
+	_ = conn.SetReadBuffer(buffer)
+	_ = conn.SetWriteBuffer(buffer)
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // the error that matters is err
 		return nil, err
 	}
 	s := &mediaSocket{UDPConn: conn}
-	raw.Control(func(fd uintptr) { s.fd = fd })
+	if err := raw.Control(func(fd uintptr) { s.fd = fd }); err != nil {
+		_ = conn.Close() // the error that matters is err
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -12,7 +12,9 @@ import (
 
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // ErrPeerNotConnected is returned by WriteAudio before the agent's connection is up (pion
@@ -28,8 +30,9 @@ var ErrPeerClosed = errors.New("webrtc: agent peer closed")
 // Audio to the agent goes through WriteAudio; audio and keypad digits from the agent go to the
 // sinks set with SetAgentAudioSink and SetDTMFSink.
 type Peer struct {
-	pc    *pion.PeerConnection
-	track *pion.TrackLocalStaticSample
+	engine *Engine
+	pc     *pion.PeerConnection
+	track  *pion.TrackLocalStaticSample
 
 	onState   func(PeerState)
 	stateMu   sync.Mutex // orders state deliveries; guards lastState
@@ -61,17 +64,17 @@ func (e *Engine) NewPeer(onState func(PeerState)) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
-	p := &Peer{pc: pc, onState: onState, lastState: PeerStateNew}
+	p := &Peer{engine: e, pc: pc, onState: onState, lastState: PeerStateNew}
 
 	// The track must exist before negotiation so the answer offers the agent audio.
 	p.track, err = pion.NewTrackLocalStaticSample(pcmuCodec(), "audio", "switchboard")
 	if err != nil {
-		pc.Close()
+		_ = pc.Close() // never connected; the error that matters is err
 		return nil, fmt.Errorf("webrtc: local track: %w", err)
 	}
 	sender, err := pc.AddTrack(p.track)
 	if err != nil {
-		pc.Close()
+		_ = pc.Close() // never connected; the error that matters is err
 		return nil, fmt.Errorf("webrtc: add track: %w", err)
 	}
 
@@ -142,7 +145,7 @@ func (p *Peer) enter() bool {
 func (p *Peer) deliverState() {
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	s := peerStateFromPion(p.pc.ConnectionState())
+	s := PeerStateFromPion(p.pc.ConnectionState())
 	if s == p.lastState || p.lastState == PeerStateClosed {
 		return
 	}
@@ -153,7 +156,7 @@ func (p *Peer) deliverState() {
 }
 
 // State returns the connection's current state.
-func (p *Peer) State() PeerState { return peerStateFromPion(p.pc.ConnectionState()) }
+func (p *Peer) State() PeerState { return PeerStateFromPion(p.pc.ConnectionState()) }
 
 // SetAgentAudioSink sets where the agent's audio goes: each PCMU payload (usually 20 ms,
 // 160 bytes), called from the Peer's read goroutine. The slice is reused after the call
@@ -275,7 +278,7 @@ func (p *Peer) WriteAudio(ulaw []byte) error {
 	if p.pc.ConnectionState() != pion.PeerConnectionStateConnected {
 		return ErrPeerNotConnected
 	}
-	return p.track.WriteSample(media.Sample{
+	return p.track.WriteSample(pionmedia.Sample{
 		Data:     ulaw,
 		Duration: time.Duration(len(ulaw)) * time.Second / 8000,
 	})
@@ -287,14 +290,14 @@ func (p *Peer) WriteAudio(ulaw []byte) error {
 func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 	events := map[uint8]bool{}
 	for _, c := range receiver.GetParameters().Codecs {
-		if strings.EqualFold(c.MimeType, mimeTypeTelephoneEvent) {
+		if strings.EqualFold(c.MimeType, MimeTypeTelephoneEvent) {
 			events[uint8(c.PayloadType)] = true
 		}
 	}
 	var (
 		buf  = make([]byte, 1500)
 		pkt  rtp.Packet
-		dtmf dtmfDetector
+		dtmf media.DTMFDetector
 	)
 	emit := func(digit string) {
 		if f := p.dtmfSink.Load(); f != nil {
@@ -315,12 +318,12 @@ func (p *Peer) readAgent(track *pion.TrackRemote, receiver *pion.RTPReceiver) {
 			continue
 		}
 		switch {
-		case pkt.PayloadType == pcmuPayloadType:
+		case pkt.PayloadType == PCMUPayloadType:
 			if f := p.audioSink.Load(); f != nil && len(pkt.Payload) > 0 {
 				(*f)(pkt.Payload)
 			}
 		case events[pkt.PayloadType]:
-			dtmf.packet(pkt.Timestamp, pkt.Payload, emit)
+			dtmf.Packet(pkt.Timestamp, pkt.Payload, emit)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package webrtc
+package webrtc_test
 
 import (
 	"context"
@@ -11,7 +11,9 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // audioRecorder is a sink that keeps everything it is given.
@@ -59,14 +61,14 @@ func (r *digitRecorder) get() string {
 }
 
 func TestPeerAnswerConnectsAndCarriesAudioBothWays(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
-	peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
+	e := newTestEngine(t, webrtc.EngineOptions{})
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
 
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
 
 	// Carrier side: 1 kHz at 20 ms pace, as carrier frames arrive.
-	tone := g711.NewTone(1000, 0.5)
+	tone := media.NewTone(1000, 0.5)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
 	for agent.FramesReceived() < 40 || heard.frames() < 40 {
@@ -82,10 +84,10 @@ func TestPeerAnswerConnectsAndCarriesAudioBothWays(t *testing.T) {
 		t.Errorf("agent hears its own 440 Hz at %.4f, want < 0.01", p)
 	}
 	got := heard.bytes()
-	if p := middlePower(got, 440); p < 0.05 {
+	if p := media.MiddlePower(got, 440); p < 0.05 {
 		t.Errorf("peer hears the agent's 440 Hz at %.4f, want > 0.05", p)
 	}
-	if p := middlePower(got, 1000); p > 0.01 {
+	if p := media.MiddlePower(got, 1000); p > 0.01 {
 		t.Errorf("peer hears 1 kHz at %.4f, want < 0.01", p)
 	}
 }
@@ -94,13 +96,13 @@ func TestPeerAnswerConnectsAndCarriesAudioBothWays(t *testing.T) {
 // several rates); the answer must keep only PCMU and 8 kHz telephone-event, at the
 // browser's payload types.
 func TestPeerAnswerKeepsOnlyPCMUAndTelephoneEvent(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	m := &pion.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.RegisterCodec(pion.RTPCodecParameters{
-		RTPCodecCapability: pion.RTPCodecCapability{MimeType: mimeTypeTelephoneEvent, ClockRate: 8000, SDPFmtpLine: "0-16"},
+		RTPCodecCapability: pion.RTPCodecCapability{MimeType: webrtc.MimeTypeTelephoneEvent, ClockRate: 8000, SDPFmtpLine: "0-16"},
 		PayloadType:        126,
 	}, pion.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
@@ -150,8 +152,8 @@ func TestPeerAnswerKeepsOnlyPCMUAndTelephoneEvent(t *testing.T) {
 }
 
 func TestPeerDTMFSinkOncePerKeyPress(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
-	peer, agent := connectAgent(t, e, SimAgentOptions{}, nil)
+	e := newTestEngine(t, webrtc.EngineOptions{})
+	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
 	var digits digitRecorder
 	peer.SetDTMFSink(digits.sink)
 	for _, d := range []string{"7", "#", "7"} {
@@ -166,15 +168,15 @@ func TestPeerDTMFSinkOncePerKeyPress(t *testing.T) {
 	if got := digits.get(); got != "7#7" {
 		t.Errorf("digits %q, want %q", got, "7#7")
 	}
-	if err := agent.SendDTMF("x"); !errors.Is(err, ErrBadDigit) {
-		t.Errorf("SendDTMF(x) = %v, want ErrBadDigit", err)
+	if err := agent.SendDTMF("x"); !errors.Is(err, media.ErrBadDigit) {
+		t.Errorf("SendDTMF(x) = %v, want media.ErrBadDigit", err)
 	}
 }
 
 // Trickle ICE as the signalling WebSocket will do it: the agent's candidates arrive before
 // its offer (and are held), ours go out through OnLocalCandidate.
 func TestPeerTrickleICE(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	peer, err := e.NewPeer(nil)
@@ -182,7 +184,7 @@ func TestPeerTrickleICE(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	agent, err := NewSimAgent(SimAgentOptions{LoopbackOnly: true})
+	agent, err := agentsim.NewSimAgent(agentsim.SimAgentOptions{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,7 @@ func TestPeerTrickleICE(t *testing.T) {
 		if err := jsonUnmarshal(c, &init); err != nil {
 			t.Fatalf("candidate %q: %v", c, err)
 		}
-		if err := agent.pc.AddICECandidate(init); err != nil {
+		if err := agent.AddICECandidate(c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -258,12 +260,12 @@ func TestPeerTrickleICE(t *testing.T) {
 }
 
 func TestPeerStatesInOrderAndCloseIdempotent(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	var (
 		mu     sync.Mutex
-		states []PeerState
+		states []webrtc.PeerState
 	)
-	peer, _ := connectAgent(t, e, SimAgentOptions{}, func(s PeerState) {
+	peer, _ := connectAgent(t, e, agentsim.SimAgentOptions{}, func(s webrtc.PeerState) {
 		mu.Lock()
 		states = append(states, s)
 		mu.Unlock()
@@ -280,25 +282,25 @@ func TestPeerStatesInOrderAndCloseIdempotent(t *testing.T) {
 	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
 		t.Errorf("states %v are not strictly in order", got)
 	}
-	if !slices.Contains(got, PeerStateConnected) || got[len(got)-1] != PeerStateClosed {
+	if !slices.Contains(got, webrtc.PeerStateConnected) || got[len(got)-1] != webrtc.PeerStateClosed {
 		t.Errorf("states %v, want connected, then closed last", got)
 	}
-	if err := peer.WriteAudio(make([]byte, 160)); !errors.Is(err, ErrPeerNotConnected) {
+	if err := peer.WriteAudio(make([]byte, 160)); !errors.Is(err, webrtc.ErrPeerNotConnected) {
 		t.Errorf("WriteAudio after Close = %v", err)
 	}
-	if _, err := peer.Answer(context.Background(), "v=0"); !errors.Is(err, ErrPeerClosed) {
+	if _, err := peer.Answer(context.Background(), "v=0"); !errors.Is(err, webrtc.ErrPeerClosed) {
 		t.Errorf("Answer after Close = %v", err)
 	}
 }
 
 func TestPeerWriteAudioBeforeConnect(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, webrtc.EngineOptions{})
 	peer, err := e.NewPeer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	if err := peer.WriteAudio(make([]byte, 160)); !errors.Is(err, ErrPeerNotConnected) {
+	if err := peer.WriteAudio(make([]byte, 160)); !errors.Is(err, webrtc.ErrPeerNotConnected) {
 		t.Errorf("WriteAudio before connect = %v, want ErrPeerNotConnected", err)
 	}
 	if _, err := peer.Answer(context.Background(), "not sdp"); err == nil {

@@ -46,7 +46,8 @@ func ParsePeerState(s string) PeerState {
 	return PeerStateUnknown
 }
 
-func peerStateFromPion(s pion.PeerConnectionState) PeerState {
+// PeerStateFromPion maps pion's connection state to ours (agentsim reports its own with it).
+func PeerStateFromPion(s pion.PeerConnectionState) PeerState {
 	switch s {
 	case pion.PeerConnectionStateNew:
 		return PeerStateNew

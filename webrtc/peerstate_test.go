@@ -21,7 +21,7 @@ func TestPeerStateStringAndParse(t *testing.T) {
 		{pion.PeerConnectionStateClosed, PeerStateClosed, "closed"},
 	}
 	for _, tt := range tests {
-		if got := peerStateFromPion(tt.pion); got != tt.want {
+		if got := PeerStateFromPion(tt.pion); got != tt.want {
 			t.Errorf("from pion %v = %v, want %v", tt.pion, got, tt.want)
 		}
 		if got := tt.want.String(); got != tt.name {

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 const (
 	frameInterval = 20 * time.Millisecond
-	recordLimit   = 10 * g711.SampleRate // the audio kept per call: its first 10 s
-	echoLimit     = g711.SampleRate      // the most audio waiting to be echoed: 1 s
+	recordLimit   = 10 * media.SampleRate // the audio kept per call: its first 10 s
+	echoLimit     = media.SampleRate      // the most audio waiting to be echoed: 1 s
 	wsWriteWait   = 5 * time.Second
 	wsCloseWait   = time.Second
 	analysisLen   = 1600 // 200 ms: 5 Hz Goertzel bins
@@ -104,7 +104,7 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 		defer k.telnyxWebhook("streaming.stopped", func(p *telnyxPayload) { p.StreamURL = spec.url })
 	}
 	if !k.c.cfg.Echo {
-		s.tone = g711.NewTone(k.c.cfg.ToneHz, 0.5)
+		s.tone = media.NewTone(k.c.cfg.ToneHz, 0.5)
 	}
 	s.run(ctx)
 }
@@ -120,8 +120,8 @@ type session struct {
 	id, seqKey, idKey string
 	seq               int // our last sequence number
 	chunk             int // our last media chunk
-	tone              *g711.Tone
-	frame             [g711.FrameSamples]byte
+	tone              *media.Tone
+	frame             [media.FrameSamples]byte
 	buf               []byte
 	marks             chan string // marks received, to echo back
 
@@ -176,7 +176,7 @@ func (s *session) start() error {
 		}
 		return s.send("start", "start", map[string]any{
 			"accountSid": k.c.cfg.AccountSID, "streamSid": s.id, "callSid": k.sid, "tracks": []string{"inbound"},
-			"mediaFormat":      map[string]any{"encoding": "audio/x-mulaw", "sampleRate": g711.SampleRate, "channels": 1},
+			"mediaFormat":      map[string]any{"encoding": "audio/x-mulaw", "sampleRate": media.SampleRate, "channels": 1},
 			"customParameters": s.spec.params,
 		})
 	}
@@ -189,7 +189,7 @@ func (s *session) start() error {
 	return s.send("start", "start", map[string]any{
 		"user_id": k.c.userID, "call_control_id": k.sid, "call_session_id": k.sessionID, "client_state": clientState,
 		"from": k.from, "to": k.to,
-		"media_format": map[string]any{"encoding": "PCMU", "sample_rate": g711.SampleRate, "channels": 1},
+		"media_format": map[string]any{"encoding": "PCMU", "sample_rate": media.SampleRate, "channels": 1},
 	})
 }
 
@@ -206,7 +206,7 @@ func (s *session) sendFrame() error {
 		s.echo = s.echo[n:]
 		s.mu.Unlock()
 		for i := n; i < len(frame); i++ {
-			frame[i] = g711.Silence
+			frame[i] = media.Silence
 		}
 	}
 	s.chunk++
@@ -360,14 +360,14 @@ func gap(last, n int) int {
 // dominant finds the strongest frequency in the middle 200 ms of what the call heard.
 func (m *mediaStats) dominant() (freq, power float64) {
 	rec := m.recorded
-	if m.ended || len(rec) < g711.FrameSamples {
+	if m.ended || len(rec) < media.FrameSamples {
 		return m.hz, m.power
 	}
 	if len(rec) > analysisLen {
 		mid := len(rec) / 2
 		rec = rec[mid-analysisLen/2 : mid+analysisLen/2]
 	}
-	return g711.DominantFrequency(rec, g711.VoiceBand(5))
+	return media.DominantFrequency(rec, media.VoiceBand(5))
 }
 
 // end keeps the dominant frequency of a call that is over, and lets go of its audio.

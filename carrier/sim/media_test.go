@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/carrier/sim"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func TestFramesLostAreGapsInChunks(t *testing.T) {
@@ -33,7 +33,7 @@ func TestEchoSendsBackWhatItHears(t *testing.T) {
 	waitFor(t, "the echo", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 8000 })
 	heard := sb.peer(0).heard()
 	mid := heard[len(heard)/2-800 : len(heard)/2+800]
-	if f, p := g711.DominantFrequency(mid, g711.VoiceBand(5)); f != 440 || p < 0.05 {
+	if f, p := media.DominantFrequency(mid, media.VoiceBand(5)); f != 440 || p < 0.05 {
 		t.Errorf("switchboard heard %v Hz at %.3f, want its own 440 Hz back", f, p)
 	}
 	a.telnyx("POST", "/v2/calls/"+id+"/actions/hangup", map[string]any{})

@@ -18,7 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/switchboard/switchboard/carrier/sim"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // switchboard plays Switchboard in tests: it serves the voice webhook, status callbacks,
@@ -197,7 +197,7 @@ func (sb *switchboard) handleMedia(w http.ResponseWriter, r *http.Request) {
 	writerDone := make(chan struct{})
 	go func() { // the 440 Hz answer, framed as Switchboard frames it
 		defer close(writerDone)
-		tone := g711.NewTone(440, 0.5)
+		tone := media.NewTone(440, 0.5)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for n := 1; ; n++ {
@@ -238,10 +238,10 @@ func (sb *switchboard) handleMedia(w http.ResponseWriter, r *http.Request) {
 		peer.mu.Lock()
 		peer.messages = append(peer.messages, m)
 		if m["event"] == "media" {
-			media, _ := m["media"].(map[string]any)
-			payload, _ := media["payload"].(string)
+			mm, _ := m["media"].(map[string]any)
+			payload, _ := mm["payload"].(string)
 			audio, err := base64.StdEncoding.DecodeString(payload)
-			if err != nil || len(audio) != g711.FrameSamples {
+			if err != nil || len(audio) != media.FrameSamples {
 				sb.fail("media payload of %d bytes, %v", len(audio), err)
 			}
 			peer.audio = append(peer.audio, audio...)

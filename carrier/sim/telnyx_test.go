@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func TestTelnyxPublicKeyEndpoint(t *testing.T) {
@@ -93,7 +93,7 @@ func TestTelnyxOutboundCall(t *testing.T) {
 	}
 	heard := peer.heard()
 	mid := heard[len(heard)/2-800 : len(heard)/2+800]
-	if p := g711.Goertzel(mid, 1000); p < 0.05 {
+	if p := media.Goertzel(mid, 1000); p < 0.05 {
 		t.Errorf("switchboard heard 1000 Hz at %.3f", p)
 	}
 	waitFor(t, "the carrier to hear 440 Hz", func() bool {

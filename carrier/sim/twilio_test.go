@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func TestTwilioOutboundAnsweredCall(t *testing.T) {
@@ -64,18 +64,18 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 	if f := start["mediaFormat"].(map[string]any); f["encoding"] != "audio/x-mulaw" || f["sampleRate"] != 8000.0 || f["channels"] != 1.0 {
 		t.Errorf("mediaFormat %v", f)
 	}
-	media := peer.message("media")
-	if m := media["media"].(map[string]any); m["track"] != "inbound" || m["chunk"] != "1" || m["timestamp"] != "0" {
+	first := peer.message("media")
+	if m := first["media"].(map[string]any); m["track"] != "inbound" || m["chunk"] != "1" || m["timestamp"] != "0" {
 		t.Errorf("first media frame %v", m)
 	}
-	if media["streamSid"] != peer.message("start")["streamSid"] || media["sequenceNumber"] != "2" {
-		t.Errorf("media frame numbering: %v", media)
+	if first["streamSid"] != peer.message("start")["streamSid"] || first["sequenceNumber"] != "2" {
+		t.Errorf("media frame numbering: %v", first)
 	}
 
 	// Switchboard hears the 1 kHz tone; the carrier hears Switchboard's 440 Hz.
 	heard := peer.heard()
 	mid := heard[len(heard)/2-800 : len(heard)/2+800]
-	if p1k, p440 := g711.Goertzel(mid, 1000), g711.Goertzel(mid, 440); p1k < 0.05 || p440 > 0.01 {
+	if p1k, p440 := media.Goertzel(mid, 1000), media.Goertzel(mid, 440); p1k < 0.05 || p440 > 0.01 {
 		t.Errorf("switchboard heard 1000 Hz at %.3f and 440 Hz at %.3f", p1k, p440)
 	}
 	waitFor(t, "the carrier to hear 440 Hz", func() bool {

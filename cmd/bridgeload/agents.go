@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/webrtc"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-// agents is the far side of the calls: one simulated browser (webrtc.SimAgent) per call,
+// agents is the far side of the calls: one simulated browser (agentsim.SimAgent) per call,
 // in this process, or with -agents-process in a child process of their own, as browsers are
 // never in the server's process.
 type agents interface {
@@ -52,7 +53,7 @@ type localAgents struct {
 }
 
 type loadAgent struct {
-	sim    *webrtc.SimAgent
+	sim    *agentsim.SimAgent
 	out    *sender
 	in     *arrival
 	active atomic.Bool
@@ -70,13 +71,13 @@ func newLocalAgents(rtcp bool, frames int) (*localAgents, error) {
 }
 
 func (l *localAgents) offer(ctx context.Context, i int) (string, error) {
-	voice := make([]byte, g711.FrameSamples)
-	g711.NewTone(440, 0.5).Read(voice)
+	voice := make([]byte, media.FrameSamples)
+	media.NewTone(440, 0.5).Read(voice)
 	a := &loadAgent{out: &sender{}, in: newArrival(l.frames)}
 	var err error
-	a.sim, err = webrtc.NewSimAgent(webrtc.SimAgentOptions{
+	a.sim, err = agentsim.NewSimAgent(agentsim.SimAgentOptions{
 		Engine:      l.engine,
-		RecordLimit: g711.FrameSamples, // the load run reads arrivals, not recordings
+		RecordLimit: media.FrameSamples, // the load run reads arrivals, not recordings
 		Source: func(frame []byte) {
 			copy(frame, voice)
 			if a.active.Load() {

@@ -1,5 +1,5 @@
 // Command bridgeload measures how many bridged calls one Switchboard process carries: N
-// simulated agents (webrtc.SimAgent, standing in for browsers) connect over loopback to N
+// simulated agents (agentsim.SimAgent, standing in for browsers) connect over loopback to N
 // agent Peers that share one UDP port, and N Bridges join each Peer to a simulated carrier
 // media stream that feeds a 20 ms frame every 20 ms. Every frame carries a sequence number
 // and its send time in its first bytes, so each one is timed where it lands.
@@ -19,22 +19,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/metrics"
 	"runtime/pprof"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/webrtc"
-	"github.com/switchboard/switchboard/webrtc/g711"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 func main() {
@@ -122,7 +120,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	server, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: cfg.port, RTCPReports: cfg.rtcp})
+	// The server's engine sizes GOMAXPROCS as Switchboard's does (cmd/internal/procs).
+	server, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true, UDPMuxPort: cfg.port, RTCPReports: cfg.rtcp,
+		OnBridges: procs.New(slog.Default()).Bridges})
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer far.close()
 
-	callerVoice := make([]byte, g711.FrameSamples)
-	g711.NewTone(1000, 0.5).Read(callerVoice)
+	callerVoice := make([]byte, media.FrameSamples)
+	media.NewTone(1000, 0.5).Read(callerVoice)
 
 	fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
 		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
@@ -325,7 +325,7 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, f
 	})
 	c.bridge = webrtc.NewBridge("load", leg, c.peer, webrtc.BridgeOptions{})
 	far.activate(i, true)
-	buf := make([]byte, g711.FrameSamples)
+	buf := make([]byte, media.FrameSamples)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
 	for {
@@ -339,91 +339,6 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, f
 		case <-ticker.C:
 		}
 	}
-}
-
-func report(w io.Writer, cfg config, calls []*call, far []agentStats, live int, cpu, wall time.Duration,
-	rss, heap uint64, goroutines int, allocs allocCount) {
-	var (
-		sentA, gotA, sentC, gotC, dupA, dupC int64
-		latA, latC, brA, brC                 webrtc.LatencySnapshot
-		setup                                []time.Duration
-		dropA, dropC                         uint64
-	)
-	for i, c := range calls {
-		if c.bridge == nil || i >= len(far) {
-			continue
-		}
-		a := far[i]
-		sentA += c.toAgent.sent.Load()
-		gotA += a.Got
-		dupA += a.Dup
-		sentC += a.Sent
-		gotC += c.atCarrier.count.Load()
-		dupC += c.atCarrier.dup.Load()
-		latA.Merge(&a.Lat)
-		b := c.atCarrier.lat.Snapshot()
-		latC.Merge(&b)
-		s := c.bridge.Stats()
-		brA.Merge(&s.CarrierToAgentLatency)
-		brC.Merge(&s.AgentToCarrierLatency)
-		dropA += s.DroppedToAgent
-		dropC += s.DroppedToCarrier
-		if a.First != 0 {
-			setup = append(setup, time.Duration(a.First-c.started))
-		}
-	}
-	pct := func(got, sent int64) string {
-		if sent == 0 {
-			return "n/a"
-		}
-		return strconv.FormatFloat(100*float64(got)/float64(sent), 'f', 3, 64) + " %"
-	}
-	q := func(s *webrtc.LatencySnapshot) string {
-		return fmt.Sprintf("p50 %v  p99 %v  max %v", round(s.Quantile(0.5)), round(s.Quantile(0.99)), round(s.Max))
-	}
-	fmt.Fprintf(w, "calls bridged: %d (first frame reached the agent in %d)\n", live, len(setup))
-	// A carrier feeder that falls behind its ticker skips ticks: fewer frames sent than a
-	// steady 50 per second is itself a sign the process is saturated.
-	var expected float64
-	for _, c := range calls {
-		if c.bridge != nil {
-			expected += float64(c.stopped-c.started)/float64(20*time.Millisecond) + 1
-		}
-	}
-	fmt.Fprintf(w, "carrier feeders sent %d frames, %.1f %% of a steady 50 per second per call\n",
-		sentA, 100*float64(sentA)/expected)
-	fmt.Fprintf(w, "setup, stream start -> first frame at agent: p50 %v  p99 %v  max %v\n",
-		round(quantile(setup, 0.5)), round(quantile(setup, 0.99)), round(quantile(setup, 1)))
-	fmt.Fprintf(w, "carrier -> agent: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
-		gotA, sentA, pct(gotA, sentA), dropA, dupA)
-	fmt.Fprintf(w, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
-		gotC, sentC, pct(gotC, sentC), dropC, dupC)
-	fmt.Fprintln(w, "added latency through the server (the goal):")
-	fmt.Fprintf(w, "  carrier -> agent, frame into the bridge -> RTP packet on the wire to the agent: %s\n", q(&brA))
-	fmt.Fprintf(w, "  agent -> carrier, the agent sends its RTP packet -> the carrier leg has the frame: %s\n", q(&latC))
-	fmt.Fprintf(w, "end to end, carrier -> agent, frame into the bridge -> the simulated browser has it: %s\n", q(&latA))
-	fmt.Fprintf(w, "inside the bridge only, agent RTP read -> carrier leg has it: %s\n", q(&brC))
-	cores := cpu.Seconds() / wall.Seconds()
-	fmt.Fprintf(w, "CPU (this process): %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
-		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
-	if live > 0 {
-		perFrame := float64(live) * 2 * 50 * wall.Seconds() // frames in the window, both ways
-		fmt.Fprintf(w, "allocations in the window (this process): %.1f objects, %.0f bytes per frame forwarded\n",
-			float64(allocs.objects)/perFrame, float64(allocs.bytes)/perFrame)
-	}
-	fmt.Fprintf(w, "memory (this process): RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
-		mb(rss), mb(rss)/float64(max(live, 1)), mb(heap), mb(heap)/float64(max(live, 1)), goroutines)
-	if !cfg.agentsProcess {
-		fmt.Fprintln(w, "note: this process runs both ends (the agents' PeerConnections count too), so CPU and memory per call"+
-			" include the load generator, about twice the server's share.")
-	} else {
-		fmt.Fprintln(w, "note: the agents ran in a child process on the same cores; this process is the server's side and the carrier simulation.")
-	}
-	goal := live >= cfg.calls && gotA*1000 >= sentA*999 && gotC*1000 >= sentC*999 &&
-		brA.Quantile(0.99) < 5*time.Millisecond && latC.Quantile(0.99) < 5*time.Millisecond &&
-		quantile(setup, 1) < 100*time.Millisecond
-	fmt.Fprintf(w, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
-		map[bool]string{true: "met", false: "NOT met"}[goal])
 }
 
 func closeAll(calls []*call) {
@@ -457,129 +372,6 @@ func writeProfile(name, path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func quantile(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
-
-func round(d time.Duration) time.Duration {
-	switch {
-	case d >= 10*time.Millisecond:
-		return d.Round(time.Millisecond)
-	case d >= 10*time.Microsecond:
-		return d.Round(10 * time.Microsecond)
-	default:
-		return d
-	}
-}
-
-func mb(b uint64) float64 { return float64(b) / (1 << 20) }
-
-type allocCount struct{ objects, bytes uint64 }
-
-func (a allocCount) minus(b allocCount) allocCount {
-	return allocCount{a.objects - b.objects, a.bytes - b.bytes}
-}
-
-func heapAllocs() allocCount {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	return allocCount{s[0].Value.Uint64(), s[1].Value.Uint64()}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func heapInuse() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
-}
-
-// rssBytes reads VmRSS from /proc/self/status (Linux); 0 elsewhere.
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseUint(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
-// hostBusy is the CPU time every process of the machine used so far (/proc/stat: all but
-// idle and iowait); 0 where unavailable.
-func hostBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0
-	}
-	var busy uint64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseUint(v, 10, 64)
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
-// schedLatency summarises how long goroutines waited to run once runnable: the part of the
-// added latency that is CPU contention rather than work.
-func schedLatency() string {
-	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return "n/a"
-	}
-	h := s[0].Value.Float64Histogram()
-	var total uint64
-	for _, c := range h.Counts {
-		total += c
-	}
-	at := func(q float64) time.Duration {
-		var seen uint64
-		for i, c := range h.Counts {
-			seen += c
-			if float64(seen) >= q*float64(total) {
-				return time.Duration(h.Buckets[i+1] * float64(time.Second))
-			}
-		}
-		return 0
-	}
-	return fmt.Sprintf("p50 %v p99 %v p99.9 %v", round(at(0.5)), round(at(0.99)), round(at(0.999)))
 }
 
 func freeUDPPort() (int, error) {

@@ -11,10 +11,11 @@ import (
 
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // agentPool is the population of simulated agents: softphones that sign in through the load
-// balancer as a browser would, each with a pion peer for its audio (webrtc.SimSoftphone), and
+// balancer as a browser would, each with a pion peer for its audio (agentsim.SimSoftphone), and
 // answer the calls that ring them. When their instance goes away they sign in again, as the
 // softphone page does.
 type agentPool struct {
@@ -31,7 +32,7 @@ type simAgent struct {
 	pool      *agentPool
 
 	mu         sync.Mutex
-	phone      *webrtc.SimSoftphone
+	phone      *agentsim.SimSoftphone
 	rang       int
 	answered   map[string]time.Time // call id -> when the softphone showed it connected
 	ended      tally                // calls ended, by reason
@@ -93,17 +94,17 @@ func (p *agentPool) stop() {
 	p.engine.Close()
 }
 
-func (a *simAgent) current() *webrtc.SimSoftphone {
+func (a *simAgent) current() *agentsim.SimSoftphone {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.phone
 }
 
 // dial signs the agent in through the load balancer and waits for its audio to connect.
-func (a *simAgent) dial(ctx context.Context) (*webrtc.SimSoftphone, error) {
+func (a *simAgent) dial(ctx context.Context) (*agentsim.SimSoftphone, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	phone, err := webrtc.DialSoftphone(ctx, a.pool.s.lbURL, a.token, webrtc.SimAgentOptions{ToneHz: 440, Engine: a.pool.engine})
+	phone, err := agentsim.DialSoftphone(ctx, a.pool.s.lbURL, a.token, agentsim.SimAgentOptions{ToneHz: 440, Engine: a.pool.engine})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (a *simAgent) dial(ctx context.Context) (*webrtc.SimSoftphone, error) {
 func (a *simAgent) work(ctx context.Context) {
 	for {
 		phone := a.current()
-		m, err := phone.Expect(ctx, func(m webrtc.SoftphoneMessage) bool {
+		m, err := phone.Expect(ctx, func(m agentsim.SoftphoneMessage) bool {
 			switch m.Type {
 			case "ringing", "call", "ended", "error", "closed":
 				return true

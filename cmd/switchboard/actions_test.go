@@ -10,7 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // TestTelnyxInboundThroughJobs: an inbound Telnyx call is answered by its stored answer job
@@ -26,15 +26,15 @@ func TestTelnyxInboundThroughJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := expectMessage(t, ann, "ringing", func(m webrtc.SoftphoneMessage) bool { return m.Type == "ringing" })
+	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
 	if ring.From != "+15557654321" || ring.CallID != store.InboundCallID("simtx", ccid) {
 		t.Fatalf("ringing: %s", ring.Raw)
 	}
 	d.report(ccid, "the answer's media stream", func(r sim.Report) bool { return r.StreamsOpened == 1 })
 	ann.Send(map[string]any{"type": "answer", "call_id": ring.CallID})
-	expectMessage(t, ann, "the call", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
+	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
 	ann.Send(map[string]any{"type": "hangup", "call_id": ring.CallID})
-	expectMessage(t, ann, "the end", func(m webrtc.SoftphoneMessage) bool { return m.Type == "ended" && m.CallID == ring.CallID })
+	expectMessage(t, ann, "the end", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ended" && m.CallID == ring.CallID })
 	r := d.report(ccid, "the carrier's call ended by our hang-up", func(r sim.Report) bool { return !r.EndedAt.IsZero() })
 	if r.AnsweredAt.IsZero() {
 		t.Fatalf("the call ended without being answered: %+v", r)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // agentCalls places and ends the agents' calls through the carriers: placement goes through
@@ -22,16 +22,16 @@ type agentCalls struct {
 	log     *slog.Logger
 }
 
-func (a *agentCalls) Place(ctx context.Context, p webrtc.Placement) error {
+func (a *agentCalls) Place(ctx context.Context, p agents.Placement) error {
 	_, err := a.placer.Place(ctx, carrier.PlaceCall{CallID: p.CallID, To: p.To, Agent: p.Agent, MediaURL: p.MediaURL})
 	var invalid *carrier.ValidationError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &invalid):
-		return fmt.Errorf("%w: %s", webrtc.ErrBadNumber, invalid.Message)
+		return fmt.Errorf("%w: %s", agents.ErrBadNumber, invalid.Message)
 	case errors.Is(err, carrier.ErrRefused), errors.Is(err, carrier.ErrNoCarrier):
-		return &webrtc.PlaceError{Reason: err.Error()}
+		return &agents.PlaceError{Reason: err.Error()}
 	}
 	return err
 }

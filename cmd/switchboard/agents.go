@@ -15,16 +15,18 @@ import (
 	"os"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // agentSide is the wiring of the agents' side: the WebRTC engine, the hub, and the placement
 // of their calls through the carriers.
 type agentSide struct {
 	engine *webrtc.Engine
-	hub    *webrtc.Hub
+	hub    *agents.Hub
 	calls  *agentCalls
 }
 
@@ -34,12 +36,13 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *ca
 		LoopbackOnly: isLoopback(public),
 		UDPMuxPort:   cfg.agents.udpPort,
 		PublicIPs:    cfg.agents.publicIPs,
+		OnBridges:    procs.New(log).Bridges, // more Ps while many calls are bridged
 	})
 	if err != nil {
 		return nil, err
 	}
 	calls := &agentCalls{st: st, reg: reg, placer: placer, actions: actions, log: log}
-	hub := webrtc.NewHub(webrtc.HubOptions{
+	hub := agents.NewHub(agents.HubOptions{
 		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
@@ -63,16 +66,18 @@ func (a *agentSide) run(ctx context.Context, log *slog.Logger) {
 	if err := a.hub.Run(ctx); err != nil {
 		log.Error("agents' notices are no longer received", "err", err)
 	}
-	a.engine.Close()
+	if err := a.engine.Close(); err != nil {
+		log.Warn("agents' media socket did not close cleanly", "err", err)
+	}
 }
 
-type inboundAgents struct{ hub *webrtc.Hub }
+type inboundAgents struct{ hub *agents.Hub }
 
 func (i inboundAgents) Accept(ctx context.Context, c webhooks.InboundCall) error {
-	return i.hub.Accept(ctx, webrtc.InboundCall(c))
+	return i.hub.Accept(ctx, agents.InboundCall(c))
 }
 
-type agentMedia struct{ hub *webrtc.Hub }
+type agentMedia struct{ hub *agents.Hub }
 
 func (m agentMedia) StreamStarted(ctx context.Context, s *webhooks.MediaStream) (webhooks.MediaReceiver, error) {
 	r, err := m.hub.StreamStarted(ctx, s.CallID, s)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // spoofed makes an admin request that claims, in X-Forwarded-For, to come from elsewhere.
@@ -49,7 +49,7 @@ func TestDeleteAgentEndsItsSessionsEverywhere(t *testing.T) {
 	if code := spoofed(t, http.MethodDelete, a.base+"/api/admin/agents/ann", ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)
 	}
-	if m := expectMessage(t, ann, "revoked", func(m webrtc.SoftphoneMessage) bool { return m.Type == "error" }); m.Code != "revoked" {
+	if m := expectMessage(t, ann, "revoked", func(m agentsim.SoftphoneMessage) bool { return m.Type == "error" }); m.Code != "revoked" {
 		t.Fatalf("the deleted agent's session: %s", m.Raw)
 	}
 	if code := request(t, http.MethodGet, b.base+"/api/calls", token, nil, nil); code != http.StatusUnauthorized {

@@ -22,7 +22,7 @@ import (
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 // deployment is one or more Switchboard instances sharing a Redis namespace, with the carrier
@@ -130,11 +130,11 @@ func createAgent(t *testing.T, base, id string) string {
 	return out.Token
 }
 
-func softphone(t *testing.T, base, token string) *webrtc.SimSoftphone {
+func softphone(t *testing.T, base, token string) *agentsim.SimSoftphone {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := webrtc.DialSoftphone(ctx, base, token, webrtc.SimAgentOptions{ToneHz: 440, LoopbackOnly: true})
+	p, err := agentsim.DialSoftphone(ctx, base, token, agentsim.SimAgentOptions{ToneHz: 440, LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func softphone(t *testing.T, base, token string) *webrtc.SimSoftphone {
 	return p
 }
 
-func expectMessage(t *testing.T, p *webrtc.SimSoftphone, what string, match func(webrtc.SoftphoneMessage) bool) webrtc.SoftphoneMessage {
+func expectMessage(t *testing.T, p *agentsim.SimSoftphone, what string, match func(agentsim.SoftphoneMessage) bool) agentsim.SoftphoneMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -251,7 +251,7 @@ func TestAgentsAdminAPI(t *testing.T) {
 	// The old token no longer signs in.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := webrtc.DialSoftphone(ctx, s.base, token, webrtc.SimAgentOptions{LoopbackOnly: true}); err == nil {
+	if _, err := agentsim.DialSoftphone(ctx, s.base, token, agentsim.SimAgentOptions{LoopbackOnly: true}); err == nil {
 		t.Fatal("a rotated-out token signed in")
 	}
 	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
@@ -277,10 +277,10 @@ func TestSoftphoneCallsThroughTheSimulator(t *testing.T) {
 	ann := softphone(t, base, annToken)
 
 	ann.Send(map[string]any{"type": "dial", "to": "+15551230000"})
-	first := expectMessage(t, ann, "the call", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" })
+	first := expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" })
 	id := first.CallID
-	expectMessage(t, ann, "ringing", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" && m.State == "ringing" })
-	expectMessage(t, ann, "answered", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
+	expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.State == "ringing" })
+	expectMessage(t, ann, "answered", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
 	sid := d.simCall("outbound")
 	r := d.report(sid, "the simulator hearing the agent's 440 Hz", func(r sim.Report) bool { return r.BytesReceived > 16000 && r.DominantHz == 440 })
 	t.Logf("simulator heard %v Hz at power %.3f", r.DominantHz, r.DominantPower)
@@ -290,9 +290,9 @@ func TestSoftphoneCallsThroughTheSimulator(t *testing.T) {
 		t.Errorf("the agent does not hear the simulator's 1000 Hz: %.3f", p)
 	}
 	ann.Send(map[string]any{"type": "hangup", "call_id": id})
-	expectMessage(t, ann, "the end", func(m webrtc.SoftphoneMessage) bool { return m.Type == "ended" && m.CallID == id })
+	expectMessage(t, ann, "the end", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ended" && m.CallID == id })
 	d.report(sid, "the simulator's call completed", func(r sim.Report) bool { return r.Status == "completed" })
-	expectMessage(t, ann, "available after wrap-up", func(m webrtc.SoftphoneMessage) bool { return m.Type == "availability" && m.State == "available" })
+	expectMessage(t, ann, "available after wrap-up", func(m agentsim.SoftphoneMessage) bool { return m.Type == "availability" && m.State == "available" })
 
 	// The agent's token places a call for the agent through the API: the softphone shows it.
 	var placed call.Call
@@ -302,7 +302,7 @@ func TestSoftphoneCallsThroughTheSimulator(t *testing.T) {
 	if placed.Agent != "ann" || placed.Direction != call.Outbound || placed.Carrier != "simtw" {
 		t.Fatalf("placed call: %+v", placed)
 	}
-	expectMessage(t, ann, "the API call in the softphone", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" && m.CallID == placed.ID })
+	expectMessage(t, ann, "the API call in the softphone", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.CallID == placed.ID })
 	var own call.Call
 	if code := request(t, http.MethodGet, base+"/api/calls/"+placed.ID, annToken, nil, &own); code != 200 || own.ID != placed.ID {
 		t.Fatalf("agent reads its call: %d", code)
@@ -329,7 +329,7 @@ func TestInboundCallAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := expectMessage(t, ann, "ringing on A", func(m webrtc.SoftphoneMessage) bool { return m.Type == "ringing" })
+	ring := expectMessage(t, ann, "ringing on A", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
 	if ring.From != "+15557654321" {
 		t.Fatalf("ringing: %s", ring.Raw)
 	}
@@ -339,7 +339,7 @@ func TestInboundCallAcrossInstances(t *testing.T) {
 		t.Fatalf("the stream went to %s, want the agent's instance %s (webhooks reached %s)", r.StreamURL, wantURL, b)
 	}
 	ann.Send(map[string]any{"type": "answer", "call_id": ring.CallID})
-	expectMessage(t, ann, "the call", func(m webrtc.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
+	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
 	d.report(sid, "the caller hearing the agent", func(r sim.Report) bool { return r.DominantHz == 440 && r.DominantPower > 0.05 })
 	ann.Agent.ResetRecording()
 	eventually(t, 10*time.Second, "the agent hearing the caller", func() bool { return len(ann.Agent.Recording()) >= 8000 })
@@ -349,7 +349,7 @@ func TestInboundCallAcrossInstances(t *testing.T) {
 	if err := d.sim.Hangup(sid); err != nil {
 		t.Fatal(err)
 	}
-	if m := expectMessage(t, ann, "the end", func(m webrtc.SoftphoneMessage) bool { return m.Type == "ended" }); m.Reason != "hangup" && m.Reason != "completed" {
+	if m := expectMessage(t, ann, "the end", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ended" }); m.Reason != "hangup" && m.Reason != "completed" {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/redistest"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
 func TestHelpExitsZeroAndEveryVariableIsInTheREADME(t *testing.T) {
@@ -162,7 +162,7 @@ func TestSoftphoneIsToldTheICEServers(t *testing.T) {
 	servers := `[{"urls":"turn:turn.example.com:3478","username":"agent","credential":"secret"}]`
 	s := start(t, map[string]string{"SWITCHBOARD_ICE_SERVERS": servers, "SWITCHBOARD_REDIS_NAMESPACE": redistest.Namespace(t)})
 	p := softphone(t, s.base, createAgent(t, s.base, "ice"))
-	i := slices.IndexFunc(p.Messages(), func(m webrtc.SoftphoneMessage) bool { return m.Type == "welcome" })
+	i := slices.IndexFunc(p.Messages(), func(m agentsim.SoftphoneMessage) bool { return m.Type == "welcome" })
 	if i < 0 {
 		t.Fatal("no welcome")
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // parseAllowedOrigins reads SWITCHBOARD_ALLOWED_ORIGINS: a comma-separated list of browser
@@ -17,7 +17,7 @@ func parseAllowedOrigins(v string) ([]string, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		o, err := webrtc.ParseOrigin(s)
+		o, err := agents.ParseOrigin(s)
 		if err != nil {
 			return nil, fmt.Errorf("SWITCHBOARD_ALLOWED_ORIGINS: %w", err)
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // agentStore is what the agent routes need from the store; *store.Redis implements it.
@@ -27,7 +27,7 @@ type agentStore interface {
 	Audited(ctx context.Context, a store.Audit) error
 }
 
-// agentDialer places a call for an agent, as its softphone would; *webrtc.Hub implements it.
+// agentDialer places a call for an agent, as its softphone would; *agents.Hub implements it.
 type agentDialer interface {
 	Dial(ctx context.Context, agent, to string) (string, error)
 }
@@ -215,7 +215,7 @@ func handleDialForAgent(d Deps) echo.HandlerFunc {
 		}
 		ctx := c.Request().Context()
 		id, err := d.Dialer.Dial(ctx, agent, body.To)
-		var placeErr *webrtc.PlaceError
+		var placeErr *agents.PlaceError
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrAgentOffline):
@@ -226,7 +226,7 @@ func handleDialForAgent(d Deps) echo.HandlerFunc {
 			return fail(c, d.Log, errorf(codeConflict, "a call is ringing for the agent"))
 		case errors.As(err, &placeErr):
 			return fail(c, d.Log, errorf(codeCarrier, "the call could not be placed: "+placeErr.Reason))
-		case errors.Is(err, webrtc.ErrBadNumber):
+		case errors.Is(err, agents.ErrBadNumber):
 			return fail(c, d.Log, errorf(codeInvalid, err.Error()))
 		default:
 			return fail(c, d.Log, err)

@@ -1,0 +1,483 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc"
+)
+
+// Defaults of HubOptions.
+const (
+	DefaultRingTimeout  = 15 * time.Second
+	DefaultQueueTimeout = 60 * time.Second
+	DefaultWrapUp       = 10 * time.Second
+	DefaultPresenceTTL  = 15 * time.Second
+	DefaultHeartbeat    = 5 * time.Second
+)
+
+// offerTTL bounds how long the agent side remembers a call: longer than any call lasts.
+const offerTTL = 12 * time.Hour
+
+// Placement asks the carrier side to place an outbound call for an agent.
+type Placement struct {
+	CallID string
+	Agent  string
+	To     string
+	// MediaURL is the public base URL of the instance that holds the agent: the call's media
+	// stream must be pointed there.
+	MediaURL string
+}
+
+// PlaceError is an error from placing a call whose message may be shown to the agent (a
+// carrier's "busy" or "invalid number"); any other error is shown as a generic failure.
+type PlaceError struct{ Reason string }
+
+func (e *PlaceError) Error() string { return e.Reason }
+
+// carrierCalls is what the agent side needs from the carrier side: place a call (through the
+// carrier router, which records it), end one, and let go of an inbound call nobody could take
+// (what the caller hears then depends on the carrier: the <Say> that follows <Connect> in
+// TwiML once the stream closes, or a hang-up).
+type carrierCalls interface {
+	Place(ctx context.Context, p Placement) error
+	Hangup(ctx context.Context, callID string) error
+	Release(ctx context.Context, callID string) error
+}
+
+// HubOptions configures the agent side of one Switchboard instance. Store, Engine, Carriers,
+// Instance, PublicURL and RelaySecret are required.
+type HubOptions struct {
+	Store    *store.Redis
+	Engine   *webrtc.Engine
+	Carriers carrierCalls
+	// Instance names this instance among those sharing Redis (unique per process); PublicURL
+	// is where browsers and carriers reach it.
+	Instance  string
+	PublicURL string
+	// RelaySecret keys the tokens instances present to each other's media relay; every
+	// instance of a deployment must have the same one.
+	RelaySecret []byte
+	// AllowedOrigins are browser origins, besides PublicURL's, whose pages may open a
+	// softphone socket (SWITCHBOARD_ALLOWED_ORIGINS), each as ParseOrigin reads it.
+	AllowedOrigins []string
+	// RingTimeout is how long a call rings for one agent before it goes to the next.
+	RingTimeout time.Duration
+	// QueueTimeout is how long an inbound call waits for an agent, hearing the hold tone,
+	// before the caller is told nobody can take the call.
+	QueueTimeout time.Duration
+	// WrapUp is how long an agent rests after a call before it is offered the next one.
+	WrapUp time.Duration
+	// PresenceTTL is how long an agent stays online without a heartbeat from its session (and
+	// how long a session waits for its browser to reconnect); Heartbeat is how often a live
+	// session refreshes it.
+	PresenceTTL time.Duration
+	Heartbeat   time.Duration
+	// ICEServers, a JSON array of RTCIceServer (STUN, TURN), is handed to each signed-in
+	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
+	ICEServers json.RawMessage
+	Log        *slog.Logger
+}
+
+// Hub is the agent side of one instance: the agents' signalling sessions, the calls whose
+// media this instance holds, inbound routing and outbound dialing. Run it for the life of
+// the instance; its HTTP routes are mounted with Register.
+type Hub struct {
+	opts    HubOptions
+	st      *store.Redis
+	log     *slog.Logger
+	origins origins
+
+	mu       sync.Mutex
+	sessions map[string]*session  // by agent id
+	calls    map[string]*heldCall // by call id
+	closed   bool
+	wg       sync.WaitGroup // timers, relays and background work
+	done     chan struct{}  // closed when the hub shuts down
+	wake     chan struct{}  // queued calls may find an agent now
+}
+
+// NewHub returns a hub for opts; Run starts it.
+func NewHub(opts HubOptions) *Hub {
+	if opts.RingTimeout <= 0 {
+		opts.RingTimeout = DefaultRingTimeout
+	}
+	if opts.QueueTimeout <= 0 {
+		opts.QueueTimeout = DefaultQueueTimeout
+	}
+	if opts.WrapUp <= 0 {
+		opts.WrapUp = DefaultWrapUp
+	}
+	if opts.PresenceTTL <= 0 {
+		opts.PresenceTTL = DefaultPresenceTTL
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+	return &Hub{
+		opts: opts, st: opts.Store, log: opts.Log, origins: newOrigins(opts.PublicURL, opts.AllowedOrigins),
+		sessions: map[string]*session{}, calls: map[string]*heldCall{},
+		done: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+}
+
+// Run listens for other instances' notices, offers queued calls to agents as they free up and
+// keeps the presence of connected agents alive, until ctx ends. It then ends every session
+// and call it holds (without hanging calls up: the carrier streams close with the process)
+// and waits for all of its goroutines.
+func (h *Hub) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { h.dispatch(ctx) })
+	wg.Go(func() { h.heartbeats(ctx) })
+	err := h.st.Listen(ctx, h.opts.Instance, h.notice)
+	cancel()
+	wg.Wait()
+	h.shutdown()
+	return err
+}
+
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	h.closed = true
+	sessions := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	calls := make([]*heldCall, 0, len(h.calls))
+	for _, c := range h.calls {
+		calls = append(calls, c)
+	}
+	h.mu.Unlock()
+	close(h.done)
+	for _, s := range sessions {
+		s.shutdown()
+	}
+	for _, c := range calls {
+		c.shutdown()
+	}
+	h.wg.Wait()
+}
+
+// enter registers a goroutine with the hub; false means the hub has shut down.
+func (h *Hub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// after runs f after d on a goroutine the hub waits for; Stop the timer to cancel it.
+func (h *Hub) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if !h.enter() {
+			return
+		}
+		defer h.wg.Done()
+		f()
+	})
+}
+
+// background runs f on a goroutine the hub owns, with a context that ends after timeout or
+// when the hub shuts down.
+func (h *Hub) background(timeout time.Duration, f func(ctx context.Context)) {
+	if !h.enter() {
+		return
+	}
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-h.done:
+				cancel()
+			case <-stop:
+			}
+		}()
+		f(ctx)
+	}()
+}
+
+// opTimeout bounds background work that talks to Redis or a carrier.
+const opTimeout = 10 * time.Second
+
+func (h *Hub) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch offers queued calls held here to agents, oldest first, whenever an agent may have
+// freed up (a notice, which Pub/Sub may lose) and once a second whatever happens.
+func (h *Hub) dispatch(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-tick.C:
+		}
+		for _, c := range h.waiting() {
+			c.offerNext(ctx)
+		}
+	}
+}
+
+func (h *Hub) waiting() []*heldCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*heldCall
+	for _, c := range h.calls {
+		if c.isWaiting() {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *heldCall) int { return a.created.Compare(b.created) })
+	return out
+}
+
+func (h *Hub) heartbeats(ctx context.Context) {
+	tick := time.NewTicker(h.opts.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		live := make([]*session, 0, len(h.sessions))
+		for _, s := range h.sessions {
+			live = append(live, s)
+		}
+		h.mu.Unlock()
+		for _, s := range live {
+			s.heartbeat(ctx)
+		}
+	}
+}
+
+// notice is a message between instances, sent on the receiver's own Pub/Sub channel.
+type notice struct {
+	Type      string `json:"type"`
+	Call      string `json:"call,omitempty"`
+	Agent     string `json:"agent,omitempty"`
+	Session   string `json:"session,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+	Holder    string `json:"holder,omitempty"`
+	HolderURL string `json:"holder_url,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Notice types.
+const (
+	noticeHold     = "hold"     // to the holder: a call's media is coming here; take it
+	noticeRing     = "ring"     // to an agent's instance: ring the agent for a call
+	noticeEnded    = "ended"    // to an agent's instance: the call ended (or stopped ringing)
+	noticeDeclined = "declined" // to the holder: the agent declined; offer the call again
+	noticeHangup   = "hangup"   // to the holder: the agent hung up
+	noticeKick     = "kick"     // to an agent's old instance: the agent signed in elsewhere
+	noticeDialed   = "dialed"   // to an agent's instance: the agent placed a call through the API
+	noticeAttach   = "attach"   // to an agent's instance: the call's media has arrived at its holder
+)
+
+// send delivers n to instance, which may be this one. Delivery is asynchronous either way,
+// so a sender never re-enters its own locks.
+func (h *Hub) send(instance string, n notice) {
+	if instance == "" {
+		return
+	}
+	if instance == h.opts.Instance {
+		h.background(opTimeout, func(ctx context.Context) { h.handle(ctx, n) })
+		return
+	}
+	h.background(opTimeout, func(ctx context.Context) {
+		b, _ := json.Marshal(n)
+		if err := h.st.NotifyInstance(ctx, instance, b); err != nil {
+			h.log.Warn("agents: notice not sent", "to", instance, "type", n.Type, "call", n.Call, "err", err)
+		}
+	})
+}
+
+func (h *Hub) notice(n store.Notice) {
+	switch n.Kind {
+	case store.NoticeSubscribed, store.NoticeAgentFree:
+		h.poke()
+	case store.NoticeCall:
+		h.callChanged(n.CallID, n.State)
+	case store.NoticeAgentRevoked:
+		h.revoked(n.Agent, n.TokenID)
+	case store.NoticeInstance:
+		var m notice
+		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
+			h.log.Warn("agents: unreadable notice", "err", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		h.handle(ctx, m)
+	}
+}
+
+func (h *Hub) handle(ctx context.Context, n notice) {
+	switch n.Type {
+	case noticeHold:
+		if _, err := h.holderFor(ctx, n.Call); err != nil {
+			h.log.Warn("agents: cannot hold call", "call", n.Call, "err", err)
+		}
+	case noticeRing:
+		if s := h.session(n.Agent); s != nil {
+			s.ring(ctx, n)
+		}
+	case noticeEnded:
+		if s := h.session(n.Agent); s != nil {
+			s.callEnded(ctx, n.Call, n.Reason)
+		}
+	case noticeDeclined:
+		if c := h.held(n.Call); c != nil {
+			c.declined(n.Agent)
+		}
+	case noticeHangup:
+		if n.Reason == reasonCarrier { // the call was never placed: nothing to hang up
+			if c := h.held(n.Call); c != nil {
+				c.end(reasonCarrier, endStreamGone)
+			}
+			return
+		}
+		h.hangupCall(n.Call, h.opts.Instance)
+	case noticeKick:
+		if s := h.session(n.Agent); s != nil && s.id == n.Session {
+			s.replaced()
+		}
+	case noticeDialed:
+		if s := h.session(n.Agent); s != nil {
+			s.dialed(ctx, n.Call, n.To)
+		}
+	case noticeAttach:
+		if s := h.session(n.Agent); s != nil {
+			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)
+		}
+	}
+}
+
+// callChanged follows a call's state as the carrier reports it: sessions show it, and a call
+// that ends before its media stream ever arrived (busy, no answer) ends here too.
+func (h *Hub) callChanged(callID string, st call.State) {
+	if c := h.held(callID); c != nil && st.Terminal() {
+		c.end(st.String(), endStreamGone)
+	}
+	h.mu.Lock()
+	var on []*session
+	for _, s := range h.sessions {
+		on = append(on, s)
+	}
+	h.mu.Unlock()
+	for _, s := range on {
+		s.callState(callID, st)
+	}
+}
+
+func (h *Hub) session(agent string) *session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[agent]
+}
+
+func (h *Hub) held(callID string) *heldCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[callID]
+}
+
+// errNotHere is returned for a call whose media belongs to another instance.
+var errNotHere = errors.New("agents: the call's media is held by another instance")
+
+// errCallOver is returned for a call that has ended.
+var errCallOver = errors.New("agents: the call is over")
+
+// holderFor returns the held call for callID, taking it from its offer if this instance is
+// its holder and does not know it yet (the notice that announced it may be late or lost).
+func (h *Hub) holderFor(ctx context.Context, callID string) (*heldCall, error) {
+	if c := h.held(callID); c != nil {
+		return c, nil
+	}
+	o, err := h.st.Offer(ctx, callID)
+	switch {
+	case err != nil:
+		return nil, err
+	case o.State == store.OfferEnded:
+		return nil, errCallOver
+	case o.Holder != h.opts.Instance:
+		return nil, errNotHere
+	}
+	return h.adopt(o)
+}
+
+// adopt starts holding the call of offer o, or returns the one already held.
+func (h *Hub) adopt(o store.Offer) (*heldCall, error) {
+	h.mu.Lock()
+	if c := h.calls[o.Call]; c != nil {
+		h.mu.Unlock()
+		return c, nil
+	}
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errCallOver
+	}
+	c := newHeldCall(h, o)
+	h.calls[o.Call] = c
+	h.mu.Unlock()
+	c.start(o)
+	return c, nil
+}
+
+func (h *Hub) forget(c *heldCall) {
+	h.mu.Lock()
+	if h.calls[c.id] == c {
+		delete(h.calls, c.id)
+	}
+	h.mu.Unlock()
+}
+
+// hangupCall ends a call on behalf of its agent, at the instance holder that holds its media
+// (which may not hold it yet, or any more: then the carrier is asked directly).
+func (h *Hub) hangupCall(callID, holder string) {
+	if holder != "" && holder != h.opts.Instance {
+		h.send(holder, notice{Type: noticeHangup, Call: callID})
+		return
+	}
+	if c := h.held(callID); c != nil {
+		c.end(reasonAgentHangup, endHangup)
+		return
+	}
+	h.background(opTimeout, func(ctx context.Context) {
+		if _, err := h.st.EndOffer(ctx, callID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Warn("agents: offer of a hung-up call not ended", "call", callID, "err", err)
+		}
+		if err := h.opts.Carriers.Hangup(ctx, callID); err != nil {
+			h.log.Warn("agents: hang-up failed", "call", callID, "err", err)
+		}
+	})
+}

@@ -1,0 +1,284 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
+)
+
+// The hub's test rig: a fake carrier side, scripted carrier streams, and hubs on a real Redis
+// behind an HTTP server, with simulated softphones signed in to them.
+
+// fakeCarriers records what the hub asks of the carrier side; placing fails when placeErr is
+// set.
+type fakeCarriers struct {
+	mu       sync.Mutex
+	placed   []Placement
+	hungUp   []string
+	released []string
+	placeErr error
+}
+
+func (f *fakeCarriers) Place(_ context.Context, p Placement) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.placed = append(f.placed, p)
+	return f.placeErr
+}
+
+func (f *fakeCarriers) Hangup(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hungUp = append(f.hungUp, id)
+	return nil
+}
+
+func (f *fakeCarriers) Release(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, id)
+	return nil
+}
+
+func (f *fakeCarriers) has(list *[]string, id string) func() bool {
+	return func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Contains(*list, id)
+	}
+}
+
+// testStream is a carrier media stream: it plays a tone into the hub's receiver every 20 ms,
+// as a carrier streams the caller's voice, and records what the hub sends back.
+type testStream struct {
+	mu     sync.Mutex
+	got    []byte
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func (s *testStream) SendAudio(ulaw []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("stream closed")
+	}
+	s.got = append(s.got, ulaw...)
+	return nil
+}
+
+func (s *testStream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *testStream) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// recent returns the last n bytes the hub sent.
+func (s *testStream) recent(n int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.got[max(0, len(s.got)-n):])
+}
+
+func (s *testStream) reset() {
+	s.mu.Lock()
+	s.got = nil
+	s.mu.Unlock()
+}
+
+// startStream opens a carrier stream for callID on hub, playing hz to it until hangUp.
+func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream {
+	t.Helper()
+	s := &testStream{stop: make(chan struct{}), done: make(chan struct{})}
+	recv, err := hub.StreamStarted(context.Background(), callID, s)
+	if err != nil {
+		t.Fatalf("stream for %s: %v", callID, err)
+	}
+	go func() {
+		defer close(s.done)
+		tone := media.NewTone(hz, 0.5)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				recv.Stopped()
+				return
+			case <-tick.C:
+				recv.Audio(tone.Frame())
+			}
+		}
+	}()
+	t.Cleanup(s.hangUp)
+	return s
+}
+
+// hangUp ends the stream from the carrier's side, as when the caller hangs up.
+func (s *testStream) hangUp() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+type testHub struct {
+	*Hub
+	st       *store.Redis
+	carriers *fakeCarriers
+	url      string
+}
+
+type hubTweak func(*HubOptions)
+
+// newTestHub runs a hub on a fresh namespace (or ns, to share one with another hub) behind
+// an HTTP server; cleanups stop everything it started.
+func newTestHub(t *testing.T, ns string, tweaks ...hubTweak) *testHub {
+	t.Helper()
+	return newTestHubOn(t, redistest.URL(t), ns, tweaks...)
+}
+
+// newTestHubOn is newTestHub on the Redis at url.
+func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
+	t.Helper()
+	if ns == "" {
+		ns = redistest.Namespace(t)
+	}
+	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	srv := httptest.NewServer(e)
+	engine := newTestEngine(t, webrtc.EngineOptions{})
+	fc := &fakeCarriers{}
+	opts := HubOptions{Store: st, Engine: engine, Carriers: fc, Instance: "inst-" + srv.Listener.Addr().String(),
+		PublicURL: srv.URL, RelaySecret: []byte("relay secret"), RingTimeout: 2 * time.Second,
+		QueueTimeout: 10 * time.Second, WrapUp: 300 * time.Millisecond, PresenceTTL: 2 * time.Second,
+		Heartbeat: 200 * time.Millisecond}
+	for _, f := range tweaks {
+		f(&opts)
+	}
+	hub := NewHub(opts)
+	hub.Register(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+		srv.Close()
+		st.Close()
+	})
+	return &testHub{Hub: hub, st: st, carriers: fc, url: srv.URL}
+}
+
+// agent creates an agent and signs it in with a SimAgent speaking hz; it is idle since now.
+func (h *testHub) agent(t *testing.T, id string, hz float64) *agentsim.SimSoftphone {
+	t.Helper()
+	token := store.NewAgentToken(id)
+	if _, _, err := h.st.PutAgent(context.Background(), id, "Agent "+id, token, true); err != nil {
+		t.Fatal(err)
+	}
+	return h.signIn(t, token, hz)
+}
+
+func (h *testHub) signIn(t *testing.T, token string, hz float64) *agentsim.SimSoftphone {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := agentsim.DialSoftphone(ctx, h.url, token, agentsim.SimAgentOptions{ToneHz: hz, LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Agent.WaitConnected(ctx); err != nil {
+		t.Fatalf("softphone audio: %v", err)
+	}
+	return p
+}
+
+func expect(t *testing.T, p *agentsim.SimSoftphone, what string, match func(agentsim.SoftphoneMessage) bool) agentsim.SoftphoneMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := p.Expect(ctx, match)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v; got %s", what, err, describe(p.Messages()))
+	}
+	return m
+}
+
+func describe(msgs []agentsim.SoftphoneMessage) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		if m.Type == msgCandidate || m.Type == msgPong {
+			continue
+		}
+		b.WriteString(string(m.Raw))
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+func typed(typ, callID string) func(agentsim.SoftphoneMessage) bool {
+	return func(m agentsim.SoftphoneMessage) bool { return m.Type == typ && (callID == "" || m.CallID == callID) }
+}
+
+func availability(state string) func(agentsim.SoftphoneMessage) bool {
+	return func(m agentsim.SoftphoneMessage) bool { return m.Type == msgAvailability && m.State == state }
+}
+
+// inbound routes a new inbound call through the hub, as the voice webhook does.
+func (h *testHub) inbound(t *testing.T, from string) string {
+	t.Helper()
+	id := store.NewCallID()
+	if _, err := h.st.Apply(context.Background(), call.Event{ID: id + ":in", CallID: id, State: call.Ringing,
+		Direction: call.Inbound, From: from, To: "+15550100", Carrier: "tw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Accept(context.Background(), InboundCall{CallID: id, Carrier: "tw", CarrierCallID: "CA" + id, From: from, To: "+15550100"}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func power(b []byte, hz float64) float64 { return media.Goertzel(b[:len(b)/1600*1600], hz) }
+
+// heard reports whether some 100 ms of b carries both tones of a DTMF digit.
+func heard(b []byte, lo, hi float64) bool {
+	for i := 0; i+800 <= len(b); i += 160 {
+		w := b[i : i+800]
+		if media.Goertzel(w, lo) > 0.02 && media.Goertzel(w, hi) > 0.02 {
+			return true
+		}
+	}
+	return false
+}
