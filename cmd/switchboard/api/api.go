@@ -109,9 +109,9 @@ func fail(c echo.Context, log *slog.Logger, err error) error {
 	return c.JSON(statusOf[apiErr.Code], map[string]*Error{"error": apiErr})
 }
 
-// requireAdmin checks the bearer token in constant time. Both sides are hashed first so the
+// RequireAdmin checks the bearer token in constant time. Both sides are hashed first so the
 // comparison takes the same time whatever the length of the guess.
-func requireAdmin(token string) echo.MiddlewareFunc {
+func RequireAdmin(token string) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
