@@ -1,6 +1,7 @@
 // Package api is Switchboard's JSON API for people: admins (bearer SWITCHBOARD_ADMIN_TOKEN)
-// and, as the agent side grows, agents with their own tokens. cmd/switchboard mounts it with
-// Register. Carrier-facing routes are not here: they live in package webhooks.
+// and, as the agent side grows, agents with their own tokens. It exports its handlers and
+// middleware; cmd/switchboard/routes.go mounts them. Carrier-facing routes are not here: they
+// live in package webhooks.
 package api
 
 import (
