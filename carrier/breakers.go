@@ -138,6 +138,9 @@ type breaker struct {
 type localBreaker struct {
 	settings BreakerSettings
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// The jobs that share an outcome under these settings, made once: every call queues
+	// one, and a closure made per call would cost an allocation on the call path.
+	shareOK, shareFailed func(context.Context)
 }
 
 func (b *Breakers) breaker(id string) *breaker {
@@ -179,6 +182,9 @@ func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
 			}
 		},
 	})}
+	policy := policyOf(s)
+	l.shareOK = func(ctx context.Context) { b.shareOutcome(ctx, br.id, false, policy) }
+	l.shareFailed = func(ctx context.Context) { b.shareOutcome(ctx, br.id, true, policy) }
 	br.local.Store(l)
 	return l
 }
@@ -257,8 +263,10 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 			b.enqueue(func(ctx context.Context) { b.reopenAfterProbe(ctx, carrier, policy, detail) })
 		case probing:
 			b.enqueue(func(ctx context.Context) { b.closeAfterProbe(ctx, carrier) })
+		case counted && failed:
+			b.enqueue(local.shareFailed)
 		case counted:
-			b.enqueue(func(ctx context.Context) { b.shareOutcome(ctx, carrier, failed, policy) })
+			b.enqueue(local.shareOK)
 		}
 		if !probing && errors.Is(outcome, ErrNoCallback) {
 			b.enqueue(func(ctx context.Context) { b.checkSilent(ctx, carrier, cfg.Breaker, false) })
