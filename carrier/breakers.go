@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +50,7 @@ type Breakers struct {
 	sharedOK  atomic.Bool
 	refreshMu sync.Mutex
 	kick      chan struct{}
-	jobs      chan job
+	jobs      chan func(context.Context) // sync work for Run; breaker_sync.go
 }
 
 // breakerStore is the shared state; *store.Redis implements it.
@@ -112,95 +111,11 @@ func NewBreakers(st breakerStore, reg *Registry, o BreakerOptions) *Breakers {
 	var id [6]byte
 	rand.Read(id[:])
 	return &Breakers{st: st, reg: reg, log: o.Log, metrics: o.Metrics, instance: hex.EncodeToString(id[:]),
-		poll: o.PollInterval, kick: make(chan struct{}, 1), jobs: make(chan job, 4096)}
+		poll: o.PollInterval, kick: make(chan struct{}, 1), jobs: make(chan func(context.Context), 4096)}
 }
 
 // Instance is this process's name in probe claims.
 func (b *Breakers) Instance() string { return b.instance }
-
-// BreakerState is where a carrier's breaker stands. The zero value is unknown.
-type BreakerState int8
-
-const (
-	BreakerUnknown BreakerState = iota
-	BreakerClosed
-	BreakerHalfOpen
-	BreakerOpen
-)
-
-var breakerStateNames = [...]string{"unknown", "closed", "half-open", "open"}
-
-func (s BreakerState) String() string {
-	if s < 0 || int(s) >= len(breakerStateNames) {
-		return breakerStateNames[0]
-	}
-	return breakerStateNames[s]
-}
-
-func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// Gauge is the value of the breaker-state metric: 0 closed, 1 half-open, 2 open.
-func (s BreakerState) Gauge() float64 {
-	switch s {
-	case BreakerHalfOpen:
-		return 1
-	case BreakerOpen:
-		return 2
-	}
-	return 0
-}
-
-// Force is an admin's override of a breaker. The zero value is unknown, which reads as auto.
-type Force int8
-
-const (
-	ForceUnknown Force = iota
-	ForceAuto          // the breaker decides
-	ForceOpen          // drained: no new calls
-	ForceClosed        // always used, whatever the breaker counts
-)
-
-var forceNames = [...]string{"unknown", "auto", "open", "closed"}
-
-func (f Force) String() string {
-	if f < 0 || int(f) >= len(forceNames) {
-		return forceNames[0]
-	}
-	return forceNames[f]
-}
-
-// ParseForce reads "auto", "open" or "closed".
-func ParseForce(s string) (Force, error) {
-	for i, n := range forceNames {
-		if n == s && i != 0 {
-			return Force(i), nil
-		}
-	}
-	return ForceUnknown, fmt.Errorf("carrier: unknown breaker state %q (want open, closed or auto)", s)
-}
-
-func (f Force) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
-
-// stored is the force as the store keeps it.
-func (f Force) stored() string {
-	switch f {
-	case ForceOpen:
-		return "open"
-	case ForceClosed:
-		return "closed"
-	}
-	return ""
-}
-
-func forceOf(stored string) Force {
-	switch stored {
-	case "open":
-		return ForceOpen
-	case "closed":
-		return ForceClosed
-	}
-	return ForceAuto
-}
 
 // breaker is one carrier's breaker on this instance.
 type breaker struct {
@@ -223,6 +138,9 @@ type breaker struct {
 type localBreaker struct {
 	settings BreakerSettings
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// The jobs that share an outcome under these settings, made once: every call queues
+	// one, and a closure made per call would cost an allocation on the call path.
+	shareOK, shareFailed func(context.Context)
 }
 
 func (b *Breakers) breaker(id string) *breaker {
@@ -259,11 +177,14 @@ func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
 		// This runs under the breaker's mutex: hand the change to Run, never call back in.
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			select {
-			case b.jobs <- job{kind: jobLocalChange, carrier: name, from: from, to: to, settings: s}:
+			case b.jobs <- func(ctx context.Context) { b.shareLocalChange(ctx, name, from, to, s) }:
 			default:
 			}
 		},
 	})}
+	policy := policyOf(s)
+	l.shareOK = func(ctx context.Context) { b.shareOutcome(ctx, br.id, false, policy) }
+	l.shareFailed = func(ctx context.Context) { b.shareOutcome(ctx, br.id, true, policy) }
 	br.local.Store(l)
 	return l
 }
@@ -318,13 +239,13 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 	localDone, err := local.cb.Allow()
 	if err != nil {
 		if probing {
-			b.enqueue(job{kind: jobReleaseProbe, carrier: carrier})
+			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, carrier) })
 		}
 		return nil, fmt.Errorf("%w on this instance", ErrBreakerOpen)
 	}
 	if probing {
-		b.enqueue(job{kind: jobEvent, carrier: carrier, event: store.CarrierEvent{Kind: "breaker-probe", Carrier: carrier,
-			Detail: "half-open: instance " + b.instance + " sends the trial call"}})
+		detail := "half-open: instance " + b.instance + " sends the trial call"
+		b.enqueue(func(ctx context.Context) { b.shareEvent(ctx, carrier, "breaker-probe", detail) })
 	}
 	var once atomic.Bool
 	policy := policyOf(cfg.Breaker)
@@ -336,16 +257,19 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		counted, failed := !errors.Is(outcome, ErrNotCounted), outcome != nil
 		switch {
 		case probing && !counted:
-			b.enqueue(job{kind: jobReleaseProbe, carrier: carrier})
+			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, carrier) })
 		case probing && failed:
-			b.enqueue(job{kind: jobProbeFailed, carrier: carrier, policy: policy, detail: outcome.Error()})
+			detail := outcome.Error()
+			b.enqueue(func(ctx context.Context) { b.reopenAfterProbe(ctx, carrier, policy, detail) })
 		case probing:
-			b.enqueue(job{kind: jobProbeOK, carrier: carrier})
+			b.enqueue(func(ctx context.Context) { b.closeAfterProbe(ctx, carrier) })
+		case counted && failed:
+			b.enqueue(local.shareFailed)
 		case counted:
-			b.enqueue(job{kind: jobRecord, carrier: carrier, failed: failed, policy: policy})
+			b.enqueue(local.shareOK)
 		}
 		if !probing && errors.Is(outcome, ErrNoCallback) {
-			b.enqueue(job{kind: jobSilent, carrier: carrier, settings: cfg.Breaker})
+			b.enqueue(func(ctx context.Context) { b.checkSilent(ctx, carrier, cfg.Breaker, false) })
 		}
 	}, nil
 }
@@ -458,18 +382,6 @@ func (b *Breakers) Status(ctx context.Context, carrier string) (BreakerStatus, e
 	return st, nil
 }
 
-func fromGobreaker(s gobreaker.State) BreakerState {
-	switch s {
-	case gobreaker.StateClosed:
-		return BreakerClosed
-	case gobreaker.StateHalfOpen:
-		return BreakerHalfOpen
-	case gobreaker.StateOpen:
-		return BreakerOpen
-	}
-	return BreakerUnknown
-}
-
 // Force sets an admin's override of carrier's breaker for every instance, audited as actor.
 func (b *Breakers) Force(ctx context.Context, carrier string, f Force, actor string) error {
 	if _, ok := b.reg.Get(carrier); !ok {
@@ -486,211 +398,4 @@ func (b *Breakers) Force(ctx context.Context, carrier string, f Force, actor str
 	b.breaker(carrier).force.Store(int32(f))
 	b.wake()
 	return nil
-}
-
-// Run keeps the breakers in step with Redis until ctx ends: it watches for changes, polls as
-// a backstop, and writes outcomes. It returns nil when ctx ends.
-func (b *Breakers) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() {
-		if err := b.st.WatchBreakers(ctx, func(string) { b.wake() }); err != nil {
-			b.log.Warn("breaker changes are not watched; polling only", "err", err)
-		}
-	})
-	wg.Go(func() { b.work(ctx) })
-	wg.Go(func() { b.flushHeard(ctx) })
-	b.refresh(ctx)
-	t := time.NewTicker(b.poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-b.kick:
-		}
-		b.refresh(ctx)
-	}
-}
-
-func (b *Breakers) wake() {
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
-}
-
-// refresh reads every carrier's shared state. Refreshes are serialised so that an older read
-// never overwrites a newer one.
-func (b *Breakers) refresh(ctx context.Context) {
-	b.refreshMu.Lock()
-	defer b.refreshMu.Unlock()
-	cfgs := b.reg.All()
-	ids := make([]string, len(cfgs))
-	for i, c := range cfgs {
-		ids[i] = c.ID
-	}
-	states, err := b.st.BreakerStates(ctx, ids)
-	now := time.Now().UnixMilli()
-	if err != nil {
-		if b.sharedOK.Swap(false) && ctx.Err() == nil {
-			b.log.Warn("breaker state is not shared while Redis is unreachable; each instance keeps its local breakers", "err", err)
-		}
-		// Without Redis nobody can arbitrate a probe: the local breakers decide. A known
-		// open period still runs out by itself, and an admin's force stays.
-		b.all.Range(func(_, v any) bool {
-			v.(*breaker).halfOpen.Store(false)
-			return true
-		})
-	} else {
-		if !b.sharedOK.Swap(true) {
-			b.log.Info("breaker state is shared through Redis")
-		}
-		for _, id := range ids {
-			s, br := states[id], b.breaker(id)
-			until := int64(0)
-			if s.OpenFor > 0 {
-				until = now + s.OpenFor.Milliseconds()
-			}
-			br.openUntil.Store(until)
-			if br.halfOpen.Swap(s.HalfOpen) && !s.HalfOpen && s.OpenFor == 0 {
-				// A trial call succeeded (here or on another instance): the fleet's breaker
-				// closed, so a local breaker still open or half-open from its own trip starts
-				// over closed rather than waiting for a trial call of its own.
-				br.local.Store(nil)
-			}
-			br.force.Store(int32(forceOf(s.Force)))
-			switch s.Prober {
-			case "", b.instance:
-				br.probeBusyUntil.Store(0)
-			default:
-				if br.probeBusyUntil.Load() < now {
-					br.probeBusyUntil.Store(now + b.poll.Milliseconds())
-				}
-			}
-		}
-	}
-	for _, id := range ids {
-		b.metrics.breakerState.WithLabelValues(id).Set(b.State(id).Gauge())
-	}
-}
-
-type jobKind int8
-
-const (
-	jobRecord jobKind = iota + 1
-	jobLocalChange
-	jobProbeOK
-	jobProbeFailed
-	jobReleaseProbe
-	jobEvent
-	jobSilent
-)
-
-type job struct {
-	kind     jobKind
-	carrier  string
-	failed   bool
-	policy   store.BreakerPolicy
-	settings BreakerSettings
-	from, to gobreaker.State
-	detail   string
-	event    store.CarrierEvent
-	confirm  bool // jobSilent: the second look, after every instance has flushed what it heard
-}
-
-// enqueue hands work to Run. When the queue is full (Redis has been slow for a while) the
-// outcome is dropped: the local breaker has it already, and waiting would put Redis on the
-// call path.
-func (b *Breakers) enqueue(j job) {
-	select {
-	case b.jobs <- j:
-	default:
-		b.metrics.droppedOutcomes.Inc()
-	}
-}
-
-func (b *Breakers) work(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case j := <-b.jobs:
-			b.do(ctx, j)
-		}
-	}
-}
-
-func (b *Breakers) do(ctx context.Context, j job) {
-	if j.kind == jobLocalChange {
-		b.metrics.breakerState.WithLabelValues(j.carrier).Set(b.State(j.carrier).Gauge())
-	}
-	if !b.sharedOK.Load() && j.kind != jobLocalChange {
-		// Redis is unreachable: the local breaker has the outcome; the fleet cannot.
-		return
-	}
-	event := func(kind, detail string) {
-		if err := b.st.AddCarrierEvent(ctx, store.CarrierEvent{Kind: kind, Carrier: j.carrier, Detail: detail}); err != nil {
-			b.log.Debug("carrier event not recorded", "err", err)
-		}
-	}
-	switch j.kind {
-	case jobRecord:
-		opened, err := b.st.RecordBreakerOutcome(ctx, j.carrier, j.failed, j.policy)
-		if err != nil {
-			b.log.Debug("breaker outcome not shared", "carrier", j.carrier, "err", err)
-			return
-		}
-		if opened {
-			b.log.Warn("breaker opened by the fleet's failures", "carrier", j.carrier, "open_for", j.policy.OpenTimeout)
-			event("breaker-open", "failures across the fleet passed the threshold; open for "+j.policy.OpenTimeout.String())
-			b.wake()
-		}
-	case jobLocalChange:
-		b.log.Info("local breaker changed", "carrier", j.carrier, "from", j.from.String(), "to", j.to.String())
-		if j.to != gobreaker.StateOpen || !b.sharedOK.Load() {
-			return
-		}
-		opened, err := b.st.OpenBreaker(ctx, j.carrier, j.settings.OpenTimeout.Std(), false)
-		if err != nil {
-			b.log.Warn("breaker opened here but not shared", "carrier", j.carrier, "err", err)
-			return
-		}
-		if opened {
-			b.log.Warn("breaker opened", "carrier", j.carrier, "by", b.instance, "open_for", j.settings.OpenTimeout)
-			event("breaker-open", "instance "+b.instance+" saw "+strconv.Itoa(j.settings.FailureThreshold)+
-				"+ failures; open for "+j.settings.OpenTimeout.String())
-			b.wake()
-		}
-	case jobProbeOK:
-		if err := b.st.CloseBreaker(ctx, j.carrier); err != nil {
-			b.log.Warn("probe succeeded but the breaker was not closed", "carrier", j.carrier, "err", err)
-			return
-		}
-		b.log.Info("breaker closed: the trial call succeeded", "carrier", j.carrier)
-		event("breaker-closed", "trial call by instance "+b.instance+" succeeded")
-		b.wake()
-	case jobProbeFailed:
-		if _, err := b.st.OpenBreaker(ctx, j.carrier, j.policy.OpenTimeout, true); err != nil {
-			b.log.Warn("probe failed but the breaker was not reopened", "carrier", j.carrier, "err", err)
-			return
-		}
-		b.log.Warn("breaker reopened: the trial call failed", "carrier", j.carrier, "reason", j.detail)
-		event("breaker-open", "trial call failed ("+j.detail+"); open for "+j.policy.OpenTimeout.String())
-		b.wake()
-	case jobReleaseProbe:
-		if err := b.st.ReleaseProbe(ctx, j.carrier, b.instance); err != nil {
-			b.log.Debug("probe claim not released; it expires", "carrier", j.carrier, "err", err)
-		}
-		b.wake()
-	case jobEvent:
-		event(j.event.Kind, j.event.Detail)
-	case jobSilent:
-		if detail, opened := b.openIfSilent(ctx, j); opened {
-			event("breaker-open", detail)
-		}
-	}
 }

@@ -189,32 +189,33 @@ func (b *Breakers) flushHeard(ctx context.Context) {
 // deadline. If no instance heard from the carrier within the deadline, the carrier is silent:
 // the first look schedules a second, and the second opens the shared breaker. It returns the
 // carrier event's detail and whether it opened the breaker.
-func (b *Breakers) openIfSilent(ctx context.Context, j job) (string, bool) {
-	deadline := j.settings.CallbackDeadline.Std()
+func (b *Breakers) openIfSilent(ctx context.Context, carrier string, s BreakerSettings, confirm bool) (string, bool) {
+	deadline := s.CallbackDeadline.Std()
 	if deadline <= 0 {
 		return "", false
 	}
-	br := b.breaker(j.carrier)
+	br := b.breaker(carrier)
 	if time.Now().UnixMilli()-br.heardAt.Load() < deadline.Milliseconds() {
 		return "", false // heard here: not silent
 	}
-	silent, err := b.st.CarrierSilent(ctx, j.carrier, deadline)
+	silent, err := b.st.CarrierSilent(ctx, carrier, deadline)
 	if err != nil || !silent {
 		return "", false // Redis cannot tell: the per-call failures still count
 	}
-	if !j.confirm {
-		j.confirm = true
-		time.AfterFunc(2*heardFlush, func() { b.enqueue(j) })
+	if !confirm {
+		time.AfterFunc(2*heardFlush, func() {
+			b.enqueue(func(ctx context.Context) { b.checkSilent(ctx, carrier, s, true) })
+		})
 		return "", false
 	}
-	opened, err := b.st.OpenBreaker(ctx, j.carrier, j.settings.OpenTimeout.Std(), false)
+	opened, err := b.st.OpenBreaker(ctx, carrier, s.OpenTimeout.Std(), false)
 	if err != nil || !opened {
 		return "", false
 	}
-	b.metrics.silent.WithLabelValues(j.carrier).Inc()
+	b.metrics.silent.WithLabelValues(carrier).Inc()
 	b.log.Warn("breaker opened: the carrier accepted calls and delivered no callback at all within the callback deadline",
-		"carrier", j.carrier, "deadline", deadline, "open_for", j.settings.OpenTimeout.Std())
+		"carrier", carrier, "deadline", deadline, "open_for", s.OpenTimeout.Std())
 	b.wake()
 	return "carrier silent: accepted calls and delivered no callback for " + deadline.String() +
-		"; open for " + j.settings.OpenTimeout.Std().String(), true
+		"; open for " + s.OpenTimeout.Std().String(), true
 }

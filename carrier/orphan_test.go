@@ -197,7 +197,10 @@ func withWebhooksOn(t *testing.T, st *store.Redis, runActions bool) (*instance, 
 	in := newInstanceRunning(t, st, srv.URL, runActions)
 	hooks := webhooks.New(webhooks.Deps{Store: in.st, Carriers: registryCredentials{in.reg}, PublicURL: srv.URL, Orphans: in.actions})
 	t.Cleanup(hooks.Close)
-	hooks.Register(e)
+	// The carrier-facing callbacks, as cmd/switchboard/routes.go mounts them.
+	e.POST("/webhooks/:carrier/voice", hooks.HandleTwilioVoice())
+	e.POST("/webhooks/:carrier/status", hooks.HandleTwilioStatus())
+	e.POST("/webhooks/:carrier/events", hooks.HandleTelnyxEvents())
 	return in, srv.URL
 }
 

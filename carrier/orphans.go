@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/store"
@@ -27,10 +26,7 @@ type orphans struct {
 	st  placerStore
 	log *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	work    sync.WaitGroup
-	closing chan struct{}
+	work background // lookups, cancelled when the Placer stops
 }
 
 // Bounds of the lookup.
@@ -41,7 +37,7 @@ const (
 )
 
 func newOrphans(st placerStore, log *slog.Logger) *orphans {
-	return &orphans{st: st, log: log, closing: make(chan struct{})}
+	return &orphans{st: st, log: log}
 }
 
 // OrphanJob is the job that hangs up carrierCallID on carrier, an orphan of call callID found
@@ -61,39 +57,8 @@ func (o *orphans) hangup(ctx context.Context, callID, carrier, carrierCallID, vi
 	return true
 }
 
-// goBounded runs f in the background with a context that ends after budget or when the
-// Placer stops; false if it is stopping already.
-func (o *orphans) goBounded(budget time.Duration, f func(ctx context.Context)) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return false
-	}
-	o.work.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), budget)
-		defer cancel()
-		go func() {
-			select {
-			case <-o.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		f(ctx)
-	})
-	return true
-}
-
-// stop cancels the background work and waits for it.
-func (o *orphans) stop() {
-	o.mu.Lock()
-	if !o.closed {
-		o.closed = true
-		close(o.closing)
-	}
-	o.mu.Unlock()
-	o.work.Wait()
-}
+// stop cancels the lookups running and waits for them.
+func (o *orphans) stop() { o.work.stop() }
 
 // callLister is a client that can list an account's live calls to a number (Twilio).
 type callLister interface {
@@ -106,7 +71,7 @@ type callLister interface {
 // orphan usually find it sooner; this is for a carrier whose callbacks do not reach us.
 func (o *orphans) hunt(callID, carrier string, lister callLister, to, from string, since time.Time) {
 	failover := time.Now()
-	o.goBounded(orphanLookupBudget, func(ctx context.Context) {
+	o.work.Go(orphanLookupBudget, func(ctx context.Context) {
 		for _, at := range []time.Duration{orphanLookupFirst, orphanLookupSecond} {
 			select {
 			case <-ctx.Done():

@@ -123,7 +123,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Server answers carriers. Its Register lists every route.
+// Server answers carriers. Its Handle methods are the carrier-facing routes' handlers;
+// cmd/switchboard/routes.go mounts them.
 type Server struct {
 	d       Deps
 	wsBase  string // PublicURL with ws:// or wss://

@@ -71,7 +71,7 @@ func newHarness(t *testing.T, redisURL string, tweak ...func(*Deps)) *harness {
 	}
 	h.srv = New(d)
 	t.Cleanup(h.srv.Close)
-	h.srv.Register(e)
+	mount(e, h.srv)
 	return h
 }
 
@@ -344,7 +344,7 @@ func TestNoRedirects(t *testing.T) {
 	for _, public := range []string{"http://voice.example.com", "https://voice.example.com"} {
 		h := newHarness(t, redistest.URL(t), func(d *Deps) { d.PublicURL = public })
 		e := echo.New()
-		h.srv.Register(e)
+		mount(e, h.srv)
 		var paths []string
 		for _, r := range e.Routes() {
 			p := strings.ReplaceAll(r.Path, ":carrier", "tw")

@@ -13,9 +13,9 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-// handleTwilioStatus takes a Twilio status callback: one-way, so it is answered 204 with an
+// HandleTwilioStatus takes a Twilio status callback: one-way, so it is answered 204 with an
 // empty body, and only once the event is durable in Redis.
-func (s *Server) handleTwilioStatus() echo.HandlerFunc {
+func (s *Server) HandleTwilioStatus() echo.HandlerFunc {
 	const route = "status"
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -27,11 +27,11 @@ func (s *Server) handleTwilioStatus() echo.HandlerFunc {
 	}
 }
 
-// handleTelnyxEvents takes a Telnyx Call Control webhook. An incoming call is answered
+// HandleTelnyxEvents takes a Telnyx Call Control webhook. An incoming call is answered
 // through Call Control by a job (see carrier.Actions) that is stored, with the event, before
 // the webhook is acknowledged: the acknowledgement never waits on the answer, and the answer
 // is not lost if this instance dies after it.
-func (s *Server) handleTelnyxEvents() echo.HandlerFunc {
+func (s *Server) HandleTelnyxEvents() echo.HandlerFunc {
 	const route = "events"
 	return func(c echo.Context) error {
 		start := time.Now()

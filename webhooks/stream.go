@@ -117,7 +117,7 @@ var upgrader = websocket.Upgrader{
 // streamIdle is how long a stream may go without any message before we give up on it.
 const streamIdle = 30 * time.Second
 
-// handleMedia serves a carrier's media WebSocket. The handshake is verified first: Twilio
+// HandleMedia serves a carrier's media WebSocket. The handshake is verified first: Twilio
 // signs it with X-Twilio-Signature over the wss URL; Telnyx does not sign handshakes, so its
 // stream URL carries a token that only we can have issued.
 //
@@ -127,7 +127,7 @@ const streamIdle = 30 * time.Second
 // /webhooks/{carrier}/media (streams configured before per-call paths) takes the call from
 // Twilio's unsigned start frame, so there a captured handshake signature opens any call's
 // stream of that carrier; Switchboard no longer hands it out.
-func (s *Server) handleMedia() echo.HandlerFunc {
+func (s *Server) HandleMedia() echo.HandlerFunc {
 	const route = "media"
 	return func(c echo.Context) error {
 		start := time.Now()

@@ -26,10 +26,10 @@ const apologyVerbs = `<Say>We are sorry, nobody can take your call right now. Pl
 // the apology, never a timeout.
 const voiceBudget = 1500 * time.Millisecond
 
-// handleTwilioVoice answers a Twilio voice webhook (an inbound call arriving, or the answer of
+// HandleTwilioVoice answers a Twilio voice webhook (an inbound call arriving, or the answer of
 // an outbound call we placed, whose URL carries our call id) with TwiML that connects the
 // call's audio to our media stream.
-func (s *Server) handleTwilioVoice() echo.HandlerFunc {
+func (s *Server) HandleTwilioVoice() echo.HandlerFunc {
 	const route = "voice"
 	return func(c echo.Context) error {
 		start := time.Now()

@@ -22,12 +22,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/webhooks"
 )
 
 // run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
@@ -53,27 +51,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := checkSharedToken(cfg); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention,
-		MinReplicas: cfg.deploy.minReplicas}, log)
+	st, err := newStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	adminToken := cfg.adminToken
-	if adminToken == "" {
-		adminToken = newToken()
-		fmt.Fprintf(stdout, "SWITCHBOARD_ADMIN_TOKEN is not set; this run's admin token is %s\n", adminToken)
-	}
-
-	var draining atomic.Bool
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	adminToken := adminTokenOf(cfg, stdout)
+	metrics := newMetrics()
 
 	carriers := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
 	if err := carriers.Load(ctx); err != nil {
 		return fmt.Errorf("load carriers: %w", err)
 	}
+	// Background tasks outlive ctx until the drain is over; they stop, and are waited for,
+	// last but the store.
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var tasks sync.WaitGroup
 	defer func() { stopBackground(); tasks.Wait() }()
@@ -99,53 +90,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	public := cfg.publicBase(ln.Addr())
 	warnPlainHTTP(public, log)
 
-	// Outbound calls: per-carrier breakers shared through Redis, routing, placement with
-	// failover and callback liveness. Both loops stop with the other background tasks.
-	var hooks *webhooks.Server // the placer builds Telnyx stream URLs with it, once it exists
-	outbound := carrier.NewMetrics(metrics)
-	breakers := carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
-	router := carrier.NewRouter(carriers, breakers, nil)
-	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: breakers, Router: router,
-		PublicURL: public, Metrics: outbound, Log: log,
-		TelnyxStreamURL: func(base, carrier, callID string) string { return hooks.TelnyxStreamURLAt(base, carrier, callID) }})
-	tasks.Go(func() { breakers.Run(background) })
-	tasks.Go(func() { placer.Run(background) })
-	// Carrier actions owed after an acknowledgement (answers, hang-ups, rejects) are jobs in
-	// Redis that any instance runs; inbound calls are offered to the agents first.
-	actions := carrier.NewActions(carrier.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
-		Instance: breakers.Instance(),
-		Inbound: carrier.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
-			return hooks.PrepareAnswer(ctx, j)
-		})})
-
-	// The agents' side: softphones, presence, routing of inbound calls, the media bridge.
-	agents, err := newAgentSide(cfg, st, carriers, placer, actions, public, adminToken, log)
+	// The carrier side, then the agents' side (softphones, presence, routing of inbound calls,
+	// the media bridge), then the webhooks that join them.
+	carrierSide := newCarrierSide(cfg, st, carriers, public, metrics, log)
+	agents, err := newAgentSide(cfg, st, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
+	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	defer carrierSide.hooks.Close()
+	carrierSide.run(background, &tasks)
 	tasks.Go(func() { agents.run(background, log) })
-
-	hookDeps := webhooks.Deps{
-		Store:     st,
-		Carriers:  carrierCredentials{carriers},
-		PublicURL: public,
-		// Keys the tokens of Telnyx media stream URLs; every instance derives the same one.
-		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
-		Metrics:     webhooks.NewMetrics(metrics),
-		Log:         log,
-		Heard:       breakers, // carrier-level liveness
-		Orphans:     actions,  // stores the hang-up of what an abandoned attempt created, on its first callback
-	}
-	agents.webhooks(&hookDeps)
-
-	// Every call's record right in the end: quiet calls are checked with their carrier.
-	reconciler := carrier.NewReconciler(carrier.ReconcilerDeps{Store: st, Registry: carriers, Breakers: breakers,
-		After: cfg.reconcileAfter, Metrics: carrier.NewReconcileMetrics(metrics), Log: log})
-	tasks.Go(func() { reconciler.Run(background) })
-	hookDeps.Media = reconcileOnStop{hookDeps.Media, reconciler, log}
-	hooks = webhooks.New(hookDeps)
-	defer hooks.Close()
-	tasks.Go(func() { actions.Run(background) })
 
 	// The one-command demo: with an embedded Redis and nothing configured, two simulated
 	// carriers stand in for real ones.
@@ -157,20 +112,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.close()
 	}
 
+	var draining atomic.Bool
 	e := newEcho(log)
-	e.HTTPErrorHandler = api.HTTPErrorHandler(log)
-	e.GET("/", handleLanding(public))
-	e.GET("/healthz", handleHealth)
-	e.HEAD("/healthz", handleHealth) // load balancers probe with HEAD
-	e.GET("/readyz", handleReady(st, &draining))
-	e.HEAD("/readyz", handleReady(st, &draining))
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
-	hooks.Register(e)
-	agents.hub.Register(e)
-	api.Register(e, api.Deps{Store: st, AdminToken: adminToken, Log: log,
-		Carriers: carriers, Breakers: breakers, Router: router, Placer: placer, AdminLog: st,
-		Agents: st, Dialer: agents.hub, Hangups: actions})
-	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", ln.Addr(), public)
+	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents, api.Deps{
+		Store: st, AdminToken: adminToken, Log: log,
+		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
+		AdminLog: st, Agents: st, Dialer: agents.hub, Hangups: carrierSide.actions})
+
+	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, st, carriers, demo); err != nil {
+		return err
+	}
+	return serve(ctx, e, ln, signals, &draining, cfg, log)
+}
+
+// newStore opens Redis as configured: an embedded one when no URL is given.
+func newStore(ctx context.Context, cfg config, log *slog.Logger) (*store.Redis, error) {
+	return store.Open(ctx, store.Options{URL: cfg.redisURL, Namespace: cfg.namespace, Retention: cfg.retention,
+		MinReplicas: cfg.deploy.minReplicas}, log)
+}
+
+// adminTokenOf is the configured admin token, or a new one for this run, printed so that the
+// person who started the server can use it.
+func adminTokenOf(cfg config, stdout io.Writer) string {
+	if cfg.adminToken != "" {
+		return cfg.adminToken
+	}
+	token := newToken()
+	fmt.Fprintf(stdout, "SWITCHBOARD_ADMIN_TOKEN is not set; this run's admin token is %s\n", token)
+	return token
+}
+
+// newMetrics is the server's Prometheus registry, with the Go runtime's and the process's
+// collectors.
+func newMetrics() *prometheus.Registry {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return metrics
+}
+
+// printBanner tells the person who started the server where it is and what to try next.
+func printBanner(ctx context.Context, stdout io.Writer, cfg config, addr net.Addr, public, adminToken string,
+	st *store.Redis, carriers *carrier.Registry, demo *demoCarriers) error {
+	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", addr, public)
 	// The banner's requests work as printed: a generated token is printed anyway; a configured
 	// one stays out of the output (and the logs that keep it), as the shell variable it is.
 	tokenRef := "$SWITCHBOARD_ADMIN_TOKEN"
@@ -190,51 +173,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		printNextStep(ctx, stdout, public, tokenRef, len(carriers.All()), st)
 	}
-
-	e.Listener = ln
-	served := make(chan error, 1)
-	go func() { served <- e.Start("") }()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-		log.Info("stopping: context ended; draining", "timeout", cfg.drainTimeout)
-	case sig := <-signals:
-		log.Info("stopping: draining; send the signal again to stop at once", "signal", sig,
-			"delay", cfg.stopDelay, "timeout", cfg.drainTimeout)
-	}
-	draining.Store(true)
-
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.stopDelay+cfg.drainTimeout)
-	defer cancel()
-	secondSignal := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-signals:
-			log.Warn("stopping now: second signal", "signal", sig)
-			close(secondSignal)
-			cancel()
-		case <-drainCtx.Done():
-		}
-	}()
-	// A load balancer still sends to us until its health checks see /readyz fail; closing
-	// idle keep-alive connections before then would fail its next request on them. So keep
-	// serving everything for the delay, with /readyz saying draining.
-	if cfg.stopDelay > 0 {
-		select {
-		case <-time.After(cfg.stopDelay):
-		case <-secondSignal:
-		}
-	}
-	if err := e.Shutdown(drainCtx); err != nil {
-		log.Warn("drain did not finish; closing what is left", "err", err)
-		e.Close()
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("stopped")
 	return nil
 }
 

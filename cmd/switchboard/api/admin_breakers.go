@@ -16,7 +16,7 @@ type breakerAdmin interface {
 	Force(ctx context.Context, carrier string, f carrier.Force, actor string) error
 }
 
-func handleGetBreaker(d Deps) echo.HandlerFunc {
+func HandleGetBreaker(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		st, err := d.Breakers.Status(c.Request().Context(), c.Param("id"))
 		if err != nil {
@@ -26,8 +26,8 @@ func handleGetBreaker(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handleListBreakers answers every carrier's breaker at once, for the console's live view.
-func handleListBreakers(d Deps) echo.HandlerFunc {
+// HandleListBreakers answers every carrier's breaker at once, for the console's live view.
+func HandleListBreakers(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		all := d.Carriers.All()
 		out := make([]carrier.BreakerStatus, 0, len(all))
@@ -42,9 +42,9 @@ func handleListBreakers(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handleForceBreaker drains a carrier (open), pins it in use (closed), or hands it back to
+// HandleForceBreaker drains a carrier (open), pins it in use (closed), or hands it back to
 // the breaker (auto), for every instance.
-func handleForceBreaker(d Deps) echo.HandlerFunc {
+func HandleForceBreaker(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var body struct {
 			State string `json:"state"`

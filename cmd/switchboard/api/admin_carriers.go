@@ -43,7 +43,7 @@ func actor(c echo.Context) string {
 	return "admin@" + host
 }
 
-func handleListCarriers(d Deps) echo.HandlerFunc {
+func HandleListCarriers(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		all := d.Carriers.All()
 		out := make([]carrier.PublicConfig, len(all))
@@ -54,7 +54,7 @@ func handleListCarriers(d Deps) echo.HandlerFunc {
 	}
 }
 
-func handleGetCarrier(d Deps) echo.HandlerFunc {
+func HandleGetCarrier(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cfg, ok := d.Carriers.Get(c.Param("id"))
 		if !ok {
@@ -64,9 +64,9 @@ func handleGetCarrier(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handlePutCarrier creates or replaces a carrier. Secrets left out keep their stored values
+// HandlePutCarrier creates or replaces a carrier. Secrets left out keep their stored values
 // (the console never has them to send back); the answer never contains them.
-func handlePutCarrier(d Deps) echo.HandlerFunc {
+func HandlePutCarrier(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
 		var cfg carrier.Config
@@ -94,7 +94,7 @@ func handlePutCarrier(d Deps) echo.HandlerFunc {
 	}
 }
 
-func handleDeleteCarrier(d Deps) echo.HandlerFunc {
+func HandleDeleteCarrier(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := d.Carriers.Delete(c.Request().Context(), c.Param("id"), actor(c)); err != nil {
 			return fail(c, d.Log, err)

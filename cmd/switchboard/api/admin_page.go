@@ -10,9 +10,9 @@ import (
 //go:embed static/admin.html
 var adminPage []byte
 
-// handleAdminPage serves the console. It is static: the admin pastes the token, the page
+// HandleAdminPage serves the console. It is static: the admin pastes the token, the page
 // keeps it in sessionStorage (gone when the tab closes) and calls the admin API with it.
-func handleAdminPage() echo.HandlerFunc {
+func HandleAdminPage() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-store")

@@ -25,7 +25,7 @@ type routeAnswer struct {
 	carrier.Route
 }
 
-func handleRoute(d Deps) echo.HandlerFunc {
+func HandleRoute(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		to := c.QueryParam("to")
 		if !carrier.IsE164(to) {
@@ -61,7 +61,7 @@ func samePriority(cs []carrier.Candidate, p int) int {
 	return n
 }
 
-func handleAudit(d Deps) echo.HandlerFunc {
+func HandleAudit(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		entries, err := d.AdminLog.AuditLog(c.Request().Context(), limit(c, 100, 1000))
 		if err != nil {
@@ -74,8 +74,8 @@ func handleAudit(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handleCarrierEvents lists recent failovers and breaker changes across the fleet.
-func handleCarrierEvents(d Deps) echo.HandlerFunc {
+// HandleCarrierEvents lists recent failovers and breaker changes across the fleet.
+func HandleCarrierEvents(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		events, err := d.AdminLog.CarrierEvents(c.Request().Context(), limit(c, 50, 1000))
 		if err != nil {

@@ -35,9 +35,9 @@ type agentDialer interface {
 // callerAgent is the context key of the agent a request authenticated as ("" for the admin).
 const callerAgent = "switchboard.agent"
 
-// requireCaller lets in the admin, and agents with their own token; handlers then restrict an
+// RequireCaller lets in the admin, and agents with their own token; handlers then restrict an
 // agent to its own calls (agentOf says who it is).
-func requireCaller(d Deps) echo.MiddlewareFunc {
+func RequireCaller(d Deps) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(d.AdminToken))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -110,9 +110,9 @@ func presenceOf(p store.Presence) presenceJSON {
 	return j
 }
 
-// handlePutAgent creates an agent or renames it. The answer carries a login token when the
+// HandlePutAgent creates an agent or renames it. The answer carries a login token when the
 // agent is created or rotate_token is set, and never otherwise: only the token's hash is kept.
-func handlePutAgent(d Deps) echo.HandlerFunc {
+func HandlePutAgent(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
 		if !store.ValidAgentID(id) {
@@ -165,8 +165,8 @@ func handlePutAgent(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handleListAgents lists every agent with its presence.
-func handleListAgents(d Deps) echo.HandlerFunc {
+// HandleListAgents lists every agent with its presence.
+func HandleListAgents(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		agents, err := d.Agents.Agents(ctx)

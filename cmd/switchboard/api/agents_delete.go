@@ -8,11 +8,11 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-// handleDeleteAgent deletes an agent: its record, token and presence go at once, and its
+// HandleDeleteAgent deletes an agent: its record, token and presence go at once, and its
 // live sessions end on every instance (a ringing call goes back to the queue, a call in
 // progress is hung up; docs/agents.md). 204, or 404 for an agent that does not exist, which
 // leaves no audit entry.
-func handleDeleteAgent(d Deps) echo.HandlerFunc {
+func HandleDeleteAgent(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
 		ctx := c.Request().Context()

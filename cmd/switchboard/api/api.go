@@ -1,6 +1,7 @@
 // Package api is Switchboard's JSON API for people: admins (bearer SWITCHBOARD_ADMIN_TOKEN)
-// and, as the agent side grows, agents with their own tokens. cmd/switchboard mounts it with
-// Register. Carrier-facing routes are not here: they live in package webhooks.
+// and, as the agent side grows, agents with their own tokens. It exports its handlers and
+// middleware; cmd/switchboard/routes.go mounts them. Carrier-facing routes are not here: they
+// live in package webhooks.
 package api
 
 import (
@@ -109,9 +110,9 @@ func fail(c echo.Context, log *slog.Logger, err error) error {
 	return c.JSON(statusOf[apiErr.Code], map[string]*Error{"error": apiErr})
 }
 
-// requireAdmin checks the bearer token in constant time. Both sides are hashed first so the
+// RequireAdmin checks the bearer token in constant time. Both sides are hashed first so the
 // comparison takes the same time whatever the length of the guess.
-func requireAdmin(token string) echo.MiddlewareFunc {
+func RequireAdmin(token string) echo.MiddlewareFunc {
 	want := sha256.Sum256([]byte(token))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

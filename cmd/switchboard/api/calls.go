@@ -14,7 +14,7 @@ import (
 // maxListed bounds one listing of active calls.
 const maxListed = 1000
 
-func handleGetCall(d Deps) echo.HandlerFunc {
+func HandleGetCall(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		got, err := d.Store.Call(c.Request().Context(), c.Param("id"))
 		if err != nil {
@@ -27,9 +27,9 @@ func handleGetCall(d Deps) echo.HandlerFunc {
 	}
 }
 
-// handleListCalls answers the two listings of the contract: by the carrier's call id, and the
+// HandleListCalls answers the two listings of the contract: by the carrier's call id, and the
 // calls still active.
-func handleListCalls(d Deps) echo.HandlerFunc {
+func HandleListCalls(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		ccid, state := c.QueryParam("carrier_call_id"), c.QueryParam("state")
@@ -56,11 +56,11 @@ type callList struct {
 	Calls []call.Call `json:"calls"`
 }
 
-// handleCallsPost places an outbound call. A call for an agent (placed with the agent's own
+// HandleCallsPost places an outbound call. A call for an agent (placed with the agent's own
 // token, or by the admin naming the agent) is dialled through the agent's softphone, which
 // must be signed in: the agent hears it ring and then the far end. A call the admin places
 // for nobody goes straight to the carriers (load tests, drills, automation).
-func handleCallsPost(d Deps) echo.HandlerFunc {
+func HandleCallsPost(d Deps) echo.HandlerFunc {
 	forAgent, direct := handleDialForAgent(d), handlePlaceCall(d)
 	return func(c echo.Context) error {
 		if d.Dialer == nil { // a server without the agent side

@@ -14,11 +14,11 @@ type hangupQueue interface {
 	Hangup(ctx context.Context, c call.Call, by string) error
 }
 
-// handleHangup asks the carrier to end a call: 202 with the call once the hang-up is stored
+// HandleHangup asks the carrier to end a call: 202 with the call once the hang-up is stored
 // as a job (any instance carries it out, with retries; the call's record ends when the
 // carrier says so), 404 for an unknown call, 403 for another agent's call, 409 for a call that
 // has ended, 503 when the job cannot be stored.
-func handleHangup(d Deps) echo.HandlerFunc {
+func HandleHangup(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if d.Hangups == nil {
 			return fail(c, d.Log, errorf(codeUnavailable, "hang-ups are not available on this server"))

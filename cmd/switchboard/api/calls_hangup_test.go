@@ -33,7 +33,7 @@ func TestHangupRoute(t *testing.T) {
 	reg := carrier.NewRegistry(st, nil, log)
 	actions := carrier.NewActions(carrier.ActionDeps{Store: st, Registry: reg, Instance: "test"})
 	e := echo.New()
-	Register(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
+	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 

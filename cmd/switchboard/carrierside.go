@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webhooks"
+)
+
+// carrierSide is the wiring of everything that talks to carriers: per-carrier breakers shared
+// through Redis, routing, placement with failover and callback liveness, the carrier actions
+// owed after an acknowledgement (jobs in Redis any instance runs), the reconciler, and the
+// webhooks carriers call.
+type carrierSide struct {
+	breakers   *carrier.Breakers
+	router     *carrier.Router
+	placer     *carrier.Placer
+	actions    *carrier.Actions
+	reconciler *carrier.Reconciler
+	hooks      *webhooks.Server // set by newWebhooks, once the agents' side exists
+}
+
+// newCarrierSide builds the outbound side. The placer and the actions reach the webhooks
+// (Telnyx stream URLs, answers prepared for inbound calls) only once newWebhooks has run,
+// which run does before it starts anything.
+func newCarrierSide(cfg config, st *store.Redis, carriers *carrier.Registry, public string,
+	metrics *prometheus.Registry, log *slog.Logger) *carrierSide {
+	c := &carrierSide{}
+	outbound := carrier.NewMetrics(metrics)
+	c.breakers = carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
+	c.router = carrier.NewRouter(carriers, c.breakers, nil)
+	c.placer = carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
+		PublicURL: public, Metrics: outbound, Log: log,
+		TelnyxStreamURL: func(base, carrier, callID string) string { return c.hooks.TelnyxStreamURLAt(base, carrier, callID) }})
+	// Inbound calls are offered to the agents first.
+	c.actions = carrier.NewActions(carrier.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
+		Instance: c.breakers.Instance(),
+		Inbound: carrier.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
+			return c.hooks.PrepareAnswer(ctx, j)
+		})})
+	// Every call's record right in the end: quiet calls are checked with their carrier.
+	c.reconciler = carrier.NewReconciler(carrier.ReconcilerDeps{Store: st, Registry: carriers, Breakers: c.breakers,
+		After: cfg.reconcileAfter, Metrics: carrier.NewReconcileMetrics(metrics), Log: log})
+	return c
+}
+
+// newWebhooks builds the carrier-facing handlers; agents is where inbound calls and their
+// media go. The caller closes c.hooks.
+func (c *carrierSide) newWebhooks(st *store.Redis, carriers *carrier.Registry, public, adminToken string,
+	agents *agentSide, metrics *prometheus.Registry, log *slog.Logger) {
+	d := webhooks.Deps{
+		Store:     st,
+		Carriers:  carrierCredentials{carriers},
+		PublicURL: public,
+		// Keys the tokens of Telnyx media stream URLs; every instance derives the same one.
+		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
+		Metrics:     webhooks.NewMetrics(metrics),
+		Log:         log,
+		Heard:       c.breakers, // carrier-level liveness
+		Orphans:     c.actions,  // stores the hang-up of what an abandoned attempt created, on its first callback
+	}
+	agents.webhooks(&d)
+	d.Media = reconcileOnStop{d.Media, c.reconciler, log}
+	c.hooks = webhooks.New(d)
+}
+
+// run starts the side's loops as tasks; they stop when ctx ends.
+func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup) {
+	tasks.Go(func() { c.breakers.Run(ctx) })
+	tasks.Go(func() { c.placer.Run(ctx) })
+	tasks.Go(func() { c.reconciler.Run(ctx) })
+	tasks.Go(func() { c.actions.Run(ctx) })
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// TestEveryRouteIsDocumented: the routes addRoutes mounts are exactly the routes docs/api.md
+// lists, so neither can grow a route the other does not know.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	served := servedRoutes(t)
+	documented := documentedRoutes(t)
+	for _, r := range served {
+		if !slices.Contains(documented, r) {
+			t.Errorf("%s is served but not in docs/api.md", r)
+		}
+	}
+	for _, r := range documented {
+		if !slices.Contains(served, r) {
+			t.Errorf("%s is in docs/api.md but not served", r)
+		}
+	}
+	if len(served) < 30 {
+		t.Errorf("only %d routes served: %v", len(served), served)
+	}
+}
+
+// servedRoutes wires the server as run does and returns its routes as "METHOD /path", a
+// trailing slash dropped (docs/api.md says once that both spellings are served).
+func servedRoutes(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	cfg, err := parseConfig([]string{"switchboard"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const public = "http://127.0.0.1:9"
+	carriers := carrier.NewRegistry(st, nil, log)
+	metrics := newMetrics()
+	side := newCarrierSide(cfg, st, carriers, public, metrics, log)
+	agents, err := newAgentSide(cfg, st, carriers, side.placer, side.actions, public, adminToken, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agents.engine.Close() })
+	side.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	t.Cleanup(side.hooks.Close)
+
+	e := echo.New()
+	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	var routes []string
+	for _, r := range e.Routes() {
+		path := r.Path
+		if path != "/" {
+			path = strings.TrimSuffix(path, "/")
+		}
+		if route := r.Method + " " + path; !slices.Contains(routes, route) {
+			routes = append(routes, route)
+		}
+	}
+	return routes
+}
+
+var documentedRoute = regexp.MustCompile("`(GET|HEAD|POST|PUT|DELETE|PATCH) (/[^`?]*)[^`]*`")
+
+// documentedRoutes returns the routes docs/api.md names as `METHOD /path`, in Echo's spelling
+// (/calls/{id} is /calls/:id), without query strings.
+func documentedRoutes(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`\{(\w+)\}`)
+	var routes []string
+	for _, m := range documentedRoute.FindAllStringSubmatch(string(raw), -1) {
+		route := m[1] + " " + param.ReplaceAllString(m[2], ":$1")
+		if !slices.Contains(routes, route) {
+			routes = append(routes, route)
+		}
+	}
+	return routes
+}
