@@ -35,9 +35,15 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 		t.Fatalf("placed on %q: %v", c.Carrier, err)
 	}
 	var orphan []string
-	eventually(t, 5*time.Second, "the orphan's callback reached A", func() bool {
+	// The webhook stores the orphan's event, then its hang-up job, then answers 204: wait for
+	// both, or the job may be read between the two.
+	eventually(t, 5*time.Second, "the orphan's callback stored with its job", func() bool {
 		orphan = primary.ringing(to)
-		return len(orphan) == 1 && len(orphanEntries(t, a.st, c.ID)) > 0
+		if len(orphan) != 1 || len(orphanEntries(t, a.st, c.ID)) == 0 {
+			return false
+		}
+		_, err := a.st.JobOf(ctx, store.OrphanJobID("primary", orphan[0]))
+		return err == nil
 	})
 	jobID := store.OrphanJobID("primary", orphan[0])
 	j, err := a.st.JobOf(ctx, jobID)
