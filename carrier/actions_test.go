@@ -63,9 +63,9 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 	done := make(chan struct{})
 	go func() { a.Run(runCtx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	eventually(t, time.Second, "the backlog gauge counts the claimed job", func() bool { return metricValue(t, metrics.actionBacklog) == 1 })
+	redistest.Eventually(t, time.Second, "the backlog gauge counts the claimed job", func() bool { return metricValue(t, metrics.actionBacklog) == 1 })
 
-	eventually(t, 5*time.Second, "the hang-up is done by the live runner", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the hang-up is done by the live runner", func() bool {
 		j, err := st.JobOf(ctx, store.JobID(store.JobHangup, id))
 		return err == nil && j.State == "done"
 	})
@@ -83,7 +83,7 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 	if n := metricValue(t, metrics.actions.WithLabelValues(cfg.ID, store.JobHangup, "done")); n != 1 {
 		t.Fatalf("switchboard_carrier_actions_total{result=done} = %v, want 1", n)
 	}
-	eventually(t, 3*time.Second, "the backlog gauge reads 0", func() bool { return metricValue(t, metrics.actionBacklog) == 0 })
+	redistest.Eventually(t, 3*time.Second, "the backlog gauge reads 0", func() bool { return metricValue(t, metrics.actionBacklog) == 0 })
 }
 
 func metricValue(t *testing.T, c prometheus.Collector) float64 {
@@ -125,7 +125,7 @@ func TestActionsGiveUpAfterTheBound(t *testing.T) {
 	done := make(chan struct{})
 	go func() { a.Run(runCtx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	eventually(t, 5*time.Second, "the job is given up", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the job is given up", func() bool {
 		j, err := st.JobOf(ctx, store.JobID(store.JobAnswer, id))
 		return err == nil && j.State == "failed"
 	})
@@ -243,7 +243,7 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 			Carrier: cfg.ID, CarrierCallID: ccid}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "the answer job done", func() bool {
+		redistest.Eventually(t, 5*time.Second, "the answer job done", func() bool {
 			j, err := st.JobOf(ctx, store.JobID(store.JobAnswer, id))
 			return err == nil && j.State == "done"
 		})

@@ -175,19 +175,6 @@ func (in *instance) put(t *testing.T, cfgs ...Config) {
 	}
 }
 
-// eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func attemptsOf(c call.Call) []string {
 	var out []string
 	for _, h := range c.History {

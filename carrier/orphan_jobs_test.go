@@ -37,7 +37,7 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	var orphan []string
 	// The webhook stores the orphan's event, then its hang-up job, then answers 204: wait for
 	// both, or the job may be read between the two.
-	eventually(t, 5*time.Second, "the orphan's callback stored with its job", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the orphan's callback stored with its job", func() bool {
 		orphan = primary.ringing(to)
 		if len(orphan) != 1 || len(orphanEntries(t, a.st, c.ID)) == 0 {
 			return false
@@ -76,7 +76,7 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("B did not hang the orphan up after A's lease ran out")
 	}
-	eventually(t, 2*time.Second, "the job is done", func() bool {
+	redistest.Eventually(t, 2*time.Second, "the job is done", func() bool {
 		j, err = stB.JobOf(ctx, jobID)
 		return err == nil && j.State == "done"
 	})
@@ -160,7 +160,7 @@ func TestOrphanJobNeverHangsUpTheLiveCall(t *testing.T) {
 	done := make(chan struct{})
 	go func() { a.Run(runCtx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	eventually(t, 5*time.Second, "both jobs over", func() bool {
+	redistest.Eventually(t, 5*time.Second, "both jobs over", func() bool {
 		l, err1 := st.JobOf(ctx, store.OrphanJobID(cfg.ID, live))
 		o, err2 := st.JobOf(ctx, store.OrphanJobID(cfg.ID, orphan))
 		return err1 == nil && err2 == nil && l.State == "failed" && o.State == "done"

@@ -281,7 +281,7 @@ func TestLateCreateRingsOnceAndTheOrphanIsHungUp(t *testing.T) {
 
 	// The orphan's callbacks are in the history, as the failed attempt's, and moved nothing.
 	var orphaned []call.Entry
-	eventually(t, 3*time.Second, "both orphan callbacks and the secondary's stored", func() bool {
+	redistest.Eventually(t, 3*time.Second, "both orphan callbacks and the secondary's stored", func() bool {
 		c, err = in.st.Call(context.Background(), c.ID)
 		orphaned = nil
 		live := false

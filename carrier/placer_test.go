@@ -126,7 +126,7 @@ func TestMissingCallbacksOpenTheBreaker(t *testing.T) {
 	if err != nil || c.Carrier != "secondary" {
 		t.Fatalf("after opening: %+v %v", c, err)
 	}
-	eventually(t, 2*time.Second, "the secondary's callback counted", func() bool {
+	redistest.Eventually(t, 2*time.Second, "the secondary's callback counted", func() bool {
 		s, _ := in.breakers.Status(ctx, "secondary")
 		return s.Local.Requests >= 1 && s.Local.ConsecutiveFailures == 0
 	})
@@ -138,7 +138,7 @@ func TestTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 	a, b := newInstance(t, ns), newInstance(t, ns)
 	primary, secondary := newScripted(t, a.st, "primary"), newScripted(t, a.st, "secondary")
 	a.put(t, primary.config(0, nil), secondary.config(1, nil))
-	eventually(t, 2*time.Second, "b sees the carriers", func() bool { return len(b.reg.All()) == 2 })
+	redistest.Eventually(t, 2*time.Second, "b sees the carriers", func() bool { return len(b.reg.All()) == 2 })
 	ctx := context.Background()
 
 	primary.status.Store(http.StatusServiceUnavailable)
@@ -150,7 +150,7 @@ func TestTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 	if a.breakers.State("primary") != BreakerOpen {
 		t.Fatal("a's breaker did not open")
 	}
-	took := eventually(t, 500*time.Millisecond, "b stops using the primary", func() bool { return b.breakers.State("primary") == BreakerOpen })
+	took := redistest.Eventually(t, 500*time.Millisecond, "b stops using the primary", func() bool { return b.breakers.State("primary") == BreakerOpen })
 	t.Logf("b saw the open breaker after %v", took)
 	before := primary.placed.Load()
 	if c, err := b.placer.Place(ctx, PlaceCall{To: nextNumber()}); err != nil || c.Carrier != "secondary" || primary.placed.Load() != before {
@@ -160,7 +160,7 @@ func TestTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 	// The primary recovers. After the open timeout both instances place calls at once; one
 	// trial call reaches the primary, and once its callback arrives traffic returns.
 	primary.status.Store(0)
-	eventually(t, 3*time.Second, "half-open", func() bool {
+	redistest.Eventually(t, 3*time.Second, "half-open", func() bool {
 		return a.breakers.State("primary") == BreakerHalfOpen && b.breakers.State("primary") == BreakerHalfOpen
 	})
 	before = primary.placed.Load()
@@ -186,7 +186,7 @@ func TestTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 	if n := probes(t, a.st); n != 1 {
 		t.Fatalf("%d half-open probes across the two instances, want 1", n)
 	}
-	eventually(t, 3*time.Second, "closed everywhere", func() bool {
+	redistest.Eventually(t, 3*time.Second, "closed everywhere", func() bool {
 		return a.breakers.State("primary") == BreakerClosed && b.breakers.State("primary") == BreakerClosed
 	})
 	for _, in := range []*instance{a, b} {

@@ -176,7 +176,7 @@ func TestReconcileLearnsTheEndingOfACallWhoseFinalCallbackWasLost(t *testing.T) 
 	g.start(t, nil)
 	// The carrier ends the call; its completed callback never comes.
 	g.api.set("CAlost", twilioStatus("busy"))
-	eventually(t, 10*time.Second, "the call reaches its real final state", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the call reaches its real final state", func() bool {
 		return g.call(t, id).State == call.Busy
 	})
 	c := g.call(t, id)
@@ -189,7 +189,7 @@ func TestReconcileLearnsTheEndingOfACallWhoseFinalCallbackWasLost(t *testing.T) 
 	}
 	// The ended call leaves the schedule: no more look-ups.
 	n := len(g.api.lookups("CAlost"))
-	eventually(t, 5*time.Second, "the schedule is empty", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the schedule is empty", func() bool {
 		due, claimed, err := g.st.ReconcileBacklog(context.Background(), time.Now().Add(time.Hour))
 		return err == nil && due == 0 && claimed == 0
 	})
@@ -203,7 +203,7 @@ func TestReconcileLeavesALiveCallLiveAndBacksOff(t *testing.T) {
 	g.api.set("CAlive", twilioStatus("in-progress"))
 	id := g.answered(t, "CAlive")
 	g.start(t, func(d *ReconcilerDeps) { d.MaxBackoff = 800 * time.Millisecond })
-	eventually(t, 15*time.Second, "five look-ups", func() bool { return len(g.api.lookups("CAlive")) >= 5 })
+	redistest.Eventually(t, 15*time.Second, "five look-ups", func() bool { return len(g.api.lookups("CAlive")) >= 5 })
 	gets := g.api.lookups("CAlive")
 	// Without backoff five look-ups take 5 x 200 ms; with it the gaps go 200, 400, 800, 800 ms.
 	if span := gets[4].Sub(gets[0]); span < 1500*time.Millisecond {
@@ -239,7 +239,7 @@ func TestReconcileTwoInstancesNeverCheckTheSameCallAtOnce(t *testing.T) {
 	for i := range 30 {
 		g.api.set(fmt.Sprintf("CA%02d", i), twilioStatus("completed"))
 	}
-	eventually(t, 15*time.Second, "every call completed", func() bool {
+	redistest.Eventually(t, 15*time.Second, "every call completed", func() bool {
 		for _, id := range ids {
 			if g.call(t, id).State != call.Completed {
 				return false
@@ -272,7 +272,7 @@ func TestReconcileTakesOverTheClaimOfADeadInstance(t *testing.T) {
 	}
 	claimedAt := time.Now()
 	g.start(t, nil)
-	eventually(t, 10*time.Second, "another instance ends the call", func() bool { return g.call(t, id).State == call.Completed })
+	redistest.Eventually(t, 10*time.Second, "another instance ends the call", func() bool { return g.call(t, id).State == call.Completed })
 	if first := g.api.lookups("CAorphan")[0]; first.Sub(claimedAt) < 700*time.Millisecond {
 		t.Fatalf("checked %v after the claim, before its lease ran out", first.Sub(claimedAt))
 	}
@@ -310,8 +310,8 @@ func TestReconcileBadAnswersNeverEndACallAndDoNotSpin(t *testing.T) {
 				d.MaxBackoff = time.Second
 			})
 			// Let it be checked several times: the call was quiet for 200 ms at first.
-			eventually(t, 15*time.Second, "three look-ups", func() bool { return len(g.api.lookups("CAbad")) >= 3 })
-			eventually(t, 15*time.Second, "a fourth look-up", func() bool { return len(g.api.lookups("CAbad")) >= 4 })
+			redistest.Eventually(t, 15*time.Second, "three look-ups", func() bool { return len(g.api.lookups("CAbad")) >= 3 })
+			redistest.Eventually(t, 15*time.Second, "a fourth look-up", func() bool { return len(g.api.lookups("CAbad")) >= 4 })
 			gets := g.api.lookups("CAbad")
 			if span := gets[3].Sub(gets[0]); span < 600*time.Millisecond {
 				t.Fatalf("four look-ups within %v (gaps %v): it spins", span, gaps(gets))
@@ -354,7 +354,7 @@ func TestReconcileSoonAsksTheCarrierAfterTheGraceEvenForACallWithFreshEvents(t *
 	if err := rc.Soon(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the call is checked and ends", func() bool { return g.call(t, id).State == call.Completed })
+	redistest.Eventually(t, 10*time.Second, "the call is checked and ends", func() bool { return g.call(t, id).State == call.Completed })
 }
 
 // breakerFlag is a breaker whose state a test sets.
@@ -381,17 +381,17 @@ func TestReconcileProbesACarrierWhoseBreakerIsOpenAndChecksItAtOnceWhenItCloses(
 	if err := rc.Soon(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a probe", func() bool { return len(g.api.lookups("CAout")) == 1 })
+	redistest.Eventually(t, 10*time.Second, "a probe", func() bool { return len(g.api.lookups("CAout")) == 1 })
 	if err := rc.Soon(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the next check deferred", func() bool { return counterValue(metrics, "tw", "deferred") > 0 })
+	redistest.Eventually(t, 10*time.Second, "the next check deferred", func() bool { return counterValue(metrics, "tw", "deferred") > 0 })
 	if n := len(g.api.lookups("CAout")); n != 1 {
 		t.Fatalf("%d look-ups of a failing carrier whose breaker is open, want the one probe", n)
 	}
 	g.api.set("CAout", twilioStatus("completed"))
 	br.open.Store(false)
-	eventually(t, 10*time.Second, "the call ends once the breaker closed", func() bool { return g.call(t, id).State == call.Completed })
+	redistest.Eventually(t, 10*time.Second, "the call ends once the breaker closed", func() bool { return g.call(t, id).State == call.Completed })
 }
 
 // The 2018 incident: the breaker opened because callbacks stopped, while the carrier's API
@@ -407,7 +407,7 @@ func TestReconcileChecksACarrierWhoseBreakerIsOpenWhileItsAPIAnswers(t *testing.
 	var br breakerFlag
 	br.open.Store(true)
 	g.start(t, func(d *ReconcilerDeps) { d.Breakers = &br })
-	eventually(t, 10*time.Second, "every call ends while the breaker is open", func() bool {
+	redistest.Eventually(t, 10*time.Second, "every call ends while the breaker is open", func() bool {
 		for _, id := range ids {
 			if g.call(t, id).State != call.Completed {
 				return false
@@ -443,7 +443,7 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 	// The shortest lease (15 s) holds three 4 s look-ups in a row, not four.
 	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Metrics, d.Lease = 1, first, 15*time.Second })
 	// The first instance claims the four checks in one batch, then a second one starts.
-	eventually(t, 10*time.Second, "the first look-up", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the first look-up", func() bool {
 		n := 0
 		for i := range 4 {
 			n += len(g.api.lookups(fmt.Sprintf("CAslow%d", i)))
@@ -451,7 +451,7 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 		return n > 0
 	})
 	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Lease = 1, 15*time.Second })
-	eventually(t, 60*time.Second, "every call completed", func() bool {
+	redistest.Eventually(t, 60*time.Second, "every call completed", func() bool {
 		for _, id := range ids {
 			if g.call(t, id).State != call.Completed {
 				return false

@@ -59,9 +59,9 @@ func TestLocalBreakersWhenRedisIsDown(t *testing.T) {
 	secondary.callback.Store(false)
 	in.put(t, primary.config(0, nil), secondary.config(1, nil))
 	primary.status.Store(503)
-	eventually(t, 2*time.Second, "shared", func() bool { return in.breakers.sharedOK.Load() })
+	redistest.Eventually(t, 2*time.Second, "shared", func() bool { return in.breakers.sharedOK.Load() })
 	srv.Stop()
-	eventually(t, 3*time.Second, "local only", func() bool { return !in.breakers.sharedOK.Load() })
+	redistest.Eventually(t, 3*time.Second, "local only", func() bool { return !in.breakers.sharedOK.Load() })
 
 	for range 3 {
 		// The record cannot be created without Redis: placement refuses at once.
@@ -80,7 +80,7 @@ func TestLocalBreakersWhenRedisIsDown(t *testing.T) {
 		t.Fatalf("local breaker %v after 3 faults", st)
 	}
 	srv.Start()
-	eventually(t, 3*time.Second, "shared again", func() bool { return in.breakers.sharedOK.Load() })
+	redistest.Eventually(t, 3*time.Second, "shared again", func() bool { return in.breakers.sharedOK.Load() })
 }
 
 var errTestFault = errorString("http 503")

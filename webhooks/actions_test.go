@@ -80,7 +80,7 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 		}
 	}
 	jobID := store.JobID(store.JobAnswer, store.InboundCallID("tx", ccid))
-	waitUntil(t, 5*time.Second, "the answer job is done", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the answer job is done", func() bool {
 		j, err := h.st.JobOf(context.Background(), jobID)
 		return err == nil && j.State == "done"
 	})
@@ -100,14 +100,3 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 type jobQueueFunc func(ctx context.Context, j store.Job) (bool, error)
 
 func (f jobQueueFunc) EnqueueJob(ctx context.Context, j store.Job) (bool, error) { return f(ctx, j) }
-
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -144,7 +145,7 @@ func newBridgedCall(t *testing.T) *bridgedCall {
 func (c *bridgedCall) waitFrames(t *testing.T, n int) {
 	t.Helper()
 	leg, agent := c.leg.count()+n, c.agent.FramesReceived()+n
-	waitUntil(t, 5*time.Second, "frames both ways", func() bool {
+	redistest.Eventually(t, 5*time.Second, "frames both ways", func() bool {
 		return c.leg.count() >= leg && c.agent.FramesReceived() >= agent
 	})
 }
@@ -292,7 +293,7 @@ func TestBridgeAgentRFC4733BecomesInBand(t *testing.T) {
 	if err := c.agent.SendDTMF("9"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "agent digit event", func() bool { return c.events.count(webrtc.EventAgentDTMF) > 0 })
+	redistest.Eventually(t, 5*time.Second, "agent digit event", func() bool { return c.events.count(webrtc.EventAgentDTMF) > 0 })
 	c.waitFrames(t, 15)
 	if n := c.events.count(webrtc.EventAgentDTMF); n != 1 {
 		t.Errorf("%d agent digit events for one key press", n)
@@ -323,7 +324,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 	// first packet), so what is left after End is compared with a settled peer.
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
-	waitUntil(t, 5*time.Second, "both ends reading", func() bool {
+	redistest.Eventually(t, 5*time.Second, "both ends reading", func() bool {
 		peer.WriteAudio(make([]byte, media.FrameSamples))
 		return heard.frames() > 0 && agent.FramesReceived() > 0
 	})
@@ -334,7 +335,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 		leg, events := &fakeLeg{}, &eventRecorder{}
 		b := webrtc.NewBridge("call", leg, peer, webrtc.BridgeOptions{OnEvent: events.on})
 		stop := startCarrier(b, 1000)
-		waitUntil(t, 5*time.Second, "frames both ways", func() bool {
+		redistest.Eventually(t, 5*time.Second, "frames both ways", func() bool {
 			return leg.count() >= 10 && b.Stats().CarrierToAgent >= 10
 		})
 		if call == 0 {
@@ -352,7 +353,7 @@ func TestBridgeEndLeavesPeerForTheNextCall(t *testing.T) {
 		// After the end nothing crosses: the agent keeps talking, the carrier keeps sending.
 		n, s := leg.count(), b.Stats()
 		sent := agent.FramesSent()
-		waitUntil(t, 5*time.Second, "agent talks on", func() bool { return agent.FramesSent() >= sent+10 })
+		redistest.Eventually(t, 5*time.Second, "agent talks on", func() bool { return agent.FramesSent() >= sent+10 })
 		stop()
 		if leg.count() != n || b.Stats().CarrierToAgent != s.CarrierToAgent {
 			t.Errorf("call %d: frames crossed after the end", call)
@@ -384,7 +385,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	}
 
 	b.SetMuted(true)
-	waitUntil(t, 5*time.Second, "silence while muted", func() bool { return leg.count() >= 10 })
+	redistest.Eventually(t, 5*time.Second, "silence while muted", func() bool { return leg.count() >= 10 })
 	for i, f := range leg.all() {
 		if !bytes.Equal(f, bytes.Repeat([]byte{media.Silence}, media.FrameSamples)) {
 			t.Fatalf("frame %d is not silence", i)
@@ -395,7 +396,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 	if err := b.SendDTMF("#"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "the digit", func() bool { return leg.count() >= from+12 })
+	redistest.Eventually(t, 5*time.Second, "the digit", func() bool { return leg.count() >= from+12 })
 	if dtmfAt(leg.all(), from, 941, 1477) < 0 {
 		t.Error("carrier never heard 941 + 1477 Hz (#)")
 	}
@@ -403,7 +404,7 @@ func TestBridgePacesWhenAgentIsSilent(t *testing.T) {
 
 	b.SetHeld(true)
 	from = leg.count()
-	waitUntil(t, 5*time.Second, "the hold tone", func() bool { return leg.count() >= from+15 })
+	redistest.Eventually(t, 5*time.Second, "the hold tone", func() bool { return leg.count() >= from+15 })
 	frames := leg.all()
 	best := 0.0
 	for i := from; i+media.HoldBeepFrames <= len(frames); i++ {

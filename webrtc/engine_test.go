@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -101,7 +102,7 @@ func TestEngineWithRTCPReportsCarriesAudio(t *testing.T) {
 	peer, agent := connectAgent(t, e, agentsim.SimAgentOptions{}, nil)
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
-	waitUntil(t, 5*time.Second, "agent audio", func() bool { return heard.frames() >= 20 })
+	redistest.Eventually(t, 5*time.Second, "agent audio", func() bool { return heard.frames() >= 20 })
 	if p := media.MiddlePower(heard.bytes(), 440); p < 0.05 {
 		t.Errorf("440 Hz at %.4f", p)
 	}

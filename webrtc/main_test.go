@@ -15,19 +15,6 @@ import (
 // end. The hub's tests run against a real Redis.
 func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
-// waitUntil polls cond until it holds or the timeout passes: conditions on live media are
-// waited for with a deadline, never a fixed sleep.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func newTestEngine(t *testing.T, opts webrtc.EngineOptions) *webrtc.Engine {
 	t.Helper()
 	opts.LoopbackOnly = true
@@ -76,7 +63,7 @@ func connectAgent(t *testing.T, e *webrtc.Engine, opts agentsim.SimAgentOptions,
 	if err := agent.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "peer connected", func() bool { return peer.State() == webrtc.PeerStateConnected })
+	redistest.Eventually(t, 5*time.Second, "peer connected", func() bool { return peer.State() == webrtc.PeerStateConnected })
 	t.Logf("offer to connected in %v", time.Since(start))
 	return peer, agent
 }

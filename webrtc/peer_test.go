@@ -11,6 +11,7 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -161,10 +162,10 @@ func TestPeerDTMFSinkOncePerKeyPress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 5*time.Second, "three digits", func() bool { return len(digits.get()) >= 3 })
+	redistest.Eventually(t, 5*time.Second, "three digits", func() bool { return len(digits.get()) >= 3 })
 	// Give any duplicate (the repeated end packets) time to show up: 10 more audio frames.
 	sent := agent.FramesSent()
-	waitUntil(t, 5*time.Second, "10 more frames", func() bool { return agent.FramesSent() >= sent+10 })
+	redistest.Eventually(t, 5*time.Second, "10 more frames", func() bool { return agent.FramesSent() >= sent+10 })
 	if got := digits.get(); got != "7#7" {
 		t.Errorf("digits %q, want %q", got, "7#7")
 	}
@@ -231,7 +232,7 @@ func TestPeerTrickleICE(t *testing.T) {
 	if err := agent.Accept(answer); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "end of our candidates", func() bool {
+	redistest.Eventually(t, 5*time.Second, "end of our candidates", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return done

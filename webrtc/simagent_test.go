@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -20,12 +21,12 @@ func TestSimAgentRecordLimitAndControls(t *testing.T) {
 
 	var heard audioRecorder
 	peer.SetAgentAudioSink(heard.sink)
-	waitUntil(t, 5*time.Second, "agent audio", func() bool {
+	redistest.Eventually(t, 5*time.Second, "agent audio", func() bool {
 		return heard.frames() >= 10
 	})
 	agent.Mute(true)
 	from := heard.frames() + 1
-	waitUntil(t, 5*time.Second, "muted agent audio", func() bool { return heard.frames() >= from+10 })
+	redistest.Eventually(t, 5*time.Second, "muted agent audio", func() bool { return heard.frames() >= from+10 })
 	if p := media.Goertzel(heard.bytes()[from*media.FrameSamples:], 440); p != 0 {
 		t.Errorf("muted agent sends 440 Hz at %.4f", p)
 	}
@@ -35,7 +36,7 @@ func TestSimAgentRecordLimitAndControls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 5*time.Second, "frames at the agent", func() bool { return agent.FramesReceived() >= 20 })
+	redistest.Eventually(t, 5*time.Second, "frames at the agent", func() bool { return agent.FramesReceived() >= 20 })
 	if n := len(agent.Recording()); n > 2*4*media.FrameSamples {
 		t.Errorf("recording holds %d bytes, limit %d", n, 4*media.FrameSamples)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 // The carriers' documented payloads, kept with the webhooks that parse them; their README
@@ -129,17 +130,17 @@ func TestTwilioCallbacksMatchTheDocs(t *testing.T) {
 	a := api{t, srv, c}
 
 	answered := a.dialTwilio(sb, "+15551230000")
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
-	waitFor(t, "the mark to come back", func() bool { return sb.peer(0).message("mark") != nil })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
+	redistest.Eventually(t, 10*time.Second, "the mark to come back", func() bool { return sb.peer(0).message("mark") != nil })
 	if status, _ := a.twilio("POST", "/Calls/"+answered+".json", url.Values{"Status": {"completed"}}); status != http.StatusOK {
 		t.Fatalf("hangup: %d", status)
 	}
 	busy := a.dialTwilio(sb, "+15551230001")
 	noAnswer := a.dialTwilio(sb, "+15551230002")
-	waitFor(t, "every callback", func() bool {
+	redistest.Eventually(t, 10*time.Second, "every callback", func() bool {
 		return len(sb.statusesOf(answered)) == 4 && len(sb.statusesOf(busy)) == 2 && len(sb.statusesOf(noAnswer)) == 3
 	})
-	waitFor(t, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
 
 	var got []url.Values
 	for _, sid := range []string{answered, busy, noAnswer} {
@@ -253,13 +254,13 @@ func TestTelnyxWebhooksMatchTheDocs(t *testing.T) {
 		t.Fatalf("dial: %d %v", status, body)
 	}
 	id := body["data"].(map[string]any)["call_control_id"].(string)
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
-	waitFor(t, "the mark to come back", func() bool { return sb.peer(0).message("mark") != nil })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
+	redistest.Eventually(t, 10*time.Second, "the mark to come back", func() bool { return sb.peer(0).message("mark") != nil })
 	if status, _ := a.telnyx("POST", "/v2/calls/"+id+"/actions/hangup", map[string]any{}); status != http.StatusOK {
 		t.Fatalf("hangup: %d", status)
 	}
-	waitFor(t, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
-	waitFor(t, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
 
 	// Keys the official SDK's models carry that the docs' examples leave out (team-telnyx/
 	// telnyx-go webhook.go), and keys the examples show that are sent only sometimes.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestRedirectIsAFailedDelivery(t *testing.T) {
@@ -34,7 +35,7 @@ func TestRedirectIsAFailedDelivery(t *testing.T) {
 	})
 	sid := call["sid"].(string)
 	a.waitStatus(sid, "completed") // the TwiML fetch failed: an application error ends the call
-	waitFor(t, "four failed callbacks", func() bool { return c.Stats().CallbacksFailed == 4 })
+	redistest.Eventually(t, 10*time.Second, "four failed callbacks", func() bool { return c.Stats().CallbacksFailed == 4 })
 
 	s := c.Stats()
 	if s.RedirectsSeen != 5 || s.CallbacksDelivered != 0 || s.CallbacksRetried != 0 || s.CallbackHTTPStatus["301"] != 4 || s.VoiceFailed != 1 {
@@ -57,9 +58,9 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 	a := api{t, srv, c}
 	for range 20 {
 		sid := a.dialTwilio(sb, "+15551230001")
-		waitFor(t, "the call's callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
+		redistest.Eventually(t, 10*time.Second, "the call's callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
 	}
-	waitFor(t, "the carrier to record 40 deliveries", func() bool { return c.Stats().CallbacksDelivered == 40 })
+	redistest.Eventually(t, 10*time.Second, "the carrier to record 40 deliveries", func() bool { return c.Stats().CallbacksDelivered == 40 })
 	if s := c.Stats(); s.TCPConnectionsOpened > 4 { // 1, give or take a race with the idle pool
 		t.Errorf("40 callbacks over %d connections: %+v", s.TCPConnectionsOpened, s)
 	}
@@ -73,7 +74,7 @@ func TestConnectionCloseCostsAConnectionPerCallback(t *testing.T) {
 	a := api{t, srv, c}
 	for range 5 {
 		sid := a.dialTwilio(sb, "+15551230001")
-		waitFor(t, "the call's callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
+		redistest.Eventually(t, 10*time.Second, "the call's callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
 	}
 	if s := c.Stats(); s.TCPConnectionsOpened != 10 {
 		t.Errorf("10 callbacks, each answered with Connection: close, over %d connections", s.TCPConnectionsOpened)
@@ -94,7 +95,7 @@ func TestConnectFailureIsRetriedOnce(t *testing.T) {
 		"To": {"+15551230001"}, "From": {"+1"}, "Url": {"http://x"}, "StatusCallback": {dead},
 	})
 	a.waitStatus(call["sid"].(string), "busy")
-	waitFor(t, "two attempts", func() bool { return c.Stats().CallbacksFailed == 2 })
+	redistest.Eventually(t, 10*time.Second, "two attempts", func() bool { return c.Stats().CallbacksFailed == 2 })
 	s := c.Stats()
 	if s.CallbacksSent != 2 || s.CallbacksRetried != 1 || s.CallbackHTTPStatus["error"] != 2 || s.TCPConnectionsOpened != 0 {
 		t.Errorf("stats %+v", s)
@@ -117,9 +118,9 @@ func TestCloseEndsLiveCalls(t *testing.T) {
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230000")
 	a.dialTwilio(sb, "+15551230002") // ringing
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 0 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 0 })
 	c.Close() // returns once every call, timer and socket has stopped; goleak checks the rest
-	waitFor(t, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
 	if r := a.report(sid); r.Status != "in-progress" {
 		t.Errorf("status %s: a closed carrier sends nothing more", r.Status)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestRESTErrorRate(t *testing.T) {
@@ -96,7 +97,7 @@ func TestCallbackDropRate(t *testing.T) {
 
 	// The call proceeds, TwiML and media included; Switchboard hears no callback.
 	sid := a.dialTwilio(sb, "+15551230000")
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 0 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 0 })
 	if _, call := a.twilio("GET", "/Calls/"+sid+".json", nil); call["status"] != "in-progress" {
 		t.Errorf("GET %v", call)
 	}
@@ -109,7 +110,7 @@ func TestCallbackDropRate(t *testing.T) {
 	id := body["data"].(map[string]any)["call_control_id"].(string)
 	a.waitStatus(id, "in-progress")
 
-	waitFor(t, "the drops", func() bool { return c.Stats().CallbacksDropped == 6 })
+	redistest.Eventually(t, 10*time.Second, "the drops", func() bool { return c.Stats().CallbacksDropped == 6 })
 	if n := len(sb.statusList()); n != 0 {
 		t.Errorf("%d status callbacks arrived", n)
 	}
@@ -133,11 +134,11 @@ func TestCallbackDelay(t *testing.T) {
 	a := api{t, srv, c}
 	start := time.Now()
 	sid := a.dialTwilio(sb, "+15551230001")
-	waitFor(t, "the first callback", func() bool { return len(sb.statusesOf(sid)) > 0 })
+	redistest.Eventually(t, 10*time.Second, "the first callback", func() bool { return len(sb.statusesOf(sid)) > 0 })
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("first callback after %v, want at least 300ms", d)
 	}
-	waitFor(t, "both callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
+	redistest.Eventually(t, 10*time.Second, "both callbacks", func() bool { return len(sb.statusesOf(sid)) == 2 })
 	if got := sb.callStatuses(sid); !slices.Equal(got, []string{"initiated", "busy"}) {
 		t.Errorf("callbacks %v", got)
 	}
@@ -149,7 +150,7 @@ func TestDuplicateCallbacks(t *testing.T) {
 	sb.use(c)
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230001")
-	waitFor(t, "four callbacks", func() bool { return len(sb.statusesOf(sid)) == 4 })
+	redistest.Eventually(t, 10*time.Second, "four callbacks", func() bool { return len(sb.statusesOf(sid)) == 4 })
 	got := sb.statusesOf(sid)
 	for i, want := range []string{"0", "0", "1", "1"} {
 		if got[i].Get("SequenceNumber") != want {
@@ -159,7 +160,7 @@ func TestDuplicateCallbacks(t *testing.T) {
 	if got[0].Encode() != got[1].Encode() || got[2].Encode() != got[3].Encode() {
 		t.Error("a duplicate differs from its original")
 	}
-	waitFor(t, "the carrier to record 4 deliveries", func() bool { return c.Stats().CallbacksDelivered == 4 })
+	redistest.Eventually(t, 10*time.Second, "the carrier to record 4 deliveries", func() bool { return c.Stats().CallbacksDelivered == 4 })
 	if s := c.Stats(); s.CallbacksDuplicated != 2 {
 		t.Errorf("stats %+v", s)
 	}
@@ -172,9 +173,9 @@ func TestReorderedCallbacks(t *testing.T) {
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230000")
 	a.waitStatus(sid, "in-progress")
-	waitFor(t, "the first pair", func() bool { return len(sb.statusesOf(sid)) == 2 })
+	redistest.Eventually(t, 10*time.Second, "the first pair", func() bool { return len(sb.statusesOf(sid)) == 2 })
 	a.twilio("POST", "/Calls/"+sid+".json", url.Values{"Status": {"completed"}})
-	waitFor(t, "the second pair", func() bool { return len(sb.statusesOf(sid)) == 4 })
+	redistest.Eventually(t, 10*time.Second, "the second pair", func() bool { return len(sb.statusesOf(sid)) == 4 })
 	if got := sb.callStatuses(sid); !slices.Equal(got, []string{"ringing", "initiated", "completed", "in-progress"}) {
 		t.Errorf("callbacks %v", got)
 	}
@@ -198,7 +199,7 @@ func TestReorderHoldsNoLongerThanReorderHold(t *testing.T) {
 	sb.use(c)
 	start := time.Now()
 	id, _ := c.Inbound(sim.InboundRequest{Kind: sim.Telnyx})
-	waitFor(t, "call.initiated", func() bool { return len(sb.eventsOf(id)) == 1 })
+	redistest.Eventually(t, 10*time.Second, "call.initiated", func() bool { return len(sb.eventsOf(id)) == 1 })
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("call.initiated after %v, want at least the 100ms hold", d)
 	}
@@ -210,8 +211,8 @@ func TestOutage(t *testing.T) {
 	sb.use(c)
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230000")
-	waitFor(t, "in-progress", func() bool { return len(sb.statusesOf(sid)) == 3 })
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil })
+	redistest.Eventually(t, 10*time.Second, "in-progress", func() bool { return len(sb.statusesOf(sid)) == 3 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil })
 
 	c.SetFaults(sim.Faults{Outage: true})
 	if status, _ := a.twilio("GET", "/Calls/"+sid+".json", nil); status != 503 {
@@ -226,8 +227,8 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, _ := c.Inbound(sim.InboundRequest{Kind: sim.Twilio})
-	waitFor(t, "the inbound call to fail", func() bool { return a.report(in).Status == "completed" })
-	waitFor(t, "the drops", func() bool { return c.Stats().CallbacksDropped == 2 })
+	redistest.Eventually(t, 10*time.Second, "the inbound call to fail", func() bool { return a.report(in).Status == "completed" })
+	redistest.Eventually(t, 10*time.Second, "the drops", func() bool { return c.Stats().CallbacksDropped == 2 })
 	if got := sb.callStatuses(sid); len(got) != 3 || len(sb.voiceList()) != 1 {
 		t.Errorf("callbacks %v, voice requests %d", got, len(sb.voiceList()))
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -338,18 +339,6 @@ func (sb *switchboard) peer(i int) *mediaPeer {
 	return nil
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // newCarrier starts a carrier with test timings behind a real listener; both are closed
 // when the test ends.
 func newCarrier(t *testing.T, cfg sim.Config) (*sim.Carrier, *httptest.Server) {
@@ -450,5 +439,5 @@ func (a api) report(sid string) sim.Report {
 
 func (a api) waitStatus(sid, status string) {
 	a.t.Helper()
-	waitFor(a.t, "call "+sid+" to be "+status, func() bool { return a.report(sid).Status == status })
+	redistest.Eventually(a.t, 10*time.Second, "call "+sid+" to be "+status, func() bool { return a.report(sid).Status == status })
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -59,7 +60,7 @@ func TestTelnyxOutboundCall(t *testing.T) {
 		t.Errorf("%d calls created, want 1", n)
 	}
 
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
 	if got := sb.eventTypes(id); !slices.Equal(got, []string{"call.initiated", "call.answered", "streaming.started"}) {
 		t.Errorf("webhooks %v", got)
 	}
@@ -96,14 +97,14 @@ func TestTelnyxOutboundCall(t *testing.T) {
 	if p := media.Goertzel(mid, 1000); p < 0.05 {
 		t.Errorf("switchboard heard 1000 Hz at %.3f", p)
 	}
-	waitFor(t, "the carrier to hear 440 Hz", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the carrier to hear 440 Hz", func() bool {
 		r := a.report(id)
 		return r.BytesReceived >= 3200 && r.DominantHz == 440
 	})
 	if err := c.SendDigits(id, "5"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the digit", func() bool { return peer.message("dtmf") != nil })
+	redistest.Eventually(t, 10*time.Second, "the digit", func() bool { return peer.message("dtmf") != nil })
 
 	// Switchboard hangs up; the same command twice acts once.
 	hangup := map[string]any{"command_id": "hangup-1", "client_state": "ZW5k"}
@@ -112,7 +113,7 @@ func TestTelnyxOutboundCall(t *testing.T) {
 			t.Fatalf("hangup: %d %v", status, body)
 		}
 	}
-	waitFor(t, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
+	redistest.Eventually(t, 10*time.Second, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
 	events := sb.eventsOf(id)
 	last := events[len(events)-1]
 	if last.Data.EventType != "call.hangup" || last.payload("hangup_cause") != "normal_clearing" ||
@@ -124,7 +125,7 @@ func TestTelnyxOutboundCall(t *testing.T) {
 	}) {
 		t.Errorf("webhooks %v", got)
 	}
-	waitFor(t, "the stream to stop", func() bool { return peer.message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return peer.message("stop") != nil })
 	if _, body := a.telnyx("GET", "/v2/calls/"+id, nil); body["data"].(map[string]any)["is_alive"] != false {
 		t.Errorf("GET after hangup %v", body)
 	}
@@ -156,7 +157,7 @@ func TestTelnyxDestinationRule(t *testing.T) {
 			t.Fatalf("dial %s: %d %v", tt.to, status, body)
 		}
 		id := body["data"].(map[string]any)["call_control_id"].(string)
-		waitFor(t, tt.to+" to end", func() bool { return len(sb.eventsOf(id)) == 2 })
+		redistest.Eventually(t, 10*time.Second, tt.to+" to end", func() bool { return len(sb.eventsOf(id)) == 2 })
 		if got := sb.eventTypes(id); !slices.Equal(got, []string{"call.initiated", "call.hangup"}) {
 			t.Errorf("%s: webhooks %v", tt.to, got)
 		}
@@ -210,7 +211,7 @@ func TestTelnyxInbound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "call.initiated", func() bool { return len(sb.eventsOf(id)) == 1 })
+	redistest.Eventually(t, 10*time.Second, "call.initiated", func() bool { return len(sb.eventsOf(id)) == 1 })
 	init := sb.eventsOf(id)[0]
 	if init.Data.EventType != "call.initiated" || init.payload("direction") != "incoming" || init.payload("state") != "parked" {
 		t.Errorf("call.initiated %+v", init.Data)
@@ -220,7 +221,7 @@ func TestTelnyxInbound(t *testing.T) {
 	}); status != 200 {
 		t.Fatalf("answer: %d %v", status, body)
 	}
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 1600 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 1600 })
 	if s := sb.peer(0).message("start")["start"].(map[string]any); s["client_state"] != "YWdlbnQ=" {
 		t.Errorf("start %v", s)
 	}
@@ -230,7 +231,7 @@ func TestTelnyxInbound(t *testing.T) {
 	if status, _ := a.telnyx("POST", "/v2/calls/"+id+"/actions/hangup", map[string]any{}); status != 200 {
 		t.Errorf("hangup: %d", status)
 	}
-	waitFor(t, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
+	redistest.Eventually(t, 10*time.Second, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
 	if got := sb.eventTypes(id); !slices.Equal(got, []string{"call.initiated", "call.answered", "streaming.started", "streaming.stopped", "call.hangup"}) {
 		t.Errorf("webhooks %v", got)
 	}
@@ -258,7 +259,7 @@ func TestTelnyxInboundCallerGivesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the caller to give up", func() bool { return len(sb.eventsOf(id)) == 2 })
+	redistest.Eventually(t, 10*time.Second, "the caller to give up", func() bool { return len(sb.eventsOf(id)) == 2 })
 	if h := sb.eventsOf(id)[1]; h.payload("hangup_cause") != "originator_cancel" || h.payload("hangup_source") != "caller" {
 		t.Errorf("call.hangup %v", h.Data.Payload)
 	}
@@ -272,14 +273,14 @@ func TestTelnyxRetriesServerErrors(t *testing.T) {
 	a := api{t, srv, c}
 	_, body := a.telnyx("POST", "/v2/calls", map[string]any{"connection_id": c.ConnectionID(), "from": "+1", "to": "+15551230001"})
 	id := body["data"].(map[string]any)["call_control_id"].(string)
-	waitFor(t, "three attempts of each webhook", func() bool { return len(sb.eventsOf(id)) == 6 })
+	redistest.Eventually(t, 10*time.Second, "three attempts of each webhook", func() bool { return len(sb.eventsOf(id)) == 6 })
 	events := sb.eventsOf(id)
 	for i, e := range events {
 		if e.Meta.Attempt != i%3+1 || e.Data.ID != events[i/3*3].Data.ID {
 			t.Errorf("webhook %d: attempt %d id %s", i, e.Meta.Attempt, e.Data.ID)
 		}
 	}
-	waitFor(t, "the stats", func() bool { return c.Stats().CallbacksFailed == 6 })
+	redistest.Eventually(t, 10*time.Second, "the stats", func() bool { return c.Stats().CallbacksFailed == 6 })
 	if s := c.Stats(); s.CallbacksSent != 6 || s.CallbacksRetried != 4 || s.CallbacksDelivered != 0 || s.CallbackHTTPStatus["503"] != 6 {
 		t.Errorf("stats %+v", s)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -22,7 +23,7 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 	sid := a.dialTwilio(sb, "+15551230000")
 
 	// Callbacks in the real order, the voice URL fetched, a media stream opened.
-	waitFor(t, "initiated, ringing, in-progress", func() bool { return len(sb.statusesOf(sid)) == 3 })
+	redistest.Eventually(t, 10*time.Second, "initiated, ringing, in-progress", func() bool { return len(sb.statusesOf(sid)) == 3 })
 	if got := sb.callStatuses(sid); !slices.Equal(got, []string{"initiated", "ringing", "in-progress"}) {
 		t.Fatalf("callbacks %v", got)
 	}
@@ -44,7 +45,7 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 			t.Errorf("callback %d is not terminal but carries %v", i, p)
 		}
 	}
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) >= 3200 })
 	voice := sb.voiceList()
 	if len(voice) != 1 || voice[0].Get("CallSid") != sid || voice[0].Get("CallStatus") != "in-progress" {
 		t.Errorf("voice webhook: %v", voice)
@@ -78,15 +79,15 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 	if p1k, p440 := media.Goertzel(mid, 1000), media.Goertzel(mid, 440); p1k < 0.05 || p440 > 0.01 {
 		t.Errorf("switchboard heard 1000 Hz at %.3f and 440 Hz at %.3f", p1k, p440)
 	}
-	waitFor(t, "the carrier to hear 440 Hz", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the carrier to hear 440 Hz", func() bool {
 		r := a.report(sid)
 		return r.BytesReceived >= 3200 && r.DominantHz == 440
 	})
-	waitFor(t, "the mark to come back", func() bool { return peer.message("mark") != nil })
+	redistest.Eventually(t, 10*time.Second, "the mark to come back", func() bool { return peer.message("mark") != nil })
 	if err := c.SendDigits(sid, "7#"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the digits", func() bool { return peer.message("dtmf") != nil })
+	redistest.Eventually(t, 10*time.Second, "the digits", func() bool { return peer.message("dtmf") != nil })
 	if d := peer.message("dtmf")["dtmf"].(map[string]any); d["digit"] != "7" || d["track"] != "inbound_track" {
 		t.Errorf("dtmf %v", d)
 	}
@@ -96,7 +97,7 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 	if status != http.StatusOK || call["status"] != "completed" || call["end_time"] == nil {
 		t.Fatalf("hangup: %d %v", status, call)
 	}
-	waitFor(t, "the completed callback", func() bool { return len(sb.statusesOf(sid)) == 4 })
+	redistest.Eventually(t, 10*time.Second, "the completed callback", func() bool { return len(sb.statusesOf(sid)) == 4 })
 	done := sb.statusesOf(sid)[3]
 	for key, want := range map[string]string{
 		"CallStatus": "completed", "SequenceNumber": "3", "SipResponseCode": "200", "Duration": "1",
@@ -108,12 +109,12 @@ func TestTwilioOutboundAnsweredCall(t *testing.T) {
 	if d, err := strconv.Atoi(done.Get("CallDuration")); err != nil || d < 1 {
 		t.Errorf("CallDuration %q", done.Get("CallDuration"))
 	}
-	waitFor(t, "the stream to stop", func() bool { return peer.message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return peer.message("stop") != nil })
 	if stop := peer.message("stop")["stop"].(map[string]any); stop["callSid"] != sid {
 		t.Errorf("stop %v", stop)
 	}
 
-	waitFor(t, "the carrier to record the completed callback", func() bool { return len(a.report(sid).Callbacks) == 4 })
+	redistest.Eventually(t, 10*time.Second, "the carrier to record the completed callback", func() bool { return len(a.report(sid).Callbacks) == 4 })
 	r := a.report(sid)
 	if r.Status != "completed" || r.FramesSent < 10 || r.FramesReceived < 10 || r.FramesLost != 0 || r.DominantHz != 440 ||
 		r.MarksReceived != 1 || r.DigitsSent != "7#" || r.StreamURL != sb.wsURL() {
@@ -144,7 +145,7 @@ func TestTwilioDestinationRule(t *testing.T) {
 	a := api{t, srv, c}
 	for _, tt := range tests {
 		sid := a.dialTwilio(sb, tt.to)
-		waitFor(t, tt.to+" to end", func() bool { return len(sb.statusesOf(sid)) == len(tt.callbacks) })
+		redistest.Eventually(t, 10*time.Second, tt.to+" to end", func() bool { return len(sb.statusesOf(sid)) == len(tt.callbacks) })
 		if got := sb.callStatuses(sid); !slices.Equal(got, tt.callbacks) {
 			t.Errorf("%s: callbacks %v, want %v", tt.to, got, tt.callbacks)
 		}
@@ -186,7 +187,7 @@ func TestTwilioOnlyCompletedByDefault(t *testing.T) {
 	}
 	sid := call["sid"].(string)
 	a.waitStatus(sid, "busy")
-	waitFor(t, "the callback", func() bool { return len(sb.statusesOf(sid)) == 1 })
+	redistest.Eventually(t, 10*time.Second, "the callback", func() bool { return len(sb.statusesOf(sid)) == 1 })
 	if got := sb.statusesOf(sid)[0]; got.Get("CallStatus") != "busy" || got.Get("SequenceNumber") != "0" {
 		t.Errorf("callback %v", got)
 	}
@@ -203,7 +204,7 @@ func TestTwilioCancelWhileRinging(t *testing.T) {
 	if status != http.StatusOK || call["status"] != "canceled" {
 		t.Fatalf("cancel: %d %v", status, call)
 	}
-	waitFor(t, "the canceled callback", func() bool { return len(sb.statusesOf(sid)) == 3 })
+	redistest.Eventually(t, 10*time.Second, "the canceled callback", func() bool { return len(sb.statusesOf(sid)) == 3 })
 	if last := sb.statusesOf(sid)[2]; last.Get("CallStatus") != "canceled" || last.Get("SipResponseCode") != "487" {
 		t.Errorf("callback %v", last)
 	}
@@ -220,7 +221,7 @@ func TestTwilioSayAndHangup(t *testing.T) {
 	sb.use(c)
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230000")
-	waitFor(t, "the call to end by itself", func() bool { return len(sb.statusesOf(sid)) == 4 })
+	redistest.Eventually(t, 10*time.Second, "the call to end by itself", func() bool { return len(sb.statusesOf(sid)) == 4 })
 	if got := sb.callStatuses(sid); got[3] != "completed" {
 		t.Errorf("callbacks %v", got)
 	}
@@ -237,7 +238,7 @@ func TestTwilioApplicationError(t *testing.T) {
 	sb.use(c)
 	a := api{t, srv, c}
 	sid := a.dialTwilio(sb, "+15551230000")
-	waitFor(t, "the call to end", func() bool { return len(sb.statusesOf(sid)) == 4 })
+	redistest.Eventually(t, 10*time.Second, "the call to end", func() bool { return len(sb.statusesOf(sid)) == 4 })
 	r := a.report(sid)
 	if r.Status != "completed" || len(r.Notes) != 1 || r.StreamsOpened != 0 {
 		t.Errorf("report %+v", r)
@@ -286,7 +287,7 @@ func TestTwilioInbound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 1600 })
+	redistest.Eventually(t, 10*time.Second, "the media stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 1600 })
 	v := sb.voiceList()[0]
 	if v.Get("Direction") != "inbound" || v.Get("CallStatus") != "ringing" || v.Get("From") != "+15557654321" || v.Get("CallSid") != sid {
 		t.Errorf("voice webhook %v", v)
@@ -294,11 +295,11 @@ func TestTwilioInbound(t *testing.T) {
 	if err := c.Hangup(sid); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the completed callback", func() bool { return len(sb.statusesOf(sid)) == 1 })
+	redistest.Eventually(t, 10*time.Second, "the completed callback", func() bool { return len(sb.statusesOf(sid)) == 1 })
 	if done := sb.statusesOf(sid)[0]; done.Get("CallStatus") != "completed" || done.Get("Direction") != "inbound" || done.Get("SequenceNumber") != "0" {
 		t.Errorf("callback %v", done)
 	}
-	waitFor(t, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
+	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
 	if r := a.report(sid); r.Direction != "inbound" || r.Status != "completed" || r.FramesSent == 0 {
 		t.Errorf("report %+v", r)
 	}

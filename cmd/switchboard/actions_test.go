@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -41,7 +42,7 @@ func TestTelnyxInboundThroughJobs(t *testing.T) {
 	}
 	for _, kind := range []string{store.JobAnswer, store.JobHangup} {
 		var j store.JobStatus
-		eventually(t, 5*time.Second, kind+" job done", func() bool {
+		redistest.Eventually(t, 5*time.Second, kind+" job done", func() bool {
 			j, _ = d.st.JobOf(t.Context(), store.JobID(kind, ring.CallID))
 			return j.State == "done"
 		})
@@ -67,7 +68,7 @@ func TestTelnyxNobodyAvailable(t *testing.T) {
 		t.Errorf("the call lasted %v after its answer: want about the 1 s queue timeout", took)
 	}
 	// The carrier ends the call before its answer reaches the job, which is marked done after.
-	eventually(t, 5*time.Second, "the reject job done", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the reject job done", func() bool {
 		j, err := d.st.JobOf(t.Context(), store.JobID(store.JobReject, store.InboundCallID("simtx", ccid)))
 		return err == nil && j.State == "done"
 	})
@@ -84,7 +85,7 @@ func TestHangupThroughTheAPI(t *testing.T) {
 		t.Fatalf("place: %d", code)
 	}
 	var got call.Call
-	eventually(t, 10*time.Second, "the call answered", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
 		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
 	})
 	var hung call.Call
@@ -92,7 +93,7 @@ func TestHangupThroughTheAPI(t *testing.T) {
 		t.Fatalf("hang-up: %d %+v", code, hung)
 	}
 	// The carrier's answer and its completed callback race; both end in the history.
-	eventually(t, 10*time.Second, "the call completed, with the carrier's answer to the hang-up", func() bool {
+	redistest.Eventually(t, 10*time.Second, "the call completed, with the carrier's answer to the hang-up", func() bool {
 		if request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) != 200 || got.State != call.Completed {
 			return false
 		}

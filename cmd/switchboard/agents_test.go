@@ -162,23 +162,12 @@ func expectMessage(t *testing.T, p *agentsim.SimSoftphone, what string, match fu
 	return m
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // report waits until the simulator's call sid has heard something at hz (or, with hz 0,
 // until cond holds) and returns its report.
 func (d *deployment) report(sid string, what string, cond func(sim.Report) bool) sim.Report {
 	d.t.Helper()
 	var r sim.Report
-	eventually(d.t, 10*time.Second, what, func() bool {
+	redistest.Eventually(d.t, 10*time.Second, what, func() bool {
 		var err error
 		r, err = d.sim.CallReport(sid)
 		return err == nil && cond(r)
@@ -189,7 +178,7 @@ func (d *deployment) report(sid string, what string, cond func(sim.Report) bool)
 func (d *deployment) simCall(direction string) string {
 	d.t.Helper()
 	var sid string
-	eventually(d.t, 10*time.Second, "the simulator's call", func() bool {
+	redistest.Eventually(d.t, 10*time.Second, "the simulator's call", func() bool {
 		for _, r := range d.sim.Calls() {
 			if r.Direction == direction {
 				sid = r.SID
@@ -285,7 +274,7 @@ func TestSoftphoneCallsThroughTheSimulator(t *testing.T) {
 	r := d.report(sid, "the simulator hearing the agent's 440 Hz", func(r sim.Report) bool { return r.BytesReceived > 16000 && r.DominantHz == 440 })
 	t.Logf("simulator heard %v Hz at power %.3f", r.DominantHz, r.DominantPower)
 	ann.Agent.ResetRecording()
-	eventually(t, 10*time.Second, "the agent hearing the simulator", func() bool { return len(ann.Agent.Recording()) >= 8000 })
+	redistest.Eventually(t, 10*time.Second, "the agent hearing the simulator", func() bool { return len(ann.Agent.Recording()) >= 8000 })
 	if p := ann.Agent.DominantPower(1000); p < 0.05 {
 		t.Errorf("the agent does not hear the simulator's 1000 Hz: %.3f", p)
 	}
@@ -342,7 +331,7 @@ func TestInboundCallAcrossInstances(t *testing.T) {
 	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool { return m.Type == "call" && m.State == "in-progress" })
 	d.report(sid, "the caller hearing the agent", func(r sim.Report) bool { return r.DominantHz == 440 && r.DominantPower > 0.05 })
 	ann.Agent.ResetRecording()
-	eventually(t, 10*time.Second, "the agent hearing the caller", func() bool { return len(ann.Agent.Recording()) >= 8000 })
+	redistest.Eventually(t, 10*time.Second, "the agent hearing the caller", func() bool { return len(ann.Agent.Recording()) >= 8000 })
 	if p := ann.Agent.DominantPower(1000); p < 0.05 {
 		t.Errorf("the agent does not hear the caller: %.3f", p)
 	}

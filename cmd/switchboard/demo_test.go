@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 // TestDemoTakesCallsFromSimulatedCarriers runs the one-command demo (embedded Redis, no
@@ -17,7 +18,7 @@ import (
 func TestDemoTakesCallsFromSimulatedCarriers(t *testing.T) {
 	s := start(t, map[string]string{"REDIS_URL": ""})
 	var simURL, secondaryURL string
-	waitFor(t, "the demo to say how to make a call come in", func() bool {
+	redistest.Eventually(t, 15*time.Second, "the demo to say how to make a call come in", func() bool {
 		for _, line := range s.printed() {
 			if _, rest, ok := strings.Cut(line, "curl -X POST "); ok {
 				simURL = strings.TrimSuffix(strings.Fields(rest)[0], "/sim/inbound")
@@ -51,7 +52,7 @@ func TestDemoTakesCallsFromSimulatedCarriers(t *testing.T) {
 				t.Fatalf("inbound call: %+v", got)
 			}
 			// The simulator opened our media stream (its handshake was verified) and hears it.
-			waitFor(t, "the media stream", func() bool {
+			redistest.Eventually(t, 15*time.Second, "the media stream", func() bool {
 				var report struct {
 					StreamsOpened int `json:"streams_opened"`
 				}
@@ -79,7 +80,7 @@ func TestDemoTakesCallsFromSimulatedCarriers(t *testing.T) {
 func waitForCall(t *testing.T, s *server, carrierCallID string, done func(call.Call) bool) call.Call {
 	t.Helper()
 	var last call.Call
-	waitFor(t, "call "+carrierCallID, func() bool {
+	redistest.Eventually(t, 15*time.Second, "call "+carrierCallID, func() bool {
 		resp, body := get(t, s.base+"/api/calls?carrier_call_id="+carrierCallID, adminToken)
 		var list struct{ Calls []call.Call }
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Calls) != 1 {
@@ -89,15 +90,4 @@ func waitForCall(t *testing.T, s *server, carrierCallID string, done func(call.C
 		return done(last)
 	})
 	return last
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -145,15 +145,7 @@ func (d *drill) breaker(i int, id string) string {
 }
 
 func (d *drill) eventually(within time.Duration, what string, cond func() bool) time.Duration {
-	d.t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			d.t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
+	return redistest.Eventually(d.t, within, what, cond)
 }
 
 // rangOnce checks that no callee was called on both carriers.

@@ -97,7 +97,7 @@ func TestBannerPrintsWorkingRequestsAndTheNextStep(t *testing.T) {
 // printed: the banner goes on after the line the start helper waits for.
 func bannerUntil(t *testing.T, s *server, last string) string {
 	t.Helper()
-	eventually(t, 10*time.Second, "the banner to print "+last, func() bool {
+	redistest.Eventually(t, 10*time.Second, "the banner to print "+last, func() bool {
 		return strings.Contains(strings.Join(s.printed(), "\n"), last)
 	})
 	return strings.Join(s.printed(), "\n")

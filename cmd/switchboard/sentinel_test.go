@@ -93,12 +93,12 @@ func TestSentinelFailoverKeepsEveryAcknowledgedCallback(t *testing.T) {
 	}
 	defer stopWriters()
 
-	eventually(t, 30*time.Second, "300 callbacks acknowledged before the kill", func() bool { return ackedSoFar() >= 300 })
+	redistest.Eventually(t, 30*time.Second, "300 callbacks acknowledged before the kill", func() bool { return ackedSoFar() >= 300 })
 	sentinel.KillPrimary()
 	atKill := ackedSoFar()
 	sentinel.WaitPromoted(30 * time.Second)
 	sentinel.RestartOldPrimary() // the promoted primary's replica, so acknowledgements resume
-	eventually(t, 60*time.Second, "300 more callbacks acknowledged after the promotion", func() bool { return ackedSoFar() >= atKill+300 })
+	redistest.Eventually(t, 60*time.Second, "300 more callbacks acknowledged after the promotion", func() bool { return ackedSoFar() >= atKill+300 })
 	stopWriters()
 
 	mu.Lock()

@@ -373,3 +373,22 @@ func serverAndCLI(tb testing.TB) (server, cli string) {
 	}
 	return server, cli
 }
+
+// Eventually polls cond until it holds and returns how long that took, or fails the test with
+// what after within. It is for conditions that settle through real I/O (Redis, Pub/Sub,
+// WebSockets, media), which no fake clock can drive: it checks often at first (every
+// millisecond) and backs off to every 20 ms, so a quick condition costs little latency and a
+// slow one little CPU.
+func Eventually(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	pause := time.Millisecond
+	for !cond() {
+		if time.Since(start) > within {
+			tb.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+	return time.Since(start)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -100,7 +101,7 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 	annDone := ann.listen()
 	ann.await(t, msgWelcome, 5*time.Second)
 	sam := h.dialRaw(t, "sam") // never reads again
-	waitUntil(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
+	redistest.Eventually(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
 	stalled := h.session("sam")
 
 	// Far more than the socket buffers take, and less than the queue: sam's writer blocks.
@@ -138,7 +139,7 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 	for range agentQueue + 1 {
 		stalled.sendError(codeBadRequest, big, "")
 	}
-	waitUntil(t, 2*time.Second, "the stalled socket cut off", func() bool {
+	redistest.Eventually(t, 2*time.Second, "the stalled socket cut off", func() bool {
 		stalled.mu.Lock()
 		defer stalled.mu.Unlock()
 		return stalled.conn == nil
@@ -154,14 +155,14 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 func TestStuckWriteIsCutOffAfterItsBound(t *testing.T) {
 	h := newTestHub(t, "", func(o *HubOptions) { o.PresenceTTL = time.Minute })
 	h.dialRaw(t, "sam")
-	waitUntil(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
+	redistest.Eventually(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
 	s := h.session("sam")
 	big := strings.Repeat("x", 64<<10)
 	for range agentQueue / 2 {
 		s.sendError(codeBadRequest, big, "")
 	}
 	start := time.Now()
-	waitUntil(t, agentWriteTimeout+3*time.Second, "the stuck socket cut off", func() bool {
+	redistest.Eventually(t, agentWriteTimeout+3*time.Second, "the stuck socket cut off", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.conn == nil

@@ -35,7 +35,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	}
 	stream := startStream(t, h.Hub, id, 1000)
 	// Hold beeps: two 620 Hz beeps in the first 600 ms of the pattern.
-	waitUntil(t, 5*time.Second, "the hold tone", func() bool { return len(stream.recent(1<<20)) >= 4800 })
+	redistest.Eventually(t, 5*time.Second, "the hold tone", func() bool { return len(stream.recent(1<<20)) >= 4800 })
 	if p := power(stream.recent(1 << 20)[:1600], 620); p < 0.01 {
 		t.Fatalf("the caller does not hear the hold tone while the agent rings (620 Hz power %.3f)", p)
 	}
@@ -47,7 +47,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	expect(t, ann, "busy", availability("busy"))
 	stream.reset()
 	ann.Agent.ResetRecording()
-	waitUntil(t, 5*time.Second, "audio both ways", func() bool {
+	redistest.Eventually(t, 5*time.Second, "audio both ways", func() bool {
 		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
 	})
 	if p := power(stream.recent(3200), 440); p < 0.05 {
@@ -60,21 +60,21 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	ann.Send(map[string]any{"type": msgMute, "on": true})
 	expect(t, ann, "muted", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Muted })
 	stream.reset()
-	waitUntil(t, 5*time.Second, "muted audio", func() bool { return len(stream.recent(1<<20)) >= 3200 })
+	redistest.Eventually(t, 5*time.Second, "muted audio", func() bool { return len(stream.recent(1<<20)) >= 3200 })
 	if p := power(stream.recent(3200), 440); p > 0.001 {
 		t.Errorf("muted, the caller still hears the agent: 440 Hz power %.4f", p)
 	}
 	ann.Send(map[string]any{"type": msgMute, "on": false})
 	stream.reset()
 	ann.Send(map[string]any{"type": msgDTMF, "digits": "5"})
-	waitUntil(t, 5*time.Second, "the digit 5 in band (770 + 1336 Hz)", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the digit 5 in band (770 + 1336 Hz)", func() bool {
 		return heard(stream.recent(1<<20), 770, 1336)
 	})
 
 	ann.Send(map[string]any{"type": msgHold, "on": true})
 	expect(t, ann, "held", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Held })
 	ann.Agent.ResetRecording()
-	waitUntil(t, 5*time.Second, "held audio", func() bool { return len(ann.Agent.Recording()) >= 3200 })
+	redistest.Eventually(t, 5*time.Second, "held audio", func() bool { return len(ann.Agent.Recording()) >= 3200 })
 	if p := ann.Agent.DominantPower(1000); p > 0.001 {
 		t.Errorf("on hold, the agent still hears the caller: %.4f", p)
 	}
@@ -127,8 +127,8 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	if m := expect(t, ann, "declined", typed(msgEnded, id)); m.Reason != reasonDeclined {
 		t.Fatalf("declined: %s", m.Raw)
 	}
-	waitUntil(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
-	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+	redistest.Eventually(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
+	redistest.Eventually(t, 5*time.Second, "the stream closed", stream.isClosed)
 	if o, _ := h.st.Offer(context.Background(), id); o.State != store.OfferEnded {
 		t.Fatalf("offer: %+v", o)
 	}
@@ -161,7 +161,7 @@ func TestDialFromTheSoftphone(t *testing.T) {
 		t.Fatalf("dialled call: %s", m.Raw)
 	}
 	id := m.CallID
-	waitUntil(t, 5*time.Second, "placement", func() bool {
+	redistest.Eventually(t, 5*time.Second, "placement", func() bool {
 		h.carriers.mu.Lock()
 		defer h.carriers.mu.Unlock()
 		return len(h.carriers.placed) == 1
@@ -177,7 +177,7 @@ func TestDialFromTheSoftphone(t *testing.T) {
 
 	stream := startStream(t, h.Hub, id, 1000)
 	ann.Agent.ResetRecording()
-	waitUntil(t, 5*time.Second, "audio both ways", func() bool {
+	redistest.Eventually(t, 5*time.Second, "audio both ways", func() bool {
 		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
 	})
 	if p := power(stream.recent(3200), 440); p < 0.05 {
@@ -190,8 +190,8 @@ func TestDialFromTheSoftphone(t *testing.T) {
 	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonAgentHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
-	waitUntil(t, 5*time.Second, "the carrier hang-up", h.carriers.has(&h.carriers.hungUp, id))
-	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+	redistest.Eventually(t, 5*time.Second, "the carrier hang-up", h.carriers.has(&h.carriers.hungUp, id))
+	redistest.Eventually(t, 5*time.Second, "the stream closed", stream.isClosed)
 	expect(t, ann, "available after wrap-up", availability("available"))
 }
 
@@ -236,7 +236,7 @@ func TestReconnectKeepsTheCall(t *testing.T) {
 	}
 	again.Agent.ResetRecording()
 	stream.reset()
-	waitUntil(t, 5*time.Second, "audio again", func() bool {
+	redistest.Eventually(t, 5*time.Second, "audio again", func() bool {
 		return len(again.Agent.Recording()) >= 8000 && len(stream.recent(1<<20)) >= 8000
 	})
 	if p := again.Agent.DominantPower(1000); p < 0.05 {
@@ -310,7 +310,7 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 	expect(t, ann, "the call", typed(msgCall, id))
 	stream.reset()
 	ann.Agent.ResetRecording()
-	waitUntil(t, 5*time.Second, "audio through the relay", func() bool {
+	redistest.Eventually(t, 5*time.Second, "audio through the relay", func() bool {
 		return len(stream.recent(1<<20)) >= 8000 && len(ann.Agent.Recording()) >= 8000
 	})
 	if p := power(stream.recent(3200), 440); p < 0.05 {
@@ -320,8 +320,8 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 		t.Errorf("the agent does not hear the caller on the other instance: %.3f", p)
 	}
 	ann.Send(map[string]any{"type": msgHangup, "call_id": id})
-	waitUntil(t, 5*time.Second, "the holder hangs up", b.carriers.has(&b.carriers.hungUp, id))
-	waitUntil(t, 5*time.Second, "the stream closed", stream.isClosed)
+	redistest.Eventually(t, 5*time.Second, "the holder hangs up", b.carriers.has(&b.carriers.hungUp, id))
+	redistest.Eventually(t, 5*time.Second, "the stream closed", stream.isClosed)
 }
 
 // TestStreamsOfCallsTheAgentsDoNotHave: a stream for a call the agents never saw says so

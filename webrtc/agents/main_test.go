@@ -2,7 +2,6 @@ package agents
 
 import (
 	"testing"
-	"time"
 
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
@@ -11,19 +10,6 @@ import (
 // Every test's hubs, sessions, peers and softphones must be gone when the package's tests end.
 // The hub's tests run against a real Redis.
 func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
-
-// waitUntil polls cond until it holds or the timeout passes: conditions on live media are
-// waited for with a deadline, never a fixed sleep.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func newTestEngine(t *testing.T, opts webrtc.EngineOptions) *webrtc.Engine {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -53,7 +54,7 @@ func TestRefusalsTellTheBrowserACodeAndLogTheDetail(t *testing.T) {
 		if m.Message != tc.words {
 			t.Errorf("%v: error %q %q, want %q %q", tc.send["type"], m.Code, m.Message, tc.code, tc.words)
 		}
-		waitUntil(t, 5*time.Second, "the refusal in the log", func() bool {
+		redistest.Eventually(t, 5*time.Second, "the refusal in the log", func() bool {
 			return strings.Contains(logs.String(), "code="+tc.code)
 		})
 	}

@@ -41,9 +41,9 @@ func TestRotationEndsSessionsOnEveryInstance(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("the session ended %v after the rotation", took)
 	}
-	waitUntil(t, 5*time.Second, "the call hung up", b.carriers.has(&b.carriers.hungUp, id))
-	waitUntil(t, 5*time.Second, "the session gone", func() bool { return b.session("ann") == nil })
-	waitUntil(t, 5*time.Second, "ann offline", offline(b, "ann"))
+	redistest.Eventually(t, 5*time.Second, "the call hung up", b.carriers.has(&b.carriers.hungUp, id))
+	redistest.Eventually(t, 5*time.Second, "the session gone", func() bool { return b.session("ann") == nil })
+	redistest.Eventually(t, 5*time.Second, "ann offline", offline(b, "ann"))
 
 	b.signIn(t, token, 440)
 	s := b.session("ann")
@@ -76,7 +76,7 @@ func TestDeletionEndsTheSessionAndRequeuesTheRingingCall(t *testing.T) {
 	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
 		t.Fatalf("session: %s", m.Raw)
 	}
-	waitUntil(t, 5*time.Second, "the session gone", func() bool { return b.session("ann") == nil })
+	redistest.Eventually(t, 5*time.Second, "the session gone", func() bool { return b.session("ann") == nil })
 
 	bob := a.agent(t, "bob", 660)
 	expect(t, bob, "the call rings bob", typed(msgRinging, id))
@@ -106,6 +106,6 @@ func TestHeartbeatEndsARevokedSessionWhoseNoticeWasLost(t *testing.T) {
 	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
 		t.Fatalf("session: %s", m.Raw)
 	}
-	waitUntil(t, 5*time.Second, "the session gone", func() bool { return h.session("ann") == nil })
-	waitUntil(t, 5*time.Second, "ann offline", offline(h, "ann"))
+	redistest.Eventually(t, 5*time.Second, "the session gone", func() bool { return h.session("ann") == nil })
+	redistest.Eventually(t, 5*time.Second, "ann offline", offline(h, "ann"))
 }

@@ -32,7 +32,7 @@ func TestCallEndedWhileRedisWasAwayFreesTheAgent(t *testing.T) {
 	redis.Start()
 
 	expect(t, ann, "available again", availability("available"))
-	waitUntil(t, 5*time.Second, "the agent available in Redis", func() bool {
+	redistest.Eventually(t, 5*time.Second, "the agent available in Redis", func() bool {
 		p, err := h.st.Presence(context.Background(), "ann")
 		return err == nil && p.State == store.Available && p.Call == ""
 	})
