@@ -122,8 +122,13 @@ type Report struct {
 	BytesReceived   int       `json:"bytes_received"`
 	// DominantHz is the strongest frequency in the middle 200 ms of the audio received, and
 	// DominantPower its power (about amplitude² for a pure tone); 0 when nothing was heard.
-	DominantHz     float64 `json:"dominant_hz"`
-	DominantPower  float64 `json:"dominant_power"`
+	DominantHz    float64 `json:"dominant_hz"`
+	DominantPower float64 `json:"dominant_power"`
+	// LoudestHz is the strongest frequency in the loudest 200 ms of the audio received, and
+	// LoudestPower its power: a sound heard only now and then (the hold tone's beeps) shows
+	// here even when the middle of the audio is quiet. 0 when nothing was heard.
+	LoudestHz      float64 `json:"loudest_hz"`
+	LoudestPower   float64 `json:"loudest_power"`
 	MarksReceived  int     `json:"marks_received"`
 	ClearsReceived int     `json:"clears_received"`
 	DigitsSent     string  `json:"digits_sent,omitempty"`
@@ -176,13 +181,15 @@ func (k *call) report() Report {
 	}
 	m := &k.media
 	hz, power := m.dominant()
+	loudHz, loudPower := m.loudest()
 	return Report{
 		SID: k.sid, Kind: k.kind, Direction: direction, From: k.from, To: k.to, Status: k.status,
 		SIPResponseCode: k.sipCode, HangupCause: k.cause, HangupSource: k.source,
 		CreatedAt: k.created, AnsweredAt: k.answeredAt, EndedAt: k.endedAt,
 		StreamURL: m.url, StreamsOpened: m.streams, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
-		DominantHz: hz, DominantPower: power, MarksReceived: m.marks, ClearsReceived: m.clears,
+		DominantHz: hz, DominantPower: power, LoudestHz: loudHz, LoudestPower: loudPower,
+		MarksReceived: m.marks, ClearsReceived: m.clears,
 		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...), StatusLookups: k.lookups,
 	}
 }

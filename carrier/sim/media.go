@@ -46,10 +46,10 @@ type mediaStats struct {
 	digitsSent     string
 	// recorded is the start of what the call heard, until the call ends and only what
 	// the report needs of it is kept: the dominant frequency and its power.
-	recorded []byte
-	ended    bool
-	hz       float64
-	power    float64
+	recorded          []byte
+	ended             bool
+	hz, power         float64
+	loudHz, loudPower float64
 	// Frames lost are gaps in the peer's media.chunk numbers when it numbers its frames
 	// (chunked), otherwise gaps in its messages' sequence numbers.
 	chunked   bool
@@ -370,8 +370,32 @@ func (m *mediaStats) dominant() (freq, power float64) {
 	return media.DominantFrequency(rec, media.VoiceBand(5))
 }
 
-// end keeps the dominant frequency of a call that is over, and lets go of its audio.
+// loudest finds the strongest frequency in the loudest 200 ms of what the call heard,
+// stepping 100 ms at a time. Only the loudest window is analysed, so it costs one pass over
+// the audio's energy and one Goertzel sweep.
+func (m *mediaStats) loudest() (freq, power float64) {
+	rec := m.recorded
+	if m.ended || len(rec) < analysisLen {
+		return m.loudHz, m.loudPower
+	}
+	best, bestEnergy := 0, int64(-1)
+	for start := 0; start+analysisLen <= len(rec); start += analysisLen / 2 {
+		var energy int64
+		for _, b := range rec[start : start+analysisLen] {
+			v := int64(media.DecodeUlaw(b))
+			energy += v * v
+		}
+		if energy > bestEnergy {
+			best, bestEnergy = start, energy
+		}
+	}
+	return media.DominantFrequency(rec[best:best+analysisLen], media.VoiceBand(5))
+}
+
+// end keeps the dominant and loudest frequencies of a call that is over, and lets go of its
+// audio.
 func (m *mediaStats) end() {
 	m.hz, m.power = m.dominant()
+	m.loudHz, m.loudPower = m.loudest()
 	m.recorded, m.ended = nil, true
 }
