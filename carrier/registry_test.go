@@ -52,16 +52,10 @@ func TestRegistryKeepsSecretsWriteOnlyAndSharesChanges(t *testing.T) {
 	if _, err := a.Put(ctx, Config{ID: "Bad ID", Kind: Twilio}, "admin"); err == nil {
 		t.Fatal("an invalid configuration was stored")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got, ok := b.Get("primary"); ok && got.Priority == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the other instance did not see the change")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	redistest.Eventually(t, 5*time.Second, "the other instance seeing the change", func() bool {
+		got, ok := b.Get("primary")
+		return ok && got.Priority == 3
+	})
 	if _, ok := b.Client("primary"); !ok {
 		t.Fatal("no client for a configured carrier")
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestAgentTokensAreHashedAndRotated(t *testing.T) {
@@ -144,20 +146,13 @@ func TestPresenceExpiresWithoutHeartbeat(t *testing.T) {
 	if _, err := r.Connect(ctx, p, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	redistest.Eventually(t, 5*time.Second, "the presence expiring", func() bool {
 		got, err := r.Presence(ctx, "ann")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State == Offline {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("presence did not expire: %+v", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got.State == Offline
+	})
 	// An expired agent is never offered a call, even though it is still in the idle index.
 	o, err := r.Route(ctx, Offer{Call: "CL1", Direction: call.Inbound, Holder: "h"}, time.Second, time.Minute)
 	if err != nil || o.State != OfferQueued || o.Holder != "h" {
@@ -272,20 +267,13 @@ func TestReservationRingsOutByItself(t *testing.T) {
 	}
 	// The instance that should have timed the ring out died: the reservation still lapses,
 	// the answer is refused, and ann may take other calls.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	redistest.Eventually(t, 5*time.Second, "the reservation lapsing", func() bool {
 		o, err := r.Route(ctx, Offer{Call: "CL2", Direction: call.Inbound, Holder: "h"}, time.Second, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Agent == "ann" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reservation never lapsed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return o.Agent == "ann"
+	})
 	if err := r.AnswerOffer(ctx, "CL1", "ann", p.Session); !errors.Is(err, ErrOfferGone) {
 		t.Fatalf("answer after the ring timeout: %v", err)
 	}

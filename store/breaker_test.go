@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 var testPolicy = BreakerPolicy{FailureThreshold: 3, FailureRatio: 0.5, MinRequests: 10,
@@ -55,11 +57,11 @@ func TestSharedBreakerTripsProbesAndCloses(t *testing.T) {
 	if opened, _ := r.OpenBreaker(ctx, "tw", time.Second, false); opened {
 		t.Fatal("a local trip reopened an open breaker")
 	}
-	time.Sleep(testPolicy.OpenTimeout + 50*time.Millisecond)
-	st, _ = r.BreakerStates(ctx, []string{"tw"})
-	if s := st["tw"]; s.OpenFor != 0 || !s.HalfOpen {
-		t.Fatalf("after the open timeout: %+v, want half-open", s)
-	}
+	redistest.Eventually(t, testPolicy.OpenTimeout+5*time.Second, "half-open after the open timeout", func() bool {
+		st, _ = r.BreakerStates(ctx, []string{"tw"})
+		s := st["tw"]
+		return s.OpenFor == 0 && s.HalfOpen
+	})
 	// One prober.
 	if ok, _ := r.ClaimProbe(ctx, "tw", "a", time.Second); !ok {
 		t.Fatal("first claim refused")

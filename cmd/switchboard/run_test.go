@@ -239,12 +239,7 @@ func TestStopDelay(t *testing.T) {
 	}
 	signalled := time.Now()
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	time.Sleep(100 * time.Millisecond)
-	resp, err := http.Get(s.base + "/readyz")
-	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz during the delay: %v %v, want 503", resp, err)
-	}
-	resp.Body.Close()
+	redistest.Eventually(t, time.Second, "/readyz answering 503 during the delay", func() bool { return readyz(s.base) == http.StatusServiceUnavailable })
 	for _, c := range []*http.Client{client, http.DefaultClient} { // kept-alive, then new
 		resp, err := c.Get(s.base + "/healthz")
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -267,7 +262,8 @@ func TestStopDelay(t *testing.T) {
 
 	s = start(t, map[string]string{"SWITCHBOARD_STOP_DELAY": "1m"})
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	time.Sleep(100 * time.Millisecond)
+	// The second signal counts as one only once the first was taken: /readyz says so.
+	redistest.Eventually(t, time.Second, "the first signal taken", func() bool { return readyz(s.base) == http.StatusServiceUnavailable })
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {
 	case err := <-s.done:
@@ -312,4 +308,14 @@ func TestTwoStageShutdown(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("second signal did not stop the server")
 	}
+}
+
+// readyz is the status /readyz answers, or 0 when it does not answer.
+func readyz(base string) int {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -220,17 +220,11 @@ func TestPlaceCall(t *testing.T) {
 	if code, _, _ := f.do(t, "POST", "/api/calls", map[string]string{"to": "12"}); code != http.StatusBadRequest {
 		t.Fatalf("bad number: %d", code)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	redistest.Eventually(t, 3*time.Second, "a failover event", func() bool {
 		_, ev, raw := f.do(t, "GET", "/api/admin/events", nil)
-		if evs, _ := ev["events"].([]any); len(evs) > 0 && strings.Contains(raw, `"kind":"failover"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failover event: %s", raw)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		evs, _ := ev["events"].([]any)
+		return len(evs) > 0 && strings.Contains(raw, `"kind":"failover"`)
+	})
 }
 
 func TestAdminPage(t *testing.T) {
