@@ -440,6 +440,11 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 		ids = append(ids, g.answered(t, sid))
 	}
 	first := NewReconcileMetrics(nil)
+	// Every call is due before the first instance starts, so that it claims all four in one
+	// batch even on a loaded machine (created over more than a tick, they could come due in
+	// two batches, and no lease would be outlasted).
+	lastEvent := time.Now()
+	redistest.Eventually(t, 5*time.Second, "every call due", func() bool { return time.Since(lastEvent) > 300*time.Millisecond })
 	// The shortest lease (15 s) holds three 4 s look-ups in a row, not four.
 	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Metrics, d.Lease = 1, first, 15*time.Second })
 	// The first instance claims the four checks in one batch, then a second one starts.
