@@ -31,7 +31,8 @@ import (
 // holds requests through its instance's restart, as HAProxy's connect retries do). A
 // carrier's request (/webhooks/...) that reached a backend and then failed is tried again
 // too, as a proxy is configured to for idempotent upstreams: Switchboard stores each event
-// once whatever the number of deliveries (rule 5). Any other request that reached a backend
+// once whatever the number of deliveries (rule 5), and a media handshake that got no answer
+// opened nothing. Any other request that reached a backend
 // and failed is answered 502 and never replayed, since the backend may have acted on it
 // (placed a call).
 type proxy struct {
@@ -154,7 +155,11 @@ func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
 			return nil, errors.New("proxy: request body too large")
 		}
 	}
-	replayable := strings.HasPrefix(r.URL.Path, "/webhooks/") && r.Header.Get("Upgrade") == ""
+	// A media stream's handshake is replayable too: a failed round trip means no 101 came
+	// back, so no stream was opened (HAProxy's retry-on conn-failure empty-response does the
+	// same). Without it, a handshake that met its instance closing its listener for a restart
+	// (a connection reset from the listen backlog) failed the call.
+	replayable := strings.HasPrefix(r.URL.Path, "/webhooks/")
 	deadline := time.Now().Add(p.hold)
 	for waited := false; ; waited = true {
 		resp, err, again := p.try(r, body, replayable)
