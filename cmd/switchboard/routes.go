@@ -11,13 +11,14 @@ import (
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
+	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
 // addRoutes mounts every route the server serves, one line each with its middleware, so the
 // whole surface is in this one place. The server-wide middleware (request id, recover,
 // request log) is in newEcho; docs/api.md describes each route.
 func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, draining *atomic.Bool,
-	metrics *prometheus.Registry, hooks *webhooks.Server, agents *agentSide, apiDeps api.Deps) {
+	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, apiDeps api.Deps) {
 	// Operations.
 	e.GET("/", handleLanding(public))
 	e.GET("/healthz", handleHealth)
@@ -38,12 +39,14 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 		e.GET("/webhooks/:carrier/media"+slash, hooks.HandleMedia())       // legacy: the start frame names the call
 	}
 
-	// Agents: the hub mounts its own routes while the webrtc package is being split (its
-	// handlers become exported there). It adds:
-	//   GET /agent, /agent/, /agent/app.js, /agent/style.css  the softphone page
-	//   GET /agent/ws                                         signalling (agent token)
-	//   GET /internal/media/:call                             media relay between instances (shared secret)
-	agents.hub.Register(e)
+	// Agents: the softphone page (no data in it; it signs in over the WebSocket), its
+	// signalling (agent token), and the media relay between instances (shared secret).
+	e.GET("/agent", agents.HandlePage())
+	e.GET("/agent/", agents.HandlePage())
+	e.GET("/agent/app.js", agents.HandleScript())
+	e.GET("/agent/style.css", agents.HandleStyle())
+	e.GET("/agent/ws", hub.HandleSignalling())
+	e.GET("/internal/media/:call", hub.HandleRelay())
 
 	// API: JSON, the admin token, or an agent's own token for its own calls.
 	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)

@@ -67,7 +67,7 @@ func servedRoutes(t *testing.T) []string {
 	t.Cleanup(side.hooks.Close)
 
 	e := echo.New()
-	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents.hub, api.Deps{Store: st, AdminToken: adminToken, Log: log})
 	var routes []string
 	for _, r := range e.Routes() {
 		path := r.Path

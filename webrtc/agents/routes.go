@@ -12,15 +12,25 @@ import (
 //go:embed softphone/index.html softphone/app.js softphone/style.css
 var softphone embed.FS
 
-// Register mounts every route of the agent side on e.
-func (h *Hub) Register(e *echo.Echo) {
-	e.GET("/agent", servePage("softphone/index.html", "text/html; charset=utf-8"))
-	e.GET("/agent/", servePage("softphone/index.html", "text/html; charset=utf-8"))
-	e.GET("/agent/app.js", servePage("softphone/app.js", "text/javascript; charset=utf-8"))
-	e.GET("/agent/style.css", servePage("softphone/style.css", "text/css; charset=utf-8"))
-	e.GET("/agent/ws", h.handleSignal())
-	e.GET("/internal/media/:call", h.handleRelay())
+// The agent side's handlers; cmd/switchboard/routes.go mounts them.
+
+// HandlePage serves the softphone page; HandleScript and HandleStyle its two files.
+func HandlePage() echo.HandlerFunc {
+	return servePage("softphone/index.html", "text/html; charset=utf-8")
 }
+func HandleScript() echo.HandlerFunc {
+	return servePage("softphone/app.js", "text/javascript; charset=utf-8")
+}
+func HandleStyle() echo.HandlerFunc {
+	return servePage("softphone/style.css", "text/css; charset=utf-8")
+}
+
+// HandleSignalling is the softphone's signalling WebSocket (it signs in with the agent's token).
+func (h *Hub) HandleSignalling() echo.HandlerFunc { return h.handleSignal() }
+
+// HandleRelay is the media relay another instance opens for a call this one holds
+// (authenticated by the secret every instance derives from the admin token).
+func (h *Hub) HandleRelay() echo.HandlerFunc { return h.handleRelay() }
 
 // pageCSP keeps the softphone to its own files and its own WebSocket.
 const pageCSP = "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; " +

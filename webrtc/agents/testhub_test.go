@@ -185,7 +185,9 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 		f(&opts)
 	}
 	hub := NewHub(opts)
-	hub.Register(e)
+	e.GET("/agent", HandlePage()) // as cmd/switchboard/routes.go mounts them
+	e.GET("/agent/ws", hub.HandleSignalling())
+	e.GET("/internal/media/:call", hub.HandleRelay())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hub.Run(ctx) }()
