@@ -37,12 +37,7 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"sid": "CA00000000000000000000000000000001", "status": "completed"})
 	}))
 	t.Cleanup(api.Close)
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
-	cfg := twilioConfig()
-	cfg.APIURL = api.URL
-	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
-		t.Fatal(err)
-	}
+	reg, cfg := registryWith(t, st, twilioConfig(), api.URL)
 	id := store.NewCallID()
 	if _, err := st.Apply(ctx, call.Event{ID: "q", CallID: id, State: call.InProgress, Direction: call.Outbound,
 		Carrier: cfg.ID, CarrierCallID: "CA00000000000000000000000000000001"}); err != nil {
@@ -108,12 +103,7 @@ func TestActionsGiveUpAfterTheBound(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	t.Cleanup(api.Close)
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
-	cfg := telnyxConfig()
-	cfg.APIURL = api.URL
-	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
-		t.Fatal(err)
-	}
+	reg, cfg := registryWith(t, st, telnyxConfig(), api.URL)
 	id := store.NewCallID()
 	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
 		Backoff: 5 * time.Millisecond, MaxAttempts: 3})
@@ -153,12 +143,7 @@ func TestRejectAndNotTaken(t *testing.T) {
 		w.Write([]byte(`{"data":{"result":"ok"}}`))
 	}))
 	t.Cleanup(api.Close)
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
-	cfg := telnyxConfig()
-	cfg.APIURL = api.URL
-	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
-		t.Fatal(err)
-	}
+	reg, cfg := registryWith(t, st, telnyxConfig(), api.URL)
 	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
 		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { return "", false, nil })})
 	runCtx, stop := context.WithCancel(ctx)
@@ -219,12 +204,7 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 		w.Write([]byte(`{"errors":[{"code":"90018","title":"Call has already ended"}]}`))
 	}))
 	t.Cleanup(api.Close)
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
-	cfg := telnyxConfig()
-	cfg.APIURL = api.URL
-	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
-		t.Fatal(err)
-	}
+	reg, cfg := registryWith(t, st, telnyxConfig(), api.URL)
 	var offered atomic.Int64
 	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
 		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { offered.Add(1); return "", true, nil })})
@@ -257,4 +237,15 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 	if offered.Load() != 1 || answers.Load() != 1 {
 		t.Fatalf("offered %d, answered %d; want one of each", offered.Load(), answers.Load())
 	}
+}
+
+// registryWith is a registry holding cfg, its REST API at apiURL (a scripted carrier).
+func registryWith(t *testing.T, st *store.Redis, cfg Config, apiURL string) (*Registry, Config) {
+	t.Helper()
+	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
+	cfg.APIURL = apiURL
+	if _, err := reg.Put(context.Background(), cfg, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return reg, cfg
 }

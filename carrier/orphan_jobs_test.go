@@ -138,12 +138,7 @@ func TestOrphanJobNeverHangsUpTheLiveCall(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"sid": sid, "status": "completed"})
 	}))
 	t.Cleanup(api.Close)
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
-	cfg := twilioConfig()
-	cfg.APIURL = api.URL
-	if _, err := reg.Put(ctx, cfg, "test"); err != nil {
-		t.Fatal(err)
-	}
+	reg, cfg := registryWith(t, st, twilioConfig(), api.URL)
 	id := store.NewCallID()
 	if _, err := st.Apply(ctx, call.Event{ID: "q", CallID: id, State: call.InProgress, Direction: call.Outbound,
 		Carrier: cfg.ID, CarrierCallID: live}); err != nil {
