@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,9 +33,11 @@ func TestShortDrill(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "-mode", "short").CombinedOutput()
+	logs := t.TempDir()
+	out, err := exec.CommandContext(ctx, bin, "-mode", "short", "-logs", logs).CombinedOutput()
 	t.Logf("short drill took %v\n%s", time.Since(start).Round(time.Second), out)
 	if err != nil {
+		logWarnings(t, logs)
 		t.Fatalf("the short drill missed a goal or failed: %v", err)
 	}
 	for _, want := range []string{"PASS  completed >= 99.9%", "PASS  acknowledged events lost = 0",
@@ -43,5 +46,26 @@ func TestShortDrill(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+// logWarnings shows the last warnings and errors each instance logged, so that a drill that
+// missed a goal in CI can be read without running it again.
+func logWarnings(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				lines = append(lines, l)
+			}
+		}
+		lines = lines[max(0, len(lines)-60):]
+		t.Logf("%s: last %d warnings and errors:\n%s", filepath.Base(f), len(lines), strings.Join(lines, "\n"))
 	}
 }
