@@ -98,16 +98,10 @@ func TestTwilioMediaBoundToTheCall(t *testing.T) {
 	}
 	playFixtureStream(t, conn, twilioStartFixture(t, a))
 	conn.Close()
-	select {
-	case <-media.stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream did not stop")
-	}
-	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != a || media.streams[0].CarrierCallID != "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX" ||
-		len(media.audio) != 1 || len(media.audio[0]) != 9 {
-		t.Fatalf("streams %+v audio %v", media.streams, media.audio)
+	streams, audio := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != a || streams[0].CarrierCallID != "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX" ||
+		len(audio) != 1 || len(audio[0]) != 9 {
+		t.Fatalf("streams %+v audio %v", streams, audio)
 	}
 }
 
@@ -123,11 +117,9 @@ func TestTwilioMediaPathWithoutSbCall(t *testing.T) {
 	}
 	playFixtureStream(t, conn, twilioStartFixture(t, ""))
 	conn.Close()
-	<-media.stopped
-	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != a {
-		t.Fatalf("streams %+v", media.streams)
+	streams, _ := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != a {
+		t.Fatalf("streams %+v", streams)
 	}
 }
 
@@ -144,11 +136,9 @@ func TestTwilioLegacyMediaRoute(t *testing.T) {
 	}
 	playFixtureStream(t, conn, twilioStartFixture(t, a))
 	conn.Close()
-	<-media.stopped
-	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != a {
-		t.Fatalf("streams %+v", media.streams)
+	streams, _ := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != a {
+		t.Fatalf("streams %+v", streams)
 	}
 }
 
@@ -180,15 +170,9 @@ func TestTelnyxMediaOnTheCallPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case <-media.stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream did not stop")
-	}
-	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != a || media.streams[0].StreamID != "32DE0DEA-53CB-4B21-89A4-9E1819C043BC" ||
-		len(media.audio) != 1 || len(media.audio[0]) != 792 {
-		t.Fatalf("streams %+v, %d audio frames", media.streams, len(media.audio))
+	streams, audio := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != a || streams[0].StreamID != "32DE0DEA-53CB-4B21-89A4-9E1819C043BC" ||
+		len(audio) != 1 || len(audio[0]) != 792 {
+		t.Fatalf("streams %+v, %d audio frames", streams, len(audio))
 	}
 }

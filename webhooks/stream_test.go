@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,19 @@ type recordingMedia struct {
 	audio   [][]byte
 	digits  []string
 	stopped chan struct{}
+}
+
+// waitStopped waits for a stream to stop and returns what was recorded by then.
+func (r *recordingMedia) waitStopped(t *testing.T) ([]*MediaStream, [][]byte) {
+	t.Helper()
+	select {
+	case <-r.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream did not stop")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.streams), slices.Clone(r.audio)
 }
 
 func (r *recordingMedia) StreamStarted(_ context.Context, s *MediaStream) (MediaReceiver, error) {
@@ -86,18 +100,15 @@ func TestTwilioMediaStream(t *testing.T) {
 	}
 	send(`{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"7"}}`)
 	send(`{"event":"stop","sequenceNumber":"6","stop":{"accountSid":"AC1","callSid":"CA1"},"streamSid":"MZ1"}`)
-	select {
-	case <-media.stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream did not stop")
+	streams, audio := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != id || streams[0].CarrierCallID != "CA1" {
+		t.Fatalf("streams: %+v", streams)
 	}
 	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != id || media.streams[0].CarrierCallID != "CA1" {
-		t.Fatalf("streams: %+v", media.streams)
-	}
-	if len(media.audio) != 3 || media.audio[2][0] != 2 || len(media.digits) != 1 || media.digits[0] != "7" {
-		t.Fatalf("audio %v digits %v", media.audio, media.digits)
+	digits := slices.Clone(media.digits)
+	media.mu.Unlock()
+	if len(audio) != 3 || audio[2][0] != 2 || len(digits) != 1 || digits[0] != "7" {
+		t.Fatalf("audio %v digits %v", audio, digits)
 	}
 }
 
@@ -129,14 +140,8 @@ func TestTelnyxMediaStreamNeedsOurToken(t *testing.T) {
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","sequence_number":"2","media":{"track":"inbound","chunk":"1","timestamp":"0","payload":"`+
 		base64.StdEncoding.EncodeToString([]byte{9, 9})+`"},"stream_id":"s1"}`))
 	conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"stop","sequence_number":"3","stop":{"call_control_id":"v3:abc"},"stream_id":"s1"}`))
-	select {
-	case <-media.stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream did not stop")
-	}
-	media.mu.Lock()
-	defer media.mu.Unlock()
-	if len(media.streams) != 1 || media.streams[0].CallID != id || len(media.audio) != 1 {
-		t.Fatalf("streams %+v audio %v", media.streams, media.audio)
+	streams, audio := media.waitStopped(t)
+	if len(streams) != 1 || streams[0].CallID != id || len(audio) != 1 {
+		t.Fatalf("streams %+v audio %v", streams, audio)
 	}
 }
