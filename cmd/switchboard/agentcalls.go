@@ -65,3 +65,12 @@ func (a *agentCalls) Release(ctx context.Context, callID string) error {
 	}
 	return nil
 }
+
+// errNoRepoint is the placeholder's answer until the carrier side's re-pointing (branch
+// sim18) is merged: every re-point is refused, so a call taken over from a dead instance is
+// given up on the agents' side as before this existed.
+var errNoRepoint = errors.New("agents: re-pointing a call's media is not wired yet")
+
+// Repoint would have the carrier stream a live call's media to mediaURL; the carrier side's
+// implementation replaces this placeholder.
+func (a *agentCalls) Repoint(context.Context, string, string) error { return errNoRepoint }
