@@ -11,6 +11,7 @@ package agents
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/switchboard/switchboard/store"
@@ -60,7 +61,7 @@ func (h *Hub) claim(ctx context.Context) error {
 			return err
 		}
 		for _, co := range got {
-			h.reanchor(co)
+			h.reanchor(ctx, co)
 		}
 		if len(got) < claimBatch {
 			return nil
@@ -73,15 +74,13 @@ func (h *Hub) claim(ctx context.Context) error {
 // agent's softphone stops ringing); an answered one waits for its agent to join it again.
 // If the carrier refuses, the call is given up on the agents' side (media-lost): the carrier
 // side has it reconciled, which settles its record with the carrier's real outcome.
-func (h *Hub) reanchor(co store.ClaimedOffer) {
+func (h *Hub) reanchor(ctx context.Context, co store.ClaimedOffer) {
 	o := co.Offer
 	h.log.Info("agents: call of a dead instance taken over", "call", o.Call, "was", co.Prev, "agent", co.PrevAgent)
 	if co.Prev == store.OfferRinging && co.PrevAgent != "" {
-		h.background(opTimeout, func(ctx context.Context) {
-			if p, err := h.st.Presence(ctx, co.PrevAgent); err == nil && p.Instance != "" {
-				h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: co.PrevAgent, Reason: reasonGone})
-			}
-		})
+		// Told before the call is offered again (which may ring the same agent), and in
+		// order with that ring: directly, or on the agent's instance's channel.
+		h.endRing(ctx, o.Call, co.PrevAgent)
 	}
 	c, err := h.adopt(o)
 	if err != nil {
@@ -96,6 +95,23 @@ func (h *Hub) reanchor(co store.ClaimedOffer) {
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
 	})
+}
+
+// endRing tells agent's session that the call no longer rings for it, before returning.
+func (h *Hub) endRing(ctx context.Context, callID, agent string) {
+	p, err := h.st.Presence(ctx, agent)
+	switch {
+	case err != nil || p.Instance == "":
+	case p.Instance == h.opts.Instance:
+		if s := h.session(agent); s != nil {
+			s.callEnded(ctx, callID, reasonGone)
+		}
+	default:
+		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: reasonGone})
+		if err := h.st.NotifyInstance(ctx, p.Instance, b); err != nil {
+			h.log.Warn("agents: notice not sent", "to", p.Instance, "type", noticeEnded, "call", callID, "err", err)
+		}
+	}
 }
 
 // Handover hands the calls whose media this instance holds to the other instances before it
