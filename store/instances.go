@@ -125,6 +125,24 @@ func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error
 	return int64(score.Val()) > now.Val().UnixMilli(), nil
 }
 
+// OtherInstancesAlive counts the instances other than instance whose heartbeat deadline is
+// still ahead: those that could take its calls over.
+func (r *Redis) OtherInstancesAlive(ctx context.Context, instance string) (int, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	n, err := countAliveScript.Run(ctx, r.rdb, []string{r.keys.instances()}, instance).Int()
+	if err != nil {
+		return 0, fmt.Errorf("store: count live instances: %w", err)
+	}
+	return n, nil
+}
+
+var countAliveScript = redis.NewScript(redisNowLua + `
+local n = redis.call('ZCOUNT', KEYS[1], '(' .. nowms(), '+inf')
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if mine and tonumber(mine) > nowms() then n = n - 1 end
+return n`)
+
 // ClaimedOffer is a call taken over from a dead instance: Offer as it is now (held by the
 // claimer), Prev its state before (OfferRinging came back as OfferQueued), PrevAgent the
 // agent it rang for or had.

@@ -96,6 +96,9 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	route("CLlive", "live")
 	route("CLb", "b")
 
+	if n, err := r.OtherInstancesAlive(ctx, "a"); err != nil || n != 2 {
+		t.Fatalf("others alive: %d %v", n, err)
+	}
 	// Nobody is dead: nothing moves.
 	if got, err := r.ClaimOrphans(ctx, "b", "http://b", 100); err != nil || len(got) != 0 {
 		t.Fatalf("claim with everyone alive: %+v %v", got, err)
@@ -108,6 +111,9 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	}
 	if alive, err := r.InstanceAlive(ctx, "a"); err != nil || alive {
 		t.Fatalf("a alive after leaving: %v %v", alive, err)
+	}
+	if n, err := r.OtherInstancesAlive(ctx, "b"); err != nil || n != 1 {
+		t.Fatalf("others alive after a left: %d %v", n, err)
 	}
 	// The leaving instance never claims its own calls.
 	if got, err := r.ClaimOrphans(ctx, "a", "http://a", 100); err != nil || len(got) != 0 {

@@ -130,6 +130,13 @@ func (h *Hub) Handover(ctx context.Context) {
 	if err := h.st.LeaveInstances(ctx, h.opts.Instance); err != nil {
 		h.log.Warn("agents: could not tell the other instances this one is stopping", "err", err)
 	}
+	if n, err := h.st.OtherInstancesAlive(ctx, h.opts.Instance); err == nil && n == 0 {
+		// Nobody to take the calls: they end with this instance, as they always did.
+		if held := h.heldCount(); held > 0 {
+			h.log.Warn("agents: no other instance is alive to take this one's calls", "calls", held)
+		}
+		return
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -145,6 +152,12 @@ func (h *Hub) Handover(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+func (h *Hub) heldCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.calls)
 }
 
 // letGoMoved lets go of held calls that another instance took over and that have no stream
