@@ -26,7 +26,7 @@ const claimBatch = 64
 func (h *Hub) anchor(ctx context.Context) {
 	tick := time.NewTicker(h.opts.Liveness)
 	defer tick.Stop()
-	failing := false
+	failing, first := false, true
 	for {
 		h.mu.Lock()
 		leaving := h.leaving
@@ -34,8 +34,15 @@ func (h *Hub) anchor(ctx context.Context) {
 		var err error
 		if leaving {
 			err = h.st.LeaveInstances(ctx, h.opts.Instance)
-		} else if err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
-			err = h.claim(ctx)
+		} else {
+			var lapsed bool
+			if lapsed, err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
+				if lapsed && !first {
+					h.lapsed()
+				}
+				first = false
+				err = h.claim(ctx)
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -51,6 +58,31 @@ func (h *Hub) anchor(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// lapsed: this instance's heartbeat had lapsed (it stalled, or lost Redis), so others may
+// have taken its calls and had them streamed to themselves. It lets go of every call now held
+// elsewhere, closing its old stream if the carrier kept it open (a Telnyx call may stream to
+// both), so that only one instance bridges each call.
+func (h *Hub) lapsed() {
+	h.log.Warn("agents: this instance was taken for dead; letting go of calls taken over")
+	h.background(opTimeout, func(ctx context.Context) {
+		for _, c := range h.heldCalls() {
+			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != store.OfferEnded && o.Holder != h.opts.Instance {
+				c.moved()
+			}
+		}
+	})
+}
+
+func (h *Hub) heldCalls() []*heldCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*heldCall, 0, len(h.calls))
+	for _, c := range h.calls {
+		out = append(out, c)
+	}
+	return out
 }
 
 // claim takes over the live calls of dead instances, a batch at a time.
@@ -163,12 +195,7 @@ func (h *Hub) heldCount() int {
 // letGoMoved lets go of held calls that another instance took over and that have no stream
 // here (one with a stream lets go when its carrier stops it), and returns how many are left.
 func (h *Hub) letGoMoved(ctx context.Context) int {
-	h.mu.Lock()
-	held := make([]*heldCall, 0, len(h.calls))
-	for _, c := range h.calls {
-		held = append(held, c)
-	}
-	h.mu.Unlock()
+	held := h.heldCalls()
 	left := len(held)
 	for _, c := range held {
 		if c.hasStream() {
