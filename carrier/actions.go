@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // Actions runs the carrier actions owed after an acknowledgement: answering an inbound
@@ -28,7 +29,7 @@ type Actions struct {
 	kick chan struct{}
 }
 
-// actionStore is what running actions needs; *store.Redis implements it.
+// actionStore is what running actions needs; *carrierdb.Store implements it.
 type actionStore interface {
 	EnqueueJob(ctx context.Context, j store.Job) (bool, error)
 	ClaimJobs(ctx context.Context, holder string, lease time.Duration, max int) ([]store.Claimed, error)
@@ -38,7 +39,7 @@ type actionStore interface {
 	JobBacklog(ctx context.Context) (int64, error)
 	Call(ctx context.Context, id string) (call.Call, error)
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
-	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+	AddCarrierEvent(ctx context.Context, e carrierdb.Event) error
 }
 
 // inboundPreparer decides, just before an inbound Telnyx call is answered, whether it is
@@ -205,7 +206,7 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		reason := err.Error()
 		a.d.Log.Warn("carrier action given up", "job", c.ID, "carrier", c.Carrier, "call", c.CallID, "attempt", c.Attempt, "reason", reason)
 		if err = a.d.Store.FailJob(ctx, c, reason); err == nil {
-			a.d.Store.AddCarrierEvent(ctx, store.CarrierEvent{Kind: "action-failed", Carrier: c.Carrier, CallID: c.CallID,
+			a.d.Store.AddCarrierEvent(ctx, carrierdb.Event{Kind: "action-failed", Carrier: c.Carrier, CallID: c.CallID,
 				Detail: c.Kind + " given up after " + fmt.Sprint(c.Attempt) + " attempts: " + reason})
 		}
 	default:

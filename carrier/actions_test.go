@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -240,7 +241,7 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 }
 
 // registryWith is a registry holding cfg, its REST API at apiURL (a scripted carrier).
-func registryWith(t *testing.T, st *store.Redis, cfg Config, apiURL string) (*Registry, Config) {
+func registryWith(t *testing.T, st *carrierdb.Store, cfg Config, apiURL string) (*Registry, Config) {
 	t.Helper()
 	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
 	cfg.APIURL = apiURL

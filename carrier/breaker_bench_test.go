@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -14,11 +15,12 @@ import (
 // is queued for Run (not running here: the queue fills and outcomes are dropped, counted).
 func BenchmarkAllow(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(b), Namespace: redistest.Namespace(b)}, log)
+	raw, err := store.Open(context.Background(), store.Options{URL: redistest.URL(b), Namespace: redistest.Namespace(b)}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { st.Close() })
+	b.Cleanup(func() { raw.Close() })
+	st := carrierdb.New(raw)
 	reg := NewRegistry(st, NewHTTPClient(), log)
 	cfg := Config{ID: "bench", Kind: Twilio, APIURL: "https://api.twilio.com", AccountSID: "AC0123456789abcdef0123456789abcdef",
 		AuthToken: "token-0123456789", From: "+15550100", Enabled: true, RequestTimeout: Duration(500 * time.Millisecond)}

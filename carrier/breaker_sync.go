@@ -8,7 +8,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // Run keeps the breakers in step with Redis until ctx ends: it watches for changes, polls as
@@ -132,7 +132,7 @@ func (b *Breakers) unshared() bool { return !b.sharedOK.Load() }
 
 // shareOutcome counts a call's outcome in the fleet's rolling window, which opens the shared
 // breaker when the fleet's failures call for it.
-func (b *Breakers) shareOutcome(ctx context.Context, carrier string, failed bool, policy store.BreakerPolicy) {
+func (b *Breakers) shareOutcome(ctx context.Context, carrier string, failed bool, policy carrierdb.BreakerPolicy) {
 	if b.unshared() {
 		return
 	}
@@ -184,7 +184,7 @@ func (b *Breakers) closeAfterProbe(ctx context.Context, carrier string) {
 }
 
 // reopenAfterProbe opens the fleet's breaker again: this instance's trial call failed.
-func (b *Breakers) reopenAfterProbe(ctx context.Context, carrier string, policy store.BreakerPolicy, reason string) {
+func (b *Breakers) reopenAfterProbe(ctx context.Context, carrier string, policy carrierdb.BreakerPolicy, reason string) {
 	if b.unshared() {
 		return
 	}
@@ -229,7 +229,7 @@ func (b *Breakers) shareEvent(ctx context.Context, carrier, kind, detail string)
 }
 
 func (b *Breakers) event(ctx context.Context, carrier, kind, detail string) {
-	if err := b.st.AddCarrierEvent(ctx, store.CarrierEvent{Kind: kind, Carrier: carrier, Detail: detail}); err != nil {
+	if err := b.st.AddCarrierEvent(ctx, carrierdb.Event{Kind: kind, Carrier: carrier, Detail: detail}); err != nil {
 		b.log.Debug("carrier event not recorded", "err", err)
 	}
 }

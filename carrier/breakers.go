@@ -14,6 +14,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // Breakers holds one circuit breaker per carrier and keeps it in step with every other
@@ -53,18 +54,18 @@ type Breakers struct {
 	jobs      chan func(context.Context) // sync work for Run; breaker_sync.go
 }
 
-// breakerStore is the shared state; *store.Redis implements it.
+// breakerStore is the shared state; *carrierdb.Store implements it.
 type breakerStore interface {
-	RecordBreakerOutcome(ctx context.Context, carrier string, failed bool, p store.BreakerPolicy) (bool, error)
+	RecordBreakerOutcome(ctx context.Context, carrier string, failed bool, p carrierdb.BreakerPolicy) (bool, error)
 	OpenBreaker(ctx context.Context, carrier string, openFor time.Duration, reopen bool) (bool, error)
 	CloseBreaker(ctx context.Context, carrier string) error
 	ClaimProbe(ctx context.Context, carrier, holder string, ttl time.Duration) (bool, error)
 	ReleaseProbe(ctx context.Context, carrier, holder string) error
 	ForceBreaker(ctx context.Context, carrier, force string, a store.Audit) error
-	BreakerStates(ctx context.Context, carriers []string) (map[string]store.BreakerShared, error)
-	BreakerWindowOf(ctx context.Context, carrier string, p store.BreakerPolicy) (store.BreakerWindow, error)
+	BreakerStates(ctx context.Context, carriers []string) (map[string]carrierdb.BreakerShared, error)
+	BreakerWindowOf(ctx context.Context, carrier string, p carrierdb.BreakerPolicy) (carrierdb.BreakerWindow, error)
 	WatchBreakers(ctx context.Context, changed func(carrier string)) error
-	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+	AddCarrierEvent(ctx context.Context, e carrierdb.Event) error
 	MarkHeard(ctx context.Context, carrier string) error
 	CarrierSilent(ctx context.Context, carrier string, window time.Duration) (bool, error)
 }
@@ -219,7 +220,7 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		won, err := b.st.ClaimProbe(cctx, carrier, b.instance, ttl)
 		cancel()
 		switch {
-		case errors.Is(err, store.ErrNotHalfOpen):
+		case errors.Is(err, carrierdb.ErrNotHalfOpen):
 			// Another instance's probe closed the breaker; this one has not heard yet. The
 			// call goes ahead as on a closed breaker.
 			br.halfOpen.Store(false)
@@ -281,8 +282,8 @@ func probeTTL(cfg Config) time.Duration {
 	return requestTimeout(cfg) + cfg.Breaker.CallbackDeadline.Std() + 2*time.Second
 }
 
-func policyOf(s BreakerSettings) store.BreakerPolicy {
-	return store.BreakerPolicy{FailureThreshold: s.FailureThreshold, FailureRatio: s.FailureRatio, MinRequests: s.MinRequests,
+func policyOf(s BreakerSettings) carrierdb.BreakerPolicy {
+	return carrierdb.BreakerPolicy{FailureThreshold: s.FailureThreshold, FailureRatio: s.FailureRatio, MinRequests: s.MinRequests,
 		Window: s.Window.Std(), BucketPeriod: s.BucketPeriod.Std(), OpenTimeout: s.OpenTimeout.Std()}
 }
 
@@ -336,14 +337,14 @@ type BreakerStatus struct {
 	// Reason says why the carrier is skipped, if it is.
 	Reason string `json:"reason,omitempty"`
 	// OpenFor is how long the shared breaker stays open.
-	OpenFor  Duration            `json:"open_for"`
-	HalfOpen bool                `json:"half_open"`
-	Prober   string              `json:"prober,omitempty"`
-	Window   store.BreakerWindow `json:"window"` // the fleet's rolling window
-	Local    LocalCounts         `json:"local"`  // this instance's breaker
-	Shared   bool                `json:"shared"` // whether Redis could be read
-	Settings BreakerSettings     `json:"settings"`
-	Instance string              `json:"instance"`
+	OpenFor  Duration                `json:"open_for"`
+	HalfOpen bool                    `json:"half_open"`
+	Prober   string                  `json:"prober,omitempty"`
+	Window   carrierdb.BreakerWindow `json:"window"` // the fleet's rolling window
+	Local    LocalCounts             `json:"local"`  // this instance's breaker
+	Shared   bool                    `json:"shared"` // whether Redis could be read
+	Settings BreakerSettings         `json:"settings"`
+	Instance string                  `json:"instance"`
 }
 
 // LocalCounts is this instance's breaker.

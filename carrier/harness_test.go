@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // scripted is a Twilio-compatible carrier whose answers a test scripts. When it accepts a
@@ -26,7 +26,7 @@ import (
 type scripted struct {
 	t        *testing.T
 	srv      *httptest.Server
-	st       *store.Redis
+	st       *carrierdb.Store
 	id       string
 	status   atomic.Int64 // HTTP status to answer; 0 or 201 accepts
 	body     atomic.Value // string: error body for a non-2xx status
@@ -38,7 +38,7 @@ type scripted struct {
 	work     sync.WaitGroup
 }
 
-func newScripted(t *testing.T, st *store.Redis, id string) *scripted {
+func newScripted(t *testing.T, st *carrierdb.Store, id string) *scripted {
 	s := &scripted{t: t, st: st, id: id}
 	s.callback.Store(true)
 	s.body.Store(`upstream unavailable`)
@@ -113,7 +113,7 @@ func (s *scripted) config(priority int, tweak func(*Config)) Config {
 // instance is one Switchboard's outbound side: its own store client, registry, breakers,
 // placer and carrier actions (whose runner may be left stopped), running until the test ends.
 type instance struct {
-	st       *store.Redis
+	st       *carrierdb.Store
 	reg      *Registry
 	breakers *Breakers
 	router   *Router
@@ -127,20 +127,20 @@ func newInstance(t *testing.T, ns string) *instance {
 	return newInstanceOn(t, openStore(t, ns))
 }
 
-func newInstanceOn(t *testing.T, st *store.Redis) *instance {
+func newInstanceOn(t *testing.T, st *carrierdb.Store) *instance {
 	t.Helper()
 	return newInstanceAt(t, st, "http://127.0.0.1:9")
 }
 
 // newInstanceAt is an instance whose callback URLs point at publicURL.
-func newInstanceAt(t *testing.T, st *store.Redis, publicURL string) *instance {
+func newInstanceAt(t *testing.T, st *carrierdb.Store, publicURL string) *instance {
 	t.Helper()
 	return newInstanceRunning(t, st, publicURL, true)
 }
 
 // newInstanceRunning is newInstanceAt whose actions runner runs only if runActions: an
 // instance that dies before doing the jobs it stored.
-func newInstanceRunning(t *testing.T, st *store.Redis, publicURL string, runActions bool) *instance {
+func newInstanceRunning(t *testing.T, st *carrierdb.Store, publicURL string, runActions bool) *instance {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	in := &instance{st: st, reg: NewRegistry(st, NewHTTPClient(), log)}

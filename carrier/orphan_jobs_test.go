@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -106,7 +107,7 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	}
 }
 
-func orphanEntries(t *testing.T, st *store.Redis, callID string) []call.Entry {
+func orphanEntries(t *testing.T, st *carrierdb.Store, callID string) []call.Entry {
 	t.Helper()
 	c, err := st.Call(context.Background(), callID)
 	if err != nil {

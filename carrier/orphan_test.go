@@ -17,7 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webhooks"
 )
@@ -190,7 +190,7 @@ func withWebhooksAt(t *testing.T) (*instance, string) {
 
 // withWebhooksOn is an instance on st with webhooks on a real port, whose actions runner runs
 // only if runActions.
-func withWebhooksOn(t *testing.T, st *store.Redis, runActions bool) (*instance, string) {
+func withWebhooksOn(t *testing.T, st *carrierdb.Store, runActions bool) (*instance, string) {
 	e := echo.New()
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // Placer places outbound calls: it creates the call record, tries the carriers the Router
@@ -36,7 +37,7 @@ type Placer struct {
 	orphans *orphans
 }
 
-// placerStore is what placing calls needs from the store; *store.Redis implements it.
+// placerStore is what placing calls needs from the store; *carrierdb.Store implements it.
 type placerStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
 	ClaimAttempt(ctx context.Context, callID, carrier string, n int) error
@@ -45,7 +46,7 @@ type placerStore interface {
 	Call(ctx context.Context, id string) (call.Call, error)
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error
-	AddCarrierEvent(ctx context.Context, e store.CarrierEvent) error
+	AddCarrierEvent(ctx context.Context, e carrierdb.Event) error
 	EnqueueJob(ctx context.Context, j store.Job) (bool, error) // an orphan's hang-up
 }
 
@@ -263,7 +264,7 @@ func (p *Placer) failoverEvents(ctx context.Context, id string, failed []failure
 		if i+1 < len(failed) {
 			next = failed[i+1].carrier
 		}
-		e := store.CarrierEvent{Kind: "failover", Carrier: f.carrier, Next: next, CallID: id, Detail: f.reason}
+		e := carrierdb.Event{Kind: "failover", Carrier: f.carrier, Next: next, CallID: id, Detail: f.reason}
 		if err := p.d.Store.AddCarrierEvent(ctx, e); err != nil {
 			p.d.Log.Debug("failover event not recorded", "call", id, "err", err)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -198,7 +198,7 @@ func TestTwoInstancesShareTheBreakerAndProbeOnce(t *testing.T) {
 }
 
 // probes counts the half-open probes the events log records for the primary.
-func probes(t *testing.T, st *store.Redis) int {
+func probes(t *testing.T, st *carrierdb.Store) int {
 	t.Helper()
 	events, err := st.CarrierEvents(context.Background(), 100)
 	if err != nil {
@@ -215,7 +215,7 @@ func probes(t *testing.T, st *store.Redis) int {
 
 // probeClosed reports whether the events log shows (within a few seconds: events are written
 // in the background) the primary's breaker closed after a probe.
-func probeClosed(t *testing.T, st *store.Redis) bool {
+func probeClosed(t *testing.T, st *carrierdb.Store) bool {
 	t.Helper()
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		events, err := st.CarrierEvents(context.Background(), 100)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -95,7 +96,7 @@ func answerWith(status int, body string) func(http.ResponseWriter) {
 // reconcileRig is a store with one twilio carrier whose status API is a statusAPI.
 type reconcileRig struct {
 	ns  string
-	st  *store.Redis
+	st  *carrierdb.Store
 	reg *Registry
 	api *statusAPI
 }
@@ -113,7 +114,7 @@ func newReconcileRig(t *testing.T) *reconcileRig {
 	return g
 }
 
-func (g *reconcileRig) registry(t *testing.T, st *store.Redis) *Registry {
+func (g *reconcileRig) registry(t *testing.T, st *carrierdb.Store) *Registry {
 	t.Helper()
 	reg := NewRegistry(st, NewHTTPClient(), slog.New(slog.DiscardHandler))
 	if err := reg.Load(context.Background()); err != nil {

@@ -1,10 +1,12 @@
 // Package store keeps Switchboard's shared state in Redis: call records and their event logs,
-// the index from a carrier's call id to ours, the call-detail records of finished calls, and
-// (as the other packages grow) agents, carrier configuration and shared breaker state.
+// the index from a carrier's call id to ours, the call-detail records of finished calls,
+// agents and their presence, durable carrier jobs, the reconciler's schedule and the admin
+// audit log. The carrier side's own records (configurations, shared breakers, liveness,
+// recent carrier events) are in its subpackage store/carrierdb, built on Redis.Sub.
 //
-// It is the only package that imports go-redis. Every instance of Switchboard shares one Redis
-// (single node, Sentinel or Cluster); with no REDIS_URL the same code runs on an in-process
-// Redis so that the demo needs nothing installed.
+// It and its subpackages are the only packages that import go-redis. Every instance of
+// Switchboard shares one Redis (single node, Sentinel or Cluster); with no REDIS_URL the same
+// code runs on an in-process Redis so that the demo needs nothing installed.
 package store
 
 import (

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -130,7 +131,7 @@ func configureCarrier(ctx context.Context, redisURL, token string) error {
 		return err
 	}
 	defer st.Close()
-	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	_, err = reg.Put(ctx, carrier.Config{ID: "load", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
 		AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: token, From: "+15550100", Enabled: true}, "callbackload")
 	return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/webhooks"
 )
 
@@ -28,7 +29,7 @@ type carrierSide struct {
 // newCarrierSide builds the outbound side. The placer and the actions reach the webhooks
 // (Telnyx stream URLs, answers prepared for inbound calls) only once newWebhooks has run,
 // which run does before it starts anything.
-func newCarrierSide(cfg config, st *store.Redis, carriers *carrier.Registry, public string,
+func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry, public string,
 	metrics *prometheus.Registry, log *slog.Logger) *carrierSide {
 	c := &carrierSide{}
 	outbound := carrier.NewMetrics(metrics)

@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
@@ -56,10 +57,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
+	carrierDB := carrierdb.New(st) // the carrier side's records, on the same Redis
 	adminToken := adminTokenOf(cfg, stdout)
 	metrics := newMetrics()
 
-	carriers := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
+	carriers := carrier.NewRegistry(carrierDB, carrier.NewHTTPClient(), log)
 	if err := carriers.Load(ctx); err != nil {
 		return fmt.Errorf("load carriers: %w", err)
 	}
@@ -92,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// The carrier side, then the agents' side (softphones, presence, routing of inbound calls,
 	// the media bridge), then the webhooks that join them.
-	carrierSide := newCarrierSide(cfg, st, carriers, public, metrics, log)
+	carrierSide := newCarrierSide(cfg, carrierDB, carriers, public, metrics, log)
 	agents, err := newAgentSide(cfg, st, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
@@ -117,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: st, Agents: st, Dialer: agents.hub, Hangups: carrierSide.actions})
+		AdminLog: carrierDB, Agents: st, Dialer: agents.hub, Hangups: carrierSide.actions})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, st, carriers, demo); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // router orders carriers for a call; *carrier.Router implements it.
@@ -82,7 +83,7 @@ func HandleCarrierEvents(d Deps) echo.HandlerFunc {
 			return fail(c, d.Log, err)
 		}
 		if events == nil {
-			events = []store.CarrierEvent{}
+			events = []carrierdb.Event{}
 		}
 		return c.JSON(http.StatusOK, map[string]any{"events": events})
 	}

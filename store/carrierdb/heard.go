@@ -1,4 +1,4 @@
-package store
+package carrierdb
 
 import (
 	"context"
@@ -37,22 +37,22 @@ return 0`)
 const heardTTL = time.Hour
 
 // MarkHeard records that carrier delivered something just now.
-func (r *Redis) MarkHeard(ctx context.Context, carrier string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) MarkHeard(ctx context.Context, carrier string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	if err := markHeardScript.Run(ctx, r.rdb, []string{r.keys.breaker(carrier, "heard")}, heardTTL.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("store: mark %s heard: %w", carrier, err)
+	if err := markHeardScript.Run(ctx, r.sub.Client(), []string{r.keys.breaker(carrier, "heard")}, heardTTL.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("carrierdb: mark %s heard: %w", carrier, err)
 	}
 	return nil
 }
 
 // CarrierSilent reports whether no instance has heard from carrier within the last window.
-func (r *Redis) CarrierSilent(ctx context.Context, carrier string, window time.Duration) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) CarrierSilent(ctx context.Context, carrier string, window time.Duration) (bool, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	n, err := silentScript.Run(ctx, r.rdb, []string{r.keys.breaker(carrier, "heard")}, window.Milliseconds()).Int()
+	n, err := silentScript.Run(ctx, r.sub.Client(), []string{r.keys.breaker(carrier, "heard")}, window.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("store: is %s silent: %w", carrier, err)
+		return false, fmt.Errorf("carrierdb: is %s silent: %w", carrier, err)
 	}
 	return n == 1, nil
 }

@@ -1,15 +1,19 @@
-package store
+package carrierdb
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/redistest"
 )
 
 func TestCarrierConfigIsAuditedAndBroadcast(t *testing.T) {
-	a := open(t)
-	b := open(t, func(o *Options) { o.Namespace = a.opts.Namespace }) // a second instance on the same Redis
+	ns := redistest.Namespace(t)
+	a := openNS(t, ns)
+	b := openNS(t, ns) // a second instance on the same Redis
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := make(chan struct{}, 16)
@@ -25,7 +29,7 @@ func TestCarrierConfigIsAuditedAndBroadcast(t *testing.T) {
 	}
 	wait("subscription")
 
-	if err := a.PutCarrier(ctx, "primary", []byte(`{"kind":"twilio"}`), Audit{Actor: "admin@127.0.0.1", Action: "carrier.put", Target: "primary", Detail: "created"}); err != nil {
+	if err := a.PutCarrier(ctx, "primary", []byte(`{"kind":"twilio"}`), store.Audit{Actor: "admin@127.0.0.1", Action: "carrier.put", Target: "primary", Detail: "created"}); err != nil {
 		t.Fatal(err)
 	}
 	wait("put")
@@ -33,11 +37,11 @@ func TestCarrierConfigIsAuditedAndBroadcast(t *testing.T) {
 	if err != nil || string(all["primary"]) != `{"kind":"twilio"}` {
 		t.Fatalf("carriers: %q %v", all, err)
 	}
-	if err := a.DeleteCarrier(ctx, "primary", Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); err != nil {
+	if err := a.DeleteCarrier(ctx, "primary", store.Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); err != nil {
 		t.Fatal(err)
 	}
 	wait("delete")
-	if err := a.DeleteCarrier(ctx, "primary", Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); !errors.Is(err, ErrNotFound) {
+	if err := a.DeleteCarrier(ctx, "primary", store.Audit{Actor: "admin", Action: "carrier.delete", Target: "primary"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	log, err := a.AuditLog(ctx, 10)

@@ -1,4 +1,4 @@
-package store
+package carrierdb
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 // Shared circuit-breaker state, one set of keys per carrier under the hash tag {cb:<carrier>}
@@ -139,8 +141,8 @@ const halfOpenTTL = 24 * time.Hour
 
 // RecordBreakerOutcome counts one outcome of a request to carrier in the shared window and
 // reports whether it opened the breaker.
-func (r *Redis) RecordBreakerOutcome(ctx context.Context, carrier string, failed bool, p BreakerPolicy) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) RecordBreakerOutcome(ctx context.Context, carrier string, failed bool, p BreakerPolicy) (bool, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	period := max(p.BucketPeriod, 10*time.Millisecond)
 	buckets := max(int64(p.Window/period), 1)
@@ -149,12 +151,12 @@ func (r *Redis) RecordBreakerOutcome(ctx context.Context, carrier string, failed
 		f = "1"
 	}
 	k := func(part string) string { return r.keys.breaker(carrier, part) }
-	n, err := recordScript.Run(ctx, r.rdb, []string{k("w"), k("open"), k("halfopen"), k("force")},
+	n, err := recordScript.Run(ctx, r.sub.Client(), []string{k("w"), k("open"), k("halfopen"), k("force")},
 		f, period.Milliseconds(), buckets, p.FailureThreshold, strconv.FormatFloat(p.FailureRatio, 'g', -1, 64),
 		p.MinRequests, max(p.OpenTimeout, time.Millisecond).Milliseconds(), r.keys.breakerChannel(), carrier,
 		halfOpenTTL.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("store: record breaker outcome for %s: %w", carrier, err)
+		return false, fmt.Errorf("carrierdb: record breaker outcome for %s: %w", carrier, err)
 	}
 	return n == 1, nil
 }
@@ -162,39 +164,39 @@ func (r *Redis) RecordBreakerOutcome(ctx context.Context, carrier string, failed
 // OpenBreaker opens carrier's shared breaker for openFor, unless it is open, half-open or
 // forced already; with reopen (a failed probe) it opens a half-open breaker again. It reports
 // whether it opened the breaker.
-func (r *Redis) OpenBreaker(ctx context.Context, carrier string, openFor time.Duration, reopen bool) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) OpenBreaker(ctx context.Context, carrier string, openFor time.Duration, reopen bool) (bool, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	mode := "trip"
 	if reopen {
 		mode = "reopen"
 	}
 	k := func(part string) string { return r.keys.breaker(carrier, part) }
-	n, err := openScript.Run(ctx, r.rdb, []string{k("open"), k("halfopen"), k("force"), k("w"), k("probe")},
+	n, err := openScript.Run(ctx, r.sub.Client(), []string{k("open"), k("halfopen"), k("force"), k("w"), k("probe")},
 		max(openFor, time.Millisecond).Milliseconds(), r.keys.breakerChannel(), carrier, mode,
 		halfOpenTTL.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("store: open breaker %s: %w", carrier, err)
+		return false, fmt.Errorf("carrierdb: open breaker %s: %w", carrier, err)
 	}
 	return n == 1, nil
 }
 
 // CloseBreaker closes carrier's shared breaker (a probe succeeded) and empties its window.
-func (r *Redis) CloseBreaker(ctx context.Context, carrier string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) CloseBreaker(ctx context.Context, carrier string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	k := func(part string) string { return r.keys.breaker(carrier, part) }
-	err := closeScript.Run(ctx, r.rdb, []string{k("open"), k("halfopen"), k("w"), k("probe")},
+	err := closeScript.Run(ctx, r.sub.Client(), []string{k("open"), k("halfopen"), k("w"), k("probe")},
 		r.keys.breakerChannel(), carrier).Err()
 	if err != nil {
-		return fmt.Errorf("store: close breaker %s: %w", carrier, err)
+		return fmt.Errorf("carrierdb: close breaker %s: %w", carrier, err)
 	}
 	return nil
 }
 
 // ErrNotHalfOpen is ClaimProbe's answer when the breaker is no longer half-open: a probe
 // elsewhere already closed it (this instance has not heard yet), so there is nothing to probe.
-var ErrNotHalfOpen = errors.New("store: breaker is not half-open")
+var ErrNotHalfOpen = errors.New("carrierdb: breaker is not half-open")
 
 // claimProbeScript claims the probe only while the breaker is still half-open. Without that
 // check an instance that has not yet heard of a close would find the claim gone (closing
@@ -207,14 +209,14 @@ return 0`)
 
 // ClaimProbe makes holder the one instance that probes carrier's half-open breaker, for at
 // most ttl; false if another instance holds the claim, ErrNotHalfOpen if the breaker closed.
-func (r *Redis) ClaimProbe(ctx context.Context, carrier, holder string, ttl time.Duration) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) ClaimProbe(ctx context.Context, carrier, holder string, ttl time.Duration) (bool, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	n, err := claimProbeScript.Run(ctx, r.rdb, []string{r.keys.breaker(carrier, "halfopen"), r.keys.breaker(carrier, "probe")},
+	n, err := claimProbeScript.Run(ctx, r.sub.Client(), []string{r.keys.breaker(carrier, "halfopen"), r.keys.breaker(carrier, "probe")},
 		holder, ttl.Milliseconds()).Int()
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("store: claim probe of %s: %w", carrier, err)
+		return false, fmt.Errorf("carrierdb: claim probe of %s: %w", carrier, err)
 	case n < 0:
 		return false, ErrNotHalfOpen
 	}
@@ -222,40 +224,40 @@ func (r *Redis) ClaimProbe(ctx context.Context, carrier, holder string, ttl time
 }
 
 // ReleaseProbe gives up holder's claim on probing carrier, if it still has it.
-func (r *Redis) ReleaseProbe(ctx context.Context, carrier, holder string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) ReleaseProbe(ctx context.Context, carrier, holder string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	return releaseProbeScript.Run(ctx, r.rdb, []string{r.keys.breaker(carrier, "probe")}, holder).Err()
+	return releaseProbeScript.Run(ctx, r.sub.Client(), []string{r.keys.breaker(carrier, "probe")}, holder).Err()
 }
 
 // ForceBreaker sets an admin's override of carrier's breaker ("open", "closed", or "" for
 // auto) and records it in the audit log. The override and the audit entry live in different
 // hash slots, so they are two writes; the override goes first, so the log never claims a
 // change that did not happen.
-func (r *Redis) ForceBreaker(ctx context.Context, carrier, force string, a Audit) error {
-	opCtx, cancel := r.opCtx(ctx)
+func (r *Store) ForceBreaker(ctx context.Context, carrier, force string, a store.Audit) error {
+	opCtx, cancel := r.sub.OpCtx(ctx)
 	var err error
 	switch force {
 	case "open", "closed":
-		err = r.rdb.Set(opCtx, r.keys.breaker(carrier, "force"), force, 0).Err()
+		err = r.sub.Client().Set(opCtx, r.keys.breaker(carrier, "force"), force, 0).Err()
 	case "":
-		err = r.rdb.Del(opCtx, r.keys.breaker(carrier, "force")).Err()
+		err = r.sub.Client().Del(opCtx, r.keys.breaker(carrier, "force")).Err()
 	default:
 		err = fmt.Errorf("unknown force %q", force)
 	}
 	if err == nil {
-		err = r.rdb.Publish(opCtx, r.keys.breakerChannel(), carrier+" force").Err()
+		err = r.sub.Client().Publish(opCtx, r.keys.breakerChannel(), carrier+" force").Err()
 	}
 	cancel()
 	if err != nil {
-		return fmt.Errorf("store: force breaker %s: %w", carrier, err)
+		return fmt.Errorf("carrierdb: force breaker %s: %w", carrier, err)
 	}
 	return r.Audited(ctx, a)
 }
 
 // BreakerStates reads the shared state of each carrier's breaker in one pipeline.
-func (r *Redis) BreakerStates(ctx context.Context, carriers []string) (map[string]BreakerShared, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) BreakerStates(ctx context.Context, carriers []string) (map[string]BreakerShared, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	type cmds struct {
 		open     *redis.DurationCmd
@@ -264,7 +266,7 @@ func (r *Redis) BreakerStates(ctx context.Context, carriers []string) (map[strin
 		probe    *redis.StringCmd
 	}
 	got := make([]cmds, len(carriers))
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.sub.Client().Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range carriers {
 			got[i] = cmds{
 				open:     p.PTTL(ctx, r.keys.breaker(c, "open")),
@@ -276,7 +278,7 @@ func (r *Redis) BreakerStates(ctx context.Context, carriers []string) (map[strin
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("store: read breakers: %w", err)
+		return nil, fmt.Errorf("carrierdb: read breakers: %w", err)
 	}
 	out := make(map[string]BreakerShared, len(carriers))
 	for i, c := range carriers {
@@ -291,12 +293,12 @@ func (r *Redis) BreakerStates(ctx context.Context, carriers []string) (map[strin
 }
 
 // BreakerWindowOf sums carrier's shared rolling window as of now, for the admin view.
-func (r *Redis) BreakerWindowOf(ctx context.Context, carrier string, p BreakerPolicy) (BreakerWindow, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) BreakerWindowOf(ctx context.Context, carrier string, p BreakerPolicy) (BreakerWindow, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	all, err := r.rdb.HGetAll(ctx, r.keys.breaker(carrier, "w")).Result()
+	all, err := r.sub.Client().HGetAll(ctx, r.keys.breaker(carrier, "w")).Result()
 	if err != nil {
-		return BreakerWindow{}, fmt.Errorf("store: read breaker window of %s: %w", carrier, err)
+		return BreakerWindow{}, fmt.Errorf("carrierdb: read breaker window of %s: %w", carrier, err)
 	}
 	period := max(p.BucketPeriod, 10*time.Millisecond)
 	now := time.Now().UnixMilli() / period.Milliseconds()
@@ -325,24 +327,9 @@ func (r *Redis) BreakerWindowOf(ctx context.Context, carrier string, p BreakerPo
 // WatchBreakers calls changed with a carrier's id whenever any instance opens, closes or
 // forces its breaker, and with "" each time the subscription is (re)established, when a
 // message may have been missed. It returns when ctx ends.
-func (r *Redis) WatchBreakers(ctx context.Context, changed func(carrier string)) error {
-	return r.subscribe(ctx, []string{r.keys.breakerChannel()}, func(string) { changed("") }, func(_, payload string) {
+func (r *Store) WatchBreakers(ctx context.Context, changed func(carrier string)) error {
+	return r.sub.Subscribe(ctx, []string{r.keys.breakerChannel()}, func(string) { changed("") }, func(_, payload string) {
 		carrier, _, _ := strings.Cut(payload, " ")
 		changed(carrier)
-	})
-}
-
-// WatchCalls calls changed with a call's id and new state whenever any instance creates a
-// call or moves its state (the apply script publishes it), and resubscribed when the
-// subscription was re-established. Delivery is at most once: a caller that must not miss a
-// change reads the call as well.
-func (r *Redis) WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error {
-	return r.subscribe(ctx, []string{r.keys.channel()}, func(string) {
-		if resubscribed != nil {
-			resubscribed()
-		}
-	}, func(_, payload string) {
-		id, state, _ := strings.Cut(payload, " ")
-		changed(id, state)
 	})
 }

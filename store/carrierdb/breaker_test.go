@@ -1,4 +1,4 @@
-package store
+package carrierdb
 
 import (
 	"context"
@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/call"
-
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -113,7 +112,7 @@ func TestSharedBreakerRatioAndForce(t *testing.T) {
 		t.Fatalf("window after tripping: %+v %v (it starts over)", w, err)
 	}
 	r.CloseBreaker(ctx, "tx")
-	if err := r.ForceBreaker(ctx, "tx", "closed", Audit{Actor: "admin@test", Action: "breaker.force", Target: "tx", Detail: "closed"}); err != nil {
+	if err := r.ForceBreaker(ctx, "tx", "closed", store.Audit{Actor: "admin@test", Action: "breaker.force", Target: "tx", Detail: "closed"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
@@ -128,72 +127,12 @@ func TestSharedBreakerRatioAndForce(t *testing.T) {
 	if st["tx"].Force != "closed" {
 		t.Fatalf("force: %+v", st["tx"])
 	}
-	r.ForceBreaker(ctx, "tx", "", Audit{Actor: "admin@test", Action: "breaker.force", Target: "tx", Detail: "auto"})
+	r.ForceBreaker(ctx, "tx", "", store.Audit{Actor: "admin@test", Action: "breaker.force", Target: "tx", Detail: "auto"})
 	if st, _ := r.BreakerStates(ctx, []string{"tx"}); st["tx"].Force != "" {
 		t.Fatalf("force after auto: %+v", st["tx"])
 	}
 	log, _ := r.AuditLog(ctx, 10)
 	if len(log) != 2 || log[0].Detail != "auto" || log[1].Detail != "closed" {
 		t.Fatalf("audit: %+v", log)
-	}
-}
-
-func TestCDRCarriesAttempts(t *testing.T) {
-	r := open(t)
-	ctx := context.Background()
-	id := NewCallID()
-	mustApply(t, r, call.Event{ID: id + ":queued", CallID: id, State: call.Queued, Direction: call.Outbound, To: "+15550199"})
-	mustClaim(t, r, id, "primary", 1)
-	mustClaim(t, r, id, "secondary", 2)
-	for _, e := range []call.Event{
-		{ID: AttemptEventID(id, 1), CallID: id, Carrier: "primary", Detail: "primary: http 503 → next"},
-		{ID: AttemptEventID(id, 2), CallID: id, Carrier: "secondary", Detail: "accepted by secondary"},
-		{ID: "x", CallID: id, State: call.Completed, Carrier: "secondary"},
-	} {
-		mustApply(t, r, e)
-	}
-	cdrs, err := r.RecentCDRs(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Attempt{{"primary", "primary: http 503 → next"}, {"secondary", "accepted by secondary"}}
-	if len(cdrs) != 1 || len(cdrs[0].Attempts) != 2 || cdrs[0].Attempts[0] != want[0] || cdrs[0].Attempts[1] != want[1] {
-		t.Fatalf("cdr: %+v", cdrs)
-	}
-	ev := []CarrierEvent{{Kind: "failover", Carrier: "primary", Next: "secondary", CallID: id, Detail: "http 503"}}
-	if err := r.AddCarrierEvent(ctx, ev[0]); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.CarrierEvents(ctx, 5)
-	if err != nil || len(got) != 1 || got[0].Next != "secondary" || got[0].At.IsZero() {
-		t.Fatalf("carrier events: %+v %v", got, err)
-	}
-}
-
-func TestWatchCalls(t *testing.T) {
-	r := open(t)
-	ctx, stop := context.WithCancel(context.Background())
-	got := make(chan string, 8)
-	subscribed := make(chan struct{}, 1)
-	var watching sync.WaitGroup
-	watching.Go(func() {
-		r.WatchCalls(ctx, func(id, state string) { got <- id + " " + state }, func() { subscribed <- struct{}{} })
-	})
-	defer func() { stop(); watching.Wait() }()
-	<-subscribed
-	id := NewCallID()
-	mustApply(t, r, call.Event{ID: "q", CallID: id, State: call.Queued})
-	mustClaim(t, r, id, "c", 1)
-	mustApply(t, r, call.Event{ID: AttemptEventID(id, 1), CallID: id, Carrier: "c", Detail: "accepted by c"})
-	mustApply(t, r, call.Event{ID: "r", CallID: id, State: call.Ringing})
-	for _, want := range []string{id + " queued", id + " ringing"} {
-		select {
-		case g := <-got:
-			if g != want {
-				t.Fatalf("got %q, want %q", g, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no %q", want)
-		}
 	}
 }

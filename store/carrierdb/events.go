@@ -1,4 +1,4 @@
-package store
+package carrierdb
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// CarrierEvent is something the admin console shows under "recent": a failover (a call moved
+// Event is something the admin console shows under "recent": a failover (a call moved
 // from one carrier to the next) or a breaker opening or closing. Every instance writes to the
 // same bounded stream, so the console shows the whole fleet.
-type CarrierEvent struct {
+type Event struct {
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`    // failover, breaker-open, breaker-closed, breaker-probe
 	Carrier string    `json:"carrier"` // the carrier the event is about (for a failover: the one failed)
@@ -21,39 +21,39 @@ type CarrierEvent struct {
 	Detail  string    `json:"detail,omitempty"`
 }
 
-const carrierEventLimit = 1000
+const eventLimit = 1000
 
 func (k keys) carrierEvents() string { return k.ns + ":carrier-events" }
 
 // AddCarrierEvent appends e to the recent carrier events.
-func (r *Redis) AddCarrierEvent(ctx context.Context, e CarrierEvent) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) AddCarrierEvent(ctx context.Context, e Event) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.carrierEvents(), MaxLen: carrierEventLimit, Approx: true,
+	err := r.sub.Client().XAdd(ctx, &redis.XAddArgs{Stream: r.keys.carrierEvents(), MaxLen: eventLimit, Approx: true,
 		Values: []any{"at", e.At.UnixMilli(), "kind", e.Kind, "carrier", e.Carrier, "next", e.Next,
 			"call", e.CallID, "detail", e.Detail}}).Err()
 	if err != nil {
-		return fmt.Errorf("store: add carrier event: %w", err)
+		return fmt.Errorf("carrierdb: add carrier event: %w", err)
 	}
 	return nil
 }
 
 // CarrierEvents returns up to n of the newest carrier events, newest first.
-func (r *Redis) CarrierEvents(ctx context.Context, n int64) ([]CarrierEvent, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) CarrierEvents(ctx context.Context, n int64) ([]Event, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
-	msgs, err := r.rdb.XRevRangeN(ctx, r.keys.carrierEvents(), "+", "-", n).Result()
+	msgs, err := r.sub.Client().XRevRangeN(ctx, r.keys.carrierEvents(), "+", "-", n).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: read carrier events: %w", err)
+		return nil, fmt.Errorf("carrierdb: read carrier events: %w", err)
 	}
-	out := make([]CarrierEvent, 0, len(msgs))
+	out := make([]Event, 0, len(msgs))
 	for _, m := range msgs {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		ms, _ := strconv.ParseInt(v("at"), 10, 64)
-		out = append(out, CarrierEvent{At: time.UnixMilli(ms).UTC(), Kind: v("kind"), Carrier: v("carrier"),
+		out = append(out, Event{At: time.UnixMilli(ms).UTC(), Kind: v("kind"), Carrier: v("carrier"),
 			Next: v("next"), CallID: v("call"), Detail: v("detail")})
 	}
 	return out, nil
