@@ -118,10 +118,12 @@ type Report struct {
 	EndedAt         time.Time `json:"ended_at,omitzero"`
 	StreamURL       string    `json:"stream_url,omitempty"`
 	StreamsOpened   int       `json:"streams_opened"`
-	FramesSent      int       `json:"frames_sent"`
-	FramesReceived  int       `json:"frames_received"`
-	FramesLost      int       `json:"frames_lost"`
-	BytesReceived   int       `json:"bytes_received"`
+	StreamsOpen     int       `json:"streams_open"` // open now
+
+	FramesSent     int `json:"frames_sent"`
+	FramesReceived int `json:"frames_received"`
+	FramesLost     int `json:"frames_lost"`
+	BytesReceived  int `json:"bytes_received"`
 	// DominantHz is the strongest frequency in the middle 200 ms of the audio received, and
 	// DominantPower its power (about amplitude² for a pure tone); 0 when nothing was heard.
 	DominantHz    float64 `json:"dominant_hz"`
@@ -198,7 +200,7 @@ func (k *call) report() Report {
 		SID: k.sid, Kind: k.kind, Direction: direction, From: k.from, To: k.to, Status: k.status,
 		SIPResponseCode: k.sipCode, HangupCause: k.cause, HangupSource: k.source,
 		CreatedAt: k.created, AnsweredAt: k.answeredAt, EndedAt: k.endedAt,
-		StreamURL: m.url, StreamsOpened: m.streams, FramesSent: m.framesSent,
+		StreamURL: m.url, StreamsOpened: m.streams, StreamsOpen: m.open, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
 		DominantHz: hz, DominantPower: power, LoudestHz: loudHz, LoudestPower: loudPower,
 		ToneGaps: gaps, MarksReceived: m.marks, ClearsReceived: m.clears,
