@@ -234,6 +234,7 @@ func TestTwilioRedirectMovesTheStream(t *testing.T) {
 	if r.StreamsOpened != 2 || c.Stats().Repoints != 1 {
 		t.Errorf("streams %d, repoints %d", r.StreamsOpened, c.Stats().Repoints)
 	}
+	t.Logf("tone gaps %v (the kill, the redirect, and the new instance's 200 ms of silence)", r.ToneGaps)
 	if len(r.ToneGaps) != 1 || r.ToneGaps[0].Length < 200*time.Millisecond || r.ToneGaps[0].Length > 5*time.Second {
 		t.Errorf("tone gaps %v, want the one switch (with the new instance's 200 ms of silence)", r.ToneGaps)
 	}

@@ -199,10 +199,12 @@ func TestRepointTwilio(t *testing.T) {
 	id := rig.record("simtw", sid)
 	rig.report(sid, "the first stream", func(r sim.Report) bool { return r.StreamsOpened == 1 })
 
+	began := time.Now()
 	if err := rig.calls.Repoint(t.Context(), id, second.srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	rep := rig.report(sid, "the second stream", func(r sim.Report) bool { return r.StreamsOpened == 2 && r.StreamsOpen == 1 })
+	t.Logf("re-pointed: the new stream open %v after Repoint began", time.Since(began).Round(time.Millisecond))
 	if want := "/webhooks/simtw/media/" + id + "|" + id; !waitStreams(t, second, want) {
 		t.Errorf("the new instance got streams %v, want %s", second.streams(), want)
 	}
@@ -238,10 +240,12 @@ func TestRepointTelnyx(t *testing.T) {
 	}
 	rig.report(ccid, "the first stream", func(r sim.Report) bool { return r.StreamsOpened == 1 })
 
+	began := time.Now()
 	if err := rig.calls.Repoint(t.Context(), id, second.srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	rig.report(ccid, "the second stream", func(r sim.Report) bool { return r.StreamsOpened == 2 && r.StreamsOpen == 1 })
+	t.Logf("re-pointed: the new stream open %v after Repoint began", time.Since(began).Round(time.Millisecond))
 	if want := "/webhooks/simtx/media?sb_call=" + id; !waitStreams(t, second, want) {
 		t.Errorf("the new instance got streams %v, want %s", second.streams(), want)
 	}
