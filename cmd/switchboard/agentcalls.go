@@ -26,7 +26,8 @@ type agentCalls struct {
 	// streams builds the media stream URLs a re-point sends: the webhooks server, set by
 	// newWebhooks before anything runs.
 	streams streamURLs
-	// repointBackoff is the first pause between re-point attempts (doubling); 0 means 250 ms.
+	// repointBackoff is the first pause between the attempts of a re-point or of a release
+	// (doubling); 0 means 250 ms.
 	repointBackoff time.Duration
 }
 
@@ -40,6 +41,10 @@ type streamURLs interface {
 // reconciler, which learns from the carrier whether it is still up. A Twilio call waits
 // webhooks.StreamGrace for its re-point, so this leaves room for a second claimant.
 const repointBudget = 5 * time.Second
+
+// releaseBudget bounds the sending of the apology to a released Twilio caller, retries
+// included; past it the caller hears it after the stream's grace pause instead.
+const releaseBudget = 2 * time.Second
 
 // errRepointRefused says a call's media could not be re-pointed: the carrier says the call is
 // over, refused the request, or did not answer in time. The call's reconciliation has been
@@ -97,7 +102,10 @@ func (a *agentCalls) Release(ctx context.Context, callID string) error {
 		if err != nil {
 			return err
 		}
-		if r := tw.Redirect(ctx, c.CarrierCallID, webhooks.Apology); r.Outcome != carrier.Accepted && !r.Gone() {
+		r, _ := a.retry(ctx, releaseBudget, func(ctx context.Context) carrier.Result {
+			return tw.Redirect(ctx, c.CarrierCallID, webhooks.Apology)
+		})
+		if r.Outcome != carrier.Accepted && !r.Gone() {
 			a.log.Info("apology not sent to the queued caller; it follows the stream's grace pause",
 				"call", callID, "carrier", c.Carrier, "result", r.String())
 		}
@@ -144,33 +152,42 @@ func (a *agentCalls) Repoint(ctx context.Context, callID, mediaURL string) error
 		return a.refused(ctx, callID, "carrier kind "+cfg.Kind.String()+" cannot re-point")
 	}
 
-	rctx, cancel := context.WithTimeout(ctx, repointBudget)
+	r, attempts := a.retry(ctx, repointBudget, send)
+	switch {
+	case r.Outcome == carrier.Accepted:
+		a.log.Info("call re-pointed", "call", callID, "carrier", c.Carrier, "media", mediaURL, "attempts", attempts)
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case r.Retryable && !r.Gone():
+		return a.refused(ctx, callID, "no success within "+repointBudget.String()+": "+r.String())
+	}
+	return a.refused(ctx, callID, r.String())
+}
+
+// retry sends a request to a carrier until it is accepted, answered with something a resend
+// cannot change (not Retryable, or Gone), or budget has passed, pausing between attempts
+// (a.repointBackoff, doubling). It returns the last answer and how many requests were sent.
+func (a *agentCalls) retry(ctx context.Context, budget time.Duration, send func(context.Context) carrier.Result) (carrier.Result, int) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	wait := a.repointBackoff
 	if wait <= 0 {
 		wait = 250 * time.Millisecond
 	}
 	for attempt := 1; ; attempt++ {
-		r := send(rctx)
-		switch {
-		case r.Outcome == carrier.Accepted:
-			a.log.Info("call re-pointed", "call", callID, "carrier", c.Carrier, "media", mediaURL, "attempt", attempt)
-			return nil
-		case r.Gone(), !r.Retryable:
-			return a.refused(ctx, callID, r.String())
+		r := send(ctx)
+		if r.Outcome == carrier.Accepted || r.Gone() || !r.Retryable {
+			return r, attempt
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 			wait *= 2
-			continue
-		case <-rctx.Done():
+		case <-ctx.Done():
 			t.Stop()
+			return r, attempt
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return a.refused(ctx, callID, "no success within "+repointBudget.String()+": "+r.String())
 	}
 }
 
