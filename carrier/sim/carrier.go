@@ -62,6 +62,11 @@ type Config struct {
 	ToneHz float64
 	// Echo sends back the audio received instead of the tone.
 	Echo bool
+	// WatchHz, when set, watches every call's received audio for a pure tone at that
+	// frequency (media.ToneWatch) over the whole call, and reports the stretches without it
+	// after it was first heard in Report.ToneGaps: the silence a caller hears while a call's
+	// media moves between instances. 0 watches nothing.
+	WatchHz float64
 	// Seed seeds the random source behind fault rates, so runs are repeatable.
 	Seed uint64
 	// Faults are the faults in force from the start.

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&cfg.HangupAfter, "hangup-after", 0, "the far end hangs up answered calls after this long (0: never)")
 	fs.Float64Var(&cfg.ToneHz, "tone", 1000, "frequency in Hz of the tone sent on media streams")
 	fs.BoolVar(&cfg.Echo, "echo", false, "echo the audio received instead of sending the tone")
+	fs.Float64Var(&cfg.WatchHz, "watch", 0, "report each call's gaps in a tone at this frequency in Hz in what it receives (tone_gaps; 0: off)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the random source behind fault rates")
 	fs.Float64Var(&f.RESTErrorRate, "rest-error-rate", 0, "fault: share (0..1) of carrier API requests answered with -rest-error-status")
 	fs.IntVar(&f.RESTErrorStatus, "rest-error-status", 503, "fault: HTTP status of injected REST errors")

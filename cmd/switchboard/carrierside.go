@@ -68,6 +68,7 @@ func (c *carrierSide) newWebhooks(st *store.Redis, carriers *carrier.Registry, p
 	agents.webhooks(&d)
 	d.Media = reconcileOnStop{d.Media, c.reconciler, log}
 	c.hooks = webhooks.New(d)
+	agents.calls.streams = c.hooks // re-points build their stream URLs as the answers do
 }
 
 // run starts the side's loops as tasks; they stop when ctx ends.

@@ -45,8 +45,8 @@ func (e *PlaceError) Error() string { return e.Reason }
 
 // carrierCalls is what the agent side needs from the carrier side: place a call (through the
 // carrier router, which records it), end one, and let go of an inbound call nobody could take
-// (what the caller hears then depends on the carrier: the <Say> that follows <Connect> in
-// TwiML once the stream closes, or a hang-up).
+// (what the caller hears then depends on the carrier: an apology sent as the call's new
+// TwiML, or a hang-up).
 type carrierCalls interface {
 	Place(ctx context.Context, p Placement) error
 	Hangup(ctx context.Context, callID string) error
