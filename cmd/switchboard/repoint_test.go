@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -124,7 +125,7 @@ func newRepointRig(t *testing.T) *repointRig {
 		simSrv.Close()
 	})
 	rig.sim = c
-	reg := carrier.NewRegistry(st, nil, log)
+	reg := carrier.NewRegistry(carrierdb.New(st), nil, log)
 	for _, cfg := range []carrier.Config{
 		{ID: "simtw", Kind: carrier.Twilio, APIURL: simSrv.URL, AccountSID: c.AccountSID(), AuthToken: c.AuthToken(),
 			From: "+15005550006", Priority: 1, Enabled: true},
