@@ -304,3 +304,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("has_api_key", c.APIKey != ""),
 	)
 }
+
+// RequestTimeout is how long one request to cfg's API may take: its RequestTimeout, defaulted
+// and capped as the clients do.
+func RequestTimeout(cfg Config) time.Duration { return requestTimeout(cfg) }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/reconcile"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/webhooks"
@@ -22,7 +23,7 @@ type carrierSide struct {
 	router     *carrier.Router
 	placer     *carrier.Placer
 	actions    *carrier.Actions
-	reconciler *carrier.Reconciler
+	reconciler *reconcile.Reconciler
 	hooks      *webhooks.Server // set by newWebhooks, once the agents' side exists
 }
 
@@ -45,8 +46,8 @@ func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry,
 			return c.hooks.PrepareAnswer(ctx, j)
 		})})
 	// Every call's record right in the end: quiet calls are checked with their carrier.
-	c.reconciler = carrier.NewReconciler(carrier.ReconcilerDeps{Store: st, Registry: carriers, Breakers: c.breakers,
-		After: cfg.reconcileAfter, Metrics: carrier.NewReconcileMetrics(metrics), Log: log})
+	c.reconciler = reconcile.New(reconcile.Deps{Store: st, Registry: carriers, Breakers: c.breakers,
+		After: cfg.reconcileAfter, Metrics: reconcile.NewMetrics(metrics), Log: log})
 	return c
 }
 

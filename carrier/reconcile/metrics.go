@@ -1,9 +1,9 @@
-package carrier
+package reconcile
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// ReconcileMetrics are the reconciler's Prometheus metrics.
-type ReconcileMetrics struct {
+// Metrics are the reconciler's Prometheus metrics.
+type Metrics struct {
 	checks  *prometheus.CounterVec
 	lookups *prometheus.CounterVec
 	due     prometheus.Gauge
@@ -11,9 +11,9 @@ type ReconcileMetrics struct {
 	learnt  *prometheus.HistogramVec
 }
 
-// NewReconcileMetrics registers the metrics on reg (nil: not registered, for tests).
-func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
-	m := &ReconcileMetrics{
+// NewMetrics registers the metrics on reg (nil: not registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_reconcile_checks_total",
 			Help: "Reconcile checks by carrier and result: live, ended, advanced, gone, error (a failed or unreadable look-up), " +

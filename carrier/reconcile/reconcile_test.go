@@ -1,4 +1,4 @@
-package carrier
+package reconcile
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -97,7 +98,7 @@ func answerWith(status int, body string) func(http.ResponseWriter) {
 type reconcileRig struct {
 	ns  string
 	st  *carrierdb.Store
-	reg *Registry
+	reg *carrier.Registry
 	api *statusAPI
 }
 
@@ -114,9 +115,9 @@ func newReconcileRig(t *testing.T) *reconcileRig {
 	return g
 }
 
-func (g *reconcileRig) registry(t *testing.T, st *carrierdb.Store) *Registry {
+func (g *reconcileRig) registry(t *testing.T, st *carrierdb.Store) *carrier.Registry {
 	t.Helper()
-	reg := NewRegistry(st, NewHTTPClient(), slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	if err := reg.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +125,15 @@ func (g *reconcileRig) registry(t *testing.T, st *carrierdb.Store) *Registry {
 }
 
 // start runs a reconciler (an instance of its own: its own store client) until the test ends.
-func (g *reconcileRig) start(t *testing.T, tweak func(*ReconcilerDeps)) *Reconciler {
+func (g *reconcileRig) start(t *testing.T, tweak func(*Deps)) *Reconciler {
 	t.Helper()
 	st := openStore(t, g.ns)
-	d := ReconcilerDeps{Store: st, Registry: g.registry(t, st), After: 200 * time.Millisecond, Tick: 20 * time.Millisecond,
+	d := Deps{Store: st, Registry: g.registry(t, st), After: 200 * time.Millisecond, Tick: 20 * time.Millisecond,
 		ErrorPause: 200 * time.Millisecond}
 	if tweak != nil {
 		tweak(&d)
 	}
-	rc := NewReconciler(d)
+	rc := New(d)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { rc.Run(ctx) })
@@ -203,7 +204,7 @@ func TestReconcileLeavesALiveCallLiveAndBacksOff(t *testing.T) {
 	g := newReconcileRig(t)
 	g.api.set("CAlive", twilioStatus("in-progress"))
 	id := g.answered(t, "CAlive")
-	g.start(t, func(d *ReconcilerDeps) { d.MaxBackoff = 800 * time.Millisecond })
+	g.start(t, func(d *Deps) { d.MaxBackoff = 800 * time.Millisecond })
 	redistest.Eventually(t, 15*time.Second, "five look-ups", func() bool { return len(g.api.lookups("CAlive")) >= 5 })
 	gets := g.api.lookups("CAlive")
 	// Without backoff five look-ups take 5 x 200 ms; with it the gaps go 200, 400, 800, 800 ms.
@@ -235,8 +236,8 @@ func TestReconcileTwoInstancesNeverCheckTheSameCallAtOnce(t *testing.T) {
 		g.api.set(sid, twilioStatus("in-progress"))
 		ids = append(ids, g.answered(t, sid))
 	}
-	g.start(t, func(d *ReconcilerDeps) { d.Batch = 4 })
-	g.start(t, func(d *ReconcilerDeps) { d.Batch = 4 })
+	g.start(t, func(d *Deps) { d.Batch = 4 })
+	g.start(t, func(d *Deps) { d.Batch = 4 })
 	for i := range 30 {
 		g.api.set(fmt.Sprintf("CA%02d", i), twilioStatus("completed"))
 	}
@@ -296,7 +297,7 @@ func TestReconcileBadAnswersNeverEndACallAndDoNotSpin(t *testing.T) {
 			if tc.name == "timeout" {
 				g.api.latency = 5 * time.Second
 				cfg, _ := g.reg.Get("tw")
-				cfg.RequestTimeout = Duration(150 * time.Millisecond)
+				cfg.RequestTimeout = carrier.Duration(150 * time.Millisecond)
 				if _, err := g.reg.Put(context.Background(), cfg, "test"); err != nil {
 					t.Fatal(err)
 				}
@@ -304,8 +305,8 @@ func TestReconcileBadAnswersNeverEndACallAndDoNotSpin(t *testing.T) {
 			g.api.set("CAbad", tc.answer)
 			id := g.answered(t, "CAbad")
 			var logs syncBuffer
-			metrics := NewReconcileMetrics(nil)
-			g.start(t, func(d *ReconcilerDeps) {
+			metrics := NewMetrics(nil)
+			g.start(t, func(d *Deps) {
 				d.Log = slog.New(slog.NewTextHandler(&logs, nil))
 				d.Metrics = metrics
 				d.MaxBackoff = time.Second
@@ -350,7 +351,7 @@ func TestReconcileSoonAsksTheCarrierAfterTheGraceEvenForACallWithFreshEvents(t *
 	g := newReconcileRig(t)
 	g.api.set("CAmedia", twilioStatus("completed"))
 	id := g.answered(t, "CAmedia")
-	rc := g.start(t, func(d *ReconcilerDeps) { d.After = time.Hour; d.Grace = 100 * time.Millisecond })
+	rc := g.start(t, func(d *Deps) { d.After = time.Hour; d.Grace = 100 * time.Millisecond })
 	// The call's media stream closed: its final callback may never come.
 	if err := rc.Soon(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -361,11 +362,11 @@ func TestReconcileSoonAsksTheCarrierAfterTheGraceEvenForACallWithFreshEvents(t *
 // breakerFlag is a breaker whose state a test sets.
 type breakerFlag struct{ open atomic.Bool }
 
-func (b *breakerFlag) State(string) BreakerState {
+func (b *breakerFlag) State(string) carrier.BreakerState {
 	if b.open.Load() {
-		return BreakerOpen
+		return carrier.BreakerOpen
 	}
-	return BreakerClosed
+	return carrier.BreakerClosed
 }
 
 func TestReconcileProbesACarrierWhoseBreakerIsOpenAndChecksItAtOnceWhenItCloses(t *testing.T) {
@@ -374,9 +375,9 @@ func TestReconcileProbesACarrierWhoseBreakerIsOpenAndChecksItAtOnceWhenItCloses(
 	id := g.answered(t, "CAout")
 	var br breakerFlag
 	br.open.Store(true)
-	metrics := NewReconcileMetrics(nil)
+	metrics := NewMetrics(nil)
 	// After and the pause are long: only the breaker closing can bring the check back in time.
-	rc := g.start(t, func(d *ReconcilerDeps) {
+	rc := g.start(t, func(d *Deps) {
 		d.After, d.Grace, d.ErrorPause, d.Breakers, d.Metrics = time.Hour, 10*time.Millisecond, time.Hour, &br, metrics
 	})
 	if err := rc.Soon(context.Background(), id); err != nil {
@@ -407,7 +408,7 @@ func TestReconcileChecksACarrierWhoseBreakerIsOpenWhileItsAPIAnswers(t *testing.
 	}
 	var br breakerFlag
 	br.open.Store(true)
-	g.start(t, func(d *ReconcilerDeps) { d.Breakers = &br })
+	g.start(t, func(d *Deps) { d.Breakers = &br })
 	redistest.Eventually(t, 10*time.Second, "every call ends while the breaker is open", func() bool {
 		for _, id := range ids {
 			if g.call(t, id).State != call.Completed {
@@ -418,7 +419,7 @@ func TestReconcileChecksACarrierWhoseBreakerIsOpenWhileItsAPIAnswers(t *testing.
 	})
 }
 
-func counterValue(m *ReconcileMetrics, carrier, result string) float64 {
+func counterValue(m *Metrics, carrier, result string) float64 {
 	var out dto.Metric
 	m.checks.WithLabelValues(carrier, result).Write(&out)
 	return out.GetCounter().GetValue()
@@ -429,7 +430,7 @@ func counterValue(m *ReconcileMetrics, carrier, result string) float64 {
 func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 	g := newReconcileRig(t)
 	cfg, _ := g.reg.Get("tw")
-	cfg.RequestTimeout = Duration(5 * time.Second)
+	cfg.RequestTimeout = carrier.Duration(5 * time.Second)
 	if _, err := g.reg.Put(context.Background(), cfg, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -440,14 +441,14 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 		g.api.set(sid, twilioStatus("completed"))
 		ids = append(ids, g.answered(t, sid))
 	}
-	first := NewReconcileMetrics(nil)
+	first := NewMetrics(nil)
 	// Every call is due before the first instance starts, so that it claims all four in one
 	// batch even on a loaded machine (created over more than a tick, they could come due in
 	// two batches, and no lease would be outlasted).
 	lastEvent := time.Now()
 	redistest.Eventually(t, 5*time.Second, "every call due", func() bool { return time.Since(lastEvent) > 300*time.Millisecond })
 	// The shortest lease (15 s) holds three 4 s look-ups in a row, not four.
-	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Metrics, d.Lease = 1, first, 15*time.Second })
+	g.start(t, func(d *Deps) { d.Parallel, d.Metrics, d.Lease = 1, first, 15*time.Second })
 	// The first instance claims the four checks in one batch, then a second one starts.
 	redistest.Eventually(t, 10*time.Second, "the first look-up", func() bool {
 		n := 0
@@ -456,7 +457,7 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 		}
 		return n > 0
 	})
-	g.start(t, func(d *ReconcilerDeps) { d.Parallel, d.Lease = 1, 15*time.Second })
+	g.start(t, func(d *Deps) { d.Parallel, d.Lease = 1, 15*time.Second })
 	redistest.Eventually(t, 60*time.Second, "every call completed", func() bool {
 		for _, id := range ids {
 			if g.call(t, id).State != call.Completed {

@@ -1,6 +1,10 @@
-package carrier
+package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/switchboard/switchboard/carrier"
+)
 
 // lookupHealth is what one instance knows of a carrier's status API and breaker.
 type lookupHealth struct {
@@ -34,8 +38,8 @@ const logEvery = time.Minute
 
 // failed pauses a carrier's checks after its API failed, longer with each failure in a row,
 // and logs the failure at most once a minute per carrier. It returns when the check is due.
-func (r *Reconciler) failed(carrier string, st CallStatus) time.Time {
-	h := r.healthOf(carrier)
+func (r *Reconciler) failed(id string, st carrier.CallStatus) time.Time {
+	h := r.healthOf(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
@@ -46,7 +50,7 @@ func (r *Reconciler) failed(carrier string, st CallStatus) time.Time {
 		h.pausedUntil = until
 	}
 	if now.Sub(h.lastLog) >= logEvery {
-		r.d.Log.Warn("reconcile: carrier's call-status API failed; its checks wait", "carrier", carrier,
+		r.d.Log.Warn("reconcile: carrier's call-status API failed; its checks wait", "carrier", id,
 			"reason", st.Reason, "detail", st.Detail, "pause", pause, "failures_not_logged", h.suppressed)
 		h.lastLog, h.suppressed = now, 0
 	} else {

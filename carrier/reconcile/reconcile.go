@@ -1,4 +1,9 @@
-package carrier
+// Package reconcile makes every call's record right in the end: calls that went quiet are
+// looked up on their carrier's REST API (carrier.StatusChecker) on a schedule shared in Redis,
+// and what the carrier says is stored as an ordinary event (docs/reconcile.md). It reads the
+// breakers' states to look at a sick carrier's calls first; it places no call and hangs up
+// none (that is the placer's and the actions' work).
+package reconcile
 
 import (
 	"context"
@@ -8,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -25,7 +31,7 @@ import (
 // and then its calls are the ones that need checking most. When its breaker closes, its live
 // calls are checked at once.
 type Reconciler struct {
-	d ReconcilerDeps
+	d Deps
 
 	mu      sync.Mutex
 	health  map[string]*lookupHealth // carrier id ->
@@ -50,13 +56,13 @@ type reconcileStore interface {
 
 // breakerStates is what reconciling needs from the breakers; *Breakers implements it.
 type breakerStates interface {
-	State(carrier string) BreakerState
+	State(carrierID string) carrier.BreakerState
 }
 
-// ReconcilerDeps are what a Reconciler needs. Store and Registry are required.
-type ReconcilerDeps struct {
+// Deps are what a Reconciler needs. Store and carrier.Registry are required.
+type Deps struct {
 	Store    reconcileStore
-	Registry *Registry
+	Registry *carrier.Registry
 	Breakers breakerStates // nil: every breaker counts as closed
 	// After is SWITCHBOARD_RECONCILE_AFTER: how long a call may go without any event before
 	// its carrier is asked about it. Default 30 s.
@@ -68,7 +74,7 @@ type ReconcilerDeps struct {
 	// final callback to arrive first. Default 5 s.
 	Grace time.Duration
 	// GoneAfter is how long a call the carrier no longer knows must have been quiet before it
-	// is recorded as ended. Telnyx forgets a call 10 minutes after it ended. Default 15 min.
+	// is recorded as ended. carrier.Telnyx forgets a call 10 minutes after it ended. Default 15 min.
 	GoneAfter time.Duration
 	// Lease is how long a claimed check is held before another instance may take it over.
 	// It must outlast a look-up (a check whose lease has less left than its carrier's request
@@ -81,12 +87,12 @@ type ReconcilerDeps struct {
 	// ErrorPause is how long a carrier's checks wait after its API failed; it doubles with
 	// each failure in a row, up to MaxBackoff. Default 2 s.
 	ErrorPause time.Duration
-	Metrics    *ReconcileMetrics
+	Metrics    *Metrics
 	Log        *slog.Logger
 }
 
 // NewReconciler returns a Reconciler; Run does the work.
-func NewReconciler(d ReconcilerDeps) *Reconciler {
+func New(d Deps) *Reconciler {
 	def := func(v *time.Duration, x time.Duration) {
 		if *v <= 0 {
 			*v = x
@@ -96,9 +102,9 @@ func NewReconciler(d ReconcilerDeps) *Reconciler {
 	def(&d.MaxBackoff, 5*time.Minute)
 	def(&d.Grace, 5*time.Second)
 	def(&d.GoneAfter, 15*time.Minute)
-	def(&d.Lease, MaxRequestTimeout+20*time.Second)
+	def(&d.Lease, carrier.MaxRequestTimeout+20*time.Second)
 	// A lease shorter than a look-up could take would put every check back unrun.
-	d.Lease = max(d.Lease, MaxRequestTimeout+5*time.Second)
+	d.Lease = max(d.Lease, carrier.MaxRequestTimeout+5*time.Second)
 	def(&d.Tick, min(time.Second, d.After/4))
 	def(&d.ErrorPause, 2*time.Second)
 	if d.Batch <= 0 {
@@ -108,7 +114,7 @@ func NewReconciler(d ReconcilerDeps) *Reconciler {
 		d.Parallel = 8
 	}
 	if d.Metrics == nil {
-		d.Metrics = NewReconcileMetrics(nil)
+		d.Metrics = NewMetrics(nil)
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -210,10 +216,10 @@ func (r *Reconciler) watchBreakers(ctx context.Context) {
 		s := r.d.Breakers.State(cfg.ID)
 		h := r.healthOf(cfg.ID)
 		r.mu.Lock()
-		if h.notClosed && s == BreakerClosed {
+		if h.notClosed && s == carrier.BreakerClosed {
 			closed = append(closed, cfg.ID)
 		}
-		h.notClosed = s != BreakerClosed
+		h.notClosed = s != carrier.BreakerClosed
 		r.mu.Unlock()
 	}
 	for _, id := range closed {
@@ -355,25 +361,25 @@ func (r *Reconciler) backoff(h store.CallHead, now time.Time) time.Duration {
 	return min(max(now.Sub(h.UpdatedAt), r.d.After), r.d.MaxBackoff)
 }
 
-// lookupTimeout is the longest a look-up on carrier may take.
-func (r *Reconciler) lookupTimeout(carrier string) time.Duration {
-	cfg, ok := r.d.Registry.Get(carrier)
+// lookupTimeout is the longest a look-up on carrier id may take.
+func (r *Reconciler) lookupTimeout(id string) time.Duration {
+	cfg, ok := r.d.Registry.Get(id)
 	if !ok {
-		return MaxRequestTimeout
+		return carrier.MaxRequestTimeout
 	}
-	return requestTimeout(cfg)
+	return carrier.RequestTimeout(cfg)
 }
 
-func (r *Reconciler) breakerOpen(carrier string) bool {
-	return r.d.Breakers != nil && r.d.Breakers.State(carrier) != BreakerClosed
+func (r *Reconciler) breakerOpen(id string) bool {
+	return r.d.Breakers != nil && r.d.Breakers.State(id) != carrier.BreakerClosed
 }
 
-func (r *Reconciler) checker(carrier string) (StatusChecker, bool) {
-	c, ok := r.d.Registry.Client(carrier)
+func (r *Reconciler) checker(id string) (carrier.StatusChecker, bool) {
+	c, ok := r.d.Registry.Client(id)
 	if !ok {
 		return nil, false
 	}
-	sc, ok := c.(StatusChecker)
+	sc, ok := c.(carrier.StatusChecker)
 	return sc, ok
 }
 
@@ -383,7 +389,7 @@ func (r *Reconciler) check(ctx context.Context, h store.CallHead) (time.Time, st
 	r.d.Metrics.lookups.WithLabelValues(h.Carrier).Inc()
 	st := sc.CallStatus(ctx, h.CarrierCallID)
 	now := time.Now()
-	if st.Liveness == LookupFailed {
+	if st.Liveness == carrier.LookupFailed {
 		if ctx.Err() != nil {
 			return now, "error" // shutting down: the carrier is not to blame
 		}
@@ -391,7 +397,7 @@ func (r *Reconciler) check(ctx context.Context, h store.CallHead) (time.Time, st
 	}
 	r.recovered(h.Carrier)
 	switch st.Liveness {
-	case Live:
+	case carrier.Live:
 		if st.State != call.Unknown && call.Advances(h.State, st.State) {
 			if err := r.store(ctx, h, st.State, now, "carrier reports "+st.Reason); err != nil {
 				return now.Add(r.d.After), "error"
@@ -399,23 +405,23 @@ func (r *Reconciler) check(ctx context.Context, h store.CallHead) (time.Time, st
 			return now.Add(r.d.After), "advanced"
 		}
 		return now.Add(r.backoff(h, now)), "live"
-	case Ended:
+	case carrier.Ended:
 		at := st.EndedAt
 		if at.IsZero() {
 			at = now
 		}
-		if err := r.store(ctx, h, EndingState(st, h.State), at, "carrier reports "+st.Reason); err != nil {
+		if err := r.store(ctx, h, carrier.EndingState(st, h.State), at, "carrier reports "+st.Reason); err != nil {
 			return now.Add(r.d.After), "error"
 		}
 		if !st.EndedAt.IsZero() {
 			r.d.Metrics.learnt.WithLabelValues(h.Carrier).Observe(now.Sub(st.EndedAt).Seconds())
 		}
 		return time.Time{}, "ended"
-	default: // Gone
+	default: // carrier.Gone
 		if now.Sub(h.UpdatedAt) < r.d.GoneAfter {
 			return now.Add(r.backoff(h, now)), "gone"
 		}
-		if err := r.store(ctx, h, EndingState(CallStatus{Liveness: Ended}, h.State), now,
+		if err := r.store(ctx, h, carrier.EndingState(carrier.CallStatus{Liveness: carrier.Ended}, h.State), now,
 			"carrier no longer knows the call ("+st.Reason+")"); err != nil {
 			return now.Add(r.d.After), "error"
 		}
