@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -56,7 +57,7 @@ type reconcileStore interface {
 
 // breakerStates is what reconciling needs from the breakers; *Breakers implements it.
 type breakerStates interface {
-	State(carrierID string) carrier.BreakerState
+	State(carrierID string) dispatch.BreakerState
 }
 
 // Deps are what a Reconciler needs. Store and carrier.Registry are required.
@@ -216,10 +217,10 @@ func (r *Reconciler) watchBreakers(ctx context.Context) {
 		s := r.d.Breakers.State(cfg.ID)
 		h := r.healthOf(cfg.ID)
 		r.mu.Lock()
-		if h.notClosed && s == carrier.BreakerClosed {
+		if h.notClosed && s == dispatch.BreakerClosed {
 			closed = append(closed, cfg.ID)
 		}
-		h.notClosed = s != carrier.BreakerClosed
+		h.notClosed = s != dispatch.BreakerClosed
 		r.mu.Unlock()
 	}
 	for _, id := range closed {
@@ -371,7 +372,7 @@ func (r *Reconciler) lookupTimeout(id string) time.Duration {
 }
 
 func (r *Reconciler) breakerOpen(id string) bool {
-	return r.d.Breakers != nil && r.d.Breakers.State(id) != carrier.BreakerClosed
+	return r.d.Breakers != nil && r.d.Breakers.State(id) != dispatch.BreakerClosed
 }
 
 func (r *Reconciler) checker(id string) (carrier.StatusChecker, bool) {

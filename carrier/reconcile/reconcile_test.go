@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -362,11 +363,11 @@ func TestReconcileSoonAsksTheCarrierAfterTheGraceEvenForACallWithFreshEvents(t *
 // breakerFlag is a breaker whose state a test sets.
 type breakerFlag struct{ open atomic.Bool }
 
-func (b *breakerFlag) State(string) carrier.BreakerState {
+func (b *breakerFlag) State(string) dispatch.BreakerState {
 	if b.open.Load() {
-		return carrier.BreakerOpen
+		return dispatch.BreakerOpen
 	}
-	return carrier.BreakerClosed
+	return dispatch.BreakerClosed
 }
 
 func TestReconcileProbesACarrierWhoseBreakerIsOpenAndChecksItAtOnceWhenItCloses(t *testing.T) {

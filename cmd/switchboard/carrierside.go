@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/carrier/reconcile"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
@@ -19,10 +20,10 @@ import (
 // owed after an acknowledgement (jobs in Redis any instance runs), the reconciler, and the
 // webhooks carriers call.
 type carrierSide struct {
-	breakers   *carrier.Breakers
-	router     *carrier.Router
-	placer     *carrier.Placer
-	actions    *carrier.Actions
+	breakers   *dispatch.Breakers
+	router     *dispatch.Router
+	placer     *dispatch.Placer
+	actions    *dispatch.Actions
 	reconciler *reconcile.Reconciler
 	hooks      *webhooks.Server // set by newWebhooks, once the agents' side exists
 }
@@ -33,16 +34,16 @@ type carrierSide struct {
 func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry, public string,
 	metrics *prometheus.Registry, log *slog.Logger) *carrierSide {
 	c := &carrierSide{}
-	outbound := carrier.NewMetrics(metrics)
-	c.breakers = carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
-	c.router = carrier.NewRouter(carriers, c.breakers, nil)
-	c.placer = carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
+	outbound := dispatch.NewMetrics(metrics)
+	c.breakers = dispatch.NewBreakers(st, carriers, dispatch.BreakerOptions{Log: log, Metrics: outbound})
+	c.router = dispatch.NewRouter(carriers, c.breakers, nil)
+	c.placer = dispatch.NewPlacer(dispatch.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
 		PublicURL: public, Metrics: outbound, Log: log,
 		TelnyxStreamURL: func(base, carrier, callID string) string { return c.hooks.TelnyxStreamURLAt(base, carrier, callID) }})
 	// Inbound calls are offered to the agents first.
-	c.actions = carrier.NewActions(carrier.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
+	c.actions = dispatch.NewActions(dispatch.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
 		Instance: c.breakers.Instance(),
-		Inbound: carrier.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
+		Inbound: dispatch.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
 			return c.hooks.PrepareAnswer(ctx, j)
 		})})
 	// Every call's record right in the end: quiet calls are checked with their carrier.

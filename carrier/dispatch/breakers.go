@@ -1,4 +1,4 @@
-package carrier
+package dispatch
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ import (
 // That claim is the only Redis round trip Allow can make, once per probe period per instance.
 type Breakers struct {
 	st       breakerStore
-	reg      *Registry
+	reg      *carrier.Registry
 	log      *slog.Logger
 	metrics  *Metrics
 	instance string
@@ -99,7 +100,7 @@ var (
 
 // NewBreakers returns breakers for the carriers in reg. Run must be running for them to share
 // state; without it they are local breakers.
-func NewBreakers(st breakerStore, reg *Registry, o BreakerOptions) *Breakers {
+func NewBreakers(st breakerStore, reg *carrier.Registry, o BreakerOptions) *Breakers {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 250 * time.Millisecond
 	}
@@ -137,7 +138,7 @@ type breaker struct {
 }
 
 type localBreaker struct {
-	settings BreakerSettings
+	settings carrier.BreakerSettings
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	// The jobs that share an outcome under these settings, made once: every call queues
 	// one, and a closure made per call would cost an allocation on the call path.
@@ -155,7 +156,7 @@ func (b *Breakers) breaker(id string) *breaker {
 // localFor returns the carrier's local breaker, rebuilt when its settings changed (an admin
 // tuned them): counts start over, which is what new thresholds mean.
 // A nil local (after the fleet's breaker closed) is rebuilt the same way.
-func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
+func (b *Breakers) localFor(br *breaker, s carrier.BreakerSettings) *localBreaker {
 	if l := br.local.Load(); l != nil && l.settings == s {
 		return l
 	}
@@ -194,12 +195,12 @@ func (b *Breakers) localFor(br *breaker, s BreakerSettings) *localBreaker {
 // done exactly once with the outcome: nil for success, an error wrapping ErrNotCounted for
 // an outcome that says nothing about the carrier, any other error for a failure. Calling it
 // again does nothing.
-func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error), err error) {
-	cfg, ok := b.reg.Get(carrier)
+func (b *Breakers) Allow(ctx context.Context, id string) (done func(error), err error) {
+	cfg, ok := b.reg.Get(id)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, carrier)
+		return nil, fmt.Errorf("%w: %s", carrier.ErrNotFound, id)
 	}
-	br := b.breaker(carrier)
+	br := b.breaker(id)
 	switch Force(br.force.Load()) {
 	case ForceOpen:
 		return nil, ErrForcedOpen
@@ -217,7 +218,7 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		}
 		ttl := probeTTL(cfg)
 		cctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-		won, err := b.st.ClaimProbe(cctx, carrier, b.instance, ttl)
+		won, err := b.st.ClaimProbe(cctx, id, b.instance, ttl)
 		cancel()
 		switch {
 		case errors.Is(err, carrierdb.ErrNotHalfOpen):
@@ -228,7 +229,7 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		case err != nil:
 			// Redis cannot arbitrate: the local breaker decides, as it does whenever the
 			// shared state is out of reach.
-			b.log.Warn("half-open probe not claimed; the local breaker decides", "carrier", carrier, "err", err)
+			b.log.Warn("half-open probe not claimed; the local breaker decides", "carrier", id, "err", err)
 		case !won:
 			br.probeBusyUntil.Store(now + ttl.Milliseconds())
 			return nil, ErrProbeBusy
@@ -240,13 +241,13 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 	localDone, err := local.cb.Allow()
 	if err != nil {
 		if probing {
-			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, carrier) })
+			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, id) })
 		}
 		return nil, fmt.Errorf("%w on this instance", ErrBreakerOpen)
 	}
 	if probing {
 		detail := "half-open: instance " + b.instance + " sends the trial call"
-		b.enqueue(func(ctx context.Context) { b.shareEvent(ctx, carrier, "breaker-probe", detail) })
+		b.enqueue(func(ctx context.Context) { b.shareEvent(ctx, id, "breaker-probe", detail) })
 	}
 	var once atomic.Bool
 	policy := policyOf(cfg.Breaker)
@@ -258,19 +259,19 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 		counted, failed := !errors.Is(outcome, ErrNotCounted), outcome != nil
 		switch {
 		case probing && !counted:
-			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, carrier) })
+			b.enqueue(func(ctx context.Context) { b.releaseProbe(ctx, id) })
 		case probing && failed:
 			detail := outcome.Error()
-			b.enqueue(func(ctx context.Context) { b.reopenAfterProbe(ctx, carrier, policy, detail) })
+			b.enqueue(func(ctx context.Context) { b.reopenAfterProbe(ctx, id, policy, detail) })
 		case probing:
-			b.enqueue(func(ctx context.Context) { b.closeAfterProbe(ctx, carrier) })
+			b.enqueue(func(ctx context.Context) { b.closeAfterProbe(ctx, id) })
 		case counted && failed:
 			b.enqueue(local.shareFailed)
 		case counted:
 			b.enqueue(local.shareOK)
 		}
 		if !probing && errors.Is(outcome, ErrNoCallback) {
-			b.enqueue(func(ctx context.Context) { b.checkSilent(ctx, carrier, cfg.Breaker, false) })
+			b.enqueue(func(ctx context.Context) { b.checkSilent(ctx, id, cfg.Breaker, false) })
 		}
 	}, nil
 }
@@ -278,11 +279,11 @@ func (b *Breakers) Allow(ctx context.Context, carrier string) (done func(error),
 // probeTTL bounds a probe claim by the longest a trial call can take to prove itself: its
 // request, then its callback deadline, plus slack. An instance that dies mid-probe frees the
 // claim when it expires.
-func probeTTL(cfg Config) time.Duration {
-	return requestTimeout(cfg) + cfg.Breaker.CallbackDeadline.Std() + 2*time.Second
+func probeTTL(cfg carrier.Config) time.Duration {
+	return carrier.RequestTimeout(cfg) + cfg.Breaker.CallbackDeadline.Std() + 2*time.Second
 }
 
-func policyOf(s BreakerSettings) carrierdb.BreakerPolicy {
+func policyOf(s carrier.BreakerSettings) carrierdb.BreakerPolicy {
 	return carrierdb.BreakerPolicy{FailureThreshold: s.FailureThreshold, FailureRatio: s.FailureRatio, MinRequests: s.MinRequests,
 		Window: s.Window.Std(), BucketPeriod: s.BucketPeriod.Std(), OpenTimeout: s.OpenTimeout.Std()}
 }
@@ -337,13 +338,13 @@ type BreakerStatus struct {
 	// Reason says why the carrier is skipped, if it is.
 	Reason string `json:"reason,omitempty"`
 	// OpenFor is how long the shared breaker stays open.
-	OpenFor  Duration                `json:"open_for"`
+	OpenFor  carrier.Duration        `json:"open_for"`
 	HalfOpen bool                    `json:"half_open"`
 	Prober   string                  `json:"prober,omitempty"`
 	Window   carrierdb.BreakerWindow `json:"window"` // the fleet's rolling window
 	Local    LocalCounts             `json:"local"`  // this instance's breaker
 	Shared   bool                    `json:"shared"` // whether Redis could be read
-	Settings BreakerSettings         `json:"settings"`
+	Settings carrier.BreakerSettings `json:"settings"`
 	Instance string                  `json:"instance"`
 }
 
@@ -356,47 +357,47 @@ type LocalCounts struct {
 }
 
 // Status reads carrier's breaker, shared and local.
-func (b *Breakers) Status(ctx context.Context, carrier string) (BreakerStatus, error) {
-	cfg, ok := b.reg.Get(carrier)
+func (b *Breakers) Status(ctx context.Context, id string) (BreakerStatus, error) {
+	cfg, ok := b.reg.Get(id)
 	if !ok {
-		return BreakerStatus{}, fmt.Errorf("%w: %s", ErrNotFound, carrier)
+		return BreakerStatus{}, fmt.Errorf("%w: %s", carrier.ErrNotFound, id)
 	}
-	br := b.breaker(carrier)
-	st := BreakerStatus{Carrier: carrier, Settings: cfg.Breaker, Instance: b.instance, Force: Force(br.force.Load())}
+	br := b.breaker(id)
+	st := BreakerStatus{Carrier: id, Settings: cfg.Breaker, Instance: b.instance, Force: Force(br.force.Load())}
 	if st.Force == ForceUnknown {
 		st.Force = ForceAuto
 	}
-	st.State, st.Reason = b.Admits(carrier)
+	st.State, st.Reason = b.Admits(id)
 	local := b.localFor(br, cfg.Breaker)
 	c := local.cb.Counts()
 	st.Local = LocalCounts{State: fromGobreaker(local.cb.State()), Requests: c.Requests, Failures: c.TotalFailures,
 		ConsecutiveFailures: c.ConsecutiveFailures}
-	shared, err := b.st.BreakerStates(ctx, []string{carrier})
+	shared, err := b.st.BreakerStates(ctx, []string{id})
 	if err != nil {
 		// Redis is unreachable: the status is the local view alone, and Shared says so.
 		return st, nil //nolint:nilerr // a status without the shared part is the right answer here
 	}
 	st.Shared = true
-	s := shared[carrier]
-	st.OpenFor, st.HalfOpen, st.Prober = Duration(s.OpenFor), s.HalfOpen && s.OpenFor == 0, s.Prober
-	st.Window, _ = b.st.BreakerWindowOf(ctx, carrier, policyOf(cfg.Breaker))
+	s := shared[id]
+	st.OpenFor, st.HalfOpen, st.Prober = carrier.Duration(s.OpenFor), s.HalfOpen && s.OpenFor == 0, s.Prober
+	st.Window, _ = b.st.BreakerWindowOf(ctx, id, policyOf(cfg.Breaker))
 	return st, nil
 }
 
 // Force sets an admin's override of carrier's breaker for every instance, audited as actor.
-func (b *Breakers) Force(ctx context.Context, carrier string, f Force, actor string) error {
-	if _, ok := b.reg.Get(carrier); !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, carrier)
+func (b *Breakers) Force(ctx context.Context, id string, f Force, actor string) error {
+	if _, ok := b.reg.Get(id); !ok {
+		return fmt.Errorf("%w: %s", carrier.ErrNotFound, id)
 	}
 	if f == ForceUnknown {
 		f = ForceAuto
 	}
-	err := b.st.ForceBreaker(ctx, carrier, f.stored(), store.Audit{Actor: actor, Action: "breaker.force", Target: carrier, Detail: f.String()})
+	err := b.st.ForceBreaker(ctx, id, f.stored(), store.Audit{Actor: actor, Action: "breaker.force", Target: id, Detail: f.String()})
 	if err != nil {
 		return err
 	}
 	// This instance applies it at once; the others on their notification.
-	b.breaker(carrier).force.Store(int32(f))
+	b.breaker(id).force.Store(int32(f))
 	b.wake()
 	return nil
 }

@@ -1,10 +1,11 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/switchboard/switchboard/carrier"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -53,12 +54,12 @@ func newLateTwilio(t *testing.T, callbacks bool, release func() bool) *lateTwili
 	return l
 }
 
-func (l *lateTwilio) config(priority int) Config {
-	return Config{ID: "primary", Kind: Twilio, APIURL: l.srv.URL, AccountSID: "AC0123456789abcdef0123456789abcdef",
+func (l *lateTwilio) config(priority int) carrier.Config {
+	return carrier.Config{ID: "primary", Kind: carrier.Twilio, APIURL: l.srv.URL, AccountSID: "AC0123456789abcdef0123456789abcdef",
 		AuthToken: l.token, From: "+15550100", Priority: priority, Enabled: true,
-		RequestTimeout: Duration(500 * time.Millisecond),
-		Breaker: BreakerSettings{FailureThreshold: 3, Window: Duration(10 * time.Second), BucketPeriod: Duration(time.Second),
-			OpenTimeout: Duration(time.Second), CallbackDeadline: Duration(time.Second)}}
+		RequestTimeout: carrier.Duration(500 * time.Millisecond),
+		Breaker: carrier.BreakerSettings{FailureThreshold: 3, Window: carrier.Duration(10 * time.Second), BucketPeriod: carrier.Duration(time.Second),
+			OpenTimeout: carrier.Duration(time.Second), CallbackDeadline: carrier.Duration(time.Second)}}
 }
 
 func (l *lateTwilio) serve(w http.ResponseWriter, r *http.Request) {
@@ -167,11 +168,11 @@ func (l *lateTwilio) ringing(to string) []string {
 }
 
 // registryCredentials lets the webhooks verify with the registry's carriers, as the server does.
-type registryCredentials struct{ reg *Registry }
+type registryCredentials struct{ reg *carrier.Registry }
 
 func (c registryCredentials) Credentials(id string) (webhooks.Credentials, bool) {
 	cfg, ok := c.reg.Get(id)
-	if !ok || cfg.Kind != Twilio {
+	if !ok || cfg.Kind != carrier.Twilio {
 		return webhooks.Credentials{}, false
 	}
 	return webhooks.Credentials{Kind: webhooks.KindTwilio, AuthToken: cfg.AuthToken}, true
@@ -215,7 +216,7 @@ func TestDisabledCarrierStillFollowsItsOwnCalls(t *testing.T) {
 	if err != nil || c.Carrier != "primary" {
 		t.Fatalf("placed on %q: %v", c.Carrier, err)
 	}
-	off := func(c *Config) { c.Enabled = false }
+	off := func(c *carrier.Config) { c.Enabled = false }
 	in.put(t, primary.config(0, off), spare.config(1, off))
 
 	post := func(carrier, query, status string, seq int) int {

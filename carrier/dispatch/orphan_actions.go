@@ -1,9 +1,10 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"errors"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -41,7 +42,7 @@ func (a *Actions) hangupOrphan(ctx context.Context, c store.Claimed) error {
 		return giveUp("carrier %q is not configured", c.Carrier)
 	}
 	res := client.Hangup(ctx, c.CarrierCallID)
-	if res.Code == telnyxCallEnded {
+	if res.Code == carrier.TelnyxCallEnded {
 		return nil // the orphan ended first: nothing left to hang up
 	}
 	return outcomeErr(res)

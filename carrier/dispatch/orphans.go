@@ -1,8 +1,9 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"errors"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"time"
 
@@ -62,14 +63,14 @@ func (o *orphans) stop() { o.work.stop() }
 
 // callLister is a client that can list an account's live calls to a number (Twilio).
 type callLister interface {
-	LiveCallsTo(ctx context.Context, to, from string, since time.Time) ([]string, Result)
+	LiveCallsTo(ctx context.Context, to, from string, since time.Time) ([]string, carrier.Result)
 }
 
 // hunt looks for the call a maybe-created request for callID left on carrier, twice shortly
 // after the failover, and stores the hang-up of whatever live call to the callee from our
 // number, created since the request was sent, is not a call we know. Twilio callbacks of the
 // orphan usually find it sooner; this is for a carrier whose callbacks do not reach us.
-func (o *orphans) hunt(callID, carrier string, lister callLister, to, from string, since time.Time) {
+func (o *orphans) hunt(callID, id string, lister callLister, to, from string, since time.Time) {
 	failover := time.Now()
 	o.work.Go(orphanLookupBudget, func(ctx context.Context) {
 		for _, at := range []time.Duration{orphanLookupFirst, orphanLookupSecond} {
@@ -79,17 +80,17 @@ func (o *orphans) hunt(callID, carrier string, lister callLister, to, from strin
 			case <-time.After(time.Until(failover.Add(at))):
 			}
 			sids, r := lister.LiveCallsTo(ctx, to, from, since)
-			if r.Outcome != Accepted {
-				o.log.Info("orphan lookup failed", "carrier", carrier, "result", r.String())
+			if r.Outcome != carrier.Accepted {
+				o.log.Info("orphan lookup failed", "carrier", id, "result", r.String())
 				continue
 			}
 			for _, sid := range sids {
 				_, err := o.st.CallByCarrierID(ctx, sid, "")
 				switch {
 				case errors.Is(err, store.ErrNotFound):
-					o.hangup(ctx, callID, carrier, sid, "lookup")
+					o.hangup(ctx, callID, id, sid, "lookup")
 				case err != nil:
-					o.log.Info("orphan lookup: call not checked", "carrier", carrier, "carrier_call_id", sid, "err", err)
+					o.log.Info("orphan lookup: call not checked", "carrier", id, "carrier_call_id", sid, "err", err)
 				}
 			}
 		}

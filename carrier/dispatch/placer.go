@@ -1,9 +1,10 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -54,7 +55,7 @@ type placerStore interface {
 // required.
 type PlacerDeps struct {
 	Store    placerStore
-	Registry *Registry
+	Registry *carrier.Registry
 	Breakers *Breakers
 	Router   *Router
 	// PublicURL is where carriers reach us, without a trailing slash; callback URLs are built
@@ -63,7 +64,7 @@ type PlacerDeps struct {
 	// TelnyxStreamURL is the media stream URL of a call on a Telnyx carrier, on the instance
 	// whose public URL is mediaBase ("" for this one); the webhooks server signs it. nil: no
 	// media stream is requested.
-	TelnyxStreamURL func(mediaBase, carrier, callID string) string
+	TelnyxStreamURL func(mediaBase, carrierID, callID string) string
 	// TwilioStatusOverrides are Twilio connection overrides appended to the StatusCallback URL
 	// as a fragment. Default "rc=3&rp=ct,5xx": Twilio retries a status callback up to three
 	// times when it cannot connect or we answer 5xx (we answer 503 when Redis cannot take the
@@ -119,11 +120,11 @@ var (
 // is returned too, in state failed or canceled. Placement goes on even if ctx is canceled
 // once the record exists: a carrier may already be dialling, and the record must say so.
 func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
-	if !IsE164(req.To) {
-		return call.Call{}, &ValidationError{Field: "to", Message: fmt.Sprintf("%q is not an E.164 number such as +15551234567", req.To)}
+	if !carrier.IsE164(req.To) {
+		return call.Call{}, &carrier.ValidationError{Field: "to", Message: fmt.Sprintf("%q is not an E.164 number such as +15551234567", req.To)}
 	}
-	if req.From != "" && !IsE164(req.From) {
-		return call.Call{}, &ValidationError{Field: "from", Message: fmt.Sprintf("%q is not an E.164 number", req.From)}
+	if req.From != "" && !carrier.IsE164(req.From) {
+		return call.Call{}, &carrier.ValidationError{Field: "from", Message: fmt.Sprintf("%q is not an E.164 number", req.From)}
 	}
 	start := time.Now()
 	ctx = context.WithoutCancel(ctx)
@@ -167,7 +168,7 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 		last := i == len(route.Candidates)-1
 
 		switch res.Outcome {
-		case Accepted:
+		case carrier.Accepted:
 			p.record(ctx, id, attempts, cand.Carrier, "accepted by "+cand.Carrier)
 			if err := p.d.Store.LinkAttempt(ctx, id, cand.Carrier, attempts, placed.CarrierCallID); err != nil {
 				p.d.Log.Warn("accepted call not linked to its carrier id", "call", id, "carrier", cand.Carrier, "err", err)
@@ -177,7 +178,7 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 			p.failoverEvents(ctx, id, failed, cand.Carrier)
 			return p.d.Store.Call(ctx, id)
 
-		case Final:
+		case carrier.Final:
 			p.live.cancel(id)
 			done(ErrNotCounted)
 			p.record(ctx, id, attempts, cand.Carrier, cand.Carrier+": "+res.Reason+" (final, no other carrier tried)")
@@ -217,11 +218,11 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 }
 
 // request builds one attempt's request with the callback URLs of the carrier's kind.
-func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) PlaceRequest {
+func (p *Placer) request(cfg carrier.Config, id string, attempt int, req PlaceCall) carrier.PlaceRequest {
 	base := p.d.PublicURL + "/webhooks/" + cfg.ID
-	pr := PlaceRequest{CallID: id, Attempt: attempt, To: req.To, From: req.From}
+	pr := carrier.PlaceRequest{CallID: id, Attempt: attempt, To: req.To, From: req.From}
 	switch cfg.Kind {
-	case Twilio:
+	case carrier.Twilio:
 		// The attempt travels in the URLs, so a call this attempt created after we gave up on
 		// it is recognised by its first callback (see Actions.HangupOrphan).
 		q := "?sb_call=" + id + "&sb_attempt=" + strconv.Itoa(attempt)
@@ -230,7 +231,7 @@ func (p *Placer) request(cfg Config, id string, attempt int, req PlaceCall) Plac
 		if p.d.TwilioStatusOverrides != "" {
 			pr.StatusURL += "#" + p.d.TwilioStatusOverrides
 		}
-	case Telnyx:
+	case carrier.Telnyx:
 		pr.StatusURL = base + "/events"
 		if p.d.TelnyxStreamURL != nil {
 			pr.StreamURL = p.d.TelnyxStreamURL(req.MediaURL, cfg.ID, id)

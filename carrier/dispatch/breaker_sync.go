@@ -1,7 +1,8 @@
-package carrier
+package dispatch
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/carrier"
 	"strconv"
 	"sync"
 	"time"
@@ -150,7 +151,7 @@ func (b *Breakers) shareOutcome(ctx context.Context, carrier string, failed bool
 
 // shareLocalChange follows a change of this instance's breaker: a local breaker that trips
 // opens the shared one too.
-func (b *Breakers) shareLocalChange(ctx context.Context, carrier string, from, to gobreaker.State, s BreakerSettings) {
+func (b *Breakers) shareLocalChange(ctx context.Context, carrier string, from, to gobreaker.State, s carrier.BreakerSettings) {
 	b.metrics.breakerState.WithLabelValues(carrier).Set(b.State(carrier).Gauge())
 	b.log.Info("local breaker changed", "carrier", carrier, "from", from.String(), "to", to.String())
 	if to != gobreaker.StateOpen || b.unshared() {
@@ -211,7 +212,7 @@ func (b *Breakers) releaseProbe(ctx context.Context, carrier string) {
 
 // checkSilent follows a call the carrier accepted and never called back about: a carrier
 // nobody heard from within the callback deadline opens the shared breaker (liveness.go).
-func (b *Breakers) checkSilent(ctx context.Context, carrier string, s BreakerSettings, confirm bool) {
+func (b *Breakers) checkSilent(ctx context.Context, carrier string, s carrier.BreakerSettings, confirm bool) {
 	if b.unshared() {
 		return
 	}

@@ -1,9 +1,10 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"sync"
 	"time"
@@ -52,7 +53,7 @@ type inboundPreparer interface {
 // ActionDeps are what Actions need. Store and Registry are required.
 type ActionDeps struct {
 	Store    actionStore
-	Registry *Registry
+	Registry *carrier.Registry
 	// Inbound decides about inbound calls before they are answered; nil answers every call
 	// with the job's stream URL.
 	Inbound  inboundPreparer
@@ -269,7 +270,7 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 		}
 	}
 	res := tx.Answer(ctx, c.CarrierCallID, url, c.CallID)
-	if res.Code == telnyxCallEnded {
+	if res.Code == carrier.TelnyxCallEnded {
 		return nil // the caller hung up first: nothing left to answer
 	}
 	return outcomeErr(res)
@@ -299,15 +300,15 @@ func (a *Actions) hangup(ctx context.Context, c store.Claimed, reject bool) erro
 	if !ok {
 		return giveUp("carrier %q is not configured", carrierID)
 	}
-	if tx, isTelnyx := client.(*TelnyxClient); isTelnyx && reject && cl.State.Rank() < call.InProgress.Rank() {
+	if tx, isTelnyx := client.(*carrier.TelnyxClient); isTelnyx && reject && cl.State.Rank() < call.InProgress.Rank() {
 		return outcomeErr(tx.Reject(ctx, ccid))
 	}
-	tw, isTwilio := client.(*TwilioClient)
+	tw, isTwilio := client.(*carrier.TwilioClient)
 	if !isTwilio {
 		return outcomeErr(client.Hangup(ctx, ccid))
 	}
 	status, res := tw.HangupStatus(ctx, ccid)
-	if res.Outcome == Accepted {
+	if res.Outcome == carrier.Accepted {
 		a.applyAnswer(ctx, c, cl, status)
 	}
 	return outcomeErr(res)
@@ -327,12 +328,12 @@ func (a *Actions) applyAnswer(ctx context.Context, c store.Claimed, cl call.Call
 	}
 }
 
-func (a *Actions) telnyx(carrierID string) (*TelnyxClient, error) {
+func (a *Actions) telnyx(carrierID string) (*carrier.TelnyxClient, error) {
 	client, ok := a.d.Registry.Client(carrierID)
 	if !ok {
 		return nil, giveUp("carrier %q is not configured", carrierID)
 	}
-	tx, ok := client.(*TelnyxClient)
+	tx, ok := client.(*carrier.TelnyxClient)
 	if !ok {
 		return nil, giveUp("carrier %q is not a Telnyx carrier", carrierID)
 	}
@@ -341,11 +342,11 @@ func (a *Actions) telnyx(carrierID string) (*TelnyxClient, error) {
 
 // outcomeErr turns a carrier's answer into a job outcome: accepted is done, final (the call
 // is gone, the request is refused) is given up, anything else is tried again.
-func outcomeErr(r Result) error {
+func outcomeErr(r carrier.Result) error {
 	switch r.Outcome {
-	case Accepted:
+	case carrier.Accepted:
 		return nil
-	case Final:
+	case carrier.Final:
 		return giveUp("%s", r.String())
 	}
 	return errors.New(r.String())

@@ -1,7 +1,8 @@
-package carrier
+package dispatch
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/carrier"
 	"time"
 )
 
@@ -20,17 +21,17 @@ const (
 // the carrier's first callback may beat its answer, and a callback from a carrier with no
 // claim is refused. A request to a carrier that drops repeated commands is sent again, same
 // command_id, when its answer leaves the call maybe created.
-func (p *Placer) try(ctx context.Context, cfg Config, client Client, pr PlaceRequest) (Placed, Result) {
+func (p *Placer) try(ctx context.Context, cfg carrier.Config, client carrier.Client, pr carrier.PlaceRequest) (carrier.Placed, carrier.Result) {
 	if err := p.d.Store.ClaimAttempt(ctx, pr.CallID, cfg.ID, pr.Attempt); err != nil {
 		// Nothing was sent. Without the claim the carrier's callbacks would be refused, and
 		// no other carrier fares better while the store is down.
 		p.d.Log.Error("attempt not claimed; not placed", "call", pr.CallID, "carrier", cfg.ID, "err", err)
-		return Placed{}, Result{Outcome: Final, Reason: "store unavailable", Detail: clip(err.Error())}
+		return carrier.Placed{}, carrier.Result{Outcome: carrier.Final, Reason: "store unavailable", Detail: carrier.Clip(err.Error())}
 	}
 	first := time.Now()
 	for sent := 0; ; sent++ {
 		placed, res := client.Place(ctx, pr)
-		if res.Verdict() != MaybeCreated || !res.Retryable || cfg.Kind != Telnyx ||
+		if res.Verdict() != carrier.MaybeCreated || !res.Retryable || cfg.Kind != carrier.Telnyx ||
 			sent == maxResends || time.Since(first) >= resendBudget {
 			return placed, res
 		}
@@ -45,7 +46,7 @@ func (p *Placer) try(ctx context.Context, cfg Config, client Client, pr PlaceReq
 // created is hung up, through a stored job: the call id an early callback revealed at once,
 // and, for a Twilio request that may have created a call, whatever a lookup of live calls to
 // the callee finds.
-func (p *Placer) abandon(ctx context.Context, cfg Config, client Client, pr PlaceRequest, res Result, sentAt time.Time) {
+func (p *Placer) abandon(ctx context.Context, cfg carrier.Config, client carrier.Client, pr carrier.PlaceRequest, res carrier.Result, sentAt time.Time) {
 	early, err := p.d.Store.AbandonAttempt(ctx, pr.CallID, cfg.ID, pr.Attempt)
 	if err != nil {
 		p.d.Log.Warn("failed attempt not marked abandoned", "call", pr.CallID, "carrier", cfg.ID, "err", err)
@@ -53,7 +54,7 @@ func (p *Placer) abandon(ctx context.Context, cfg Config, client Client, pr Plac
 	if early != "" {
 		p.orphans.hangup(ctx, pr.CallID, cfg.ID, early, "early")
 	}
-	if res.Verdict() != MaybeCreated {
+	if res.Verdict() != carrier.MaybeCreated {
 		return
 	}
 	p.d.Log.Info("failed over from a create-call that may have created the call; hunting the orphan",

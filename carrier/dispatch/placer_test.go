@@ -1,8 +1,9 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"errors"
+	"github.com/switchboard/switchboard/carrier"
 	"net/http"
 	"slices"
 	"testing"
@@ -77,7 +78,7 @@ func TestEveryCarrierFailedLeavesAFailedRecord(t *testing.T) {
 	in := newInstance(t, redistest.Namespace(t))
 	primary, secondary := newScripted(t, in.st, "primary"), newScripted(t, in.st, "secondary")
 	disabled := newScripted(t, in.st, "spare")
-	in.put(t, primary.config(0, nil), secondary.config(1, nil), disabled.config(2, func(c *Config) { c.Enabled = false }))
+	in.put(t, primary.config(0, nil), secondary.config(1, nil), disabled.config(2, func(c *carrier.Config) { c.Enabled = false }))
 	primary.status.Store(http.StatusBadGateway)
 	secondary.hang.Store(true)
 

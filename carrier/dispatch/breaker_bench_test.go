@@ -1,7 +1,8 @@
-package carrier
+package dispatch
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"testing"
 	"time"
@@ -21,9 +22,9 @@ func BenchmarkAllow(b *testing.B) {
 	}
 	b.Cleanup(func() { raw.Close() })
 	st := carrierdb.New(raw)
-	reg := NewRegistry(st, NewHTTPClient(), log)
-	cfg := Config{ID: "bench", Kind: Twilio, APIURL: "https://api.twilio.com", AccountSID: "AC0123456789abcdef0123456789abcdef",
-		AuthToken: "token-0123456789", From: "+15550100", Enabled: true, RequestTimeout: Duration(500 * time.Millisecond)}
+	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
+	cfg := carrier.Config{ID: "bench", Kind: carrier.Twilio, APIURL: "https://api.twilio.com", AccountSID: "AC0123456789abcdef0123456789abcdef",
+		AuthToken: "token-0123456789", From: "+15550100", Enabled: true, RequestTimeout: carrier.Duration(500 * time.Millisecond)}
 	if _, err := reg.Put(context.Background(), cfg, "admin@test"); err != nil {
 		b.Fatal(err)
 	}

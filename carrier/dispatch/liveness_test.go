@@ -1,8 +1,9 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard/switchboard/carrier"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func silentRun(t *testing.T, rate int, heardElsewhere bool, warm, within time.Du
 	ns := redistest.Namespace(t)
 	in, other := newInstance(t, ns), newInstance(t, ns)
 	primary, secondary := newScripted(t, in.st, "primary"), newScripted(t, in.st, "secondary")
-	fiveFailures := func(c *Config) { c.Breaker.FailureThreshold = 5 }
+	fiveFailures := func(c *carrier.Config) { c.Breaker.FailureThreshold = 5 }
 	in.put(t, primary.config(0, fiveFailures), secondary.config(1, nil))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

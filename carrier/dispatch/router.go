@@ -1,6 +1,7 @@
-package carrier
+package dispatch
 
 import (
+	"github.com/switchboard/switchboard/carrier"
 	"math/rand/v2"
 )
 
@@ -10,7 +11,7 @@ import (
 // while every carrier of the priority remains a fallback for the others. Disabled carriers
 // and carriers whose breaker is open (or forced open) are skipped, with the reason.
 type Router struct {
-	reg      *Registry
+	reg      *carrier.Registry
 	breakers *Breakers
 	// intN returns a number in [0, n); tests inject a fixed sequence.
 	intN func(n int) int
@@ -18,7 +19,7 @@ type Router struct {
 
 // NewRouter returns a router over reg's carriers and their breakers. intN is the random
 // source (nil: math/rand/v2's IntN, which is safe for concurrent use).
-func NewRouter(reg *Registry, b *Breakers, intN func(n int) int) *Router {
+func NewRouter(reg *carrier.Registry, b *Breakers, intN func(n int) int) *Router {
 	if intN == nil {
 		intN = rand.IntN
 	}
@@ -34,7 +35,7 @@ type Route struct {
 // Candidate is a carrier a call may try.
 type Candidate struct {
 	Carrier  string       `json:"carrier"`
-	Kind     Kind         `json:"kind"`
+	Kind     carrier.Kind `json:"kind"`
 	Priority int          `json:"priority"`
 	Weight   int          `json:"weight"`
 	Breaker  BreakerState `json:"breaker"`

@@ -1,7 +1,8 @@
-package carrier
+package dispatch
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"sync"
 	"time"
@@ -189,7 +190,7 @@ func (b *Breakers) flushHeard(ctx context.Context) {
 // deadline. If no instance heard from the carrier within the deadline, the carrier is silent:
 // the first look schedules a second, and the second opens the shared breaker. It returns the
 // carrier event's detail and whether it opened the breaker.
-func (b *Breakers) openIfSilent(ctx context.Context, carrier string, s BreakerSettings, confirm bool) (string, bool) {
+func (b *Breakers) openIfSilent(ctx context.Context, carrier string, s carrier.BreakerSettings, confirm bool) (string, bool) {
 	deadline := s.CallbackDeadline.Std()
 	if deadline <= 0 {
 		return "", false

@@ -1,8 +1,9 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -241,9 +242,9 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 }
 
 // registryWith is a registry holding cfg, its REST API at apiURL (a scripted carrier).
-func registryWith(t *testing.T, st *carrierdb.Store, cfg Config, apiURL string) (*Registry, Config) {
+func registryWith(t *testing.T, st *carrierdb.Store, cfg carrier.Config, apiURL string) (*carrier.Registry, carrier.Config) {
 	t.Helper()
-	reg := NewRegistry(st, nil, slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(st, nil, slog.New(slog.DiscardHandler))
 	cfg.APIURL = apiURL
 	if _, err := reg.Put(context.Background(), cfg, "test"); err != nil {
 		t.Fatal(err)

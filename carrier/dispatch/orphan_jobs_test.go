@@ -1,9 +1,10 @@
-package carrier
+package dispatch
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +59,7 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	}
 
 	stB := openStore(t, ns)
-	regB := NewRegistry(stB, NewHTTPClient(), slog.New(slog.DiscardHandler))
+	regB := carrier.NewRegistry(stB, carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	if err := regB.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

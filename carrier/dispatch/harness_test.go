@@ -1,4 +1,4 @@
-package carrier
+package dispatch
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -98,12 +99,12 @@ func (s *scripted) dialled() []string {
 	return append([]string(nil), s.to...)
 }
 
-func (s *scripted) config(priority int, tweak func(*Config)) Config {
-	c := Config{ID: s.id, Kind: Twilio, APIURL: s.srv.URL, AccountSID: "AC0123456789abcdef0123456789abcdef",
+func (s *scripted) config(priority int, tweak func(*carrier.Config)) carrier.Config {
+	c := carrier.Config{ID: s.id, Kind: carrier.Twilio, APIURL: s.srv.URL, AccountSID: "AC0123456789abcdef0123456789abcdef",
 		AuthToken: "token-0123456789", From: "+15550100", Priority: priority, Enabled: true,
-		RequestTimeout: Duration(500 * time.Millisecond),
-		Breaker: BreakerSettings{FailureThreshold: 3, Window: Duration(10 * time.Second), BucketPeriod: Duration(time.Second),
-			OpenTimeout: Duration(time.Second), CallbackDeadline: Duration(time.Second)}}
+		RequestTimeout: carrier.Duration(500 * time.Millisecond),
+		Breaker: carrier.BreakerSettings{FailureThreshold: 3, Window: carrier.Duration(10 * time.Second), BucketPeriod: carrier.Duration(time.Second),
+			OpenTimeout: carrier.Duration(time.Second), CallbackDeadline: carrier.Duration(time.Second)}}
 	if tweak != nil {
 		tweak(&c)
 	}
@@ -114,7 +115,7 @@ func (s *scripted) config(priority int, tweak func(*Config)) Config {
 // placer and carrier actions (whose runner may be left stopped), running until the test ends.
 type instance struct {
 	st       *carrierdb.Store
-	reg      *Registry
+	reg      *carrier.Registry
 	breakers *Breakers
 	router   *Router
 	placer   *Placer
@@ -143,7 +144,7 @@ func newInstanceAt(t *testing.T, st *carrierdb.Store, publicURL string) *instanc
 func newInstanceRunning(t *testing.T, st *carrierdb.Store, publicURL string, runActions bool) *instance {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	in := &instance{st: st, reg: NewRegistry(st, NewHTTPClient(), log)}
+	in := &instance{st: st, reg: carrier.NewRegistry(st, carrier.NewHTTPClient(), log)}
 	if err := in.reg.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func newInstanceRunning(t *testing.T, st *carrierdb.Store, publicURL string, run
 	return in
 }
 
-func (in *instance) put(t *testing.T, cfgs ...Config) {
+func (in *instance) put(t *testing.T, cfgs ...carrier.Config) {
 	t.Helper()
 	for _, c := range cfgs {
 		if _, err := in.reg.Put(context.Background(), c, "admin@test"); err != nil {

@@ -1,7 +1,8 @@
-package carrier
+package dispatch
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/carrier"
 	"slices"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 
 func TestRouterOrdersByPriorityThenWeight(t *testing.T) {
 	in := newInstance(t, redistest.Namespace(t))
-	cfg := func(id string, priority, weight int, enabled bool) Config {
-		return Config{ID: id, Kind: Twilio, APIURL: "http://127.0.0.1:1", AccountSID: "AC1", AuthToken: "token-0123456789",
+	cfg := func(id string, priority, weight int, enabled bool) carrier.Config {
+		return carrier.Config{ID: id, Kind: carrier.Twilio, APIURL: "http://127.0.0.1:1", AccountSID: "AC1", AuthToken: "token-0123456789",
 			From: "+15550100", Priority: priority, Weight: weight, Enabled: enabled}
 	}
 	in.put(t, cfg("a", 0, 1, true), cfg("b", 0, 3, true), cfg("c", 5, 1, true), cfg("off", 0, 1, false), cfg("drained", 1, 1, true))
