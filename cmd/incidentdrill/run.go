@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	loadBefore := loadavg()
+	loadBefore := machine.LoadAvg()
 	s, err := startStack(ctx, o, dir)
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/proxy"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/store/redistest"
 )
@@ -48,14 +50,14 @@ type stack struct {
 	dir                string // logs and the built binary
 	redis              *redistest.Process
 	primary, secondary *sim.Carrier
-	lb                 *proxy   // the load balancer: calls API and softphones
-	lbURL              string   //
-	doors              []*proxy // each instance's front door: its public URL, for carriers
+	lb                 *proxy.Proxy   // the load balancer: calls API and softphones
+	lbURL              string         //
+	doors              []*proxy.Proxy // each instance's front door: its public URL, for carriers
 	instances          []*instance
 	client             *http.Client // for the admin and calls API
 
 	mu      sync.Mutex
-	retired map[string]ackHistogram // ack histograms of instances' earlier lives
+	retired map[string]ackhist.Histogram // ack histograms of instances' earlier lives
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the proxy and the simulators' servers
@@ -96,25 +98,25 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	// The proxies' addresses first: the instances and the carriers are told them. Each
 	// instance's public URL is its own front door: an agent's media is pointed at the
 	// instance that holds the agent, by that URL, and Twilio signs what it sends over it.
-	listen := func(p *proxy) (string, error) {
+	listen := func(p *proxy.Proxy) (string, error) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
 		}
-		s.wg.Go(func() { p.serve(bg, l) })
+		s.wg.Go(func() { p.Serve(bg, l) })
 		return "http://" + l.Addr().String(), nil
 	}
-	var backends []*backend
+	var backends []*proxy.Backend
 	for i := range 2 {
 		addr, err := rig.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
 		name := fmt.Sprintf("sb%d", i+1)
-		b := &backend{name: name, addr: addr}
+		b := proxy.NewBackend(name, addr)
 		backends = append(backends, b)
-		door := newProxy(b)
-		door.hold = doorHold
+		door := proxy.New(b)
+		door.Hold = doorHold
 		public, err := listen(door)
 		if err != nil {
 			return nil, err
@@ -134,7 +136,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 				"SWITCHBOARD_RECONCILE_AFTER=" + o.reconcileAfter.String(),
 			}})
 	}
-	s.lb = newProxy(backends...)
+	s.lb = proxy.New(backends...)
 	if s.lbURL, err = listen(s.lb); err != nil {
 		return nil, err
 	}
@@ -239,7 +241,7 @@ func (s *stack) do(ctx context.Context, base, method, path string, body any) (in
 // namedProxy is a proxy with the name the report gives it.
 type namedProxy struct {
 	name string
-	p    *proxy
+	p    *proxy.Proxy
 }
 
 func (s *stack) proxies() []namedProxy {
@@ -349,9 +351,9 @@ const preStop = time.Second
 // rotation, SIGTERM (the instance drains), started again on the same address, back in
 // rotation once ready. Its front door holds carriers' requests meanwhile.
 func (s *stack) restart(ctx context.Context, i int) error {
-	in, b := s.instances[i], s.lb.backends[i]
-	b.drained.Store(true)
-	defer b.drained.Store(false)
+	in, b := s.instances[i], s.lb.Backends()[i]
+	b.Drain(true)
+	defer b.Drain(false)
 	sleep(ctx, preStop)
 	s.retire(s.scrapeOne(ctx, in)) // its counters start again from zero
 	in.stop()
@@ -362,7 +364,7 @@ func (s *stack) restart(ctx context.Context, i int) error {
 // finished. The load balancer takes it out of rotation (its health checks fail), and an
 // orchestrator starts it again after down.
 func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
-	in, b := s.instances[i], s.lb.backends[i]
+	in, b := s.instances[i], s.lb.Backends()[i]
 	s.retire(s.scrapeOne(ctx, in)) // its counters die with it
 	in.mu.Lock()
 	cmd, exited := in.cmd, in.exited
@@ -376,8 +378,8 @@ func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
-	b.drained.Store(true)
-	defer b.drained.Store(false)
+	b.Drain(true)
+	defer b.Drain(false)
 	sleep(ctx, down)
 	return in.start(ctx)
 }

@@ -1,4 +1,4 @@
-package main
+package proxy
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 
 // startProxy serves a proxy over the given backend addresses and returns its URL. Health
 // checks are off: the backends are plain handlers, ready until a request fails on them.
-func startProxy(t *testing.T, addrs ...string) (*proxy, string) {
+func startProxy(t *testing.T, addrs ...string) (*Proxy, string) {
 	t.Helper()
-	var bs []*backend
+	var bs []*Backend
 	for i, a := range addrs {
-		bs = append(bs, &backend{name: string(rune('a' + i)), addr: a})
+		bs = append(bs, &Backend{name: string(rune('a' + i)), addr: a})
 	}
-	p := newProxy(bs...)
+	p := New(bs...)
 	p.healthEvery = 0
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +30,7 @@ func startProxy(t *testing.T, addrs ...string) (*proxy, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.serve(ctx, l) }()
+	go func() { done <- p.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -1,4 +1,6 @@
-package main
+// Package machine describes the machine a drill ran on, for its report: measured numbers name
+// the machine, and how busy it was besides the drill.
+package machine
 
 import (
 	"bufio"
@@ -10,8 +12,8 @@ import (
 	"strings"
 )
 
-// machine describes where the drill ran, for the report: measured numbers name the machine.
-func machine() string {
+// Describe says where the drill ran: CPUs, memory, OS, Go and redis-server versions.
+func Describe() string {
 	var parts []string
 	cpu := fmt.Sprintf("%d vCPU", runtime.NumCPU())
 	if m := procField("/proc/cpuinfo", "model name"); m != "" {
@@ -65,8 +67,8 @@ func osName() string {
 	return runtime.GOOS
 }
 
-// loadavg is the 1-minute load average: how busy the machine was besides the drill.
-func loadavg() string {
+// LoadAvg is the 1-minute load average: how busy the machine was besides the drill.
+func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "unknown"

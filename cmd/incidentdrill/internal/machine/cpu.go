@@ -1,12 +1,13 @@
-package main
+package machine
 
 import (
 	"syscall"
 	"time"
 )
 
-// selfCPU is this process's CPU time: the simulated carriers, the proxy and the load.
-func selfCPU() time.Duration {
+// SelfCPU is this process's CPU time: in the drill, the simulated carriers, the proxy and
+// the load.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0

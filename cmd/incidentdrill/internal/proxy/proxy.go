@@ -1,4 +1,8 @@
-package main
+// Package proxy is the drill's HTTP and WebSocket reverse proxy on loopback: the load
+// balancer in front of the instances and each instance's front door (its public URL). It
+// plays the infrastructure a deployment puts in front of Switchboard, and nothing of
+// Switchboard itself: the drill measures what carriers would see through it.
+package proxy
 
 import (
 	"bytes"
@@ -17,7 +21,7 @@ import (
 	"time"
 )
 
-// proxy is a small HTTP and WebSocket reverse proxy on loopback. The drill runs three: the
+// Proxy is a small HTTP and WebSocket reverse proxy on loopback. The drill runs three: the
 // load balancer in front of both instances (round robin over those whose /readyz answers
 // 200), which the calls API and the agents' softphones use; and a front door for each
 // instance, which is the instance's public URL, where carriers call back and stream media.
@@ -35,27 +39,28 @@ import (
 // opened nothing. Any other request that reached a backend
 // and failed is answered 502 and never replayed, since the backend may have acted on it
 // (placed a call).
-type proxy struct {
-	backends  []*backend
+type Proxy struct {
+	backends  []*Backend
 	next      atomic.Uint64
 	transport *http.Transport
 	rp        *httputil.ReverseProxy
 
-	redirects   atomic.Int64  // 3xx answers relayed (must stay 0)
-	rerouted    atomic.Int64  // requests sent to another backend after the first could not take them
-	held        atomic.Int64  // requests that waited for a backend to come back
-	hold        time.Duration // how long a request may wait for a backend to come back
-	badGateway  atomic.Int64  // requests answered 502
-	abandoned   atomic.Int64  // requests whose client gave up before an answer
-	connsIn     atomic.Int64  // connections accepted from clients (carriers and the load)
-	connsOut    atomic.Int64  // connections opened to the instances
+	redirects atomic.Int64 // 3xx answers relayed (must stay 0)
+	rerouted  atomic.Int64 // requests sent to another backend after the first could not take them
+	held      atomic.Int64 // requests that waited for a backend to come back
+	// Hold is how long a request may wait for a backend to come back; set it before Serve.
+	Hold        time.Duration
+	badGateway  atomic.Int64 // requests answered 502
+	abandoned   atomic.Int64 // requests whose client gave up before an answer
+	connsIn     atomic.Int64 // connections accepted from clients (carriers and the load)
+	connsOut    atomic.Int64 // connections opened to the instances
 	healthEvery time.Duration
 
 	mu     sync.Mutex
-	errors tally // why requests were answered 502, by route and error
+	errors map[string]int // why requests were answered 502, by route and error
 }
 
-type backend struct {
+type Backend struct {
 	name, addr string
 	ready      atomic.Bool
 	// drained takes the backend out of rotation whatever its health, as an orchestrator
@@ -67,8 +72,10 @@ type backend struct {
 // a few KiB and Switchboard refuses bodies over 64 KiB.
 const maxProxiedBody = 1 << 20
 
-func newProxy(backends ...*backend) *proxy {
-	p := &proxy{backends: backends, healthEvery: 100 * time.Millisecond, errors: tally{}}
+// New returns a proxy over backends, each ready until its health check or a failed request
+// says otherwise. Serve runs it.
+func New(backends ...*Backend) *Proxy {
+	p := &Proxy{backends: backends, healthEvery: 100 * time.Millisecond, errors: map[string]int{}}
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	p.transport = &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -122,12 +129,12 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // order is the backends to try for one request: ready ones in round-robin order, then the
 // others, in case the health check is behind.
-func (p *proxy) order() []*backend {
+func (p *Proxy) order() []*Backend {
 	n := len(p.backends)
 	start := int(p.next.Add(1) % uint64(n))
-	ready := make([]*backend, 0, n)
-	var rest []*backend
-	var drained []*backend
+	ready := make([]*Backend, 0, n)
+	var rest []*Backend
+	var drained []*Backend
 	for i := range n {
 		b := p.backends[(start+i)%n]
 		switch {
@@ -142,7 +149,7 @@ func (p *proxy) order() []*backend {
 	return append(append(ready, rest...), drained...)
 }
 
-func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
+func (p *Proxy) roundTrip(r *http.Request) (*http.Response, error) {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
 		var err error
@@ -160,7 +167,7 @@ func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
 	// same). Without it, a handshake that met its instance closing its listener for a restart
 	// (a connection reset from the listen backlog) failed the call.
 	replayable := strings.HasPrefix(r.URL.Path, "/webhooks/")
-	deadline := time.Now().Add(p.hold)
+	deadline := time.Now().Add(p.Hold)
 	for waited := false; ; waited = true {
 		resp, err, again := p.try(r, body, replayable)
 		if err == nil {
@@ -177,7 +184,7 @@ func (p *proxy) roundTrip(r *http.Request) (*http.Response, error) {
 
 // try sends the request to each backend in turn until one answers. again says that no
 // backend can have acted on it, so it may be tried again later.
-func (p *proxy) try(r *http.Request, body []byte, replayable bool) (_ *http.Response, _ error, again bool) {
+func (p *Proxy) try(r *http.Request, body []byte, replayable bool) (_ *http.Response, _ error, again bool) {
 	var last error
 	for i, b := range p.order() {
 		var wrote atomic.Bool
@@ -211,11 +218,11 @@ func isDialError(err error) bool {
 }
 
 // ServeHTTP proxies one request.
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
 
 // checkHealth polls each backend's /readyz until ctx ends: a draining instance answers 503
 // and gets no new requests.
-func (p *proxy) checkHealth(ctx context.Context) {
+func (p *Proxy) checkHealth(ctx context.Context) {
 	if p.healthEvery <= 0 {
 		return // tests set readiness by hand
 	}
@@ -244,8 +251,8 @@ func (p *proxy) checkHealth(ctx context.Context) {
 	}
 }
 
-// serve runs the proxy on l until ctx ends, then closes every connection.
-func (p *proxy) serve(ctx context.Context, l net.Listener) error {
+// Serve runs the proxy on l until ctx ends, then closes every connection.
+func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	srv := &http.Server{
@@ -304,9 +311,53 @@ func errorClass(err error) string {
 	return clip(err.Error(), 60)
 }
 
-// errorTally is a copy of the proxy's 502 reasons.
-func (p *proxy) errorTally() tally {
+// Stats is what a proxy counted since it started.
+type Stats struct {
+	Redirects  int64          // 3xx answers relayed (must stay 0)
+	Rerouted   int64          // requests sent to another backend after the first could not take them
+	Held       int64          // requests that waited for a backend to come back
+	BadGateway int64          // requests answered 502
+	Abandoned  int64          // requests whose client gave up before an answer
+	ConnsIn    int64          // connections accepted from clients (carriers and the load)
+	ConnsOut   int64          // connections opened to the backends
+	Errors     map[string]int // why requests were answered 502, by route and error
+}
+
+// Stats reads the counts now.
+func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return maps.Clone(p.errors)
+	errs := maps.Clone(p.errors)
+	p.mu.Unlock()
+	return Stats{Redirects: p.redirects.Load(), Rerouted: p.rerouted.Load(), Held: p.held.Load(),
+		BadGateway: p.badGateway.Load(), Abandoned: p.abandoned.Load(), ConnsIn: p.connsIn.Load(),
+		ConnsOut: p.connsOut.Load(), Errors: errs}
+}
+
+// NewBackend is a backend called name (for reports) at addr (host:port).
+func NewBackend(name, addr string) *Backend { return &Backend{name: name, addr: addr} }
+
+// Drain takes b out of rotation whatever its health (on) or puts it back (off).
+func (b *Backend) Drain(on bool) { b.drained.Store(on) }
+
+// Backends are the proxy's backends, in the order New had them.
+func (p *Proxy) Backends() []*Backend { return p.backends }
+
+// clip shortens s to n bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// sleep waits d or until ctx ends; false if ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
