@@ -207,8 +207,10 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		reason := err.Error()
 		a.d.Log.Warn("carrier action given up", "job", c.ID, "carrier", c.Carrier, "call", c.CallID, "attempt", c.Attempt, "reason", reason)
 		if err = a.d.Store.FailJob(ctx, c, reason); err == nil {
-			a.d.Store.AddCarrierEvent(ctx, carrierdb.Event{Kind: "action-failed", Carrier: c.Carrier, CallID: c.CallID,
-				Detail: c.Kind + " given up after " + fmt.Sprint(c.Attempt) + " attempts: " + reason})
+			if err := a.d.Store.AddCarrierEvent(ctx, carrierdb.Event{Kind: "action-failed", Carrier: c.Carrier, CallID: c.CallID,
+				Detail: c.Kind + " given up after " + fmt.Sprint(c.Attempt) + " attempts: " + reason}); err != nil {
+				a.d.Log.Warn("carrier event not recorded", "job", c.ID, "err", err)
+			}
 		}
 	default:
 		result = "retry"

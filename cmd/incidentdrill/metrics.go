@@ -25,7 +25,7 @@ func (s *stack) scrapeOne(ctx context.Context, in *instance) map[string]ackhist.
 	if err != nil {
 		return out
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // scanned to its end below
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -71,10 +71,15 @@ func (r *result) goals() []goalLine {
 	}
 }
 
-// print writes the report.
-func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
+// print writes the report, and returns the first write error.
+func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) error {
 	t, o := d.t, d.o
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	var werr error // after one failed write the rest of the report is not written
+	p := func(format string, args ...any) {
+		if werr == nil {
+			_, werr = fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
 	if t.incident {
 		p("incidentdrill, %s mode: 5 November 2018, %s-%s UTC (%.0f min, %.0f min degraded), replayed at 1 min = %v",
 			t.name, t.clock(0), t.clock(t.end), t.end, t.degraded(), t.scale)
@@ -271,6 +276,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 		}
 		p("  DISAGREE %s", s)
 	}
+	return werr
 }
 
 func orNone(t tally) string {

@@ -103,7 +103,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		if err != nil {
 			return "", err
 		}
-		s.wg.Go(func() { p.Serve(bg, l) })
+		s.wg.Go(func() { _ = p.Serve(bg, l) }) // ends when bg does; a proxy that fails shows in the report as lost requests
 		return "http://" + l.Addr().String(), nil
 	}
 	var backends []*proxy.Backend
@@ -151,11 +151,11 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		}
 		srv, url, err := c.ServeLoopback(nil)
 		if err != nil {
-			c.Close()
+			_ = c.Close() // the set-up failed: that error is the one to report
 			return nil, "", err
 		}
-		s.wg.Go(func() { <-bg.Done(); srv.Close() })
-		s.closes = append(s.closes, func() { c.Close() })
+		s.wg.Go(func() { <-bg.Done(); _ = srv.Close() })      // the run is over; a close error changes no figure
+		s.closes = append(s.closes, func() { _ = c.Close() }) // as above
 		return c, url, nil
 	}
 	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
@@ -233,7 +233,7 @@ func (s *stack) do(ctx context.Context, base, method, path string, body any) (in
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the status is what counts
 	out, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, out, err
 }
@@ -282,13 +282,13 @@ func (in *instance) start(ctx context.Context) error {
 	cmd.Env = append(os.Environ(), in.env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logf
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // start failed: that error is the one to report
 		return fmt.Errorf("start %s: %w", in.name, err)
 	}
 	exited := make(chan struct{})
 	go func() { // owned by the instance: stop waits for exited
-		cmd.Wait()
-		logf.Close()
+		_ = cmd.Wait()   // its exit is recorded by how it was stopped (drain or kill)
+		_ = logf.Close() // the log is written by the child; nothing buffered here
 		close(exited)
 	}()
 	in.mu.Lock()
@@ -304,7 +304,7 @@ func (in *instance) start(ctx context.Context) error {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close() // only the status was wanted
 		return resp.StatusCode == http.StatusOK
 	})
 	select {
@@ -332,11 +332,11 @@ func (in *instance) stop() {
 	in.mu.Lock()
 	in.cpu += before
 	in.mu.Unlock()
-	cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; the wait below tells
 	select {
 	case <-exited:
 	case <-time.After(drainTimeout + 3*time.Second):
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // it did not drain in time; it may have exited meanwhile
 		<-exited
 	}
 }
@@ -376,7 +376,7 @@ func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
 	if cmd == nil {
 		return fmt.Errorf("%s is not running", in.name)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Process.Signal(syscall.SIGKILL) // a crash on purpose; it may have exited already, which exited tells
 	<-exited
 	b.Drain(true)
 	defer b.Drain(false)

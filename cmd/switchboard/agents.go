@@ -107,7 +107,7 @@ func demoAgent(ctx context.Context, st *store.Redis, public string, stdout io.Wr
 	if _, _, err := st.PutAgent(ctx, "demo", "Demo Agent", token, true); err != nil {
 		return fmt.Errorf("demo agent: %w", err)
 	}
-	fmt.Fprintf(stdout, "  softphone (demo agent): %s/agent#token=%s\n", public, token)
+	_, _ = fmt.Fprintf(stdout, "  softphone (demo agent): %s/agent#token=%s\n", public, token) // the banner is advice; a closed stdout must not stop the server
 	return nil
 }
 

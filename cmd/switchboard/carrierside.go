@@ -72,10 +72,18 @@ func (c *carrierSide) newWebhooks(st *store.Redis, carriers *carrier.Registry, p
 	c.hooks = webhooks.New(d)
 }
 
-// run starts the side's loops as tasks; they stop when ctx ends.
-func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup) {
-	tasks.Go(func() { c.breakers.Run(ctx) })
-	tasks.Go(func() { c.placer.Run(ctx) })
-	tasks.Go(func() { c.reconciler.Run(ctx) })
-	tasks.Go(func() { c.actions.Run(ctx) })
+// run starts the side's loops as tasks; they stop when ctx ends. A loop that ends with an
+// error (the placer's subscription could not be made) is logged: the others go on.
+func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup, log *slog.Logger) {
+	loop := func(name string, run func(context.Context) error) {
+		tasks.Go(func() {
+			if err := run(ctx); err != nil {
+				log.Error(name+" stopped", "err", err)
+			}
+		})
+	}
+	loop("breakers", c.breakers.Run)
+	loop("placer", c.placer.Run)
+	loop("reconciler", c.reconciler.Run)
+	loop("carrier actions", c.actions.Run)
 }

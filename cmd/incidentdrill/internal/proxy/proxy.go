@@ -154,7 +154,7 @@ func (p *Proxy) roundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil && r.Body != http.NoBody {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(r.Body, maxProxiedBody+1))
-		r.Body.Close()
+		_ = r.Body.Close() // read to its end or its limit above
 		if err != nil {
 			return nil, err
 		}
@@ -236,8 +236,8 @@ func (p *Proxy) checkHealth(ctx context.Context) {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.addr+"/readyz", nil)
 				resp, err := client.Do(req)
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
+					_, _ = io.Copy(io.Discard, resp.Body) // only to reuse the connection; a short read costs a new one
+					_ = resp.Body.Close()                 // as above
 				}
 				b.ready.Store(err == nil && resp.StatusCode == http.StatusOK)
 			})
@@ -273,7 +273,7 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	wg.Go(func() { p.checkHealth(hctx) })
 	wg.Go(func() {
 		<-hctx.Done()
-		srv.Close() // hijacked WebSockets are closed by their copy loops ending
+		_ = srv.Close() // hijacked WebSockets are closed by their copy loops ending
 	})
 	err := srv.Serve(l)
 	stop()
