@@ -191,7 +191,7 @@ func (b *Breakers) localFor(br *breaker, s carrier.BreakerSettings) *localBreake
 	return l
 }
 
-// Allow asks whether a call may be tried on carrier now. On nil error the caller must call
+// Allow asks whether a call may be tried on carrier id now. On nil error the caller must call
 // done exactly once with the outcome: nil for success, an error wrapping ErrNotCounted for
 // an outcome that says nothing about the carrier, any other error for a failure. Calling it
 // again does nothing.
@@ -356,7 +356,7 @@ type LocalCounts struct {
 	ConsecutiveFailures uint32       `json:"consecutive_failures"`
 }
 
-// Status reads carrier's breaker, shared and local.
+// Status reads the breaker of carrier id, shared and local.
 func (b *Breakers) Status(ctx context.Context, id string) (BreakerStatus, error) {
 	cfg, ok := b.reg.Get(id)
 	if !ok {
@@ -384,7 +384,7 @@ func (b *Breakers) Status(ctx context.Context, id string) (BreakerStatus, error)
 	return st, nil
 }
 
-// Force sets an admin's override of carrier's breaker for every instance, audited as actor.
+// Force sets an admin's override of carrier id's breaker for every instance, audited as actor.
 func (b *Breakers) Force(ctx context.Context, id string, f Force, actor string) error {
 	if _, ok := b.reg.Get(id); !ok {
 		return fmt.Errorf("%w: %s", carrier.ErrNotFound, id)

@@ -66,7 +66,7 @@ type callLister interface {
 	LiveCallsTo(ctx context.Context, to, from string, since time.Time) ([]string, carrier.Result)
 }
 
-// hunt looks for the call a maybe-created request for callID left on carrier, twice shortly
+// hunt looks for the call a maybe-created request for callID left on carrier id, twice shortly
 // after the failover, and stores the hang-up of whatever live call to the callee from our
 // number, created since the request was sent, is not a call we know. Twilio callbacks of the
 // orphan usually find it sooner; this is for a carrier whose callbacks do not reach us.
