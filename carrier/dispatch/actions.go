@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 )

@@ -2,8 +2,9 @@ package dispatch
 
 import (
 	"context"
-	"github.com/switchboard/switchboard/carrier"
 	"time"
+
+	"github.com/switchboard/switchboard/carrier"
 )
 
 // failure is one carrier that failed a call, and why, for the failover events.

@@ -2,11 +2,11 @@ package dispatch
 
 import (
 	"context"
-	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"

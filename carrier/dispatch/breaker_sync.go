@@ -2,13 +2,13 @@ package dispatch
 
 import (
 	"context"
-	"github.com/switchboard/switchboard/carrier"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store/carrierdb"
 )
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store/carrierdb"
 )
 

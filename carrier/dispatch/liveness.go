@@ -2,12 +2,12 @@ package dispatch
 
 import (
 	"context"
-	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 )
 
 // liveness turns "did the carrier call back in time" into the outcome of a breaker attempt.

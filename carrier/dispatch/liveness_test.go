@@ -3,10 +3,10 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"github.com/switchboard/switchboard/carrier"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 

@@ -3,10 +3,10 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"github.com/switchboard/switchboard/carrier"
 	"log/slog"
 	"time"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
 )
 

@@ -3,13 +3,13 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"github.com/switchboard/switchboard/carrier"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )

@@ -1,8 +1,9 @@
 package dispatch
 
 import (
-	"github.com/switchboard/switchboard/carrier"
 	"math/rand/v2"
+
+	"github.com/switchboard/switchboard/carrier"
 )
 
 // Router decides which carriers a call tries, in order: lower priority first, and within a

@@ -1,12 +1,14 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
-	"github.com/switchboard/switchboard/carrier"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -82,6 +84,13 @@ func TestLocalBreakersWhenRedisIsDown(t *testing.T) {
 	}
 	srv.Start()
 	redistest.Eventually(t, 3*time.Second, "shared again", func() bool { return in.breakers.sharedOK.Load() })
+	// go-redis probes a Redis it could not dial from a goroutine of its own that sleeps a
+	// second between tries; it ends once a probe finds Redis again. The test waits for that,
+	// or the goroutine outlives it (goleak fails the package when this test runs last).
+	redistest.Eventually(t, 5*time.Second, "the client's redial probe to end", func() bool {
+		buf := make([]byte, 1<<20)
+		return !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("(*ConnPool).tryDial"))
+	})
 }
 
 var errTestFault = errorString("http 503")
