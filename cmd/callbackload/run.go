@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer p.Close()
 		o.redisURL, redisPID = p.URL(), p.PID()
-		_, _ = fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable)
+		_, _ = fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable) // progress on the terminal; a closed stdout must not stop the run
 	}
 	if err := configureCarrier(ctx, o.redisURL, token); err != nil {
 		return err
