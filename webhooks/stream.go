@@ -57,7 +57,7 @@ func (m *MediaStream) SendAudio(ulaw []byte) error {
 	} else {
 		m.buf = AppendTelnyxMedia(m.buf[:0], ulaw)
 	}
-	m.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = m.conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a closed socket fails the write it bounds
 	return m.conn.WriteMessage(websocket.TextMessage, m.buf)
 }
 
@@ -66,7 +66,7 @@ func (m *MediaStream) SendAudio(ulaw []byte) error {
 func (m *MediaStream) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	_ = m.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)) // best effort: the carrier may be gone, and the close goes on without it
 	return m.conn.Close()
 }
 
@@ -104,7 +104,7 @@ func (s *streamSet) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for m := range s.m {
-		m.conn.Close()
+		_ = m.conn.Close() // the stream is over; a socket that closes badly is closed all the same
 	}
 }
 
@@ -167,7 +167,7 @@ func (s *Server) HandleMedia() echo.HandlerFunc {
 		defer func() {
 			s.streams.remove(m)
 			s.d.Metrics.streams.Dec()
-			conn.Close()
+			_ = conn.Close() // refused before it started: nothing more to say to it
 		}()
 		if err := s.serveStream(c.Request().Context(), m); err != nil {
 			s.d.Log.Info("media stream ended", "carrier", carrierID, "call", m.CallID, "reason", err)
@@ -224,7 +224,7 @@ func (s *Server) serveStream(ctx context.Context, m *MediaStream) error {
 		}
 	}()
 	for {
-		m.conn.SetReadDeadline(time.Now().Add(streamIdle))
+		_ = m.conn.SetReadDeadline(time.Now().Add(streamIdle)) // a closed socket fails the read it bounds
 		_, raw, err := m.conn.ReadMessage()
 		if err != nil {
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
