@@ -372,6 +372,14 @@ func (b *Breakers) Status(ctx context.Context, id string) (BreakerStatus, error)
 	c := local.cb.Counts()
 	st.Local = LocalCounts{State: fromGobreaker(local.cb.State()), Requests: c.Requests, Failures: c.TotalFailures,
 		ConsecutiveFailures: c.ConsecutiveFailures}
+	// An admin's force applies on every instance, this one included: its breaker is in the
+	// forced state whatever its own counts would make of it (the counts stay its own).
+	switch st.Force {
+	case ForceOpen:
+		st.Local.State = BreakerOpen
+	case ForceClosed:
+		st.Local.State = BreakerClosed
+	}
 	shared, err := b.st.BreakerStates(ctx, []string{id})
 	if err != nil {
 		// Redis is unreachable: the status is the local view alone, and Shared says so.
@@ -399,5 +407,11 @@ func (b *Breakers) Force(ctx context.Context, id string, f Force, actor string) 
 	// This instance applies it at once; the others on their notification.
 	b.breaker(id).force.Store(int32(f))
 	b.wake()
+	// The console's "recent" list shows a drain or restore beside the breaker changes it
+	// causes; the audit log already holds it, so a lost event is only logged.
+	e := carrierdb.Event{Kind: "breaker-forced", Carrier: id, Next: f.String(), Detail: "by " + actor}
+	if err := b.st.AddCarrierEvent(ctx, e); err != nil {
+		b.log.Warn("carrier event of a forced breaker not recorded", "carrier", id, "err", err)
+	}
 	return nil
 }
