@@ -100,6 +100,13 @@ type Result struct {
 	Detail string
 }
 
+// Gone reports that the carrier said the call is over: Twilio 21220 (not in progress) or
+// Telnyx 90018 (already ended). An action on a live call (a redirect, a new stream) that is
+// Gone is not the carrier's fault; the call's ending is for the reconciler to learn.
+func (r Result) Gone() bool {
+	return r.Code == twilioNotInProgress || r.Code == telnyxCallEnded
+}
+
 func (r Result) String() string {
 	if r.Detail == "" {
 		return r.Outcome.String() + ": " + r.Reason
@@ -156,21 +163,25 @@ var twilioCodes = map[int]codeInfo{
 	// Call blocked by Twilio: its error page lists a high fraud risk, regulation, and "a +1
 	// destination and your account is missing a Primary Customer Profile": a setting of
 	// this Twilio account, which another carrier does not share. Not final.
-	21216: {"blocked by twilio", false},
-	21217: {"invalid number", true},        // Phone number does not appear to be valid
-	13223: {"invalid number format", true}, // Dial: Invalid phone number format
-	13224: {"invalid number", true},        // Dial: invalid number / not supported
-	13225: {"number restricted", true},     // Dial: Forbidden phone number
-	13227: {"geo permission", true},        // Dial: No International Authorization
-	20003: {"credentials rejected", false},
-	20404: {"not found", false},
-	20429: {"too many requests", false},
-	10004: {"concurrency limit", false},
-	21210: {"from not verified", false},
-	21212: {"invalid from", false},
-	21219: {"to not verified", false}, // trial accounts: a limit of this account, not the number
-	21220: {"call not in progress", false},
+	21216:               {"blocked by twilio", false},
+	21217:               {"invalid number", true},        // Phone number does not appear to be valid
+	13223:               {"invalid number format", true}, // Dial: Invalid phone number format
+	13224:               {"invalid number", true},        // Dial: invalid number / not supported
+	13225:               {"number restricted", true},     // Dial: Forbidden phone number
+	13227:               {"geo permission", true},        // Dial: No International Authorization
+	20003:               {"credentials rejected", false},
+	20404:               {"not found", false},
+	20429:               {"too many requests", false},
+	10004:               {"concurrency limit", false},
+	21210:               {"from not verified", false},
+	21212:               {"invalid from", false},
+	21219:               {"to not verified", false}, // trial accounts: a limit of this account, not the number
+	twilioNotInProgress: {"call not in progress", false},
 }
+
+// twilioNotInProgress is Twilio's "Invalid call state": a realtime operation (a redirect, a
+// recording) on a call that is not in progress (https://www.twilio.com/docs/api/errors/21220).
+const twilioNotInProgress = 21220
 
 // ClassifyTelnyx classifies a Telnyx API answer by HTTP status and error JSON
 // ({"errors":[{"code":"10002","title":...,"detail":...,"source":{"pointer":"/to"}}]}).
@@ -222,6 +233,9 @@ func ClassifyTelnyx(status int, body []byte) Result {
 }
 
 const telnyxCallEnded = 90018
+
+// TelnyxCallEnded is the Telnyx error code for a command on a call that has ended already.
+const TelnyxCallEnded = telnyxCallEnded
 
 // telnyxCodes are from Telnyx's API error catalogue
 // (https://developers.telnyx.com/development/api-fundamentals/api-errors). Final ones are
@@ -364,6 +378,9 @@ func (c *flexCode) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Clip makes carrier-supplied or error text safe for one log line, as a Result's Detail is.
+func Clip(s string) string { return clip(s) }
 
 // clip makes carrier-supplied or error text safe for one log line: at most maxDetail bytes
 // of valid UTF-8, control characters turned into spaces.

@@ -15,7 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-// configStore is where carrier configurations live; *store.Redis implements it.
+// configStore is where carrier configurations live; *carrierdb.Store implements it.
 type configStore interface {
 	Carriers(ctx context.Context) (map[string][]byte, error)
 	PutCarrier(ctx context.Context, id string, config []byte, a store.Audit) error

@@ -8,22 +8,23 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
-func openStore(t *testing.T, ns string) *store.Redis {
+func openStore(t *testing.T, ns string) *carrierdb.Store {
 	t.Helper()
 	return openStoreURL(t, redistest.URL(t), ns)
 }
 
-func openStoreURL(t *testing.T, url, ns string) *store.Redis {
+func openStoreURL(t *testing.T, url, ns string) *carrierdb.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st
+	return carrierdb.New(st)
 }
 
 func TestRegistryKeepsSecretsWriteOnlyAndSharesChanges(t *testing.T) {

@@ -337,3 +337,65 @@ func TestTelnyxAnswerTransport(t *testing.T) {
 		})
 	}
 }
+
+func TestTelnyxStartStream(t *testing.T) {
+	const stream = "wss://b.example/webhooks/backup-1/media?call=c-7&token=x"
+	f := newFakeCarrier(t, reply(200, `{"data":{"result":"ok"}}`))
+	c := newTestTelnyx(t, f.URL)
+	if r := c.StartStream(context.Background(), "v3:in-1", stream); r.Outcome != Accepted {
+		t.Fatal(r)
+	}
+	got := f.request(t)
+	if got.path != "/v2/calls/v3:in-1/actions/streaming_start" || got.authorization != telnyxBearer || got.contentType != "application/json" {
+		t.Errorf("sent %s auth %q type %q", got.path, got.authorization, got.contentType)
+	}
+	body := decodeJSON(t, got.body)
+	first, _ := body["command_id"].(string)
+	delete(body, "command_id")
+	// The same stream fields as Answer's: bidirectional RTP, PCMU both ways.
+	assertJSON(t, body, map[string]any{
+		"stream_url":                 stream,
+		"stream_track":               "inbound_track",
+		"stream_bidirectional_mode":  "rtp",
+		"stream_codec":               "PCMU",
+		"stream_bidirectional_codec": "PCMU",
+	})
+	// The same re-point resent has the same command_id (Telnyx drops it); a re-point
+	// elsewhere has another.
+	c.StartStream(context.Background(), "v3:in-1", stream)
+	again, _ := decodeJSON(t, f.request(t).body)["command_id"].(string)
+	c.StartStream(context.Background(), "v3:in-1", "wss://c.example/m")
+	other, _ := decodeJSON(t, f.request(t).body)["command_id"].(string)
+	if first == "" || again != first || other == first {
+		t.Errorf("command ids %q %q %q", first, again, other)
+	}
+
+	// Telnyx's answer for a call that has ended (422, 90018 "Call has already ended").
+	g := newFakeCarrier(t, reply(422, telnyxErrorBody("90018", "Call has already ended", "", "")))
+	if r := newTestTelnyx(t, g.URL).StartStream(context.Background(), "v3:in-3", stream); r.Outcome != Final || !r.Gone() {
+		t.Errorf("stream on an ended call: %v gone=%v", r, r.Gone())
+	}
+	h := newFakeCarrier(t, reply(503, ""))
+	if r := newTestTelnyx(t, h.URL).StartStream(context.Background(), "v3:in-3", stream); r.Outcome != CarrierFault || !r.Retryable || r.Gone() {
+		t.Errorf("503: %v", r)
+	}
+	for _, bad := range [][2]string{{"v3:in-4", "http://not-ws"}, {"v3:in-4", ""}, {"has space", stream}} {
+		if r := c.StartStream(context.Background(), bad[0], bad[1]); r.Outcome != Final || r.Reason != "invalid request" {
+			t.Errorf("StartStream(%q, %q) = %v", bad[0], bad[1], r)
+		}
+	}
+}
+
+func TestTelnyxStartStreamTransport(t *testing.T) {
+	for _, tc := range transportCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestTelnyx(t, tc.apiURL(t))
+			start := time.Now()
+			r := c.StartStream(tc.context(t), "v3:in-1", "wss://sb.example/m")
+			checkElapsed(t, start)
+			if r.Outcome != tc.want || r.Reason != tc.reason || r.Gone() {
+				t.Errorf("got %v; want %v %q", r, tc.want, tc.reason)
+			}
+		})
+	}
+}

@@ -119,7 +119,7 @@ func (c *TwilioClient) HangupStatus(ctx context.Context, carrierCallID string) (
 		return "", hangupResult(c.scrub.transport(err))
 	}
 	r := ClassifyTwilio(status, c.scrub.bytes(body))
-	if r.Code == 21220 {
+	if r.Code == twilioNotInProgress {
 		r.Outcome, r.Reason = Accepted, "already ended"
 	}
 	var resource struct {
@@ -129,6 +129,31 @@ func (c *TwilioClient) HangupStatus(ctx context.Context, carrierCallID string) (
 		return resource.Status, hangupResult(r)
 	}
 	return "", hangupResult(r)
+}
+
+// Redirect replaces the TwiML a live call is executing with twiml (an inline document):
+// POST Twiml=... to .../Calls/{CallSid}.json, Twilio's "Update a Call resource". The caller
+// stays connected and the new document runs at once, so a new <Connect><Stream> moves the
+// call's media stream. A call that is no longer in progress (Twilio 21220, "Invalid call
+// state") is Final with Gone() true: the call is over, not the carrier at fault. Sending the
+// same document again only restarts it, so a 5xx or a lost answer is Retryable.
+func (c *TwilioClient) Redirect(ctx context.Context, callSid, twiml string) Result {
+	if !validToken(callSid, 128, false) {
+		return invalid("invalid request", "call sid %q", callSid)
+	}
+	if twiml == "" {
+		return invalid("invalid request", "empty twiml")
+	}
+	status, body, err := c.post(ctx, c.accounts+"/Calls/"+url.PathEscape(callSid)+".json",
+		url.Values{"Twiml": {twiml}})
+	if err != nil {
+		return hangupResult(c.scrub.transport(err))
+	}
+	r := ClassifyTwilio(status, c.scrub.bytes(body))
+	if r.Code == twilioNotInProgress && numberVerdict(status) {
+		r.Outcome = Final
+	}
+	return hangupResult(r)
 }
 
 func (c *TwilioClient) post(ctx context.Context, u string, form url.Values) (int, []byte, error) {
@@ -151,8 +176,8 @@ func (c TwilioClient) GoString() string { return fmt.Sprintf("&carrier.TwilioCli
 // Format keeps the token out of every verb, %+v and %d included.
 func (c TwilioClient) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, c.GoString())
+		_, _ = io.WriteString(f, c.GoString()) // a fmt.State write error has nowhere to go
 		return
 	}
-	io.WriteString(f, c.String())
+	_, _ = io.WriteString(f, c.String()) // as above
 }

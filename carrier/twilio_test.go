@@ -267,3 +267,50 @@ func TestTwilioHangup(t *testing.T) {
 		t.Errorf("path %q", p)
 	}
 }
+
+func TestTwilioRedirect(t *testing.T) {
+	const doc = `<Response><Connect><Stream url="wss://b.example/m"/></Connect><Hangup/></Response>`
+	tests := []struct {
+		name          string
+		answer        http.HandlerFunc
+		wantOutcome   Outcome
+		wantReason    string
+		wantGone      bool
+		wantRetryable bool
+	}{
+		{"200", reply(200, `{"sid":"CA1","status":"in-progress"}`), Accepted, "accepted", false, false},
+		// The answer Twilio documents for a call that is no longer in progress
+		// (https://www.twilio.com/docs/api/errors/21220).
+		{"not in progress", reply(400, twilioErr(400, 21220, "Call is not in-progress. Cannot redirect.")),
+			Final, "twilio 21220 call not in progress", true, false},
+		{"503 may be resent", reply(503, ""), CarrierFault, "http 503", false, true},
+		{"timeout may be resent", hang, CarrierFault, "timeout", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCarrier(t, tt.answer)
+			r := newTestTwilio(t, f.URL).Redirect(context.Background(), "CA1", doc)
+			if r.Outcome != tt.wantOutcome || r.Reason != tt.wantReason || r.Gone() != tt.wantGone || r.Retryable != tt.wantRetryable {
+				t.Errorf("got %v gone=%v retryable=%v", r, r.Gone(), r.Retryable)
+			}
+			got := f.request(t)
+			form, _ := url.ParseQuery(string(got.body))
+			if got.method != http.MethodPost || got.path != "/2010-04-01/Accounts/"+twilioSID+"/Calls/CA1.json" ||
+				got.authorization != twilioBasic || fmt.Sprint(form) != fmt.Sprint(url.Values{"Twiml": {doc}}) {
+				t.Errorf("sent %s %s %v auth %q", got.method, got.path, form, got.authorization)
+			}
+			assertClean(t, r, twilioBasic)
+		})
+	}
+	var hits atomic.Int32
+	f := newFakeCarrier(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) })
+	c := newTestTwilio(t, f.URL)
+	for _, r := range []Result{c.Redirect(context.Background(), "CA 1", doc), c.Redirect(context.Background(), "CA1", "")} {
+		if r.Outcome != Final || r.Gone() {
+			t.Errorf("bad request: %v", r)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Error("an invalid redirect reached the carrier")
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -56,17 +58,17 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(apiSrv.Close)
 
-	var runner *carrier.Actions
+	var runner *dispatch.Actions
 	h := newHarness(t, redistest.URL(t), func(d *Deps) {
 		d.Actions = jobQueueFunc(func(ctx context.Context, j store.Job) (bool, error) { return runner.EnqueueJob(ctx, j) })
 	})
-	reg := carrier.NewRegistry(h.st, nil, slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(carrierdb.New(h.st), nil, slog.New(slog.DiscardHandler))
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tx", Kind: carrier.Telnyx, APIURL: apiSrv.URL,
 		APIKey: "KEY-test", ConnectionID: "1494404757140276705", PublicKey: "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
 		From: "+15550002222", Enabled: true}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	runner = carrier.NewActions(carrier.ActionDeps{Store: h.st, Registry: reg, Inbound: carrier.PrepareFunc(h.srv.PrepareAnswer),
+	runner = dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(h.st), Registry: reg, Inbound: dispatch.PrepareFunc(h.srv.PrepareAnswer),
 		Instance: "a", Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

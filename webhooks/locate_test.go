@@ -30,8 +30,9 @@ func (a *agentsElsewhere) MediaBase(context.Context, string) (string, error) {
 }
 
 // TestMediaStreamPointsAtTheAgentsInstance: the voice answer and the Telnyx answer point the
-// call's media stream at the instance the locator names, and an inbound call that may have to
-// wait in the queue is followed by the apology, which Twilio plays if we close the stream.
+// call's media stream at the instance the locator names. After the stream, both directions
+// wait StreamGrace for a re-point (an instance that dies closes the stream); then an inbound
+// caller hears the apology and an outbound call hangs up.
 func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 	agents := &agentsElsewhere{}
 	h := newHarness(t, redistest.URL(t), func(d *Deps) {
@@ -45,20 +46,20 @@ func TestMediaStreamPointsAtTheAgentsInstance(t *testing.T) {
 	if !strings.Contains(doc, `<Stream url="wss://b.example.com/webhooks/tw/media/`+id+`"><Parameter name="sb_call" value="`+id+`"/>`) {
 		t.Fatalf("stream not pointed at the agent's instance: %s", doc)
 	}
-	if !strings.Contains(doc, `</Connect><Say>`) || !strings.HasSuffix(doc, `<Hangup/></Response>`) {
-		t.Fatalf("no apology after the stream: %s", doc)
+	if !strings.Contains(doc, `</Connect><Pause length="20"/><Say>`) || !strings.HasSuffix(doc, `<Hangup/></Response>`) {
+		t.Fatalf("no pause and apology after the stream: %s", doc)
 	}
 	if len(agents.accepted) != 1 || agents.accepted[0].CallID != id || agents.accepted[0].From != "+15550111" {
 		t.Fatalf("accepted %+v", agents.accepted)
 	}
 
-	// An outbound call's answer connects the stream with nothing after it: closing the stream
-	// ends the call.
+	// An outbound call's answer has no apology: after the pause, the call ends.
 	out := store.NewCallID()
 	form = url.Values{"CallSid": {"CA" + strings.Repeat("5f", 16)}, "CallStatus": {"in-progress"}, "Direction": {"outbound-api"},
 		"From": {"+15550100"}, "To": {"+15550111"}, "AccountSid": {"AC" + strings.Repeat("0", 32)}}
 	doc = body(h.twilio("/webhooks/tw/voice?sb_call="+out, form, true))
-	if !strings.Contains(doc, `wss://b.example.com/webhooks/tw/media/`+out+`"`) || strings.Contains(doc, "<Say>") {
+	if !strings.Contains(doc, `wss://b.example.com/webhooks/tw/media/`+out+`"`) || strings.Contains(doc, "<Say>") ||
+		!strings.HasSuffix(doc, `</Connect><Pause length="20"/><Hangup/></Response>`) {
 		t.Fatalf("outbound answer: %s", doc)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,14 +14,40 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-// apology is what a caller hears when we cannot take the call. It is valid TwiML with a 200,
-// so the carrier never plays its own "an application error has occurred".
-const apology = `<?xml version="1.0" encoding="UTF-8"?><Response>` + apologyVerbs + `</Response>`
+// Apology is what a caller hears when we cannot take the call, as a whole TwiML document. It
+// is valid TwiML with a 200, so the carrier never plays its own "an application error has
+// occurred"; releasing a queued caller sends it to the live call (Twilio's call update).
+const Apology = `<?xml version="1.0" encoding="UTF-8"?><Response>` + apologyVerbs + `</Response>`
 
 // hangup ends a call at once: the answer to an orphan's voice webhook.
 const hangup = `<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>`
 
 const apologyVerbs = `<Say>We are sorry, nobody can take your call right now. Please try again later.</Say><Hangup/>`
+
+// StreamGrace is how long a Twilio call outlives its media stream: Twilio runs the TwiML after
+// </Connect> as soon as the stream's WebSocket closes, for whatever reason (an instance killed
+// closes it too), so that TwiML first waits this long in a <Pause>, in silence, for another
+// instance to re-point the call (a call update with a new <Connect><Stream>, which replaces
+// the pause). Only then does an inbound caller hear the apology; an outbound call hangs up.
+const StreamGrace = 20 * time.Second
+
+// afterStream is the TwiML after </Connect>: the grace pause, then the apology for an inbound
+// caller (who may still be waiting in the queue) or the hang-up for an outbound call.
+func afterStream(inbound bool) string {
+	pause := `<Pause length="` + strconv.Itoa(int(StreamGrace/time.Second)) + `"/>`
+	if inbound {
+		return pause + apologyVerbs
+	}
+	return pause + `<Hangup/>`
+}
+
+// TwilioStreamTwiML is the TwiML that connects a call's audio to the media stream at
+// streamURL (TwilioStreamURLAt), followed by what the voice answer puts after the stream for
+// a call of that direction. The voice answer uses it, and so does a re-point, which sends it
+// to the live call so that the call behaves after the switch as before it.
+func TwilioStreamTwiML(streamURL, callID string, inbound bool) string {
+	return connectStream(streamURL, callID, afterStream(inbound))
+}
 
 // voiceBudget bounds the whole voice webhook: within it the carrier gets either the stream or
 // the apology, never a timeout.
@@ -59,17 +86,14 @@ func (s *Server) HandleTwilioVoice() echo.HandlerFunc {
 			}
 			s.d.Metrics.observe(id, route, outcome, start)
 			s.d.Log.Info("voice webhook: call not taken; apologising", "carrier", id, "carrier_call_id", e.CarrierCallID, "reason", err)
-			return twiml(c, apology)
+			return twiml(c, Apology)
 		}
 		s.d.Metrics.observe(id, route, outcomeStored, start)
 		url := s.TwilioStreamURLAt(s.mediaBase(ctx, callID), id, callID)
-		doc := connectStream(url, callID, "")
-		if e.Direction == call.Inbound && s.d.Inbound != nil {
-			// An inbound call waits for an agent inside the stream, hearing the hold tone. If
-			// nobody takes it in time we close the stream, and Twilio goes on with the TwiML
-			// after <Connect>: the apology, then the hang-up.
-			doc = connectStream(url, callID, apologyVerbs)
-		}
+		// An inbound call waits for an agent inside the stream, hearing the hold tone. Whatever
+		// closes the stream, the call waits StreamGrace for a re-point before the TwiML after
+		// it ends the call (afterStream).
+		doc := TwilioStreamTwiML(url, callID, e.Direction == call.Inbound)
 		return twiml(c, doc)
 	}
 }

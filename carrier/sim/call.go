@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // Call statuses, Twilio's names; Telnyx calls use them too in reports and stats.
@@ -61,7 +63,8 @@ func outcomeFor(to string) outcome {
 // closes done once it has acted, so the caller sees the result.
 type action struct {
 	op   string
-	cmd  telnyxCommand // Telnyx answer and reject: what the command said
+	cmd  telnyxCommand         // Telnyx answer and reject: what the command said
+	conv func(context.Context) // actReplace: what the call does from now on
 	done chan struct{}
 	err  error
 }
@@ -71,6 +74,9 @@ const (
 	actFarHangup = "far-hangup" // the simulated far end hangs up
 	actAnswer    = "answer"     // Telnyx: Switchboard answers an inbound call
 	actReject    = "reject"     // Telnyx: Switchboard rejects an inbound call
+	// actReplace replaces what a live call is doing (its TwiML, its Telnyx stream) with
+	// action.conv: a Twilio call update with Twiml or Url, a Telnyx streaming_start.
+	actReplace = "replace"
 )
 
 var (
@@ -106,6 +112,12 @@ type call struct {
 	outbox   *outbox
 	digits   chan string // DTMF for the open media stream
 
+	// toneMu guards tone, the caller's voice: one generator per call, not per stream, so the
+	// tone goes on across a re-point as a caller's voice does (and two streams, a <Start>
+	// beside a <Connect>, may read it at once).
+	toneMu sync.Mutex
+	tone   *media.Tone
+
 	mu          sync.Mutex
 	status      string
 	seq         int // the next Twilio SequenceNumber
@@ -122,7 +134,7 @@ type call struct {
 }
 
 func (c *Carrier) newCall(kind Kind, inbound bool, from, to string) *call {
-	return &call{
+	k := &call{
 		c: c, kind: kind, inbound: inbound, from: from, to: to,
 		outcome:  outcomeFor(to),
 		created:  time.Now(),
@@ -132,6 +144,13 @@ func (c *Carrier) newCall(kind Kind, inbound bool, from, to string) *call {
 		digits:   make(chan string, 32),
 		status:   statusQueued,
 	}
+	if !c.cfg.Echo {
+		k.tone = media.NewTone(c.cfg.ToneHz, 0.5)
+	}
+	if c.cfg.WatchHz > 0 {
+		k.media.watch = media.NewToneWatch(c.cfg.WatchHz)
+	}
+	return k
 }
 
 // ringTimeout is how long a call may ring: its own timeout, capped by Config.RingTimeout.
@@ -239,15 +258,25 @@ func (k *call) ring(ctx context.Context, d time.Duration) bool {
 
 // live runs a call whose parties can talk: conv does what the call is for (runs TwiML,
 // streams media) until it returns, either side hangs up, Config.HangupAfter passes, or the
-// carrier closes.
+// carrier closes. An actReplace stops conv (its open stream says stop and closes) and runs
+// the action's conv instead, as Twilio does with a call update and Telnyx with
+// streaming_start.
 func (k *call) live(ctx context.Context, conv func(context.Context)) {
-	cctx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan struct{})
-	go func() { // owned: every way out of live waits for done
-		defer close(done)
-		conv(cctx)
-	}()
+	var (
+		stop context.CancelFunc
+		done chan struct{}
+	)
+	begin := func(conv func(context.Context)) {
+		var cctx context.Context
+		cctx, stop = context.WithCancel(ctx)
+		done = make(chan struct{})
+		go func(done chan struct{}) { // owned: every way out of live waits for done
+			defer close(done)
+			conv(cctx)
+		}(done)
+	}
+	begin(conv)
+	defer func() { stop() }()
 	var farEnd <-chan time.Time
 	if d := k.c.cfg.HangupAfter; d > 0 {
 		t := time.NewTimer(d)
@@ -268,7 +297,16 @@ func (k *call) live(ctx context.Context, conv func(context.Context)) {
 			<-done
 			return
 		case a := <-k.ctrl:
-			if a.op != actHangup && a.op != actFarHangup {
+			switch a.op {
+			case actReplace:
+				stop()
+				<-done
+				begin(a.conv)
+				k.c.count(func(s *Stats) { s.Repoints++ })
+				ack(a, nil)
+				continue
+			case actHangup, actFarHangup:
+			default:
 				ack(a, errNotApplicable)
 				continue
 			}
@@ -316,7 +354,7 @@ func (k *call) answer() {
 func (k *call) end(status string, sip int, cause, source string) {
 	k.mu.Lock()
 	k.status, k.endedAt, k.sipCode, k.cause, k.source = status, time.Now(), sip, cause, source
-	k.media.end()
+	k.media.end(k.endedAt)
 	k.mu.Unlock()
 	k.emit(evCompleted)
 	k.c.count(func(s *Stats) { s.CallsByStatus[status]++ })

@@ -62,6 +62,11 @@ type Config struct {
 	ToneHz float64
 	// Echo sends back the audio received instead of the tone.
 	Echo bool
+	// WatchHz, when set, watches every call's received audio for a pure tone at that
+	// frequency (media.ToneWatch) over the whole call, and reports the stretches without it
+	// after it was first heard in Report.ToneGaps: the silence a caller hears while a call's
+	// media moves between instances. 0 watches nothing.
+	WatchHz float64
 	// Seed seeds the random source behind fault rates, so runs are repeatable.
 	Seed uint64
 	// Faults are the faults in force from the start.
@@ -175,7 +180,7 @@ func (c *Carrier) ServeLoopback(errorLog *log.Logger) (*http.Server, string, err
 		return nil, "", err
 	}
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // ends with ErrServerClosed when the caller closes srv
 	return srv, "http://" + l.Addr().String(), nil
 }
 

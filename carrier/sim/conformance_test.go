@@ -329,3 +329,34 @@ func TestTelnyxWebhooksMatchTheDocs(t *testing.T) {
 		"start": {nullable: sdk("start.client_state"), optional: sdk("start.tags")}, // tags: "Array of tags associated to number"
 	})
 }
+
+// TestTelnyxStreamingStartAsDocumented: Telnyx's own streaming_start example starts a stream
+// on a live call, and is refused with 422 and 90018 once the call has ended.
+func TestTelnyxStreamingStartAsDocumented(t *testing.T) {
+	sb := newSwitchboard(t)
+	c, srv := newCarrier(t, sim.Config{TelnyxWebhookURL: sb.url("/events")})
+	sb.use(c)
+	a := api{t, srv, c}
+	_, body := a.telnyx("POST", "/v2/calls", map[string]any{"connection_id": c.ConnectionID(), "from": "+1", "to": "+15551230000"})
+	id := body["data"].(map[string]any)["call_control_id"].(string)
+	a.waitStatus(id, "in-progress")
+
+	example := fixtureJSON(t, "telnyx/streaming-start-request.json")
+	example["stream_url"] = sb.wsURL() // the docs' wss://www.example.com cannot be reached
+	if status, body := a.telnyx("POST", "/v2/calls/"+id+"/actions/streaming_start", example); status != http.StatusOK {
+		t.Fatalf("documented streaming_start: %d %v", status, body)
+	}
+	redistest.Eventually(t, 10*time.Second, "the stream", func() bool { return sb.peer(0) != nil && len(sb.peer(0).heard()) > 0 })
+	if s := sb.peer(0).message("start")["start"].(map[string]any); s["client_state"] != example["client_state"] {
+		t.Errorf("start carries client_state %v, want the command's", s["client_state"])
+	}
+
+	a.telnyx("POST", "/v2/calls/"+id+"/actions/hangup", map[string]any{})
+	a.waitStatus(id, "completed")
+	example["command_id"] = "another"
+	status, body := a.telnyx("POST", "/v2/calls/"+id+"/actions/streaming_start", example)
+	errs, _ := body["errors"].([]any)
+	if status != http.StatusUnprocessableEntity || len(errs) != 1 || errs[0].(map[string]any)["code"] != "90018" {
+		t.Errorf("streaming_start on an ended call: %d %v", status, body)
+	}
+}

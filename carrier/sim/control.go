@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // InboundRequest asks the simulator to call Switchboard.
@@ -116,10 +118,12 @@ type Report struct {
 	EndedAt         time.Time `json:"ended_at,omitzero"`
 	StreamURL       string    `json:"stream_url,omitempty"`
 	StreamsOpened   int       `json:"streams_opened"`
-	FramesSent      int       `json:"frames_sent"`
-	FramesReceived  int       `json:"frames_received"`
-	FramesLost      int       `json:"frames_lost"`
-	BytesReceived   int       `json:"bytes_received"`
+	StreamsOpen     int       `json:"streams_open"` // open now
+
+	FramesSent     int `json:"frames_sent"`
+	FramesReceived int `json:"frames_received"`
+	FramesLost     int `json:"frames_lost"`
+	BytesReceived  int `json:"bytes_received"`
 	// DominantHz is the strongest frequency in the middle 200 ms of the audio received, and
 	// DominantPower its power (about amplitude² for a pure tone); 0 when nothing was heard.
 	DominantHz    float64 `json:"dominant_hz"`
@@ -127,11 +131,17 @@ type Report struct {
 	// LoudestHz is the strongest frequency in the loudest 200 ms of the audio received, and
 	// LoudestPower its power: a sound heard only now and then (the hold tone's beeps) shows
 	// here even when the middle of the audio is quiet. 0 when nothing was heard.
-	LoudestHz      float64 `json:"loudest_hz"`
-	LoudestPower   float64 `json:"loudest_power"`
-	MarksReceived  int     `json:"marks_received"`
-	ClearsReceived int     `json:"clears_received"`
-	DigitsSent     string  `json:"digits_sent,omitempty"`
+	LoudestHz    float64 `json:"loudest_hz"`
+	LoudestPower float64 `json:"loudest_power"`
+	// ToneGaps, with Config.WatchHz, are the stretches of the whole call, after the watched
+	// tone was first heard, during which it was absent from what the call received (no frame
+	// arrived, or frames without the tone), by arrival time; the shortest counted is
+	// media.ToneGapMin. A hand-over between instances shows as one gap. Empty when the tone
+	// never stopped, or was never heard, or nothing is watched.
+	ToneGaps       []media.ToneGap `json:"tone_gaps,omitempty"`
+	MarksReceived  int             `json:"marks_received"`
+	ClearsReceived int             `json:"clears_received"`
+	DigitsSent     string          `json:"digits_sent,omitempty"`
 	// StatusLookups counts the REST status look-ups of the call (Twilio's fetch, Telnyx's
 	// retrieve call status): what a reconciler costs the carrier.
 	StatusLookups int `json:"status_lookups"`
@@ -182,14 +192,18 @@ func (k *call) report() Report {
 	m := &k.media
 	hz, power := m.dominant()
 	loudHz, loudPower := m.loudest()
+	var gaps []media.ToneGap
+	if m.watch != nil {
+		gaps = m.watch.Gaps()
+	}
 	return Report{
 		SID: k.sid, Kind: k.kind, Direction: direction, From: k.from, To: k.to, Status: k.status,
 		SIPResponseCode: k.sipCode, HangupCause: k.cause, HangupSource: k.source,
 		CreatedAt: k.created, AnsweredAt: k.answeredAt, EndedAt: k.endedAt,
-		StreamURL: m.url, StreamsOpened: m.streams, FramesSent: m.framesSent,
+		StreamURL: m.url, StreamsOpened: m.streams, StreamsOpen: m.open, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
 		DominantHz: hz, DominantPower: power, LoudestHz: loudHz, LoudestPower: loudPower,
-		MarksReceived: m.marks, ClearsReceived: m.clears,
+		ToneGaps: gaps, MarksReceived: m.marks, ClearsReceived: m.clears,
 		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...), StatusLookups: k.lookups,
 	}
 }
@@ -219,7 +233,7 @@ func (c *Carrier) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Carrier) handleClearFaults(w http.ResponseWriter, r *http.Request) {
-	c.SetFaults(Faults{})
+	_ = c.SetFaults(Faults{}) // no faults is always a valid set
 	writeJSON(w, http.StatusOK, Faults{})
 }
 

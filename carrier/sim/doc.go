@@ -40,5 +40,17 @@
 // (Config.ToneHz, default 1000 Hz) or, with Config.Echo, what it received. It records what it
 // receives (the first 10 s of each call) and reports, per call, the frames sent, received
 // and lost (gaps in the peer's chunk or sequence numbers) and the dominant frequency heard in
-// the middle 200 ms of the recording, searched from 300 Hz to 3400 Hz in 5 Hz steps.
+// the middle 200 ms of the recording, searched from 300 Hz to 3400 Hz in 5 Hz steps. With
+// Config.WatchHz it also watches the whole call for a tone at that frequency and reports its
+// gaps (Report.ToneGaps): the silences a caller heard.
+//
+// # Re-pointing a live call
+//
+// As the carriers do, a live call's media can be moved: a Twilio call update with Twiml or Url
+// replaces the TwiML the call runs (an open <Connect><Stream> gets stop and is closed; 400 with
+// 21220 on a call not in progress), and Telnyx streaming_start opens a new stream on an
+// answered call (422 with 90018 once it has ended). A Twilio stream that breaks goes on with the
+// TwiML after </Connect>, <Pause> included; a Telnyx call whose stream breaks stays up without
+// media. The caller's tone is one generator per call, so it goes on across the switch, and a
+// new stream numbers its messages and chunks from 1.
 package sim

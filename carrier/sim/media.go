@@ -55,6 +55,8 @@ type mediaStats struct {
 	chunked   bool
 	lastChunk int
 	lastSeq   int
+	// watch, with Config.WatchHz, times the tone's gaps over the whole call.
+	watch *media.ToneWatch
 }
 
 // stream runs one media WebSocket for the call until the peer closes it or ctx ends (the
@@ -67,7 +69,7 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 	dialer := websocket.Dialer{HandshakeTimeout: connectTimeout}
 	conn, resp, err := dialer.DialContext(ctx, spec.url, h)
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close() // gorilla has read what it needs; the body of a refusal is not used
+		_ = resp.Body.Close() // gorilla has read what it needs; the body of a refusal is not used
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -89,6 +91,8 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 	k.media.url = spec.url
 	k.media.streams++
 	k.media.open++
+	// A new stream numbers its messages and chunks from 1 again, as the carriers' do.
+	k.media.chunked, k.media.lastChunk, k.media.lastSeq = false, 0, 0
 	k.mu.Unlock()
 	defer func() {
 		k.mu.Lock()
@@ -102,9 +106,6 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 		s.id, s.seqKey, s.idKey = newUUID(), "sequence_number", "stream_id"
 		k.telnyxWebhook("streaming.started", func(p *telnyxPayload) { p.StreamURL = spec.url })
 		defer k.telnyxWebhook("streaming.stopped", func(p *telnyxPayload) { p.StreamURL = spec.url })
-	}
-	if !k.c.cfg.Echo {
-		s.tone = media.NewTone(k.c.cfg.ToneHz, 0.5)
 	}
 	s.run(ctx)
 }
@@ -120,7 +121,6 @@ type session struct {
 	id, seqKey, idKey string
 	seq               int // our last sequence number
 	chunk             int // our last media chunk
-	tone              *media.Tone
 	frame             [media.FrameSamples]byte
 	buf               []byte
 	marks             chan string // marks received, to echo back
@@ -132,7 +132,7 @@ type session struct {
 func (s *session) run(ctx context.Context) {
 	readerDone := make(chan struct{})
 	defer func() {
-		s.conn.Close()
+		_ = s.conn.Close() // the stream is over; a socket that closes badly is closed all the same
 		<-readerDone
 	}()
 	go func() {
@@ -158,7 +158,7 @@ func (s *session) run(ctx context.Context) {
 			return
 		case <-ctx.Done():
 			s.stop()
-			s.conn.SetReadDeadline(time.Now().Add(wsCloseWait))
+			_ = s.conn.SetReadDeadline(time.Now().Add(wsCloseWait)) // a closed socket fails the read it bounds
 			<-readerDone
 			return
 		}
@@ -198,8 +198,10 @@ func (s *session) start() error {
 // none of which needs escaping.
 func (s *session) sendFrame() error {
 	frame := s.frame[:]
-	if s.tone != nil {
-		s.tone.Read(frame)
+	if k := s.k; k.tone != nil {
+		k.toneMu.Lock()
+		_, _ = k.tone.Read(frame) // a tone never runs out and never fails
+		k.toneMu.Unlock()
 	} else {
 		s.mu.Lock()
 		n := copy(frame, s.echo)
@@ -253,7 +255,7 @@ func (s *session) stop() {
 		body = map[string]string{"user_id": s.k.c.userID, "call_control_id": s.k.sid}
 	}
 	if s.send("stop", "stop", body) == nil {
-		s.conn.WriteControl(websocket.CloseMessage,
+		_ = s.conn.WriteControl(websocket.CloseMessage, // best effort: the peer may be gone, and the close goes on without it
 			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"), time.Now().Add(wsWriteWait))
 	}
 }
@@ -273,7 +275,7 @@ func (s *session) write(m map[string]any) error {
 }
 
 func (s *session) writeRaw(b []byte) error {
-	s.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(wsWriteWait)) // a closed socket fails the write it bounds
 	return s.conn.WriteMessage(websocket.TextMessage, b)
 }
 
@@ -322,10 +324,13 @@ func (s *session) read() {
 			}
 			st.framesReceived++
 			st.bytesReceived += len(payload)
+			if st.watch != nil && !st.ended {
+				st.watch.Frame(time.Now(), payload)
+			}
 			if !st.ended {
 				st.recorded = append(st.recorded, payload[:min(len(payload), recordLimit-len(st.recorded))]...)
 			}
-			if s.tone == nil {
+			if s.k.tone == nil {
 				s.mu.Lock()
 				s.echo = append(s.echo, payload...)
 				if over := len(s.echo) - echoLimit; over > 0 {
@@ -393,9 +398,12 @@ func (m *mediaStats) loudest() (freq, power float64) {
 }
 
 // end keeps the dominant and loudest frequencies of a call that is over, and lets go of its
-// audio.
-func (m *mediaStats) end() {
+// audio; a tone absent at the end makes a last gap.
+func (m *mediaStats) end(at time.Time) {
 	m.hz, m.power = m.dominant()
 	m.loudHz, m.loudPower = m.loudest()
 	m.recorded, m.ended = nil, true
+	if m.watch != nil {
+		m.watch.Finish(at)
+	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -23,7 +24,7 @@ func TestLoudestFindsABeepTheMiddleMisses(t *testing.T) {
 	if _, power := m.dominant(); power > 0.001 {
 		t.Fatalf("the middle of the audio is silent, yet its power is %.4f", power)
 	}
-	m.end()
+	m.end(time.Now())
 	if hz, _ := m.loudest(); math.Abs(hz-620) > 5 {
 		t.Fatalf("after the end the loudest is %.0f Hz", hz)
 	}

@@ -26,9 +26,12 @@ type Stats struct {
 	// TwiML fetches share it); with keep-alive it stays far below the number of requests.
 	TCPConnectionsOpened int64 `json:"tcp_connections_opened"`
 	// VoiceRequests and VoiceFailed count TwiML fetches (Twilio voice webhooks and Url).
-	VoiceRequests      int64 `json:"voice_requests"`
-	VoiceFailed        int64 `json:"voice_failed"`
-	MediaStreams       int64 `json:"media_streams"`
+	VoiceRequests int64 `json:"voice_requests"`
+	VoiceFailed   int64 `json:"voice_failed"`
+	MediaStreams  int64 `json:"media_streams"`
+	// Repoints counts live calls whose media was re-pointed: a Twilio call update with Twiml
+	// or Url, a Telnyx streaming_start on an answered call.
+	Repoints           int64 `json:"repoints"`
 	RESTRequests       int64 `json:"rest_requests"`
 	RESTErrorsInjected int64 `json:"rest_errors_injected"`
 	// CallsByStatus counts ended calls by final status (Twilio's status names for both kinds).

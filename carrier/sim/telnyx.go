@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (c *Carrier) handleTelnyxAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("action")
-	op := map[string]string{"answer": actAnswer, "hangup": actHangup, "reject": actReject}[name]
+	op := map[string]string{"answer": actAnswer, "hangup": actHangup, "reject": actReject, "streaming_start": actReplace}[name]
 	if op == "" {
 		writeAPIError(w, Telnyx, http.StatusNotFound, 0, "The simulator does not know the command "+name)
 		return
@@ -129,13 +130,21 @@ func (c *Carrier) handleTelnyxAction(w http.ResponseWriter, r *http.Request) {
 			k.clientState = cmd.ClientState
 			k.mu.Unlock()
 		}
-		err := k.act(r.Context(), &action{op: op, cmd: cmd})
+		a := &action{op: op, cmd: cmd}
+		if op == actReplace {
+			if !isStreamURL(cmd.StreamURL) {
+				return errorBody(Telnyx, apiError{status: http.StatusUnprocessableEntity,
+					message: "stream_url must be a ws:// or wss:// URL", pointer: "/stream_url"})
+			}
+			a.conv = func(ctx context.Context) { k.telnyxStreamTo(ctx, cmd.StreamURL) }
+		}
+		err := k.act(r.Context(), a)
 		switch {
 		case errors.Is(err, errEnded):
 			return errorBody(Telnyx, apiError{status: http.StatusUnprocessableEntity, code: 90018, message: "Call has already ended"})
 		case errors.Is(err, errNotApplicable):
 			return errorBody(Telnyx, apiError{status: http.StatusUnprocessableEntity, code: 90034,
-				message: "The call cannot be " + name + "ed in its current state"})
+				message: "The command " + name + " is not possible in the call's current state"})
 		case err != nil:
 			return errorBody(Telnyx, apiError{status: http.StatusServiceUnavailable})
 		}
@@ -375,6 +384,9 @@ func (k *call) telnyxInbound(ctx context.Context) {
 			return
 		case a := <-k.ctrl:
 			switch a.op {
+			case actReplace: // streaming_start before the answer
+				ack(a, errNotApplicable)
+				continue
 			case actAnswer:
 				if a.cmd.StreamURL != "" {
 					k.mu.Lock()
@@ -403,15 +415,30 @@ func (k *call) telnyxInbound(ctx context.Context) {
 }
 
 // telnyxMedia is an answered Telnyx call: it streams if asked to, and stays up when the
-// stream ends, until a hangup.
+// stream ends (closed or broken), without media, until a hangup or a streaming_start.
 func (k *call) telnyxMedia(ctx context.Context) {
 	k.mu.Lock()
-	url := k.streamURL
+	streamURL := k.streamURL
 	k.mu.Unlock()
-	if url != "" {
-		k.stream(ctx, streamSpec{kind: Telnyx, url: url})
+	k.telnyxStreamTo(ctx, streamURL)
+}
+
+// telnyxStreamTo streams the call to streamURL ("" for none), then stays up without media until ctx
+// ends: the call is over, or streaming_start replaces the stream.
+func (k *call) telnyxStreamTo(ctx context.Context, streamURL string) {
+	if streamURL != "" {
+		k.mu.Lock()
+		k.streamURL = streamURL
+		k.mu.Unlock()
+		k.stream(ctx, streamSpec{kind: Telnyx, url: streamURL})
 	}
 	<-ctx.Done()
+}
+
+// isStreamURL reports whether s is an absolute ws:// or wss:// URL.
+func isStreamURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "ws" || u.Scheme == "wss") && u.Host != ""
 }
 
 func isBase64(s string) bool {

@@ -63,7 +63,11 @@ func (c *Carrier) handleTwilioCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resource)
 }
 
-// handleTwilioUpdate hangs up or cancels a call: POST .../Calls/{CallSid}.json with Status.
+// handleTwilioUpdate changes a call: POST .../Calls/{CallSid}.json. Status=completed hangs
+// it up (canceled only while it rings); Twiml (inline) or Url (+Method, fetched and signed as
+// the voice webhook is) replaces the TwiML a live call is executing: an open
+// <Connect><Stream> says stop and closes, and the new document runs at once. Updating the
+// TwiML of a call that is not in progress is Twilio's 21220 (400).
 func (c *Carrier) handleTwilioUpdate(w http.ResponseWriter, r *http.Request) {
 	k, ok := c.twilioCall(w, r)
 	if !ok {
@@ -73,11 +77,8 @@ func (c *Carrier) handleTwilioUpdate(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, Twilio, http.StatusBadRequest, 0, "The request body could not be parsed")
 		return
 	}
-	if r.PostForm.Get("Url") != "" || r.PostForm.Get("Twiml") != "" {
-		writeAPIError(w, Twilio, http.StatusBadRequest, 0, "The simulator does not redirect live calls")
-		return
-	}
-	switch st := r.PostForm.Get("Status"); st {
+	f := r.PostForm
+	switch st := f.Get("Status"); st {
 	case "":
 	case statusCanceled, statusCompleted:
 		k.mu.Lock()
@@ -90,11 +91,66 @@ func (c *Carrier) handleTwilioUpdate(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, Twilio, http.StatusServiceUnavailable, 0, "")
 			return
 		}
+		writeJSON(w, http.StatusOK, k.twilioResource())
+		return
 	default:
 		writeAPIError(w, Twilio, http.StatusBadRequest, 21218, "Invalid Status: "+st)
 		return
 	}
+	if f.Get("Url") != "" || f.Get("Twiml") != "" {
+		if !c.twilioRedirect(w, r, k, f) {
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, k.twilioResource())
+}
+
+// twilioRedirect replaces a live call's TwiML; it has answered the request if it returns
+// false.
+func (c *Carrier) twilioRedirect(w http.ResponseWriter, r *http.Request, k *call, f url.Values) bool {
+	var conv func(context.Context)
+	if doc := f.Get("Twiml"); doc != "" {
+		parsed, err := parseTwiML([]byte(doc))
+		if err != nil {
+			writeAPIError(w, Twilio, http.StatusBadRequest, 12100, "Twiml is not a valid TwiML document: "+err.Error())
+			return false
+		}
+		conv = func(ctx context.Context) { k.execute(ctx, parsed) }
+	} else {
+		target := f.Get("Url")
+		if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			writeAPIError(w, Twilio, http.StatusBadRequest, 21205, "Url is not a valid URL: "+target)
+			return false
+		}
+		method := methodOr(f.Get("Method"))
+		conv = func(ctx context.Context) {
+			doc, err := k.fetchTwiMLFrom(ctx, method, target)
+			if err != nil {
+				if ctx.Err() == nil {
+					k.note("application error: " + err.Error())
+				}
+				return
+			}
+			k.execute(ctx, doc)
+		}
+	}
+	k.mu.Lock()
+	answered := !k.answeredAt.IsZero()
+	k.mu.Unlock()
+	err := errNotApplicable
+	if answered {
+		err = k.act(r.Context(), &action{op: actReplace, conv: conv})
+	}
+	switch {
+	case errors.Is(err, errEnded), errors.Is(err, errNotApplicable):
+		writeAPIError(w, Twilio, http.StatusBadRequest, 21220, "Call is not in-progress. Cannot redirect.")
+		return false
+	case err != nil:
+		writeAPIError(w, Twilio, http.StatusServiceUnavailable, 0, "")
+		return false
+	}
+	c.log.Info("twilio call redirected", "sid", k.sid)
+	return true
 }
 
 // handleTwilioFetch answers GET .../Calls/{CallSid}.json.
@@ -330,10 +386,16 @@ func (k *call) fetchTwiML(ctx context.Context) (*twimlNode, error) {
 	if k.twiml != "" {
 		return parseTwiML([]byte(k.twiml))
 	}
+	return k.fetchTwiMLFrom(ctx, k.voiceMethod, k.voiceURL)
+}
+
+// fetchTwiMLFrom fetches TwiML from voiceURL as a voice webhook: signed, with the call's
+// parameters.
+func (k *call) fetchTwiMLFrom(ctx context.Context, voiceMethod, voiceURL string) (*twimlNode, error) {
 	k.mu.Lock()
 	v := k.twilioParams()
 	k.mu.Unlock()
-	method, target, body, h := twilioRequest(k.c.cfg.AuthToken, k.voiceMethod, k.voiceURL, v)
+	method, target, body, h := twilioRequest(k.c.cfg.AuthToken, voiceMethod, voiceURL, v)
 	k.c.count(func(s *Stats) { s.VoiceRequests++ })
 	doc, err := func() (*twimlNode, error) {
 		if _, out := k.c.faultsNow(); out {
@@ -345,9 +407,9 @@ func (k *call) fetchTwiML(ctx context.Context) (*twimlNode, error) {
 		}
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("11200: %s: %w", k.voiceURL, err)
+			return nil, fmt.Errorf("11200: %s: %w", voiceURL, err)
 		case status < 200 || status > 299:
-			return nil, fmt.Errorf("11200: %s answered HTTP %d", k.voiceURL, status)
+			return nil, fmt.Errorf("11200: %s answered HTTP %d", voiceURL, status)
 		}
 		return parseTwiML(answer)
 	}()

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -65,7 +66,7 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string) *deploy
 	}))
 	t.Cleanup(simSrv.Close)
 	sid, token := "AC"+randomHex(16), randomHex(16)
-	reg := carrier.NewRegistry(st, nil, slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(carrierdb.New(st), nil, slog.New(slog.DiscardHandler))
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "simtw", Kind: carrier.Twilio, APIURL: simSrv.URL,
 		AccountSID: sid, AuthToken: token, From: "+15005550006", Priority: 1, Enabled: true}, "test"); err != nil {
 		t.Fatal(err)

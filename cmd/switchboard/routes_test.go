@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -55,9 +56,9 @@ func servedRoutes(t *testing.T) []string {
 	}
 	t.Cleanup(func() { st.Close() })
 	const public = "http://127.0.0.1:9"
-	carriers := carrier.NewRegistry(st, nil, log)
+	carriers := carrier.NewRegistry(carrierdb.New(st), nil, log)
 	metrics := newMetrics()
-	side := newCarrierSide(cfg, st, carriers, public, metrics, log)
+	side := newCarrierSide(cfg, carrierdb.New(st), carriers, public, metrics, log)
 	agents, err := newAgentSide(cfg, st, carriers, side.placer, side.actions, public, adminToken, log)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webhooks"
 )
@@ -31,7 +32,7 @@ func TestSentinelFailoverKeepsEveryAcknowledgedCallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
+	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
 		AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: authToken, From: "+15550100", Enabled: true}, "test"); err != nil {
 		t.Fatal(err)

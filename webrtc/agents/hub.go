@@ -53,11 +53,10 @@ func (e *PlaceError) Error() string { return e.Reason }
 
 // carrierCalls is what the agent side needs from the carrier side: place a call (through the
 // carrier router, which records it), end one, let go of an inbound call nobody could take
-// (what the caller hears then depends on the carrier: the <Say> that follows <Connect> in
-// TwiML once the stream closes, or a hang-up), and point a live call's media stream at
-// another instance (mediaURL, its public base URL) when the one carrying it died. Repoint's
-// nil means the carrier now streams the call there; on a refusal the carrier side has the
-// call reconciled itself.
+// (what the caller hears then depends on the carrier: an apology sent as the call's new
+// TwiML, or a hang-up), and point a live call's media stream at another instance (mediaURL,
+// its public base URL) when the one carrying it died. Repoint's nil means the carrier now
+// streams the call there; on a refusal the carrier side has the call reconciled itself.
 type carrierCalls interface {
 	Place(ctx context.Context, p Placement) error
 	Hangup(ctx context.Context, callID string) error

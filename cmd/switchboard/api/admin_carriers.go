@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
 // carrierAdmin is the carrier configuration; *carrier.Registry implements it.
@@ -23,10 +24,10 @@ type carrierAdmin interface {
 	Delete(ctx context.Context, id, actor string) error
 }
 
-// adminLog is what the console reads besides configuration; *store.Redis implements it.
+// adminLog is what the console reads besides configuration; *carrierdb.Store implements it.
 type adminLog interface {
 	AuditLog(ctx context.Context, n int64) ([]store.Audit, error)
-	CarrierEvents(ctx context.Context, n int64) ([]store.CarrierEvent, error)
+	CarrierEvents(ctx context.Context, n int64) ([]carrierdb.Event, error)
 }
 
 // maxConfigBody bounds an admin PUT: a carrier's configuration is well under 4 KiB.

@@ -17,7 +17,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -28,7 +30,7 @@ const token = "api-test-token-0123456789"
 type fixture struct {
 	srv      *httptest.Server
 	st       *store.Redis
-	breakers *carrier.Breakers
+	breakers *dispatch.Breakers
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,10 +40,10 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
-	breakers := carrier.NewBreakers(st, reg, carrier.BreakerOptions{Log: log})
-	router := carrier.NewRouter(reg, breakers, nil)
-	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: reg, Breakers: breakers, Router: router,
+	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), log)
+	breakers := dispatch.NewBreakers(carrierdb.New(st), reg, dispatch.BreakerOptions{Log: log})
+	router := dispatch.NewRouter(reg, breakers, nil)
+	placer := dispatch.NewPlacer(dispatch.PlacerDeps{Store: carrierdb.New(st), Registry: reg, Breakers: breakers, Router: router,
 		PublicURL: "http://127.0.0.1:9", Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -49,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	wg.Go(func() { placer.Run(ctx) })
 	e := echo.New()
 	mount(e, Deps{Store: st, AdminToken: token, Log: log, Carriers: reg, Breakers: breakers, Router: router,
-		Placer: placer, AdminLog: st})
+		Placer: placer, AdminLog: carrierdb.New(st)})
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); st.Close() })
 	return &fixture{srv: srv, st: st, breakers: breakers}
