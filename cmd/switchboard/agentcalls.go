@@ -210,4 +210,3 @@ func (a *agentCalls) twilio(carrierID string) (*carrier.TwilioClient, error) {
 	}
 	return tw, nil
 }
-
