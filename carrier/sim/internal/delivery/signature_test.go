@@ -1,10 +1,10 @@
-package sim_test
+package delivery_test
 
 import (
 	"net/url"
 	"testing"
 
-	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 )
 
 // The vectors of carrier-protocols.md §2.5.
@@ -43,12 +43,12 @@ func TestTwilioSignatureReferenceVectors(t *testing.T) {
 		{"fragment is not signed", "https://example.com/myapp.php?foo=1&bar=2#ct=1000&rc=2", example, "L/OH5YylLD5NRKLltdqwSvS0BnU="},
 	}
 	for _, tt := range tests {
-		if got := sim.TwilioSignature("12345", tt.url, tt.params); got != tt.want {
+		if got := delivery.TwilioSignature("12345", tt.url, tt.params); got != tt.want {
 			t.Errorf("%s: TwilioSignature = %q, want %q", tt.name, got, tt.want)
 		}
 	}
 	// "ReasonConferenceEnded is sorted before Reason" gives this wrong signature.
-	if got := sim.TwilioSignature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", twilioGo); got == "95+Bu0JVPi0r/SsESZCVf0dWAjw=" {
+	if got := delivery.TwilioSignature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", twilioGo); got == "95+Bu0JVPi0r/SsESZCVf0dWAjw=" {
 		t.Error("parameters sorted the wrong way")
 	}
 }
@@ -56,9 +56,9 @@ func TestTwilioSignatureReferenceVectors(t *testing.T) {
 func TestTwilioSignatureSortsRepeatedKeysByValue(t *testing.T) {
 	// Sorted by key then value, every pair appended: the order the values came in does
 	// not matter.
-	a := sim.TwilioSignature("12345", "https://example.com/x", url.Values{"Digits": {"5678", "1234"}, "Sid": {"CA1"}})
-	b := sim.TwilioSignature("12345", "https://example.com/x", url.Values{"Digits": {"1234", "5678"}, "Sid": {"CA1"}})
-	c := sim.TwilioSignature("12345", "https://example.com/xDigits1234Digits5678SidCA1", nil)
+	a := delivery.TwilioSignature("12345", "https://example.com/x", url.Values{"Digits": {"5678", "1234"}, "Sid": {"CA1"}})
+	b := delivery.TwilioSignature("12345", "https://example.com/x", url.Values{"Digits": {"1234", "5678"}, "Sid": {"CA1"}})
+	c := delivery.TwilioSignature("12345", "https://example.com/xDigits1234Digits5678SidCA1", nil)
 	if a != b || a != c {
 		t.Errorf("repeated keys: %q, %q, %q should be equal", a, b, c)
 	}
