@@ -39,9 +39,11 @@ type Faults struct {
 type Options struct {
 	// Faults returns the delivery faults in force; nil means none.
 	Faults func() Faults
-	// Chance reports true with probability p, from the carrier's seeded source.
+	// Chance reports true with probability p, from the carrier's seeded source; nil is true
+	// only for p >= 1.
 	Chance func(p float64) bool
 	// Redirected is told of every 3xx answer, to a callback or a fetch; none is followed.
+	// nil ignores them.
 	Redirected func(url string, status int, location string)
 }
 

@@ -1,8 +1,13 @@
 package delivery_test
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"net/http"
 	"net/url"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 )
@@ -61,5 +66,70 @@ func TestTwilioSignatureSortsRepeatedKeysByValue(t *testing.T) {
 	c := delivery.TwilioSignature("12345", "https://example.com/xDigits1234Digits5678SidCA1", nil)
 	if a != b || a != c {
 		t.Errorf("repeated keys: %q, %q, %q should be equal", a, b, c)
+	}
+}
+
+// The request a Twilio status callback or voice webhook makes: a POST signs the form, a GET
+// signs the URL its parameters were added to, and neither sends nor signs the fragment.
+func TestTwilioRequest(t *testing.T) {
+	params := url.Values{
+		"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+12349013030"}, "Digits": {"1234"},
+		"From": {"+12349013030"}, "To": {"+18005551212"},
+	}
+	method, target, body, h := delivery.TwilioRequest("12345", http.MethodPost,
+		"https://mycompany.com/myapp.php?foo=1&bar=2#rc=2", params, "token-1")
+	if method != http.MethodPost || target != "https://mycompany.com/myapp.php?foo=1&bar=2" {
+		t.Errorf("POST to %s %s", method, target)
+	}
+	if got, _ := url.ParseQuery(string(body)); !reflect.DeepEqual(got, params) {
+		t.Errorf("form %v, want %v", got, params)
+	}
+	// Twilio's own vector for this URL and these parameters (carrier-protocols.md §2.5).
+	for k, want := range map[string]string{
+		"X-Twilio-Signature":         "0/KCTR6DLpKmkAf8muzZqo1nDgQ=",
+		"Content-Type":               "application/x-www-form-urlencoded",
+		"I-Twilio-Idempotency-Token": "token-1",
+		"User-Agent":                 "TwilioProxy/1.1",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("POST %s = %q, want %q", k, got, want)
+		}
+	}
+
+	_, target, body, h = delivery.TwilioRequest("12345", http.MethodGet,
+		"https://mycompany.com/myapp.php?foo=1#rc=2", url.Values{"To": {"+1"}}, "token-2")
+	if want := "https://mycompany.com/myapp.php?foo=1&To=%2B1"; target != want || len(body) != 0 {
+		t.Errorf("GET %s with %d bytes of body, want %s and none", target, len(body), want)
+	}
+	if got, want := h.Get("X-Twilio-Signature"), delivery.TwilioSignature("12345", target, nil); got != want {
+		t.Errorf("GET signature %q, want %q (the URL with its query, no parameters)", got, want)
+	}
+}
+
+// A Telnyx webhook's signature verifies, with the standard library's Ed25519, over
+// "timestamp|body" with the timestamp it carries, and not over any other body.
+func TestTelnyxHeadersVerify(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"data":{"event_type":"call.answered"}}`)
+	at := time.Unix(1_700_000_000, 0)
+	h := delivery.TelnyxHeaders(priv, at, body)
+	if ts := h.Get("Telnyx-Timestamp"); ts != "1700000000" {
+		t.Errorf("timestamp %q", ts)
+	}
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	sig, err := base64.StdEncoding.DecodeString(h.Get("Telnyx-Signature-Ed25519"))
+	if err != nil {
+		t.Fatalf("signature is not base64: %v", err)
+	}
+	if !ed25519.Verify(pub, []byte("1700000000|"+string(body)), sig) {
+		t.Error("signature does not verify over timestamp|body")
+	}
+	if ed25519.Verify(pub, []byte("1700000000|"+string(body)+" "), sig) {
+		t.Error("signature verifies over another body")
 	}
 }
