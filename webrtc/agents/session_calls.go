@@ -181,7 +181,7 @@ func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
 			s.mu.Lock()
 			c.holder, c.holderURL = o.Holder, o.HolderURL
 			s.mu.Unlock()
-			if err = s.joinMedia(ctx, c); err == nil {
+			if err = s.joinMedia(ctx, c); err == nil || errors.Is(err, errNotTheCall) {
 				return
 			}
 		}
