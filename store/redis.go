@@ -1,8 +1,10 @@
 // Package store keeps Switchboard's shared state in Redis: call records and their event logs,
 // the index from a carrier's call id to ours, the call-detail records of finished calls,
-// agents and their presence, durable carrier jobs, the reconciler's schedule and the admin
-// audit log. The carrier side's own records (configurations, shared breakers, liveness,
-// recent carrier events) are in its subpackage store/carrierdb, built on Redis.Sub.
+// durable carrier jobs, the reconciler's schedule, the admin audit log, and the notices
+// instances send each other over Pub/Sub. Two sides' own records are in subpackages built
+// on Redis.Sub: the carrier side's (configurations, shared breakers, liveness, recent
+// carrier events) in store/carrierdb, the agents' (agents, presence, offers, instance
+// liveness and the calls each holds) in store/agentdb.
 //
 // It and its subpackages are the only packages that import go-redis. Every instance of
 // Switchboard shares one Redis (single node, Sentinel or Cluster); with no REDIS_URL the same

@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Sub is what store's subpackages (store/carrierdb) build on: the client, the key namespace,
+// Sub is what store's subpackages (store/carrierdb, store/agentdb) build on: the client, the key namespace,
 // the round-trip bound, the shared Pub/Sub connection and the audit log of one Redis. It is
 // for packages under store/ only, which alone may import go-redis (depguard); everything else
 // calls the methods of Redis and of those packages.
@@ -41,3 +41,7 @@ func (s Sub) ChangeConfig(ctx context.Context, a Audit, change func(redis.Pipeli
 func (s Sub) AuditLog() (stream string, limit int64, channel string) {
 	return s.r.keys.audit(), auditLimit, s.r.keys.configChannel()
 }
+
+// RevokedChannel is where an agent's token rotation or deletion is published; Listen
+// delivers it as NoticeAgentRevoked.
+func (s Sub) RevokedChannel() string { return s.r.keys.revokedChannel() }

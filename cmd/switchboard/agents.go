@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agents"
@@ -31,7 +32,7 @@ type agentSide struct {
 	calls  *agentCalls
 }
 
-func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *dispatch.Placer, actions *dispatch.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
+func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *dispatch.Placer, actions *dispatch.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
 	engine, err := webrtc.NewEngine(webrtc.EngineOptions{
 		// On a loopback public URL (the demo, tests) browser and server share the machine.
 		LoopbackOnly: isLoopback(public),
@@ -42,7 +43,7 @@ func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *di
 	if err != nil {
 		return nil, err
 	}
-	calls := &agentCalls{st: st, reg: reg, placer: placer, actions: actions, log: log}
+	calls := &agentCalls{st: st.Redis, reg: reg, placer: placer, actions: actions, log: log}
 	hub := agents.NewHub(agents.HubOptions{
 		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
@@ -102,8 +103,8 @@ func (noAgent) Stopped()     {}
 // demoAgent makes sure the one-command demo (embedded Redis) has an agent to sign in as, and
 // prints its sign-in link. The token travels in the link's fragment, which the browser never
 // sends to the server.
-func demoAgent(ctx context.Context, st *store.Redis, public string, stdout io.Writer) error {
-	token := store.NewAgentToken("demo")
+func demoAgent(ctx context.Context, st *agentdb.Store, public string, stdout io.Writer) error {
+	token := agentdb.NewAgentToken("demo")
 	if _, _, err := st.PutAgent(ctx, "demo", "Demo Agent", token, true); err != nil {
 		return fmt.Errorf("demo agent: %w", err)
 	}

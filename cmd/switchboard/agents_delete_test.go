@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -70,12 +71,13 @@ func TestDeleteAgentEndsItsSessionsEverywhere(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
+	rs, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := agentdb.New(rs)
 	defer st.Close()
-	if p, err := st.Presence(ctx, "ann"); err != nil || p.State != store.Offline {
+	if p, err := st.Presence(ctx, "ann"); err != nil || p.State != agentdb.Offline {
 		t.Fatalf("deleted agent's presence: %+v %v", p, err)
 	}
 	audit, err := st.AuditLog(ctx, 10)

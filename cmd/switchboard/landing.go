@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // landingPage is what GET / shows a newcomer: where the pages are, and where the rest is.
@@ -45,9 +45,9 @@ func handleLanding(public string) echo.HandlerFunc {
 	}
 }
 
-// agentCounter lists the agents; *store.Redis is one.
+// agentCounter lists the agents; *agentdb.Store is one.
 type agentCounter interface {
-	Agents(ctx context.Context) ([]store.Agent, error)
+	Agents(ctx context.Context) ([]agentdb.Agent, error)
 }
 
 // printNextStep tells the user of an empty deployment (no demo, no carrier or no agent) what

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
@@ -59,7 +60,7 @@ func servedRoutes(t *testing.T) []string {
 	carriers := carrier.NewRegistry(carrierdb.New(st), nil, log)
 	metrics := newMetrics()
 	side := newCarrierSide(cfg, carrierdb.New(st), carriers, public, metrics, log)
-	agents, err := newAgentSide(cfg, st, carriers, side.placer, side.actions, public, adminToken, log)
+	agents, err := newAgentSide(cfg, agentdb.New(st), carriers, side.placer, side.actions, public, adminToken, log)
 	if err != nil {
 		t.Fatal(err)
 	}

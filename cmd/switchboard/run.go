@@ -27,6 +27,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = st.Close() }() // the last thing run does; nothing is left to lose
 	carrierDB := carrierdb.New(st)    // the carrier side's records, on the same Redis
+	agentDB := agentdb.New(st)        // the agents' records, on the same Redis
 	adminToken := adminTokenOf(cfg, stdout)
 	metrics := newMetrics()
 
@@ -96,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The carrier side, then the agents' side (softphones, presence, routing of inbound calls,
 	// the media bridge), then the webhooks that join them.
 	carrierSide := newCarrierSide(cfg, carrierDB, carriers, public, metrics, log)
-	agents, err := newAgentSide(cfg, st, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
+	agents, err := newAgentSide(cfg, agentDB, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
@@ -120,9 +122,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: carrierDB, Agents: st, Dialer: agents.hub, Hangups: carrierSide.actions})
+		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions})
 
-	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, st, carriers, demo); err != nil {
+	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err
 	}
 	return serve(ctx, e, ln, signals, &draining, cfg, log, agents.hub.Handover)
@@ -155,7 +157,7 @@ func newMetrics() *prometheus.Registry {
 
 // printBanner tells the person who started the server where it is and what to try next.
 func printBanner(ctx context.Context, stdout io.Writer, cfg config, addr net.Addr, public, adminToken string,
-	st *store.Redis, carriers *carrier.Registry, demo *demoCarriers) error {
+	st *agentdb.Store, carriers *carrier.Registry, demo *demoCarriers) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Switchboard listening on %s (public URL %s)\n", addr, public)
 	// The banner's requests work as printed: a generated token is printed anyway; a configured

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -26,7 +26,7 @@ type rawSoftphone struct {
 // reader fills it after a few messages.
 func (h *testHub) dialRaw(t *testing.T, id string) *rawSoftphone {
 	t.Helper()
-	token := store.NewAgentToken(id)
+	token := agentdb.NewAgentToken(id)
 	if _, _, err := h.st.PutAgent(context.Background(), id, "Agent "+id, token, true); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // claimBatch is how many calls one claim moves; the loop claims again at once while it fills.
@@ -70,7 +70,7 @@ func (h *Hub) lapsed() {
 	h.log.Warn("agents: this instance was taken for dead; letting go of calls taken over")
 	h.background(opTimeout, func(ctx context.Context) {
 		for _, c := range h.heldCalls() {
-			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != store.OfferEnded && o.Holder != h.opts.Instance {
+			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != agentdb.OfferEnded && o.Holder != h.opts.Instance {
 				c.moved()
 			}
 		}
@@ -108,10 +108,10 @@ func (h *Hub) claim(ctx context.Context) error {
 // agent's softphone stops ringing); an answered one waits for its agent to join it again.
 // If the carrier refuses, the call is given up on the agents' side (media-lost): the carrier
 // side has it reconciled, which settles its record with the carrier's real outcome.
-func (h *Hub) reanchor(ctx context.Context, co store.ClaimedOffer) {
+func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
 	o := co.Offer
 	h.log.Info("agents: call of a dead instance taken over", "call", o.Call, "was", co.Prev, "agent", co.PrevAgent)
-	if co.Prev == store.OfferRinging && co.PrevAgent != "" {
+	if co.Prev == agentdb.OfferRinging && co.PrevAgent != "" {
 		// Told before the call is offered again (which may ring the same agent), and in
 		// order with that ring: directly, or on the agent's instance's channel.
 		h.endRing(ctx, o.Call, co.PrevAgent)
@@ -204,7 +204,7 @@ func (h *Hub) letGoMoved(ctx context.Context) int {
 			continue
 		}
 		o, err := h.st.Offer(ctx, c.id)
-		if err == nil && (o.State == store.OfferEnded || o.Holder != h.opts.Instance) {
+		if err == nil && (o.State == agentdb.OfferEnded || o.Holder != h.opts.Instance) {
 			c.moved()
 			left--
 		}

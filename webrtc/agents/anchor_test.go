@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -68,7 +69,7 @@ func TestCallSurvivesTheDeathOfItsHolder(t *testing.T) {
 	b.kill()
 	redistest.Eventually(t, 5*time.Second, "A re-points the call", a.carriers.has(&a.carriers.repointed, id))
 	claimed := time.Since(killed)
-	if o, err := a.st.Offer(context.Background(), id); err != nil || o.Holder != a.opts.Instance || o.State != store.OfferAnswered {
+	if o, err := a.st.Offer(context.Background(), id); err != nil || o.Holder != a.opts.Instance || o.State != agentdb.OfferAnswered {
 		t.Fatalf("offer after the claim: %+v %v", o, err)
 	}
 	stream := startStream(t, a.Hub, id, 1000) // the carrier's new stream
@@ -99,7 +100,7 @@ func TestCallSurvivesTheDeathOfAgentAndMediaInstance(t *testing.T) {
 	ns := redistest.Namespace(t)
 	a := newTestHub(t, ns)
 	b := newTestHub(t, ns)
-	token := store.NewAgentToken("ann")
+	token := agentdb.NewAgentToken("ann")
 	if _, _, err := b.st.PutAgent(context.Background(), "ann", "Ann", token, true); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestRefusedRepointGivesTheCallUp(t *testing.T) {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))
-	if o, err := a.st.Offer(context.Background(), id); err != nil || o.State != store.OfferEnded {
+	if o, err := a.st.Offer(context.Background(), id); err != nil || o.State != agentdb.OfferEnded {
 		t.Fatalf("offer: %+v %v", o, err)
 	}
 	if a.carriers.has(&a.carriers.hungUp, id)() {
@@ -217,7 +218,7 @@ func TestGracefulStopHandsTheCallOver(t *testing.T) {
 	if a.carriers.has(&a.carriers.hungUp, id)() || b.carriers.has(&b.carriers.hungUp, id)() {
 		t.Fatal("the call was hung up")
 	}
-	if o, _ := a.st.Offer(context.Background(), id); o.State != store.OfferAnswered || o.Holder != a.opts.Instance {
+	if o, _ := a.st.Offer(context.Background(), id); o.State != agentdb.OfferAnswered || o.Holder != a.opts.Instance {
 		t.Fatalf("offer after the hand-over: %+v", o)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // The hub's side of the carrier webhooks and the calls API: take an inbound call, say where
@@ -21,12 +22,12 @@ type InboundCall struct {
 // until an agent frees up or the queue timeout passes. A webhook the carrier retries finds
 // the call already routed and changes nothing.
 func (h *Hub) Accept(ctx context.Context, in InboundCall) error {
-	o, err := h.st.Route(ctx, store.Offer{Call: in.CallID, Direction: call.Inbound, From: in.From, To: in.To,
+	o, err := h.st.Route(ctx, agentdb.Offer{Call: in.CallID, Direction: call.Inbound, From: in.From, To: in.To,
 		Carrier: in.Carrier, Holder: h.opts.Instance, HolderURL: h.opts.PublicURL}, h.opts.RingTimeout, offerTTL)
 	if err != nil {
 		return err
 	}
-	if o.State == store.OfferEnded {
+	if o.State == agentdb.OfferEnded {
 		return errCallOver
 	}
 	h.send(o.Holder, notice{Type: noticeHold, Call: in.CallID})
@@ -83,7 +84,7 @@ func (h *Hub) dial(ctx context.Context, agent string, s *session, to string) (st
 	if s != nil {
 		sessionID = s.id
 	}
-	o, _, err := h.st.ClaimForDial(ctx, agent, sessionID, store.Offer{Call: id, To: to}, offerTTL)
+	o, _, err := h.st.ClaimForDial(ctx, agent, sessionID, agentdb.Offer{Call: id, To: to}, offerTTL)
 	if err != nil {
 		return "", err
 	}

@@ -7,7 +7,7 @@
 // browser-origin check, and the embedded softphone page.
 //
 // It serves HTTP (Register mounts /agent, /agent/ws and /internal/media/:call) and keeps its
-// shared state in Redis through store. It holds no pion object of its own: every
+// shared state in Redis through store/agentdb. It holds no pion object of its own: every
 // PeerConnection and every Bridge comes from the media plane, package webrtc, through its
 // exported API (Engine.NewPeer, NewBridge). cmd/switchboard wires it to the carriers and the
 // webhooks.

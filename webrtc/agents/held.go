@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -99,7 +100,7 @@ type heldCall struct {
 	tone                             *tonePlayer
 }
 
-func newHeldCall(h *Hub, o store.Offer) *heldCall {
+func newHeldCall(h *Hub, o agentdb.Offer) *heldCall {
 	created := o.CreatedAt
 	if created.IsZero() {
 		created = time.Now()
@@ -114,9 +115,9 @@ func newHeldCall(h *Hub, o store.Offer) *heldCall {
 // another instance, or the agent's session after a reconnect) before it is hung up.
 func (c *heldCall) attachGrace() time.Duration { return 2 * c.hub.opts.PresenceTTL }
 
-func (c *heldCall) start(o store.Offer) {
+func (c *heldCall) start(o agentdb.Offer) {
 	switch o.State {
-	case store.OfferQueued:
+	case agentdb.OfferQueued:
 		c.mu.Lock()
 		c.phase = phaseWaiting
 		if c.inbound {
@@ -124,14 +125,14 @@ func (c *heldCall) start(o store.Offer) {
 		}
 		c.mu.Unlock()
 		c.hub.poke()
-	case store.OfferRinging:
+	case agentdb.OfferRinging:
 		if c.inbound {
 			c.mu.Lock()
 			c.queueTimer = c.hub.after(time.Until(c.queueDeadline), c.queueTimedOut)
 			c.mu.Unlock()
 		}
 		c.ringFor(o)
-	case store.OfferAnswered:
+	case agentdb.OfferAnswered:
 		c.mu.Lock()
 		c.phase, c.agent, c.agentInstance = phaseAnswered, o.Agent, o.AgentInstance
 		c.lostTimer = c.hub.after(c.attachGrace(), c.lost)
@@ -156,15 +157,15 @@ func (c *heldCall) offerNext(ctx context.Context) {
 		c.end(reasonGone, endHangup)
 	case err != nil:
 		c.hub.log.Warn("agents: cannot offer a queued call", "call", c.id, "err", err)
-	case o.State == store.OfferRinging:
+	case o.State == agentdb.OfferRinging:
 		c.ringFor(o)
-	case o.State == store.OfferEnded:
+	case o.State == agentdb.OfferEnded:
 		c.end(reasonGone, endStreamGone)
 	}
 }
 
 // ringFor rings the agent the offer was reserved for, and times the ring out.
-func (c *heldCall) ringFor(o store.Offer) {
+func (c *heldCall) ringFor(o agentdb.Offer) {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
@@ -195,7 +196,7 @@ func (c *heldCall) ringOut(agent string) {
 	st, err := c.hub.st.WithdrawOffer(ctx, c.id, agent)
 	if err != nil {
 		c.hub.log.Warn("agents: cannot withdraw a call that rang out", "call", c.id, "agent", agent, "err", err)
-		st = store.OfferQueued // the reservation lapses by itself; move on
+		st = agentdb.OfferQueued // the reservation lapses by itself; move on
 	}
 	c.mu.Lock()
 	if c.phase != phaseRinging || c.agent != agent {
@@ -203,7 +204,7 @@ func (c *heldCall) ringOut(agent string) {
 		return
 	}
 	switch st {
-	case store.OfferQueued:
+	case agentdb.OfferQueued:
 		inst := c.agentInstance
 		c.phase, c.agent, c.agentInstance = phaseWaiting, "", ""
 		expired := c.inbound && !time.Now().Before(c.queueDeadline)
@@ -214,7 +215,7 @@ func (c *heldCall) ringOut(agent string) {
 		} else {
 			c.hub.poke()
 		}
-	case store.OfferAnswered:
+	case agentdb.OfferAnswered:
 		c.phase = phaseAnswered
 		if c.sink.Load() == nil && c.lostTimer == nil {
 			c.lostTimer = c.hub.after(c.attachGrace(), c.lost)
@@ -404,7 +405,7 @@ func (c *heldCall) stopped(ref *streamRef) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	o, err := c.hub.st.Offer(ctx, c.id)
-	live := err == nil && o.State != store.OfferEnded
+	live := err == nil && o.State != agentdb.OfferEnded
 	switch {
 	case live && o.Holder != "" && o.Holder != c.hub.opts.Instance:
 		c.moved()

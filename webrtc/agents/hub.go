@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 )
 
@@ -68,7 +69,7 @@ type carrierCalls interface {
 // HubOptions configures the agent side of one Switchboard instance. Store, Engine, Carriers,
 // Instance, PublicURL and RelaySecret are required.
 type HubOptions struct {
-	Store    *store.Redis
+	Store    *agentdb.Store
 	Engine   *webrtc.Engine
 	Carriers carrierCalls
 	// Instance names this instance among those sharing Redis (unique per process); PublicURL
@@ -113,7 +114,7 @@ type HubOptions struct {
 // the instance; its HTTP routes are mounted with Register.
 type Hub struct {
 	opts    HubOptions
-	st      *store.Redis
+	st      *agentdb.Store
 	log     *slog.Logger
 	origins origins
 
@@ -463,7 +464,7 @@ func (h *Hub) holderFor(ctx context.Context, callID string) (*heldCall, error) {
 	switch {
 	case err != nil:
 		return nil, err
-	case o.State == store.OfferEnded:
+	case o.State == agentdb.OfferEnded:
 		return nil, errCallOver
 	case o.Holder != h.opts.Instance:
 		return nil, errNotHere
@@ -472,7 +473,7 @@ func (h *Hub) holderFor(ctx context.Context, callID string) (*heldCall, error) {
 }
 
 // adopt starts holding the call of offer o, or returns the one already held.
-func (h *Hub) adopt(o store.Offer) (*heldCall, error) {
+func (h *Hub) adopt(o agentdb.Offer) (*heldCall, error) {
 	h.mu.Lock()
 	if c := h.calls[o.Call]; c != nil {
 		h.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -85,7 +86,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))
 	expect(t, ann, "available again", availability("available"))
-	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Available {
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != agentdb.Available {
 		t.Fatalf("presence after wrap-up: %+v", p)
 	}
 	c, err := h.st.Call(context.Background(), id)
@@ -110,7 +111,7 @@ func TestUnansweredCallGoesToTheNextAgent(t *testing.T) {
 	expect(t, bob, "then bob", typed(msgRinging, id))
 	bob.Send(map[string]any{"type": msgAnswer, "call_id": id})
 	expect(t, bob, "bob has the call", typed(msgCall, id))
-	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Away {
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != agentdb.Away {
 		t.Fatalf("ann after missing a call: %+v", p)
 	}
 }
@@ -129,10 +130,10 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	}
 	redistest.Eventually(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
 	redistest.Eventually(t, 5*time.Second, "the stream closed", stream.isClosed)
-	if o, _ := h.st.Offer(context.Background(), id); o.State != store.OfferEnded {
+	if o, _ := h.st.Offer(context.Background(), id); o.State != agentdb.OfferEnded {
 		t.Fatalf("offer: %+v", o)
 	}
-	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != store.Available {
+	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != agentdb.Available {
 		t.Fatalf("ann after declining: %+v", p)
 	}
 	if n := countType(ann.Messages(), msgRinging); n != 1 {
@@ -219,7 +220,7 @@ func TestDialThatNoCarrierTakes(t *testing.T) {
 // it signs in again, finds its call in the welcome, renegotiates, and hears the caller again.
 func TestReconnectKeepsTheCall(t *testing.T) {
 	h := newTestHub(t, "", func(o *HubOptions) { o.PresenceTTL = 3 * time.Second })
-	token := store.NewAgentToken("ann")
+	token := agentdb.NewAgentToken("ann")
 	h.st.PutAgent(context.Background(), "ann", "Ann", token, true)
 	ann := h.signIn(t, token, 440)
 	id := h.inbound(t, "+15557654321")
@@ -270,7 +271,7 @@ func TestSignInIsChecked(t *testing.T) {
 
 	// Signing in again (another tab, the same token) replaces the first session. (Rotating
 	// the token would end it as revoked: see revoke_test.go.)
-	token := store.NewAgentToken("ann")
+	token := agentdb.NewAgentToken("ann")
 	h.st.PutAgent(ctx, "ann", "Ann", token, true)
 	first := h.signIn(t, token, 440)
 	h.signIn(t, token, 440)

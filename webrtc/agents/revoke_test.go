@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -27,7 +27,7 @@ func TestRotationEndsSessionsOnEveryInstance(t *testing.T) {
 	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
 	expect(t, ann, "the call", typed(msgCall, id))
 
-	token := store.NewAgentToken("ann")
+	token := agentdb.NewAgentToken("ann")
 	start := time.Now()
 	if _, _, err := a.st.PutAgent(context.Background(), "ann", "Ann", token, true); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestDeletionEndsTheSessionAndRequeuesTheRingingCall(t *testing.T) {
 
 	bob := a.agent(t, "bob", 660)
 	expect(t, bob, "the call rings bob", typed(msgRinging, id))
-	if p, _ := b.st.Presence(context.Background(), "ann"); p.State != store.Offline {
+	if p, _ := b.st.Presence(context.Background(), "ann"); p.State != agentdb.Offline {
 		t.Fatalf("deleted ann: %+v", p)
 	}
 }
@@ -88,7 +88,7 @@ func TestDeletionEndsTheSessionAndRequeuesTheRingingCall(t *testing.T) {
 func offline(h *testHub, agent string) func() bool {
 	return func() bool {
 		p, err := h.st.Presence(context.Background(), agent)
-		return err == nil && p.State == store.Offline
+		return err == nil && p.State == agentdb.Offline
 	}
 }
 

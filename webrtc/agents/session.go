@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -24,12 +24,12 @@ import (
 type session struct {
 	hub   *Hub
 	id    string
-	agent store.Agent
+	agent agentdb.Agent
 
 	mu      sync.Mutex
-	conn    *agentConn     // nil while the browser is away
-	pres    store.Presence // the agent's presence as this session last wrote or read it
-	tokenID string         // the token its browser signed in with (store.Agent.TokenID)
+	conn    *agentConn       // nil while the browser is away
+	pres    agentdb.Presence // the agent's presence as this session last wrote or read it
+	tokenID string           // the token its browser signed in with (agentdb.Agent.TokenID)
 	ringing *ringing
 	call    *agentCall
 	peer    *webrtc.Peer
@@ -66,7 +66,7 @@ type agentCall struct {
 	// connected says the parties were ever connected: the agent wraps up after such a call.
 	connected bool
 	// before is the agent's state before the call, to return to after it.
-	before store.Availability
+	before agentdb.Availability
 }
 
 func (c *agentCall) view() callView {
@@ -156,7 +156,7 @@ func (s *session) sendAvailability() {
 	p := s.pres
 	s.mu.Unlock()
 	m := availabilityMessage{Type: msgAvailability, State: p.State, Since: p.Since, Until: timePtr(p.Until)}
-	if p.Next != store.AvailabilityUnknown {
+	if p.Next != agentdb.AvailabilityUnknown {
 		m.Next = p.Next.String()
 	}
 	s.send(m)
@@ -286,7 +286,7 @@ func (s *session) expire() {
 
 // logout: the agent signed out. Its call, if any, is hung up and it is offline at once.
 func (s *session) logout(ctx context.Context) {
-	s.send(availabilityMessage{Type: msgAvailability, State: store.Offline, Since: time.Now()})
+	s.send(availabilityMessage{Type: msgAvailability, State: agentdb.Offline, Since: time.Now()})
 	s.leave(ctx, reasonAgentHangup)
 }
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 )
 
@@ -36,7 +36,7 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	s.mu.Lock()
 	holder := c.holder
 	s.mu.Unlock()
-	if o, oerr := s.hub.st.Offer(ctx, c.id); oerr == nil && o.State == store.OfferAnswered && o.Agent == s.agent.ID {
+	if o, oerr := s.hub.st.Offer(ctx, c.id); oerr == nil && o.State == agentdb.OfferAnswered && o.Agent == s.agent.ID {
 		alive, aerr := s.hub.st.InstanceAlive(ctx, o.Holder)
 		var refused *relayRefused
 		// A holder that cannot be reached may have just died (its heartbeat has not lapsed
@@ -170,7 +170,7 @@ func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
 	c.rejoin = nil
 	s.mu.Unlock()
 	o, err := s.hub.st.Offer(ctx, c.id)
-	if err == nil && (o.State == store.OfferEnded || o.Agent != s.agent.ID) {
+	if err == nil && (o.State == agentdb.OfferEnded || o.Agent != s.agent.ID) {
 		s.callEnded(ctx, c.id, reasonMediaLost)
 		return
 	}
@@ -235,10 +235,10 @@ func (s *session) answer(ctx context.Context, callID string) {
 		}
 		s.mu.Unlock()
 		switch {
-		case errors.Is(err, store.ErrOfferGone):
+		case errors.Is(err, agentdb.ErrOfferGone):
 			s.sendError(codeGone, "the call is no longer available", callID)
 			s.send(endedMessage{Type: msgEnded, CallID: callID, Reason: reasonGone})
-		case errors.Is(err, store.ErrReplaced):
+		case errors.Is(err, agentdb.ErrReplaced):
 			s.replaced()
 		default:
 			s.refused(codeUnavailable, "the call could not be answered; try again", callID, err)
@@ -251,7 +251,7 @@ func (s *session) answer(ctx context.Context, callID string) {
 	s.mu.Lock()
 	s.ringing = nil
 	s.call = c
-	s.pres.State, s.pres.Call, s.pres.Since, s.pres.Until = store.Busy, callID, now, time.Time{}
+	s.pres.State, s.pres.Call, s.pres.Since, s.pres.Until = agentdb.Busy, callID, now, time.Time{}
 	s.mu.Unlock()
 	s.send(callMessage{Type: msgCall, callView: c.view()})
 	s.sendAvailability()
@@ -344,11 +344,11 @@ func (s *session) dialCommand(to string) {
 func dialErrorCode(err error) (code, message string) {
 	var pe *PlaceError
 	switch {
-	case errors.Is(err, store.ErrAgentBusy):
+	case errors.Is(err, agentdb.ErrAgentBusy):
 		return codeBusy, "you are already on a call"
-	case errors.Is(err, store.ErrAgentRinging):
+	case errors.Is(err, agentdb.ErrAgentRinging):
 		return codeRinging, "a call is ringing: answer or decline it first"
-	case errors.Is(err, store.ErrAgentOffline), errors.Is(err, store.ErrReplaced):
+	case errors.Is(err, agentdb.ErrAgentOffline), errors.Is(err, agentdb.ErrReplaced):
 		return codeReplaced, "this session is no longer signed in"
 	case errors.As(err, &pe):
 		return codeCarrier, "the call could not be placed: " + pe.Reason
@@ -366,11 +366,11 @@ func (s *session) startCall(ctx context.Context, c *agentCall) {
 		return
 	}
 	c.before = s.pres.State
-	if c.before == store.Busy {
-		c.before = store.Available
+	if c.before == agentdb.Busy {
+		c.before = agentdb.Available
 	}
 	s.call = c
-	s.pres.State, s.pres.Call, s.pres.Since, s.pres.Until = store.Busy, c.id, time.Now(), time.Time{}
+	s.pres.State, s.pres.Call, s.pres.Since, s.pres.Until = agentdb.Busy, c.id, time.Now(), time.Time{}
 	s.mu.Unlock()
 	s.send(callMessage{Type: msgCall, callView: c.view()})
 	s.sendAvailability()
@@ -456,7 +456,7 @@ func (s *session) callEnded(ctx context.Context, callID, reason string) {
 		s.send(endedMessage{Type: msgEnded, CallID: callID, Reason: reason})
 		if reason == reasonMissed {
 			// Nobody answered: the agent is evidently away from the desk.
-			s.changeState(ctx, store.Away, time.Time{}, "")
+			s.changeState(ctx, agentdb.Away, time.Time{}, "")
 		}
 		return
 	}
@@ -481,15 +481,15 @@ func (s *session) callEnded(ctx context.Context, callID, reason string) {
 		c.path.Close()
 	}
 	s.send(endedMessage{Type: msgEnded, CallID: callID, Reason: reason})
-	if next == store.AvailabilityUnknown {
+	if next == agentdb.AvailabilityUnknown {
 		next = c.before
 	}
-	if next != store.Away {
-		next = store.Available
+	if next != agentdb.Away {
+		next = agentdb.Available
 	}
 	if c.connected {
 		until := time.Now().Add(s.hub.opts.WrapUp)
-		s.changeState(ctx, store.WrapUp, until, callID)
+		s.changeState(ctx, agentdb.WrapUp, until, callID)
 		s.mu.Lock()
 		if s.wrapTimer != nil {
 			s.wrapTimer.Stop()
@@ -503,11 +503,11 @@ func (s *session) callEnded(ctx context.Context, callID, reason string) {
 	s.changeState(ctx, next, time.Time{}, "")
 }
 
-func (s *session) wrapUpDone(next store.Availability) {
+func (s *session) wrapUpDone(next agentdb.Availability) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	s.mu.Lock()
-	wrapping := s.pres.State == store.WrapUp
+	wrapping := s.pres.State == agentdb.WrapUp
 	s.mu.Unlock()
 	if wrapping {
 		s.changeState(ctx, next, time.Time{}, "")

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // changeState moves the agent from the state the session knows to state. If another instance
 // changed it meanwhile, the session takes the real state instead.
-func (s *session) changeState(ctx context.Context, state store.Availability, until time.Time, callID string) {
+func (s *session) changeState(ctx context.Context, state agentdb.Availability, until time.Time, callID string) {
 	s.mu.Lock()
 	if s.closed {
 		// Over (signed out, replaced, revoked): a late end of its call must not write the
@@ -24,21 +24,21 @@ func (s *session) changeState(ctx context.Context, state store.Availability, unt
 	cur := s.pres
 	next := cur
 	next.State, next.Since, next.Until, next.Call = state, time.Now(), until, callID
-	if state != store.WrapUp && state != store.Busy {
-		next.Next = store.AvailabilityUnknown
+	if state != agentdb.WrapUp && state != agentdb.Busy {
+		next.Next = agentdb.AvailabilityUnknown
 	}
 	s.mu.Unlock()
 	err := s.hub.st.SetState(ctx, s.id, cur.State, cur.Call, next, s.hub.opts.PresenceTTL)
-	var conflict *store.StateConflict
+	var conflict *agentdb.StateConflict
 	switch {
 	case errors.As(err, &conflict):
 		s.mu.Lock()
 		s.pres.State, s.pres.Call = conflict.State, conflict.Call
 		s.mu.Unlock()
-	case errors.Is(err, store.ErrReplaced):
+	case errors.Is(err, agentdb.ErrReplaced):
 		s.replaced()
 		return
-	case errors.Is(err, store.ErrPresenceGone):
+	case errors.Is(err, agentdb.ErrPresenceGone):
 		s.mu.Lock()
 		s.pres = next
 		s.mu.Unlock()
@@ -52,7 +52,7 @@ func (s *session) changeState(ctx context.Context, state store.Availability, unt
 		s.mu.Unlock()
 	}
 	s.sendAvailability()
-	if state == store.Available {
+	if state == agentdb.Available {
 		if err := s.hub.st.NotifyAgentFree(ctx, s.agent.ID); err != nil {
 			s.hub.log.Warn("agents: free agent not announced", "agent", s.agent.ID, "err", err)
 		}
@@ -62,22 +62,22 @@ func (s *session) changeState(ctx context.Context, state store.Availability, unt
 // availability is the agent's own choice of state: available, away, or offline (log out).
 // On a call it is taken after the call; in wrap-up it ends the wrap-up now.
 func (s *session) availability(ctx context.Context, name string) {
-	want, err := store.ParseAvailability(name)
-	if err != nil || (want != store.Available && want != store.Away && want != store.Offline) {
+	want, err := agentdb.ParseAvailability(name)
+	if err != nil || (want != agentdb.Available && want != agentdb.Away && want != agentdb.Offline) {
 		s.sendError(codeBadRequest, "availability is available, away or offline", "")
 		return
 	}
-	if want == store.Offline {
+	if want == agentdb.Offline {
 		s.logout(ctx)
 		return
 	}
 	s.mu.Lock()
 	cur := s.pres
-	if s.wrapTimer != nil && cur.State == store.WrapUp {
+	if s.wrapTimer != nil && cur.State == agentdb.WrapUp {
 		s.wrapTimer.Stop()
 	}
 	s.mu.Unlock()
-	if cur.State == store.Busy {
+	if cur.State == agentdb.Busy {
 		next := cur
 		next.Next = want
 		if err := s.hub.st.SetState(ctx, s.id, cur.State, cur.Call, next, s.hub.opts.PresenceTTL); err == nil {
@@ -103,11 +103,11 @@ func (s *session) heartbeat(ctx context.Context) {
 	}
 	conn.ping()
 	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, token, s.hub.opts.PresenceTTL); {
-	case errors.Is(err, store.ErrRevoked):
+	case errors.Is(err, agentdb.ErrRevoked):
 		s.revoke(ctx)
-	case errors.Is(err, store.ErrReplaced):
+	case errors.Is(err, agentdb.ErrReplaced):
 		s.replaced()
-	case errors.Is(err, store.ErrPresenceGone):
+	case errors.Is(err, agentdb.ErrPresenceGone):
 		s.restore(ctx)
 	case err != nil:
 		s.hub.log.Warn("agents: heartbeat failed", "agent", s.agent.ID, "err", err)
@@ -128,13 +128,13 @@ func (s *session) settle(ctx context.Context) {
 	idle := s.call == nil && s.ringing == nil && !s.closed
 	p := s.pres
 	s.mu.Unlock()
-	next := store.Available
-	if p.Next == store.Away {
-		next = store.Away
+	next := agentdb.Available
+	if p.Next == agentdb.Away {
+		next = agentdb.Away
 	}
 	switch {
 	case !idle:
-	case p.State == store.Busy, p.State == store.WrapUp && !p.Until.IsZero() && time.Now().After(p.Until):
+	case p.State == agentdb.Busy, p.State == agentdb.WrapUp && !p.Until.IsZero() && time.Now().After(p.Until):
 		s.hub.log.Info("agents: state repaired after a change that was not stored", "agent", s.agent.ID,
 			"was", p.State, "call", p.Call, "now", next)
 		s.changeState(ctx, next, time.Time{}, "")

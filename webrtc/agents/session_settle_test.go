@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -34,6 +34,6 @@ func TestCallEndedWhileRedisWasAwayFreesTheAgent(t *testing.T) {
 	expect(t, ann, "available again", availability("available"))
 	redistest.Eventually(t, 5*time.Second, "the agent available in Redis", func() bool {
 		p, err := h.st.Presence(context.Background(), "ann")
-		return err == nil && p.State == store.Available && p.Call == ""
+		return err == nil && p.State == agentdb.Available && p.Call == ""
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // The signalling protocol between the softphone and its instance: JSON text messages over one
@@ -93,14 +93,14 @@ type ringView struct {
 }
 
 type welcomeMessage struct {
-	Type    string             `json:"type"`
-	Session string             `json:"session"`
-	Agent   agentView          `json:"agent"`
-	State   store.Availability `json:"state"`
-	Since   time.Time          `json:"since"`
-	Until   *time.Time         `json:"until,omitempty"`
-	Call    *callView          `json:"call,omitempty"`
-	Ringing *ringView          `json:"ringing,omitempty"`
+	Type    string               `json:"type"`
+	Session string               `json:"session"`
+	Agent   agentView            `json:"agent"`
+	State   agentdb.Availability `json:"state"`
+	Since   time.Time            `json:"since"`
+	Until   *time.Time           `json:"until,omitempty"`
+	Call    *callView            `json:"call,omitempty"`
+	Ringing *ringView            `json:"ringing,omitempty"`
 	// ICEServers are the STUN/TURN servers the page gives its RTCPeerConnection.
 	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
 }
@@ -132,10 +132,10 @@ type endedMessage struct {
 }
 
 type availabilityMessage struct {
-	Type  string             `json:"type"`
-	State store.Availability `json:"state"`
-	Since time.Time          `json:"since"`
-	Until *time.Time         `json:"until,omitempty"`
+	Type  string               `json:"type"`
+	State agentdb.Availability `json:"state"`
+	Since time.Time            `json:"since"`
+	Until *time.Time           `json:"until,omitempty"`
 	// Next is the state the agent asked for while on a call, taken after wrap-up.
 	Next string `json:"next,omitempty"`
 }

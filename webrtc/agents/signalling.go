@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // helloTimeout is how long a new WebSocket has to say who it is.
@@ -56,7 +56,7 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 		agent, err := h.st.AuthenticateAgent(ctx, hello.Token)
 		if err != nil {
 			cancel()
-			if errors.Is(err, store.ErrUnauthorized) {
+			if errors.Is(err, agentdb.ErrUnauthorized) {
 				return reject(codeUnauthorized, "that token is not valid; ask an admin for yours")
 			}
 			return reject(codeUnavailable, "cannot check the token now; try again")
@@ -86,7 +86,7 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 // session takes the agent's presence over: if the agent was still online elsewhere (another
 // instance, within the presence TTL), it keeps its state and call, and the old session is
 // told to go.
-func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*session, error) {
+func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *agentConn) (*session, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -120,7 +120,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 	h.mu.Unlock()
 
 	now := time.Now()
-	fresh := store.Presence{Agent: agent.ID, State: store.Available, Since: now, Session: s.id,
+	fresh := agentdb.Presence{Agent: agent.ID, State: agentdb.Available, Since: now, Session: s.id,
 		Instance: h.opts.Instance, URL: h.opts.PublicURL}
 	prev, err := h.st.Connect(ctx, fresh, h.opts.PresenceTTL)
 	if err != nil {
@@ -128,7 +128,7 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 		return nil, err
 	}
 	s.pres = fresh
-	if prev.State != store.Offline && prev.State != store.AvailabilityUnknown {
+	if prev.State != agentdb.Offline && prev.State != agentdb.AvailabilityUnknown {
 		s.pres.State, s.pres.Since, s.pres.Until, s.pres.Call, s.pres.Next = prev.State, prev.Since, prev.Until, prev.Call, prev.Next
 		if prev.Session != "" && prev.Session != s.id {
 			h.send(prev.Instance, notice{Type: noticeKick, Agent: agent.ID, Session: prev.Session})
@@ -141,12 +141,12 @@ func (h *Hub) login(ctx context.Context, agent store.Agent, conn *agentConn) (*s
 }
 
 // resume picks up, in a new session, the call and ringing the agent had in its old one.
-func (h *Hub) resume(ctx context.Context, s *session, prev store.Presence) {
-	if prev.State == store.Busy && prev.Call != "" {
+func (h *Hub) resume(ctx context.Context, s *session, prev agentdb.Presence) {
+	if prev.State == agentdb.Busy && prev.Call != "" {
 		o, err := h.st.Offer(ctx, prev.Call)
-		if err == nil && o.State == store.OfferAnswered && o.Agent == s.agent.ID {
+		if err == nil && o.State == agentdb.OfferAnswered && o.Agent == s.agent.ID {
 			c := &agentCall{id: o.Call, direction: o.Direction, from: o.From, to: o.To, state: call.InProgress,
-				holder: o.Holder, holderURL: o.HolderURL, connected: true, before: store.Available}
+				holder: o.Holder, holderURL: o.HolderURL, connected: true, before: agentdb.Available}
 			if cl, err := h.st.Call(ctx, o.Call); err == nil {
 				c.state = cl.State
 				c.answeredAt = cl.CreatedAt
@@ -158,12 +158,12 @@ func (h *Hub) resume(ctx context.Context, s *session, prev store.Presence) {
 		} else {
 			// The call ended while the agent was away.
 			h.background(opTimeout, func(ctx context.Context) {
-				s.changeState(ctx, store.Available, time.Time{}, "")
+				s.changeState(ctx, agentdb.Available, time.Time{}, "")
 			})
 		}
 	}
 	if p, err := h.st.Presence(ctx, s.agent.ID); err == nil && p.Ringing != "" {
-		if o, err := h.st.Offer(ctx, p.Ringing); err == nil && o.State == store.OfferRinging && o.Agent == s.agent.ID {
+		if o, err := h.st.Offer(ctx, p.Ringing); err == nil && o.State == agentdb.OfferRinging && o.Agent == s.agent.ID {
 			s.mu.Lock()
 			s.ringing = &ringing{call: o.Call, from: o.From, to: o.To, holder: o.Holder, holderURL: o.HolderURL, at: time.Now()}
 			s.mu.Unlock()

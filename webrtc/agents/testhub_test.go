@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
@@ -188,7 +189,7 @@ func (s *testStream) hangUp() {
 
 type testHub struct {
 	*Hub
-	st         *store.Redis
+	st         *agentdb.Store
 	carriers   *fakeCarriers
 	url        string
 	kill, stop func()
@@ -209,10 +210,11 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 	if ns == "" {
 		ns = redistest.Namespace(t)
 	}
-	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
+	rs, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := agentdb.New(rs)
 	e := echo.New()
 	srv := httptest.NewUnstartedServer(e)
 	conns := &trackedListener{Listener: srv.Listener}
@@ -291,7 +293,7 @@ func (l *trackedListener) cut() {
 // agent creates an agent and signs it in with a SimAgent speaking hz; it is idle since now.
 func (h *testHub) agent(t *testing.T, id string, hz float64) *agentsim.SimSoftphone {
 	t.Helper()
-	token := store.NewAgentToken(id)
+	token := agentdb.NewAgentToken(id)
 	if _, _, err := h.st.PutAgent(context.Background(), id, "Agent "+id, token, true); err != nil {
 		t.Fatal(err)
 	}

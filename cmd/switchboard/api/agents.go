@@ -14,16 +14,17 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc/agents"
 )
 
-// agentStore is what the agent routes need from the store; *store.Redis implements it.
+// agentStore is what the agent routes need from the store; *agentdb.Store implements it.
 type agentStore interface {
-	PutAgent(ctx context.Context, id, name, token string, rotate bool) (store.Agent, bool, error)
+	PutAgent(ctx context.Context, id, name, token string, rotate bool) (agentdb.Agent, bool, error)
 	DeleteAgent(ctx context.Context, id string) error
-	Agents(ctx context.Context) ([]store.Agent, error)
-	Presences(ctx context.Context, ids []string) ([]store.Presence, error)
-	AuthenticateAgent(ctx context.Context, token string) (store.Agent, error)
+	Agents(ctx context.Context) ([]agentdb.Agent, error)
+	Presences(ctx context.Context, ids []string) ([]agentdb.Presence, error)
+	AuthenticateAgent(ctx context.Context, token string) (agentdb.Agent, error)
 	Audited(ctx context.Context, a store.Audit) error
 }
 
@@ -52,7 +53,7 @@ func RequireCaller(d Deps) echo.MiddlewareFunc {
 				return unauthorized(c)
 			}
 			a, err := d.Agents.AuthenticateAgent(c.Request().Context(), got)
-			if errors.Is(err, store.ErrUnauthorized) {
+			if errors.Is(err, agentdb.ErrUnauthorized) {
 				return unauthorized(c)
 			}
 			if err != nil {
@@ -86,20 +87,20 @@ func ownCalls(c echo.Context, calls []call.Call) []call.Call {
 }
 
 type agentJSON struct {
-	store.Agent
+	agentdb.Agent
 	Presence presenceJSON `json:"presence"`
 }
 
 type presenceJSON struct {
-	State    store.Availability `json:"state"`
-	Since    *time.Time         `json:"since,omitempty"`
-	Until    *time.Time         `json:"until,omitempty"`
-	Call     string             `json:"call,omitempty"`
-	Ringing  string             `json:"ringing,omitempty"`
-	Instance string             `json:"instance,omitempty"`
+	State    agentdb.Availability `json:"state"`
+	Since    *time.Time           `json:"since,omitempty"`
+	Until    *time.Time           `json:"until,omitempty"`
+	Call     string               `json:"call,omitempty"`
+	Ringing  string               `json:"ringing,omitempty"`
+	Instance string               `json:"instance,omitempty"`
 }
 
-func presenceOf(p store.Presence) presenceJSON {
+func presenceOf(p agentdb.Presence) presenceJSON {
 	j := presenceJSON{State: p.State, Call: p.Call, Ringing: p.Ringing, Instance: p.Instance}
 	if !p.Since.IsZero() {
 		j.Since = &p.Since
@@ -115,7 +116,7 @@ func presenceOf(p store.Presence) presenceJSON {
 func HandlePutAgent(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
-		if !store.ValidAgentID(id) {
+		if !agentdb.ValidAgentID(id) {
 			return fail(c, d.Log, errorf(codeInvalid, "an agent id is 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit"))
 		}
 		var body struct {
@@ -134,7 +135,7 @@ func HandlePutAgent(d Deps) echo.HandlerFunc {
 		if utf8.RuneCountInString(body.Name) > 100 || !utf8.ValidString(body.Name) {
 			return fail(c, d.Log, errorf(codeInvalid, "name: at most 100 characters"))
 		}
-		token := store.NewAgentToken(id)
+		token := agentdb.NewAgentToken(id)
 		ctx := c.Request().Context()
 		a, created, err := d.Agents.PutAgent(ctx, id, body.Name, token, body.Rotate)
 		if err != nil {
@@ -218,11 +219,11 @@ func handleDialForAgent(d Deps) echo.HandlerFunc {
 		var placeErr *agents.PlaceError
 		switch {
 		case err == nil:
-		case errors.Is(err, store.ErrAgentOffline):
+		case errors.Is(err, agentdb.ErrAgentOffline):
 			return fail(c, d.Log, errorf(codeConflict, "the agent is not signed in to the softphone"))
-		case errors.Is(err, store.ErrAgentBusy):
+		case errors.Is(err, agentdb.ErrAgentBusy):
 			return fail(c, d.Log, errorf(codeConflict, "the agent is on a call"))
-		case errors.Is(err, store.ErrAgentRinging):
+		case errors.Is(err, agentdb.ErrAgentRinging):
 			return fail(c, d.Log, errorf(codeConflict, "a call is ringing for the agent"))
 		case errors.As(err, &placeErr):
 			return fail(c, d.Log, errorf(codeCarrier, "the call could not be placed: "+placeErr.Reason))

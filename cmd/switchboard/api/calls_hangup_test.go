@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
@@ -27,19 +28,20 @@ func TestHangupRoute(t *testing.T) {
 	redis := redistest.NewServer(t)
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
+	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := agentdb.New(rs)
 	t.Cleanup(func() { st.Close() })
-	reg := carrier.NewRegistry(carrierdb.New(st), nil, log)
-	actions := dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(st), Registry: reg, Instance: "test"})
+	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
+	actions := dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(rs), Registry: reg, Instance: "test"})
 	e := echo.New()
 	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
-	annToken := store.NewAgentToken("ann")
+	annToken := agentdb.NewAgentToken("ann")
 	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
 		t.Fatal(err)
 	}

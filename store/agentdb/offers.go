@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
 )
 
 // An offer is the agent side's record of one call: whom it rings, who took it, and which
@@ -72,10 +73,10 @@ type Offer struct {
 
 // Errors of the offer operations.
 var (
-	ErrOfferGone    = errors.New("store: the call is no longer offered to this agent")
-	ErrAgentOffline = errors.New("store: agent is offline")
-	ErrAgentBusy    = errors.New("store: agent is on a call")
-	ErrAgentRinging = errors.New("store: a call is ringing for the agent")
+	ErrOfferGone    = errors.New("agentdb: the call is no longer offered to this agent")
+	ErrAgentOffline = errors.New("agentdb: agent is offline")
+	ErrAgentBusy    = errors.New("agentdb: agent is on a call")
+	ErrAgentRinging = errors.New("agentdb: a call is ringing for the agent")
 )
 
 // offersLua reserves the available agent idle the longest for a queued call, skipping agents
@@ -194,7 +195,7 @@ return prev`)
 // endedOfferTTL is how long an ended offer stays readable, for late webhooks and streams.
 const endedOfferTTL = time.Minute
 
-func (r *Redis) offerKeys(callID string) []string {
+func (r *Store) offerKeys(callID string) []string {
 	return []string{r.keys.idle(), r.keys.offer(callID), r.keys.offerTried(callID)}
 }
 
@@ -203,14 +204,14 @@ func (r *Redis) offerKeys(callID string) []string {
 // says whom it rings, if anyone, and where its media must go: the ringing agent's instance,
 // or o.Holder at o.HolderURL (the caller's instance) when nobody is available. The offer
 // lives for ttl at most.
-func (r *Redis) Route(ctx context.Context, o Offer, ringTimeout, ttl time.Duration) (Offer, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Route(ctx context.Context, o Offer, ringTimeout, ttl time.Duration) (Offer, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := routeScript.Run(ctx, r.rdb, r.offerKeys(o.Call), r.keys.agentsPrefix(), o.Call,
 		time.Now().UnixMilli(), ringTimeout.Milliseconds(), ttl.Milliseconds(),
 		o.Direction.String(), o.From, o.To, o.Carrier, o.Holder, o.HolderURL).Slice()
 	if err != nil {
-		return Offer{}, fmt.Errorf("store: route call %s: %w", o.Call, err)
+		return Offer{}, fmt.Errorf("agentdb: route call %s: %w", o.Call, err)
 	}
 	return decodeOffer(res), nil
 }
@@ -218,16 +219,16 @@ func (r *Redis) Route(ctx context.Context, o Offer, ringTimeout, ttl time.Durati
 // Reserve offers a queued call to the next available agent (not one it already rang for) for
 // ringTimeout. The offer returned is OfferRinging if an agent was reserved, and otherwise as
 // it was.
-func (r *Redis) Reserve(ctx context.Context, callID string, ringTimeout time.Duration) (Offer, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Reserve(ctx context.Context, callID string, ringTimeout time.Duration) (Offer, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := reserveScript.Run(ctx, r.rdb, r.offerKeys(callID), r.keys.agentsPrefix(), callID,
 		time.Now().UnixMilli(), ringTimeout.Milliseconds()).Slice()
 	if err != nil {
-		return Offer{}, fmt.Errorf("store: reserve an agent for %s: %w", callID, err)
+		return Offer{}, fmt.Errorf("agentdb: reserve an agent for %s: %w", callID, err)
 	}
 	if len(res) == 0 {
-		return Offer{}, ErrNotFound
+		return Offer{}, store.ErrNotFound
 	}
 	return decodeOffer(res), nil
 }
@@ -235,15 +236,15 @@ func (r *Redis) Reserve(ctx context.Context, callID string, ringTimeout time.Dur
 // AnswerOffer gives a ringing call to the agent of session, which becomes busy with it. It
 // fails with ErrOfferGone when the call no longer rings for that agent (it rang out, was
 // withdrawn, or ended), and ErrReplaced when session no longer owns the agent.
-func (r *Redis) AnswerOffer(ctx context.Context, callID, agent, session string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) AnswerOffer(ctx context.Context, callID, agent, session string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := answerScript.Run(ctx, r.rdb,
 		[]string{r.keys.offer(callID), r.keys.reservation(agent), r.keys.presence(agent), r.keys.idle()},
 		callID, agent, session, time.Now().UnixMilli()).Text()
 	switch {
 	case err != nil:
-		return fmt.Errorf("store: answer %s as %s: %w", callID, agent, err)
+		return fmt.Errorf("agentdb: answer %s as %s: %w", callID, agent, err)
 	case res == "gone":
 		return ErrOfferGone
 	case res == "replaced":
@@ -255,12 +256,12 @@ func (r *Redis) AnswerOffer(ctx context.Context, callID, agent, session string) 
 // WithdrawOffer puts a call that rings for agent back in the queue and frees the agent. It
 // returns the call's offer state afterwards: OfferQueued when the call may be offered again
 // (by this withdrawal or an earlier one), otherwise where it went meanwhile.
-func (r *Redis) WithdrawOffer(ctx context.Context, callID, agent string) (OfferState, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) WithdrawOffer(ctx context.Context, callID, agent string) (OfferState, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := withdrawScript.Run(ctx, r.rdb, []string{r.keys.offer(callID), r.keys.reservation(agent)}, callID, agent).Text()
 	if err != nil {
-		return OfferUnknown, fmt.Errorf("store: withdraw %s from %s: %w", callID, agent, err)
+		return OfferUnknown, fmt.Errorf("agentdb: withdraw %s from %s: %w", callID, agent, err)
 	}
 	return ParseOfferState(res), nil
 }
@@ -270,15 +271,15 @@ func (r *Redis) WithdrawOffer(ctx context.Context, callID, agent string) (OfferS
 // session, if not empty, must own the agent. It fails with ErrAgentOffline, ErrAgentBusy,
 // ErrAgentRinging or ErrReplaced. prev is the state the agent was in, to go back to if the
 // call cannot be placed.
-func (r *Redis) ClaimForDial(ctx context.Context, agent, session string, o Offer, ttl time.Duration) (Offer, Availability, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) ClaimForDial(ctx context.Context, agent, session string, o Offer, ttl time.Duration) (Offer, Availability, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	now := time.Now()
 	res, err := claimScript.Run(ctx, r.rdb,
 		[]string{r.keys.presence(agent), r.keys.idle(), r.keys.reservation(agent), r.keys.offer(o.Call)},
 		agent, session, o.Call, now.UnixMilli(), call.Outbound.String(), o.To, ttl.Milliseconds(), r.keys.agentsPrefix()).StringSlice()
 	if err != nil {
-		return Offer{}, AvailabilityUnknown, fmt.Errorf("store: claim %s for a call: %w", agent, err)
+		return Offer{}, AvailabilityUnknown, fmt.Errorf("agentdb: claim %s for a call: %w", agent, err)
 	}
 	switch res[0] {
 	case "offline":
@@ -296,31 +297,31 @@ func (r *Redis) ClaimForDial(ctx context.Context, agent, session string, o Offer
 }
 
 // EndOffer marks a call over for the agents, frees the agent it was ringing for, and returns
-// the offer as it was (ErrNotFound if there was none). It is idempotent.
-func (r *Redis) EndOffer(ctx context.Context, callID string) (Offer, error) {
-	ctx, cancel := r.opCtx(ctx)
+// the offer as it was (store.ErrNotFound if there was none). It is idempotent.
+func (r *Store) EndOffer(ctx context.Context, callID string) (Offer, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := endScript.Run(ctx, r.rdb, []string{r.keys.offer(callID), r.keys.offerTried(callID)},
 		callID, r.keys.agentsPrefix(), endedOfferTTL.Milliseconds()).Slice()
 	if err != nil {
-		return Offer{}, fmt.Errorf("store: end offer %s: %w", callID, err)
+		return Offer{}, fmt.Errorf("agentdb: end offer %s: %w", callID, err)
 	}
 	if len(res) == 0 {
-		return Offer{}, ErrNotFound
+		return Offer{}, store.ErrNotFound
 	}
 	return decodeOffer(res), nil
 }
 
-// Offer reads a call's offer; ErrNotFound if the agents never saw the call.
-func (r *Redis) Offer(ctx context.Context, callID string) (Offer, error) {
-	ctx, cancel := r.opCtx(ctx)
+// Offer reads a call's offer; store.ErrNotFound if the agents never saw the call.
+func (r *Store) Offer(ctx context.Context, callID string) (Offer, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	m, err := r.rdb.HGetAll(ctx, r.keys.offer(callID)).Result()
 	if err != nil {
-		return Offer{}, fmt.Errorf("store: read offer %s: %w", callID, err)
+		return Offer{}, fmt.Errorf("agentdb: read offer %s: %w", callID, err)
 	}
 	if len(m) == 0 {
-		return Offer{}, ErrNotFound
+		return Offer{}, store.ErrNotFound
 	}
 	return offerFrom(m), nil
 }

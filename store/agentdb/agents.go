@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 // Agents are the people who take and place calls in the softphone. Every agent key (records,
@@ -32,7 +34,7 @@ func (k keys) offerTried(callID string) string {
 }
 
 // ErrUnauthorized is returned when an agent's token is not valid.
-var ErrUnauthorized = errors.New("store: unauthorized")
+var ErrUnauthorized = errors.New("agentdb: unauthorized")
 
 // Agent is an agent's record. Its login token is never stored, only the token's SHA-256.
 type Agent struct {
@@ -96,14 +98,14 @@ return {created and 1 or 0, redis.call('HGET', KEYS[1], 'created_at')}`)
 // agent keeps its token unless rotate is set. created says whether the agent is new; the
 // token is in force when created or rotate; rotating ends, on every instance, the sessions
 // signed in with the old token (see Listen).
-func (r *Redis) PutAgent(ctx context.Context, id, name, token string, rotate bool) (a Agent, created bool, err error) {
+func (r *Store) PutAgent(ctx context.Context, id, name, token string, rotate bool) (a Agent, created bool, err error) {
 	if !ValidAgentID(id) {
-		return Agent{}, false, fmt.Errorf("store: invalid agent id %q", id)
+		return Agent{}, false, fmt.Errorf("agentdb: invalid agent id %q", id)
 	}
 	if got, ok := agentIDOfToken(token); !ok || got != id {
-		return Agent{}, false, errors.New("store: the token does not belong to the agent")
+		return Agent{}, false, errors.New("agentdb: the token does not belong to the agent")
 	}
-	ctx, cancel := r.opCtx(ctx)
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	now := time.Now()
 	flag := "0"
@@ -113,7 +115,7 @@ func (r *Redis) PutAgent(ctx context.Context, id, name, token string, rotate boo
 	res, err := putAgentScript.Run(ctx, r.rdb, []string{r.keys.agent(id), r.keys.agentIDs()},
 		id, name, tokenHash(token), now.UnixMilli(), flag, r.keys.revokedChannel()).Slice()
 	if err != nil {
-		return Agent{}, false, fmt.Errorf("store: put agent %s: %w", id, err)
+		return Agent{}, false, fmt.Errorf("agentdb: put agent %s: %w", id, err)
 	}
 	createdAt, _ := res[1].(string)
 	a = Agent{ID: id, Name: name, CreatedAt: unixMilli(createdAt), UpdatedAt: time.UnixMilli(now.UnixMilli()).UTC()}
@@ -140,30 +142,30 @@ func decodeAgent(f []any) (Agent, string, bool) {
 }
 
 // Agent reads one agent's record.
-func (r *Redis) Agent(ctx context.Context, id string) (Agent, error) {
+func (r *Store) Agent(ctx context.Context, id string) (Agent, error) {
 	if !ValidAgentID(id) {
-		return Agent{}, ErrNotFound
+		return Agent{}, store.ErrNotFound
 	}
-	ctx, cancel := r.opCtx(ctx)
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	f, err := r.rdb.HMGet(ctx, r.keys.agent(id), agentFields...).Result()
 	if err != nil {
-		return Agent{}, fmt.Errorf("store: read agent %s: %w", id, err)
+		return Agent{}, fmt.Errorf("agentdb: read agent %s: %w", id, err)
 	}
 	a, _, ok := decodeAgent(f)
 	if !ok {
-		return Agent{}, ErrNotFound
+		return Agent{}, store.ErrNotFound
 	}
 	return a, nil
 }
 
 // Agents lists every agent, by id.
-func (r *Redis) Agents(ctx context.Context) ([]Agent, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Agents(ctx context.Context) ([]Agent, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	ids, err := r.rdb.SMembers(ctx, r.keys.agentIDs()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: list agents: %w", err)
+		return nil, fmt.Errorf("agentdb: list agents: %w", err)
 	}
 	slices.Sort(ids)
 	cmds := make([]*redis.SliceCmd, len(ids))
@@ -174,7 +176,7 @@ func (r *Redis) Agents(ctx context.Context) ([]Agent, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: list agents: %w", err)
+		return nil, fmt.Errorf("agentdb: list agents: %w", err)
 	}
 	out := make([]Agent, 0, len(ids))
 	for _, c := range cmds {
@@ -191,16 +193,16 @@ var noAgentHash = tokenHash("no such agent")
 
 // AuthenticateAgent returns the agent a login token belongs to, or ErrUnauthorized. The
 // token's hash is compared with the stored one in constant time.
-func (r *Redis) AuthenticateAgent(ctx context.Context, token string) (Agent, error) {
+func (r *Store) AuthenticateAgent(ctx context.Context, token string) (Agent, error) {
 	id, ok := agentIDOfToken(token)
 	if !ok || len(token) > 256 {
 		return Agent{}, ErrUnauthorized
 	}
-	ctx, cancel := r.opCtx(ctx)
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	f, err := r.rdb.HMGet(ctx, r.keys.agent(id), agentFields...).Result()
 	if err != nil {
-		return Agent{}, fmt.Errorf("store: read agent %s: %w", id, err)
+		return Agent{}, fmt.Errorf("agentdb: read agent %s: %w", id, err)
 	}
 	a, want, found := decodeAgent(f)
 	if !found {

@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func ParseAvailability(name string) (Availability, error) {
 			return Availability(a), nil
 		}
 	}
-	return AvailabilityUnknown, fmt.Errorf("store: unknown availability %q", name)
+	return AvailabilityUnknown, fmt.Errorf("agentdb: unknown availability %q", name)
 }
 
 // MarshalText makes an Availability read as its name in JSON.
@@ -64,12 +64,12 @@ func (a *Availability) UnmarshalText(b []byte) error {
 
 // ErrReplaced is returned to a session whose agent has logged in again elsewhere: the newer
 // session owns the presence record now.
-var ErrReplaced = errors.New("store: agent session replaced by a newer one")
+var ErrReplaced = errors.New("agentdb: agent session replaced by a newer one")
 
 // ErrPresenceGone is returned by Heartbeat when the presence record expired while its session
 // was still alive (Redis lost it, or the instance stalled past the TTL); the session restores
 // it with Connect.
-var ErrPresenceGone = errors.New("store: agent presence expired")
+var ErrPresenceGone = errors.New("agentdb: agent presence expired")
 
 // Presence is where an agent stands, as every instance sees it. It is written by the instance
 // that holds the agent's WebSocket and expires unless that instance refreshes it, so an agent
@@ -171,14 +171,14 @@ func presenceArgs(p Presence) []any {
 // agent's presence is still alive it keeps its state and call, and prev is that record (with
 // the session it had: tell it it was replaced); otherwise the record is created from p's
 // state fields and prev is zero.
-func (r *Redis) Connect(ctx context.Context, p Presence, ttl time.Duration) (prev Presence, err error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Connect(ctx context.Context, p Presence, ttl time.Duration) (prev Presence, err error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	args := append([]any{p.Agent, p.Session, p.Instance, p.URL}, presenceArgs(p)...)
 	args = append(args, ttl.Milliseconds())
 	res, err := connectScript.Run(ctx, r.rdb, []string{r.keys.presence(p.Agent), r.keys.idle()}, args...).Slice()
 	if err != nil {
-		return Presence{}, fmt.Errorf("store: connect agent %s: %w", p.Agent, err)
+		return Presence{}, fmt.Errorf("agentdb: connect agent %s: %w", p.Agent, err)
 	}
 	if len(res) == 0 {
 		return Presence{}, nil
@@ -196,14 +196,14 @@ func (r *Redis) Connect(ctx context.Context, p Presence, ttl time.Duration) (pre
 // session took the agent over, ErrPresenceGone when the record expired, and, if tokenID (the
 // Agent.TokenID the session signed in with) is not empty, ErrRevoked when the agent was
 // deleted or its token rotated since.
-func (r *Redis) Heartbeat(ctx context.Context, agent, session, tokenID string, ttl time.Duration) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Heartbeat(ctx context.Context, agent, session, tokenID string, ttl time.Duration) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := heartbeatScript.Run(ctx, r.rdb, []string{r.keys.presence(agent), r.keys.agent(agent)},
 		session, ttl.Milliseconds(), tokenID).Text()
 	switch {
 	case err != nil:
-		return fmt.Errorf("store: heartbeat agent %s: %w", agent, err)
+		return fmt.Errorf("agentdb: heartbeat agent %s: %w", agent, err)
 	case res == "revoked":
 		return ErrRevoked
 	case res == "replaced":
@@ -222,20 +222,20 @@ type StateConflict struct {
 }
 
 func (c *StateConflict) Error() string {
-	return "store: agent state changed meanwhile (now " + c.State.String() + ")"
+	return "agentdb: agent state changed meanwhile (now " + c.State.String() + ")"
 }
 
 // SetState moves session's agent from the state and call it expects to next's state, since,
 // until, call and next fields, refreshing the TTL. Errors: ErrReplaced, ErrPresenceGone, or a
 // *StateConflict with the state the agent is really in.
-func (r *Redis) SetState(ctx context.Context, session string, expect Availability, expectCall string, next Presence, ttl time.Duration) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) SetState(ctx context.Context, session string, expect Availability, expectCall string, next Presence, ttl time.Duration) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	args := append([]any{next.Agent, session, expect.String(), expectCall}, presenceArgs(next)...)
 	args = append(args, ttl.Milliseconds())
 	res, err := setStateScript.Run(ctx, r.rdb, []string{r.keys.presence(next.Agent), r.keys.idle()}, args...).StringSlice()
 	if err != nil {
-		return fmt.Errorf("store: set agent %s %s: %w", next.Agent, next.State, err)
+		return fmt.Errorf("agentdb: set agent %s %s: %w", next.Agent, next.State, err)
 	}
 	switch res[0] {
 	case "gone":
@@ -251,11 +251,11 @@ func (r *Redis) SetState(ctx context.Context, session string, expect Availabilit
 
 // Disconnect removes the agent's presence if session still owns it: the agent logged out, or
 // its session ended for good. The agent is offline at once instead of at the TTL.
-func (r *Redis) Disconnect(ctx context.Context, agent, session string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Disconnect(ctx context.Context, agent, session string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	if err := disconnectScript.Run(ctx, r.rdb, []string{r.keys.presence(agent), r.keys.idle()}, agent, session).Err(); err != nil {
-		return fmt.Errorf("store: disconnect agent %s: %w", agent, err)
+		return fmt.Errorf("agentdb: disconnect agent %s: %w", agent, err)
 	}
 	return nil
 }
@@ -278,7 +278,7 @@ func decodePresence(agent string, m map[string]string) Presence {
 }
 
 // Presence reads where an agent stands; an agent without a live record is Offline.
-func (r *Redis) Presence(ctx context.Context, agent string) (Presence, error) {
+func (r *Store) Presence(ctx context.Context, agent string) (Presence, error) {
 	all, err := r.Presences(ctx, []string{agent})
 	if err != nil {
 		return Presence{}, err
@@ -287,8 +287,8 @@ func (r *Redis) Presence(ctx context.Context, agent string) (Presence, error) {
 }
 
 // Presences reads the presence of each agent in ids, in order.
-func (r *Redis) Presences(ctx context.Context, ids []string) ([]Presence, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Presences(ctx context.Context, ids []string) ([]Presence, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	fields := make([]*redis.SliceCmd, len(ids))
 	ringing := make([]*redis.StringCmd, len(ids))
@@ -300,7 +300,7 @@ func (r *Redis) Presences(ctx context.Context, ids []string) ([]Presence, error)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("store: read presence: %w", err)
+		return nil, fmt.Errorf("agentdb: read presence: %w", err)
 	}
 	out := make([]Presence, len(ids))
 	for i, id := range ids {

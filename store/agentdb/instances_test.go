@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
-func anchoredOn(t *testing.T, r *Redis, instance string) []string {
+func anchoredOn(t *testing.T, r *Store, instance string) []string {
 	t.Helper()
 	ids, err := r.Anchored(context.Background(), instance)
 	if err != nil {

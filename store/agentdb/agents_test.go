@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/call"
-
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -69,7 +69,7 @@ func TestAgentTokensAreHashedAndRotated(t *testing.T) {
 	if err != nil || len(all) != 2 || all[0].ID != "ann" || all[1].ID != "bob" {
 		t.Fatalf("agents: %+v %v", all, err)
 	}
-	if _, err := r.Agent(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Agent(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown agent: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestAgentTokensAreHashedAndRotated(t *testing.T) {
 const testTTL = 15 * time.Second
 
 // login puts an agent online in state on instance inst, as its session would.
-func login(t *testing.T, r *Redis, agent, inst string, state Availability, since time.Time) Presence {
+func login(t *testing.T, r *Store, agent, inst string, state Availability, since time.Time) Presence {
 	t.Helper()
 	p := Presence{Agent: agent, State: state, Since: since, Session: "s-" + agent, Instance: inst, URL: "http://" + inst}
 	if _, err := r.Connect(context.Background(), p, testTTL); err != nil {
@@ -321,47 +321,7 @@ func TestClaimForDialAndEndOffer(t *testing.T) {
 	if _, _, err := r.ClaimForDial(ctx, "bob", bob.Session, Offer{Call: "CL4", To: "+1555"}, time.Minute); err != nil {
 		t.Fatalf("bob after the call ended: %v", err)
 	}
-	if _, err := r.EndOffer(ctx, "CLnone"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.EndOffer(ctx, "CLnone"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("end unknown: %v", err)
-	}
-}
-
-func TestListenDeliversNotices(t *testing.T) {
-	r := open(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan Notice, 16)
-	done := make(chan error, 1)
-	go func() { done <- r.Listen(ctx, "inst-1", func(n Notice) { got <- n }) }()
-	next := func() Notice {
-		t.Helper()
-		select {
-		case n := <-got:
-			return n
-		case <-time.After(5 * time.Second):
-			t.Fatal("no notice")
-		}
-		return Notice{}
-	}
-	if n := next(); n.Kind != NoticeSubscribed {
-		t.Fatalf("first notice: %+v", n)
-	}
-	r.NotifyInstance(ctx, "inst-2", []byte("not for us"))
-	r.NotifyInstance(ctx, "inst-1", []byte(`{"type":"ring"}`))
-	if n := next(); n.Kind != NoticeInstance || n.Payload != `{"type":"ring"}` {
-		t.Fatalf("instance notice: %+v", n)
-	}
-	r.NotifyAgentFree(ctx, "ann")
-	if n := next(); n.Kind != NoticeAgentFree || n.Payload != "ann" {
-		t.Fatalf("agent notice: %+v", n)
-	}
-	id := NewCallID()
-	mustApply(t, r, call.Event{ID: "e1", CallID: id, State: call.Ringing, Direction: call.Outbound})
-	if n := next(); n.Kind != NoticeCall || n.CallID != id || n.State != call.Ringing {
-		t.Fatalf("call notice: %+v", n)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package agentdb
 
 import (
 	"context"
@@ -90,33 +90,33 @@ return out`)
 // lapsed reports that its previous deadline had passed or that it was not listed: unless this
 // is its first heartbeat, it stalled or lost Redis, and other instances may have claimed its
 // calls meanwhile.
-func (r *Redis) InstanceHeartbeat(ctx context.Context, instance, url string, ttl time.Duration) (lapsed bool, err error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) InstanceHeartbeat(ctx context.Context, instance, url string, ttl time.Duration) (lapsed bool, err error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	n, err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
 		instance, ttl.Milliseconds(), url).Int()
 	if err != nil {
-		return false, fmt.Errorf("store: heartbeat of instance %s: %w", instance, err)
+		return false, fmt.Errorf("agentdb: heartbeat of instance %s: %w", instance, err)
 	}
 	return n == 1, nil
 }
 
 // LeaveInstances says instance is stopping: its deadline is put in the past, so the other
 // instances claim its calls at once instead of after its heartbeat lapses.
-func (r *Redis) LeaveInstances(ctx context.Context, instance string) error {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) LeaveInstances(ctx context.Context, instance string) error {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
 		instance, -1, "").Err()
 	if err != nil {
-		return fmt.Errorf("store: instance %s leaving: %w", instance, err)
+		return fmt.Errorf("agentdb: instance %s leaving: %w", instance, err)
 	}
 	return nil
 }
 
 // InstanceAlive reports whether instance's heartbeat deadline is still ahead.
-func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) InstanceAlive(ctx context.Context, instance string) (bool, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	var score *redis.FloatCmd
 	var now *redis.TimeCmd
@@ -129,19 +129,19 @@ func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: is instance %s alive: %w", instance, err)
+		return false, fmt.Errorf("agentdb: is instance %s alive: %w", instance, err)
 	}
 	return int64(score.Val()) > now.Val().UnixMilli(), nil
 }
 
 // OtherInstancesAlive counts the instances other than instance whose heartbeat deadline is
 // still ahead: those that could take its calls over.
-func (r *Redis) OtherInstancesAlive(ctx context.Context, instance string) (int, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) OtherInstancesAlive(ctx context.Context, instance string) (int, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	n, err := countAliveScript.Run(ctx, r.rdb, []string{r.keys.instances()}, instance).Int()
 	if err != nil {
-		return 0, fmt.Errorf("store: count live instances: %w", err)
+		return 0, fmt.Errorf("agentdb: count live instances: %w", err)
 	}
 	return n, nil
 }
@@ -165,13 +165,13 @@ type ClaimedOffer struct {
 // (reached at url), atomically: two instances claiming at once never get the same call. A
 // call that rang for an agent is queued again; ended calls only leave the index. It is one
 // cheap round trip when no instance is dead.
-func (r *Redis) ClaimOrphans(ctx context.Context, instance, url string, max int) ([]ClaimedOffer, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) ClaimOrphans(ctx context.Context, instance, url string, max int) ([]ClaimedOffer, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	res, err := claimOrphansScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
 		r.keys.agentsPrefix(), instance, url, max).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("store: claim the calls of dead instances: %w", err)
+		return nil, fmt.Errorf("agentdb: claim the calls of dead instances: %w", err)
 	}
 	out := make([]ClaimedOffer, 0, len(res))
 	for _, item := range res {
@@ -188,12 +188,12 @@ func (r *Redis) ClaimOrphans(ctx context.Context, instance, url string, max int)
 }
 
 // Anchored returns the ids of the calls whose media instance holds, as the index says.
-func (r *Redis) Anchored(ctx context.Context, instance string) ([]string, error) {
-	ctx, cancel := r.opCtx(ctx)
+func (r *Store) Anchored(ctx context.Context, instance string) ([]string, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
 	defer cancel()
 	ids, err := r.rdb.SMembers(ctx, r.keys.anchored(instance)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: calls anchored on %s: %w", instance, err)
+		return nil, fmt.Errorf("agentdb: calls anchored on %s: %w", instance, err)
 	}
 	return ids, nil
 }

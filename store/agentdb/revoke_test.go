@@ -1,23 +1,25 @@
-package store
+package agentdb
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 // listenNotices runs Listen for instance until the test ends and hands over its notices.
-func listenNotices(t *testing.T, r *Redis, instance string) <-chan Notice {
+func listenNotices(t *testing.T, r *Store, instance string) <-chan store.Notice {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan Notice, 64)
+	out := make(chan store.Notice, 64)
 	done := make(chan struct{})
 	subscribed := make(chan struct{}, 1)
 	go func() {
 		defer close(done)
-		r.Listen(ctx, instance, func(n Notice) {
-			if n.Kind == NoticeSubscribed {
+		r.Listen(ctx, instance, func(n store.Notice) {
+			if n.Kind == store.NoticeSubscribed {
 				select {
 				case subscribed <- struct{}{}:
 				default:
@@ -36,13 +38,13 @@ func listenNotices(t *testing.T, r *Redis, instance string) <-chan Notice {
 	return out
 }
 
-func nextRevoked(t *testing.T, ch <-chan Notice) Notice {
+func nextRevoked(t *testing.T, ch <-chan store.Notice) store.Notice {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case n := <-ch:
-			if n.Kind == NoticeAgentRevoked {
+			if n.Kind == store.NoticeAgentRevoked {
 				return n
 			}
 		case <-deadline:
@@ -53,7 +55,7 @@ func nextRevoked(t *testing.T, ch <-chan Notice) Notice {
 
 // TestRotationAndDeletionRevokeSessions: rotating a token tells every instance which token
 // is now in force, and the old one's heartbeats fail; deleting an agent removes its record,
-// token and presence, tells every instance, and a second delete is ErrNotFound.
+// token and presence, tells every instance, and a second delete is store.ErrNotFound.
 func TestRotationAndDeletionRevokeSessions(t *testing.T) {
 	r := open(t)
 	ctx := context.Background()
@@ -100,7 +102,7 @@ func TestRotationAndDeletionRevokeSessions(t *testing.T) {
 	if n := nextRevoked(t, notices); n.Agent != "ann" || n.TokenID != "" {
 		t.Fatalf("deletion notice %+v", n)
 	}
-	if _, err := r.Agent(ctx, "ann"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Agent(ctx, "ann"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleted agent read: %v", err)
 	}
 	if got, err := r.Presence(ctx, "ann"); err != nil || got.State != Offline {
@@ -115,10 +117,10 @@ func TestRotationAndDeletionRevokeSessions(t *testing.T) {
 	if err := r.Heartbeat(ctx, "ann", "s1", rotated.TokenID, testTTL); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("heartbeat of a deleted agent: %v", err)
 	}
-	if err := r.DeleteAgent(ctx, "ann"); !errors.Is(err, ErrNotFound) {
+	if err := r.DeleteAgent(ctx, "ann"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
-	if err := r.DeleteAgent(ctx, "No Such"); !errors.Is(err, ErrNotFound) {
+	if err := r.DeleteAgent(ctx, "No Such"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("invalid id: %v", err)
 	}
 }
