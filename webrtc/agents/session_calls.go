@@ -8,6 +8,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/relay"
 )
 
 // A session's calls: ringing, answering, declining, dialling, hanging up, mute and hold, and
@@ -38,7 +39,7 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	s.mu.Unlock()
 	if o, oerr := s.hub.st.Offer(ctx, c.id); oerr == nil && o.State == agentdb.OfferAnswered && o.Agent == s.agent.ID {
 		alive, aerr := s.hub.st.InstanceAlive(ctx, o.Holder)
-		var refused *relayRefused
+		var refused *relay.RefusedError
 		// A holder that cannot be reached may have just died (its heartbeat has not lapsed
 		// yet); one that answers has no such call for us.
 		unreachable := holder != s.hub.opts.Instance && !errors.As(err, &refused)
