@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/switchboard/switchboard/webrtc/agents"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // parseAllowedOrigins reads SWITCHBOARD_ALLOWED_ORIGINS: a comma-separated list of browser
@@ -17,7 +17,7 @@ func parseAllowedOrigins(v string) ([]string, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		o, err := agents.ParseOrigin(s)
+		o, err := signal.ParseOrigin(s)
 		if err != nil {
 			return nil, fmt.Errorf("SWITCHBOARD_ALLOWED_ORIGINS: %w", err)
 		}

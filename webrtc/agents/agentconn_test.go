@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -48,7 +49,7 @@ func (h *testHub) dialRawToken(t *testing.T, token string) *rawSoftphone {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if err := conn.WriteJSON(map[string]string{"type": msgHello, "token": token}); err != nil {
+	if err := conn.WriteJSON(map[string]string{"type": signal.TypeHello, "token": token}); err != nil {
 		t.Fatal(err)
 	}
 	return &rawSoftphone{conn: conn, msgs: make(chan agentsim.SoftphoneMessage, 1024)}
@@ -99,15 +100,15 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.dialRaw(t, "ann")
 	annDone := ann.listen()
-	ann.await(t, msgWelcome, 5*time.Second)
+	ann.await(t, signal.TypeWelcome, 5*time.Second)
 	sam := h.dialRaw(t, "sam") // never reads again
 	redistest.Eventually(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
 	stalled := h.session("sam")
 
 	// Far more than the socket buffers take, and less than the queue: sam's writer blocks.
 	big := strings.Repeat("x", 64<<10)
-	for range agentQueue / 2 {
-		stalled.sendError(codeBadRequest, big, "")
+	for range signal.MaxQueued / 2 {
+		stalled.sendError(signal.CodeBadRequest, big, "")
 	}
 
 	ctx := context.Background()
@@ -121,7 +122,7 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := ann.await(t, msgRinging, 5*time.Second)
+	m := ann.await(t, signal.TypeRinging, 5*time.Second)
 	if took := time.Since(sent); took > 100*time.Millisecond || m.CallID != "c-ann" {
 		t.Fatalf("ann's ring came %v after it was sent (%s), behind a stalled agent", took, m.Raw)
 	} else {
@@ -130,14 +131,14 @@ func TestStalledSoftphoneDelaysNoOtherAgent(t *testing.T) {
 
 	// The stall was real: sam's writer is still stuck behind what it was given.
 	stalled.mu.Lock()
-	if q := len(stalled.conn.queue); q == 0 {
+	if q := stalled.conn.Queued(); q == 0 {
 		t.Fatal("the stalled softphone's queue drained: its socket never filled, nothing was tested")
 	}
 	stalled.mu.Unlock()
 
 	// Sam's queue overflows: its socket is closed and the session waits for a reconnect.
-	for range agentQueue + 1 {
-		stalled.sendError(codeBadRequest, big, "")
+	for range signal.MaxQueued + 1 {
+		stalled.sendError(signal.CodeBadRequest, big, "")
 	}
 	redistest.Eventually(t, 2*time.Second, "the stalled socket cut off", func() bool {
 		stalled.mu.Lock()
@@ -158,16 +159,16 @@ func TestStuckWriteIsCutOffAfterItsBound(t *testing.T) {
 	redistest.Eventually(t, 5*time.Second, "sam signed in", func() bool { return h.session("sam") != nil })
 	s := h.session("sam")
 	big := strings.Repeat("x", 64<<10)
-	for range agentQueue / 2 {
-		s.sendError(codeBadRequest, big, "")
+	for range signal.MaxQueued / 2 {
+		s.sendError(signal.CodeBadRequest, big, "")
 	}
 	start := time.Now()
-	redistest.Eventually(t, agentWriteTimeout+3*time.Second, "the stuck socket cut off", func() bool {
+	redistest.Eventually(t, signal.WriteTimeout+3*time.Second, "the stuck socket cut off", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.conn == nil
 	})
-	if took := time.Since(start); took < agentWriteTimeout/2 {
+	if took := time.Since(start); took < signal.WriteTimeout/2 {
 		t.Fatalf("cut off after %v: by something other than the write deadline", took)
 	}
 }

@@ -7,7 +7,7 @@ package agents
 // holds them as if their streams were pointed at it from the start, and asks each call's
 // carrier to re-point the media stream here. The caller hears silence until the new stream
 // starts, then the hold tone until the agent is joined again; the agent's side waits for the
-// media with its PeerConnection up (session_calls.go: awaitMedia).
+// media with its PeerConnection up (session_media.go: awaitMedia).
 
 import (
 	"context"

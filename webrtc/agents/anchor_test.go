@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -34,14 +35,14 @@ func hearEachOther(t *testing.T, stream *testStream, p *agentsim.SimSoftphone, c
 func callOnAOverB(t *testing.T, a, b *testHub) (*agentsim.SimSoftphone, string, *testStream) {
 	t.Helper()
 	ann := a.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "away"})
 	expect(t, ann, "away", availability("away"))
 	id := b.inbound(t, "+15557654321")
 	stream := startStream(t, b.Hub, id, 1000)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
-	expect(t, ann, "ringing across instances", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "available"})
+	expect(t, ann, "ringing across instances", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	hearEachOther(t, stream, ann, 1000, 440, "audio through the relay")
 	return ann, id, stream
 }
@@ -49,7 +50,7 @@ func callOnAOverB(t *testing.T, a, b *testHub) (*agentsim.SimSoftphone, string, 
 func noEnded(t *testing.T, p *agentsim.SimSoftphone, id string) {
 	t.Helper()
 	for _, m := range p.Messages() {
-		if m.Type == msgEnded && m.CallID == id {
+		if m.Type == signal.TypeEnded && m.CallID == id {
 			t.Fatalf("the agent was told the call ended: %s", m.Raw)
 		}
 	}
@@ -84,7 +85,7 @@ func TestCallSurvivesTheDeathOfItsHolder(t *testing.T) {
 
 	// The call goes on as any other: the caller hangs up, the agent wraps up.
 	stream.hangUp()
-	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonHangup {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	if ids, _ := a.st.Anchored(context.Background(), a.opts.Instance); len(ids) != 0 {
@@ -106,10 +107,10 @@ func TestCallSurvivesTheDeathOfAgentAndMediaInstance(t *testing.T) {
 	}
 	ann := b.signIn(t, token, 440)
 	id := b.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(msgRinging, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	old := startStream(t, b.Hub, id, 1000)
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	hearEachOther(t, old, ann, 1000, 440, "audio on B")
 
 	killed := time.Now()
@@ -117,7 +118,7 @@ func TestCallSurvivesTheDeathOfAgentAndMediaInstance(t *testing.T) {
 	b.kill()
 	again := a.signIn(t, token, 880)
 	welcome := again.Messages()[0]
-	if welcome.Type != msgWelcome || welcome.State != "busy" {
+	if welcome.Type != signal.TypeWelcome || welcome.State != "busy" {
 		t.Fatalf("welcome on A: %s", welcome.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "A re-points the call", a.carriers.has(&a.carriers.repointed, id))
@@ -137,24 +138,24 @@ func TestRingingCallOfADeadInstanceIsOfferedAgain(t *testing.T) {
 	a := newTestHub(t, ns, func(o *HubOptions) { o.RingTimeout = 10 * time.Second })
 	b := newTestHub(t, ns, func(o *HubOptions) { o.RingTimeout = 10 * time.Second })
 	ann := a.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "away"})
 	expect(t, ann, "away", availability("away"))
 	id := b.inbound(t, "+15557654321")
 	old := startStream(t, b.Hub, id, 1000)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
-	expect(t, ann, "ringing", typed(msgRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "available"})
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 
 	old.cut()
 	b.kill()
 	redistest.Eventually(t, 5*time.Second, "A re-points the call", a.carriers.has(&a.carriers.repointed, id))
-	if m := expect(t, ann, "the old ring ends", typed(msgEnded, id)); m.Reason != reasonGone {
+	if m := expect(t, ann, "the old ring ends", typed(signal.TypeEnded, id)); m.Reason != reasonGone {
 		t.Fatalf("old ring: %s", m.Raw)
 	}
 	stream := startStream(t, a.Hub, id, 1000)
 	redistest.Eventually(t, 5*time.Second, "the hold tone again", func() bool { return power(stream.recent(1600), 620) > 0.01 })
-	expect(t, ann, "ringing again", typed(msgRinging, id)) // Expect takes each message once
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	expect(t, ann, "ringing again", typed(signal.TypeRinging, id)) // Expect takes each message once
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	hearEachOther(t, stream, ann, 1000, 440, "audio both ways")
 }
 
@@ -171,7 +172,7 @@ func TestRefusedRepointGivesTheCallUp(t *testing.T) {
 	ann, id, old := callOnAOverB(t, a, b)
 	old.cut()
 	b.kill()
-	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonMediaLost {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonMediaLost {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))
@@ -230,10 +231,10 @@ func TestTelnyxCallOutlivesItsStream(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", 440)
 	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(msgRinging, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	first := startStreamOf(t, h.Hub, id, 1000, true)
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	hearEachOther(t, first, ann, 1000, 440, "audio")
 
 	first.hangUp() // the stream says stop; the call lives on
@@ -246,7 +247,7 @@ func TestTelnyxCallOutlivesItsStream(t *testing.T) {
 	if _, err := h.st.Apply(context.Background(), call.Event{ID: id + ":end", CallID: id, State: call.Completed, Carrier: "tw"}); err != nil {
 		t.Fatal(err)
 	}
-	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != call.Completed.String() {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != call.Completed.String() {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 }
@@ -260,14 +261,14 @@ func TestInstanceTakenForDeadLetsGo(t *testing.T) {
 	a := newTestHub(t, ns)
 	b := newTestHub(t, ns)
 	ann := a.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "away"})
 	expect(t, ann, "away", availability("away"))
 	id := b.inbound(t, "+15557654321")
 	old := startStreamOf(t, b.Hub, id, 1000, true)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
-	expect(t, ann, "ringing", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "available"})
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	hearEachOther(t, old, ann, 1000, 440, "audio through the relay")
 
 	b.stalled.Store(true)

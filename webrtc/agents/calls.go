@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // The hub's side of the carrier webhooks and the calls API: take an inbound call, say where
@@ -70,7 +71,7 @@ var ErrBadNumber = errors.New("dial an E.164 number: + and country code, e.g. +1
 // the agent had dialled from its softphone (which shows the call). It returns our call id
 // once the carrier router has placed the call.
 func (h *Hub) Dial(ctx context.Context, agent, to string) (string, error) {
-	if !validNumber(to) {
+	if !signal.ValidNumber(to) {
 		return "", ErrBadNumber
 	}
 	return h.dial(ctx, agent, h.session(agent), to)

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -27,7 +28,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	ann := h.agent(t, "ann", 440)
 
 	id := h.inbound(t, "+15557654321")
-	ring := expect(t, ann, "ringing", typed(msgRinging, id))
+	ring := expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	if ring.From != "+15557654321" {
 		t.Fatalf("ringing: %s", ring.Raw)
 	}
@@ -41,8 +42,8 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 		t.Fatalf("the caller does not hear the hold tone while the agent rings (620 Hz power %.3f)", p)
 	}
 
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	if m := expect(t, ann, "the call", typed(msgCall, id)); m.State != "in-progress" {
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	if m := expect(t, ann, "the call", typed(signal.TypeCall, id)); m.State != "in-progress" {
 		t.Fatalf("answered call: %s", m.Raw)
 	}
 	expect(t, ann, "busy", availability("busy"))
@@ -58,22 +59,22 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 		t.Errorf("the agent does not hear the caller: 1000 Hz power %.3f", p)
 	}
 
-	ann.Send(map[string]any{"type": msgMute, "on": true})
-	expect(t, ann, "muted", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Muted })
+	ann.Send(map[string]any{"type": signal.TypeMute, "on": true})
+	expect(t, ann, "muted", func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeCall && m.Muted })
 	stream.reset()
 	redistest.Eventually(t, 5*time.Second, "muted audio", func() bool { return len(stream.recent(1<<20)) >= 3200 })
 	if p := power(stream.recent(3200), 440); p > 0.001 {
 		t.Errorf("muted, the caller still hears the agent: 440 Hz power %.4f", p)
 	}
-	ann.Send(map[string]any{"type": msgMute, "on": false})
+	ann.Send(map[string]any{"type": signal.TypeMute, "on": false})
 	stream.reset()
-	ann.Send(map[string]any{"type": msgDTMF, "digits": "5"})
+	ann.Send(map[string]any{"type": signal.TypeDTMF, "digits": "5"})
 	redistest.Eventually(t, 5*time.Second, "the digit 5 in band (770 + 1336 Hz)", func() bool {
 		return heard(stream.recent(1<<20), 770, 1336)
 	})
 
-	ann.Send(map[string]any{"type": msgHold, "on": true})
-	expect(t, ann, "held", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgCall && m.Held })
+	ann.Send(map[string]any{"type": signal.TypeHold, "on": true})
+	expect(t, ann, "held", func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeCall && m.Held })
 	ann.Agent.ResetRecording()
 	redistest.Eventually(t, 5*time.Second, "held audio", func() bool { return len(ann.Agent.Recording()) >= 3200 })
 	if p := ann.Agent.DominantPower(1000); p > 0.001 {
@@ -81,7 +82,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	}
 
 	stream.hangUp()
-	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonHangup {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))
@@ -103,14 +104,14 @@ func TestUnansweredCallGoesToTheNextAgent(t *testing.T) {
 	bob := h.agent(t, "bob", 440) // idle for less time than ann
 
 	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ann rings first", typed(msgRinging, id))
-	if m := expect(t, ann, "ann's missed call", typed(msgEnded, id)); m.Reason != reasonMissed {
+	expect(t, ann, "ann rings first", typed(signal.TypeRinging, id))
+	if m := expect(t, ann, "ann's missed call", typed(signal.TypeEnded, id)); m.Reason != reasonMissed {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann away", availability("away"))
-	expect(t, bob, "then bob", typed(msgRinging, id))
-	bob.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, bob, "bob has the call", typed(msgCall, id))
+	expect(t, bob, "then bob", typed(signal.TypeRinging, id))
+	bob.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, bob, "bob has the call", typed(signal.TypeCall, id))
 	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != agentdb.Away {
 		t.Fatalf("ann after missing a call: %+v", p)
 	}
@@ -123,9 +124,9 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	ann := h.agent(t, "ann", 440)
 	id := h.inbound(t, "+15557654321")
 	stream := startStream(t, h.Hub, id, 1000)
-	expect(t, ann, "ringing", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgDecline, "call_id": id})
-	if m := expect(t, ann, "declined", typed(msgEnded, id)); m.Reason != reasonDeclined {
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeDecline, "call_id": id})
+	if m := expect(t, ann, "declined", typed(signal.TypeEnded, id)); m.Reason != reasonDeclined {
 		t.Fatalf("declined: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
@@ -136,7 +137,7 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	if p, _ := h.st.Presence(context.Background(), "ann"); p.State != agentdb.Available {
 		t.Fatalf("ann after declining: %+v", p)
 	}
-	if n := countType(ann.Messages(), msgRinging); n != 1 {
+	if n := countType(ann.Messages(), signal.TypeRinging); n != 1 {
 		t.Fatalf("the declined call rang ann %d times", n)
 	}
 }
@@ -156,8 +157,8 @@ func countType(msgs []agentsim.SoftphoneMessage, typ string) int {
 func TestDialFromTheSoftphone(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
-	m := expect(t, ann, "the call", typed(msgCall, ""))
+	ann.Send(map[string]any{"type": signal.TypeDial, "to": "+15551230000"})
+	m := expect(t, ann, "the call", typed(signal.TypeCall, ""))
 	if m.State != "queued" || m.To != "+15551230000" {
 		t.Fatalf("dialled call: %s", m.Raw)
 	}
@@ -171,8 +172,8 @@ func TestDialFromTheSoftphone(t *testing.T) {
 		t.Fatalf("placement: %+v", p)
 	}
 	// A second dial while on the call is refused.
-	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
-	if e := expect(t, ann, "refusal", typed(msgError, "")); e.Code != codeBusy {
+	ann.Send(map[string]any{"type": signal.TypeDial, "to": "+15551230000"})
+	if e := expect(t, ann, "refusal", typed(signal.TypeError, "")); e.Code != signal.CodeBusy {
 		t.Fatalf("second dial: %s", e.Raw)
 	}
 
@@ -187,8 +188,8 @@ func TestDialFromTheSoftphone(t *testing.T) {
 	if p := ann.Agent.DominantPower(1000); p < 0.05 {
 		t.Errorf("the agent does not hear the far end: %.3f", p)
 	}
-	ann.Send(map[string]any{"type": msgHangup, "call_id": id})
-	if m := expect(t, ann, "the end", typed(msgEnded, id)); m.Reason != reasonAgentHangup {
+	ann.Send(map[string]any{"type": signal.TypeHangup, "call_id": id})
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonAgentHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the carrier hang-up", h.carriers.has(&h.carriers.hungUp, id))
@@ -201,17 +202,17 @@ func TestDialThatNoCarrierTakes(t *testing.T) {
 	h := newTestHub(t, "")
 	h.carriers.placeErr = &PlaceError{Reason: "no carrier took the call"}
 	ann := h.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgDial, "to": "+15551230000"})
-	m := expect(t, ann, "the call", typed(msgCall, ""))
-	if e := expect(t, ann, "the error", typed(msgError, "")); e.Code != codeCarrier || !strings.Contains(e.Message, "no carrier took the call") {
+	ann.Send(map[string]any{"type": signal.TypeDial, "to": "+15551230000"})
+	m := expect(t, ann, "the call", typed(signal.TypeCall, ""))
+	if e := expect(t, ann, "the error", typed(signal.TypeError, "")); e.Code != signal.CodeCarrier || !strings.Contains(e.Message, "no carrier took the call") {
 		t.Fatalf("error: %s", e.Raw)
 	}
-	if e := expect(t, ann, "the end", typed(msgEnded, m.CallID)); e.Reason != reasonCarrier {
+	if e := expect(t, ann, "the end", typed(signal.TypeEnded, m.CallID)); e.Reason != reasonCarrier {
 		t.Fatalf("ended: %s", e.Raw)
 	}
 	expect(t, ann, "available", availability("available"))
-	ann.Send(map[string]any{"type": msgDial, "to": "12345"})
-	if e := expect(t, ann, "bad number", typed(msgError, "")); e.Code != codeBadRequest {
+	ann.Send(map[string]any{"type": signal.TypeDial, "to": "12345"})
+	if e := expect(t, ann, "bad number", typed(signal.TypeError, "")); e.Code != signal.CodeBadRequest {
 		t.Fatalf("bad number: %s", e.Raw)
 	}
 }
@@ -225,9 +226,9 @@ func TestReconnectKeepsTheCall(t *testing.T) {
 	ann := h.signIn(t, token, 440)
 	id := h.inbound(t, "+15557654321")
 	stream := startStream(t, h.Hub, id, 1000)
-	expect(t, ann, "ringing", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 
 	ann.Drop()
 	again := h.signIn(t, token, 880)
@@ -254,7 +255,7 @@ func TestSignInIsChecked(t *testing.T) {
 	h := newTestHub(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := agentsim.DialSoftphone(ctx, h.url, "ann.0000", agentsim.SimAgentOptions{LoopbackOnly: true}); err == nil || !strings.Contains(err.Error(), codeUnauthorized) {
+	if _, err := agentsim.DialSoftphone(ctx, h.url, "ann.0000", agentsim.SimAgentOptions{LoopbackOnly: true}); err == nil || !strings.Contains(err.Error(), signal.CodeUnauthorized) {
 		t.Fatalf("bad token: %v", err)
 	}
 	hdr := http.Header{"Origin": {"https://evil.example.com"}}
@@ -275,7 +276,7 @@ func TestSignInIsChecked(t *testing.T) {
 	h.st.PutAgent(ctx, "ann", "Ann", token, true)
 	first := h.signIn(t, token, 440)
 	h.signIn(t, token, 440)
-	if m := expect(t, first, "replaced", typed(msgError, "")); m.Code != codeReplaced {
+	if m := expect(t, first, "replaced", typed(signal.TypeError, "")); m.Code != signal.CodeReplaced {
 		t.Fatalf("first session: %s", m.Raw)
 	}
 	resp, err = http.Get(h.url + "/agent")
@@ -297,7 +298,7 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 	a := newTestHub(t, ns)
 	b := newTestHub(t, ns)
 	ann := a.agent(t, "ann", 440)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "away"})
 	expect(t, ann, "away", availability("away"))
 
 	id := b.inbound(t, "+15557654321")
@@ -305,10 +306,10 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 		t.Fatalf("a queued call's media should stay with the instance that took it: %q", base)
 	}
 	stream := startStream(t, b.Hub, id, 1000)
-	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
-	expect(t, ann, "ringing across instances", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "available"})
+	expect(t, ann, "ringing across instances", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	stream.reset()
 	ann.Agent.ResetRecording()
 	redistest.Eventually(t, 5*time.Second, "audio through the relay", func() bool {
@@ -320,7 +321,7 @@ func TestQueuedCallReachesAnAgentOnAnotherInstance(t *testing.T) {
 	if p := ann.Agent.DominantPower(1000); p < 0.05 {
 		t.Errorf("the agent does not hear the caller on the other instance: %.3f", p)
 	}
-	ann.Send(map[string]any{"type": msgHangup, "call_id": id})
+	ann.Send(map[string]any{"type": signal.TypeHangup, "call_id": id})
 	redistest.Eventually(t, 5*time.Second, "the holder hangs up", b.carriers.has(&b.carriers.hungUp, id))
 	redistest.Eventually(t, 5*time.Second, "the stream closed", stream.isClosed)
 }

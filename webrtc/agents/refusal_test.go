@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -44,13 +45,13 @@ func TestRefusalsTellTheBrowserACodeAndLogTheDetail(t *testing.T) {
 		send        map[string]any
 		code, words string
 	}{
-		{map[string]any{"type": msgCandidate, "candidate": json.RawMessage(`{"candidate":"candidate:x"}`)}, codeBadRequest, "the candidate was not taken"},
-		{map[string]any{"type": msgOffer, "sdp": "v=0\r\nnot an offer"}, codeMedia, "the offer was not accepted"},
+		{map[string]any{"type": signal.TypeCandidate, "candidate": json.RawMessage(`{"candidate":"candidate:x"}`)}, signal.CodeBadRequest, "the candidate was not taken"},
+		{map[string]any{"type": signal.TypeOffer, "sdp": "v=0\r\nnot an offer"}, signal.CodeMedia, "the offer was not accepted"},
 	} {
 		if err := ann.Send(tc.send); err != nil {
 			t.Fatal(err)
 		}
-		m := expect(t, ann, "the refusal", func(m agentsim.SoftphoneMessage) bool { return m.Type == msgError && m.Code == tc.code })
+		m := expect(t, ann, "the refusal", func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeError && m.Code == tc.code })
 		if m.Message != tc.words {
 			t.Errorf("%v: error %q %q, want %q %q", tc.send["type"], m.Code, m.Message, tc.code, tc.words)
 		}
@@ -60,7 +61,7 @@ func TestRefusalsTellTheBrowserACodeAndLogTheDetail(t *testing.T) {
 	}
 	line := ""
 	for l := range strings.SplitSeq(logs.String(), "\n") {
-		if strings.Contains(l, "request refused") && strings.Contains(l, "code="+codeMedia) {
+		if strings.Contains(l, "request refused") && strings.Contains(l, "code="+signal.CodeMedia) {
 			line = l
 		}
 	}

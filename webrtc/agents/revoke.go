@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // Revoking an agent: an admin rotated its token or deleted it. Every instance hears of it
@@ -58,7 +59,7 @@ func (s *session) revoke(ctx context.Context) {
 			s.hub.log.Warn("agents: ringing call of a revoked agent not withdrawn", "call", r.call, "err", err)
 		}
 		s.hub.send(r.holder, notice{Type: noticeDeclined, Call: r.call, Agent: s.agent.ID})
-		s.send(endedMessage{Type: msgEnded, CallID: r.call, Reason: reasonRevoked})
+		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: r.call, Reason: reasonRevoked})
 	}
 	if c != nil {
 		if c.path != nil {
@@ -66,7 +67,7 @@ func (s *session) revoke(ctx context.Context) {
 		} else {
 			s.hub.hangupCall(c.id, c.holder)
 		}
-		s.send(endedMessage{Type: msgEnded, CallID: c.id, Reason: reasonRevoked})
+		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: c.id, Reason: reasonRevoked})
 	}
 	s.sendError(codeRevoked, "your sign-in was revoked; ask an admin for a new token", "")
 	s.hub.log.Info("agents: session ended: the agent's token was revoked", "agent", s.agent.ID)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // slowHeartbeat keeps a hub from finding a revocation by its heartbeat: only the notice from
@@ -23,19 +24,19 @@ func TestRotationEndsSessionsOnEveryInstance(t *testing.T) {
 	ann := b.agent(t, "ann", 440)
 	id := b.inbound(t, "+15557654321")
 	startStream(t, b.Hub, id, 1000)
-	expect(t, ann, "ringing", typed(msgRinging, id))
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(msgCall, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
 
 	token := agentdb.NewAgentToken("ann")
 	start := time.Now()
 	if _, _, err := a.st.PutAgent(context.Background(), "ann", "Ann", token, true); err != nil {
 		t.Fatal(err)
 	}
-	if m := expect(t, ann, "the call ended", typed(msgEnded, id)); m.Reason != reasonRevoked {
+	if m := expect(t, ann, "the call ended", typed(signal.TypeEnded, id)); m.Reason != reasonRevoked {
 		t.Fatalf("call: %s", m.Raw)
 	}
-	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
+	if m := expect(t, ann, "revoked", typed(signal.TypeError, "")); m.Code != codeRevoked {
 		t.Fatalf("session: %s", m.Raw)
 	}
 	if took := time.Since(start); took > 2*time.Second {
@@ -65,21 +66,21 @@ func TestDeletionEndsTheSessionAndRequeuesTheRingingCall(t *testing.T) {
 	ann := b.agent(t, "ann", 440)
 	id := b.inbound(t, "+15557654321")
 	startStream(t, b.Hub, id, 1000)
-	expect(t, ann, "ringing", typed(msgRinging, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 
 	if err := a.st.DeleteAgent(context.Background(), "ann"); err != nil {
 		t.Fatal(err)
 	}
-	if m := expect(t, ann, "the ringing ended", typed(msgEnded, id)); m.Reason != reasonRevoked {
+	if m := expect(t, ann, "the ringing ended", typed(signal.TypeEnded, id)); m.Reason != reasonRevoked {
 		t.Fatalf("ringing: %s", m.Raw)
 	}
-	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
+	if m := expect(t, ann, "revoked", typed(signal.TypeError, "")); m.Code != codeRevoked {
 		t.Fatalf("session: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the session gone", func() bool { return b.session("ann") == nil })
 
 	bob := a.agent(t, "bob", 660)
-	expect(t, bob, "the call rings bob", typed(msgRinging, id))
+	expect(t, bob, "the call rings bob", typed(signal.TypeRinging, id))
 	if p, _ := b.st.Presence(context.Background(), "ann"); p.State != agentdb.Offline {
 		t.Fatalf("deleted ann: %+v", p)
 	}
@@ -103,7 +104,7 @@ func TestHeartbeatEndsARevokedSessionWhoseNoticeWasLost(t *testing.T) {
 	s.mu.Lock()
 	s.tokenID = "0123456789abcdef"
 	s.mu.Unlock()
-	if m := expect(t, ann, "revoked", typed(msgError, "")); m.Code != codeRevoked {
+	if m := expect(t, ann, "revoked", typed(signal.TypeError, "")); m.Code != codeRevoked {
 		t.Fatalf("session: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the session gone", func() bool { return h.session("ann") == nil })

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/gorilla/websocket"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -27,7 +29,7 @@ type session struct {
 	agent agentdb.Agent
 
 	mu      sync.Mutex
-	conn    *agentConn       // nil while the browser is away
+	conn    *signal.Conn     // nil while the browser is away
 	pres    agentdb.Presence // the agent's presence as this session last wrote or read it
 	tokenID string           // the token its browser signed in with (agentdb.Agent.TokenID)
 	ringing *ringing
@@ -69,8 +71,8 @@ type agentCall struct {
 	before agentdb.Availability
 }
 
-func (c *agentCall) view() callView {
-	v := callView{CallID: c.id, State: c.state.String(), Direction: c.direction, From: c.from, To: c.to,
+func (c *agentCall) view() signal.CallView {
+	v := signal.CallView{CallID: c.id, State: c.state.String(), Direction: c.direction, From: c.from, To: c.to,
 		Muted: c.muted, Held: c.held}
 	if !c.answeredAt.IsZero() {
 		t := c.answeredAt
@@ -114,25 +116,25 @@ func newSessionID() string {
 }
 
 // send queues one message for the browser, if it is connected. It never waits for the
-// browser: a notice for one agent is never held up by another (see agentConn).
+// browser: a notice for one agent is never held up by another (see signal.Conn).
 func (s *session) send(msg any) {
 	s.mu.Lock()
 	conn := s.conn
 	s.mu.Unlock()
 	if conn != nil {
-		conn.send(msg)
+		conn.Send(msg)
 	}
 }
 
 func (s *session) sendError(code, message, callID string) {
-	s.send(errorMessage{Type: msgError, Code: code, Message: message, CallID: callID})
+	s.send(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: message, CallID: callID})
 }
 
 // refused tells the browser a generic message with its code, and logs the detail (which may
 // be pion's or the network's words, not for the browser) with the agent and session ids.
 func (s *session) refused(code, message, callID string, err error) {
 	level := slog.LevelInfo // the browser asked for something it may not have
-	if code == codeMedia || code == codeUnavailable || code == codeCarrier {
+	if code == signal.CodeMedia || code == signal.CodeUnavailable || code == signal.CodeCarrier {
 		level = slog.LevelWarn // something failed on our side or beyond it
 	}
 	s.hub.log.Log(context.Background(), level, "agents: request refused", "agent", s.agent.ID, "session", s.id,
@@ -155,7 +157,7 @@ func (s *session) sendAvailability() {
 	s.mu.Lock()
 	p := s.pres
 	s.mu.Unlock()
-	m := availabilityMessage{Type: msgAvailability, State: p.State, Since: p.Since, Until: timePtr(p.Until)}
+	m := signal.AvailabilityMessage{Type: signal.TypeAvailability, State: p.State, Since: p.Since, Until: timePtr(p.Until)}
 	if p.Next != agentdb.AvailabilityUnknown {
 		m.Next = p.Next.String()
 	}
@@ -165,24 +167,24 @@ func (s *session) sendAvailability() {
 func (s *session) welcome() {
 	s.mu.Lock()
 	p := s.pres
-	m := welcomeMessage{Type: msgWelcome, Session: s.id, Agent: agentView{ID: s.agent.ID, Name: s.agent.Name},
+	m := signal.WelcomeMessage{Type: signal.TypeWelcome, Session: s.id, Agent: signal.AgentView{ID: s.agent.ID, Name: s.agent.Name},
 		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v
 	}
 	if r := s.ringing; r != nil {
-		m.Ringing = &ringView{CallID: r.call, From: r.from, To: r.to,
+		m.Ringing = &signal.RingView{CallID: r.call, From: r.from, To: r.to,
 			TimeoutMS: max(0, (s.hub.opts.RingTimeout - time.Since(r.at)).Milliseconds())}
 	}
 	s.mu.Unlock()
 	s.send(m)
 }
 
-// serve reads the browser's messages until the WebSocket closes. Silence (no message, no
-// answer to our pings) for the presence TTL means the browser is gone.
-func (s *session) serve(conn *agentConn) {
-	ws := conn.ws
+// serve reads the browser's messages from ws, whose sending side is conn, until the
+// WebSocket closes. Silence (no message, no answer to our pings) for the presence TTL means
+// the browser is gone.
+func (s *session) serve(conn *signal.Conn, ws *websocket.Conn) {
 	// The instance pings with every heartbeat (browsers answer WebSocket pings by
 	// themselves), so a live browser that has nothing to say is not taken for a dead one.
 	ws.SetPongHandler(func(string) error {
@@ -190,30 +192,30 @@ func (s *session) serve(conn *agentConn) {
 	})
 	for {
 		_ = ws.SetReadDeadline(time.Now().Add(s.hub.opts.PresenceTTL)) // a closed socket fails the read below
-		var m clientMessage
+		var m signal.ClientMessage
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
 			s.detach(conn)
-			conn.close()
+			conn.Close()
 			return
 		}
 		if err := json.Unmarshal(raw, &m); err != nil {
-			s.sendError(codeBadRequest, "messages are JSON objects with a type", "")
+			s.sendError(signal.CodeBadRequest, "messages are JSON objects with a type", "")
 			continue
 		}
 		s.handle(m)
 	}
 }
 
-func (s *session) handle(m clientMessage) {
+func (s *session) handle(m signal.ClientMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	switch m.Type {
-	case msgPing:
-		s.send(map[string]string{"type": msgPong})
-	case msgOffer:
+	case signal.TypePing:
+		s.send(map[string]string{"type": signal.TypePong})
+	case signal.TypeOffer:
 		s.offer(ctx, m.SDP)
-	case msgCandidate:
+	case signal.TypeCandidate:
 		s.mu.Lock()
 		p := s.negotiating
 		if p == nil {
@@ -224,33 +226,33 @@ func (s *session) handle(m clientMessage) {
 			return
 		}
 		if err := p.AddICECandidate(string(m.Candidate)); err != nil {
-			s.refused(codeBadRequest, "the candidate was not taken", "", err)
+			s.refused(signal.CodeBadRequest, "the candidate was not taken", "", err)
 		}
-	case msgDial:
+	case signal.TypeDial:
 		s.dialCommand(m.To)
-	case msgAnswer:
+	case signal.TypeAnswer:
 		s.answer(ctx, m.CallID)
-	case msgDecline:
+	case signal.TypeDecline:
 		s.decline(ctx, m.CallID)
-	case msgHangup:
+	case signal.TypeHangup:
 		s.hangup(ctx, m.CallID)
-	case msgMute, msgHold:
+	case signal.TypeMute, signal.TypeHold:
 		s.setFlag(m.Type, m.On)
-	case msgDTMF:
+	case signal.TypeDTMF:
 		s.mu.Lock()
 		b := s.bridge
 		s.mu.Unlock()
 		if b == nil {
-			s.sendError(codeNoCall, "no call to send digits to", "")
+			s.sendError(signal.CodeNoCall, "no call to send digits to", "")
 			return
 		}
 		if err := b.SendDTMF(m.Digits); err != nil {
-			s.refused(codeBadRequest, dtmfRefusal(err), "", err)
+			s.refused(signal.CodeBadRequest, dtmfRefusal(err), "", err)
 		}
-	case msgAvailability:
+	case signal.TypeAvailability:
 		s.availability(ctx, m.State)
 	default:
-		s.sendError(codeBadRequest, "unknown message type "+clip(m.Type, 32), "")
+		s.sendError(signal.CodeBadRequest, "unknown message type "+clip(m.Type, 32), "")
 	}
 }
 
@@ -263,7 +265,7 @@ func clip(s string, n int) string {
 
 // detach: the browser's WebSocket closed. The session waits for it to come back until the
 // presence TTL; after that the agent is gone.
-func (s *session) detach(conn *agentConn) {
+func (s *session) detach(conn *signal.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != conn || s.closed {
@@ -286,7 +288,7 @@ func (s *session) expire() {
 
 // logout: the agent signed out. Its call, if any, is hung up and it is offline at once.
 func (s *session) logout(ctx context.Context) {
-	s.send(availabilityMessage{Type: msgAvailability, State: agentdb.Offline, Since: time.Now()})
+	s.send(signal.AvailabilityMessage{Type: signal.TypeAvailability, State: agentdb.Offline, Since: time.Now()})
 	s.leave(ctx, reasonAgentHangup)
 }
 
@@ -314,7 +316,7 @@ func (s *session) leave(ctx context.Context, reason string) {
 // replaced: the agent signed in on another instance (or another tab). The call, if any, stays
 // up: the new session joins it.
 func (s *session) replaced() {
-	s.sendError(codeReplaced, "signed in elsewhere", "")
+	s.sendError(signal.CodeReplaced, "signed in elsewhere", "")
 	s.close()
 }
 
@@ -337,7 +339,7 @@ func (s *session) close() {
 	s.mu.Unlock()
 	s.hub.removeSession(s)
 	if conn != nil {
-		conn.close() // after what was queued: the reason the session ends
+		conn.Close() // after what was queued: the reason the session ends
 	}
 	if b != nil {
 		b.End()
@@ -362,3 +364,11 @@ func (s *session) close() {
 
 // shutdown closes the session as the instance stops.
 func (s *session) shutdown() { s.close() }
+
+// timePtr is t for a message's optional time: nil when t is zero.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

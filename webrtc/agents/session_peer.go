@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // offer (re)negotiates the session's PeerConnection: a new Peer answers the browser's offer
@@ -15,11 +16,11 @@ import (
 func (s *session) offer(ctx context.Context, sdp string) {
 	peer, err := s.hub.opts.Engine.NewPeer(func(st webrtc.PeerState) {
 		if st == webrtc.PeerStateFailed {
-			s.sendError(codeMedia, "the audio connection failed", "")
+			s.sendError(signal.CodeMedia, "the audio connection failed", "")
 		}
 	})
 	if err != nil {
-		s.refused(codeMedia, "cannot create a peer connection", "", err)
+		s.refused(signal.CodeMedia, "cannot create a peer connection", "", err)
 		return
 	}
 	s.mu.Lock()
@@ -39,7 +40,7 @@ func (s *session) offer(ctx context.Context, sdp string) {
 		}
 		s.mu.Unlock()
 		s.closePeer(peer)
-		s.refused(codeMedia, "the offer was not accepted", "", err)
+		s.refused(signal.CodeMedia, "the offer was not accepted", "", err)
 		return
 	}
 
@@ -63,7 +64,7 @@ func (s *session) offer(ctx context.Context, sdp string) {
 		s.closePeer(old)
 	}
 
-	s.send(sdpMessage{Type: msgAnswer, SDP: answer})
+	s.send(signal.SDPMessage{Type: signal.TypeAnswer, SDP: answer})
 	s.mu.Lock()
 	held := s.heldCands
 	s.heldCands = nil
@@ -96,7 +97,7 @@ func (s *session) sendCandidate(cand string) {
 	if cand != "" {
 		raw = json.RawMessage(cand)
 	}
-	s.send(candidateMessage{Type: msgCandidate, Candidate: raw})
+	s.send(signal.CandidateMessage{Type: signal.TypeCandidate, Candidate: raw})
 }
 
 // closePeer closes a Peer the session is done with. pion's teardown errors change nothing for

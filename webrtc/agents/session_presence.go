@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // changeState moves the agent from the state the session knows to state. If another instance
@@ -64,7 +65,7 @@ func (s *session) changeState(ctx context.Context, state agentdb.Availability, u
 func (s *session) availability(ctx context.Context, name string) {
 	want, err := agentdb.ParseAvailability(name)
 	if err != nil || (want != agentdb.Available && want != agentdb.Away && want != agentdb.Offline) {
-		s.sendError(codeBadRequest, "availability is available, away or offline", "")
+		s.sendError(signal.CodeBadRequest, "availability is available, away or offline", "")
 		return
 	}
 	if want == agentdb.Offline {
@@ -101,7 +102,7 @@ func (s *session) heartbeat(ctx context.Context) {
 	if !live {
 		return // let the presence lapse unless the browser comes back
 	}
-	conn.ping()
+	conn.Ping()
 	switch err := s.hub.st.Heartbeat(ctx, s.agent.ID, s.id, token, s.hub.opts.PresenceTTL); {
 	case errors.Is(err, agentdb.ErrRevoked):
 		s.revoke(ctx)

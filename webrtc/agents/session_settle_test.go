@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // TestCallEndedWhileRedisWasAwayFreesTheAgent: the caller hangs up while Redis is down, so the
@@ -19,14 +20,14 @@ func TestCallEndedWhileRedisWasAwayFreesTheAgent(t *testing.T) {
 	ann := h.agent(t, "ann", 440)
 
 	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(msgRinging, id))
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	stream := startStream(t, h.Hub, id, 1000)
-	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
 	expect(t, ann, "busy", availability("busy"))
 
 	redis.Stop()
 	stream.hangUp()
-	expect(t, ann, "the end", typed(msgEnded, id))
+	expect(t, ann, "the end", typed(signal.TypeEnded, id))
 	// The wrap-up is tried and not stored, and a few heartbeats fail, while Redis is away.
 	time.Sleep(time.Second)
 	redis.Start()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // helloTimeout is how long a new WebSocket has to say who it is.
@@ -19,7 +20,7 @@ const helloTimeout = 10 * time.Second
 
 var signalUpgrader = websocket.Upgrader{
 	ReadBufferSize: 4096, WriteBufferSize: 4096,
-	// The Origin is checked by handleSignal itself, against the allowed origins (origin.go).
+	// The Origin is checked by handleSignal itself, against the allowed origins (signal.Origins).
 	CheckOrigin: func(*http.Request) bool { return true },
 }
 
@@ -28,7 +29,7 @@ var signalUpgrader = websocket.Upgrader{
 // end up in logs); then the session takes over.
 func (h *Hub) handleSignal() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !h.origins.allow(c.Request()) {
+		if !h.origins.Allow(c.Request()) {
 			return c.JSON(http.StatusForbidden, map[string]string{"error": "origin not allowed"})
 		}
 		conn, err := signalUpgrader.Upgrade(c.Response(), c.Request(), nil)
@@ -36,9 +37,9 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 			return nil // the upgrader has answered
 		}
 		defer conn.Close() //nolint:errcheck // the session is over when this handler returns
-		conn.SetReadLimit(maxClientMessage)
+		conn.SetReadLimit(signal.MaxClientMessage)
 		_ = conn.SetReadDeadline(time.Now().Add(helloTimeout)) // a closed socket fails the read below
-		var hello clientMessage
+		var hello signal.ClientMessage
 		_, raw, err := conn.ReadMessage()
 		if err != nil {
 			return nil
@@ -46,47 +47,64 @@ func (h *Hub) handleSignal() echo.HandlerFunc {
 		reject := func(code, message string) error {
 			// The socket closes after the refusal whether or not the browser got it.
 			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = conn.WriteJSON(errorMessage{Type: msgError, Code: code, Message: message})
+			_ = conn.WriteJSON(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: message})
 			return nil
 		}
-		if json.Unmarshal(raw, &hello) != nil || hello.Type != msgHello {
-			return reject(codeUnauthorized, "say hello with your token first")
+		if json.Unmarshal(raw, &hello) != nil || hello.Type != signal.TypeHello {
+			return reject(signal.CodeUnauthorized, "say hello with your token first")
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), opTimeout)
 		agent, err := h.st.AuthenticateAgent(ctx, hello.Token)
 		if err != nil {
 			cancel()
 			if errors.Is(err, agentdb.ErrUnauthorized) {
-				return reject(codeUnauthorized, "that token is not valid; ask an admin for yours")
+				return reject(signal.CodeUnauthorized, "that token is not valid; ask an admin for yours")
 			}
-			return reject(codeUnavailable, "cannot check the token now; try again")
+			return reject(signal.CodeUnavailable, "cannot check the token now; try again")
 		}
 		out, ok := h.newAgentConn(conn, agent.ID)
 		if !ok {
 			cancel()
 			return nil // shutting down
 		}
-		defer out.close()
+		defer out.Close()
 		s, err := h.login(ctx, agent, out)
 		cancel()
 		if err != nil {
 			h.log.Warn("agents: login failed", "agent", agent.ID, "err", err)
-			out.send(errorMessage{Type: msgError, Code: codeUnavailable, Message: "cannot sign in now; try again"})
-			out.close()
-			<-out.done // within agentFarewellTimeout
+			out.Send(signal.ErrorMessage{Type: signal.TypeError, Code: signal.CodeUnavailable, Message: "cannot sign in now; try again"})
+			out.Close()
+			<-out.Done() // within the farewell's bound (signal.Conn.Close)
 			return nil
 		}
 		s.welcome()
-		s.serve(out)
+		s.serve(out, conn)
 		return nil
 	}
+}
+
+// newAgentConn starts the writer of agent's socket ws on a goroutine owned by h; false if h
+// has shut down (the socket is then closed).
+func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*signal.Conn, bool) {
+	c := signal.NewConn(ws, h.log.With("agent", agent))
+	if !h.enter() {
+		c.Discard() // the hub is shutting down: nothing more to say to this socket
+		return c, false
+	}
+	go func() {
+		defer h.wg.Done()
+		if err := c.Write(); err != nil {
+			h.log.Info("agents: softphone socket closed: a write failed or took too long", "agent", agent, "err", err)
+		}
+	}()
+	return c, true
 }
 
 // login attaches conn to the agent's session on this instance, creating it if needed. A new
 // session takes the agent's presence over: if the agent was still online elsewhere (another
 // instance, within the presence TTL), it keeps its state and call, and the old session is
 // told to go.
-func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *agentConn) (*session, error) {
+func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *signal.Conn) (*session, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -107,8 +125,8 @@ func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *agentConn) (
 		s.mu.Unlock()
 		h.mu.Unlock()
 		if old != nil {
-			old.send(errorMessage{Type: msgError, Code: codeReplaced, Message: "signed in in another window"})
-			old.close()
+			old.Send(signal.ErrorMessage{Type: signal.TypeError, Code: signal.CodeReplaced, Message: "signed in in another window"})
+			old.Close()
 		}
 		if _, err := h.st.Connect(ctx, p, h.opts.PresenceTTL); err != nil {
 			return nil, err

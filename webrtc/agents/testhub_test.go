@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -329,7 +330,7 @@ func expect(t *testing.T, p *agentsim.SimSoftphone, what string, match func(agen
 func describe(msgs []agentsim.SoftphoneMessage) string {
 	var b strings.Builder
 	for _, m := range msgs {
-		if m.Type == msgCandidate || m.Type == msgPong {
+		if m.Type == signal.TypeCandidate || m.Type == signal.TypePong {
 			continue
 		}
 		b.WriteString(string(m.Raw))
@@ -343,7 +344,7 @@ func typed(typ, callID string) func(agentsim.SoftphoneMessage) bool {
 }
 
 func availability(state string) func(agentsim.SoftphoneMessage) bool {
-	return func(m agentsim.SoftphoneMessage) bool { return m.Type == msgAvailability && m.State == state }
+	return func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeAvailability && m.State == state }
 }
 
 // inbound routes a new inbound call through the hub, as the voice webhook does.

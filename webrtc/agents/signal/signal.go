@@ -1,4 +1,13 @@
-package agents
+// Package signal is the signalling protocol between the softphone and its Switchboard
+// instance: the JSON messages each side sends over the agent's WebSocket (docs/agents.md
+// describes every one), the sending side of that socket (Conn: a bounded queue and one
+// writer, so a browser that stops reading delays nobody but itself), and which browser
+// origins may open it (Origins).
+//
+// It is the wire, not the conversation: what a message does (sign-in, presence, calls, the
+// PeerConnection) is package agents', which owns every goroutine and session. It knows no
+// hub, Redis key or pion object.
+package signal
 
 import (
 	"encoding/json"
@@ -8,37 +17,36 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 )
 
-// The signalling protocol between the softphone and its instance: JSON text messages over one
-// WebSocket per agent, each with a "type". docs/agents.md describes every message.
+// The messages are JSON text over one WebSocket per agent, each with a "type".
 
 // Message types the softphone sends.
 const (
-	msgHello        = "hello"
-	msgOffer        = "offer"
-	msgCandidate    = "candidate"
-	msgDial         = "dial"
-	msgAnswer       = "answer"
-	msgDecline      = "decline"
-	msgHangup       = "hangup"
-	msgMute         = "mute"
-	msgHold         = "hold"
-	msgDTMF         = "dtmf"
-	msgAvailability = "availability"
-	msgPing         = "ping"
+	TypeHello        = "hello"
+	TypeOffer        = "offer"
+	TypeCandidate    = "candidate"
+	TypeDial         = "dial"
+	TypeAnswer       = "answer"
+	TypeDecline      = "decline"
+	TypeHangup       = "hangup"
+	TypeMute         = "mute"
+	TypeHold         = "hold"
+	TypeDTMF         = "dtmf"
+	TypeAvailability = "availability"
+	TypePing         = "ping"
 )
 
 // Message types the instance sends that are not also client types.
 const (
-	msgWelcome = "welcome"
-	msgRinging = "ringing"
-	msgCall    = "call"
-	msgEnded   = "ended"
-	msgError   = "error"
-	msgPong    = "pong"
+	TypeWelcome = "welcome"
+	TypeRinging = "ringing"
+	TypeCall    = "call"
+	TypeEnded   = "ended"
+	TypeError   = "error"
+	TypePong    = "pong"
 )
 
-// clientMessage is any message from the softphone; Type says which fields matter.
-type clientMessage struct {
+// ClientMessage is any message from the softphone; Type says which fields matter.
+type ClientMessage struct {
 	Type      string          `json:"type"`
 	Token     string          `json:"token,omitempty"`     // hello
 	SDP       string          `json:"sdp,omitempty"`       // offer
@@ -50,30 +58,30 @@ type clientMessage struct {
 	State     string          `json:"state,omitempty"`     // availability
 }
 
-// maxClientMessage bounds one message from the softphone; an offer SDP is a few KiB.
-const maxClientMessage = 64 << 10
+// MaxClientMessage bounds one message from the softphone; an offer SDP is a few KiB.
+const MaxClientMessage = 64 << 10
 
 // Error codes sent in error messages.
 const (
-	codeUnauthorized = "unauthorized"   // hello with a bad token, or no hello
-	codeBadRequest   = "bad_request"    // a message the instance cannot read or does not take now
-	codeReplaced     = "replaced"       // the agent signed in elsewhere; this session is over
-	codeBusy         = "busy"           // already on a call
-	codeRinging      = "ringing"        // a call is ringing: answer or decline it first
-	codeGone         = "gone"           // the call is no longer offered (rang out, caller hung up)
-	codeNoCall       = "no_call"        // a call command without a call
-	codeCarrier      = "carrier_failed" // the call could not be placed
-	codeMedia        = "media_failed"   // the browser's audio could not be connected
-	codeUnavailable  = "unavailable"    // storage did not answer; retry
+	CodeUnauthorized = "unauthorized"   // hello with a bad token, or no hello
+	CodeBadRequest   = "bad_request"    // a message the instance cannot read or does not take now
+	CodeReplaced     = "replaced"       // the agent signed in elsewhere; this session is over
+	CodeBusy         = "busy"           // already on a call
+	CodeRinging      = "ringing"        // a call is ringing: answer or decline it first
+	CodeGone         = "gone"           // the call is no longer offered (rang out, caller hung up)
+	CodeNoCall       = "no_call"        // a call command without a call
+	CodeCarrier      = "carrier_failed" // the call could not be placed
+	CodeMedia        = "media_failed"   // the browser's audio could not be connected
+	CodeUnavailable  = "unavailable"    // storage did not answer; retry
 )
 
-type agentView struct {
+type AgentView struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
 
-// callView is a call as the softphone shows it.
-type callView struct {
+// CallView is a call as the softphone shows it.
+type CallView struct {
 	CallID    string         `json:"call_id"`
 	State     string         `json:"state"` // the call's state (call.State names), or "connecting"
 	Direction call.Direction `json:"direction"`
@@ -85,53 +93,53 @@ type callView struct {
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
 
-type ringView struct {
+type RingView struct {
 	CallID    string `json:"call_id"`
 	From      string `json:"from"`
 	To        string `json:"to"`
 	TimeoutMS int64  `json:"timeout_ms"`
 }
 
-type welcomeMessage struct {
+type WelcomeMessage struct {
 	Type    string               `json:"type"`
 	Session string               `json:"session"`
-	Agent   agentView            `json:"agent"`
+	Agent   AgentView            `json:"agent"`
 	State   agentdb.Availability `json:"state"`
 	Since   time.Time            `json:"since"`
 	Until   *time.Time           `json:"until,omitempty"`
-	Call    *callView            `json:"call,omitempty"`
-	Ringing *ringView            `json:"ringing,omitempty"`
+	Call    *CallView            `json:"call,omitempty"`
+	Ringing *RingView            `json:"ringing,omitempty"`
 	// ICEServers are the STUN/TURN servers the page gives its RTCPeerConnection.
 	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
 }
 
-type sdpMessage struct {
+type SDPMessage struct {
 	Type string `json:"type"`
 	SDP  string `json:"sdp"`
 }
 
-type candidateMessage struct {
+type CandidateMessage struct {
 	Type      string          `json:"type"`
 	Candidate json.RawMessage `json:"candidate"`
 }
 
-type ringingMessage struct {
+type RingingMessage struct {
 	Type string `json:"type"`
-	ringView
+	RingView
 }
 
-type callMessage struct {
+type CallMessage struct {
 	Type string `json:"type"`
-	callView
+	CallView
 }
 
-type endedMessage struct {
+type EndedMessage struct {
 	Type   string `json:"type"`
 	CallID string `json:"call_id"`
 	Reason string `json:"reason"`
 }
 
-type availabilityMessage struct {
+type AvailabilityMessage struct {
 	Type  string               `json:"type"`
 	State agentdb.Availability `json:"state"`
 	Since time.Time            `json:"since"`
@@ -140,28 +148,21 @@ type availabilityMessage struct {
 	Next string `json:"next,omitempty"`
 }
 
-type errorMessage struct {
+type ErrorMessage struct {
 	Type    string `json:"type"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	CallID  string `json:"call_id,omitempty"`
 }
 
-type digitMessage struct {
+type DigitMessage struct {
 	Type   string `json:"type"`
 	CallID string `json:"call_id"`
 	Digit  string `json:"digit"`
 }
 
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-// validNumber reports whether s is an E.164 number: '+', then 8 to 15 digits, the first not 0.
-func validNumber(s string) bool {
+// ValidNumber reports whether s is an E.164 number: '+', then 8 to 15 digits, the first not 0.
+func ValidNumber(s string) bool {
 	if len(s) < 9 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
 		return false
 	}

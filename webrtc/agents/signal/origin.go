@@ -1,4 +1,4 @@
-package agents
+package signal
 
 import (
 	"fmt"
@@ -30,18 +30,19 @@ func ParseOrigin(s string) (string, error) {
 	return scheme + "://" + host, nil
 }
 
-// origins is the set of browser origins whose pages may open a softphone socket: the public
+// Origins is the set of browser origins whose pages may open a softphone socket: the public
 // URL's, and those configured. The request's own Host never counts: a page on a name the
 // attacker controls, re-pointed at our address (DNS rebinding), would send that very Host.
-type origins struct {
+type Origins struct {
 	allowed map[string]bool
 	// loopbackPort is the public URL's port when it is a loopback address (the demo): any
 	// loopback name for it is the same machine, so localhost and 127.0.0.1 both work.
 	loopbackScheme, loopbackPort string
 }
 
-func newOrigins(publicURL string, extra []string) origins {
-	o := origins{allowed: map[string]bool{}}
+// NewOrigins allows publicURL's origin and those in extra (as ParseOrigin reads them).
+func NewOrigins(publicURL string, extra []string) Origins {
+	o := Origins{allowed: map[string]bool{}}
 	for _, s := range append([]string{publicURL}, extra...) {
 		if v, err := ParseOrigin(s); err == nil {
 			o.allowed[v] = true
@@ -61,10 +62,10 @@ func loopbackName(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// allow says whether a request may open a softphone socket. Clients that are not browsers
+// Allow says whether a request may open a softphone socket. Clients that are not browsers
 // send no Origin and are let through: they have to present a token like everyone else, and
 // no page can make a browser leave the header out.
-func (o origins) allow(r *http.Request) bool {
+func (o Origins) Allow(r *http.Request) bool {
 	raw := r.Header.Get("Origin")
 	if raw == "" {
 		return true

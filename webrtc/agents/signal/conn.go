@@ -1,4 +1,4 @@
-package agents
+package signal
 
 import (
 	"encoding/json"
@@ -13,21 +13,21 @@ import (
 // dead network path the kernel has not noticed yet) fills its socket buffers, then its queue;
 // it is then cut off, so the one goroutine that hands out notices never waits for it.
 const (
-	// agentQueue is how many messages may wait for one softphone: a burst of ICE candidates
+	// MaxQueued is how many messages may wait for one softphone: a burst of ICE candidates
 	// and call notices is a few dozen.
-	agentQueue = 128
-	// agentWriteTimeout bounds one write to a softphone; a write that takes longer means the
+	MaxQueued = 128
+	// WriteTimeout bounds one write to a softphone; a write that takes longer means the
 	// browser is not reading, and the socket is closed.
-	agentWriteTimeout = 5 * time.Second
-	// agentFarewellTimeout bounds the last messages written to a socket being closed.
-	agentFarewellTimeout = time.Second
+	WriteTimeout = 5 * time.Second
+	// farewellTimeout bounds the last messages written to a socket being closed.
+	farewellTimeout = time.Second
 )
 
-// agentConn is one softphone WebSocket's sending side: a bounded queue drained by a writer
+// Conn is one softphone WebSocket's sending side: a bounded queue drained by a writer
 // goroutine of its own, so a slow browser delays nobody but itself. It is the only writer of
 // the socket (gorilla allows one concurrent writer, plus Close); the session's read loop is
 // the only reader.
-type agentConn struct {
+type Conn struct {
 	ws    *websocket.Conn
 	queue chan outFrame
 	log   *slog.Logger // names the agent
@@ -43,33 +43,39 @@ type outFrame struct {
 	data []byte
 }
 
-// newAgentConn starts the writer of agent's socket ws on a goroutine owned by h; false if h
-// has shut down (the socket is then closed).
-func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*agentConn, bool) {
-	c := &agentConn{ws: ws, queue: make(chan outFrame, agentQueue), log: h.log.With("agent", agent),
+// NewConn makes the sending side of a softphone's socket ws; log names the agent. Its owner
+// runs Write on a goroutine of its own or, if it cannot, calls Discard.
+func NewConn(ws *websocket.Conn, log *slog.Logger) *Conn {
+	return &Conn{ws: ws, queue: make(chan outFrame, MaxQueued), log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if !h.enter() {
-		_ = ws.Close() // the hub is shutting down: nothing more to say to this socket
-		close(c.done)
-		return c, false
-	}
-	go func() {
-		defer h.wg.Done()
-		defer close(c.done)
-		if err := c.write(); err != nil {
-			c.log.Info("agents: softphone socket closed: a write failed or took too long", "err", err)
-		}
-	}()
-	return c, true
 }
 
+// Write sends queued messages until Close, or until a write fails or stalls past its bound,
+// then closes the socket. It returns the error that stopped it: nil after Close.
+func (c *Conn) Write() error {
+	defer close(c.done)
+	return c.write()
+}
+
+// Discard closes the socket of a Conn whose Write will never run.
+func (c *Conn) Discard() {
+	_ = c.ws.Close() // nothing was said on this socket, nor will be
+	close(c.done)
+}
+
+// Queued is how many messages wait for the browser now.
+func (c *Conn) Queued() int { return len(c.queue) }
+
+// Done is closed once Write (or Discard) has closed the socket.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
 // write sends queued frames until close, or until a write fails or stalls past its bound.
-func (c *agentConn) write() error {
+func (c *Conn) write() error {
 	defer c.ws.Close() //nolint:errcheck // the writer is done with the socket either way
 	for {
 		select {
 		case f := <-c.queue:
-			if err := c.writeFrame(f, time.Now().Add(agentWriteTimeout)); err != nil {
+			if err := c.writeFrame(f, time.Now().Add(WriteTimeout)); err != nil {
 				return err
 			}
 		case <-c.stop:
@@ -80,10 +86,10 @@ func (c *agentConn) write() error {
 }
 
 // farewell writes what was queued before the close (a last state, the reason for the close)
-// and a close frame, all within agentFarewellTimeout: a browser that does not read gets the
+// and a close frame, all within farewellTimeout: a browser that does not read gets the
 // deadline, not a wait.
-func (c *agentConn) farewell() {
-	deadline := time.Now().Add(agentFarewellTimeout)
+func (c *Conn) farewell() {
+	deadline := time.Now().Add(farewellTimeout)
 	for {
 		select {
 		case f := <-c.queue:
@@ -99,7 +105,7 @@ func (c *agentConn) farewell() {
 	}
 }
 
-func (c *agentConn) writeFrame(f outFrame, deadline time.Time) error {
+func (c *Conn) writeFrame(f outFrame, deadline time.Time) error {
 	if f.ping {
 		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	}
@@ -107,10 +113,10 @@ func (c *agentConn) writeFrame(f outFrame, deadline time.Time) error {
 	return c.ws.WriteMessage(websocket.TextMessage, f.data)
 }
 
-// send queues msg for the softphone without waiting. A softphone whose queue is full is too
+// Send queues msg for the softphone without waiting. A softphone whose queue is full is too
 // far behind to catch up: its socket is closed, and its session waits for it to reconnect as
 // after any dropped connection.
-func (c *agentConn) send(msg any) {
+func (c *Conn) Send(msg any) {
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return // our own message types always marshal
@@ -118,10 +124,10 @@ func (c *agentConn) send(msg any) {
 	c.enqueue(outFrame{data: b})
 }
 
-// ping queues a WebSocket ping (browsers answer it by themselves).
-func (c *agentConn) ping() { c.enqueue(outFrame{ping: true}) }
+// Ping queues a WebSocket ping (browsers answer it by themselves).
+func (c *Conn) Ping() { c.enqueue(outFrame{ping: true}) }
 
-func (c *agentConn) enqueue(f outFrame) {
+func (c *Conn) enqueue(f outFrame) {
 	select {
 	case <-c.stop:
 		return
@@ -130,17 +136,17 @@ func (c *agentConn) enqueue(f outFrame) {
 	select {
 	case c.queue <- f:
 	default:
-		c.log.Warn("agents: softphone cut off: it stopped reading its messages", "queued", agentQueue)
-		c.abort()
+		c.log.Warn("agents: softphone cut off: it stopped reading its messages", "queued", MaxQueued)
+		c.Abort()
 	}
 }
 
-// close writes what is queued, then closes the socket, within agentFarewellTimeout. It does
-// not wait: the hub waits for every writer when it shuts down.
-func (c *agentConn) close() { c.stopOnce.Do(func() { close(c.stop) }) }
+// Close writes what is queued, then closes the socket, within farewellTimeout. It does
+// not wait: Write's owner waits for it.
+func (c *Conn) Close() { c.stopOnce.Do(func() { close(c.stop) }) }
 
-// abort closes the socket at once: a blocked write fails, and so does the session's read.
-func (c *agentConn) abort() {
-	c.close()
+// Abort closes the socket at once: a blocked write fails, and so does the session's read.
+func (c *Conn) Abort() {
+	c.Close()
 	_ = c.ws.Close() // aborting: the point is to cut the socket, its error says nothing more
 }

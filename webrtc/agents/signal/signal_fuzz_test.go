@@ -1,4 +1,4 @@
-package agents
+package signal
 
 import (
 	"encoding/json"
@@ -16,16 +16,16 @@ func FuzzClientMessage(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		var m clientMessage
+		var m ClientMessage
 		if json.Unmarshal([]byte(raw), &m) != nil {
 			return
 		}
-		_ = validNumber(m.To) // must not panic on any input
+		_ = ValidNumber(m.To) // must not panic on any input
 		b, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var again clientMessage
+		var again ClientMessage
 		if err := json.Unmarshal(b, &again); err != nil || again.Type != m.Type || again.To != m.To || again.Token != m.Token {
 			t.Fatalf("round trip: %+v → %s → %+v (%v)", m, b, again, err)
 		}

@@ -1,0 +1,192 @@
+package agents
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc"
+)
+
+// A held call's carrier side: the stream a carrier opens for the call (one at a time, and
+// maybe several in turn), the frames it carries both ways, and what its end means: the call
+// moved to another instance, the call lives on and its stream is asked for again, or the call
+// is over.
+
+// MediaReceiver receives one carrier media stream's frames, in order, from one goroutine. It
+// has the methods of the webhooks' media receiver, so the wiring can hand it over as it is.
+type MediaReceiver interface {
+	Audio(ulaw []byte)
+	DTMF(digit string)
+	Stopped()
+}
+
+// carrierStream is a carrier's media stream for one call (webhooks.MediaStream).
+type carrierStream interface {
+	webrtc.CarrierLeg
+	Close() error
+}
+
+// outlivedStream is a carrier stream whose end does not by itself end the call: a Telnyx call
+// stays up without media until a new stream or a hang-up, and a Twilio call waits in the
+// <Pause> after </Connect> for a re-point (webhooks.MediaStream says so for both).
+type outlivedStream interface{ CallOutlivesStream() bool }
+
+// streamStarted takes the call's carrier media stream.
+func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
+	c.mu.Lock()
+	if c.phase == phaseEnded {
+		c.mu.Unlock()
+		return nil, errCallOver
+	}
+	if c.stream.Load() != nil {
+		c.mu.Unlock()
+		return nil, errors.New("agents: a second media stream for the call")
+	}
+	ref := &streamRef{s: s}
+	if o, ok := s.(outlivedStream); ok {
+		ref.outlived = o.CallOutlivesStream()
+	}
+	c.stream.Store(ref)
+	if c.streamTimer != nil {
+		c.streamTimer.Stop()
+		c.streamTimer = nil
+	}
+	unattached := c.sink.Load() == nil
+	if c.inbound && unattached {
+		c.startToneLocked()
+	}
+	summon := c.phase == phaseAnswered && unattached
+	agent := c.agent
+	c.mu.Unlock()
+	if summon {
+		// The agent's session attaches when it hears the media is here.
+		c.hub.background(opTimeout, func(ctx context.Context) {
+			p, err := c.hub.st.Presence(ctx, agent)
+			if err == nil && p.Instance != "" {
+				c.hub.send(p.Instance, notice{Type: noticeAttach, Call: c.id, Agent: agent,
+					Holder: c.hub.opts.Instance, HolderURL: c.hub.opts.PublicURL})
+			}
+		})
+	}
+	return &streamReceiver{c: c, ref: ref}, nil
+}
+
+// streamReceiver takes one carrier stream's frames for its call; a call may have several
+// streams one after another (re-pointed, or its stream started again).
+type streamReceiver struct {
+	c   *heldCall
+	ref *streamRef
+}
+
+func (r *streamReceiver) Audio(ulaw []byte) { r.c.Audio(ulaw) }
+func (r *streamReceiver) DTMF(digit string) { r.c.DTMF(digit) }
+func (r *streamReceiver) Stopped()          { r.c.stopped(r.ref) }
+
+// sendAudio sends the agent's audio to the carrier; before the stream exists it is dropped.
+func (c *heldCall) sendAudio(ulaw []byte) error {
+	if r := c.stream.Load(); r != nil {
+		return r.s.SendAudio(ulaw)
+	}
+	return nil
+}
+
+// Audio forwards a carrier frame to the agent's side, if one is attached.
+func (c *heldCall) Audio(ulaw []byte) {
+	if r := c.sink.Load(); r != nil {
+		r.s.Audio(ulaw)
+	}
+}
+
+// DTMF forwards a digit the caller pressed.
+func (c *heldCall) DTMF(digit string) {
+	if r := c.sink.Load(); r != nil {
+		r.s.DTMF(digit)
+	}
+}
+
+// stopped: the carrier's stream ref ended. For a call re-anchored on another instance (this
+// one is stopping, or was taken for dead) that is the carrier moving the stream there: the
+// call lets go here, quietly. A call that outlives its stream ends with its record (the
+// call-ended wake-up, callChanged), and if it is still live a while later its stream is asked
+// for again. Any other stream's end is the end of the call.
+func (c *heldCall) stopped(ref *streamRef) {
+	if r := c.stream.Load(); r != ref {
+		return // an earlier stream, already replaced
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	o, err := c.hub.st.Offer(ctx, c.id)
+	live := err == nil && o.State != agentdb.OfferEnded
+	switch {
+	case live && o.Holder != "" && o.Holder != c.hub.opts.Instance:
+		c.moved()
+	case live && ref.outlived:
+		c.streamLost(ref)
+	default:
+		c.end(reasonHangup, endStreamGone)
+	}
+}
+
+// streamGrace is how long a call whose stream stopped waits for its record to end (or for a
+// new stream) before its stream is asked for again.
+const streamGrace = 3 * time.Second
+
+// streamLost: a call's stream stopped but the call lives on.
+func (c *heldCall) streamLost(ref *streamRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase == phaseEnded || c.stream.Load() != ref {
+		return
+	}
+	c.stopToneLocked()
+	c.stream.Store(nil)
+	if c.streamTimer != nil {
+		c.streamTimer.Stop()
+	}
+	c.streamTimer = c.hub.after(streamGrace, c.restream)
+}
+
+// restream asks the carrier to stream a call that lost its stream to this instance again.
+func (c *heldCall) restream() {
+	c.mu.Lock()
+	waiting := c.phase != phaseEnded && c.stream.Load() == nil
+	c.mu.Unlock()
+	if !waiting {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := c.hub.opts.Carriers.Repoint(ctx, c.id, c.hub.opts.PublicURL); err != nil {
+		c.hub.log.Warn("agents: a call that lost its stream could not get it back", "call", c.id, "err", err)
+		c.end(reasonMediaLost, endStreamGone)
+	}
+}
+
+// moved: the call's media now goes to another instance. It ends here without ending the call:
+// no offer change, no carrier action; the agent's side is told to follow it.
+func (c *heldCall) moved() {
+	c.mu.Lock()
+	if c.phase == phaseEnded {
+		c.mu.Unlock()
+		return
+	}
+	c.phase = phaseEnded
+	c.stopTimersLocked()
+	c.stopToneLocked()
+	stream := c.stream.Swap(nil)
+	sink := c.sink.Swap(nil)
+	c.mu.Unlock()
+	c.hub.forget(c)
+	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
+	if sink != nil {
+		sink.s.Moved()
+	}
+	if stream != nil {
+		_ = stream.s.Close() // the carrier has moved on from it; closing ours changes nothing
+	}
+}
+
+// hasStream reports whether a carrier stream is connected for the call here.
+func (c *heldCall) hasStream() bool { return c.stream.Load() != nil }

@@ -1,0 +1,136 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Notices between instances: each instance listens on its own Pub/Sub channel (store.Listen)
+// for what another needs of it (hold this call's media, ring this agent, this call ended,
+// this agent signed in elsewhere), and on the shared channels for calls that changed and
+// agents that freed up or were revoked.
+// Pub/Sub delivers at most once; each notice has a slower path that does not need it.
+
+// notice is a message between instances, sent on the receiver's own Pub/Sub channel.
+type notice struct {
+	Type      string `json:"type"`
+	Call      string `json:"call,omitempty"`
+	Agent     string `json:"agent,omitempty"`
+	Session   string `json:"session,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+	Holder    string `json:"holder,omitempty"`
+	HolderURL string `json:"holder_url,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Notice types.
+const (
+	noticeHold     = "hold"     // to the holder: a call's media is coming here; take it
+	noticeRing     = "ring"     // to an agent's instance: ring the agent for a call
+	noticeEnded    = "ended"    // to an agent's instance: the call ended (or stopped ringing)
+	noticeDeclined = "declined" // to the holder: the agent declined; offer the call again
+	noticeHangup   = "hangup"   // to the holder: the agent hung up
+	noticeKick     = "kick"     // to an agent's old instance: the agent signed in elsewhere
+	noticeDialed   = "dialed"   // to an agent's instance: the agent placed a call through the API
+	noticeAttach   = "attach"   // to an agent's instance: the call's media has arrived at its holder
+)
+
+// send delivers n to instance, which may be this one. Delivery is asynchronous either way,
+// so a sender never re-enters its own locks.
+func (h *Hub) send(instance string, n notice) {
+	if instance == "" {
+		return
+	}
+	if instance == h.opts.Instance {
+		h.background(opTimeout, func(ctx context.Context) { h.handle(ctx, n) })
+		return
+	}
+	h.background(opTimeout, func(ctx context.Context) {
+		b, _ := json.Marshal(n)
+		if err := h.st.NotifyInstance(ctx, instance, b); err != nil {
+			h.log.Warn("agents: notice not sent", "to", instance, "type", n.Type, "call", n.Call, "err", err)
+		}
+	})
+}
+
+func (h *Hub) notice(n store.Notice) {
+	switch n.Kind {
+	case store.NoticeSubscribed, store.NoticeAgentFree:
+		h.poke()
+	case store.NoticeCall:
+		h.callChanged(n.CallID, n.State)
+	case store.NoticeAgentRevoked:
+		h.revoked(n.Agent, n.TokenID)
+	case store.NoticeInstance:
+		var m notice
+		if err := json.Unmarshal([]byte(n.Payload), &m); err != nil {
+			h.log.Warn("agents: unreadable notice", "err", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		h.handle(ctx, m)
+	}
+}
+
+func (h *Hub) handle(ctx context.Context, n notice) {
+	switch n.Type {
+	case noticeHold:
+		if _, err := h.holderFor(ctx, n.Call); err != nil {
+			h.log.Warn("agents: cannot hold call", "call", n.Call, "err", err)
+		}
+	case noticeRing:
+		if s := h.session(n.Agent); s != nil {
+			s.ring(ctx, n)
+		}
+	case noticeEnded:
+		if s := h.session(n.Agent); s != nil {
+			s.callEnded(ctx, n.Call, n.Reason)
+		}
+	case noticeDeclined:
+		if c := h.held(n.Call); c != nil {
+			c.declined(n.Agent)
+		}
+	case noticeHangup:
+		if n.Reason == reasonCarrier { // the call was never placed: nothing to hang up
+			if c := h.held(n.Call); c != nil {
+				c.end(reasonCarrier, endStreamGone)
+			}
+			return
+		}
+		h.hangupCall(n.Call, h.opts.Instance)
+	case noticeKick:
+		if s := h.session(n.Agent); s != nil && s.id == n.Session {
+			s.replaced()
+		}
+	case noticeDialed:
+		if s := h.session(n.Agent); s != nil {
+			s.dialed(ctx, n.Call, n.To)
+		}
+	case noticeAttach:
+		if s := h.session(n.Agent); s != nil {
+			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)
+		}
+	}
+}
+
+// callChanged follows a call's state as the carrier reports it: sessions show it, and a call
+// that ends before its media stream ever arrived (busy, no answer) ends here too.
+func (h *Hub) callChanged(callID string, st call.State) {
+	if c := h.held(callID); c != nil && st.Terminal() {
+		c.end(st.String(), endStreamGone)
+	}
+	h.mu.Lock()
+	var on []*session
+	for _, s := range h.sessions {
+		on = append(on, s)
+	}
+	h.mu.Unlock()
+	for _, s := range on {
+		s.callState(callID, st)
+	}
+}
