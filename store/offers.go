@@ -122,11 +122,10 @@ if redis.call('HGET', KEYS[2], 'state') == 'queued' then
   got = reserve(ARGV[1], KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4])
 end
 if redis.call('HGET', KEYS[2], 'holder') == '' then
-  if got then
-    redis.call('HSET', KEYS[2], 'holder', got[2], 'holder_url', got[3])
-  else
-    redis.call('HSET', KEYS[2], 'holder', ARGV[10], 'holder_url', ARGV[11])
-  end
+  local holder, url = ARGV[10], ARGV[11]
+  if got then holder, url = got[2], got[3] end
+  redis.call('HSET', KEYS[2], 'holder', holder, 'holder_url', url)
+  redis.call('SADD', ARGV[1] .. 'held:' .. holder, ARGV[2])
 end
 return redis.call('HGETALL', KEYS[2])`)
 
@@ -172,17 +171,20 @@ redis.call('HSET', KEYS[4], 'call', ARGV[3], 'direction', ARGV[5], 'from', '', '
   'state', 'answered', 'agent', ARGV[1], 'agent_instance', p[3], 'agent_url', p[4],
   'holder', p[3], 'holder_url', p[4], 'created', ARGV[4])
 redis.call('PEXPIRE', KEYS[4], ARGV[7])
+redis.call('SADD', ARGV[8] .. 'held:' .. p[3], ARGV[3])
 return {'ok', p[1]}`)
 
-	// end marks a call over for the agents and frees the agent it was ringing for.
+	// end marks a call over for the agents, frees the agent it was ringing for, and takes it
+	// out of its holder's index of anchored calls (instances.go).
 	endScript = redis.NewScript(`
 local prev = redis.call('HGETALL', KEYS[1])
 if #prev == 0 then return prev end
-local o = redis.call('HMGET', KEYS[1], 'state', 'agent')
+local o = redis.call('HMGET', KEYS[1], 'state', 'agent', 'holder')
 if o[1] == 'ringing' then
   local res = ARGV[2] .. 'res:' .. o[2]
   if redis.call('GET', res) == ARGV[1] then redis.call('DEL', res) end
 end
+if o[3] and o[3] ~= '' then redis.call('SREM', ARGV[2] .. 'held:' .. o[3], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'state', 'ended')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('DEL', KEYS[2])
@@ -274,7 +276,7 @@ func (r *Redis) ClaimForDial(ctx context.Context, agent, session string, o Offer
 	now := time.Now()
 	res, err := claimScript.Run(ctx, r.rdb,
 		[]string{r.keys.presence(agent), r.keys.idle(), r.keys.reservation(agent), r.keys.offer(o.Call)},
-		agent, session, o.Call, now.UnixMilli(), call.Outbound.String(), o.To, ttl.Milliseconds()).StringSlice()
+		agent, session, o.Call, now.UnixMilli(), call.Outbound.String(), o.To, ttl.Milliseconds(), r.keys.agentsPrefix()).StringSlice()
 	if err != nil {
 		return Offer{}, AvailabilityUnknown, fmt.Errorf("store: claim %s for a call: %w", agent, err)
 	}

@@ -61,6 +61,11 @@ func (m *MediaStream) SendAudio(ulaw []byte) error {
 	return m.conn.WriteMessage(websocket.TextMessage, m.buf)
 }
 
+// CallOutlivesStream says whether the call goes on when this stream ends: a Telnyx call does
+// (a stream may be started again on it), while a Twilio stream's end moves the call on to the
+// TwiML after <Connect>.
+func (m *MediaStream) CallOutlivesStream() bool { return m.Kind == KindTelnyx }
+
 // Close ends the stream from our side (for <Connect><Stream>, the carrier then moves on with
 // the call, which for us means it ends).
 func (m *MediaStream) Close() error {

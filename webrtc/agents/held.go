@@ -34,6 +34,9 @@ type mediaSink interface {
 	DTMF(digit string)
 	// Ended says the call is over, and why. It must not block.
 	Ended(reason string)
+	// Moved says the call's media went to another instance (this one is stopping, or was
+	// taken for dead): the agent's side waits for it there. It must not block.
+	Moved()
 }
 
 // Why a call ended, as sessions report it to the softphone ("ended" messages). Carrier states
@@ -68,7 +71,10 @@ const (
 	phaseEnded
 )
 
-type streamRef struct{ s carrierStream }
+type streamRef struct {
+	s        carrierStream
+	outlived bool // the call outlives the stream (Telnyx)
+}
 type sinkRef struct{ s mediaSink }
 
 // heldCall is a call whose carrier media stream this instance holds (or expects): it queues
@@ -89,6 +95,7 @@ type heldCall struct {
 	phase                            heldPhase
 	agent, agentInstance             string
 	ringTimer, queueTimer, lostTimer *time.Timer
+	streamTimer                      *time.Timer // a Telnyx call between two streams
 	tone                             *tonePlayer
 }
 
@@ -307,6 +314,10 @@ func (c *heldCall) detach(sink mediaSink) {
 	}
 }
 
+// outlivedStream is a carrier stream whose end does not by itself end the call: a Telnyx
+// call outlives its streams (one may be started again on the live call).
+type outlivedStream interface{ CallOutlivesStream() bool }
+
 // streamStarted takes the call's carrier media stream.
 func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 	c.mu.Lock()
@@ -318,7 +329,15 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 		c.mu.Unlock()
 		return nil, errors.New("agents: a second media stream for the call")
 	}
-	c.stream.Store(&streamRef{s})
+	ref := &streamRef{s: s}
+	if o, ok := s.(outlivedStream); ok {
+		ref.outlived = o.CallOutlivesStream()
+	}
+	c.stream.Store(ref)
+	if c.streamTimer != nil {
+		c.streamTimer.Stop()
+		c.streamTimer = nil
+	}
 	unattached := c.sink.Load() == nil
 	if c.inbound && unattached {
 		c.startToneLocked()
@@ -336,8 +355,19 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 			}
 		})
 	}
-	return c, nil
+	return &streamReceiver{c: c, ref: ref}, nil
 }
+
+// streamReceiver takes one carrier stream's frames for its call; a call may have several
+// streams one after another (re-pointed, or a Telnyx stream started again).
+type streamReceiver struct {
+	c   *heldCall
+	ref *streamRef
+}
+
+func (r *streamReceiver) Audio(ulaw []byte) { r.c.Audio(ulaw) }
+func (r *streamReceiver) DTMF(digit string) { r.c.DTMF(digit) }
+func (r *streamReceiver) Stopped()          { r.c.stopped(r.ref) }
 
 // sendAudio sends the agent's audio to the carrier; before the stream exists it is dropped.
 func (c *heldCall) sendAudio(ulaw []byte) error {
@@ -361,8 +391,91 @@ func (c *heldCall) DTMF(digit string) {
 	}
 }
 
-// Stopped: the carrier's stream ended, which for a connected call means the far end hung up.
-func (c *heldCall) Stopped() { c.end(reasonHangup, endStreamGone) }
+// stopped: the carrier's stream ref ended. For a call re-anchored on another instance (this
+// one is stopping, or was taken for dead) that is the carrier moving the stream there: the
+// call lets go here, quietly. Otherwise a Twilio stream's end means the call ended (its
+// <Connect> is over); a Telnyx call outlives its stream, so it ends with its record (the
+// call-ended wake-up, callChanged), and if it is still live a while later its stream is
+// asked for again.
+func (c *heldCall) stopped(ref *streamRef) {
+	if r := c.stream.Load(); r != ref {
+		return // an earlier stream, already replaced
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	o, err := c.hub.st.Offer(ctx, c.id)
+	live := err == nil && o.State != store.OfferEnded
+	switch {
+	case live && o.Holder != "" && o.Holder != c.hub.opts.Instance:
+		c.moved()
+	case live && ref.outlived:
+		c.streamLost(ref)
+	default:
+		c.end(reasonHangup, endStreamGone)
+	}
+}
+
+// streamGrace is how long a Telnyx call whose stream stopped waits for its record to end (or
+// for a new stream) before its stream is asked for again.
+const streamGrace = 3 * time.Second
+
+// streamLost: a Telnyx call's stream stopped but the call lives on.
+func (c *heldCall) streamLost(ref *streamRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase == phaseEnded || c.stream.Load() != ref {
+		return
+	}
+	c.stopToneLocked()
+	c.stream.Store(nil)
+	if c.streamTimer != nil {
+		c.streamTimer.Stop()
+	}
+	c.streamTimer = c.hub.after(streamGrace, c.restream)
+}
+
+// restream asks the carrier to stream a call that lost its stream to this instance again.
+func (c *heldCall) restream() {
+	c.mu.Lock()
+	waiting := c.phase != phaseEnded && c.stream.Load() == nil
+	c.mu.Unlock()
+	if !waiting {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := c.hub.opts.Carriers.Repoint(ctx, c.id, c.hub.opts.PublicURL); err != nil {
+		c.hub.log.Warn("agents: a call that lost its stream could not get it back", "call", c.id, "err", err)
+		c.end(reasonMediaLost, endStreamGone)
+	}
+}
+
+// moved: the call's media now goes to another instance. It ends here without ending the call:
+// no offer change, no carrier action; the agent's side is told to follow it.
+func (c *heldCall) moved() {
+	c.mu.Lock()
+	if c.phase == phaseEnded {
+		c.mu.Unlock()
+		return
+	}
+	c.phase = phaseEnded
+	c.stopTimersLocked()
+	c.stopToneLocked()
+	stream := c.stream.Swap(nil)
+	sink := c.sink.Swap(nil)
+	c.mu.Unlock()
+	c.hub.forget(c)
+	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
+	if sink != nil {
+		sink.s.Moved()
+	}
+	if stream != nil {
+		_ = stream.s.Close() // the carrier has moved on from it; closing ours changes nothing
+	}
+}
+
+// hasStream reports whether a carrier stream is connected for the call here.
+func (c *heldCall) hasStream() bool { return c.stream.Load() != nil }
 
 // end finishes the call for the agents, once: the offer is ended in Redis, the agent is told,
 // the carrier is asked to act, and the stream is closed.
@@ -388,6 +501,11 @@ func (c *heldCall) end(reason string, action endAction) {
 			sink.s.Ended(reason)
 		}
 		if agent != "" && (prev == phaseRinging || prev == phaseAnswered && sink == nil) {
+			// The agent may have moved since the call was routed (its instance died, or it
+			// reconnected elsewhere): tell the instance holding it now.
+			if p, err := c.hub.st.Presence(ctx, agent); err == nil && p.Instance != "" {
+				inst = p.Instance
+			}
 			c.hub.send(inst, notice{Type: noticeEnded, Call: c.id, Agent: agent, Reason: reason})
 		}
 		var err error
@@ -417,7 +535,7 @@ func (c *heldCall) shutdown() {
 }
 
 func (c *heldCall) stopTimersLocked() {
-	for _, t := range []*time.Timer{c.ringTimer, c.queueTimer, c.lostTimer} {
+	for _, t := range []*time.Timer{c.ringTimer, c.queueTimer, c.lostTimer, c.streamTimer} {
 		if t != nil {
 			t.Stop()
 		}

@@ -22,6 +22,14 @@ const (
 	DefaultWrapUp       = 10 * time.Second
 	DefaultPresenceTTL  = 15 * time.Second
 	DefaultHeartbeat    = 5 * time.Second
+	// The instance's own liveness (anchor.go): a heartbeat every DefaultLiveness promising
+	// DefaultLivenessTTL, so a dead instance's calls are claimed about a second after it
+	// died; DefaultReanchorGrace is how long an agent waits for its call's media to come back;
+	// DefaultHandover how long a stopping instance waits for its calls to move away.
+	DefaultLiveness      = 250 * time.Millisecond
+	DefaultLivenessTTL   = time.Second
+	DefaultReanchorGrace = 10 * time.Second
+	DefaultHandover      = 5 * time.Second
 )
 
 // offerTTL bounds how long the agent side remembers a call: longer than any call lasts.
@@ -44,13 +52,16 @@ type PlaceError struct{ Reason string }
 func (e *PlaceError) Error() string { return e.Reason }
 
 // carrierCalls is what the agent side needs from the carrier side: place a call (through the
-// carrier router, which records it), end one, and let go of an inbound call nobody could take
+// carrier router, which records it), end one, let go of an inbound call nobody could take
 // (what the caller hears then depends on the carrier: an apology sent as the call's new
-// TwiML, or a hang-up).
+// TwiML, or a hang-up), and point a live call's media stream at another instance (mediaURL,
+// its public base URL) when the one carrying it died. Repoint's nil means the carrier now
+// streams the call there; on a refusal the carrier side has the call reconciled itself.
 type carrierCalls interface {
 	Place(ctx context.Context, p Placement) error
 	Hangup(ctx context.Context, callID string) error
 	Release(ctx context.Context, callID string) error
+	Repoint(ctx context.Context, callID, mediaURL string) error
 }
 
 // HubOptions configures the agent side of one Switchboard instance. Store, Engine, Carriers,
@@ -81,6 +92,15 @@ type HubOptions struct {
 	// session refreshes it.
 	PresenceTTL time.Duration
 	Heartbeat   time.Duration
+	// Liveness is how often the instance tells the others it is alive, each time for
+	// LivenessTTL, and how often it looks for calls of instances that stopped doing so.
+	Liveness    time.Duration
+	LivenessTTL time.Duration
+	// ReanchorGrace is how long an agent on a call whose media path broke waits for the
+	// call's media to come back (re-anchored on a survivor) before the call ends as
+	// media-lost. Handover bounds how long a stopping instance waits for its calls to move.
+	ReanchorGrace time.Duration
+	Handover      time.Duration
 	// ICEServers, a JSON array of RTCIceServer (STUN, TURN), is handed to each signed-in
 	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
 	ICEServers json.RawMessage
@@ -100,6 +120,7 @@ type Hub struct {
 	sessions map[string]*session  // by agent id
 	calls    map[string]*heldCall // by call id
 	closed   bool
+	leaving  bool           // Handover began: no more heartbeats or claims
 	wg       sync.WaitGroup // timers, relays and background work
 	done     chan struct{}  // closed when the hub shuts down
 	wake     chan struct{}  // queued calls may find an agent now
@@ -122,6 +143,18 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
+	if opts.Liveness <= 0 {
+		opts.Liveness = DefaultLiveness
+	}
+	if opts.LivenessTTL <= 0 {
+		opts.LivenessTTL = DefaultLivenessTTL
+	}
+	if opts.ReanchorGrace <= 0 {
+		opts.ReanchorGrace = DefaultReanchorGrace
+	}
+	if opts.Handover <= 0 {
+		opts.Handover = DefaultHandover
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +175,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { h.dispatch(ctx) })
 	wg.Go(func() { h.heartbeats(ctx) })
+	wg.Go(func() { h.anchor(ctx) })
 	err := h.st.Listen(ctx, h.opts.Instance, h.notice)
 	cancel()
 	wg.Wait()

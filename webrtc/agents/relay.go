@@ -27,6 +27,7 @@ const (
 	relayDigit  = 'd' // holder to agent: a digit the caller pressed
 	relayEnded  = 'e' // holder to agent: the call ended; the payload is the reason
 	relayHangup = 'h' // agent to holder: the agent hung up
+	relayMoved  = 'm' // holder to agent: the call's media moved to another instance
 )
 
 // callPath is how an agent's session reaches the call it is on: directly when this instance
@@ -104,7 +105,10 @@ func (p *relayPath) read() {
 			closing := p.closing
 			p.mu.Unlock()
 			if !closing {
-				p.sink.Ended(reasonMediaLost)
+				// The holder went away without ending the call: it died, or is stopping. The
+				// call lives on at the carrier and comes back on a survivor; the agent's side
+				// waits for it there (or for the holder, if only the relay broke).
+				p.sink.Moved()
 			}
 			return
 		}
@@ -121,6 +125,12 @@ func (p *relayPath) read() {
 			p.closing = true
 			p.mu.Unlock()
 			p.sink.Ended(string(msg[1:]))
+			return
+		case relayMoved:
+			p.mu.Lock()
+			p.closing = true
+			p.mu.Unlock()
+			p.sink.Moved()
 			return
 		}
 	}
@@ -165,6 +175,7 @@ func (s *relaySink) write(kind byte, payload []byte) {
 func (s *relaySink) Audio(ulaw []byte)   { s.write(relayAudio, ulaw) }
 func (s *relaySink) DTMF(digit string)   { s.write(relayDigit, []byte(digit)) }
 func (s *relaySink) Ended(reason string) { s.write(relayEnded, []byte(reason)); _ = s.conn.Close() } // the call is over
+func (s *relaySink) Moved()              { s.write(relayMoved, nil); _ = s.conn.Close() }            // the agent follows the call
 
 // Instances do not send an Origin; the token is the authentication.
 var relayUpgrader = websocket.Upgrader{

@@ -55,8 +55,12 @@ type agentCall struct {
 	from, to          string
 	state             call.State
 	holder, holderURL string
-	path              callPath // nil until the media is joined
+	path              callPath // nil until the media is joined, and while it is re-joined
 	sink              *agentSink
+	// rejoin is set while the session waits for the call's media to come back (its holder
+	// died or stopped); joining is set while a path to it is being made.
+	rejoin  *time.Timer
+	joining bool
 	answeredAt        time.Time
 	muted, held       bool
 	// connected says the parties were ever connected: the agent wraps up after such a call.
@@ -97,6 +101,10 @@ func (k *agentSink) DTMF(digit string) {
 
 func (k *agentSink) Ended(reason string) {
 	k.s.hub.background(opTimeout, func(ctx context.Context) { k.s.callEnded(ctx, k.call, reason) })
+}
+
+func (k *agentSink) Moved() {
+	k.s.hub.background(opTimeout, func(ctx context.Context) { k.s.mediaMoved(ctx, k.call, k) })
 }
 
 func newSessionID() string {
@@ -336,6 +344,14 @@ func (s *session) close() {
 	}
 	if c != nil && c.path != nil {
 		c.path.Close()
+	}
+	if c != nil {
+		s.mu.Lock()
+		if c.rejoin != nil {
+			c.rejoin.Stop()
+			c.rejoin = nil
+		}
+		s.mu.Unlock()
 	}
 	for _, p := range peers {
 		if p != nil {

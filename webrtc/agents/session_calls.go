@@ -26,11 +26,61 @@ func (s *session) newBridgeLocked(c *agentCall) *webrtc.Bridge {
 }
 
 // connectMedia joins call c's carrier media to the session: directly if this instance holds
-// it, through a relay to its holder otherwise.
+// it, through a relay to its holder otherwise. If the holder died or is stopping, the call's
+// media comes back on a survivor (anchor.go): the session waits for it.
 func (s *session) connectMedia(ctx context.Context, c *agentCall) {
+	err := s.joinMedia(ctx, c)
+	if err == nil {
+		return
+	}
+	s.mu.Lock()
+	holder := c.holder
+	s.mu.Unlock()
+	if o, oerr := s.hub.st.Offer(ctx, c.id); oerr == nil && o.State == store.OfferAnswered && o.Agent == s.agent.ID {
+		alive, aerr := s.hub.st.InstanceAlive(ctx, o.Holder)
+		if aerr == nil && (o.Holder != holder || !alive) {
+			s.hub.log.Info("agents: call's holder moved or is gone; waiting for its media", "call", c.id,
+				"agent", s.agent.ID, "holder", o.Holder, "err", err)
+			s.awaitMedia(c)
+			return
+		}
+	}
+	if holder == s.hub.opts.Instance {
+		s.hub.log.Info("agents: call media not joined", "call", c.id, "agent", s.agent.ID, "err", err)
+		s.callEnded(ctx, c.id, reasonGone)
+		return
+	}
+	s.hub.log.Warn("agents: relay to the call's holder failed", "call", c.id, "holder", holder, "err", err)
+	s.sendError(codeMedia, "the call's audio could not be reached", c.id)
+	s.hub.hangupCall(c.id, holder)
+	s.callEnded(ctx, c.id, reasonMediaLost)
+}
+
+// errJoining is joinMedia's answer when the call's media is joined already, or being joined.
+var errJoining = errors.New("agents: the call's media is being joined already")
+
+// joinMedia makes the path to call c's media, and the bridge to the session's peer.
+func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
+	s.mu.Lock()
+	if s.call != c || s.closed {
+		s.mu.Unlock()
+		return errCallOver
+	}
+	if c.joining || c.path != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	c.joining = true
+	holder, holderURL := c.holder, c.holderURL
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		c.joining = false
+		s.mu.Unlock()
+	}()
 	sink := &agentSink{s: s, call: c.id}
 	var path callPath
-	if c.holder == s.hub.opts.Instance {
+	if holder == s.hub.opts.Instance {
 		held, err := s.hub.holderFor(ctx, c.id)
 		if err == nil {
 			if err = held.answered(s.agent.ID); err == nil {
@@ -38,19 +88,13 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 			}
 		}
 		if err != nil {
-			s.hub.log.Info("agents: call media not joined", "call", c.id, "agent", s.agent.ID, "err", err)
-			s.callEnded(ctx, c.id, reasonGone)
-			return
+			return err
 		}
 		path = &localPath{held: held, sink: sink}
 	} else {
-		p, err := s.hub.dialRelay(ctx, c.holderURL, c.id, s.agent.ID, sink)
+		p, err := s.hub.dialRelay(ctx, holderURL, c.id, s.agent.ID, sink)
 		if err != nil {
-			s.hub.log.Warn("agents: relay to the call's holder failed", "call", c.id, "holder", c.holder, "err", err)
-			s.sendError(codeMedia, "the call's audio could not be reached", c.id)
-			s.hub.hangupCall(c.id, c.holder)
-			s.callEnded(ctx, c.id, reasonMediaLost)
-			return
+			return err
 		}
 		path = p
 	}
@@ -58,12 +102,96 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	if s.call != c || c.path != nil || s.closed {
 		s.mu.Unlock()
 		path.Close()
-		return
+		return nil
 	}
 	c.path, c.sink = path, sink
+	if c.rejoin != nil {
+		c.rejoin.Stop()
+		c.rejoin = nil
+	}
 	if s.peer != nil {
 		s.bridge = s.newBridgeLocked(c)
 		sink.bridge.Store(s.bridge)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// rejoinPoll is how often a session waiting for its call's media looks for it in Redis, in
+// case the holder's attach notice is lost.
+const rejoinPoll = 500 * time.Millisecond
+
+// mediaMoved: the path to the call's media broke without the call ending (its holder died or
+// handed it over). The browser keeps its PeerConnection, hearing silence, while the call is
+// re-anchored on a survivor; the session joins it there.
+func (s *session) mediaMoved(ctx context.Context, callID string, k *agentSink) {
+	s.mu.Lock()
+	c := s.call
+	if c == nil || c.id != callID || c.sink != k || c.path == nil {
+		s.mu.Unlock()
+		return
+	}
+	path, b := c.path, s.bridge
+	c.path, c.sink = nil, nil
+	s.bridge = nil
+	s.mu.Unlock()
+	if b != nil {
+		b.End()
+	}
+	path.Close()
+	s.hub.log.Info("agents: call's media path broke; waiting for it to come back", "call", callID, "agent", s.agent.ID)
+	s.awaitMedia(c)
+}
+
+// awaitMedia waits, up to HubOptions.ReanchorGrace, for call c's media to be held by a live
+// instance (the attach notice, or a look at its offer every rejoinPoll), then joins it.
+func (s *session) awaitMedia(c *agentCall) {
+	deadline := time.Now().Add(s.hub.opts.ReanchorGrace)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.call != c || s.closed || c.path != nil || c.rejoin != nil {
+		return
+	}
+	c.rejoin = s.hub.after(rejoinPoll, func() { s.tryRejoin(c, deadline) })
+}
+
+func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	s.mu.Lock()
+	if s.call != c || s.closed || c.path != nil {
+		s.mu.Unlock()
+		return
+	}
+	c.rejoin = nil
+	s.mu.Unlock()
+	o, err := s.hub.st.Offer(ctx, c.id)
+	if err == nil && (o.State == store.OfferEnded || o.Agent != s.agent.ID) {
+		s.callEnded(ctx, c.id, reasonMediaLost)
+		return
+	}
+	holder := ""
+	if err == nil {
+		if alive, aerr := s.hub.st.InstanceAlive(ctx, o.Holder); aerr == nil && alive {
+			holder = o.Holder
+			s.mu.Lock()
+			c.holder, c.holderURL = o.Holder, o.HolderURL
+			s.mu.Unlock()
+			if err = s.joinMedia(ctx, c); err == nil {
+				return
+			}
+		}
+	}
+	if time.Now().After(deadline) {
+		s.hub.log.Warn("agents: call's media did not come back", "call", c.id, "agent", s.agent.ID, "err", err)
+		s.sendError(codeMedia, "the call's audio could not be reached", c.id)
+		s.hub.hangupCall(c.id, holder)
+		s.callEnded(ctx, c.id, reasonMediaLost)
+		return
+	}
+	s.mu.Lock()
+	if s.call == c && !s.closed && c.path == nil && c.rejoin == nil {
+		c.rejoin = s.hub.after(rejoinPoll, func() { s.tryRejoin(c, deadline) })
 	}
 	s.mu.Unlock()
 }
@@ -263,11 +391,23 @@ func (s *session) mediaReady(ctx context.Context, callID, holder, holderURL stri
 	s.mu.Lock()
 	c := s.call
 	ok := c != nil && c.id == callID && c.path == nil
+	waiting := false
 	if ok {
 		c.holder, c.holderURL = holder, holderURL
+		if c.rejoin != nil {
+			// Waiting for the media to come back: it has.
+			waiting = true
+			c.rejoin.Stop()
+			c.rejoin = nil
+		}
 	}
 	s.mu.Unlock()
-	if ok {
+	switch {
+	case waiting:
+		if err := s.joinMedia(ctx, c); err != nil {
+			s.awaitMedia(c)
+		}
+	case ok:
 		s.connectMedia(ctx, c)
 	}
 }
@@ -325,6 +465,10 @@ func (s *session) callEnded(ctx context.Context, callID, reason string) {
 	b := s.bridge
 	s.bridge = nil
 	next := s.pres.Next
+	if c.rejoin != nil {
+		c.rejoin.Stop()
+		c.rejoin = nil
+	}
 	s.mu.Unlock()
 	if b != nil {
 		b.End()

@@ -33,6 +33,22 @@ type fakeCarriers struct {
 	hungUp   []string
 	released []string
 	placeErr error
+	// repointed lists the calls whose media the hub asked to move here; repointErr refuses
+	// them, and onRepoint plays the carrier (a new stream to the hub) when set.
+	repointed  []string
+	repointErr error
+	onRepoint  func(callID, mediaURL string)
+}
+
+func (f *fakeCarriers) Repoint(_ context.Context, id, mediaURL string) error {
+	f.mu.Lock()
+	f.repointed = append(f.repointed, id)
+	err, then := f.repointErr, f.onRepoint
+	f.mu.Unlock()
+	if err == nil && then != nil {
+		then(id, mediaURL)
+	}
+	return err
 }
 
 func (f *fakeCarriers) Place(_ context.Context, p Placement) error {

@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Instance liveness and the calls each instance anchors. Every instance that holds carrier
+// media keeps a heartbeat here; the calls whose media it holds (their offers' holder) are
+// indexed per instance. When an instance's heartbeat lapses, a survivor claims its calls
+// (ClaimOrphans) and has their carriers re-point the media at itself.
+//
+// The keys share the {agents} hash tag with the offers, so one script moves an offer and its
+// index entry together on Redis Cluster. Deadlines are on Redis's clock (TIME), so instances
+// whose clocks disagree still agree on who is dead.
+
+func (k keys) instances() string { return k.agentsPrefix() + "instances" }
+func (k keys) instanceURLs() string {
+	return k.agentsPrefix() + "instance-urls"
+}
+func (k keys) anchored(instance string) string { return k.agentsPrefix() + "held:" + instance }
+
+// redisNowLua is Redis's clock in milliseconds.
+const redisNowLua = `
+local function nowms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+
+var (
+	// instanceBeat moves an instance's deadline to Redis's now + ARGV[2] ms (a negative
+	// ARGV[2] puts it in the past: the instance is leaving) and records its URL.
+	instanceBeatScript = redis.NewScript(redisNowLua + `
+redis.call('ZADD', KEYS[1], nowms() + tonumber(ARGV[2]), ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+return 1`)
+
+	// claimOrphans moves up to ARGV[4] live calls of instances whose deadline passed (never
+	// the caller's own) to the caller, ARGV[2] at ARGV[3]. For each it returns the offer's
+	// state before the move, the agent it rang for or had then, and the offer afterwards. A
+	// ringing call goes back to the queue (its reservation is dropped and the agent may be
+	// offered it again: it did not decline); an ended or vanished offer only leaves the index;
+	// a dead instance with nothing left is forgotten.
+	claimOrphansScript = redis.NewScript(redisNowLua + `
+local prefix, me, url, want = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowms(), 'LIMIT', 0, 32)
+local out = {}
+for _, d in ipairs(dead) do
+  if d ~= me then
+    local set = prefix .. 'held:' .. d
+    local ids = redis.call('SMEMBERS', set)
+    for _, id in ipairs(ids) do
+      if #out >= want then break end
+      redis.call('SREM', set, id)
+      local key = prefix .. 'offer:' .. id
+      local o = redis.call('HMGET', key, 'state', 'holder', 'agent')
+      if o[1] and o[1] ~= 'ended' and o[2] == d then
+        if o[1] == 'ringing' then
+          local res = prefix .. 'res:' .. o[3]
+          if redis.call('GET', res) == id then redis.call('DEL', res) end
+          redis.call('SREM', key .. ':tried', o[3])
+          redis.call('HSET', key, 'state', 'queued', 'agent', '', 'agent_instance', '', 'agent_url', '')
+        end
+        redis.call('HSET', key, 'holder', me, 'holder_url', url)
+        redis.call('SADD', prefix .. 'held:' .. me, id)
+        table.insert(out, {o[1], o[3] or '', redis.call('HGETALL', key)})
+      end
+    end
+    if redis.call('SCARD', set) == 0 then
+      redis.call('ZREM', KEYS[1], d)
+      redis.call('HDEL', KEYS[2], d)
+    end
+    if #out >= want then break end
+  end
+end
+return out`)
+)
+
+// InstanceHeartbeat says instance is alive for ttl more (on Redis's clock), reached at url.
+func (r *Redis) InstanceHeartbeat(ctx context.Context, instance, url string, ttl time.Duration) error {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
+		instance, ttl.Milliseconds(), url).Err()
+	if err != nil {
+		return fmt.Errorf("store: heartbeat of instance %s: %w", instance, err)
+	}
+	return nil
+}
+
+// LeaveInstances says instance is stopping: its deadline is put in the past, so the other
+// instances claim its calls at once instead of after its heartbeat lapses.
+func (r *Redis) LeaveInstances(ctx context.Context, instance string) error {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
+		instance, -1, "").Err()
+	if err != nil {
+		return fmt.Errorf("store: instance %s leaving: %w", instance, err)
+	}
+	return nil
+}
+
+// InstanceAlive reports whether instance's heartbeat deadline is still ahead.
+func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	var score *redis.FloatCmd
+	var now *redis.TimeCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		score = p.ZScore(ctx, r.keys.instances(), instance)
+		now = p.Time(ctx)
+		return nil
+	})
+	if err == redis.Nil || score.Err() == redis.Nil {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: is instance %s alive: %w", instance, err)
+	}
+	return int64(score.Val()) > now.Val().UnixMilli(), nil
+}
+
+// ClaimedOffer is a call taken over from a dead instance: Offer as it is now (held by the
+// claimer), Prev its state before (OfferRinging came back as OfferQueued), PrevAgent the
+// agent it rang for or had.
+type ClaimedOffer struct {
+	Offer     Offer
+	Prev      OfferState
+	PrevAgent string
+}
+
+// ClaimOrphans moves up to max live calls of instances whose heartbeat lapsed to instance
+// (reached at url), atomically: two instances claiming at once never get the same call. A
+// call that rang for an agent is queued again; ended calls only leave the index. It is one
+// cheap round trip when no instance is dead.
+func (r *Redis) ClaimOrphans(ctx context.Context, instance, url string, max int) ([]ClaimedOffer, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	res, err := claimOrphansScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
+		r.keys.agentsPrefix(), instance, url, max).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("store: claim the calls of dead instances: %w", err)
+	}
+	out := make([]ClaimedOffer, 0, len(res))
+	for _, item := range res {
+		parts, ok := item.([]any)
+		if !ok || len(parts) != 3 {
+			continue
+		}
+		prev, _ := parts[0].(string)
+		agent, _ := parts[1].(string)
+		flat, _ := parts[2].([]any)
+		out = append(out, ClaimedOffer{Offer: decodeOffer(flat), Prev: ParseOfferState(prev), PrevAgent: agent})
+	}
+	return out, nil
+}
+
+// Anchored returns the ids of the calls whose media instance holds, as the index says.
+func (r *Redis) Anchored(ctx context.Context, instance string) ([]string, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	ids, err := r.rdb.SMembers(ctx, r.keys.anchored(instance)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: calls anchored on %s: %w", instance, err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,155 @@
+package agents
+
+// Calls outlive the instance that carries their media. Each instance tells the others it is
+// alive (a heartbeat in Redis every Liveness, good for LivenessTTL), and the calls whose media
+// it holds are indexed under it. When an instance stops heartbeating (killed, or stopping and
+// handing its calls over), a survivor claims its calls in one script (one owner per call),
+// holds them as if their streams were pointed at it from the start, and asks each call's
+// carrier to re-point the media stream here. The caller hears silence until the new stream
+// starts, then the hold tone until the agent is joined again; the agent's side waits for the
+// media with its PeerConnection up (session_calls.go: awaitMedia).
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// claimBatch is how many calls one claim moves; the loop claims again at once while it fills.
+const claimBatch = 64
+
+// anchor keeps this instance's heartbeat and claims the calls of instances that died, until
+// ctx ends. While handing over (Handover) it keeps saying it is gone instead, so calls that
+// still reach it are claimed by the others too.
+func (h *Hub) anchor(ctx context.Context) {
+	tick := time.NewTicker(h.opts.Liveness)
+	defer tick.Stop()
+	failing := false
+	for {
+		h.mu.Lock()
+		leaving := h.leaving
+		h.mu.Unlock()
+		var err error
+		if leaving {
+			err = h.st.LeaveInstances(ctx, h.opts.Instance)
+		} else if err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
+			err = h.claim(ctx)
+		}
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			h.log.Warn("agents: instance liveness not stored; calls of dead instances wait", "err", err)
+		case err == nil && failing:
+			failing = false
+			h.log.Info("agents: instance liveness stored again")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// claim takes over the live calls of dead instances, a batch at a time.
+func (h *Hub) claim(ctx context.Context) error {
+	for {
+		got, err := h.st.ClaimOrphans(ctx, h.opts.Instance, h.opts.PublicURL, claimBatch)
+		if err != nil {
+			return err
+		}
+		for _, co := range got {
+			h.reanchor(co)
+		}
+		if len(got) < claimBatch {
+			return nil
+		}
+	}
+}
+
+// reanchor holds a call claimed from a dead instance and has its carrier stream it here. A
+// queued call keeps its place and deadline; one that was ringing is offered again (the
+// agent's softphone stops ringing); an answered one waits for its agent to join it again.
+// If the carrier refuses, the call is given up on the agents' side (media-lost): the carrier
+// side has it reconciled, which settles its record with the carrier's real outcome.
+func (h *Hub) reanchor(co store.ClaimedOffer) {
+	o := co.Offer
+	h.log.Info("agents: call of a dead instance taken over", "call", o.Call, "was", co.Prev, "agent", co.PrevAgent)
+	if co.Prev == store.OfferRinging && co.PrevAgent != "" {
+		h.background(opTimeout, func(ctx context.Context) {
+			if p, err := h.st.Presence(ctx, co.PrevAgent); err == nil && p.Instance != "" {
+				h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: co.PrevAgent, Reason: reasonGone})
+			}
+		})
+	}
+	c, err := h.adopt(o)
+	if err != nil {
+		return // shutting down: the offer names this instance, whose calls are claimed next
+	}
+	h.background(opTimeout, func(ctx context.Context) {
+		start := time.Now()
+		if err := h.opts.Carriers.Repoint(ctx, o.Call, h.opts.PublicURL); err != nil {
+			h.log.Warn("agents: the carrier did not re-point a call taken over; it is given up", "call", o.Call, "err", err)
+			c.end(reasonMediaLost, endStreamGone)
+			return
+		}
+		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
+	})
+}
+
+// Handover hands the calls whose media this instance holds to the other instances before it
+// stops (a graceful stop, SIGTERM): it stops heartbeating and says it is gone, so survivors
+// claim its calls at once and re-point them; meanwhile it keeps bridging each call until its
+// carrier moves the stream away. It returns when no call is held here any more, or after
+// HubOptions.Handover (or when ctx ends); Run's end then closes whatever is left. Call it
+// before the HTTP server stops taking media streams and relays.
+func (h *Hub) Handover(ctx context.Context) {
+	h.mu.Lock()
+	h.leaving = true
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Handover)
+	defer cancel()
+	start := time.Now()
+	if err := h.st.LeaveInstances(ctx, h.opts.Instance); err != nil {
+		h.log.Warn("agents: could not tell the other instances this one is stopping", "err", err)
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left := h.letGoMoved(ctx)
+		if left == 0 {
+			h.log.Info("agents: calls handed over", "took", time.Since(start))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			h.log.Warn("agents: stopping with calls not handed over", "calls", left)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// letGoMoved lets go of held calls that another instance took over and that have no stream
+// here (one with a stream lets go when its carrier stops it), and returns how many are left.
+func (h *Hub) letGoMoved(ctx context.Context) int {
+	h.mu.Lock()
+	held := make([]*heldCall, 0, len(h.calls))
+	for _, c := range h.calls {
+		held = append(held, c)
+	}
+	h.mu.Unlock()
+	left := len(held)
+	for _, c := range held {
+		if c.hasStream() {
+			continue
+		}
+		o, err := h.st.Offer(ctx, c.id)
+		if err == nil && (o.State == store.OfferEnded || o.Holder != h.opts.Instance) {
+			c.moved()
+			left--
+		}
+	}
+	return left
+}
