@@ -138,10 +138,13 @@ type Report struct {
 	// arrived, or frames without the tone), by arrival time; the shortest counted is
 	// media.ToneGapMin. A hand-over between instances shows as one gap. Empty when the tone
 	// never stopped, or was never heard, or nothing is watched.
-	ToneGaps       []media.ToneGap `json:"tone_gaps,omitempty"`
-	MarksReceived  int             `json:"marks_received"`
-	ClearsReceived int             `json:"clears_received"`
-	DigitsSent     string          `json:"digits_sent,omitempty"`
+	ToneGaps []media.ToneGap `json:"tone_gaps,omitempty"`
+	// ToneHeardAt, with Config.WatchHz, is when the last frame with the watched tone arrived:
+	// a drill tells a call whose audio is back from one still silent by it. Zero if never.
+	ToneHeardAt    time.Time `json:"tone_heard_at,omitzero"`
+	MarksReceived  int       `json:"marks_received"`
+	ClearsReceived int       `json:"clears_received"`
+	DigitsSent     string    `json:"digits_sent,omitempty"`
 	// StatusLookups counts the REST status look-ups of the call (Twilio's fetch, Telnyx's
 	// retrieve call status): what a reconciler costs the carrier.
 	StatusLookups int `json:"status_lookups"`
@@ -193,8 +196,9 @@ func (k *call) report() Report {
 	hz, power := m.dominant()
 	loudHz, loudPower := m.loudest()
 	var gaps []media.ToneGap
+	var heard time.Time
 	if m.watch != nil {
-		gaps = m.watch.Gaps()
+		gaps, heard = m.watch.Gaps(), m.watch.LastHeard()
 	}
 	return Report{
 		SID: k.sid, Kind: k.kind, Direction: direction, From: k.from, To: k.to, Status: k.status,
@@ -203,7 +207,7 @@ func (k *call) report() Report {
 		StreamURL: m.url, StreamsOpened: m.streams, StreamsOpen: m.open, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
 		DominantHz: hz, DominantPower: power, LoudestHz: loudHz, LoudestPower: loudPower,
-		ToneGaps: gaps, MarksReceived: m.marks, ClearsReceived: m.clears,
+		ToneGaps: gaps, ToneHeardAt: heard, MarksReceived: m.marks, ClearsReceived: m.clears,
 		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...), StatusLookups: k.lookups,
 	}
 }
