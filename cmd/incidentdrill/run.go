@@ -33,6 +33,12 @@ type options struct {
 	// mid-burst.
 	reconcileAfter time.Duration
 	kill           bool
+	// The hand-over mode (handover.go): how many bridged calls, through which carrier, and
+	// how their instance is stopped.
+	calls        int
+	carrier      string
+	signal       string
+	hangupAtKill bool
 }
 
 // Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
@@ -47,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("incidentdrill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s) or short (one window of each kind; CI)")
+	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s), short (one window of each kind; CI) or handover (bridged calls outlive their instance)")
 	fs.StringVar(&o.bin, "bin", "", "switchboard binary to run (default: go build ./cmd/switchboard into a temporary directory)")
 	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 8 short)")
 	fs.DurationVar(&o.ring, "ring", 3*time.Second, "how long a callee rings before answering (keep it above the callback deadline, 2s)")
@@ -66,12 +72,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.kill, "kill-instance", true, "kill instance sb1 with SIGKILL mid-burst, then start it again")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "Switchboard's log level (its logs go to files, see -logs)")
 	fs.StringVar(&o.logs, "logs", "", "keep Switchboard's logs in this directory (default: a temporary one, removed)")
+	fs.IntVar(&o.calls, "calls", 50, "handover: bridged calls on the instance that is stopped (as many agents answer them)")
+	fs.StringVar(&o.carrier, "carrier", "twilio", "handover: the carrier of the calls, twilio or telnyx")
+	fs.StringVar(&o.signal, "signal", "kill", "handover: how the instance carrying the calls stops: kill (SIGKILL, a crash) or term (SIGTERM, a graceful stop)")
+	fs.BoolVar(&o.hangupAtKill, "hangup-at-kill", false,
+		"handover: the callers hang up the moment their instance stops, so every re-point is refused and the records must get the carrier's outcome")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if o.mode == "handover" {
+		return runHandover(ctx, o, args, stdout, stderr)
+	}
 	var t timeline
 	switch o.mode {
 	case "full":
@@ -79,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "short":
 		t = shortTimeline
 	default:
-		return fmt.Errorf("-mode %q: want full or short", o.mode)
+		return fmt.Errorf("-mode %q: want full, short or handover", o.mode)
 	}
 	if err := t.validate(); err != nil {
 		return err
@@ -109,23 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-ring %v: want more than the callback deadline (%v): the simulator still fetches TwiML while it drops callbacks, and an answer before the deadline would prove the primary alive", o.ring, callbackDeadline)
 	}
 
-	dir := o.logs
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, cleanup, err := workDir(ctx, &o, stderr)
+	if err != nil {
 		return err
 	}
-	if o.bin == "" {
-		fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard")
-		var err error
-		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 
 	loadBefore := loadavg()
 	s, err := startStack(ctx, o, dir)
@@ -173,4 +175,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("missed goals:\n  %s", strings.Join(missed, "\n  "))
 	}
 	return nil
+}
+
+// workDir makes the directory for the logs and the binary (-logs, or a temporary one that
+// cleanup removes) and builds Switchboard there unless -bin names it.
+func workDir(ctx context.Context, o *options, stderr io.Writer) (dir string, cleanup func(), err error) {
+	dir, cleanup = o.logs, func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	if o.bin == "" {
+		fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard")
+		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	return dir, cleanup, nil
 }

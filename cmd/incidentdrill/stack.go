@@ -130,7 +130,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 				"SWITCHBOARD_DRAIN_TIMEOUT=" + drainTimeout.String(),
 				"SWITCHBOARD_WRAP_UP=" + o.wrapUp.String(),
 				"SWITCHBOARD_RING_TIMEOUT=" + agentRingTimeout.String(),
-				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeout.String(),
+				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeoutFor(o).String(),
 				"SWITCHBOARD_RECONCILE_AFTER=" + o.reconcileAfter.String(),
 			}})
 	}
@@ -156,12 +156,17 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		s.closes = append(s.closes, func() { c.Close() })
 		return c, url, nil
 	}
-	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
+	// Both watch the agents' tone in what their callers hear: the silence while a call moves.
+	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults(), WatchHz: agentHz}
 	pcfg, scfg := base, base
 	pcfg.Seed, scfg.Seed = 1, 2
 	pcfg.TwilioVoiceURL = s.instances[0].public + "/webhooks/primary/voice"
 	pcfg.TwilioStatusURL = s.instances[0].public + "/webhooks/primary/status"
 	scfg.TelnyxWebhookURL = s.instances[1].public + "/webhooks/secondary/events"
+	if o.mode == "handover" {
+		// Every call lands on sb1, the instance that is stopped.
+		scfg.TelnyxWebhookURL = s.instances[0].public + "/webhooks/secondary/events"
+	}
 	var primaryURL, secondaryURL string
 	if s.primary, primaryURL, err = serve(pcfg); err != nil {
 		return nil, err
