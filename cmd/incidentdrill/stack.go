@@ -115,6 +115,11 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		backends = append(backends, b)
 		door := newProxy(b)
 		door.hold = doorHold
+		if o.mode == "handover" {
+			// No restart is coming: what is sent to the stopped instance fails at once (502),
+			// as at a load balancer with no backend left, instead of waiting for it.
+			door.hold = 0
+		}
 		public, err := listen(door)
 		if err != nil {
 			return nil, err
