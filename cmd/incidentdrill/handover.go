@@ -436,6 +436,29 @@ func (h *handoverRun) countBack() int {
 	return n
 }
 
+// refusedRepoints counts the calls whose re-point the carrier refused, from the instances'
+// logs (the warning the carrier side writes for each, at any log level the mode allows).
+func (h *handoverRun) refusedRepoints() int {
+	ids := map[string]bool{}
+	for _, in := range h.s.instances {
+		b, err := os.ReadFile(in.log)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, "media not re-pointed") {
+				continue
+			}
+			for _, c := range h.calls {
+				if strings.Contains(l, "call="+c.id) {
+					ids[c.id] = true
+				}
+			}
+		}
+	}
+	return len(ids)
+}
+
 // record reads a call from sb2, the instance left.
 func (h *handoverRun) record(ctx context.Context, id string) (apiCall, error) {
 	var c apiCall
@@ -553,7 +576,8 @@ func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []go
 		}
 	}
 	if h.o.hangupAtKill {
-		p("  the callers hung up at the stop: every re-point found the call over")
+		refused := h.refusedRepoints()
+		p("  the callers hung up at the stop; re-points the carrier refused (the instances' logs): %d of %d calls", refused, len(carried))
 		sources := tally{}
 		for _, c := range carried {
 			sources[c.refusedOutcomeSource]++
