@@ -65,6 +65,7 @@ func (r *result) goals() []goalLine {
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
 		r.reconcileGoal(),
 		r.lag,
+		r.handover.goal(),
 	}
 }
 
@@ -102,6 +103,9 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	if !d.killed.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
 			d.clockOf(d.killed.from), round(d.killed.to.Sub(d.killed.from))))
+		if r.handover != nil {
+			chaos = append(chaos, "    "+r.handover.line())
+		}
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
