@@ -34,10 +34,15 @@ end
 var (
 	// instanceBeat moves an instance's deadline to Redis's now + ARGV[2] ms (a negative
 	// ARGV[2] puts it in the past: the instance is leaving) and records its URL.
+	// It returns 1 when the instance's previous deadline had passed, or it was not listed
+	// (its first heartbeat, or forgotten once its calls were all claimed).
 	instanceBeatScript = redis.NewScript(redisNowLua + `
-redis.call('ZADD', KEYS[1], nowms() + tonumber(ARGV[2]), ARGV[1])
+local now = nowms()
+local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-return 1`)
+if not prev or tonumber(prev) < now then return 1 end
+return 0`)
 
 	// claimOrphans moves up to ARGV[4] live calls of instances whose deadline passed (never
 	// the caller's own) to the caller, ARGV[2] at ARGV[3]. For each it returns the offer's
@@ -81,15 +86,18 @@ return out`)
 )
 
 // InstanceHeartbeat says instance is alive for ttl more (on Redis's clock), reached at url.
-func (r *Redis) InstanceHeartbeat(ctx context.Context, instance, url string, ttl time.Duration) error {
+// lapsed reports that its previous deadline had passed or that it was not listed: unless this
+// is its first heartbeat, it stalled or lost Redis, and other instances may have claimed its
+// calls meanwhile.
+func (r *Redis) InstanceHeartbeat(ctx context.Context, instance, url string, ttl time.Duration) (lapsed bool, err error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
-		instance, ttl.Milliseconds(), url).Err()
+	n, err := instanceBeatScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()},
+		instance, ttl.Milliseconds(), url).Int()
 	if err != nil {
-		return fmt.Errorf("store: heartbeat of instance %s: %w", instance, err)
+		return false, fmt.Errorf("store: heartbeat of instance %s: %w", instance, err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // LeaveInstances says instance is stopping: its deadline is put in the past, so the other
@@ -124,6 +132,24 @@ func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error
 	}
 	return int64(score.Val()) > now.Val().UnixMilli(), nil
 }
+
+// OtherInstancesAlive counts the instances other than instance whose heartbeat deadline is
+// still ahead: those that could take its calls over.
+func (r *Redis) OtherInstancesAlive(ctx context.Context, instance string) (int, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	n, err := countAliveScript.Run(ctx, r.rdb, []string{r.keys.instances()}, instance).Int()
+	if err != nil {
+		return 0, fmt.Errorf("store: count live instances: %w", err)
+	}
+	return n, nil
+}
+
+var countAliveScript = redis.NewScript(redisNowLua + `
+local n = redis.call('ZCOUNT', KEYS[1], '(' .. nowms(), '+inf')
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if mine and tonumber(mine) > nowms() then n = n - 1 end
+return n`)
 
 // ClaimedOffer is a call taken over from a dead instance: Offer as it is now (held by the
 // claimer), Prev its state before (OfferRinging came back as OfferQueued), PrevAgent the

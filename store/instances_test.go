@@ -68,8 +68,11 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	r := open(t)
 	ctx := context.Background()
 	for _, inst := range []string{"a", "b", "live"} {
-		if err := r.InstanceHeartbeat(ctx, inst, "http://"+inst, time.Minute); err != nil {
-			t.Fatal(err)
+		if lapsed, err := r.InstanceHeartbeat(ctx, inst, "http://"+inst, time.Minute); err != nil || !lapsed {
+			t.Fatal("first heartbeat", lapsed, err)
+		}
+		if lapsed, err := r.InstanceHeartbeat(ctx, inst, "http://"+inst, time.Minute); err != nil || lapsed {
+			t.Fatal("second heartbeat", lapsed, err)
 		}
 	}
 	route := func(id, holder string) Offer {
@@ -96,6 +99,9 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	route("CLlive", "live")
 	route("CLb", "b")
 
+	if n, err := r.OtherInstancesAlive(ctx, "a"); err != nil || n != 2 {
+		t.Fatalf("others alive: %d %v", n, err)
+	}
 	// Nobody is dead: nothing moves.
 	if got, err := r.ClaimOrphans(ctx, "b", "http://b", 100); err != nil || len(got) != 0 {
 		t.Fatalf("claim with everyone alive: %+v %v", got, err)
@@ -108,6 +114,9 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	}
 	if alive, err := r.InstanceAlive(ctx, "a"); err != nil || alive {
 		t.Fatalf("a alive after leaving: %v %v", alive, err)
+	}
+	if n, err := r.OtherInstancesAlive(ctx, "b"); err != nil || n != 1 {
+		t.Fatalf("others alive after a left: %d %v", n, err)
 	}
 	// The leaving instance never claims its own calls.
 	if got, err := r.ClaimOrphans(ctx, "a", "http://a", 100); err != nil || len(got) != 0 {
@@ -146,6 +155,10 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	if a := anchoredOn(t, r, "a"); len(a) != 0 {
 		t.Errorf("a still anchors %v", a)
 	}
+	// An instance taken for dead that comes back learns it from its next heartbeat.
+	if lapsed, err := r.InstanceHeartbeat(ctx, "a", "http://a", time.Minute); err != nil || !lapsed {
+		t.Errorf("a back after it was taken for dead: lapsed %v %v", lapsed, err)
+	}
 	if b := anchoredOn(t, r, "b"); !slices.Equal(b, []string{"CLans", "CLb", "CLq", "CLr"}) {
 		t.Errorf("b anchors %v", b)
 	}
@@ -153,8 +166,8 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 		t.Errorf("live anchors %v", l)
 	}
 	// The dead instance, its calls gone, is forgotten; a claim finds nothing more.
-	if n, _ := r.rdb.ZCard(ctx, r.keys.instances()).Result(); n != 2 {
-		t.Errorf("%d instances listed, want b and live", n)
+	if n, _ := r.rdb.ZCard(ctx, r.keys.instances()).Result(); n != 3 {
+		t.Errorf("%d instances listed, want a (back), b and live", n)
 	}
 	if again, err := r.ClaimOrphans(ctx, "live", "http://live", 100); err != nil || len(again) != 0 {
 		t.Errorf("second claim: %+v %v", again, err)
@@ -175,7 +188,7 @@ func TestClaimOrphansRaceIsDisjointAndComplete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := r.InstanceHeartbeat(ctx, "dead", "http://dead", time.Millisecond); err != nil {
+	if _, err := r.InstanceHeartbeat(ctx, "dead", "http://dead", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string][]string{}
@@ -245,7 +258,7 @@ func TestClaimOrphansOnCluster(t *testing.T) {
 	if _, err := r.Route(ctx, Offer{Call: "CL1", Direction: call.Inbound, Holder: "a", HolderURL: "http://a"}, time.Second, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.InstanceHeartbeat(ctx, "b", "http://b", time.Minute); err != nil {
+	if _, err := r.InstanceHeartbeat(ctx, "b", "http://b", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.LeaveInstances(ctx, "a"); err != nil {

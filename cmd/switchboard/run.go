@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, st, carriers, demo); err != nil {
 		return err
 	}
-	return serve(ctx, e, ln, signals, &draining, cfg, log)
+	return serve(ctx, e, ln, signals, &draining, cfg, log, agents.hub.Handover)
 }
 
 // newStore opens Redis as configured: an embedded one when no URL is given.

@@ -11,6 +11,7 @@ package agents
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/switchboard/switchboard/store"
@@ -25,7 +26,7 @@ const claimBatch = 64
 func (h *Hub) anchor(ctx context.Context) {
 	tick := time.NewTicker(h.opts.Liveness)
 	defer tick.Stop()
-	failing := false
+	failing, first := false, true
 	for {
 		h.mu.Lock()
 		leaving := h.leaving
@@ -33,8 +34,15 @@ func (h *Hub) anchor(ctx context.Context) {
 		var err error
 		if leaving {
 			err = h.st.LeaveInstances(ctx, h.opts.Instance)
-		} else if err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
-			err = h.claim(ctx)
+		} else {
+			var lapsed bool
+			if lapsed, err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
+				if lapsed && !first {
+					h.lapsed()
+				}
+				first = false
+				err = h.claim(ctx)
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -52,6 +60,31 @@ func (h *Hub) anchor(ctx context.Context) {
 	}
 }
 
+// lapsed: this instance's heartbeat had lapsed (it stalled, or lost Redis), so others may
+// have taken its calls and had them streamed to themselves. It lets go of every call now held
+// elsewhere, closing its old stream if the carrier kept it open (a Telnyx call may stream to
+// both), so that only one instance bridges each call.
+func (h *Hub) lapsed() {
+	h.log.Warn("agents: this instance was taken for dead; letting go of calls taken over")
+	h.background(opTimeout, func(ctx context.Context) {
+		for _, c := range h.heldCalls() {
+			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != store.OfferEnded && o.Holder != h.opts.Instance {
+				c.moved()
+			}
+		}
+	})
+}
+
+func (h *Hub) heldCalls() []*heldCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*heldCall, 0, len(h.calls))
+	for _, c := range h.calls {
+		out = append(out, c)
+	}
+	return out
+}
+
 // claim takes over the live calls of dead instances, a batch at a time.
 func (h *Hub) claim(ctx context.Context) error {
 	for {
@@ -60,7 +93,7 @@ func (h *Hub) claim(ctx context.Context) error {
 			return err
 		}
 		for _, co := range got {
-			h.reanchor(co)
+			h.reanchor(ctx, co)
 		}
 		if len(got) < claimBatch {
 			return nil
@@ -73,15 +106,13 @@ func (h *Hub) claim(ctx context.Context) error {
 // agent's softphone stops ringing); an answered one waits for its agent to join it again.
 // If the carrier refuses, the call is given up on the agents' side (media-lost): the carrier
 // side has it reconciled, which settles its record with the carrier's real outcome.
-func (h *Hub) reanchor(co store.ClaimedOffer) {
+func (h *Hub) reanchor(ctx context.Context, co store.ClaimedOffer) {
 	o := co.Offer
 	h.log.Info("agents: call of a dead instance taken over", "call", o.Call, "was", co.Prev, "agent", co.PrevAgent)
 	if co.Prev == store.OfferRinging && co.PrevAgent != "" {
-		h.background(opTimeout, func(ctx context.Context) {
-			if p, err := h.st.Presence(ctx, co.PrevAgent); err == nil && p.Instance != "" {
-				h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: co.PrevAgent, Reason: reasonGone})
-			}
-		})
+		// Told before the call is offered again (which may ring the same agent), and in
+		// order with that ring: directly, or on the agent's instance's channel.
+		h.endRing(ctx, o.Call, co.PrevAgent)
 	}
 	c, err := h.adopt(o)
 	if err != nil {
@@ -96,6 +127,23 @@ func (h *Hub) reanchor(co store.ClaimedOffer) {
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
 	})
+}
+
+// endRing tells agent's session that the call no longer rings for it, before returning.
+func (h *Hub) endRing(ctx context.Context, callID, agent string) {
+	p, err := h.st.Presence(ctx, agent)
+	switch {
+	case err != nil || p.Instance == "":
+	case p.Instance == h.opts.Instance:
+		if s := h.session(agent); s != nil {
+			s.callEnded(ctx, callID, reasonGone)
+		}
+	default:
+		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: reasonGone})
+		if err := h.st.NotifyInstance(ctx, p.Instance, b); err != nil {
+			h.log.Warn("agents: notice not sent", "to", p.Instance, "type", noticeEnded, "call", callID, "err", err)
+		}
+	}
 }
 
 // Handover hands the calls whose media this instance holds to the other instances before it
@@ -114,6 +162,13 @@ func (h *Hub) Handover(ctx context.Context) {
 	if err := h.st.LeaveInstances(ctx, h.opts.Instance); err != nil {
 		h.log.Warn("agents: could not tell the other instances this one is stopping", "err", err)
 	}
+	if n, err := h.st.OtherInstancesAlive(ctx, h.opts.Instance); err == nil && n == 0 {
+		// Nobody to take the calls: they end with this instance, as they always did.
+		if held := h.heldCount(); held > 0 {
+			h.log.Warn("agents: no other instance is alive to take this one's calls", "calls", held)
+		}
+		return
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -131,15 +186,16 @@ func (h *Hub) Handover(ctx context.Context) {
 	}
 }
 
+func (h *Hub) heldCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.calls)
+}
+
 // letGoMoved lets go of held calls that another instance took over and that have no stream
 // here (one with a stream lets go when its carrier stops it), and returns how many are left.
 func (h *Hub) letGoMoved(ctx context.Context) int {
-	h.mu.Lock()
-	held := make([]*heldCall, 0, len(h.calls))
-	for _, c := range h.calls {
-		held = append(held, c)
-	}
-	h.mu.Unlock()
+	held := h.heldCalls()
 	left := len(held)
 	for _, c := range held {
 		if c.hasStream() {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,6 +56,12 @@ func (h *Hub) relayToken(callID, agent string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// relayRefused is the holder's answer that it has no such call for the agent; any other
+// relay failure means the holder could not be reached (it may have died).
+type relayRefused struct{ msg string }
+
+func (e *relayRefused) Error() string { return e.msg }
+
 // relayPath is the agent side of a relay.
 type relayPath struct {
 	conn *websocket.Conn
@@ -80,7 +85,7 @@ func (h *Hub) dialRelay(ctx context.Context, holderURL, callID, agent string, si
 	}
 	if err != nil {
 		if resp != nil {
-			return nil, errors.New("agents: relay to " + holderURL + " refused: " + resp.Status)
+			return nil, &relayRefused{"agents: relay to " + holderURL + " refused: " + resp.Status}
 		}
 		return nil, err
 	}

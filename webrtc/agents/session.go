@@ -59,10 +59,10 @@ type agentCall struct {
 	sink              *agentSink
 	// rejoin is set while the session waits for the call's media to come back (its holder
 	// died or stopped); joining is set while a path to it is being made.
-	rejoin  *time.Timer
-	joining bool
-	answeredAt        time.Time
-	muted, held       bool
+	rejoin      *time.Timer
+	joining     bool
+	answeredAt  time.Time
+	muted, held bool
 	// connected says the parties were ever connected: the agent wraps up after such a call.
 	connected bool
 	// before is the agent's state before the call, to return to after it.

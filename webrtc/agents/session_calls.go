@@ -38,7 +38,11 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	s.mu.Unlock()
 	if o, oerr := s.hub.st.Offer(ctx, c.id); oerr == nil && o.State == store.OfferAnswered && o.Agent == s.agent.ID {
 		alive, aerr := s.hub.st.InstanceAlive(ctx, o.Holder)
-		if aerr == nil && (o.Holder != holder || !alive) {
+		var refused *relayRefused
+		// A holder that cannot be reached may have just died (its heartbeat has not lapsed
+		// yet); one that answers has no such call for us.
+		unreachable := holder != s.hub.opts.Instance && !errors.As(err, &refused)
+		if aerr == nil && (o.Holder != holder || !alive || unreachable) {
 			s.hub.log.Info("agents: call's holder moved or is gone; waiting for its media", "call", c.id,
 				"agent", s.agent.ID, "holder", o.Holder, "err", err)
 			s.awaitMedia(c)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -88,7 +89,14 @@ type testStream struct {
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
+	// silent: the stream ends without telling the hub (the instance died with it).
+	silent bool
+	// outlived: a Telnyx stream, whose end does not end the call.
+	outlived bool
+	stopOnce sync.Once
 }
+
+func (s *testStream) CallOutlivesStream() bool { return s.outlived }
 
 func (s *testStream) SendAudio(ulaw []byte) error {
 	s.mu.Lock()
@@ -129,7 +137,13 @@ func (s *testStream) reset() {
 // startStream opens a carrier stream for callID on hub, playing hz to it until hangUp.
 func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream {
 	t.Helper()
-	s := &testStream{stop: make(chan struct{}), done: make(chan struct{})}
+	return startStreamOf(t, hub, callID, hz, false)
+}
+
+// startStreamOf is startStream, for a Telnyx stream when outlived.
+func startStreamOf(t *testing.T, hub *Hub, callID string, hz float64, outlived bool) *testStream {
+	t.Helper()
+	s := &testStream{stop: make(chan struct{}), done: make(chan struct{}), outlived: outlived}
 	recv, err := hub.StreamStarted(context.Background(), callID, s)
 	if err != nil {
 		t.Fatalf("stream for %s: %v", callID, err)
@@ -142,7 +156,12 @@ func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream 
 		for {
 			select {
 			case <-s.stop:
-				recv.Stopped()
+				s.mu.Lock()
+				silent := s.silent
+				s.mu.Unlock()
+				if !silent {
+					recv.Stopped()
+				}
 				return
 			case <-tick.C:
 				recv.Audio(tone.Frame())
@@ -153,21 +172,26 @@ func startStream(t *testing.T, hub *Hub, callID string, hz float64) *testStream 
 	return s
 }
 
+// cut ends the stream without a word to the hub: its instance died.
+func (s *testStream) cut() {
+	s.mu.Lock()
+	s.silent = true
+	s.mu.Unlock()
+	s.hangUp()
+}
+
 // hangUp ends the stream from the carrier's side, as when the caller hangs up.
 func (s *testStream) hangUp() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
 }
 
 type testHub struct {
 	*Hub
-	st       *store.Redis
-	carriers *fakeCarriers
-	url      string
+	st         *store.Redis
+	carriers   *fakeCarriers
+	url        string
+	kill, stop func()
 }
 
 type hubTweak func(*HubOptions)
@@ -190,7 +214,10 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 		t.Fatal(err)
 	}
 	e := echo.New()
-	srv := httptest.NewServer(e)
+	srv := httptest.NewUnstartedServer(e)
+	conns := &trackedListener{Listener: srv.Listener}
+	srv.Listener = conns
+	srv.Start()
 	engine := newTestEngine(t, webrtc.EngineOptions{})
 	fc := &fakeCarriers{}
 	opts := HubOptions{Store: st, Engine: engine, Carriers: fc, Instance: "inst-" + srv.Listener.Addr().String(),
@@ -207,15 +234,58 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hub.Run(ctx) }()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hub: %v", err)
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub: %v", err)
-		}
+		stop()
 		srv.Close()
 		st.Close()
 	})
-	return &testHub{Hub: hub, st: st, carriers: fc, url: srv.URL}
+	// kill plays a SIGKILL as far as the others can tell: every connection to the instance
+	// (softphones, relays) drops without a goodbye, and its heartbeat stops.
+	kill := func() {
+		conns.cut()
+		stop()
+	}
+	return &testHub{Hub: hub, st: st, carriers: fc, url: srv.URL, kill: kill, stop: stop}
+}
+
+// trackedListener remembers every connection it accepts, so a test can cut them all at once
+// (hijacked WebSockets included, which the HTTP server forgets).
+type trackedListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackedListener) cut() {
+	_ = l.Listener.Close() // nobody answers any more; the server's own Close finds it closed
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as the kernel sends for a killed process
+		}
+		_ = c.Close()
+	}
+	l.conns = nil
 }
 
 // agent creates an agent and signs it in with a SimAgent speaking hz; it is idle since now.
