@@ -161,7 +161,7 @@ func roundTrip(ctx context.Context, hc *http.Client, timeout time.Duration, newR
 	if err != nil {
 		return 0, nil, sent(err, wrote.Load())
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body is read to its end or its limit; a close error adds nothing
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return resp.StatusCode, nil, sent(err, true)

@@ -282,11 +282,11 @@ func (c Config) GoString() string {
 func (c Config) Format(f fmt.State, verb rune) {
 	switch {
 	case verb == 'v' && f.Flag('#'):
-		io.WriteString(f, c.GoString())
+		_, _ = io.WriteString(f, c.GoString()) // a fmt.State write error has nowhere to go: fmt reports it itself
 	case verb == 'q':
-		fmt.Fprintf(f, "%q", c.String())
+		_, _ = fmt.Fprintf(f, "%q", c.String()) // as above
 	default:
-		io.WriteString(f, c.String())
+		_, _ = io.WriteString(f, c.String()) // as above
 	}
 }
 
@@ -304,3 +304,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("has_api_key", c.APIKey != ""),
 	)
 }
+
+// RequestTimeout is how long one request to cfg's API may take: its RequestTimeout, defaulted
+// and capped as the clients do.
+func RequestTimeout(cfg Config) time.Duration { return requestTimeout(cfg) }

@@ -1,7 +1,10 @@
-// Package carrier places and ends calls through carriers' REST APIs, decides which carrier
-// takes a call, and notices when a carrier is sick (breakers, failover, callback liveness).
+// Package carrier is the carriers themselves: their configuration, the REST clients that
+// place, end and look up calls, and what each answer means. It decides nothing about which
+// carrier takes a call and places no call by itself; the packages that do build on it:
+// carrier/dispatch (breakers, router, placer, durable actions), carrier/reconcile (the
+// reconciler) and carrier/sim (a simulated carrier).
 //
-// This file set holds the parts every other piece stands on:
+// It holds:
 //
 //   - Config: one carrier as the admin configures it, with its secrets kept write-only
 //     (Public for anything that leaves the process, MergeSecrets for updates).
@@ -12,8 +15,9 @@
 //     try the next one now and count it against this carrier's breaker. Final: stop; no
 //     other carrier would do better (busy, declined, invalid number, the caller gave up).
 //     ClassifyEnding applies the same three answers to how a placed call later ended.
+//   - Registry: every instance's view of the configured carriers and their clients, shared
+//     through the store and reloaded when any instance changes it.
 //
-// The router, the breakers and callback liveness build on these and live beside them.
 // Clients do not retry: a retry is a routing decision, and Result.Retryable says when one
 // is safe.
 package carrier

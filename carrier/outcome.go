@@ -234,6 +234,9 @@ func ClassifyTelnyx(status int, body []byte) Result {
 
 const telnyxCallEnded = 90018
 
+// TelnyxCallEnded is the Telnyx error code for a command on a call that has ended already.
+const TelnyxCallEnded = telnyxCallEnded
+
 // telnyxCodes are from Telnyx's API error catalogue
 // (https://developers.telnyx.com/development/api-fundamentals/api-errors). Final ones are
 // those about a number; whether the number is the callee's is decided by aboutNumber.
@@ -375,6 +378,9 @@ func (c *flexCode) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Clip makes carrier-supplied or error text safe for one log line, as a Result's Detail is.
+func Clip(s string) string { return clip(s) }
 
 // clip makes carrier-supplied or error text safe for one log line: at most maxDetail bytes
 // of valid UTF-8, control characters turned into spaces.

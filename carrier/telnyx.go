@@ -249,8 +249,8 @@ func (c TelnyxClient) GoString() string { return fmt.Sprintf("&carrier.TelnyxCli
 // Format keeps the API key out of every verb, %+v and %d included.
 func (c TelnyxClient) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, c.GoString())
+		_, _ = io.WriteString(f, c.GoString()) // a fmt.State write error has nowhere to go
 		return
 	}
-	io.WriteString(f, c.String())
+	_, _ = io.WriteString(f, c.String()) // as above
 }

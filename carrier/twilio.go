@@ -176,8 +176,8 @@ func (c TwilioClient) GoString() string { return fmt.Sprintf("&carrier.TwilioCli
 // Format keeps the token out of every verb, %+v and %d included.
 func (c TwilioClient) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, c.GoString())
+		_, _ = io.WriteString(f, c.GoString()) // a fmt.State write error has nowhere to go
 		return
 	}
-	io.WriteString(f, c.String())
+	_, _ = io.WriteString(f, c.String()) // as above
 }

@@ -129,7 +129,7 @@ func (b *batcher) send(batch []*scriptCall, cmds []*redis.Cmd) (_ []*redis.Cmd, 
 		cmds = append(cmds, c.script.EvalSha(ctx, pipe, c.keys, c.args...))
 	}
 	wait := b.replicas.waitFor(ctx, pipe)
-	pipe.Exec(ctx)
+	_, _ = pipe.Exec(ctx) // each command carries its own error, read below
 	for _, cmd := range cmds {
 		if err := cmd.Err(); err != nil && isNoScript(err) {
 			pipe = b.rdb.Pipeline()
@@ -137,7 +137,7 @@ func (b *batcher) send(batch []*scriptCall, cmds []*redis.Cmd) (_ []*redis.Cmd, 
 				cmds[i] = c.script.Eval(ctx, pipe, c.keys, c.args...)
 			}
 			wait = b.replicas.waitFor(ctx, pipe)
-			pipe.Exec(ctx)
+			_, _ = pipe.Exec(ctx) // each command carries its own error, read below
 			break
 		}
 	}

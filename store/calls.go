@@ -118,7 +118,7 @@ func (r *Redis) resolveOrPark(ctx context.Context, e call.Event) (string, error)
 	pipe := r.rdb.Pipeline()
 	park := parkScript.Eval(ctx, pipe, keys, raw, r.opts.MaxCallAge.Milliseconds())
 	wait := r.replicas.waitFor(ctx, pipe)
-	pipe.Exec(ctx)
+	_, _ = pipe.Exec(ctx) // park and wait carry their own errors, read below
 	id, err := park.Text()
 	if errors.Is(err, redis.Nil) {
 		return "", r.replicas.check(wait)

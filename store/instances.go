@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -124,7 +125,7 @@ func (r *Redis) InstanceAlive(ctx context.Context, instance string) (bool, error
 		now = p.Time(ctx)
 		return nil
 	})
-	if err == redis.Nil || score.Err() == redis.Nil {
+	if errors.Is(score.Err(), redis.Nil) {
 		return false, nil
 	}
 	if err != nil {

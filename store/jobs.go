@@ -274,7 +274,7 @@ func (r *Redis) JobOf(ctx context.Context, id string) (JobStatus, error) {
 	s.State, _ = f[1].(string)
 	s.LastError, _ = f[3].(string)
 	if a, _ := f[2].(string); a != "" {
-		fmt.Sscan(a, &s.Attempts)
+		_, _ = fmt.Sscan(a, &s.Attempts) // our own script writes it as a number; unreadable reads as 0
 	}
 	return s, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/store/internal/redisurl"
 )
 
 // TestRedisURLErrorsNeverPrintThePassword: whatever is wrong with REDIS_URL, the error says so
@@ -29,7 +31,7 @@ func TestRedisURLErrorsNeverPrintThePassword(t *testing.T) {
 		cancel()
 		if err == nil {
 			r.Close()
-			t.Errorf("%s: opened", redactURL(u))
+			t.Errorf("%s: opened", redisurl.Redact(u))
 			continue
 		}
 		if msg := err.Error(); strings.Contains(msg, pw) || strings.Contains(msg, "admin:") || strings.Contains(msg, "sekrit") {
@@ -45,8 +47,8 @@ func TestRedisURLErrorsNeverPrintThePassword(t *testing.T) {
 		"redis://localhost:6379/0":         "redis://localhost:6379/0",
 		"rediss://:only-a-password@h:6380": "rediss://***@h:6380",
 	} {
-		if got := redactURL(u); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", u, got, want)
+		if got := redisurl.Redact(u); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", u, got, want)
 		}
 	}
 }

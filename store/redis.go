@@ -17,13 +17,14 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/store/internal/redisurl"
 )
 
 // ErrNotFound is returned when a call (or other record) does not exist.
@@ -112,14 +113,14 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 		}
 		log.Warn("REDIS_URL is not set: using an embedded in-process Redis; nothing persists across restarts and only this one instance may run",
 			"addr", r.embedded.Addr())
-		r.rdb = redis.NewClient(tuned(&redis.Options{Addr: r.embedded.Addr()}))
-	} else if r.rdb, err = newClient(opts.URL); err != nil {
+		r.rdb = redis.NewClient(redisurl.Tuned(&redis.Options{Addr: r.embedded.Addr()}))
+	} else if r.rdb, err = redisurl.NewClient(opts.URL); err != nil {
 		return nil, err
 	}
 	_, r.cluster = r.rdb.(*redis.ClusterClient)
-	r.sentinel = isFailoverURL(opts.URL)
+	r.sentinel = redisurl.IsFailover(opts.URL)
 	if r.replicas, err = replicaPolicyFor(opts, r.sentinel, r.cluster); err != nil {
-		r.rdb.Close()
+		_ = r.rdb.Close() // the configuration error is what the caller needs
 		r.stopEmbedded()
 		return nil, err
 	}
@@ -127,8 +128,8 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 	r.batch = newBatcher(r.rdb, r.replicas)
 	r.bus = newBus(r)
 	if err := r.Ping(ctx); err != nil {
-		r.Close()
-		return nil, redactedf(opts.URL, "store: redis at %s does not answer: %v", redactURL(opts.URL), err)
+		_ = r.Close() // Redis does not answer: that is the error to return
+		return nil, redisurl.Redactedf(opts.URL, "store: redis at %s does not answer: %v", redisurl.Redact(opts.URL), err)
 	}
 	if !r.Embedded() {
 		r.adviseStreamNodes(ctx, log)
@@ -166,52 +167,6 @@ type debugLogger struct{}
 
 func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
 	slog.Default().Log(ctx, slog.LevelDebug, fmt.Sprintf("redis client: "+format, v...))
-}
-
-// newClient builds a client from REDIS_URL: a URL is one node, or Sentinel when it names a
-// master_name (go-redis's failover URL); a comma-separated host:port list is a Cluster.
-func newClient(url string) (redis.UniversalClient, error) {
-	if strings.Contains(url, "://") && isFailoverURL(url) {
-		return newFailoverClient(url)
-	}
-	if strings.Contains(url, "://") {
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			return nil, parseURLError(url, err)
-		}
-		return redis.NewClient(tuned(o)), nil
-	}
-	var addrs []string
-	for _, a := range strings.Split(url, ",") {
-		a = strings.TrimSpace(a)
-		if strings.Contains(a, "@") {
-			return nil, errors.New("store: REDIS_URL: a host:port list carries no user or password; use redis://user:password@host:port for one node")
-		}
-		if _, port, ok := strings.Cut(a, ":"); !ok || a == "" || port == "" {
-			return nil, redactedf(url, "store: REDIS_URL: %q is neither a redis:// URL nor a host:port list", url)
-		}
-		addrs = append(addrs, a)
-	}
-	if len(addrs) == 1 {
-		return redis.NewClient(tuned(&redis.Options{Addr: addrs[0]})), nil
-	}
-	c := &redis.ClusterOptions{Addrs: addrs}
-	t := tuned(&redis.Options{})
-	c.ContextTimeoutEnabled, c.DialTimeout, c.ReadTimeout, c.WriteTimeout, c.PoolTimeout =
-		t.ContextTimeoutEnabled, t.DialTimeout, t.ReadTimeout, t.WriteTimeout, t.PoolTimeout
-	return redis.NewClusterClient(c), nil
-}
-
-// tuned sets the timeouts that make "Redis down" a fast 503 instead of a hung carrier
-// request: go-redis ignores context deadlines on socket I/O unless told otherwise, and its
-// default read timeout is 5 s.
-func tuned(o *redis.Options) *redis.Options {
-	o.ContextTimeoutEnabled = true
-	o.DialTimeout = 2 * time.Second
-	o.ReadTimeout = time.Second
-	o.WriteTimeout = time.Second
-	o.PoolTimeout = time.Second
-	return o
 }
 
 // Embedded reports whether the store runs on the in-process Redis.

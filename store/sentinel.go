@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -22,34 +21,9 @@ var ErrNotReplicated = errors.New("store: event is on the primary but not yet on
 const NoReplicas = -1
 
 // defaultReplicaTimeout is how long an event waits for its replicas. go-redis reads all of a
-// pipeline's replies within its read timeout (1 s, see tuned), so the wait must end well
+// pipeline's replies within its read timeout (1 s, see redisurl.Tuned), so the wait must end well
 // before that.
 const defaultReplicaTimeout = 500 * time.Millisecond
-
-// isFailoverURL reports whether a redis:// URL names Sentinels (go-redis's failover URL:
-// redis://[user:pass@]sentinel:26379?master_name=NAME&addr=sentinel2:26379...) rather than
-// one Redis.
-func isFailoverURL(raw string) bool {
-	u, err := url.Parse(raw)
-	return err == nil && u.Query().Has("master_name")
-}
-
-// newFailoverClient connects through Sentinel to whichever node is the primary now, and
-// follows it when Sentinel promotes a replica. The URL's user and password are the
-// Sentinels'; the primary's password goes in a password= query parameter.
-func newFailoverClient(raw string) (*redis.Client, error) {
-	o, err := redis.ParseFailoverURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("store: REDIS_URL (Sentinel): %w", err)
-	}
-	if o.MasterName == "" {
-		return nil, errors.New("store: REDIS_URL (Sentinel): master_name is empty")
-	}
-	t := tuned(&redis.Options{})
-	o.ContextTimeoutEnabled, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout =
-		t.ContextTimeoutEnabled, t.DialTimeout, t.ReadTimeout, t.WriteTimeout, t.PoolTimeout
-	return redis.NewFailoverClient(o), nil
-}
 
 // replicaPolicy says how many replicas must hold an event before it is acknowledged, and how
 // long to wait for them. want 0 means the primary alone is enough.
@@ -124,20 +98,4 @@ func isFailingOver(err error) bool {
 		}
 	}
 	return false
-}
-
-// redactPasswordParams hides the password parameters of a URL: a Sentinel URL carries the
-// primary's password as a query parameter, not as user information.
-func redactPasswordParams(u string) string {
-	base, query, ok := strings.Cut(u, "?")
-	if !ok {
-		return u
-	}
-	params := strings.Split(query, "&")
-	for i, p := range params {
-		if name, _, _ := strings.Cut(p, "="); name == "password" || name == "sentinel_password" {
-			params[i] = name + "=***"
-		}
-	}
-	return base + "?" + strings.Join(params, "&")
 }

@@ -191,22 +191,6 @@ func TestMinReplicasByDeployment(t *testing.T) {
 	}
 }
 
-func TestFailoverURLIsRecognisedAndRedacted(t *testing.T) {
-	u := "redis://sentinel-user:s3cret@s1:26379?master_name=mymaster&addr=s2:26379&password=primary-pass"
-	if !isFailoverURL(u) || isFailoverURL("redis://localhost:6379/0") {
-		t.Fatal("isFailoverURL does not tell a Sentinel URL from a single node")
-	}
-	c, err := newFailoverClient(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	got := redactURL(u)
-	if strings.Contains(got, "s3cret") || strings.Contains(got, "primary-pass") || !strings.Contains(got, "master_name=mymaster") {
-		t.Errorf("redactURL(%q) = %q", u, got)
-	}
-}
-
 func lastErrors(mu *sync.Mutex, errs []error) []error {
 	if len(errs) > 3 {
 		return errs[len(errs)-3:]

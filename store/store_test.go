@@ -15,6 +15,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/internal/redisurl"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -343,7 +344,7 @@ func TestHistoryIsBounded(t *testing.T) {
 
 func TestRedisDownFailsFast(t *testing.T) {
 	r := open(t)
-	unreachable, err := newClient("redis://127.0.0.1:1")
+	unreachable, err := redisurl.NewClient("redis://127.0.0.1:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,25 +380,6 @@ func TestEmbeddedRunsTheSameScripts(t *testing.T) {
 	mustApply(t, r, call.Event{ID: "1", CallID: id, State: call.Ringing})
 	if a := mustApply(t, r, call.Event{ID: "2", CallID: id, State: call.Busy}); a.State != call.Busy {
 		t.Fatalf("embedded: %+v", a)
-	}
-}
-
-func TestNewClientParsesRedisURL(t *testing.T) {
-	for _, bad := range []string{"localhost", "redis//x", "a:1,b"} {
-		if _, err := newClient(bad); err == nil {
-			t.Errorf("newClient(%q) accepted a bad REDIS_URL", bad)
-		}
-	}
-	for _, good := range []string{"redis://localhost:6379/0", "rediss://u:p@h:6380", "h1:7000,h2:7001,h3:7002", "h:6379"} {
-		c, err := newClient(good)
-		if err != nil {
-			t.Errorf("newClient(%q): %v", good, err)
-			continue
-		}
-		c.Close()
-	}
-	if got := redactURL("redis://user:secret@host:6379"); got != "redis://***@host:6379" {
-		t.Errorf("redactURL leaked: %s", got)
 	}
 }
 

@@ -148,7 +148,7 @@ func (b *bus) leave(w *watcher, channels []string) {
 	if len(gone) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), b.r.opts.OpTimeout)
 		defer cancel()
-		b.ps.Unsubscribe(ctx, gone...) // best effort: a message for nobody is dropped
+		_ = b.ps.Unsubscribe(ctx, gone...) // best effort: a message for nobody is dropped
 	}
 }
 
@@ -158,7 +158,7 @@ func (b *bus) start() {
 	b.stop = cancel
 	b.ps = b.r.rdb.Subscribe(ctx)
 	// A blocked Receive does not watch ctx; closing the subscription is what wakes it.
-	context.AfterFunc(ctx, func() { b.ps.Close() })
+	context.AfterFunc(ctx, func() { _ = b.ps.Close() }) // the bus is closing; its connection goes either way
 	go func() {
 		defer close(b.done)
 		for {

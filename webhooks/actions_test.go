@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -57,7 +58,7 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(apiSrv.Close)
 
-	var runner *carrier.Actions
+	var runner *dispatch.Actions
 	h := newHarness(t, redistest.URL(t), func(d *Deps) {
 		d.Actions = jobQueueFunc(func(ctx context.Context, j store.Job) (bool, error) { return runner.EnqueueJob(ctx, j) })
 	})
@@ -67,7 +68,7 @@ func TestDuplicateCallInitiatedAnswersOnce(t *testing.T) {
 		From: "+15550002222", Enabled: true}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	runner = carrier.NewActions(carrier.ActionDeps{Store: carrierdb.New(h.st), Registry: reg, Inbound: carrier.PrepareFunc(h.srv.PrepareAnswer),
+	runner = dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(h.st), Registry: reg, Inbound: dispatch.PrepareFunc(h.srv.PrepareAnswer),
 		Instance: "a", Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

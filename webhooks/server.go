@@ -35,7 +35,7 @@ type eventStore interface {
 
 // orphanHanger stores the hang-up of a carrier call that an attempt we gave up on created
 // (the store answered call.Orphaned to one of its events); once it returns nil the hang-up is
-// durable (carrier.Actions).
+// durable (dispatch.Actions).
 type orphanHanger interface {
 	HangupOrphan(ctx context.Context, callID, carrier, carrierCallID string) error
 }
@@ -84,7 +84,7 @@ type mediaLocator interface {
 }
 
 // jobQueue stores the carrier actions a webhook makes us owe (answering an inbound Telnyx
-// call), before the webhook is acknowledged; *carrier.Actions implements it (and *store.Redis,
+// call), before the webhook is acknowledged; *dispatch.Actions implements it (and *store.Redis,
 // without waking a runner). A job whose id exists already is not stored again, so a duplicate
 // or replayed webhook owes nothing more.
 type jobQueue interface {
@@ -92,7 +92,7 @@ type jobQueue interface {
 }
 
 // carrierListener is told each time a carrier delivers a request whose signature we
-// verified: proof that the carrier can reach us (carrier-level liveness); *carrier.Breakers
+// verified: proof that the carrier can reach us (carrier-level liveness); *dispatch.Breakers
 // implements it. It is called on every request, so it must not do I/O.
 type carrierListener interface {
 	Heard(carrier string)
@@ -154,7 +154,7 @@ func New(d Deps) *Server {
 }
 
 // Close ends every media stream. The server has no other background work: what it owes
-// carriers after an acknowledgement is stored as jobs (see carrier.Actions).
+// carriers after an acknowledgement is stored as jobs (see dispatch.Actions).
 func (s *Server) Close() {
 	s.streams.closeAll()
 }

@@ -28,7 +28,7 @@ func (s *Server) HandleTwilioStatus() echo.HandlerFunc {
 }
 
 // HandleTelnyxEvents takes a Telnyx Call Control webhook. An incoming call is answered
-// through Call Control by a job (see carrier.Actions) that is stored, with the event, before
+// through Call Control by a job (see dispatch.Actions) that is stored, with the event, before
 // the webhook is acknowledged: the acknowledgement never waits on the answer, and the answer
 // is not lost if this instance dies after it.
 func (s *Server) HandleTelnyxEvents() echo.HandlerFunc {
@@ -167,7 +167,7 @@ func outcomeOf(a store.Applied, e call.Event) string {
 }
 
 // indexAndOweAnswer indexes an inbound Telnyx call whose call.initiated is stored, and stores
-// the job that answers it (see carrier.Actions), both before the acknowledgement: if either
+// the job that answers it (see dispatch.Actions), both before the acknowledgement: if either
 // fails the carrier gets 503 and retries. The retry finds the event stored (a duplicate,
 // which changes nothing) and stores the job if it is missing; the job's id (the call and the
 // action) makes every repeat a no-op, so a call is answered once however often its

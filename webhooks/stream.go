@@ -57,21 +57,22 @@ func (m *MediaStream) SendAudio(ulaw []byte) error {
 	} else {
 		m.buf = AppendTelnyxMedia(m.buf[:0], ulaw)
 	}
-	m.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_ = m.conn.SetWriteDeadline(time.Now().Add(2 * time.Second)) // a closed socket fails the write it bounds
 	return m.conn.WriteMessage(websocket.TextMessage, m.buf)
 }
 
-// CallOutlivesStream says whether the call goes on when this stream ends: a Telnyx call does
-// (a stream may be started again on it), while a Twilio stream's end moves the call on to the
-// TwiML after <Connect>.
-func (m *MediaStream) CallOutlivesStream() bool { return m.Kind == KindTelnyx }
+// CallOutlivesStream says the call may go on when this stream ends, so the stream's end is
+// not taken for the call's: a Telnyx call stays up without media until a new stream or a
+// hang-up, and a Twilio call waits StreamGrace in the <Pause> after </Connect> for a re-point.
+// The call's record says when it ended.
+func (m *MediaStream) CallOutlivesStream() bool { return true }
 
 // Close ends the stream from our side (for <Connect><Stream>, the carrier then moves on with
 // the call, which for us means it ends).
 func (m *MediaStream) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	_ = m.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second)) // best effort: the carrier may be gone, and the close goes on without it
 	return m.conn.Close()
 }
 
@@ -109,7 +110,7 @@ func (s *streamSet) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for m := range s.m {
-		m.conn.Close()
+		_ = m.conn.Close() // the stream is over; a socket that closes badly is closed all the same
 	}
 }
 
@@ -172,7 +173,7 @@ func (s *Server) HandleMedia() echo.HandlerFunc {
 		defer func() {
 			s.streams.remove(m)
 			s.d.Metrics.streams.Dec()
-			conn.Close()
+			_ = conn.Close() // refused before it started: nothing more to say to it
 		}()
 		if err := s.serveStream(c.Request().Context(), m); err != nil {
 			s.d.Log.Info("media stream ended", "carrier", carrierID, "call", m.CallID, "reason", err)
@@ -229,7 +230,7 @@ func (s *Server) serveStream(ctx context.Context, m *MediaStream) error {
 		}
 	}()
 	for {
-		m.conn.SetReadDeadline(time.Now().Add(streamIdle))
+		_ = m.conn.SetReadDeadline(time.Now().Add(streamIdle)) // a closed socket fails the read it bounds
 		_, raw, err := m.conn.ReadMessage()
 		if err != nil {
 			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {

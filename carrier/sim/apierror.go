@@ -75,5 +75,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // the status is sent; a client that left cannot be told
 }

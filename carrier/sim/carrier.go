@@ -180,7 +180,7 @@ func (c *Carrier) ServeLoopback(errorLog *log.Logger) (*http.Server, string, err
 		return nil, "", err
 	}
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // ends with ErrServerClosed when the caller closes srv
 	return srv, "http://" + l.Addr().String(), nil
 }
 

@@ -69,7 +69,7 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 	dialer := websocket.Dialer{HandshakeTimeout: connectTimeout}
 	conn, resp, err := dialer.DialContext(ctx, spec.url, h)
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close() // gorilla has read what it needs; the body of a refusal is not used
+		_ = resp.Body.Close() // gorilla has read what it needs; the body of a refusal is not used
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -132,7 +132,7 @@ type session struct {
 func (s *session) run(ctx context.Context) {
 	readerDone := make(chan struct{})
 	defer func() {
-		s.conn.Close()
+		_ = s.conn.Close() // the stream is over; a socket that closes badly is closed all the same
 		<-readerDone
 	}()
 	go func() {
@@ -158,7 +158,7 @@ func (s *session) run(ctx context.Context) {
 			return
 		case <-ctx.Done():
 			s.stop()
-			s.conn.SetReadDeadline(time.Now().Add(wsCloseWait))
+			_ = s.conn.SetReadDeadline(time.Now().Add(wsCloseWait)) // a closed socket fails the read it bounds
 			<-readerDone
 			return
 		}
@@ -200,7 +200,7 @@ func (s *session) sendFrame() error {
 	frame := s.frame[:]
 	if k := s.k; k.tone != nil {
 		k.toneMu.Lock()
-		k.tone.Read(frame)
+		_, _ = k.tone.Read(frame) // a tone never runs out and never fails
 		k.toneMu.Unlock()
 	} else {
 		s.mu.Lock()
@@ -255,7 +255,7 @@ func (s *session) stop() {
 		body = map[string]string{"user_id": s.k.c.userID, "call_control_id": s.k.sid}
 	}
 	if s.send("stop", "stop", body) == nil {
-		s.conn.WriteControl(websocket.CloseMessage,
+		_ = s.conn.WriteControl(websocket.CloseMessage, // best effort: the peer may be gone, and the close goes on without it
 			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"), time.Now().Add(wsWriteWait))
 	}
 }
@@ -275,7 +275,7 @@ func (s *session) write(m map[string]any) error {
 }
 
 func (s *session) writeRaw(b []byte) error {
-	s.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(wsWriteWait)) // a closed socket fails the write it bounds
 	return s.conn.WriteMessage(websocket.TextMessage, b)
 }
 

@@ -72,7 +72,7 @@ func newLocalAgents(rtcp bool, frames int) (*localAgents, error) {
 
 func (l *localAgents) offer(ctx context.Context, i int) (string, error) {
 	voice := make([]byte, media.FrameSamples)
-	media.NewTone(440, 0.5).Read(voice)
+	_, _ = media.NewTone(440, 0.5).Read(voice) // a tone never runs out and never fails
 	a := &loadAgent{out: &sender{}, in: newArrival(l.frames)}
 	var err error
 	a.sim, err = agentsim.NewSimAgent(agentsim.SimAgentOptions{
@@ -153,7 +153,7 @@ func (l *localAgents) close() error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			a.sim.Close()
+			_ = a.sim.Close() // the agent is done; a close error changes no figure
 		})
 	}
 	wg.Wait()
@@ -196,13 +196,13 @@ func serveAgents(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer l.close()
+	defer func() { _ = l.close() }() // the child is ending; its agents go with it
 	var outMu sync.Mutex
 	enc := json.NewEncoder(out)
 	reply := func(r agentResponse) {
 		outMu.Lock()
 		defer outMu.Unlock()
-		enc.Encode(r)
+		_ = enc.Encode(r) // the parent reads until the pipe ends; a broken pipe means it has gone
 	}
 	reply(agentResponse{ID: first.ID})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -276,7 +276,7 @@ func startRemoteAgents(rtcp bool, frames int) (*remoteAgents, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := r.call(ctx, agentRequest{Op: "start", RTCP: rtcp, Frames: frames}); err != nil {
-		r.close()
+		_ = r.close() // start failed: that error is the one to report
 		return nil, err
 	}
 	return r, nil
@@ -355,14 +355,14 @@ func (r *remoteAgents) stats(ctx context.Context) ([]agentStats, error) {
 
 // close ends the agents' process: its input ends, it closes every agent and exits.
 func (r *remoteAgents) close() error {
-	r.stdin.Close()
+	_ = r.stdin.Close() // the child stops on end of input; a pipe already closed is the same
 	exited := make(chan error, 1)
 	go func() { exited <- r.cmd.Wait() }()
 	select {
 	case err := <-exited:
 		return err
 	case <-time.After(15 * time.Second):
-		r.cmd.Process.Kill()
+		_ = r.cmd.Process.Kill() // it did not stop in time; it may have exited meanwhile
 		return <-exited
 	}
 }

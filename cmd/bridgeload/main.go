@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer server.Close()
+	defer func() { _ = server.Close() }() // the run is over; a close error changes no figure
 	// Stamps long enough for the whole run; a frame beyond that is simply not stamped.
 	frames := int((cfg.ramp+cfg.duration+10*time.Second)/(20*time.Millisecond)) + 1
 	var far agents
@@ -138,19 +138,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer far.close()
+	defer func() { _ = far.close() }() // as above
 
 	callerVoice := make([]byte, media.FrameSamples)
-	media.NewTone(1000, 0.5).Read(callerVoice)
+	_, _ = media.NewTone(1000, 0.5).Read(callerVoice) // a tone never runs out and never fails
 
-	fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
-		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version())
+	_, _ = fmt.Fprintf(stdout, "bridgeload: %d calls, %v window, %d-core %s/%s, GOMAXPROCS %d, %s\n",
+		cfg.calls, cfg.duration, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.Version()) // progress on the terminal; the report itself returns its write error
 	where := "in this process"
 	if cfg.agentsProcess {
 		where = "in a child process"
 	}
-	fmt.Fprintf(stdout, "agent peers share UDP port %d; simulated agents run %s, one ephemeral port each; RTCP reports %v\n",
-		cfg.port, where, map[bool]string{false: "off", true: "on"}[cfg.rtcp])
+	_, _ = fmt.Fprintf(stdout, "agent peers share UDP port %d; simulated agents run %s, one ephemeral port each; RTCP reports %v\n",
+		cfg.port, where, map[bool]string{false: "off", true: "on"}[cfg.rtcp]) // progress on the terminal; the report itself returns its write error
 
 	// 1. Agents log in: each one's PeerConnection is up before any call reaches it.
 	calls := make([]*call, cfg.calls)
@@ -184,11 +184,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			connectTimes = append(connectTimes, c.connect)
 		}
 	}
-	fmt.Fprintf(stdout, "agents connected: %d/%d in %v (offer to connected p50 %v, p99 %v)\n",
+	_, _ = fmt.Fprintf(stdout, "agents connected: %d/%d in %v (offer to connected p50 %v, p99 %v)\n",
 		connected, cfg.calls, time.Since(connectStart).Round(time.Millisecond),
-		quantile(connectTimes, 0.5), quantile(connectTimes, 0.99))
+		quantile(connectTimes, 0.5), quantile(connectTimes, 0.99)) // progress on the terminal; the report itself returns its write error
 	if len(failures) > 0 {
-		fmt.Fprintf(stdout, "  %d failed, first: %v\n", len(failures), failures[0])
+		_, _ = fmt.Fprintf(stdout, "  %d failed, first: %v\n", len(failures), failures[0]) // progress on the terminal; the report itself returns its write error
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -223,7 +223,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // the profile is written or the error returned first
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
@@ -259,7 +259,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// 4. Stop sending, let what is in flight land, then count.
 	for i, c := range calls {
 		if c.bridge != nil {
-			far.activate(i, false)
+			_ = far.activate(i, false) // stopping the feed: a far side that is gone has stopped already
 		}
 	}
 	stopFeeding()
@@ -271,11 +271,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the agents' figures: %w", err)
 	}
-	report(stdout, cfg, calls, agentSide, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs)
+	if err := report(stdout, cfg, calls, agentSide, live, cpu, wall, rss-baseRSS, heap-baseHeap, goroutines, allocs); err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
 	// The machine may be shared: what else ran says how much the numbers above are to trust.
-	fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f with GOMAXPROCS %d (load average now %s); "+
+	_, _ = fmt.Fprintf(stdout, "machine: all processes used %.2f cores during the window, this one %.2f with GOMAXPROCS %d (load average now %s); "+
 		"scheduler latency (runnable -> running) in this process: %s\n",
-		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), procsInWindow, loadAvg(), schedLatency())
+		host.Seconds()/wall.Seconds(), cpu.Seconds()/wall.Seconds(), procsInWindow, loadAvg(), schedLatency()) // progress on the terminal; the report itself returns its write error
 	return ctx.Err()
 }
 
@@ -324,7 +326,7 @@ func (c *call) carrier(ctx context.Context, delay time.Duration, voice []byte, f
 		return nil
 	})
 	c.bridge = webrtc.NewBridge("load", leg, c.peer, webrtc.BridgeOptions{})
-	far.activate(i, true)
+	_ = far.activate(i, true) // a call whose far side cannot start counts as undelivered frames
 	buf := make([]byte, media.FrameSamples)
 	ticker := time.NewTicker(20 * time.Millisecond)
 	defer ticker.Stop()
@@ -355,7 +357,7 @@ func closeAll(calls []*call) {
 				c.bridge.End()
 			}
 			if c.peer != nil {
-				c.peer.Close()
+				_ = c.peer.Close() // the run is over; a close error changes no figure
 			}
 		})
 	}
@@ -368,7 +370,7 @@ func writeProfile(name, path string) error {
 		return err
 	}
 	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
-		f.Close()
+		_ = f.Close() // writing failed: that error is the one to report
 		return err
 	}
 	return f.Close()
@@ -379,6 +381,6 @@ func freeUDPPort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // the run is over; a close error changes no figure
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/webrtc"
@@ -13,7 +14,8 @@ import (
 // report prints what a run measured, and judges it against the goal.
 
 func report(w io.Writer, cfg config, calls []*call, far []agentStats, live int, cpu, wall time.Duration,
-	rss, heap uint64, goroutines int, allocs allocCount) {
+	rss, heap uint64, goroutines int, allocs allocCount) error {
+	var b strings.Builder // the report is written at once, and its write error returned
 	var (
 		sentA, gotA, sentC, gotC, dupA, dupC int64
 		latA, latC, brA, brC                 webrtc.LatencySnapshot
@@ -52,7 +54,7 @@ func report(w io.Writer, cfg config, calls []*call, far []agentStats, live int, 
 	q := func(s *webrtc.LatencySnapshot) string {
 		return fmt.Sprintf("p50 %v  p99 %v  max %v", round(s.Quantile(0.5)), round(s.Quantile(0.99)), round(s.Max))
 	}
-	fmt.Fprintf(w, "calls bridged: %d (first frame reached the agent in %d)\n", live, len(setup))
+	fmt.Fprintf(&b, "calls bridged: %d (first frame reached the agent in %d)\n", live, len(setup))
 	// A carrier feeder that falls behind its ticker skips ticks: fewer frames sent than a
 	// steady 50 per second is itself a sign the process is saturated.
 	var expected float64
@@ -61,40 +63,42 @@ func report(w io.Writer, cfg config, calls []*call, far []agentStats, live int, 
 			expected += float64(c.stopped-c.started)/float64(20*time.Millisecond) + 1
 		}
 	}
-	fmt.Fprintf(w, "carrier feeders sent %d frames, %.1f %% of a steady 50 per second per call\n",
+	fmt.Fprintf(&b, "carrier feeders sent %d frames, %.1f %% of a steady 50 per second per call\n",
 		sentA, 100*float64(sentA)/expected)
-	fmt.Fprintf(w, "setup, stream start -> first frame at agent: p50 %v  p99 %v  max %v\n",
+	fmt.Fprintf(&b, "setup, stream start -> first frame at agent: p50 %v  p99 %v  max %v\n",
 		round(quantile(setup, 0.5)), round(quantile(setup, 0.99)), round(quantile(setup, 1)))
-	fmt.Fprintf(w, "carrier -> agent: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
+	fmt.Fprintf(&b, "carrier -> agent: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
 		gotA, sentA, pct(gotA, sentA), dropA, dupA)
-	fmt.Fprintf(w, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
+	fmt.Fprintf(&b, "agent -> carrier: %d/%d frames delivered = %s (dropped in bridge %d, duplicates %d)\n",
 		gotC, sentC, pct(gotC, sentC), dropC, dupC)
-	fmt.Fprintln(w, "added latency through the server (the goal):")
-	fmt.Fprintf(w, "  carrier -> agent, frame into the bridge -> RTP packet on the wire to the agent: %s\n", q(&brA))
-	fmt.Fprintf(w, "  agent -> carrier, the agent sends its RTP packet -> the carrier leg has the frame: %s\n", q(&latC))
-	fmt.Fprintf(w, "end to end, carrier -> agent, frame into the bridge -> the simulated browser has it: %s\n", q(&latA))
-	fmt.Fprintf(w, "inside the bridge only, agent RTP read -> carrier leg has it: %s\n", q(&brC))
+	fmt.Fprintln(&b, "added latency through the server (the goal):")
+	fmt.Fprintf(&b, "  carrier -> agent, frame into the bridge -> RTP packet on the wire to the agent: %s\n", q(&brA))
+	fmt.Fprintf(&b, "  agent -> carrier, the agent sends its RTP packet -> the carrier leg has the frame: %s\n", q(&latC))
+	fmt.Fprintf(&b, "end to end, carrier -> agent, frame into the bridge -> the simulated browser has it: %s\n", q(&latA))
+	fmt.Fprintf(&b, "inside the bridge only, agent RTP read -> carrier leg has it: %s\n", q(&brC))
 	cores := cpu.Seconds() / wall.Seconds()
-	fmt.Fprintf(w, "CPU (this process): %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
+	fmt.Fprintf(&b, "CPU (this process): %.2f cores over %v = %.3f %% of a core per call (%.1f ms CPU per call-second)\n",
 		cores, wall.Round(time.Millisecond), 100*cores/float64(max(live, 1)), 1000*cores/float64(max(live, 1)))
 	if live > 0 {
 		perFrame := float64(live) * 2 * 50 * wall.Seconds() // frames in the window, both ways
-		fmt.Fprintf(w, "allocations in the window (this process): %.1f objects, %.0f bytes per frame forwarded\n",
+		fmt.Fprintf(&b, "allocations in the window (this process): %.1f objects, %.0f bytes per frame forwarded\n",
 			float64(allocs.objects)/perFrame, float64(allocs.bytes)/perFrame)
 	}
-	fmt.Fprintf(w, "memory (this process): RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
+	fmt.Fprintf(&b, "memory (this process): RSS +%.1f MB = %.2f MB per call; heap in use +%.1f MB = %.2f MB per call; %d goroutines\n",
 		mb(rss), mb(rss)/float64(max(live, 1)), mb(heap), mb(heap)/float64(max(live, 1)), goroutines)
 	if !cfg.agentsProcess {
-		fmt.Fprintln(w, "note: this process runs both ends (the agents' PeerConnections count too), so CPU and memory per call"+
+		fmt.Fprintln(&b, "note: this process runs both ends (the agents' PeerConnections count too), so CPU and memory per call"+
 			" include the load generator, about twice the server's share.")
 	} else {
-		fmt.Fprintln(w, "note: the agents ran in a child process on the same cores; this process is the server's side and the carrier simulation.")
+		fmt.Fprintln(&b, "note: the agents ran in a child process on the same cores; this process is the server's side and the carrier simulation.")
 	}
 	goal := live >= cfg.calls && gotA*1000 >= sentA*999 && gotC*1000 >= sentC*999 &&
 		brA.Quantile(0.99) < 5*time.Millisecond && latC.Quantile(0.99) < 5*time.Millisecond &&
 		quantile(setup, 1) < 100*time.Millisecond
-	fmt.Fprintf(w, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
+	fmt.Fprintf(&b, "goal (all calls, >= 99.9 %% delivered, p99 added latency < 5 ms, setup < 100 ms): %s\n",
 		map[bool]string{true: "met", false: "NOT met"}[goal])
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer p.Close()
 		o.redisURL, redisPID = p.URL(), p.PID()
-		fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable)
+		_, _ = fmt.Fprintf(stdout, "redis: started redis-server on %s (appendfsync always: %v)\n", strings.TrimPrefix(o.redisURL, "redis://"), o.durable) // progress on the terminal; a closed stdout must not stop the run
 	}
 	if err := configureCarrier(ctx, o.redisURL, token); err != nil {
 		return err
@@ -89,15 +89,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer stop()
 		o.target, serverPID = base, pid
 	}
-	fmt.Fprintf(stdout, "switchboard: %s; load: %d connections, %.0f%% duplicates, %.0f%% of calls reordered, %s per phase\n",
-		o.target, o.conns, 100*o.dupRate, 100*o.reorderRate, o.duration)
+	_, _ = fmt.Fprintf(stdout, "switchboard: %s; load: %d connections, %.0f%% duplicates, %.0f%% of calls reordered, %s per phase\n", // figures printed as they are measured; a closed stdout must not stop the run
+		o.target, o.conns, 100*o.dupRate, 100*o.reorderRate, o.duration) // as above
 
 	work := newWorkload(o, token)
 	url := o.target + "/webhooks/load/status"
 	cpu := startCPU(serverPID, redisPID)
 	sb := drive(ctx, url, work, o.conns, 0, o.duration)
-	fmt.Fprintln(stdout, sb.line("switchboard, closed loop"))
-	fmt.Fprintln(stdout, cpu.line(len(sb.lat)))
+	_, _ = fmt.Fprintln(stdout, sb.line("switchboard, closed loop")) // figures printed as they are measured; a closed stdout must not stop the run
+	_, _ = fmt.Fprintln(stdout, cpu.line(len(sb.lat)))               // as above
 	if !o.skipBare {
 		self, _ := os.Executable()
 		stop, base, pid, err := startServer(ctx, o, self, "-serve-bare")
@@ -106,16 +106,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cpu := startCPU(pid, 0)
 		bare := drive(ctx, base+"/webhooks/load/status", newWorkload(o, token), o.conns, 0, o.duration)
-		fmt.Fprintln(stdout, bare.line("bare echo 204, closed loop"))
-		fmt.Fprintln(stdout, cpu.line(len(bare.lat)))
+		_, _ = fmt.Fprintln(stdout, bare.line("bare echo 204, closed loop")) // figures printed as they are measured; a closed stdout must not stop the run
+		_, _ = fmt.Fprintln(stdout, cpu.line(len(bare.lat)))                 // as above
 		stop()
-		fmt.Fprintf(stdout, "ratio switchboard/bare: %.2f\n", sb.perSecond()/bare.perSecond())
+		_, _ = fmt.Fprintf(stdout, "ratio switchboard/bare: %.2f\n", sb.perSecond()/bare.perSecond()) // figures printed as they are measured; a closed stdout must not stop the run
 	}
 	if o.rate > 0 {
 		cpu := startCPU(serverPID, redisPID)
 		open := drive(ctx, url, newWorkload(o, token), o.conns, o.rate, o.duration)
-		fmt.Fprintln(stdout, open.line(fmt.Sprintf("switchboard, open loop at %d/s", o.rate)))
-		fmt.Fprintln(stdout, cpu.line(len(open.lat)))
+		_, _ = fmt.Fprintln(stdout, open.line(fmt.Sprintf("switchboard, open loop at %d/s", o.rate))) // figures printed as they are measured; a closed stdout must not stop the run
+		_, _ = fmt.Fprintln(stdout, cpu.line(len(open.lat)))                                          // as above
 	}
 	if sb.errors() > 0 {
 		return fmt.Errorf("%d callbacks were not acknowledged with 204", sb.errors())
@@ -130,7 +130,7 @@ func configureCarrier(ctx context.Context, redisURL, token string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }() // the carrier is stored or the error is returned; closing changes neither
 	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	_, err = reg.Put(ctx, carrier.Config{ID: "load", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
 		AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: token, From: "+15550100", Enabled: true}, "callbackload")
@@ -153,7 +153,7 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 		return nil, "", 0, err
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close() // it only held the port while it was read
 	var args, env []string
 	for _, a := range argsOrEnv {
 		if strings.HasPrefix(a, "-") {
@@ -176,15 +176,15 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 	if err := cmd.Start(); err != nil {
 		return nil, "", 0, err
 	}
-	go io.Copy(io.Discard, bufio.NewReader(out))
+	go func() { _, _ = io.Copy(io.Discard, bufio.NewReader(out)) }() // the child's output is only drained, so it never blocks on a full pipe
 	stop = func() {
-		cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt) // it may have exited already; Wait below tells
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }() // stopped on purpose: its exit status says nothing
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // it did not stop in time; it may have exited meanwhile
 			<-done
 		}
 	}
@@ -192,7 +192,7 @@ func startServer(ctx context.Context, o options, bin string, argsOrEnv ...string
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status was wanted
 			return stop, base, cmd.Process.Pid, nil
 		}
 		if time.Now().After(deadline) {
@@ -211,7 +211,7 @@ func serveBare(addr string) error {
 	e.Server.ReadHeaderTimeout, e.Server.ReadTimeout, e.Server.WriteTimeout, e.Server.IdleTimeout =
 		5*time.Second, 15*time.Second, 15*time.Second, 180*time.Second
 	h := func(c echo.Context) error {
-		io.Copy(io.Discard, c.Request().Body)
+		_, _ = io.Copy(io.Discard, c.Request().Body) // the bare server reads the body as Switchboard would, to compare; its content is not used
 		return c.NoContent(http.StatusNoContent)
 	}
 	e.POST("/webhooks/:carrier/status", h)

@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // the process is ending; a simulator that closes badly is gone all the same
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -117,10 +117,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	fmt.Fprintf(stdout, "carriersim listening on http://%s\n", ln.Addr())
-	fmt.Fprintf(stdout, "twilio: api_url=%s account_sid=%s auth_token=%s\n", publicURL, c.AccountSID(), c.AuthToken())
-	fmt.Fprintf(stdout, "telnyx: api_url=%s api_key=%s connection_id=%s public_key=%s\n",
+	var b strings.Builder
+	fmt.Fprintf(&b, "carriersim listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(&b, "twilio: api_url=%s account_sid=%s auth_token=%s\n", publicURL, c.AccountSID(), c.AuthToken())
+	fmt.Fprintf(&b, "telnyx: api_url=%s api_key=%s connection_id=%s public_key=%s\n",
 		publicURL, c.TelnyxAPIKey(), c.ConnectionID(), c.PublicKeyBase64())
+	_, _ = io.WriteString(stdout, b.String()) // the banner is advice; a closed stdout must not stop the simulator
 
 	srv := &http.Server{
 		Handler:           c.Handler(),
@@ -138,12 +140,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.Logger.Info("shutting down")
 	// The carrier first: that ends calls and releases requests held by -rest-hang, so the
 	// server's shutdown has nothing left to wait for.
-	c.Close()
+	_ = c.Close() // as above, and the server shuts down next whatever it says
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
-	<-served
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }

@@ -82,19 +82,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // a temporary directory left behind is harmless
 		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "failoverload: %d calls/s for %v, total outage of the primary at %v; primary request_timeout %v; default breaker settings\n",
-		o.rate, o.duration, o.outageAt, o.requestTimeout)
+	_, _ = fmt.Fprintf(stdout, "failoverload: %d calls/s for %v, total outage of the primary at %v; primary request_timeout %v; default breaker settings\n",
+		o.rate, o.duration, o.outageAt, o.requestTimeout) // the header; the report below returns its write error
 	for _, m := range o.modes {
 		r, err := measure(ctx, o, m, stderr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
-		r.print(stdout)
+		if err := r.print(stdout); err != nil {
+			return fmt.Errorf("write the report: %w", err)
+		}
 	}
 	return nil
 }

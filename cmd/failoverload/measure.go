@@ -109,24 +109,27 @@ func pct(ds []time.Duration, q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
-func (r result) print(w io.Writer) {
+func (r result) print(w io.Writer) error {
+	var b strings.Builder // the report is written at once, and its write error returned
 	base := pct(r.baseline, 0.5)
 	extra := func(q float64) time.Duration { return max(pct(r.failedOver, q)-base, 0) }
 	goal := "< 50ms"
 	if r.mode == "hang" {
 		goal = "<= " + r.requestTimeout.String()
 	}
-	fmt.Fprintf(w, "\nmode %s (primary %s)\n", r.mode, map[string]string{
+	fmt.Fprintf(&b, "\nmode %s (primary %s)\n", r.mode, map[string]string{
 		"error": "answers every request with 503 and sends no callbacks",
 		"hang":  "never answers requests and sends no callbacks"}[r.mode])
-	fmt.Fprintf(w, "  calls placed                                 %d\n", r.calls)
-	fmt.Fprintf(w, "  calls failed                                 %d (goal 0)%s\n", r.failed, failureList(r.failures))
-	fmt.Fprintf(w, "  outage -> last call sent to the primary      %v (%d calls tried the primary after the outage began)\n",
+	fmt.Fprintf(&b, "  calls placed                                 %d\n", r.calls)
+	fmt.Fprintf(&b, "  calls failed                                 %d (goal 0)%s\n", r.failed, failureList(r.failures))
+	fmt.Fprintf(&b, "  outage -> last call sent to the primary      %v (%d calls tried the primary after the outage began)\n",
 		r.lastToPrimary.Round(time.Millisecond), r.sentToPrimary)
-	fmt.Fprintf(w, "  setup latency, healthy primary               p50 %v  p99 %v\n", round(pct(r.beforeOutage, .5)), round(pct(r.beforeOutage, .99)))
-	fmt.Fprintf(w, "  setup latency, straight to the secondary     p50 %v  p99 %v\n", round(base), round(pct(r.baseline, .99)))
-	fmt.Fprintf(w, "  setup latency, failed over (%d calls)        p50 %v  p99 %v\n", len(r.failedOver), round(pct(r.failedOver, .5)), round(pct(r.failedOver, .99)))
-	fmt.Fprintf(w, "  extra setup latency of a failed-over call    p50 %v  p99 %v (goal %s)\n", round(extra(.5)), round(extra(.99)), goal)
+	fmt.Fprintf(&b, "  setup latency, healthy primary               p50 %v  p99 %v\n", round(pct(r.beforeOutage, .5)), round(pct(r.beforeOutage, .99)))
+	fmt.Fprintf(&b, "  setup latency, straight to the secondary     p50 %v  p99 %v\n", round(base), round(pct(r.baseline, .99)))
+	fmt.Fprintf(&b, "  setup latency, failed over (%d calls)        p50 %v  p99 %v\n", len(r.failedOver), round(pct(r.failedOver, .5)), round(pct(r.failedOver, .99)))
+	fmt.Fprintf(&b, "  extra setup latency of a failed-over call    p50 %v  p99 %v (goal %s)\n", round(extra(.5)), round(extra(.99)), goal)
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func failureList(m map[string]int) string {

@@ -54,7 +54,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 	if err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, func() { os.RemoveAll(dir) })
+	s.stops = append(s.stops, func() { _ = os.RemoveAll(dir) }) // a temporary directory left behind is harmless
 	redisAddr, err := rig.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -64,11 +64,11 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 	if err := redis.Start(); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, func() { redis.Process.Kill(); redis.Wait() })
+	s.stops = append(s.stops, func() { _ = redis.Process.Kill(); _ = redis.Wait() }) // killed on purpose: its exit says nothing
 	if err := rig.WaitFor(ctx, 5*time.Second, func() bool {
 		c, err := net.Dial("tcp", redisAddr)
 		if err == nil {
-			c.Close()
+			_ = c.Close() // the set-up failed: that error is the one to report
 		}
 		return err == nil
 	}); err != nil {
@@ -83,10 +83,10 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		}
 		srv, url, err := c.ServeLoopback(nil)
 		if err != nil {
-			c.Close()
+			_ = c.Close() // the set-up failed: that error is the one to report
 			return nil, "", err
 		}
-		s.stops = append(s.stops, func() { srv.Close(); c.Close() })
+		s.stops = append(s.stops, func() { _ = srv.Close(); _ = c.Close() }) // the run is over; close errors change no figure
 		return c, url, nil
 	}
 	simCfg := sim.Config{Ring: o.ring, HangupAfter: o.hangupAfter, Seed: 1}
@@ -116,13 +116,13 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 		return nil, err
 	}
 	s.stops = append(s.stops, func() {
-		sb.Process.Signal(os.Interrupt)
+		_ = sb.Process.Signal(os.Interrupt) // it may have exited already; Wait below tells
 		done := make(chan struct{})
-		go func() { sb.Wait(); close(done) }()
+		go func() { _ = sb.Wait(); close(done) }() // stopped on purpose: its exit status says nothing
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			sb.Process.Kill()
+			_ = sb.Process.Kill() // it did not stop in time; it may have exited meanwhile
 			<-done
 		}
 	})
@@ -130,7 +130,7 @@ func startStack(ctx context.Context, o options, stderr io.Writer) (*stack, error
 	if err := rig.WaitFor(ctx, 10*time.Second, func() bool {
 		resp, err := http.Get(s.base + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status was wanted
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	}); err != nil {
@@ -164,7 +164,7 @@ func (s *stack) do(ctx context.Context, method, path string, body any) (int, []b
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end below; a close error changes nothing
 	out, err := io.ReadAll(bufio.NewReader(resp.Body))
 	return resp.StatusCode, out, err
 }

@@ -107,10 +107,10 @@ func (p *agentPool) stop() {
 	p.wg.Wait()
 	for _, a := range p.agents {
 		if ph := a.current(); ph != nil {
-			ph.Close()
+			_ = ph.Close() // the drill is over; a close error changes no figure
 		}
 	}
-	p.engine.Close()
+	_ = p.engine.Close() // as above
 }
 
 func (a *simAgent) current() *agentsim.SimSoftphone {
@@ -128,7 +128,7 @@ func (a *simAgent) dial(ctx context.Context, base string) (*agentsim.SimSoftphon
 		return nil, err
 	}
 	if err := phone.Agent.WaitConnected(ctx); err != nil {
-		phone.Close()
+		_ = phone.Close() // could not sign in: the agent tries again with a new phone
 		return nil, fmt.Errorf("audio: %w", err)
 	}
 	return phone, nil
@@ -156,7 +156,7 @@ func (a *simAgent) work(ctx context.Context) {
 			if !sleep(ctx, think) {
 				return
 			}
-			phone.Send(map[string]any{"type": "answer", "call_id": m.CallID})
+			_ = phone.Send(map[string]any{"type": "answer", "call_id": m.CallID}) // a phone that lost its socket reconnects; the call is offered again
 		case "call":
 			if m.State == "in-progress" {
 				a.mu.Lock()
@@ -185,7 +185,7 @@ func (a *simAgent) work(ctx context.Context) {
 // ends.
 func (a *simAgent) reconnect(ctx context.Context) bool {
 	old := a.current()
-	old.Close()
+	_ = old.Close() // replaced by a new phone; the old one is closed either way
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		if phone, err := a.dial(ctx, a.pool.s.lbURL); err == nil {
 			a.mu.Lock()
@@ -210,7 +210,7 @@ func (a *simAgent) ping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.current().Send(map[string]any{"type": "ping"})
+			_ = a.current().Send(map[string]any{"type": "ping"}) // a lost socket is found by the read loop, which reconnects
 		}
 	}
 }
@@ -231,7 +231,7 @@ type presence struct {
 // it returns the agents that are not, with their state.
 func (p *agentPool) stuck(ctx context.Context, within time.Duration) []string {
 	var out []string
-	rig.WaitFor(ctx, within, func() bool {
+	_ = rig.WaitFor(ctx, within, func() bool { // a timeout is the answer too: the agents still stuck are returned
 		out = out[:0]
 		code, body, err := p.s.do(ctx, p.s.lbURL, http.MethodGet, "/api/admin/agents", nil)
 		var list struct {

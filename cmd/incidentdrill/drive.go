@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
@@ -101,8 +103,8 @@ type drill struct {
 	// killedCalls are the bridged calls whose media sb1 held at the kill (killhandover.go).
 	killedCalls []killedCall
 	burst       span
-	burstAcks   map[string]ackHistogram // Switchboard's ack times during the burst
-	stalls      []time.Duration         // how late this process woke up for its 10 ms ticks
+	burstAcks   map[string]ackhist.Histogram // Switchboard's ack times during the burst
+	stalls      []time.Duration              // how late this process woke up for its 10 ms ticks
 
 	// CPU: the drill's own (carriers, proxy, load) from the start of the load, and Redis's
 	// lives before the stop.
@@ -117,7 +119,7 @@ type drill struct {
 
 // drive runs the timeline against the stack under load and returns what happened.
 func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error) {
-	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.windows)), selfFrom: selfCPU(), began: time.Now()}
+	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.windows)), selfFrom: machine.SelfCPU(), began: time.Now()}
 	d.t0 = time.Now().Add(o.warmup)
 	stopAt := d.t0.Add(t.at(t.end) + o.tail)
 
@@ -148,7 +150,7 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 			// A window that starts where this one ends replaces the faults next; clearing
 			// them first would give the primary a moment of health it did not have.
 			if i+1 >= len(t.windows) || t.windows[i+1].from != w.to {
-				s.setFaults(kindUnknown)
+				_ = s.setFaults(kindUnknown) // the simulator is in this process and takes any kind; the next window sets them again
 			}
 			d.windows[i].to = time.Now()
 		}})
@@ -243,7 +245,7 @@ type usage struct {
 
 func (d *drill) usage() usage {
 	return usage{sb1: d.s.instances[0].cpuUsed(), sb2: d.s.instances[1].cpuUsed(),
-		redis: d.redisCPU + rig.CPUTime(d.s.redis.PID()), drill: selfCPU() - d.selfFrom, wall: time.Since(d.began)}
+		redis: d.redisCPU + rig.CPUTime(d.s.redis.PID()), drill: machine.SelfCPU() - d.selfFrom, wall: time.Since(d.began)}
 }
 
 // burstNote marks a failure at t as one of the burst's: from its start until its calls have

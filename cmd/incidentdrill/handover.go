@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -112,7 +113,7 @@ func runHandover(ctx context.Context, o options, args []string, stdout, stderr i
 		return err
 	}
 	defer cleanup()
-	loadBefore := loadavg()
+	loadBefore := machine.LoadAvg()
 	s, err := startStack(ctx, o, dir)
 	if err != nil {
 		return err
@@ -122,7 +123,9 @@ func runHandover(ctx context.Context, o options, args []string, stdout, stderr i
 	if o.carrier == "telnyx" {
 		h.c, h.carrierID = s.secondary, "secondary"
 	}
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "incidentdrill: "+format+"\n", a...) }
+	logf := func(format string, a ...any) {
+		_, _ = fmt.Fprintf(stderr, "incidentdrill: "+format+"\n", a...) // progress notes; a closed stderr must not stop the run
+	}
 	logf("handover: %d %s calls on sb1 (%s), then %s; sb2 %s; load balancer %s", o.calls, o.carrier,
 		s.instances[0].public, map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[o.signal], s.instances[1].public, s.lbURL)
 
@@ -300,7 +303,7 @@ func (h *handoverRun) stop(ctx context.Context, logf func(string, ...any)) error
 	if cmd == nil {
 		return errors.New("sb1 is not running")
 	}
-	h.s.lb.backends[0].drained.Store(true)
+	h.s.lb.Backends()[0].Drain(true)
 	sig := syscall.SIGKILL
 	if h.o.signal == "term" {
 		sig = syscall.SIGTERM
@@ -342,7 +345,8 @@ func (h *handoverRun) awaitBack(ctx context.Context) {
 		return
 	}
 	onSB1 := wsPrefix(h.s.instances[0].public)
-	rig.WaitFor(ctx, backWithin, func() bool {
+	// A call not back in time is one the report counts as such: the wait's error says nothing more.
+	_ = rig.WaitFor(ctx, backWithin, func() bool {
 		now, all := time.Now(), true
 		for _, c := range h.calls {
 			if c.back {
@@ -394,7 +398,8 @@ func (h *handoverRun) finish(ctx context.Context, logf func(string, ...any)) {
 	}
 	// The records must end as the carrier ended the calls; without sb1, some of the carrier's
 	// callbacks go nowhere, and the reconciler asks the carrier.
-	rig.WaitFor(ctx, h.o.reconcileAfter+recordsWithin, func() bool {
+	// Records still wrong after the wait are the report's to list.
+	_ = rig.WaitFor(ctx, h.o.reconcileAfter+recordsWithin, func() bool {
 		all := true
 		for _, c := range h.calls {
 			if r, err := h.c.CallReport(c.sid); err == nil {
@@ -533,11 +538,11 @@ func stopGap(gaps []media.ToneGap, t time.Time) (length time.Duration, end time.
 
 // print writes the hand-over's report and returns its goals.
 func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []goalLine {
-	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p := func(format string, a ...any) { _, _ = fmt.Fprintf(w, format+"\n", a...) } // as the drill's report
 	sig := map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[h.o.signal]
 	p("Hand-over: %d bridged %s calls, their instance stopped with %s", len(h.calls), h.o.carrier, sig)
 	p("  command: %s", command)
-	p("  machine: %s; load average before: %s", machine(), loadBefore)
+	p("  machine: %s; load average before: %s", machine.Describe(), loadBefore)
 	var media, sessions int
 	for _, c := range h.calls {
 		if c.mediaOnStopped {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
 )
 
 // The load the drill drives: calls placed through the API, inbound calls offered by the
@@ -99,9 +100,9 @@ func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 		// Switchboard's own ack times while the burst's callbacks come in: its calls last
 		// the talk time.
 		sleep(ctx, d.o.talk+time.Second)
-		during := map[string]ackHistogram{}
+		during := map[string]ackhist.Histogram{}
 		for route, h := range d.s.scrapeAcks(ctx) {
-			during[route] = h.minus(before[route])
+			during[route] = h.Minus(before[route])
 		}
 		d.mu.Lock()
 		d.burst, d.burstAcks = span{start, end}, during
@@ -212,7 +213,7 @@ func primaryBreaker(ctx context.Context, client *http.Client, base string) strin
 	if err != nil {
 		return "down"
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the status and the body read are what count
 	var list struct {
 		Breakers []struct {
 			Carrier string `json:"carrier"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -88,13 +89,13 @@ type result struct {
 	stuck                               []string
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
-	acks                                map[string]ackHistogram
+	acks                                map[string]ackhist.Histogram
 	loadBefore                          string           // the machine's load average as the drill started
 	lag                                 goalLine         // how fast reconciled endings were learnt
 	handover                            *handoverOutcome // the bridged calls sb1 carried at the SIGKILL
 }
 
-func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackHistogram) *result {
+func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackhist.Histogram) *result {
 	r := &result{agents: agents, stuck: stuck, acks: acks, failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
 		inFailed: tally{}, inExcluded: tally{}, unfinished: tally{}, inCarried: tally{}, inByAgent: tally{}, overWhy: tally{}}
 	redis := span{}
@@ -239,7 +240,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 		r.redirects += st.RedirectsSeen
 	}
 	for _, np := range d.s.proxies() {
-		r.redirects += np.p.redirects.Load()
+		r.redirects += np.p.Stats().Redirects
 	}
 	r.windows = windows(d)
 	r.cpu = d.usage()

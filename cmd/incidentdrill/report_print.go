@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 )
 
 // goalLine is one goal's verdict.
@@ -69,10 +72,15 @@ func (r *result) goals() []goalLine {
 	}
 }
 
-// print writes the report.
-func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
+// print writes the report, and returns the first write error.
+func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) error {
 	t, o := d.t, d.o
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	var werr error // after one failed write the rest of the report is not written
+	p := func(format string, args ...any) {
+		if werr == nil {
+			_, werr = fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
 	if t.incident {
 		p("incidentdrill, %s mode: 5 November 2018, %s-%s UTC (%.0f min, %.0f min degraded), replayed at 1 min = %v",
 			t.name, t.clock(0), t.clock(t.end), t.end, t.degraded(), t.scale)
@@ -81,7 +89,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 			t.name, t.at(t.degraded()).Seconds(), t.at(t.end).Seconds())
 	}
 	p("command:  %s", command)
-	p("machine:  %s", machine())
+	p("machine:  %s", machine.Describe())
 	p("stack:    redis-server (appendonly yes, appendfsync always); Switchboard sb1 and sb2, built from this checkout, each")
 	p("          behind its own front door (its public URL, where carriers call back and stream media) and both behind a")
 	p("          round-robin load balancer (calls API, softphones); simulated carriers: primary (twilio kind, priority 0;")
@@ -131,7 +139,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("cpu:      sb1 %v, sb2 %v, redis-server %v, this process (carriers, proxy, load) %v in %v of wall time:",
 		u.sb1.Round(time.Second), u.sb2.Round(time.Second), u.redis.Round(time.Second), u.drill.Round(time.Second), u.wall.Round(time.Second))
 	p("          %.0f%% of the machine's %d vCPUs; load average %s before, %s at the end; this process woke up late by p99 %v,",
-		100*(u.sb1+u.sb2+u.redis+u.drill).Seconds()/u.wall.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), r.loadBefore, loadavg(),
+		100*(u.sb1+u.sb2+u.redis+u.drill).Seconds()/u.wall.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), r.loadBefore, machine.LoadAvg(),
 		round(pct(d.stalls, .99)))
 	p("          at worst %v (the machine's scheduling, shared with whatever else runs on it)", round(pct(d.stalls, 1)))
 
@@ -217,20 +225,20 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 	p("  %-44s %-12d %-12d", "lost: acknowledged, not in the store", lostBy["primary"], lostBy["secondary"])
 	row("3xx answers seen", func(s sim.Stats) int64 { return s.RedirectsSeen })
 	row("TCP connections opened", func(s sim.Stats) int64 { return s.TCPConnectionsOpened })
-	p("  Switchboard's ack time (its own histogram, bucket bounds), whole run: %s", ackLine(r.acks))
+	p("  Switchboard's ack time (its own histogram, bucket bounds), whole run: %s", ackhist.Line(r.acks))
 	if d.burstAcks != nil {
-		p("      during the burst: %s", ackLine(d.burstAcks))
+		p("      during the burst: %s", ackhist.Line(d.burstAcks))
 	}
 	if !d.redisStop.from.IsZero() {
 		p("  while Redis was stopped: %d callbacks answered 503 (%d of them the carrier's retries); none acknowledged",
 			r.redis503, r.redisRetry)
 	}
 	for _, np := range d.s.proxies() {
-		px := np.p
+		px := np.p.Stats()
 		p("  %s: %d connections in, %d out; %d requests moved to another instance, %d held for a restart,",
-			np.name, px.connsIn.Load(), px.connsOut.Load(), px.rerouted.Load(), px.held.Load())
-		p("      %d answered 502, %d 3xx, %d abandoned by their client", px.badGateway.Load(), px.redirects.Load(), px.abandoned.Load())
-		if t := px.errorTally(); len(t) > 0 {
+			np.name, px.ConnsIn, px.ConnsOut, px.Rerouted, px.Held)
+		p("      %d answered 502, %d 3xx, %d abandoned by their client", px.BadGateway, px.Redirects, px.Abandoned)
+		if t := tally(px.Errors); len(t) > 0 {
 			p("      502s: %s", t)
 		}
 	}
@@ -272,6 +280,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) {
 		}
 		p("  DISAGREE %s", s)
 	}
+	return werr
 }
 
 func orNone(t tally) string {

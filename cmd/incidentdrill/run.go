@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
@@ -129,14 +130,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanup()
 
-	loadBefore := loadavg()
+	loadBefore := machine.LoadAvg()
 	s, err := startStack(ctx, o, dir)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
-		t.name, t.at(t.end), o.rate, s.lbURL, s.instances[0].url(), s.instances[0].public, s.instances[1].url(), s.instances[1].public, s.redis.URL())
+	_, _ = fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
+		t.name, t.at(t.end), o.rate, s.lbURL, s.instances[0].url(), s.instances[0].public, s.instances[1].url(), s.instances[1].public, s.redis.URL()) // progress notes; a closed stderr must not stop the drill
 
 	var agents *agentPool
 	agentCtx, stopAgents := context.WithCancel(ctx)
@@ -153,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "incidentdrill: load stopped; waiting for calls to end and callbacks to settle")
+	_, _ = fmt.Fprintln(stderr, "incidentdrill: load stopped; waiting for calls to end and callbacks to settle") // progress notes; a closed stderr must not stop the drill
 	unsettled := settle(ctx, s, o.ring+o.talk+15*time.Second)
 	var stuck []string
 	if agents != nil {
@@ -164,13 +165,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ev := collect(ctx, s, d, unsettled)
 	// Calls whose end the callbacks did not bring are learnt by the reconcilers: give them
 	// the time they need, and no more than a minute past it.
-	fmt.Fprintln(stderr, "incidentdrill: waiting for the store to agree with the carriers")
+	_, _ = fmt.Fprintln(stderr, "incidentdrill: waiting for the store to agree with the carriers") // progress notes; a closed stderr must not stop the drill
 	ev.agreedAfter = awaitAgreement(ctx, s, ev, o.reconcileAfter+60*time.Second)
 	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
 	r.loadBefore = loadBefore
 	stopAgents()
 	command := strings.TrimSpace("go run ./cmd/incidentdrill " + strings.Join(args[1:], " "))
-	r.print(stdout, d, ev, command)
+	if err := r.print(stdout, d, ev, command); err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
 	if missed := r.missed(); len(missed) > 0 {
 		return fmt.Errorf("missed goals:\n  %s", strings.Join(missed, "\n  "))
 	}
@@ -185,12 +188,12 @@ func workDir(ctx context.Context, o *options, stderr io.Writer) (dir string, cle
 		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
 			return "", nil, err
 		}
-		cleanup = func() { os.RemoveAll(dir) }
+		cleanup = func() { _ = os.RemoveAll(dir) } // a temporary directory left behind is harmless
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
 	if o.bin == "" {
-		fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard")
+		_, _ = fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard") // progress notes; a closed stderr must not stop the drill
 		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
 			cleanup()
 			return "", nil, err

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/proxy"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/store/redistest"
 )
@@ -48,14 +50,14 @@ type stack struct {
 	dir                string // logs and the built binary
 	redis              *redistest.Process
 	primary, secondary *sim.Carrier
-	lb                 *proxy   // the load balancer: calls API and softphones
-	lbURL              string   //
-	doors              []*proxy // each instance's front door: its public URL, for carriers
+	lb                 *proxy.Proxy   // the load balancer: calls API and softphones
+	lbURL              string         //
+	doors              []*proxy.Proxy // each instance's front door: its public URL, for carriers
 	instances          []*instance
 	client             *http.Client // for the admin and calls API
 
 	mu      sync.Mutex
-	retired map[string]ackHistogram // ack histograms of instances' earlier lives
+	retired map[string]ackhist.Histogram // ack histograms of instances' earlier lives
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the proxy and the simulators' servers
@@ -96,29 +98,29 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 	// The proxies' addresses first: the instances and the carriers are told them. Each
 	// instance's public URL is its own front door: an agent's media is pointed at the
 	// instance that holds the agent, by that URL, and Twilio signs what it sends over it.
-	listen := func(p *proxy) (string, error) {
+	listen := func(p *proxy.Proxy) (string, error) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
 		}
-		s.wg.Go(func() { p.serve(bg, l) })
+		s.wg.Go(func() { _ = p.Serve(bg, l) }) // ends when bg does; a proxy that fails shows in the report as lost requests
 		return "http://" + l.Addr().String(), nil
 	}
-	var backends []*backend
+	var backends []*proxy.Backend
 	for i := range 2 {
 		addr, err := rig.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
 		name := fmt.Sprintf("sb%d", i+1)
-		b := &backend{name: name, addr: addr}
+		b := proxy.NewBackend(name, addr)
 		backends = append(backends, b)
-		door := newProxy(b)
-		door.hold = doorHold
+		door := proxy.New(b)
+		door.Hold = doorHold
 		if o.mode == "handover" {
 			// No restart is coming: what is sent to the stopped instance fails at once (502),
 			// as at a load balancer with no backend left, instead of waiting for it.
-			door.hold = 0
+			door.Hold = 0
 		}
 		public, err := listen(door)
 		if err != nil {
@@ -139,7 +141,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 				"SWITCHBOARD_RECONCILE_AFTER=" + o.reconcileAfter.String(),
 			}})
 	}
-	s.lb = newProxy(backends...)
+	s.lb = proxy.New(backends...)
 	if s.lbURL, err = listen(s.lb); err != nil {
 		return nil, err
 	}
@@ -154,11 +156,11 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		}
 		srv, url, err := c.ServeLoopback(nil)
 		if err != nil {
-			c.Close()
+			_ = c.Close() // the set-up failed: that error is the one to report
 			return nil, "", err
 		}
-		s.wg.Go(func() { <-bg.Done(); srv.Close() })
-		s.closes = append(s.closes, func() { c.Close() })
+		s.wg.Go(func() { <-bg.Done(); _ = srv.Close() })      // the run is over; a close error changes no figure
+		s.closes = append(s.closes, func() { _ = c.Close() }) // as above
 		return c, url, nil
 	}
 	// Both watch the agents' tone in what their callers hear: the silence while a call moves.
@@ -241,7 +243,7 @@ func (s *stack) do(ctx context.Context, base, method, path string, body any) (in
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the status is what counts
 	out, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, out, err
 }
@@ -249,7 +251,7 @@ func (s *stack) do(ctx context.Context, base, method, path string, body any) (in
 // namedProxy is a proxy with the name the report gives it.
 type namedProxy struct {
 	name string
-	p    *proxy
+	p    *proxy.Proxy
 }
 
 func (s *stack) proxies() []namedProxy {
@@ -290,13 +292,13 @@ func (in *instance) start(ctx context.Context) error {
 	cmd.Env = append(os.Environ(), in.env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, logf
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close() // start failed: that error is the one to report
 		return fmt.Errorf("start %s: %w", in.name, err)
 	}
 	exited := make(chan struct{})
 	go func() { // owned by the instance: stop waits for exited
-		cmd.Wait()
-		logf.Close()
+		_ = cmd.Wait()   // its exit is recorded by how it was stopped (drain or kill)
+		_ = logf.Close() // the log is written by the child; nothing buffered here
 		close(exited)
 	}()
 	in.mu.Lock()
@@ -312,7 +314,7 @@ func (in *instance) start(ctx context.Context) error {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close() // only the status was wanted
 		return resp.StatusCode == http.StatusOK
 	})
 	select {
@@ -340,11 +342,11 @@ func (in *instance) stop() {
 	in.mu.Lock()
 	in.cpu += before
 	in.mu.Unlock()
-	cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; the wait below tells
 	select {
 	case <-exited:
 	case <-time.After(drainTimeout + 3*time.Second):
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // it did not drain in time; it may have exited meanwhile
 		<-exited
 	}
 }
@@ -359,9 +361,9 @@ const preStop = time.Second
 // rotation, SIGTERM (the instance drains), started again on the same address, back in
 // rotation once ready. Its front door holds carriers' requests meanwhile.
 func (s *stack) restart(ctx context.Context, i int) error {
-	in, b := s.instances[i], s.lb.backends[i]
-	b.drained.Store(true)
-	defer b.drained.Store(false)
+	in, b := s.instances[i], s.lb.Backends()[i]
+	b.Drain(true)
+	defer b.Drain(false)
 	sleep(ctx, preStop)
 	s.retire(s.scrapeOne(ctx, in)) // its counters start again from zero
 	in.stop()
@@ -372,7 +374,7 @@ func (s *stack) restart(ctx context.Context, i int) error {
 // finished. The load balancer takes it out of rotation (its health checks fail), and an
 // orchestrator starts it again after down.
 func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
-	in, b := s.instances[i], s.lb.backends[i]
+	in, b := s.instances[i], s.lb.Backends()[i]
 	s.retire(s.scrapeOne(ctx, in)) // its counters die with it
 	in.mu.Lock()
 	cmd, exited := in.cmd, in.exited
@@ -384,10 +386,10 @@ func (s *stack) kill(ctx context.Context, i int, down time.Duration) error {
 	if cmd == nil {
 		return fmt.Errorf("%s is not running", in.name)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Process.Signal(syscall.SIGKILL) // a crash on purpose; it may have exited already, which exited tells
 	<-exited
-	b.drained.Store(true)
-	defer b.drained.Store(false)
+	b.Drain(true)
+	defer b.Drain(false)
 	sleep(ctx, down)
 	return in.start(ctx)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc/agents"
@@ -20,8 +21,8 @@ import (
 type agentCalls struct {
 	st      *store.Redis
 	reg     *carrier.Registry
-	placer  *carrier.Placer
-	actions *carrier.Actions
+	placer  *dispatch.Placer
+	actions *dispatch.Actions
 	log     *slog.Logger
 	// streams builds the media stream URLs a re-point sends: the webhooks server, set by
 	// newWebhooks before anything runs.
@@ -52,20 +53,20 @@ const releaseBudget = 2 * time.Second
 var errRepointRefused = errors.New("re-point refused")
 
 func (a *agentCalls) Place(ctx context.Context, p agents.Placement) error {
-	_, err := a.placer.Place(ctx, carrier.PlaceCall{CallID: p.CallID, To: p.To, Agent: p.Agent, MediaURL: p.MediaURL})
+	_, err := a.placer.Place(ctx, dispatch.PlaceCall{CallID: p.CallID, To: p.To, Agent: p.Agent, MediaURL: p.MediaURL})
 	var invalid *carrier.ValidationError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &invalid):
 		return fmt.Errorf("%w: %s", agents.ErrBadNumber, invalid.Message)
-	case errors.Is(err, carrier.ErrRefused), errors.Is(err, carrier.ErrNoCarrier):
+	case errors.Is(err, dispatch.ErrRefused), errors.Is(err, dispatch.ErrNoCarrier):
 		return &agents.PlaceError{Reason: err.Error()}
 	}
 	return err
 }
 
-// Hangup ends a call at its carrier, through a stored job (carrier.Actions) so that the
+// Hangup ends a call at its carrier, through a stored job (dispatch.Actions) so that the
 // hang-up survives this instance; a call no carrier has yet, or that has ended, is left alone.
 func (a *agentCalls) Hangup(ctx context.Context, callID string) error {
 	c, err := a.st.Call(ctx, callID)

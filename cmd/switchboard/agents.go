@@ -15,6 +15,7 @@ import (
 	"os"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/cmd/internal/procs"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
@@ -30,7 +31,7 @@ type agentSide struct {
 	calls  *agentCalls
 }
 
-func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *carrier.Placer, actions *carrier.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
+func newAgentSide(cfg config, st *store.Redis, reg *carrier.Registry, placer *dispatch.Placer, actions *dispatch.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
 	engine, err := webrtc.NewEngine(webrtc.EngineOptions{
 		// On a loopback public URL (the demo, tests) browser and server share the machine.
 		LoopbackOnly: isLoopback(public),
@@ -106,7 +107,7 @@ func demoAgent(ctx context.Context, st *store.Redis, public string, stdout io.Wr
 	if _, _, err := st.PutAgent(ctx, "demo", "Demo Agent", token, true); err != nil {
 		return fmt.Errorf("demo agent: %w", err)
 	}
-	fmt.Fprintf(stdout, "  softphone (demo agent): %s/agent#token=%s\n", public, token)
+	_, _ = fmt.Fprintf(stdout, "  softphone (demo agent): %s/agent#token=%s\n", public, token) // the banner is advice; a closed stdout must not stop the server
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
+	"github.com/switchboard/switchboard/carrier/reconcile"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/webhooks"
@@ -18,11 +20,11 @@ import (
 // owed after an acknowledgement (jobs in Redis any instance runs), the reconciler, and the
 // webhooks carriers call.
 type carrierSide struct {
-	breakers   *carrier.Breakers
-	router     *carrier.Router
-	placer     *carrier.Placer
-	actions    *carrier.Actions
-	reconciler *carrier.Reconciler
+	breakers   *dispatch.Breakers
+	router     *dispatch.Router
+	placer     *dispatch.Placer
+	actions    *dispatch.Actions
+	reconciler *reconcile.Reconciler
 	hooks      *webhooks.Server // set by newWebhooks, once the agents' side exists
 }
 
@@ -32,21 +34,21 @@ type carrierSide struct {
 func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry, public string,
 	metrics *prometheus.Registry, log *slog.Logger) *carrierSide {
 	c := &carrierSide{}
-	outbound := carrier.NewMetrics(metrics)
-	c.breakers = carrier.NewBreakers(st, carriers, carrier.BreakerOptions{Log: log, Metrics: outbound})
-	c.router = carrier.NewRouter(carriers, c.breakers, nil)
-	c.placer = carrier.NewPlacer(carrier.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
+	outbound := dispatch.NewMetrics(metrics)
+	c.breakers = dispatch.NewBreakers(st, carriers, dispatch.BreakerOptions{Log: log, Metrics: outbound})
+	c.router = dispatch.NewRouter(carriers, c.breakers, nil)
+	c.placer = dispatch.NewPlacer(dispatch.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
 		PublicURL: public, Metrics: outbound, Log: log,
 		TelnyxStreamURL: func(base, carrier, callID string) string { return c.hooks.TelnyxStreamURLAt(base, carrier, callID) }})
 	// Inbound calls are offered to the agents first.
-	c.actions = carrier.NewActions(carrier.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
+	c.actions = dispatch.NewActions(dispatch.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
 		Instance: c.breakers.Instance(),
-		Inbound: carrier.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
+		Inbound: dispatch.PrepareFunc(func(ctx context.Context, j store.Job) (string, bool, error) {
 			return c.hooks.PrepareAnswer(ctx, j)
 		})})
 	// Every call's record right in the end: quiet calls are checked with their carrier.
-	c.reconciler = carrier.NewReconciler(carrier.ReconcilerDeps{Store: st, Registry: carriers, Breakers: c.breakers,
-		After: cfg.reconcileAfter, Metrics: carrier.NewReconcileMetrics(metrics), Log: log})
+	c.reconciler = reconcile.New(reconcile.Deps{Store: st, Registry: carriers, Breakers: c.breakers,
+		After: cfg.reconcileAfter, Metrics: reconcile.NewMetrics(metrics), Log: log})
 	return c
 }
 
@@ -71,10 +73,18 @@ func (c *carrierSide) newWebhooks(st *store.Redis, carriers *carrier.Registry, p
 	agents.calls.streams = c.hooks // re-points build their stream URLs as the answers do
 }
 
-// run starts the side's loops as tasks; they stop when ctx ends.
-func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup) {
-	tasks.Go(func() { c.breakers.Run(ctx) })
-	tasks.Go(func() { c.placer.Run(ctx) })
-	tasks.Go(func() { c.reconciler.Run(ctx) })
-	tasks.Go(func() { c.actions.Run(ctx) })
+// run starts the side's loops as tasks; they stop when ctx ends. A loop that ends with an
+// error (the placer's subscription could not be made) is logged: the others go on.
+func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup, log *slog.Logger) {
+	loop := func(name string, run func(context.Context) error) {
+		tasks.Go(func() {
+			if err := run(ctx); err != nil {
+				log.Error(name+" stopped", "err", err)
+			}
+		})
+	}
+	loop("breakers", c.breakers.Run)
+	loop("placer", c.placer.Run)
+	loop("reconciler", c.reconciler.Run)
+	loop("carrier actions", c.actions.Run)
 }

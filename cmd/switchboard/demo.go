@@ -40,7 +40,7 @@ func startDemoCarriers(ctx context.Context, reg *carrier.Registry, public string
 		TelnyxWebhookURL: public + "/webhooks/" + demoSecondary + "/events",
 		Logger:           log.With("sim", demoSecondary),
 	}); err != nil {
-		d.primary.Close()
+		_ = d.primary.Close() // a close error of a simulator on the way out helps nobody
 		return nil, err
 	}
 	urls := make([]string, 2)
@@ -71,18 +71,18 @@ func startDemoCarriers(ctx context.Context, reg *carrier.Registry, public string
 
 func (d *demoCarriers) close() {
 	for _, s := range d.servers {
-		s.Close()
+		_ = s.Close() // as above
 	}
 	for _, c := range []*sim.Carrier{d.primary, d.secondary} {
 		if c != nil {
-			c.Close()
+			_ = c.Close() // as above
 		}
 	}
 }
 
 // describe tells a newcomer what is running and how to make it ring.
 func (d *demoCarriers) describe(w io.Writer) {
-	fmt.Fprintf(w, "  demo carriers (simulated): %s (twilio kind, primary) at %s, %s (telnyx kind, secondary) at %s\n",
-		demoPrimary, d.urls[0], demoSecondary, d.urls[1])
-	fmt.Fprintf(w, "  make a call come in:  curl -X POST %s/sim/inbound -d '{\"kind\":\"twilio\",\"from\":\"+14155550100\"}'\n", d.urls[0])
+	_, _ = fmt.Fprintf(w, "  demo carriers (simulated): %s (twilio kind, primary) at %s, %s (telnyx kind, secondary) at %s\n",
+		demoPrimary, d.urls[0], demoSecondary, d.urls[1]) // the banner is advice; a closed stdout must not stop the server
+	_, _ = fmt.Fprintf(w, "  make a call come in:  curl -X POST %s/sim/inbound -d '{\"kind\":\"twilio\",\"from\":\"+14155550100\"}'\n", d.urls[0]) // the banner is advice; a closed stdout must not stop the server
 }

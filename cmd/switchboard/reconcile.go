@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/reconcile"
 	"github.com/switchboard/switchboard/webhooks"
 )
 
@@ -14,7 +14,7 @@ import (
 // reaches us when the carrier's final callback is lost.
 type reconcileOnStop struct {
 	next       webhooks.MediaHandler
-	reconciler *carrier.Reconciler
+	reconciler *reconcile.Reconciler
 	log        *slog.Logger
 }
 

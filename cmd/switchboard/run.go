@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,8 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	carrierDB := carrierdb.New(st) // the carrier side's records, on the same Redis
+	defer func() { _ = st.Close() }() // the last thing run does; nothing is left to lose
+	carrierDB := carrierdb.New(st)    // the carrier side's records, on the same Redis
 	adminToken := adminTokenOf(cfg, stdout)
 	metrics := newMetrics()
 
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	defer ln.Close() // on a start-up error; after a shutdown it is closed already
+	defer func() { _ = ln.Close() }() // on a start-up error; after a shutdown it is closed already
 	public := cfg.publicBase(ln.Addr())
 	warnPlainHTTP(public, log)
 
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
 	defer carrierSide.hooks.Close()
-	carrierSide.run(background, &tasks)
+	carrierSide.run(background, &tasks, log)
 	tasks.Go(func() { agents.run(background, log) })
 
 	// The one-command demo: with an embedded Redis and nothing configured, two simulated
@@ -140,7 +141,7 @@ func adminTokenOf(cfg config, stdout io.Writer) string {
 		return cfg.adminToken
 	}
 	token := newToken()
-	fmt.Fprintf(stdout, "SWITCHBOARD_ADMIN_TOKEN is not set; this run's admin token is %s\n", token)
+	_, _ = fmt.Fprintf(stdout, "SWITCHBOARD_ADMIN_TOKEN is not set; this run's admin token is %s\n", token) // the banner is advice; a closed stdout must not stop the server
 	return token
 }
 
@@ -155,16 +156,18 @@ func newMetrics() *prometheus.Registry {
 // printBanner tells the person who started the server where it is and what to try next.
 func printBanner(ctx context.Context, stdout io.Writer, cfg config, addr net.Addr, public, adminToken string,
 	st *store.Redis, carriers *carrier.Registry, demo *demoCarriers) error {
-	fmt.Fprintf(stdout, "Switchboard listening on %s (public URL %s)\n", addr, public)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Switchboard listening on %s (public URL %s)\n", addr, public)
 	// The banner's requests work as printed: a generated token is printed anyway; a configured
 	// one stays out of the output (and the logs that keep it), as the shell variable it is.
 	tokenRef := "$SWITCHBOARD_ADMIN_TOKEN"
 	if cfg.adminToken == "" {
 		tokenRef = adminToken
 	}
-	fmt.Fprintf(stdout, "  health:  %s/healthz\n  calls:   curl -H \"Authorization: Bearer %s\" '%s/api/calls?state=active'\n", public, tokenRef, public)
-	fmt.Fprintf(stdout, "  admin:   %s/admin\n", public)
-	fmt.Fprintf(stdout, "  softphone: %s/agent\n", public)
+	fmt.Fprintf(&b, "  health:  %s/healthz\n  calls:   curl -H \"Authorization: Bearer %s\" '%s/api/calls?state=active'\n", public, tokenRef, public)
+	fmt.Fprintf(&b, "  admin:   %s/admin\n", public)
+	fmt.Fprintf(&b, "  softphone: %s/agent\n", public)
+	_, _ = io.WriteString(stdout, b.String()) // the banner is advice; a closed stdout must not stop the server
 	if st.Embedded() {
 		if err := demoAgent(ctx, st, public, stdout); err != nil {
 			return err

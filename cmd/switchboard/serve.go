@@ -73,7 +73,7 @@ func serve(ctx context.Context, e *echo.Echo, ln net.Listener, signals <-chan os
 	}
 	if err := e.Shutdown(drainCtx); err != nil {
 		log.Warn("drain did not finish; closing what is left", "err", err)
-		e.Close()
+		_ = e.Close() // a hard stop: connections are cut whatever Close reports
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

@@ -14,7 +14,7 @@ import (
 // same bounded stream, so the console shows the whole fleet.
 type Event struct {
 	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"`    // failover, breaker-open, breaker-closed, breaker-probe
+	Kind    string    `json:"kind"`    // failover, breaker-open, breaker-closed, breaker-probe, breaker-forced, action-failed
 	Carrier string    `json:"carrier"` // the carrier the event is about (for a failover: the one failed)
 	Next    string    `json:"next,omitempty"`
 	CallID  string    `json:"call_id,omitempty"`

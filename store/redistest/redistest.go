@@ -110,7 +110,7 @@ func newProcess(bin string) (*process, error) {
 	}
 	port, err := freePort()
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // a temporary directory left behind is harmless
 		return nil, err
 	}
 	return &process{bin: bin, dir: dir, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
@@ -159,15 +159,15 @@ func (p *process) start() error {
 
 func (p *process) stop() {
 	if p.cmd != nil {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		_ = p.cmd.Process.Kill() // it may have exited already; Wait tells
+		_ = p.cmd.Wait()         // killed: its exit status says nothing
 		p.cmd = nil
 	}
 }
 
 func (p *process) remove() {
 	p.stop()
-	os.RemoveAll(p.dir)
+	_ = os.RemoveAll(p.dir) // a temporary directory left behind is harmless
 }
 
 // Process is a redis-server started outside a test, for load commands and drills. Durable
@@ -319,7 +319,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // it only held the port while it was read
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -332,11 +332,11 @@ func waitReady(addr string, within time.Duration) error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
+			_ = c.SetDeadline(time.Now().Add(time.Second)) // a closed connection fails the read it bounds
 			_, err = c.Write([]byte("PING\r\n"))
 			buf := make([]byte, 16)
 			n, rerr := c.Read(buf)
-			c.Close()
+			_ = c.Close() // a probe connection; its close error says nothing about the server
 			if err == nil && rerr == nil && strings.HasPrefix(string(buf[:n]), "+PONG") {
 				return nil
 			}

@@ -32,9 +32,11 @@ func (h *Hub) anchor(ctx context.Context) {
 		leaving := h.leaving
 		h.mu.Unlock()
 		var err error
-		if leaving {
+		switch {
+		case h.stalled.Load():
+		case leaving:
 			err = h.st.LeaveInstances(ctx, h.opts.Instance)
-		} else {
+		default:
 			var lapsed bool
 			if lapsed, err = h.st.InstanceHeartbeat(ctx, h.opts.Instance, h.opts.PublicURL, h.opts.LivenessTTL); err == nil {
 				if lapsed && !first {

@@ -249,3 +249,35 @@ func TestTelnyxCallOutlivesItsStream(t *testing.T) {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 }
+
+// TestInstanceTakenForDeadLetsGo: B, holding the call's media, stalls past its liveness TTL;
+// A takes the call over and the carrier streams it to A, while B's old (Telnyx) stream is
+// still open. When B heartbeats again it learns it was taken for dead and lets go: it closes
+// its old stream and the agent follows the call to A, so only one instance bridges it.
+func TestInstanceTakenForDeadLetsGo(t *testing.T) {
+	ns := redistest.Namespace(t)
+	a := newTestHub(t, ns)
+	b := newTestHub(t, ns)
+	ann := a.agent(t, "ann", 440)
+	ann.Send(map[string]any{"type": msgAvailability, "state": "away"})
+	expect(t, ann, "away", availability("away"))
+	id := b.inbound(t, "+15557654321")
+	old := startStreamOf(t, b.Hub, id, 1000, true)
+	ann.Send(map[string]any{"type": msgAvailability, "state": "available"})
+	expect(t, ann, "ringing", typed(msgRinging, id))
+	ann.Send(map[string]any{"type": msgAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(msgCall, id))
+	hearEachOther(t, old, ann, 1000, 440, "audio through the relay")
+
+	b.stalled.Store(true)
+	redistest.Eventually(t, 5*time.Second, "A re-points the call", a.carriers.has(&a.carriers.repointed, id))
+	stream := startStreamOf(t, a.Hub, id, 1000, true)
+	b.stalled.Store(false)
+	redistest.Eventually(t, 5*time.Second, "B closes its old stream", old.isClosed)
+	ann.Agent.ResetRecording()
+	hearEachOther(t, stream, ann, 1000, 440, "audio both ways on A")
+	noEnded(t, ann, id)
+	if b.held(id) != nil {
+		t.Fatal("B still holds the call")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/call"
@@ -121,6 +122,7 @@ type Hub struct {
 	calls    map[string]*heldCall // by call id
 	closed   bool
 	leaving  bool           // Handover began: no more heartbeats or claims
+	stalled  atomic.Bool    // tests: the instance stops heartbeating and claiming, as if stalled
 	wg       sync.WaitGroup // timers, relays and background work
 	done     chan struct{}  // closed when the hub shuts down
 	wake     chan struct{}  // queued calls may find an agent now

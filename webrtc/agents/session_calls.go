@@ -60,9 +60,6 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	s.callEnded(ctx, c.id, reasonMediaLost)
 }
 
-// errJoining is joinMedia's answer when the call's media is joined already, or being joined.
-var errJoining = errors.New("agents: the call's media is being joined already")
-
 // joinMedia makes the path to call c's media, and the bridge to the session's peer.
 func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	s.mu.Lock()

@@ -34,7 +34,7 @@ func FreeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // it only held the port while it was read
 	return l.Addr().String(), nil
 }
 

@@ -7,13 +7,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 )
 
-// breakerAdmin is the carriers' breakers; *carrier.Breakers implements it.
+// breakerAdmin is the carriers' breakers; *dispatch.Breakers implements it.
 type breakerAdmin interface {
-	Status(ctx context.Context, carrier string) (carrier.BreakerStatus, error)
-	Force(ctx context.Context, carrier string, f carrier.Force, actor string) error
+	Status(ctx context.Context, carrier string) (dispatch.BreakerStatus, error)
+	Force(ctx context.Context, carrier string, f dispatch.Force, actor string) error
 }
 
 func HandleGetBreaker(d Deps) echo.HandlerFunc {
@@ -30,7 +30,7 @@ func HandleGetBreaker(d Deps) echo.HandlerFunc {
 func HandleListBreakers(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		all := d.Carriers.All()
-		out := make([]carrier.BreakerStatus, 0, len(all))
+		out := make([]dispatch.BreakerStatus, 0, len(all))
 		for _, cfg := range all {
 			st, err := d.Breakers.Status(c.Request().Context(), cfg.ID)
 			if err != nil {
@@ -52,7 +52,7 @@ func HandleForceBreaker(d Deps) echo.HandlerFunc {
 		if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<10)).Decode(&body); err != nil {
 			return fail(c, d.Log, errorf(codeInvalid, `want {"state":"open"|"closed"|"auto"}`))
 		}
-		f, err := carrier.ParseForce(body.State)
+		f, err := dispatch.ParseForce(body.State)
 		if err != nil {
 			return fail(c, d.Log, &Error{Code: codeInvalid, Message: `want {"state":"open"|"closed"|"auto"}`,
 				Fields: []FieldError{{Field: "state", Message: "want open, closed or auto"}}})

@@ -7,13 +7,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 )
 
-// router orders carriers for a call; *carrier.Router implements it.
+// router orders carriers for a call; *dispatch.Router implements it.
 type router interface {
-	Route() carrier.Route
+	Route() dispatch.Route
 }
 
 // routeAnswer is the dry run: the carrier a call to To would try first now, the order of
@@ -23,7 +24,7 @@ type routeAnswer struct {
 	To      string `json:"to"`
 	Carrier string `json:"carrier"` // "" when no carrier would take it
 	Reason  string `json:"reason"`
-	carrier.Route
+	dispatch.Route
 }
 
 func HandleRoute(d Deps) echo.HandlerFunc {
@@ -44,7 +45,7 @@ func HandleRoute(d Deps) echo.HandlerFunc {
 			if peers := samePriority(r.Candidates, first.Priority); peers > 1 {
 				a.Reason += "; drawn by weight (" + strconv.Itoa(first.Weight) + ") among " + strconv.Itoa(peers) + " carriers of that priority"
 			}
-			if first.Breaker == carrier.BreakerHalfOpen {
+			if first.Breaker == dispatch.BreakerHalfOpen {
 				a.Reason += "; half-open: this call would be the trial call"
 			}
 		}
@@ -52,7 +53,7 @@ func HandleRoute(d Deps) echo.HandlerFunc {
 	}
 }
 
-func samePriority(cs []carrier.Candidate, p int) int {
+func samePriority(cs []dispatch.Candidate, p int) int {
 	n := 0
 	for _, c := range cs {
 		if c.Priority == p {

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -29,7 +30,7 @@ const token = "api-test-token-0123456789"
 type fixture struct {
 	srv      *httptest.Server
 	st       *store.Redis
-	breakers *carrier.Breakers
+	breakers *dispatch.Breakers
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -40,9 +41,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), log)
-	breakers := carrier.NewBreakers(carrierdb.New(st), reg, carrier.BreakerOptions{Log: log})
-	router := carrier.NewRouter(reg, breakers, nil)
-	placer := carrier.NewPlacer(carrier.PlacerDeps{Store: carrierdb.New(st), Registry: reg, Breakers: breakers, Router: router,
+	breakers := dispatch.NewBreakers(carrierdb.New(st), reg, dispatch.BreakerOptions{Log: log})
+	router := dispatch.NewRouter(reg, breakers, nil)
+	placer := dispatch.NewPlacer(dispatch.PlacerDeps{Store: carrierdb.New(st), Registry: reg, Breakers: breakers, Router: router,
 		PublicURL: "http://127.0.0.1:9", Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

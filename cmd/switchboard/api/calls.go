@@ -76,7 +76,7 @@ func HandleCallsPost(d Deps) echo.HandlerFunc {
 		var peek struct {
 			Agent string `json:"agent"`
 		}
-		json.Unmarshal(raw, &peek)
+		_ = json.Unmarshal(raw, &peek) // a peek only: the handler it routes to decodes the body and reports errors
 		c.Request().Body = io.NopCloser(bytes.NewReader(raw))
 		if peek.Agent != "" {
 			return forAgent(c)

@@ -9,7 +9,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 )
 
-// hangupQueue stores the job that ends a call at its carrier; *carrier.Actions implements it.
+// hangupQueue stores the job that ends a call at its carrier; *dispatch.Actions implements it.
 type hangupQueue interface {
 	Hangup(ctx context.Context, c call.Call, by string) error
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -32,7 +33,7 @@ func TestHangupRoute(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	reg := carrier.NewRegistry(carrierdb.New(st), nil, log)
-	actions := carrier.NewActions(carrier.ActionDeps{Store: carrierdb.New(st), Registry: reg, Instance: "test"})
+	actions := dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(st), Registry: reg, Instance: "test"})
 	e := echo.New()
 	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
 	srv := httptest.NewServer(e)

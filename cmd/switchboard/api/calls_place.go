@@ -9,12 +9,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
-	"github.com/switchboard/switchboard/carrier"
+	"github.com/switchboard/switchboard/carrier/dispatch"
 )
 
-// placer places outbound calls; *carrier.Placer implements it.
+// placer places outbound calls; *dispatch.Placer implements it.
 type placer interface {
-	Place(ctx context.Context, req carrier.PlaceCall) (call.Call, error)
+	Place(ctx context.Context, req dispatch.PlaceCall) (call.Call, error)
 }
 
 // handlePlaceCall places an outbound call and answers once a carrier accepted it (201 with
@@ -34,14 +34,14 @@ func handlePlaceCall(d Deps) echo.HandlerFunc {
 		if err := dec.Decode(&body); err != nil {
 			return fail(c, d.Log, errorf(codeInvalid, `want {"to":"+15551234567","agent":"...","from":"..."}: `+decodeMessage(err)))
 		}
-		placed, err := d.Placer.Place(c.Request().Context(), carrier.PlaceCall{To: body.To, From: body.From, Agent: body.Agent})
+		placed, err := d.Placer.Place(c.Request().Context(), dispatch.PlaceCall{To: body.To, From: body.From, Agent: body.Agent})
 		var apiErr *Error
 		switch {
 		case err == nil:
 			return c.JSON(http.StatusCreated, placed)
-		case errors.Is(err, carrier.ErrNoCarrier):
+		case errors.Is(err, dispatch.ErrNoCarrier):
 			apiErr = errorf(codeUnavailable, err.Error())
-		case errors.Is(err, carrier.ErrRefused):
+		case errors.Is(err, dispatch.ErrRefused):
 			apiErr = errorf(codeRejected, err.Error())
 		default:
 			return fail(c, d.Log, err)

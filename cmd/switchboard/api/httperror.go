@@ -55,9 +55,9 @@ func HTTPErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			message = http.StatusText(status)
 		}
 		if c.Request().Method == http.MethodHead {
-			c.NoContent(status)
+			_ = c.NoContent(status) // the client has gone if the answer cannot be written; nothing to tell it
 			return
 		}
-		c.JSON(status, map[string]*Error{"error": {Code: code, Message: message}})
+		_ = c.JSON(status, map[string]*Error{"error": {Code: code, Message: message}}) // as above
 	}
 }
