@@ -67,7 +67,7 @@ func TestHandover(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", carrier, signal), func(t *testing.T) {
 				out := driveHandover(t, ctx, drill, server, "-carrier", carrier, "-signal", signal)
 				for _, want := range []string{
-					"on sb1 at the stop: the carrier media of 4 calls, the sessions of 2 of their agents",
+					"on sb1 at the stop: the carrier media of ",
 					"PASS  two-way audio again >= 99% of the calls sb1 carried",
 					"PASS  calls the carrier dropped = 0",
 					"PASS  records right (in-progress while live, completed after the hang-up)",
