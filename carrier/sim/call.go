@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -109,7 +110,7 @@ type call struct {
 
 	ctrl     chan *action
 	finished chan struct{} // closed when run returns
-	outbox   *outbox
+	outbox   *delivery.Queue
 	digits   chan string // DTMF for the open media stream
 
 	// toneMu guards tone, the caller's voice: one generator per call, not per stream, so the
@@ -140,7 +141,7 @@ func (c *Carrier) newCall(kind Kind, inbound bool, from, to string) *call {
 		created:  time.Now(),
 		ctrl:     make(chan *action),
 		finished: make(chan struct{}),
-		outbox:   newOutbox(),
+		outbox:   delivery.NewQueue(),
 		digits:   make(chan string, 32),
 		status:   statusQueued,
 	}
@@ -182,7 +183,7 @@ func ack(a *action, err error) {
 
 func (k *call) run(ctx context.Context) {
 	defer close(k.finished)
-	defer k.outbox.close()
+	defer k.outbox.Close()
 	switch {
 	case k.inbound && k.kind == Twilio:
 		k.setStatus(statusRinging)
@@ -380,9 +381,12 @@ func (k *call) emit(ev string) {
 // queue hands a fired callback to the call's delivery goroutine.
 func (k *call) queue(cb *callback, firedAt time.Time) {
 	f, _ := k.c.faultsNow()
-	cb.notBefore = firedAt.Add(f.CallbackDelay)
 	k.c.count(func(s *Stats) { s.CallbacksByEvent[cb.event]++ })
-	k.outbox.push(cb)
+	k.outbox.Push(&delivery.Callback{
+		Method: cb.method, URL: cb.url, NotBefore: firedAt.Add(f.CallbackDelay),
+		RetryBusy: cb.kind == Telnyx, Render: cb.render,
+		Record: func(r delivery.Result) { k.c.recordAttempt(cb, r) },
+	})
 }
 
 // note keeps something worth knowing about the call for its report: an application error,

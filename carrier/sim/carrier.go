@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 )
 
 // Kind is the carrier API a call is made through.
@@ -82,7 +84,7 @@ type Carrier struct {
 	priv ed25519.PrivateKey
 	pub  ed25519.PublicKey
 	mux  *http.ServeMux
-	out  *sender
+	out  *delivery.Sender
 	// userID is the Telnyx account's user id, which Telnyx media start and stop frames carry.
 	userID string
 
@@ -196,7 +198,7 @@ func (c *Carrier) Close() error {
 	}
 	c.cancel()
 	c.wg.Wait()
-	c.out.close()
+	c.out.Close()
 	return nil
 }
 
@@ -241,7 +243,7 @@ func (c *Carrier) start(k *call) error {
 	}()
 	go func() {
 		defer c.wg.Done()
-		k.deliver(c.ctx)
+		c.out.Deliver(c.ctx, k.outbox)
 	}()
 	return nil
 }

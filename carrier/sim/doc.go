@@ -31,6 +31,8 @@
 // A callback whose connection fails is retried once; Telnyx webhooks answered with 408, 429
 // or 5xx are also retried twice with a short backoff. Twilio callbacks are signed with
 // X-Twilio-Signature, Telnyx webhooks with telnyx-signature-ed25519 over "timestamp|body".
+// The sending itself (client, queues, retries, delivery faults, signing) is the internal
+// package delivery; this package builds each callback and keeps the record of its attempts.
 //
 // # Media
 //

@@ -59,7 +59,7 @@ func (c *Carrier) Stats() Stats {
 	s.CallbacksByEvent = maps.Clone(s.CallbacksByEvent)
 	s.CallbackHTTPStatus = maps.Clone(s.CallbackHTTPStatus)
 	c.mu.Unlock()
-	s.TCPConnectionsOpened = c.out.conns.Load()
+	s.TCPConnectionsOpened = c.out.Conns()
 	return s
 }
 

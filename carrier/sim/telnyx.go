@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 )
 
 // telnyxCommand is the body of a Telnyx dial or call command; each reads the fields it knows.
@@ -357,13 +359,7 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 			e := env
 			e.Meta.Attempt = attempt
 			body, _ := json.Marshal(e)
-			ts, sig := signTelnyx(k.c.priv, time.Now(), body)
-			h := http.Header{}
-			h.Set("Content-Type", "application/json")
-			h.Set("User-Agent", "telnyx-webhooks")
-			h.Set("Telnyx-Signature-Ed25519", sig)
-			h.Set("Telnyx-Timestamp", ts)
-			return body, h
+			return body, delivery.TelnyxHeaders(k.c.priv, time.Now(), body)
 		},
 	}, now)
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/carrier/sim/internal/delivery"
 )
 
 const twilioAPIVersion = "2010-04-01"
@@ -349,35 +351,12 @@ func (k *call) twilioCallback(ev string) {
 		}
 	}
 	k.mu.Unlock()
-	method, target, body, h := twilioRequest(k.c.cfg.AuthToken, k.statusMethod, k.statusURL, v)
+	method, target, body, h := delivery.TwilioRequest(k.c.cfg.AuthToken, k.statusMethod, k.statusURL, v, newUUID())
 	k.queue(&callback{
 		kind: Twilio, callSID: k.sid, eventID: fmt.Sprintf("%s:%d:%s", k.sid, seq, status),
 		event: status, seq: seq, method: method, url: target,
 		render: func(int) ([]byte, http.Header) { return body, h },
 	}, now)
-}
-
-// twilioRequest builds a signed Twilio request: POST with a form body, or GET with the
-// parameters in the query. The fragment (Twilio's connection overrides) is dropped.
-func twilioRequest(token, method, rawURL string, params url.Values) (string, string, []byte, http.Header) {
-	target := stripFragment(rawURL)
-	h := http.Header{}
-	h.Set("User-Agent", "TwilioProxy/1.1")
-	h.Set("I-Twilio-Idempotency-Token", newUUID())
-	var body []byte
-	if method == http.MethodGet {
-		sep := "?"
-		if strings.Contains(target, "?") {
-			sep = "&"
-		}
-		target += sep + params.Encode()
-		h.Set("X-Twilio-Signature", TwilioSignature(token, target, nil))
-	} else {
-		body = []byte(params.Encode())
-		h.Set("Content-Type", "application/x-www-form-urlencoded")
-		h.Set("X-Twilio-Signature", TwilioSignature(token, target, params))
-	}
-	return method, target, body, h
 }
 
 // fetchTwiML asks Switchboard what to do with the call (or takes the TwiML the call was
@@ -395,15 +374,15 @@ func (k *call) fetchTwiMLFrom(ctx context.Context, voiceMethod, voiceURL string)
 	k.mu.Lock()
 	v := k.twilioParams()
 	k.mu.Unlock()
-	method, target, body, h := twilioRequest(k.c.cfg.AuthToken, voiceMethod, voiceURL, v)
+	method, target, body, h := delivery.TwilioRequest(k.c.cfg.AuthToken, voiceMethod, voiceURL, v, newUUID())
 	k.c.count(func(s *Stats) { s.VoiceRequests++ })
 	doc, err := func() (*twimlNode, error) {
 		if _, out := k.c.faultsNow(); out {
 			return nil, errors.New("11200: carrier outage, TwiML not fetched")
 		}
-		status, answer, err := k.c.out.exchange(ctx, method, target, body, h)
-		if isConnectError(err) { // Twilio makes two connection attempts
-			status, answer, err = k.c.out.exchange(ctx, method, target, body, h)
+		status, answer, err := k.c.out.Exchange(ctx, method, target, body, h)
+		if delivery.IsConnectError(err) { // Twilio makes two connection attempts
+			status, answer, err = k.c.out.Exchange(ctx, method, target, body, h)
 		}
 		switch {
 		case err != nil:

@@ -45,7 +45,7 @@ func randomHex(n int) string {
 
 // newDeployment starts n instances with env; the simulator sends its inbound calls to the
 // instance numbered webhooks.
-func newDeployment(t *testing.T, n, webhooks int, env map[string]string) *deployment {
+func newDeployment(t *testing.T, n, webhooks int, env map[string]string, tweaks ...func(*sim.Config)) *deployment {
 	t.Helper()
 	ns := redistest.Namespace(t)
 	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
@@ -89,9 +89,13 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string) *deploy
 		d.instances = append(d.instances, start(t, vars))
 	}
 	base := d.instances[webhooks].base
-	c, err := sim.New(sim.Config{AccountSID: sid, AuthToken: token, Ring: 200 * time.Millisecond,
+	cfg := sim.Config{AccountSID: sid, AuthToken: token, Ring: 200 * time.Millisecond,
 		TwilioVoiceURL: base + "/webhooks/simtw/voice", TwilioStatusURL: base + "/webhooks/simtw/status",
-		TelnyxAPIKey: txAPIKey, ConnectionID: txConnection, TelnyxPrivateKey: txKey, TelnyxWebhookURL: base + "/webhooks/simtx/events"})
+		TelnyxAPIKey: txAPIKey, ConnectionID: txConnection, TelnyxPrivateKey: txKey, TelnyxWebhookURL: base + "/webhooks/simtx/events"}
+	for _, f := range tweaks {
+		f(&cfg)
+	}
+	c, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ const (
 
 type streamRef struct {
 	s        carrierStream
-	outlived bool // the call outlives the stream (Telnyx)
+	outlived bool // the call outlives the stream (see outlivedStream)
 }
 type sinkRef struct{ s mediaSink }
 
@@ -95,7 +95,7 @@ type heldCall struct {
 	phase                            heldPhase
 	agent, agentInstance             string
 	ringTimer, queueTimer, lostTimer *time.Timer
-	streamTimer                      *time.Timer // a Telnyx call between two streams
+	streamTimer                      *time.Timer // a call between two streams
 	tone                             *tonePlayer
 }
 
@@ -314,8 +314,9 @@ func (c *heldCall) detach(sink mediaSink) {
 	}
 }
 
-// outlivedStream is a carrier stream whose end does not by itself end the call: a Telnyx
-// call outlives its streams (one may be started again on the live call).
+// outlivedStream is a carrier stream whose end does not by itself end the call: a Telnyx call
+// stays up without media until a new stream or a hang-up, and a Twilio call waits in the
+// <Pause> after </Connect> for a re-point (webhooks.MediaStream says so for both).
 type outlivedStream interface{ CallOutlivesStream() bool }
 
 // streamStarted takes the call's carrier media stream.
@@ -359,7 +360,7 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 }
 
 // streamReceiver takes one carrier stream's frames for its call; a call may have several
-// streams one after another (re-pointed, or a Telnyx stream started again).
+// streams one after another (re-pointed, or its stream started again).
 type streamReceiver struct {
 	c   *heldCall
 	ref *streamRef
@@ -393,10 +394,9 @@ func (c *heldCall) DTMF(digit string) {
 
 // stopped: the carrier's stream ref ended. For a call re-anchored on another instance (this
 // one is stopping, or was taken for dead) that is the carrier moving the stream there: the
-// call lets go here, quietly. Otherwise a Twilio stream's end means the call ended (its
-// <Connect> is over); a Telnyx call outlives its stream, so it ends with its record (the
-// call-ended wake-up, callChanged), and if it is still live a while later its stream is
-// asked for again.
+// call lets go here, quietly. A call that outlives its stream ends with its record (the
+// call-ended wake-up, callChanged), and if it is still live a while later its stream is asked
+// for again. Any other stream's end is the end of the call.
 func (c *heldCall) stopped(ref *streamRef) {
 	if r := c.stream.Load(); r != ref {
 		return // an earlier stream, already replaced
@@ -415,11 +415,11 @@ func (c *heldCall) stopped(ref *streamRef) {
 	}
 }
 
-// streamGrace is how long a Telnyx call whose stream stopped waits for its record to end (or
-// for a new stream) before its stream is asked for again.
+// streamGrace is how long a call whose stream stopped waits for its record to end (or for a
+// new stream) before its stream is asked for again.
 const streamGrace = 3 * time.Second
 
-// streamLost: a Telnyx call's stream stopped but the call lives on.
+// streamLost: a call's stream stopped but the call lives on.
 func (c *heldCall) streamLost(ref *streamRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
