@@ -30,7 +30,7 @@ func (s *session) newBridgeLocked(c *agentCall) *webrtc.Bridge {
 // media comes back on a survivor (anchor.go): the session waits for it.
 func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	err := s.joinMedia(ctx, c)
-	if err == nil {
+	if err == nil || errors.Is(err, errNotTheCall) {
 		return
 	}
 	s.mu.Lock()
@@ -60,12 +60,15 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	s.callEnded(ctx, c.id, reasonMediaLost)
 }
 
+// errNotTheCall: the session is no longer on the call (it ended, or the session closed).
+var errNotTheCall = errors.New("agents: the session is not on that call")
+
 // joinMedia makes the path to call c's media, and the bridge to the session's peer.
 func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	s.mu.Lock()
 	if s.call != c || s.closed {
 		s.mu.Unlock()
-		return errCallOver
+		return errNotTheCall
 	}
 	if c.joining || c.path != nil {
 		s.mu.Unlock()
@@ -178,7 +181,7 @@ func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
 			s.mu.Lock()
 			c.holder, c.holderURL = o.Holder, o.HolderURL
 			s.mu.Unlock()
-			if err = s.joinMedia(ctx, c); err == nil {
+			if err = s.joinMedia(ctx, c); err == nil || errors.Is(err, errNotTheCall) {
 				return
 			}
 		}
