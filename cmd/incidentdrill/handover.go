@@ -72,16 +72,17 @@ type movedCall struct {
 
 	movedAt time.Time // when the carrier's stream was seen away from sb1
 	back    bool      // two-way audio again before the hang-up
-	// backAfter is from the stop to the end of the last silence, the later of the two sides.
-	backAfter            time.Duration
-	callerGap, agentGap  time.Duration // the silence the stop made, each side
-	droppedBy            string        // the carrier ended it before the hang-up: its status
-	liveState, endState  string        // the record while live (after the stop), and at the end
-	carrierStatus        string        // the carrier's last word
-	callerEnded, hungUp  time.Time
-	refusedOutcomeSource string // hangup-at-kill: the last history entry's source
+	// backAfter is from the stop to the end of the silence it made, the later of the two sides.
+	backAfter           time.Duration
+	callerGap, agentGap time.Duration // the silence the stop made, each side
+	droppedBy           string        // the carrier ended it before the hang-up: its status
+	liveState, endState string        // the record while live (after the stop), and at the end
+	carrierStatus       string        // the carrier's last word
+	lastSource          string        // where the record's last history entry came from
 }
 
+// handoverRun is one run of the hand-over mode: the stack, the carrier of its calls, and
+// what became of them.
 type handoverRun struct {
 	s         *stack
 	o         options
@@ -317,7 +318,6 @@ func (h *handoverRun) stop(ctx context.Context, logf func(string, ...any)) error
 		// The callers give up the moment the instance goes: no survivor has claimed their
 		// calls yet, so every re-point finds the call over.
 		for _, c := range h.calls {
-			c.callerEnded = time.Now()
 			if err := h.c.Hangup(c.sid); err != nil {
 				h.notes = append(h.notes, fmt.Sprintf("caller of %s did not hang up: %v", c.id, err))
 			}
@@ -390,7 +390,6 @@ func (h *handoverRun) finish(ctx context.Context, logf func(string, ...any)) {
 		at := time.Now()
 		for _, c := range h.calls {
 			c.agent.ear.Finish(at)
-			c.hungUp = time.Now()
 			if err := h.c.Hangup(c.sid); err != nil && c.droppedBy == "" {
 				h.notes = append(h.notes, fmt.Sprintf("caller of %s did not hang up: %v", c.id, err))
 			}
@@ -409,7 +408,7 @@ func (h *handoverRun) finish(ctx context.Context, logf func(string, ...any)) {
 			if rec, err := h.record(ctx, c.id); err == nil {
 				c.endState = rec.State
 				if n := len(rec.History); n > 0 {
-					c.refusedOutcomeSource = rec.History[n-1].Source
+					c.lastSource = rec.History[n-1].Source
 				}
 			}
 			if c.endState != "completed" || c.carrierStatus != "completed" {
@@ -589,7 +588,7 @@ func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []go
 		p("  the callers hung up at the stop; re-points the carrier refused (the instances' logs): %d of %d calls", refused, len(carried))
 		sources := tally{}
 		for _, c := range carried {
-			sources[c.refusedOutcomeSource]++
+			sources[c.lastSource]++
 		}
 		p("  last entry of each record's history, by source: %v", sources)
 		goals = append(goals,
