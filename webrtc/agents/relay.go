@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,8 +85,15 @@ func (h *Hub) dialRelay(ctx context.Context, holderURL, callID, agent string, si
 		_ = resp.Body.Close() // the status line is all we read of a refusal
 	}
 	if err != nil {
-		if resp != nil {
+		// The holder's own answer (no such call, a bad token) is a refusal. A 5xx is not the
+		// holder speaking: a load balancer or front door in front of a dead instance answers
+		// 502/503, and the call is about to be re-anchored, so it is waited for as an
+		// unreachable holder is.
+		if resp != nil && resp.StatusCode < 500 {
 			return nil, &relayRefused{"agents: relay to " + holderURL + " refused: " + resp.Status}
+		}
+		if resp != nil {
+			return nil, fmt.Errorf("agents: relay to %s: %s: %w", holderURL, resp.Status, err)
 		}
 		return nil, err
 	}
