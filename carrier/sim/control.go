@@ -22,6 +22,9 @@ type InboundRequest struct {
 	// StatusCallbackEvents (Twilio) are the events reported to Config.TwilioStatusURL;
 	// like a Twilio number's status callback, by default only completed.
 	StatusCallbackEvents []string `json:"status_callback_events,omitempty"`
+	// HangupAfter, when set, is how long this caller stays once its call is live (waiting in
+	// a queue included), instead of Config.HangupAfter. JSON: nanoseconds.
+	HangupAfter time.Duration `json:"hangup_after,omitempty"`
 }
 
 // Inbound places a call to Switchboard and returns its sid (Twilio CallSid or Telnyx
@@ -37,6 +40,9 @@ func (c *Carrier) Inbound(req InboundRequest) (string, error) {
 		to = "+14155550199"
 	}
 	k := c.newCall(req.Kind, true, from, to)
+	if req.HangupAfter > 0 {
+		k.hangupAfter = req.HangupAfter
+	}
 	switch req.Kind {
 	case Twilio:
 		if c.cfg.TwilioVoiceURL == "" {

@@ -19,6 +19,7 @@ type options struct {
 	bin         string
 	rate        int
 	ring, talk  time.Duration
+	inboundTalk time.Duration // how long the agents' callers stay; -talk when 0
 	warmup      time.Duration
 	tail        time.Duration
 	restart     bool
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 8 short)")
 	fs.DurationVar(&o.ring, "ring", 3*time.Second, "how long a callee rings before answering (keep it above the callback deadline, 2s)")
 	fs.DurationVar(&o.talk, "talk", 3*time.Second, "how long the far end stays on a call: after the answer, or for an inbound caller from the start, waiting included")
+	fs.DurationVar(&o.inboundTalk, "inbound-talk", 0, "how long the agents' inbound callers stay, waiting included (0: -talk); longer calls are still up when sb1 is killed, for the hand-over goal")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load on a healthy primary before the timeline starts")
 	fs.DurationVar(&o.tail, "tail", 4*time.Second, "load after the timeline ends, to see traffic return to the primary")
 	fs.BoolVar(&o.restart, "restart-instance", true, "restart instance sb2 (SIGTERM, drain, start) mid-run")
@@ -108,6 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !set["inbound-rate"] {
 		o.inboundRate = defaultInbound[o.mode]
 	}
+	if o.inboundTalk <= 0 {
+		o.inboundTalk = o.talk
+	}
 	if !set["redis-stop"] {
 		o.redisStop = t.redisStopFor
 	}
@@ -155,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	_, _ = fmt.Fprintln(stderr, "incidentdrill: load stopped; waiting for calls to end and callbacks to settle") // progress notes; a closed stderr must not stop the drill
-	unsettled := settle(ctx, s, o.ring+o.talk+15*time.Second)
+	unsettled := settle(ctx, s, o.ring+max(o.talk, o.inboundTalk)+15*time.Second)
 	var stuck []string
 	if agents != nil {
 		// Every call has ended: each agent must be back to available once its wrap-up
