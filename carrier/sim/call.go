@@ -97,6 +97,8 @@ type call struct {
 	created  time.Time
 	// timeout is how long the call rings unanswered before it gives up.
 	timeout time.Duration
+	// hangupAfter, when set, is how long the far end stays once the call is live.
+	hangupAfter time.Duration
 
 	// Twilio: where TwiML comes from (or the TwiML itself) and where callbacks go.
 	voiceMethod, voiceURL   string
@@ -137,13 +139,14 @@ type call struct {
 func (c *Carrier) newCall(kind Kind, inbound bool, from, to string) *call {
 	k := &call{
 		c: c, kind: kind, inbound: inbound, from: from, to: to,
-		outcome:  outcomeFor(to),
-		created:  time.Now(),
-		ctrl:     make(chan *action),
-		finished: make(chan struct{}),
-		outbox:   delivery.NewQueue(),
-		digits:   make(chan string, 32),
-		status:   statusQueued,
+		outcome:     outcomeFor(to),
+		created:     time.Now(),
+		ctrl:        make(chan *action),
+		finished:    make(chan struct{}),
+		outbox:      delivery.NewQueue(),
+		digits:      make(chan string, 32),
+		status:      statusQueued,
+		hangupAfter: c.cfg.HangupAfter,
 	}
 	if !c.cfg.Echo {
 		k.tone = media.NewTone(c.cfg.ToneHz, 0.5)
@@ -258,7 +261,8 @@ func (k *call) ring(ctx context.Context, d time.Duration) bool {
 }
 
 // live runs a call whose parties can talk: conv does what the call is for (runs TwiML,
-// streams media) until it returns, either side hangs up, Config.HangupAfter passes, or the
+// streams media) until it returns, either side hangs up, its hang-up time passes
+// (Config.HangupAfter, or its InboundRequest's), or the
 // carrier closes. An actReplace stops conv (its open stream says stop and closes) and runs
 // the action's conv instead, as Twilio does with a call update and Telnyx with
 // streaming_start.
@@ -279,7 +283,7 @@ func (k *call) live(ctx context.Context, conv func(context.Context)) {
 	begin(conv)
 	defer func() { stop() }()
 	var farEnd <-chan time.Time
-	if d := k.c.cfg.HangupAfter; d > 0 {
+	if d := k.hangupAfter; d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		farEnd = t.C

@@ -22,6 +22,9 @@ type InboundRequest struct {
 	// StatusCallbackEvents (Twilio) are the events reported to Config.TwilioStatusURL;
 	// like a Twilio number's status callback, by default only completed.
 	StatusCallbackEvents []string `json:"status_callback_events,omitempty"`
+	// HangupAfter, when set, is how long this caller stays once its call is live (waiting in
+	// a queue included), instead of Config.HangupAfter. JSON: nanoseconds.
+	HangupAfter time.Duration `json:"hangup_after,omitempty"`
 }
 
 // Inbound places a call to Switchboard and returns its sid (Twilio CallSid or Telnyx
@@ -37,6 +40,9 @@ func (c *Carrier) Inbound(req InboundRequest) (string, error) {
 		to = "+14155550199"
 	}
 	k := c.newCall(req.Kind, true, from, to)
+	if req.HangupAfter > 0 {
+		k.hangupAfter = req.HangupAfter
+	}
 	switch req.Kind {
 	case Twilio:
 		if c.cfg.TwilioVoiceURL == "" {
@@ -138,10 +144,13 @@ type Report struct {
 	// arrived, or frames without the tone), by arrival time; the shortest counted is
 	// media.ToneGapMin. A hand-over between instances shows as one gap. Empty when the tone
 	// never stopped, or was never heard, or nothing is watched.
-	ToneGaps       []media.ToneGap `json:"tone_gaps,omitempty"`
-	MarksReceived  int             `json:"marks_received"`
-	ClearsReceived int             `json:"clears_received"`
-	DigitsSent     string          `json:"digits_sent,omitempty"`
+	ToneGaps []media.ToneGap `json:"tone_gaps,omitempty"`
+	// ToneHeardAt, with Config.WatchHz, is when the last frame with the watched tone arrived:
+	// a drill tells a call whose audio is back from one still silent by it. Zero if never.
+	ToneHeardAt    time.Time `json:"tone_heard_at,omitzero"`
+	MarksReceived  int       `json:"marks_received"`
+	ClearsReceived int       `json:"clears_received"`
+	DigitsSent     string    `json:"digits_sent,omitempty"`
 	// StatusLookups counts the REST status look-ups of the call (Twilio's fetch, Telnyx's
 	// retrieve call status): what a reconciler costs the carrier.
 	StatusLookups int `json:"status_lookups"`
@@ -193,8 +202,9 @@ func (k *call) report() Report {
 	hz, power := m.dominant()
 	loudHz, loudPower := m.loudest()
 	var gaps []media.ToneGap
+	var heard time.Time
 	if m.watch != nil {
-		gaps = m.watch.Gaps()
+		gaps, heard = m.watch.Gaps(), m.watch.LastHeard()
 	}
 	return Report{
 		SID: k.sid, Kind: k.kind, Direction: direction, From: k.from, To: k.to, Status: k.status,
@@ -203,7 +213,7 @@ func (k *call) report() Report {
 		StreamURL: m.url, StreamsOpened: m.streams, StreamsOpen: m.open, FramesSent: m.framesSent,
 		FramesReceived: m.framesReceived, FramesLost: m.framesLost, BytesReceived: m.bytesReceived,
 		DominantHz: hz, DominantPower: power, LoudestHz: loudHz, LoudestPower: loudPower,
-		ToneGaps: gaps, MarksReceived: m.marks, ClearsReceived: m.clears,
+		ToneGaps: gaps, ToneHeardAt: heard, MarksReceived: m.marks, ClearsReceived: m.clears,
 		DigitsSent: m.digitsSent, Notes: append([]string(nil), k.notes...), StatusLookups: k.lookups,
 	}
 }

@@ -101,3 +101,22 @@ func TestStatusAPITellsTheTruthWhileCallbacksAreDropped(t *testing.T) {
 		t.Fatalf("unknown call: %d %v", status, res)
 	}
 }
+
+// An inbound caller's own HangupAfter overrides the configured one: the drill keeps its
+// agents' callers on the line longer than the rest of its calls.
+func TestInboundCallersOwnHangupAfter(t *testing.T) {
+	sb := newSwitchboard(t)
+	c, srv := newCarrier(t, sim.Config{HangupAfter: time.Hour, TwilioVoiceURL: sb.url("/voice"), TwilioStatusURL: sb.url("/status")})
+	sb.use(c)
+	a := api{t, srv, c}
+	sb.mu.Lock()
+	sb.twiml = `<?xml version="1.0" encoding="UTF-8"?><Response><Pause length="60"/></Response>`
+	sb.mu.Unlock()
+
+	sid, err := c.Inbound(sim.InboundRequest{Kind: sim.Twilio, HangupAfter: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The configured hour would keep it up far past waitStatus's 10 s.
+	a.waitStatus(sid, "completed")
+}

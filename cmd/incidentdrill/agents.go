@@ -26,10 +26,22 @@ type agentPool struct {
 	wg     sync.WaitGroup
 }
 
+// The tones: each simulated caller sends callerHz (the simulator's default), each agent
+// agentHz; the hold tone (620 Hz) is neither.
+const (
+	callerHz = 1000
+	agentHz  = 440
+)
+
 // simAgent is one agent and what it saw.
 type simAgent struct {
 	id, token string
 	pool      *agentPool
+	// home is where the agent first signs in (the load balancer, or in the hand-over mode
+	// one instance's front door); it signs in again through the load balancer.
+	home string
+	// ear watches the callers' tone in what the agent hears, across its softphones.
+	ear *agentsim.ToneWatch
 
 	mu         sync.Mutex
 	phone      *agentsim.SimSoftphone
@@ -62,10 +74,17 @@ func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
 			p.stop()
 			return nil, fmt.Errorf("create agent %s: %w", id, err)
 		}
-		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
+		home := s.lbURL
+		if o.mode == "handover" {
+			// Half on each instance, as a load balancer spreads them, but known: the
+			// report says how many sessions the stopped instance had.
+			home = s.instances[i%2].public
+		}
+		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, home: home, ear: agentsim.NewToneWatch(callerHz),
+			answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
 	}
 	for _, a := range p.agents {
-		phone, err := a.dial(ctx)
+		phone, err := a.dial(ctx, a.home)
 		if err != nil {
 			p.stop()
 			return nil, fmt.Errorf("sign in %s: %w", a.id, err)
@@ -100,11 +119,11 @@ func (a *simAgent) current() *agentsim.SimSoftphone {
 	return a.phone
 }
 
-// dial signs the agent in through the load balancer and waits for its audio to connect.
-func (a *simAgent) dial(ctx context.Context) (*agentsim.SimSoftphone, error) {
+// dial signs the agent in at base and waits for its audio to connect.
+func (a *simAgent) dial(ctx context.Context, base string) (*agentsim.SimSoftphone, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	phone, err := agentsim.DialSoftphone(ctx, a.pool.s.lbURL, a.token, agentsim.SimAgentOptions{ToneHz: 440, Engine: a.pool.engine})
+	phone, err := agentsim.DialSoftphone(ctx, base, a.token, agentsim.SimAgentOptions{ToneHz: agentHz, Engine: a.pool.engine, Watch: a.ear})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +187,7 @@ func (a *simAgent) reconnect(ctx context.Context) bool {
 	old := a.current()
 	_ = old.Close() // replaced by a new phone; the old one is closed either way
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		if phone, err := a.dial(ctx); err == nil {
+		if phone, err := a.dial(ctx, a.pool.s.lbURL); err == nil {
 			a.mu.Lock()
 			a.phone = phone
 			a.reconnects++

@@ -100,9 +100,11 @@ type drill struct {
 	recovered time.Time // both instances ready again after Redis came back
 	killed    span      // instance 1 killed with SIGKILL until it was ready again
 	killErr   error
-	burst     span
-	burstAcks map[string]ackhist.Histogram // Switchboard's ack times during the burst
-	stalls    []time.Duration              // how late this process woke up for its 10 ms ticks
+	// killedCalls are the bridged calls whose media sb1 held at the kill (killhandover.go).
+	killedCalls []killedCall
+	burst       span
+	burstAcks   map[string]ackhist.Histogram // Switchboard's ack times during the burst
+	stalls      []time.Duration              // how late this process woke up for its 10 ms ticks
 
 	// CPU: the drill's own (carriers, proxy, load) from the start of the load, and Redis's
 	// lives before the stop.
@@ -199,10 +201,11 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 			// Mid-burst, the worst moment: callbacks acknowledged, work owed to carriers.
 			plan = append(plan, action{t.at(t.burstAt) + t.burstFor/2, func() {
 				chaos.Go(func() {
+					calls := s.bridgedOn(0)
 					from := time.Now()
 					err := s.kill(ctx, 0, killedFor)
 					d.mu.Lock()
-					d.killed, d.killErr = span{from, time.Now()}, err
+					d.killed, d.killErr, d.killedCalls = span{from, time.Now()}, err, calls
 					d.mu.Unlock()
 				})
 			}})

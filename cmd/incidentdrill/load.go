@@ -99,7 +99,7 @@ func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 		end := time.Now()
 		// Switchboard's own ack times while the burst's callbacks come in: its calls last
 		// the talk time.
-		sleep(ctx, d.o.talk+time.Second)
+		sleep(ctx, d.o.inboundTalk+time.Second)
 		during := map[string]ackhist.Histogram{}
 		for route, h := range d.s.scrapeAcks(ctx) {
 			during[route] = h.Minus(before[route])
@@ -147,7 +147,7 @@ func (d *drill) offer(i int, burst bool) {
 		from = fmt.Sprintf("+1445%07d", i%10000000)
 	}
 	o := &offered{kind: kind, at: time.Now(), burst: burst}
-	sid, err := c.Inbound(sim.InboundRequest{Kind: kind, From: from,
+	sid, err := c.Inbound(sim.InboundRequest{Kind: kind, From: from, HangupAfter: d.o.inboundTalk,
 		StatusCallbackEvents: []string{"initiated", "ringing", "answered", "completed"}})
 	o.sid = sid
 	if err != nil {

@@ -90,8 +90,9 @@ type result struct {
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
 	acks                                map[string]ackhist.Histogram
-	loadBefore                          string   // the machine's load average as the drill started
-	lag                                 goalLine // how fast reconciled endings were learnt
+	loadBefore                          string           // the machine's load average as the drill started
+	lag                                 goalLine         // how fast reconciled endings were learnt
+	handover                            *handoverOutcome // the bridged calls sb1 carried at the SIGKILL
 }
 
 func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackhist.Histogram) *result {
@@ -245,6 +246,9 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 	r.cpu = d.usage()
 	r.burstOffered, r.burstPeak, r.beforeRate = burstRates(d, ev)
 	r.lag = reconcileStats(ev).lagGoal(d.o)
+	if d.o.kill {
+		r.handover = killOutcome(d, ev, agents)
+	}
 	return r
 }
 

@@ -68,6 +68,7 @@ func (r *result) goals() []goalLine {
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
 		r.reconcileGoal(),
 		r.lag,
+		r.handover.goal(),
 	}
 }
 
@@ -99,8 +100,9 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	p("load:     %d calls/s through POST /api/calls for %v (97%% to numbers that answer, 2%% busy, 1%% invalid);",
 		o.rate, (o.warmup + t.at(t.end) + o.tail).Round(time.Second))
 	p("          callees answer after %v (past the callback deadline, so only status callbacks can prove the primary", o.ring)
-	p("          alive in time) and talk %v; %.1f inbound calls/s at random from both carriers for %d agents (wrap-up %v);",
+	p("          alive in time) and talk %v; %.1f inbound calls/s at random from both carriers for %d agents (wrap-up %v),",
 		o.talk, o.inboundRate, o.agents, o.wrapUp)
+	p("          their callers staying %v;", o.inboundTalk)
 	p("          both carriers duplicate %.0f%% of callbacks throughout", 100*baselineDuplicates)
 	var chaos []string
 	if !d.restart.from.IsZero() {
@@ -110,6 +112,9 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	if !d.killed.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
 			d.clockOf(d.killed.from), round(d.killed.to.Sub(d.killed.from))))
+		if r.handover != nil {
+			chaos = append(chaos, "    "+r.handover.line())
+		}
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
@@ -192,7 +197,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	}
 	if len(r.inSetup) > 0 {
 		p("  inbound twilio calls answered by Switchboard's TwiML after p50 %v, p99 %v, max %v (callers hang up after %v)",
-			round(pct(r.inSetup, .5)), round(pct(r.inSetup, .99)), round(pct(r.inSetup, 1)), o.talk)
+			round(pct(r.inSetup, .5)), round(pct(r.inSetup, .99)), round(pct(r.inSetup, 1)), o.inboundTalk)
 	}
 	p("  carried, but Switchboard never learnt the end %d%s", r.unfinished.total(), bracket(r.unfinished))
 	for _, e := range r.examples {
@@ -256,7 +261,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 		p("  rung %d times, answered %d calls; signed in again %d times after losing their instance", rang, answered, reconnects)
 		p("  inbound calls carried and answered by an agent: steady %d of %d, burst %d of %d (the rest waited on the hold tone",
 			r.inByAgent["steady"], r.inCarried["steady"], r.inByAgent["burst"], r.inCarried["burst"])
-		p("      until the caller hung up after %v)", o.talk)
+		p("      until the caller hung up after %v)", o.inboundTalk)
 		p("  calls ended, by reason: %s", orNone(ended))
 		if len(errs) > 0 {
 			p("  errors sent to softphones, by code: %s", errs)

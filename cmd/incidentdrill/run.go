@@ -19,6 +19,7 @@ type options struct {
 	bin         string
 	rate        int
 	ring, talk  time.Duration
+	inboundTalk time.Duration // how long the agents' callers stay; -talk when 0
 	warmup      time.Duration
 	tail        time.Duration
 	restart     bool
@@ -34,6 +35,12 @@ type options struct {
 	// mid-burst.
 	reconcileAfter time.Duration
 	kill           bool
+	// The hand-over mode (handover.go): how many bridged calls, through which carrier, and
+	// how their instance is stopped.
+	calls        int
+	carrier      string
+	signal       string
+	hangupAtKill bool
 }
 
 // Load by mode: the full run carries a steady afternoon's worth; the short one is lighter
@@ -48,11 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("incidentdrill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s) or short (one window of each kind; CI)")
+	fs.StringVar(&o.mode, "mode", "full", "full (the whole afternoon at 1 min = 1 s), short (one window of each kind; CI) or handover (bridged calls outlive their instance)")
 	fs.StringVar(&o.bin, "bin", "", "switchboard binary to run (default: go build ./cmd/switchboard into a temporary directory)")
 	fs.IntVar(&o.rate, "rate", 0, "outbound calls per second (default: 15 full, 8 short)")
 	fs.DurationVar(&o.ring, "ring", 3*time.Second, "how long a callee rings before answering (keep it above the callback deadline, 2s)")
 	fs.DurationVar(&o.talk, "talk", 3*time.Second, "how long the far end stays on a call: after the answer, or for an inbound caller from the start, waiting included")
+	fs.DurationVar(&o.inboundTalk, "inbound-talk", 0, "how long the agents' inbound callers stay, waiting included (0: -talk); longer calls are still up when sb1 is killed, for the hand-over goal")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "load on a healthy primary before the timeline starts")
 	fs.DurationVar(&o.tail, "tail", 4*time.Second, "load after the timeline ends, to see traffic return to the primary")
 	fs.BoolVar(&o.restart, "restart-instance", true, "restart instance sb2 (SIGTERM, drain, start) mid-run")
@@ -67,12 +75,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.kill, "kill-instance", true, "kill instance sb1 with SIGKILL mid-burst, then start it again")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "Switchboard's log level (its logs go to files, see -logs)")
 	fs.StringVar(&o.logs, "logs", "", "keep Switchboard's logs in this directory (default: a temporary one, removed)")
+	fs.IntVar(&o.calls, "calls", 50, "handover: bridged calls on the instance that is stopped (as many agents answer them)")
+	fs.StringVar(&o.carrier, "carrier", "twilio", "handover: the carrier of the calls, twilio or telnyx")
+	fs.StringVar(&o.signal, "signal", "kill", "handover: how the instance carrying the calls stops: kill (SIGKILL, a crash) or term (SIGTERM, a graceful stop)")
+	fs.BoolVar(&o.hangupAtKill, "hangup-at-kill", false,
+		"handover: the callers hang up the moment their instance stops, so every re-point is refused and the records must get the carrier's outcome")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if o.mode == "handover" {
+		return runHandover(ctx, o, args, stdout, stderr)
+	}
 	var t timeline
 	switch o.mode {
 	case "full":
@@ -80,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "short":
 		t = shortTimeline
 	default:
-		return fmt.Errorf("-mode %q: want full or short", o.mode)
+		return fmt.Errorf("-mode %q: want full, short or handover", o.mode)
 	}
 	if err := t.validate(); err != nil {
 		return err
@@ -93,6 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !set["inbound-rate"] {
 		o.inboundRate = defaultInbound[o.mode]
+	}
+	if o.inboundTalk <= 0 {
+		o.inboundTalk = o.talk
 	}
 	if !set["redis-stop"] {
 		o.redisStop = t.redisStopFor
@@ -110,23 +129,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-ring %v: want more than the callback deadline (%v): the simulator still fetches TwiML while it drops callbacks, and an answer before the deadline would prove the primary alive", o.ring, callbackDeadline)
 	}
 
-	dir := o.logs
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
-			return err
-		}
-		defer func() { _ = os.RemoveAll(dir) }() // a temporary directory left behind is harmless
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, cleanup, err := workDir(ctx, &o, stderr)
+	if err != nil {
 		return err
 	}
-	if o.bin == "" {
-		_, _ = fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard") // progress notes; a closed stderr must not stop the drill
-		var err error
-		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 
 	loadBefore := machine.LoadAvg()
 	s, err := startStack(ctx, o, dir)
@@ -153,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	_, _ = fmt.Fprintln(stderr, "incidentdrill: load stopped; waiting for calls to end and callbacks to settle") // progress notes; a closed stderr must not stop the drill
-	unsettled := settle(ctx, s, o.ring+o.talk+15*time.Second)
+	unsettled := settle(ctx, s, o.ring+max(o.talk, o.inboundTalk)+15*time.Second)
 	var stuck []string
 	if agents != nil {
 		// Every call has ended: each agent must be back to available once its wrap-up
@@ -176,4 +183,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("missed goals:\n  %s", strings.Join(missed, "\n  "))
 	}
 	return nil
+}
+
+// workDir makes the directory for the logs and the binary (-logs, or a temporary one that
+// cleanup removes) and builds Switchboard there unless -bin names it.
+func workDir(ctx context.Context, o *options, stderr io.Writer) (dir string, cleanup func(), err error) {
+	dir, cleanup = o.logs, func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "incidentdrill-"); err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) } // a temporary directory left behind is harmless
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	if o.bin == "" {
+		_, _ = fmt.Fprintln(stderr, "incidentdrill: building ./cmd/switchboard") // progress notes; a closed stderr must not stop the drill
+		if o.bin, err = rig.BuildSwitchboard(ctx, dir, stderr); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	return dir, cleanup, nil
 }

@@ -117,6 +117,11 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		backends = append(backends, b)
 		door := proxy.New(b)
 		door.Hold = doorHold
+		if o.mode == "handover" {
+			// No restart is coming: what is sent to the stopped instance fails at once (502),
+			// as at a load balancer with no backend left, instead of waiting for it.
+			door.Hold = 0
+		}
 		public, err := listen(door)
 		if err != nil {
 			return nil, err
@@ -132,7 +137,7 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 				"SWITCHBOARD_DRAIN_TIMEOUT=" + drainTimeout.String(),
 				"SWITCHBOARD_WRAP_UP=" + o.wrapUp.String(),
 				"SWITCHBOARD_RING_TIMEOUT=" + agentRingTimeout.String(),
-				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeout.String(),
+				"SWITCHBOARD_QUEUE_TIMEOUT=" + queueTimeoutFor(o).String(),
 				"SWITCHBOARD_RECONCILE_AFTER=" + o.reconcileAfter.String(),
 			}})
 	}
@@ -158,12 +163,17 @@ func startStack(ctx context.Context, o options, dir string) (_ *stack, err error
 		s.closes = append(s.closes, func() { _ = c.Close() }) // as above
 		return c, url, nil
 	}
-	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults()}
+	// Both watch the agents' tone in what their callers hear: the silence while a call moves.
+	base := sim.Config{Ring: o.ring, HangupAfter: o.talk, Faults: kindUnknown.faults(), WatchHz: agentHz}
 	pcfg, scfg := base, base
 	pcfg.Seed, scfg.Seed = 1, 2
 	pcfg.TwilioVoiceURL = s.instances[0].public + "/webhooks/primary/voice"
 	pcfg.TwilioStatusURL = s.instances[0].public + "/webhooks/primary/status"
 	scfg.TelnyxWebhookURL = s.instances[1].public + "/webhooks/secondary/events"
+	if o.mode == "handover" {
+		// Every call lands on sb1, the instance that is stopped.
+		scfg.TelnyxWebhookURL = s.instances[0].public + "/webhooks/secondary/events"
+	}
 	var primaryURL, secondaryURL string
 	if s.primary, primaryURL, err = serve(pcfg); err != nil {
 		return nil, err

@@ -381,19 +381,30 @@ func (h *Hub) forget(c *heldCall) {
 // (which may not hold it yet, or any more: then the carrier is asked directly).
 func (h *Hub) hangupCall(callID, holder string) {
 	if holder != "" && holder != h.opts.Instance {
-		h.send(holder, notice{Type: noticeHangup, Call: callID})
+		h.background(opTimeout, func(ctx context.Context) {
+			// A notice to a dead holder is lost, and its call lives on with whoever claims it:
+			// then the call is ended from here.
+			if alive, err := h.st.InstanceAlive(ctx, holder); err != nil || alive {
+				h.send(holder, notice{Type: noticeHangup, Call: callID})
+				return
+			}
+			h.endHere(ctx, callID)
+		})
 		return
 	}
 	if c := h.held(callID); c != nil {
 		c.end(reasonAgentHangup, endHangup)
 		return
 	}
-	h.background(opTimeout, func(ctx context.Context) {
-		if _, err := h.st.EndOffer(ctx, callID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			h.log.Warn("agents: offer of a hung-up call not ended", "call", callID, "err", err)
-		}
-		if err := h.opts.Carriers.Hangup(ctx, callID); err != nil {
-			h.log.Warn("agents: hang-up failed", "call", callID, "err", err)
-		}
-	})
+	h.background(opTimeout, func(ctx context.Context) { h.endHere(ctx, callID) })
+}
+
+// endHere ends a call this instance does not hold: its offer, and the call at its carrier.
+func (h *Hub) endHere(ctx context.Context, callID string) {
+	if _, err := h.st.EndOffer(ctx, callID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Warn("agents: offer of a hung-up call not ended", "call", callID, "err", err)
+	}
+	if err := h.opts.Carriers.Hangup(ctx, callID); err != nil {
+		h.log.Warn("agents: hang-up failed", "call", callID, "err", err)
+	}
 }

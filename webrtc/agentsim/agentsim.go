@@ -41,6 +41,10 @@ type SimAgentOptions struct {
 	// OnFrame, if set, sees each received PCMU payload with its arrival time, on the agent's
 	// receiving goroutine; the slice is reused after it returns.
 	OnFrame func(ulaw []byte, at time.Time)
+	// Watch, if set, is fed every received PCMU payload with its arrival time, to time a
+	// tone's gaps (the caller's, while a call moves between instances). It may be shared by
+	// the SimAgents a softphone makes one after another.
+	Watch *ToneWatch
 }
 
 // SimAgent is a pion peer that behaves like an agent's browser: it makes the offer, sends a
@@ -333,6 +337,9 @@ func (a *SimAgent) receive(track *pion.TrackRemote) {
 		}
 		a.rec = append(a.rec, pkt.Payload...)
 		a.recMu.Unlock()
+		if a.opts.Watch != nil {
+			a.opts.Watch.frame(at, pkt.Payload)
+		}
 		if a.opts.OnFrame != nil {
 			a.opts.OnFrame(pkt.Payload, at)
 		}

@@ -89,6 +89,9 @@ func (w *ToneWatch) gap(at time.Time) {
 // Heard reports whether the tone has been heard at all.
 func (w *ToneWatch) Heard() bool { return w.heard || len(w.gaps) > 0 }
 
+// LastHeard is the arrival of the last frame that held the tone; zero if it was never heard.
+func (w *ToneWatch) LastHeard() time.Time { return w.last }
+
 // Gaps returns the gaps so far, oldest first; the caller may keep the slice.
 func (w *ToneWatch) Gaps() []ToneGap { return append([]ToneGap(nil), w.gaps...) }
 

@@ -60,8 +60,12 @@ func TestToneWatchGaps(t *testing.T) {
 	step(100, nil)                             // 2 s with no frame at all (the stream switch)
 	step(50, func() []byte { return silence }) // then 1 s of frames without the tone
 	step(50, tone.Frame)
+	lastTone := at
 	step(25, func() []byte { return silence }) // the tone stops 0.5 s before the end
 	w.Finish(at)
+	if !w.LastHeard().Equal(lastTone) {
+		t.Errorf("last heard %v, want %v", w.LastHeard(), lastTone)
+	}
 
 	got := w.Gaps()
 	if len(got) != 2 {
@@ -77,7 +81,7 @@ func TestToneWatchGaps(t *testing.T) {
 	if w.Longest() != 3*time.Second || !w.Heard() {
 		t.Errorf("longest %v heard %v", w.Longest(), w.Heard())
 	}
-	if NewToneWatch(1000).Heard() {
+	if NewToneWatch(1000).Heard() || !NewToneWatch(1000).LastHeard().IsZero() {
 		t.Error("a new watch has heard the tone")
 	}
 }

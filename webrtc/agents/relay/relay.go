@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,7 +63,8 @@ type Sink interface {
 }
 
 // RefusedError is the holder's answer that it has no such call for the agent; any other Dial
-// error means the holder could not be reached (it may have died).
+// error (a 5xx from a front door included) means the holder could not be reached (it may
+// have died).
 type RefusedError struct{ msg string }
 
 func (e *RefusedError) Error() string { return e.msg }
@@ -91,8 +93,15 @@ func Dial(ctx context.Context, holderURL, callID, agent, token string, sink Sink
 		_ = resp.Body.Close() // the status line is all we read of a refusal
 	}
 	if err != nil {
-		if resp != nil {
+		// The holder's own answer (no such call, a bad token) is a refusal. A 5xx is not the
+		// holder speaking: a load balancer or front door in front of a dead instance answers
+		// 502/503, and the call is about to be re-anchored, so it is waited for as an
+		// unreachable holder is.
+		if resp != nil && resp.StatusCode < 500 {
 			return nil, &RefusedError{"agents: relay to " + holderURL + " refused: " + resp.Status}
+		}
+		if resp != nil {
+			return nil, fmt.Errorf("agents: relay to %s: %s: %w", holderURL, resp.Status, err)
 		}
 		return nil, err
 	}

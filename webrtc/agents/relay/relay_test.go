@@ -97,3 +97,17 @@ func next(t *testing.T, ch <-chan string) string {
 		return ""
 	}
 }
+
+// TestFrontDoorErrorIsNotARefusal: a 5xx comes from whatever stands before a dead holder,
+// not from the holder, so the agent's side waits for the call instead of giving it up.
+func TestFrontDoorErrorIsNotARefusal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	var refused *RefusedError
+	_, err := Dial(context.Background(), srv.URL, "CL1", "ann", "t", sink{})
+	if err == nil || errors.As(err, &refused) {
+		t.Fatalf("a 502 from the front door: %v", err)
+	}
+}
