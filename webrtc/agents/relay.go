@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -57,6 +58,11 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return c.NoContent(http.StatusForbidden)
 		}
 		held, err := h.holderFor(c.Request().Context(), callID)
+		if errors.Is(err, errNotHere) {
+			// Another instance holds the call: this may be a new process behind the URL of
+			// the holder that died, before the call is re-anchored. Not a refusal.
+			return c.NoContent(http.StatusMisdirectedRequest)
+		}
 		if err != nil {
 			return c.NoContent(http.StatusNotFound)
 		}

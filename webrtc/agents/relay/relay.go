@@ -96,8 +96,9 @@ func Dial(ctx context.Context, holderURL, callID, agent, token string, sink Sink
 		// The holder's own answer (no such call, a bad token) is a refusal. A 5xx is not the
 		// holder speaking: a load balancer or front door in front of a dead instance answers
 		// 502/503, and the call is about to be re-anchored, so it is waited for as an
-		// unreachable holder is.
-		if resp != nil && resp.StatusCode < 500 {
+		// unreachable holder is. Neither is a 421: the process at the holder's URL is not the
+		// call's holder (a restart of the dead one, before the re-anchor).
+		if resp != nil && resp.StatusCode < 500 && resp.StatusCode != http.StatusMisdirectedRequest {
 			return nil, &RefusedError{"agents: relay to " + holderURL + " refused: " + resp.Status}
 		}
 		if resp != nil {

@@ -98,16 +98,30 @@ func next(t *testing.T, ch <-chan string) string {
 	}
 }
 
-// TestFrontDoorErrorIsNotARefusal: a 5xx comes from whatever stands before a dead holder,
-// not from the holder, so the agent's side waits for the call instead of giving it up.
-func TestFrontDoorErrorIsNotARefusal(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	defer srv.Close()
-	var refused *RefusedError
-	_, err := Dial(context.Background(), srv.URL, "CL1", "ann", "t", sink{})
-	if err == nil || errors.As(err, &refused) {
-		t.Fatalf("a 502 from the front door: %v", err)
+// TestWhoRefuses: only the holder's own answers about the call (no such call, a bad token, the
+// agent does not have it) are refusals. A 5xx comes from whatever stands before a dead holder,
+// and a 421 from a process at the holder's URL that is not the call's holder (the dead one
+// restarted), so for those the agent's side waits for the call instead of giving it up.
+func TestWhoRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		refusal bool
+	}{
+		{http.StatusNotFound, true},
+		{http.StatusForbidden, true},
+		{http.StatusConflict, true},
+		{http.StatusMisdirectedRequest, false},
+		{http.StatusBadGateway, false},
+		{http.StatusServiceUnavailable, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tc.status)
+		}))
+		var refused *RefusedError
+		_, err := Dial(context.Background(), srv.URL, "CL1", "ann", "t", sink{})
+		srv.Close()
+		if err == nil || errors.As(err, &refused) != tc.refusal {
+			t.Errorf("%d: %v, want refusal %v", tc.status, err, tc.refusal)
+		}
 	}
 }
