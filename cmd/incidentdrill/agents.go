@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
@@ -19,7 +20,7 @@ import (
 // answer the calls that ring them. When their instance goes away they sign in again, as the
 // softphone page does.
 type agentPool struct {
-	s      *stack
+	s      *stack.Stack
 	o      options
 	engine *webrtc.Engine
 	agents []*simAgent
@@ -55,7 +56,7 @@ type simAgent struct {
 // think is how long an agent takes to pick up a ringing call.
 const think = 200 * time.Millisecond
 
-func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
+func startAgents(ctx context.Context, s *stack.Stack, o options) (*agentPool, error) {
 	engine, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
 	p := &agentPool{s: s, o: o, engine: engine}
 	for i := range o.agents {
 		id := fmt.Sprintf("agent-%02d", i+1)
-		code, body, err := s.do(ctx, s.lbURL, http.MethodPut, "/api/admin/agents/"+id, map[string]string{"name": "Drill agent " + id[6:]})
+		code, body, err := s.Do(ctx, s.LBURL, http.MethodPut, "/api/admin/agents/"+id, map[string]string{"name": "Drill agent " + id[6:]})
 		var out struct {
 			Token string `json:"token"`
 		}
@@ -74,11 +75,11 @@ func startAgents(ctx context.Context, s *stack, o options) (*agentPool, error) {
 			p.stop()
 			return nil, fmt.Errorf("create agent %s: %w", id, err)
 		}
-		home := s.lbURL
+		home := s.LBURL
 		if o.mode == "handover" {
 			// Half on each instance, as a load balancer spreads them, but known: the
 			// report says how many sessions the stopped instance had.
-			home = s.instances[i%2].public
+			home = s.Instances[i%2].Public
 		}
 		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, home: home, ear: agentsim.NewToneWatch(callerHz),
 			answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
@@ -187,7 +188,7 @@ func (a *simAgent) reconnect(ctx context.Context) bool {
 	old := a.current()
 	_ = old.Close() // replaced by a new phone; the old one is closed either way
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		if phone, err := a.dial(ctx, a.pool.s.lbURL); err == nil {
+		if phone, err := a.dial(ctx, a.pool.s.LBURL); err == nil {
 			a.mu.Lock()
 			a.phone = phone
 			a.reconnects++
@@ -233,7 +234,7 @@ func (p *agentPool) stuck(ctx context.Context, within time.Duration) []string {
 	var out []string
 	_ = rig.WaitFor(ctx, within, func() bool { // a timeout is the answer too: the agents still stuck are returned
 		out = out[:0]
-		code, body, err := p.s.do(ctx, p.s.lbURL, http.MethodGet, "/api/admin/agents", nil)
+		code, body, err := p.s.Do(ctx, p.s.LBURL, http.MethodGet, "/api/admin/agents", nil)
 		var list struct {
 			Agents []presence `json:"agents"`
 		}

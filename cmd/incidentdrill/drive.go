@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
@@ -86,7 +87,7 @@ func (s span) overlaps(from, to time.Time) bool { return !to.Before(s.from) && f
 
 // drill is one run: what was done when, and what the load saw.
 type drill struct {
-	s  *stack
+	s  *stack.Stack
 	t  timeline
 	o  options
 	t0 time.Time // minute 0 of the timeline on the wall clock
@@ -118,7 +119,7 @@ type drill struct {
 }
 
 // drive runs the timeline against the stack under load and returns what happened.
-func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error) {
+func drive(ctx context.Context, s *stack.Stack, t timeline, o options) (*drill, error) {
 	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.windows)), selfFrom: machine.SelfCPU(), began: time.Now()}
 	d.t0 = time.Now().Add(o.warmup)
 	stopAt := d.t0.Add(t.at(t.end) + o.tail)
@@ -141,7 +142,7 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 	var plan []action
 	for i, w := range t.windows {
 		plan = append(plan, action{t.at(w.from), func() {
-			if err := s.setFaults(w.kind); err != nil {
+			if err := setFaults(s, w.kind); err != nil {
 				panic(err) // the faults are ours and valid
 			}
 			d.windows[i].from = time.Now()
@@ -150,7 +151,7 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 			// A window that starts where this one ends replaces the faults next; clearing
 			// them first would give the primary a moment of health it did not have.
 			if i+1 >= len(t.windows) || t.windows[i+1].from != w.to {
-				_ = s.setFaults(kindUnknown) // the simulator is in this process and takes any kind; the next window sets them again
+				_ = setFaults(s, kindUnknown) // the simulator is in this process and takes any kind; the next window sets them again
 			}
 			d.windows[i].to = time.Now()
 		}})
@@ -161,7 +162,7 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 		plan = append(plan, action{t.at(t.restartAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
-				err := s.restart(ctx, 1)
+				err := s.Restart(ctx, 1)
 				d.mu.Lock()
 				d.restart, d.restartOK, d.restartErr = span{from, time.Now()}, err == nil, err
 				d.mu.Unlock()
@@ -172,15 +173,15 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 		plan = append(plan, action{t.at(t.redisStopAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
-				cpu := rig.CPUTime(s.redis.PID())
-				s.redis.Stop() // SIGKILL, as a crash would
+				cpu := rig.CPUTime(s.Redis.PID())
+				s.Redis.Stop() // SIGKILL, as a crash would
 				sleep(ctx, o.redisStop)
-				err := s.redis.Start()
+				err := s.Redis.Start()
 				back := time.Now()
 				if err == nil {
 					err = rig.WaitFor(ctx, 30*time.Second, func() bool {
-						for _, in := range s.instances {
-							if resp, err := probe.Get(in.url() + "/readyz"); err != nil || resp.Body.Close() != nil || resp.StatusCode != http.StatusOK {
+						for _, in := range s.Instances {
+							if resp, err := stack.Probe.Get(in.URL() + "/readyz"); err != nil || resp.Body.Close() != nil || resp.StatusCode != http.StatusOK {
 								return false
 							}
 						}
@@ -201,9 +202,9 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 			// Mid-burst, the worst moment: callbacks acknowledged, work owed to carriers.
 			plan = append(plan, action{t.at(t.burstAt) + t.burstFor/2, func() {
 				chaos.Go(func() {
-					calls := s.bridgedOn(0)
+					calls := bridgedOn(s, 0)
 					from := time.Now()
-					err := s.kill(ctx, 0, killedFor)
+					err := s.Kill(ctx, 0, killedFor)
 					d.mu.Lock()
 					d.killed, d.killErr, d.killedCalls = span{from, time.Now()}, err, calls
 					d.mu.Unlock()
@@ -227,13 +228,13 @@ func drive(ctx context.Context, s *stack, t timeline, o options) (*drill, error)
 	bg.Wait()
 	chaos.Wait()
 	if d.restartErr != nil {
-		return d, fmt.Errorf("restart of %s: %w", s.instances[1].name, d.restartErr)
+		return d, fmt.Errorf("restart of %s: %w", s.Instances[1].Name, d.restartErr)
 	}
 	if d.redisErr != nil {
 		return d, fmt.Errorf("redis did not come back: %w", d.redisErr)
 	}
 	if d.killErr != nil {
-		return d, fmt.Errorf("%s did not come back after SIGKILL: %w", s.instances[0].name, d.killErr)
+		return d, fmt.Errorf("%s did not come back after SIGKILL: %w", s.Instances[0].Name, d.killErr)
 	}
 	return d, nil
 }
@@ -244,8 +245,8 @@ type usage struct {
 }
 
 func (d *drill) usage() usage {
-	return usage{sb1: d.s.instances[0].cpuUsed(), sb2: d.s.instances[1].cpuUsed(),
-		redis: d.redisCPU + rig.CPUTime(d.s.redis.PID()), drill: machine.SelfCPU() - d.selfFrom, wall: time.Since(d.began)}
+	return usage{sb1: d.s.Instances[0].CPUUsed(), sb2: d.s.Instances[1].CPUUsed(),
+		redis: d.redisCPU + rig.CPUTime(d.s.Redis.PID()), drill: machine.SelfCPU() - d.selfFrom, wall: time.Since(d.began)}
 }
 
 // burstNote marks a failure at t as one of the burst's: from its start until its calls have

@@ -31,6 +31,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -45,13 +46,6 @@ const (
 // handoverQueueTimeout is the instances' queue timeout in the hand-over mode: every call
 // waits in the queue until the agents come back from away.
 const handoverQueueTimeout = 2 * time.Minute
-
-func queueTimeoutFor(o options) time.Duration {
-	if o.mode == "handover" {
-		return handoverQueueTimeout
-	}
-	return queueTimeout
-}
 
 // How long each step may take before the mode gives up on it.
 const (
@@ -84,7 +78,7 @@ type movedCall struct {
 // handoverRun is one run of the hand-over mode: the stack, the carrier of its calls, and
 // what became of them.
 type handoverRun struct {
-	s         *stack
+	s         *stack.Stack
 	o         options
 	agents    *agentPool
 	c         *sim.Carrier
@@ -115,20 +109,20 @@ func runHandover(ctx context.Context, o options, args []string, stdout, stderr i
 	}
 	defer cleanup()
 	loadBefore := machine.LoadAvg()
-	s, err := startStack(ctx, o, dir)
+	s, err := stack.Start(ctx, stackOptions(o), dir)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	h := &handoverRun{s: s, o: o, c: s.primary, carrierID: "primary"}
+	defer s.Close()
+	h := &handoverRun{s: s, o: o, c: s.Primary, carrierID: "primary"}
 	if o.carrier == "telnyx" {
-		h.c, h.carrierID = s.secondary, "secondary"
+		h.c, h.carrierID = s.Secondary, "secondary"
 	}
 	logf := func(format string, a ...any) {
 		_, _ = fmt.Fprintf(stderr, "incidentdrill: "+format+"\n", a...) // progress notes; a closed stderr must not stop the run
 	}
 	logf("handover: %d %s calls on sb1 (%s), then %s; sb2 %s; load balancer %s", o.calls, o.carrier,
-		s.instances[0].public, map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[o.signal], s.instances[1].public, s.lbURL)
+		s.Instances[0].Public, map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[o.signal], s.Instances[1].Public, s.LBURL)
 
 	if h.agents, err = startAgents(ctx, s, o); err != nil {
 		return err
@@ -288,30 +282,26 @@ func summarize(lines []string) string {
 // stop notes where every call sits, then stops sb1 with the signal, taking it out of the load
 // balancer's rotation as an orchestrator does.
 func (h *handoverRun) stop(ctx context.Context, logf func(string, ...any)) error {
-	onSB1 := wsPrefix(h.s.instances[0].public)
+	onSB1 := wsPrefix(h.s.Instances[0].Public)
 	for _, c := range h.calls {
 		if r, err := h.c.CallReport(c.sid); err == nil {
 			c.mediaOnStopped = strings.HasPrefix(r.StreamURL, onSB1) && r.StreamsOpen > 0
 		}
 		c.agent.mu.Lock()
-		c.agentOnStopped = c.agent.home == h.s.instances[0].public && c.agent.reconnects == 0
+		c.agentOnStopped = c.agent.home == h.s.Instances[0].Public && c.agent.reconnects == 0
 		c.agent.mu.Unlock()
 	}
-	in := h.s.instances[0]
-	in.mu.Lock()
-	cmd, exited := in.cmd, in.exited
-	in.cmd = nil
-	in.mu.Unlock()
-	if cmd == nil {
+	proc, exited := h.s.Instances[0].Release()
+	if proc == nil {
 		return errors.New("sb1 is not running")
 	}
-	h.s.lb.Backends()[0].Drain(true)
+	h.s.LB.Backends()[0].Drain(true)
 	sig := syscall.SIGKILL
 	if h.o.signal == "term" {
 		sig = syscall.SIGTERM
 	}
 	h.stoppedAt = time.Now()
-	if err := cmd.Process.Signal(sig); err != nil {
+	if err := proc.Signal(sig); err != nil {
 		return fmt.Errorf("signal sb1: %w", err)
 	}
 	if h.o.hangupAtKill {
@@ -326,12 +316,12 @@ func (h *handoverRun) stop(ctx context.Context, logf func(string, ...any)) error
 	logf("handover: sb1 sent %s", map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[h.o.signal])
 	select {
 	case <-exited:
-	case <-time.After(drainTimeout + 20*time.Second):
-		h.notes = append(h.notes, "sb1 did not exit within "+(drainTimeout+20*time.Second).String()+" of SIGTERM; killed")
-		_ = cmd.Process.Kill() // the stop is over either way
+	case <-time.After(stack.DrainTimeout + 20*time.Second):
+		h.notes = append(h.notes, "sb1 did not exit within "+(stack.DrainTimeout+20*time.Second).String()+" of SIGTERM; killed")
+		_ = proc.Kill() // the stop is over either way
 		<-exited
 	case <-ctx.Done():
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		<-exited
 		return ctx.Err()
 	}
@@ -345,7 +335,7 @@ func (h *handoverRun) awaitBack(ctx context.Context) {
 	if h.o.hangupAtKill {
 		return
 	}
-	onSB1 := wsPrefix(h.s.instances[0].public)
+	onSB1 := wsPrefix(h.s.Instances[0].Public)
 	// A call not back in time is one the report counts as such: the wait's error says nothing more.
 	_ = rig.WaitFor(ctx, backWithin, func() bool {
 		now, all := time.Now(), true
@@ -445,8 +435,8 @@ func (h *handoverRun) countBack() int {
 // logs (the warning the carrier side writes for each, at any log level the mode allows).
 func (h *handoverRun) refusedRepoints() int {
 	ids := map[string]bool{}
-	for _, in := range h.s.instances {
-		b, err := os.ReadFile(in.log)
+	for _, in := range h.s.Instances {
+		b, err := os.ReadFile(in.Log)
 		if err != nil {
 			continue
 		}
@@ -467,7 +457,7 @@ func (h *handoverRun) refusedRepoints() int {
 // record reads a call from sb2, the instance left.
 func (h *handoverRun) record(ctx context.Context, id string) (apiCall, error) {
 	var c apiCall
-	code, body, err := h.s.do(ctx, h.s.instances[1].url(), http.MethodGet, "/api/calls/"+url.PathEscape(id), nil)
+	code, body, err := h.s.Do(ctx, h.s.Instances[1].URL(), http.MethodGet, "/api/calls/"+url.PathEscape(id), nil)
 	if err == nil && (code != http.StatusOK || json.Unmarshal(body, &c) != nil) {
 		err = fmt.Errorf("GET /api/calls/%s: %d", id, code)
 	}
@@ -500,7 +490,7 @@ func (h *handoverRun) callID(ctx context.Context, sid string) (string, error) {
 		Calls []apiCall `json:"calls"`
 	}
 	q := "/api/calls?carrier_call_id=" + url.QueryEscape(sid) + "&carrier=" + h.carrierID
-	code, body, err := h.s.do(ctx, h.s.lbURL, http.MethodGet, q, nil)
+	code, body, err := h.s.Do(ctx, h.s.LBURL, http.MethodGet, q, nil)
 	if err == nil && (code != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Calls) != 1) {
 		err = fmt.Errorf("answered %d %s", code, clip(string(body), 200))
 	}

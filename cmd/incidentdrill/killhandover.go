@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +21,11 @@ type killedCall struct{ carrier, sid string }
 
 // bridgedOn notes the calls whose carrier media instance i holds and whose caller hears the
 // agent now: bridged calls, not queued or ringing ones.
-func (s *stack) bridgedOn(i int) []killedCall {
-	prefix := wsPrefix(s.instances[i].public)
+func bridgedOn(s *stack.Stack, i int) []killedCall {
+	prefix := wsPrefix(s.Instances[i].Public)
 	now := time.Now()
 	var out []killedCall
-	for id, c := range s.carriers() {
+	for id, c := range s.Carriers() {
 		for _, r := range c.Calls() {
 			if r.Status == "in-progress" && r.StreamsOpen > 0 && strings.HasPrefix(r.StreamURL, prefix) &&
 				now.Sub(r.ToneHeardAt) < heardRecently {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
 
 // The load the drill drives: calls placed through the API, inbound calls offered by the
@@ -36,7 +37,7 @@ type apiCall struct {
 
 func (d *drill) place(ctx context.Context, to string, dest destination) *placed {
 	p := &placed{to: to, dest: dest, sent: time.Now()}
-	code, body, err := d.s.do(ctx, d.s.lbURL, http.MethodPost, "/api/calls", map[string]string{"to": to})
+	code, body, err := d.s.Do(ctx, d.s.LBURL, http.MethodPost, "/api/calls", map[string]string{"to": to})
 	p.latency, p.status = time.Since(p.sent), code
 	if err != nil {
 		p.err = err.Error()
@@ -84,7 +85,7 @@ const callbacksPerInbound = 4
 func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 	steady := 0
 	since := time.Now().Add(-5 * time.Second)
-	for _, c := range d.s.carriers() {
+	for _, c := range d.s.Carriers() {
 		for _, del := range c.Delivered() {
 			if !del.Dropped && del.At.After(since) {
 				steady++
@@ -93,7 +94,7 @@ func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 	}
 	rate := max(float64(d.o.burstFactor-1)*float64(steady)/5/callbacksPerInbound, 1)
 	interval := time.Duration(float64(time.Second) / rate)
-	before := d.s.scrapeAcks(ctx)
+	before := d.s.ScrapeAcks(ctx)
 	start := time.Now()
 	defer func() {
 		end := time.Now()
@@ -101,7 +102,7 @@ func (d *drill) burstInbound(ctx context.Context, dur time.Duration) {
 		// the talk time.
 		sleep(ctx, d.o.inboundTalk+time.Second)
 		during := map[string]ackhist.Histogram{}
-		for route, h := range d.s.scrapeAcks(ctx) {
+		for route, h := range d.s.ScrapeAcks(ctx) {
 			during[route] = h.Minus(before[route])
 		}
 		d.mu.Lock()
@@ -138,9 +139,9 @@ func (d *drill) inboundLoad(ctx context.Context, stop time.Time) {
 // offer makes the i-th inbound call of the steady stream or of the burst, from the primary
 // (Twilio) or the secondary (Telnyx) in turn.
 func (d *drill) offer(i int, burst bool) {
-	c, kind := d.s.primary, sim.Twilio
+	c, kind := d.s.Primary, sim.Twilio
 	if i%2 == 1 {
-		c, kind = d.s.secondary, sim.Telnyx
+		c, kind = d.s.Secondary, sim.Telnyx
 	}
 	from := fmt.Sprintf("+1444%07d", i%10000000)
 	if burst {
@@ -189,10 +190,10 @@ func (d *drill) poll(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		smp := sample{at: time.Now(), states: make([]string, len(d.s.instances))}
+		smp := sample{at: time.Now(), states: make([]string, len(d.s.Instances))}
 		var wg sync.WaitGroup
-		for i, in := range d.s.instances {
-			wg.Go(func() { smp.states[i] = primaryBreaker(ctx, client, in.url()) })
+		for i, in := range d.s.Instances {
+			wg.Go(func() { smp.states[i] = primaryBreaker(ctx, client, in.URL()) })
 		}
 		wg.Wait()
 		d.mu.Lock()
@@ -208,7 +209,7 @@ func (d *drill) poll(ctx context.Context) {
 
 func primaryBreaker(ctx context.Context, client *http.Client, base string) string {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/admin/breakers", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Authorization", "Bearer "+stack.AdminToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		return "down"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ func (ev *evidence) disagreeing() map[string][2]string {
 
 // awaitAgreement reads again, every second, the records that disagree with their carrier,
 // until none does or within passes, and returns how long it waited.
-func awaitAgreement(ctx context.Context, s *stack, ev *evidence, within time.Duration) time.Duration {
+func awaitAgreement(ctx context.Context, s *stack.Stack, ev *evidence, within time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < within {
 		var waiting []string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -239,8 +240,8 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 	for _, st := range ev.stats {
 		r.redirects += st.RedirectsSeen
 	}
-	for _, np := range d.s.proxies() {
-		r.redirects += np.p.Stats().Redirects
+	for _, np := range d.s.Proxies() {
+		r.redirects += np.P.Stats().Redirects
 	}
 	r.windows = windows(d)
 	r.cpu = d.usage()
@@ -299,7 +300,7 @@ func windows(d *drill) []windowResult {
 	var out []windowResult
 	for i, w := range d.t.windows {
 		at := d.windows[i]
-		wr := windowResult{w: w, at: at, goal: goal(w.kind, callbackDeadline)}
+		wr := windowResult{w: w, at: at, goal: goal(w.kind, stack.CallbackDeadline)}
 		for _, s := range d.samples {
 			if !at.contains(s.at) {
 				continue
@@ -346,7 +347,7 @@ func windows(d *drill) []windowResult {
 		case wr.opened.IsZero():
 			wr.why = "the primary was never open on every instance"
 		default:
-			wr.allowed = int(at.to.Sub(wr.opened)/openTimeout) + 1
+			wr.allowed = int(at.to.Sub(wr.opened)/stack.OpenTimeout) + 1
 			wr.pass = wr.routed <= wr.goal && wr.trials <= wr.allowed
 			if wr.trials > wr.allowed {
 				wr.why = fmt.Sprintf("%d calls went to the primary after it opened (at most %d trial calls)", wr.trials, wr.allowed)

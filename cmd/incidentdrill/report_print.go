@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
 
 // goalLine is one goal's verdict.
@@ -63,7 +64,7 @@ func (r *result) goals() []goalLine {
 		{verdict(r.redirects == 0), "3xx answers = 0", fmt.Sprint(r.redirects)},
 		r.stuckGoal(),
 		{verdict(passed == kept), "every outage window routed around in time",
-			fmt.Sprintf("%d of %d (API failing: 1s; callbacks stopped: callback deadline %v + 2s)", passed, kept, callbackDeadline)},
+			fmt.Sprintf("%d of %d (API failing: 1s; callbacks stopped: callback deadline %v + 2s)", passed, kept, stack.CallbackDeadline)},
 		{verdict(len(r.disagree) == 0), "(drill) the store agrees with the carrier wherever every callback was acknowledged",
 			fmt.Sprintf("%d disagreements", len(r.disagree))},
 		r.reconcileGoal(),
@@ -95,8 +96,8 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	p("          round-robin load balancer (calls API, softphones); simulated carriers: primary (twilio kind, priority 0;")
 	p("          its inbound calls go to sb1), secondary (telnyx kind, priority 1; inbound to sb2)")
 	p("breakers: failure_threshold %d, window %v, open_timeout %v, callback_deadline %v (the drill's; default 10s);",
-		failureThreshold, breakerWindow, openTimeout, callbackDeadline)
-	p("          request_timeout %v", requestTimeout)
+		stack.FailureThreshold, stack.BreakerWindow, stack.OpenTimeout, stack.CallbackDeadline)
+	p("          request_timeout %v", stack.RequestTimeout)
 	p("load:     %d calls/s through POST /api/calls for %v (97%% to numbers that answer, 2%% busy, 1%% invalid);",
 		o.rate, (o.warmup + t.at(t.end) + o.tail).Round(time.Second))
 	p("          callees answer after %v (past the callback deadline, so only status callbacks can prove the primary", o.ring)
@@ -107,7 +108,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	var chaos []string
 	if !d.restart.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
-			t.clock(t.restartAt), preStop, round(d.restart.to.Sub(d.restart.from))))
+			t.clock(t.restartAt), stack.PreStop, round(d.restart.to.Sub(d.restart.from))))
 	}
 	if !d.killed.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
@@ -234,10 +235,10 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 		p("  while Redis was stopped: %d callbacks answered 503 (%d of them the carrier's retries); none acknowledged",
 			r.redis503, r.redisRetry)
 	}
-	for _, np := range d.s.proxies() {
-		px := np.p.Stats()
+	for _, np := range d.s.Proxies() {
+		px := np.P.Stats()
 		p("  %s: %d connections in, %d out; %d requests moved to another instance, %d held for a restart,",
-			np.name, px.ConnsIn, px.ConnsOut, px.Rerouted, px.Held)
+			np.Name, px.ConnsIn, px.ConnsOut, px.Rerouted, px.Held)
 		p("      %d answered 502, %d 3xx, %d abandoned by their client", px.BadGateway, px.Redirects, px.Abandoned)
 		if t := tally(px.Errors); len(t) > 0 {
 			p("      502s: %s", t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
 )
 
@@ -125,8 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-reconcile-after: want a positive duration")
 	case o.burstFactor < 2:
 		return errors.New("-burst-factor: want at least 2")
-	case o.ring <= callbackDeadline:
-		return fmt.Errorf("-ring %v: want more than the callback deadline (%v): the simulator still fetches TwiML while it drops callbacks, and an answer before the deadline would prove the primary alive", o.ring, callbackDeadline)
+	case o.ring <= stack.CallbackDeadline:
+		return fmt.Errorf("-ring %v: want more than the callback deadline (%v): the simulator still fetches TwiML while it drops callbacks, and an answer before the deadline would prove the primary alive", o.ring, stack.CallbackDeadline)
 	}
 
 	dir, cleanup, err := workDir(ctx, &o, stderr)
@@ -136,13 +137,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 
 	loadBefore := machine.LoadAvg()
-	s, err := startStack(ctx, o, dir)
+	s, err := stack.Start(ctx, stackOptions(o), dir)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer s.Close()
 	_, _ = fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
-		t.name, t.at(t.end), o.rate, s.lbURL, s.instances[0].url(), s.instances[0].public, s.instances[1].url(), s.instances[1].public, s.redis.URL()) // progress notes; a closed stderr must not stop the drill
+		t.name, t.at(t.end), o.rate, s.LBURL, s.Instances[0].URL(), s.Instances[0].Public, s.Instances[1].URL(), s.Instances[1].Public, s.Redis.URL()) // progress notes; a closed stderr must not stop the drill
 
 	var agents *agentPool
 	agentCtx, stopAgents := context.WithCancel(ctx)
@@ -172,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// the time they need, and no more than a minute past it.
 	_, _ = fmt.Fprintln(stderr, "incidentdrill: waiting for the store to agree with the carriers") // progress notes; a closed stderr must not stop the drill
 	ev.agreedAfter = awaitAgreement(ctx, s, ev, o.reconcileAfter+60*time.Second)
-	r := analyse(d, ev, agents, stuck, s.runAcks(ctx))
+	r := analyse(d, ev, agents, stuck, s.RunAcks(ctx))
 	r.loadBefore = loadBefore
 	stopAgents()
 	command := strings.TrimSpace("go run ./cmd/incidentdrill " + strings.Join(args[1:], " "))
@@ -206,3 +207,20 @@ func workDir(ctx context.Context, o *options, stderr io.Writer) (dir string, cle
 	}
 	return dir, cleanup, nil
 }
+
+// queueTimeout is how long a caller waits for an agent on the compressed clock (the
+// simulated callers hang up long before).
+const queueTimeout = 10 * time.Second
+
+// stackOptions are the stack's options for a run.
+func stackOptions(o options) stack.Options {
+	so := stack.Options{Bin: o.bin, LogLevel: o.logLevel, WrapUp: o.wrapUp, QueueTimeout: queueTimeout,
+		ReconcileAfter: o.reconcileAfter, Ring: o.ring, Talk: o.talk, Faults: kindUnknown.faults(), WatchHz: agentHz}
+	if o.mode == "handover" {
+		so.QueueTimeout, so.Handover = handoverQueueTimeout, true
+	}
+	return so
+}
+
+// setFaults puts the primary in the state of a window kind; both carriers keep the baseline.
+func setFaults(s *stack.Stack, k kind) error { return s.Primary.SetFaults(k.faults()) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"testing"
 	"time"
 )
@@ -47,7 +48,7 @@ func TestShortTimelineCoversEveryKind(t *testing.T) {
 	kinds := map[kind]bool{}
 	for _, w := range tl.windows {
 		kinds[w.kind] = true
-		if g := goal(w.kind, callbackDeadline); g > 0 && tl.at(w.minutes()) < g {
+		if g := goal(w.kind, stack.CallbackDeadline); g > 0 && tl.at(w.minutes()) < g {
 			t.Errorf("window %s lasts %v, shorter than its goal %v", w.name, tl.at(w.minutes()), g)
 		}
 	}
@@ -70,7 +71,7 @@ func TestWindowFaults(t *testing.T) {
 		{kindAPI, func(k kind) bool { f := k.faults(); return f.RESTErrorRate == 1 && f.CallbackDropRate == 0 }},
 		{kindLatency, func(k kind) bool {
 			f := k.faults()
-			return f.RESTLatency < requestTimeout && f.CallbackDelay < callbackDeadline && f.RESTErrorRate == 0
+			return f.RESTLatency < stack.RequestTimeout && f.CallbackDelay < stack.CallbackDeadline && f.RESTErrorRate == 0
 		}},
 		{kindUnknown, func(k kind) bool { f := k.faults(); return f.RESTErrorRate == 0 && f.CallbackDropRate == 0 }},
 	} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
 
 // evidence is what the carriers and the store say after the run: the ground truth the
@@ -30,21 +31,16 @@ type evidence struct {
 	agreedAfter time.Duration
 }
 
-// carriers pairs the configured ids with their simulators.
-func (s *stack) carriers() map[string]*sim.Carrier {
-	return map[string]*sim.Carrier{"primary": s.primary, "secondary": s.secondary}
-}
-
 var terminal = map[string]bool{"completed": true, "busy": true, "failed": true, "no-answer": true, "canceled": true}
 
 // settle waits until every call the carriers carried has ended and their last callbacks are
 // out (the number of deliveries stops changing), so that what is missing from the store is
 // missing for good.
-func settle(ctx context.Context, s *stack, within time.Duration) (unsettled int) {
+func settle(ctx context.Context, s *stack.Stack, within time.Duration) (unsettled int) {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		unsettled = 0
-		for _, c := range s.carriers() {
+		for _, c := range s.Carriers() {
 			for _, r := range c.Calls() {
 				if !terminal[r.Status] {
 					unsettled++
@@ -55,7 +51,7 @@ func settle(ctx context.Context, s *stack, within time.Duration) (unsettled int)
 			break
 		}
 	}
-	count := func() int { return len(s.primary.Delivered()) + len(s.secondary.Delivered()) }
+	count := func() int { return len(s.Primary.Delivered()) + len(s.Secondary.Delivered()) }
 	for last, stable := count(), time.Now(); time.Now().Before(deadline) && time.Since(stable) < 1500*time.Millisecond; {
 		if !sleep(ctx, 250*time.Millisecond) {
 			break
@@ -68,12 +64,12 @@ func settle(ctx context.Context, s *stack, within time.Duration) (unsettled int)
 }
 
 // collect reads the carriers' records and every call the run touched from the store.
-func collect(ctx context.Context, s *stack, d *drill, unsettled int) *evidence {
+func collect(ctx context.Context, s *stack.Stack, d *drill, unsettled int) *evidence {
 	ev := &evidence{stats: map[string]sim.Stats{}, reports: map[string]map[string]sim.Report{},
 		deliveries: map[string][]sim.Delivery{}, callOf: map[string]map[string]string{},
 		records: map[string]apiCall{}, byCall: map[string]map[string]deliveryState{}, unreadable: map[string]bool{},
 		unsettled: unsettled}
-	for id, c := range s.carriers() {
+	for id, c := range s.Carriers() {
 		ev.stats[id] = c.Stats()
 		ev.deliveries[id] = c.Delivered()
 		ev.byCall[id] = map[string]deliveryState{}
@@ -143,7 +139,7 @@ func collect(ctx context.Context, s *stack, d *drill, unsettled int) *evidence {
 				Calls []apiCall `json:"calls"`
 			}
 			q := "/api/calls?carrier_call_id=" + url.QueryEscape(sid) + "&carrier=" + carrier
-			if code, body, err := s.do(ctx, s.instances[0].url(), http.MethodGet, q, nil); err == nil && code == http.StatusOK &&
+			if code, body, err := s.Do(ctx, s.Instances[0].URL(), http.MethodGet, q, nil); err == nil && code == http.StatusOK &&
 				json.Unmarshal(body, &list) == nil && len(list.Calls) == 1 {
 				ev.callOf[carrier][sid] = list.Calls[0].ID
 			}
@@ -245,7 +241,7 @@ func (ev *evidence) lost() (acked int, lost, unverified []lostEvent) {
 
 // readCall reads one call, trying again for a while if the instance does not answer: the
 // machine may be busy, and a record that cannot be read proves nothing either way.
-func readCall(ctx context.Context, s *stack, id string) (apiCall, bool, error) {
+func readCall(ctx context.Context, s *stack.Stack, id string) (apiCall, bool, error) {
 	var err error
 	for try := range 4 {
 		if try > 0 && !sleep(ctx, time.Duration(try)*250*time.Millisecond) {
@@ -253,7 +249,7 @@ func readCall(ctx context.Context, s *stack, id string) (apiCall, bool, error) {
 		}
 		var code int
 		var body []byte
-		code, body, err = s.do(ctx, s.instances[0].url(), http.MethodGet, "/api/calls/"+url.PathEscape(id), nil)
+		code, body, err = s.Do(ctx, s.Instances[0].URL(), http.MethodGet, "/api/calls/"+url.PathEscape(id), nil)
 		switch {
 		case err != nil:
 		case code == http.StatusNotFound:

@@ -1,4 +1,6 @@
-package main
+package stack
+
+// The instances' ack histograms, scraped from their /metrics across restarts and kills.
 
 import (
 	"bufio"
@@ -9,19 +11,19 @@ import (
 )
 
 // scrapeAcks reads the ack histograms of every running instance, by route.
-func (s *stack) scrapeAcks(ctx context.Context) map[string]ackhist.Histogram {
+func (s *Stack) ScrapeAcks(ctx context.Context) map[string]ackhist.Histogram {
 	out := map[string]ackhist.Histogram{}
-	for _, in := range s.instances {
+	for _, in := range s.Instances {
 		ackhist.Add(out, s.scrapeOne(ctx, in))
 	}
 	return out
 }
 
 // scrapeOne reads one instance's ack histograms.
-func (s *stack) scrapeOne(ctx context.Context, in *instance) map[string]ackhist.Histogram {
+func (s *Stack) scrapeOne(ctx context.Context, in *Instance) map[string]ackhist.Histogram {
 	out := map[string]ackhist.Histogram{}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, in.url()+"/metrics", nil)
-	resp, err := probe.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, in.URL()+"/metrics", nil)
+	resp, err := Probe.Do(req)
 	if err != nil {
 		return out
 	}
@@ -42,7 +44,7 @@ func (s *stack) scrapeOne(ctx context.Context, in *instance) map[string]ackhist.
 }
 
 // retire keeps the histograms of an instance about to stop, for the whole run's sum.
-func (s *stack) retire(hs map[string]ackhist.Histogram) {
+func (s *Stack) retire(hs map[string]ackhist.Histogram) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.retired == nil {
@@ -52,8 +54,8 @@ func (s *stack) retire(hs map[string]ackhist.Histogram) {
 }
 
 // runAcks is the whole run's histograms: the running instances' and their earlier lives'.
-func (s *stack) runAcks(ctx context.Context) map[string]ackhist.Histogram {
-	out := s.scrapeAcks(ctx)
+func (s *Stack) RunAcks(ctx context.Context) map[string]ackhist.Histogram {
+	out := s.ScrapeAcks(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ackhist.Add(out, s.retired)
