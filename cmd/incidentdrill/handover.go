@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
@@ -60,7 +61,7 @@ const (
 // movedCall is one call of the hand-over and what became of it.
 type movedCall struct {
 	sid, id string
-	agent   *simAgent
+	agent   *agentpool.Agent
 	// Where it was at the stop: its carrier media on sb1, its agent's session on sb1.
 	mediaOnStopped, agentOnStopped bool
 
@@ -80,7 +81,7 @@ type movedCall struct {
 type handoverRun struct {
 	s         *stack.Stack
 	o         options
-	agents    *agentPool
+	agents    *agentpool.Pool
 	c         *sim.Carrier
 	carrierID string
 	calls     []*movedCall
@@ -124,11 +125,11 @@ func runHandover(ctx context.Context, o options, args []string, stdout, stderr i
 	logf("handover: %d %s calls on sb1 (%s), then %s; sb2 %s; load balancer %s", o.calls, o.carrier,
 		s.Instances[0].Public, map[string]string{"kill": "SIGKILL", "term": "SIGTERM"}[o.signal], s.Instances[1].Public, s.LBURL)
 
-	if h.agents, err = startAgents(ctx, s, o); err != nil {
+	if h.agents, err = agentpool.Start(ctx, s, agentOptions(s, o)); err != nil {
 		return err
 	}
 	agentCtx, stopAgents := context.WithCancel(ctx)
-	defer h.agents.stop() // after stopAgents, before the stack closes
+	defer h.agents.Stop() // after stopAgents, before the stack closes
 	defer stopAgents()
 
 	if err := h.bringUp(ctx, agentCtx, logf); err != nil {
@@ -163,9 +164,9 @@ func runHandover(ctx context.Context, o options, args []string, stdout, stderr i
 // bringUp queues the calls on sb1 while every agent is away, then lets the agents answer,
 // and waits until every call has two-way audio.
 func (h *handoverRun) bringUp(ctx, agentCtx context.Context, logf func(string, ...any)) error {
-	for _, a := range h.agents.agents {
-		if err := setAvailability(ctx, a.current(), "away"); err != nil {
-			return fmt.Errorf("%s away: %w", a.id, err)
+	for _, a := range h.agents.Agents {
+		if err := setAvailability(ctx, a.Current(), "away"); err != nil {
+			return fmt.Errorf("%s away: %w", a.ID, err)
 		}
 	}
 	kind := sim.Twilio
@@ -202,10 +203,10 @@ func (h *handoverRun) bringUp(ctx, agentCtx context.Context, logf func(string, .
 	}
 	logf("handover: %d calls queued; agents back", len(h.calls))
 
-	h.agents.run(agentCtx)
-	for _, a := range h.agents.agents {
-		if err := a.current().Send(map[string]any{"type": "availability", "state": "available"}); err != nil {
-			return fmt.Errorf("%s available: %w", a.id, err)
+	h.agents.Run(agentCtx)
+	for _, a := range h.agents.Agents {
+		if err := a.Current().Send(map[string]any{"type": "availability", "state": "available"}); err != nil {
+			return fmt.Errorf("%s available: %w", a.ID, err)
 		}
 	}
 	byID := map[string]*movedCall{}
@@ -213,14 +214,12 @@ func (h *handoverRun) bringUp(ctx, agentCtx context.Context, logf func(string, .
 		byID[c.id] = c
 	}
 	err = rig.WaitFor(ctx, bridgedWithin, func() bool {
-		for _, a := range h.agents.agents {
-			a.mu.Lock()
-			for id := range a.answered {
+		for _, a := range h.agents.Agents {
+			for id := range a.Answered() {
 				if c := byID[id]; c != nil {
 					c.agent = a
 				}
 			}
-			a.mu.Unlock()
 		}
 		now := time.Now()
 		for _, c := range h.calls {
@@ -242,7 +241,7 @@ func (h *handoverRun) bringUp(ctx, agentCtx context.Context, logf func(string, .
 // twoWay says whether both sides of c heard the other recently.
 func (h *handoverRun) twoWay(c *movedCall, now time.Time) bool {
 	r, err := h.c.CallReport(c.sid)
-	return err == nil && now.Sub(r.ToneHeardAt) < heardRecently && now.Sub(c.agent.ear.LastHeard()) < heardRecently
+	return err == nil && now.Sub(r.ToneHeardAt) < heardRecently && now.Sub(c.agent.Ear.LastHeard()) < heardRecently
 }
 
 func (h *handoverRun) whyNotQueued() string {
@@ -265,8 +264,8 @@ func (h *handoverRun) whyNotBridged() string {
 			out = append(out, c.id+": no agent answered it")
 		case !h.twoWay(c, now):
 			r, _ := h.c.CallReport(c.sid)
-			out = append(out, fmt.Sprintf("%s (%s): caller last heard the agent %v ago, agent the caller %v ago", c.id, c.agent.id,
-				round(now.Sub(r.ToneHeardAt)), round(now.Sub(c.agent.ear.LastHeard()))))
+			out = append(out, fmt.Sprintf("%s (%s): caller last heard the agent %v ago, agent the caller %v ago", c.id, c.agent.ID,
+				round(now.Sub(r.ToneHeardAt)), round(now.Sub(c.agent.Ear.LastHeard()))))
 		}
 	}
 	return summarize(out)
@@ -287,9 +286,7 @@ func (h *handoverRun) stop(ctx context.Context, logf func(string, ...any)) error
 		if r, err := h.c.CallReport(c.sid); err == nil {
 			c.mediaOnStopped = strings.HasPrefix(r.StreamURL, onSB1) && r.StreamsOpen > 0
 		}
-		c.agent.mu.Lock()
-		c.agentOnStopped = c.agent.home == h.s.Instances[0].Public && c.agent.reconnects == 0
-		c.agent.mu.Unlock()
+		c.agentOnStopped = c.agent.Home == h.s.Instances[0].Public && c.agent.Reconnects() == 0
 	}
 	proc, exited := h.s.Instances[0].Release()
 	if proc == nil {
@@ -351,7 +348,7 @@ func (h *handoverRun) awaitBack(ctx context.Context) {
 			if c.movedAt.IsZero() && r.StreamsOpen > 0 && !strings.HasPrefix(r.StreamURL, onSB1) {
 				c.movedAt = now
 			}
-			if !c.movedAt.IsZero() && r.ToneHeardAt.After(c.movedAt) && c.agent.ear.LastHeard().After(c.movedAt) {
+			if !c.movedAt.IsZero() && r.ToneHeardAt.After(c.movedAt) && c.agent.Ear.LastHeard().After(c.movedAt) {
 				c.back = true
 				continue
 			}
@@ -379,7 +376,7 @@ func (h *handoverRun) finish(ctx context.Context, logf func(string, ...any)) {
 		}
 		at := time.Now()
 		for _, c := range h.calls {
-			c.agent.ear.Finish(at)
+			c.agent.Ear.Finish(at)
 			if err := h.c.Hangup(c.sid); err != nil && c.droppedBy == "" {
 				h.notes = append(h.notes, fmt.Sprintf("caller of %s did not hang up: %v", c.id, err))
 			}
@@ -407,12 +404,12 @@ func (h *handoverRun) finish(ctx context.Context, logf func(string, ...any)) {
 		}
 		return all
 	})
-	h.stuck = h.agents.stuck(ctx, h.o.wrapUp+10*time.Second)
+	h.stuck = h.agents.Stuck(ctx, h.o.wrapUp+10*time.Second)
 	for _, c := range h.calls {
 		if r, err := h.c.CallReport(c.sid); err == nil {
 			var end, agentEnd time.Time
 			c.callerGap, end = stopGap(r.ToneGaps, h.stoppedAt)
-			c.agentGap, agentEnd = stopGap(c.agent.ear.Gaps(), h.stoppedAt)
+			c.agentGap, agentEnd = stopGap(c.agent.Ear.Gaps(), h.stoppedAt)
 			end = later(end, agentEnd)
 			if !end.IsZero() {
 				c.backAfter = end.Sub(h.stoppedAt)
@@ -474,12 +471,12 @@ func (h *handoverRun) writeCalls(path string) error {
 			moved = round(c.movedAt.Sub(h.stoppedAt)).String()
 		}
 		fmt.Fprintf(&b, "%s %s agent=%s media_on_sb1=%v session_on_sb1=%v moved_seen=%s back=%v back_after=%v caller_silence=%v agent_silence=%v live=%s end=%s carrier=%s dropped=%s\n",
-			c.id, c.sid, c.agent.id, c.mediaOnStopped, c.agentOnStopped, moved, c.back, round(c.backAfter), round(c.callerGap), round(c.agentGap),
+			c.id, c.sid, c.agent.ID, c.mediaOnStopped, c.agentOnStopped, moved, c.back, round(c.backAfter), round(c.callerGap), round(c.agentGap),
 			c.liveState, c.endState, c.carrierStatus, c.droppedBy)
 		if r, err := h.c.CallReport(c.sid); err == nil {
 			fmt.Fprintf(&b, "  caller gaps %v; notes %v\n", r.ToneGaps, r.Notes)
 		}
-		fmt.Fprintf(&b, "  agent gaps %v\n", c.agent.ear.Gaps())
+		fmt.Fprintf(&b, "  agent gaps %v\n", c.agent.Ear.Gaps())
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -583,7 +580,7 @@ func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []go
 		p("  last entry of each record's history, by source: %v", sources)
 		goals = append(goals,
 			goalLine{verdict(len(recordsWrong) == 0), "records end with the carrier's outcome", fmt.Sprintf("%d of %d wrong %s", len(recordsWrong), len(carried), summarize(recordsWrong))},
-			goalLine{verdict(len(h.stuck) == 0), "stuck agents = 0", fmt.Sprintf("%d of %d %s", len(h.stuck), len(h.agents.agents), summarize(h.stuck))})
+			goalLine{verdict(len(h.stuck) == 0), "stuck agents = 0", fmt.Sprintf("%d of %d %s", len(h.stuck), len(h.agents.Agents), summarize(h.stuck))})
 	} else {
 		var back int
 		var callerGaps, agentGaps, backAfter []time.Duration
@@ -595,7 +592,7 @@ func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []go
 				back++
 				backAfter = append(backAfter, c.backAfter)
 			} else {
-				notBack = append(notBack, fmt.Sprintf("%s (agent %s; caller silent %v, agent %v)", c.id, c.agent.id, round(c.callerGap), round(c.agentGap)))
+				notBack = append(notBack, fmt.Sprintf("%s (agent %s; caller silent %v, agent %v)", c.id, c.agent.ID, round(c.callerGap), round(c.agentGap)))
 			}
 		}
 		share := float64(back) / float64(max(1, len(carried)))
@@ -612,7 +609,7 @@ func (h *handoverRun) print(w io.Writer, command string, loadBefore string) []go
 			goalLine{verdict(len(dropped) == 0), "calls the carrier dropped = 0", fmt.Sprintf("%d %s", len(dropped), summarize(dropped))},
 			goalLine{verdict(len(recordsWrong) == 0), "records right (in-progress while live, completed after the hang-up)",
 				fmt.Sprintf("%d of %d wrong %s", len(recordsWrong), len(carried), summarize(recordsWrong))},
-			goalLine{verdict(len(h.stuck) == 0), "stuck agents = 0", fmt.Sprintf("%d of %d %s", len(h.stuck), len(h.agents.agents), summarize(h.stuck))})
+			goalLine{verdict(len(h.stuck) == 0), "stuck agents = 0", fmt.Sprintf("%d of %d %s", len(h.stuck), len(h.agents.Agents), summarize(h.stuck))})
 	}
 	for _, n := range h.notes {
 		p("  note: %s", n)

@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"slices"
 	"strings"
@@ -51,7 +52,7 @@ type handoverOutcome struct {
 }
 
 // killOutcome measures the calls noted at the kill once the run is over.
-func killOutcome(d *drill, ev *evidence, agents *agentPool) *handoverOutcome {
+func killOutcome(d *drill, ev *evidence, agents *agentpool.Pool) *handoverOutcome {
 	if len(d.killedCalls) == 0 && d.killed.from.IsZero() {
 		return nil
 	}
@@ -70,20 +71,17 @@ func killOutcome(d *drill, ev *evidence, agents *agentPool) *handoverOutcome {
 		}
 		var agentGap time.Duration
 		var agentEnd time.Time
-		agent := (*simAgent)(nil)
+		agent := (*agentpool.Agent)(nil)
 		if agents != nil && id != "" {
-			for _, a := range agents.agents {
-				a.mu.Lock()
-				_, ok := a.answered[id]
-				a.mu.Unlock()
-				if ok {
+			for _, a := range agents.Agents {
+				if _, ok := a.Answered()[id]; ok {
 					agent = a
 				}
 			}
 		}
 		if agent != nil {
-			agentGap, agentEnd = stopGap(agent.ear.Gaps(), at)
-			if agentEnd.IsZero() && agent.ear.LastHeard().After(at) {
+			agentGap, agentEnd = stopGap(agent.Ear.Gaps(), at)
+			if agentEnd.IsZero() && agent.Ear.LastHeard().After(at) {
 				agentEnd = at
 			}
 			if answeredOther(agent, id, at, agentEnd) {
@@ -108,7 +106,7 @@ func killOutcome(d *drill, ev *evidence, agents *agentPool) *handoverOutcome {
 		default:
 			who := "no agent answered it"
 			if agent != nil {
-				who = "agent " + agent.id
+				who = "agent " + agent.ID
 			}
 			out.notBack = append(out.notBack, fmt.Sprintf("%s (%s): silent for the caller %v, for the agent %v", id, who, round(callerGap), round(agentGap)))
 		}
@@ -121,10 +119,8 @@ func killOutcome(d *drill, ev *evidence, agents *agentPool) *handoverOutcome {
 const frameSlack = 100 * time.Millisecond
 
 // answeredOther says whether agent answered a call other than id between from and to.
-func answeredOther(a *simAgent, id string, from, to time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for other, t := range a.answered {
+func answeredOther(a *agentpool.Agent, id string, from, to time.Time) bool {
+	for other, t := range a.Answered() {
 		if other != id && t.After(from) && (to.IsZero() || t.Before(to)) {
 			return true
 		}

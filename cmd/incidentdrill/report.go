@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/store"
 )
@@ -86,7 +87,7 @@ type result struct {
 	burstOffered, burstPeak, beforeRate float64
 	redis503, redisRetry                int // callbacks answered 503 while Redis was stopped, and how many were retries
 	cpu                                 usage
-	agents                              *agentPool
+	agents                              *agentpool.Pool
 	stuck                               []string
 	inCarried, inByAgent                tally // inbound calls carried, and answered by an agent: steady, burst
 	overWhy                             tally // why calls failed over, and in which window
@@ -96,7 +97,7 @@ type result struct {
 	handover                            *handoverOutcome // the bridged calls sb1 carried at the SIGKILL
 }
 
-func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map[string]ackhist.Histogram) *result {
+func analyse(d *drill, ev *evidence, agents *agentpool.Pool, stuck []string, acks map[string]ackhist.Histogram) *result {
 	r := &result{agents: agents, stuck: stuck, acks: acks, failed: tally{}, excluded: tally{}, finals: tally{}, finalsBad: tally{},
 		inFailed: tally{}, inExcluded: tally{}, unfinished: tally{}, inCarried: tally{}, inByAgent: tally{}, overWhy: tally{}}
 	redis := span{}
@@ -204,7 +205,7 @@ func analyse(d *drill, ev *evidence, agents *agentPool, stuck []string, acks map
 				k = "burst"
 			}
 			r.inCarried[k]++
-			if agents.answeredBy(store.InboundCallID(carrier, o.sid)) != "" {
+			if agents.AnsweredBy(store.InboundCallID(carrier, o.sid)) != "" {
 				r.inByAgent[k]++
 			}
 		}

@@ -30,7 +30,7 @@ func (r *result) stuckGoal() goalLine {
 	if len(r.stuck) > 0 {
 		status = "FAIL"
 	}
-	return goalLine{status, "stuck agents = 0", fmt.Sprintf("%d of %d", len(r.stuck), len(r.agents.agents))}
+	return goalLine{status, "stuck agents = 0", fmt.Sprintf("%d of %d", len(r.stuck), len(r.agents.Agents))}
 }
 
 func (r *result) goals() []goalLine {
@@ -257,8 +257,9 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	if r.agents == nil {
 		p("  none (-agents 0)")
 	} else {
-		rang, answered, reconnects, ended, errs := r.agents.summary()
-		p("  %d agents (softphones with pion peers, signed in through the load balancer); wrap-up %v", len(r.agents.agents), o.wrapUp)
+		rang, answered, reconnects, endedBy, errsBy := r.agents.Summary()
+		ended, errs := tally(endedBy), tally(errsBy)
+		p("  %d agents (softphones with pion peers, signed in through the load balancer); wrap-up %v", len(r.agents.Agents), o.wrapUp)
 		p("  rung %d times, answered %d calls; signed in again %d times after losing their instance", rang, answered, reconnects)
 		p("  inbound calls carried and answered by an agent: steady %d of %d, burst %d of %d (the rest waited on the hold tone",
 			r.inByAgent["steady"], r.inCarried["steady"], r.inByAgent["burst"], r.inCarried["burst"])

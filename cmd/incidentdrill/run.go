@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
@@ -145,15 +146,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_, _ = fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
 		t.name, t.at(t.end), o.rate, s.LBURL, s.Instances[0].URL(), s.Instances[0].Public, s.Instances[1].URL(), s.Instances[1].Public, s.Redis.URL()) // progress notes; a closed stderr must not stop the drill
 
-	var agents *agentPool
+	var agents *agentpool.Pool
 	agentCtx, stopAgents := context.WithCancel(ctx)
 	defer stopAgents()
 	if o.agents > 0 {
-		if agents, err = startAgents(ctx, s, o); err != nil {
+		if agents, err = agentpool.Start(ctx, s, agentOptions(s, o)); err != nil {
 			return err
 		}
-		defer agents.stop() // before the stack closes (deferred earlier)
-		agents.run(agentCtx)
+		defer agents.Stop() // before the stack closes (deferred earlier)
+		agents.Run(agentCtx)
 	}
 
 	d, err := drive(ctx, s, t, o)
@@ -166,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if agents != nil {
 		// Every call has ended: each agent must be back to available once its wrap-up
 		// passes (and a softphone that lost its instance has signed in again).
-		stuck = agents.stuck(ctx, o.wrapUp+10*time.Second)
+		stuck = agents.Stuck(ctx, o.wrapUp+10*time.Second)
 	}
 	ev := collect(ctx, s, d, unsettled)
 	// Calls whose end the callbacks did not bring are learnt by the reconcilers: give them
@@ -215,7 +216,7 @@ const queueTimeout = 10 * time.Second
 // stackOptions are the stack's options for a run.
 func stackOptions(o options) stack.Options {
 	so := stack.Options{Bin: o.bin, LogLevel: o.logLevel, WrapUp: o.wrapUp, QueueTimeout: queueTimeout,
-		ReconcileAfter: o.reconcileAfter, Ring: o.ring, Talk: o.talk, Faults: kindUnknown.faults(), WatchHz: agentHz}
+		ReconcileAfter: o.reconcileAfter, Ring: o.ring, Talk: o.talk, Faults: kindUnknown.faults(), WatchHz: agentpool.AgentHz}
 	if o.mode == "handover" {
 		so.QueueTimeout, so.Handover = handoverQueueTimeout, true
 	}
@@ -224,3 +225,14 @@ func stackOptions(o options) stack.Options {
 
 // setFaults puts the primary in the state of a window kind; both carriers keep the baseline.
 func setFaults(s *stack.Stack, k kind) error { return s.Primary.SetFaults(k.faults()) }
+
+// agentOptions are the agent pool's options for a run: in the hand-over mode, half the agents
+// first sign in on each instance, as a load balancer spreads them, but known: the report says
+// how many sessions the stopped instance had.
+func agentOptions(s *stack.Stack, o options) agentpool.Options {
+	ao := agentpool.Options{Count: o.agents}
+	if o.mode == "handover" {
+		ao.Homes = []string{s.Instances[0].Public, s.Instances[1].Public}
+	}
+	return ao
+}

@@ -1,9 +1,14 @@
-package main
+// Package agentpool is the incident drill's population of simulated agents: softphones that
+// sign in as a browser would, each with a pion peer for its audio, answer the calls that
+// ring them, and sign in again when their instance goes away. cmd/incidentdrill starts a
+// pool on its stack and reads what the agents saw.
+package agentpool
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -15,54 +20,63 @@ import (
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
-// agentPool is the population of simulated agents: softphones that sign in through the load
+// Pool is the population of simulated agents: softphones that sign in through the load
 // balancer as a browser would, each with a pion peer for its audio (agentsim.SimSoftphone), and
 // answer the calls that ring them. When their instance goes away they sign in again, as the
 // softphone page does.
-type agentPool struct {
+type Pool struct {
 	s      *stack.Stack
-	o      options
 	engine *webrtc.Engine
-	agents []*simAgent
+	Agents []*Agent
 	wg     sync.WaitGroup
 }
 
+// Options say how many agents sign in, and where.
+type Options struct {
+	Count int
+	// Homes are where agent i first signs in: Homes[i%len(Homes)]; the load balancer when
+	// empty.
+	Homes []string
+}
+
 // The tones: each simulated caller sends callerHz (the simulator's default), each agent
-// agentHz; the hold tone (620 Hz) is neither.
+// AgentHz; the hold tone (620 Hz) is neither.
 const (
-	callerHz = 1000
-	agentHz  = 440
+	CallerHz = 1000
+	AgentHz  = 440
 )
 
-// simAgent is one agent and what it saw.
-type simAgent struct {
-	id, token string
-	pool      *agentPool
-	// home is where the agent first signs in (the load balancer, or in the hand-over mode
+// Agent is one agent and what it saw.
+type Agent struct {
+	ID    string
+	token string
+	pool  *Pool
+	// Home is where the agent first signs in (the load balancer, or in the hand-over mode
 	// one instance's front door); it signs in again through the load balancer.
-	home string
-	// ear watches the callers' tone in what the agent hears, across its softphones.
-	ear *agentsim.ToneWatch
+	Home string
+	// Ear watches the callers' tone in what the agent hears, across its softphones.
+	Ear *agentsim.ToneWatch
 
 	mu         sync.Mutex
 	phone      *agentsim.SimSoftphone
 	rang       int
 	answered   map[string]time.Time // call id -> when the softphone showed it connected
-	ended      tally                // calls ended, by reason
-	errors     tally                // error messages, by code
+	ended      map[string]int       // calls ended, by reason
+	errors     map[string]int       // error messages, by code
 	reconnects int
 }
 
 // think is how long an agent takes to pick up a ringing call.
 const think = 200 * time.Millisecond
 
-func startAgents(ctx context.Context, s *stack.Stack, o options) (*agentPool, error) {
+// Start creates the agents on the stack and signs each in; Run lets them take calls.
+func Start(ctx context.Context, s *stack.Stack, o Options) (*Pool, error) {
 	engine, err := webrtc.NewEngine(webrtc.EngineOptions{LoopbackOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	p := &agentPool{s: s, o: o, engine: engine}
-	for i := range o.agents {
+	p := &Pool{s: s, engine: engine}
+	for i := range o.Count {
 		id := fmt.Sprintf("agent-%02d", i+1)
 		code, body, err := s.Do(ctx, s.LBURL, http.MethodPut, "/api/admin/agents/"+id, map[string]string{"name": "Drill agent " + id[6:]})
 		var out struct {
@@ -72,59 +86,58 @@ func startAgents(ctx context.Context, s *stack.Stack, o options) (*agentPool, er
 			err = fmt.Errorf("answered %d %s", code, body)
 		}
 		if err != nil {
-			p.stop()
+			p.Stop()
 			return nil, fmt.Errorf("create agent %s: %w", id, err)
 		}
 		home := s.LBURL
-		if o.mode == "handover" {
-			// Half on each instance, as a load balancer spreads them, but known: the
-			// report says how many sessions the stopped instance had.
-			home = s.Instances[i%2].Public
+		if len(o.Homes) > 0 {
+			home = o.Homes[i%len(o.Homes)]
 		}
-		p.agents = append(p.agents, &simAgent{id: id, token: out.Token, pool: p, home: home, ear: agentsim.NewToneWatch(callerHz),
-			answered: map[string]time.Time{}, ended: tally{}, errors: tally{}})
+		p.Agents = append(p.Agents, &Agent{ID: id, token: out.Token, pool: p, Home: home, Ear: agentsim.NewToneWatch(CallerHz),
+			answered: map[string]time.Time{}, ended: map[string]int{}, errors: map[string]int{}})
 	}
-	for _, a := range p.agents {
-		phone, err := a.dial(ctx, a.home)
+	for _, a := range p.Agents {
+		phone, err := a.dial(ctx, a.Home)
 		if err != nil {
-			p.stop()
-			return nil, fmt.Errorf("sign in %s: %w", a.id, err)
+			p.Stop()
+			return nil, fmt.Errorf("sign in %s: %w", a.ID, err)
 		}
 		a.phone = phone
 	}
 	return p, nil
 }
 
-// run lets every agent take calls until ctx ends.
-func (p *agentPool) run(ctx context.Context) {
-	for _, a := range p.agents {
+// Run lets every agent take calls until ctx ends.
+func (p *Pool) Run(ctx context.Context) {
+	for _, a := range p.Agents {
 		p.wg.Go(func() { a.work(ctx) })
 		p.wg.Go(func() { a.ping(ctx) })
 	}
 }
 
-// stop signs every agent out and waits for them; run's ctx must have ended.
-func (p *agentPool) stop() {
+// Stop signs every agent out and waits for them; Run's ctx must have ended.
+func (p *Pool) Stop() {
 	p.wg.Wait()
-	for _, a := range p.agents {
-		if ph := a.current(); ph != nil {
+	for _, a := range p.Agents {
+		if ph := a.Current(); ph != nil {
 			_ = ph.Close() // the drill is over; a close error changes no figure
 		}
 	}
 	_ = p.engine.Close() // as above
 }
 
-func (a *simAgent) current() *agentsim.SimSoftphone {
+// Current is the agent's softphone now.
+func (a *Agent) Current() *agentsim.SimSoftphone {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.phone
 }
 
 // dial signs the agent in at base and waits for its audio to connect.
-func (a *simAgent) dial(ctx context.Context, base string) (*agentsim.SimSoftphone, error) {
+func (a *Agent) dial(ctx context.Context, base string) (*agentsim.SimSoftphone, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	phone, err := agentsim.DialSoftphone(ctx, base, a.token, agentsim.SimAgentOptions{ToneHz: agentHz, Engine: a.pool.engine, Watch: a.ear})
+	phone, err := agentsim.DialSoftphone(ctx, base, a.token, agentsim.SimAgentOptions{ToneHz: AgentHz, Engine: a.pool.engine, Watch: a.Ear})
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +149,9 @@ func (a *simAgent) dial(ctx context.Context, base string) (*agentsim.SimSoftphon
 }
 
 // work answers what rings, and signs in again when the softphone's connection closes.
-func (a *simAgent) work(ctx context.Context) {
+func (a *Agent) work(ctx context.Context) {
 	for {
-		phone := a.current()
+		phone := a.Current()
 		m, err := phone.Expect(ctx, func(m agentsim.SoftphoneMessage) bool {
 			switch m.Type {
 			case "ringing", "call", "ended", "error", "closed":
@@ -184,8 +197,8 @@ func (a *simAgent) work(ctx context.Context) {
 
 // reconnect replaces a softphone whose connection closed, trying until it signs in or ctx
 // ends.
-func (a *simAgent) reconnect(ctx context.Context) bool {
-	old := a.current()
+func (a *Agent) reconnect(ctx context.Context) bool {
+	old := a.Current()
 	_ = old.Close() // replaced by a new phone; the old one is closed either way
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		if phone, err := a.dial(ctx, a.pool.s.LBURL); err == nil {
@@ -203,7 +216,7 @@ func (a *simAgent) reconnect(ctx context.Context) bool {
 
 // ping keeps the session alive, as the page does: an instance drops a softphone silent for
 // the presence TTL.
-func (a *simAgent) ping(ctx context.Context) {
+func (a *Agent) ping(ctx context.Context) {
 	t := time.NewTicker(3 * time.Second)
 	defer t.Stop()
 	for {
@@ -211,7 +224,7 @@ func (a *simAgent) ping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = a.current().Send(map[string]any{"type": "ping"}) // a lost socket is found by the read loop, which reconnects
+			_ = a.Current().Send(map[string]any{"type": "ping"}) // a lost socket is found by the read loop, which reconnects
 		}
 	}
 }
@@ -227,10 +240,10 @@ type presence struct {
 	} `json:"presence"`
 }
 
-// stuck waits, for at most within, until every agent is available with no call and nothing
+// Stuck waits, for at most within, until every agent is available with no call and nothing
 // ringing, which is where an agent must be once every call has ended and its wrap-up passed;
 // it returns the agents that are not, with their state.
-func (p *agentPool) stuck(ctx context.Context, within time.Duration) []string {
+func (p *Pool) Stuck(ctx context.Context, within time.Duration) []string {
 	var out []string
 	_ = rig.WaitFor(ctx, within, func() bool { // a timeout is the answer too: the agents still stuck are returned
 		out = out[:0]
@@ -261,23 +274,23 @@ func (p *agentPool) stuck(ctx context.Context, within time.Duration) []string {
 	return out
 }
 
-// answeredBy says which agent answered callID, if any.
-func (p *agentPool) answeredBy(callID string) string {
-	for _, a := range p.agents {
+// AnsweredBy says which agent answered callID, if any.
+func (p *Pool) AnsweredBy(callID string) string {
+	for _, a := range p.Agents {
 		a.mu.Lock()
 		_, ok := a.answered[callID]
 		a.mu.Unlock()
 		if ok {
-			return a.id
+			return a.ID
 		}
 	}
 	return ""
 }
 
-// summary sums what the agents saw.
-func (p *agentPool) summary() (rang, answered, reconnects int, ended, errors tally) {
-	ended, errors = tally{}, tally{}
-	for _, a := range p.agents {
+// Summary sums what the agents saw.
+func (p *Pool) Summary() (rang, answered, reconnects int, ended, errors map[string]int) {
+	ended, errors = map[string]int{}, map[string]int{}
+	for _, a := range p.Agents {
 		a.mu.Lock()
 		rang += a.rang
 		answered += len(a.answered)
@@ -291,4 +304,30 @@ func (p *agentPool) summary() (rang, answered, reconnects int, ended, errors tal
 		a.mu.Unlock()
 	}
 	return rang, answered, reconnects, ended, errors
+}
+
+// Answered is when the agent's softphone showed each call it answered connected, by call id.
+func (a *Agent) Answered() map[string]time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.answered)
+}
+
+// Reconnects is how many times the agent signed in again.
+func (a *Agent) Reconnects() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reconnects
+}
+
+// sleep waits for d or until ctx ends, and says whether it waited the whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
