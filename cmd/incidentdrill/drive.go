@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/incident"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
@@ -88,7 +89,7 @@ func (s span) overlaps(from, to time.Time) bool { return !to.Before(s.from) && f
 // drill is one run: what was done when, and what the load saw.
 type drill struct {
 	s  *stack.Stack
-	t  timeline
+	t  incident.Timeline
 	o  options
 	t0 time.Time // minute 0 of the timeline on the wall clock
 
@@ -119,10 +120,10 @@ type drill struct {
 }
 
 // drive runs the timeline against the stack under load and returns what happened.
-func drive(ctx context.Context, s *stack.Stack, t timeline, o options) (*drill, error) {
-	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.windows)), selfFrom: machine.SelfCPU(), began: time.Now()}
+func drive(ctx context.Context, s *stack.Stack, t incident.Timeline, o options) (*drill, error) {
+	d := &drill{s: s, t: t, o: o, windows: make([]span, len(t.Windows)), selfFrom: machine.SelfCPU(), began: time.Now()}
 	d.t0 = time.Now().Add(o.warmup)
-	stopAt := d.t0.Add(t.at(t.end) + o.tail)
+	stopAt := d.t0.Add(t.At(t.End) + o.tail)
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -140,26 +141,26 @@ func drive(ctx context.Context, s *stack.Stack, t timeline, o options) (*drill, 
 		do func()
 	}
 	var plan []action
-	for i, w := range t.windows {
-		plan = append(plan, action{t.at(w.from), func() {
-			if err := setFaults(s, w.kind); err != nil {
+	for i, w := range t.Windows {
+		plan = append(plan, action{t.At(w.From), func() {
+			if err := setFaults(s, w.Kind); err != nil {
 				panic(err) // the faults are ours and valid
 			}
 			d.windows[i].from = time.Now()
 		}})
-		plan = append(plan, action{t.at(w.to), func() {
+		plan = append(plan, action{t.At(w.To), func() {
 			// A window that starts where this one ends replaces the faults next; clearing
 			// them first would give the primary a moment of health it did not have.
-			if i+1 >= len(t.windows) || t.windows[i+1].from != w.to {
-				_ = setFaults(s, kindUnknown) // the simulator is in this process and takes any kind; the next window sets them again
+			if i+1 >= len(t.Windows) || t.Windows[i+1].From != w.To {
+				_ = setFaults(s, incident.Unknown) // the simulator is in this process and takes any kind; the next window sets them again
 			}
 			d.windows[i].to = time.Now()
 		}})
 	}
 	var chaos sync.WaitGroup
 	defer chaos.Wait()
-	if o.restart && t.restartAt >= 0 {
-		plan = append(plan, action{t.at(t.restartAt), func() {
+	if o.restart && t.RestartAt >= 0 {
+		plan = append(plan, action{t.At(t.RestartAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
 				err := s.Restart(ctx, 1)
@@ -169,8 +170,8 @@ func drive(ctx context.Context, s *stack.Stack, t timeline, o options) (*drill, 
 			})
 		}})
 	}
-	if o.redisStop > 0 && t.redisStopAt >= 0 {
-		plan = append(plan, action{t.at(t.redisStopAt), func() {
+	if o.redisStop > 0 && t.RedisStopAt >= 0 {
+		plan = append(plan, action{t.At(t.RedisStopAt), func() {
 			chaos.Go(func() {
 				from := time.Now()
 				cpu := rig.CPUTime(s.Redis.PID())
@@ -194,13 +195,13 @@ func drive(ctx context.Context, s *stack.Stack, t timeline, o options) (*drill, 
 			})
 		}})
 	}
-	if o.burst && t.burstAt >= 0 {
-		plan = append(plan, action{t.at(t.burstAt), func() {
-			chaos.Go(func() { d.burstInbound(ctx, t.burstFor) })
+	if o.burst && t.BurstAt >= 0 {
+		plan = append(plan, action{t.At(t.BurstAt), func() {
+			chaos.Go(func() { d.burstInbound(ctx, t.BurstFor) })
 		}})
 		if o.kill {
 			// Mid-burst, the worst moment: callbacks acknowledged, work owed to carriers.
-			plan = append(plan, action{t.at(t.burstAt) + t.burstFor/2, func() {
+			plan = append(plan, action{t.At(t.BurstAt) + t.BurstFor/2, func() {
 				chaos.Go(func() {
 					calls := bridgedOn(s, 0)
 					from := time.Now()
@@ -265,7 +266,7 @@ func (d *drill) burstNote(t time.Time) string {
 func (d *drill) windowAt(t time.Time) string {
 	for i, w := range d.windows {
 		if w.contains(t) {
-			return d.t.windows[i].name
+			return d.t.Windows[i].Name
 		}
 	}
 	return "healthy"
@@ -277,7 +278,7 @@ func (d *drill) clockOf(t time.Time) string {
 		return "-"
 	}
 	off := t.Sub(d.t0)
-	return fmt.Sprintf("%s (t%+.1fs)", d.t.clock(float64(off)/float64(d.t.scale)), off.Seconds())
+	return fmt.Sprintf("%s (t%+.1fs)", d.t.Clock(float64(off)/float64(d.t.Scale)), off.Seconds())
 }
 
 // sleep waits for d or until ctx ends, and says whether it waited the whole time.

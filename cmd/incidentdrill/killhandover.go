@@ -10,11 +10,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
-	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
 
 // killedCall is a bridged call whose carrier media sb1 held when it was killed.

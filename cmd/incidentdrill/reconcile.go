@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
 
 // killedFor is how long an instance killed with SIGKILL stays down before it is started again.

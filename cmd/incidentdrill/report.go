@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/incident"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/store"
 )
@@ -51,7 +52,7 @@ func (t tally) String() string {
 
 // windowResult is how Switchboard handled one window of the primary.
 type windowResult struct {
-	w       window
+	w       incident.Window
 	at      span
 	goal    time.Duration
 	opened  time.Time     // first sample with the primary open on every instance up; zero: never
@@ -299,9 +300,9 @@ func sameEnd(carrier, stored string) bool {
 // that answered, and the last call sent to the primary before then.
 func windows(d *drill) []windowResult {
 	var out []windowResult
-	for i, w := range d.t.windows {
+	for i, w := range d.t.Windows {
 		at := d.windows[i]
-		wr := windowResult{w: w, at: at, goal: goal(w.kind, stack.CallbackDeadline)}
+		wr := windowResult{w: w, at: at, goal: incident.Goal(w.Kind, stack.CallbackDeadline)}
 		for _, s := range d.samples {
 			if !at.contains(s.at) {
 				continue

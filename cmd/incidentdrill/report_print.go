@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier/sim"
-
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/ackhist"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/incident"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 )
@@ -82,12 +82,12 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 			_, werr = fmt.Fprintf(w, format+"\n", args...)
 		}
 	}
-	if t.incident {
+	if t.Incident {
 		p("incidentdrill, %s mode: 5 November 2018, %s-%s UTC (%.0f min, %.0f min degraded), replayed at 1 min = %v",
-			t.name, t.clock(0), t.clock(t.end), t.end, t.degraded(), t.scale)
+			t.Name, t.Clock(0), t.Clock(t.End), t.End, t.Degraded(), t.Scale)
 	} else {
 		p("incidentdrill, %s mode: one window of each kind of the incident, %.0f s of degraded primary in %.0f s, and the chaos, shorter",
-			t.name, t.at(t.degraded()).Seconds(), t.at(t.end).Seconds())
+			t.Name, t.At(t.Degraded()).Seconds(), t.At(t.End).Seconds())
 	}
 	p("command:  %s", command)
 	p("machine:  %s", machine.Describe())
@@ -99,16 +99,16 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 		stack.FailureThreshold, stack.BreakerWindow, stack.OpenTimeout, stack.CallbackDeadline)
 	p("          request_timeout %v", stack.RequestTimeout)
 	p("load:     %d calls/s through POST /api/calls for %v (97%% to numbers that answer, 2%% busy, 1%% invalid);",
-		o.rate, (o.warmup + t.at(t.end) + o.tail).Round(time.Second))
+		o.rate, (o.warmup + t.At(t.End) + o.tail).Round(time.Second))
 	p("          callees answer after %v (past the callback deadline, so only status callbacks can prove the primary", o.ring)
 	p("          alive in time) and talk %v; %.1f inbound calls/s at random from both carriers for %d agents (wrap-up %v),",
 		o.talk, o.inboundRate, o.agents, o.wrapUp)
 	p("          their callers staying %v;", o.inboundTalk)
-	p("          both carriers duplicate %.0f%% of callbacks throughout", 100*baselineDuplicates)
+	p("          both carriers duplicate %.0f%% of callbacks throughout", 100*incident.BaselineDuplicates)
 	var chaos []string
 	if !d.restart.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb2 restarted at %s (out of the load balancer, %v, SIGTERM, drain, start, back: %v in all)",
-			t.clock(t.restartAt), stack.PreStop, round(d.restart.to.Sub(d.restart.from))))
+			t.Clock(t.RestartAt), stack.PreStop, round(d.restart.to.Sub(d.restart.from))))
 	}
 	if !d.killed.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("sb1 killed with SIGKILL at %s, mid-burst, and started again: back in %v",
@@ -119,7 +119,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	}
 	if !d.redisStop.from.IsZero() {
 		chaos = append(chaos, fmt.Sprintf("Redis killed at %s and started again after %v; both instances ready %v later",
-			t.clock(t.redisStopAt), round(d.redisStop.to.Sub(d.redisStop.from)), round(d.recovered.Sub(d.redisStop.to))))
+			t.Clock(t.RedisStopAt), round(d.redisStop.to.Sub(d.redisStop.from)), round(d.recovered.Sub(d.redisStop.to))))
 	}
 	if !d.burst.from.IsZero() {
 		b := max(r.beforeRate, 1)
@@ -130,7 +130,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 			}
 		}
 		chaos = append(chaos, fmt.Sprintf("inbound burst at %s: %d calls in %v; callbacks offered %.0f/s against %.0f/s before (%.1fx),",
-			t.clock(t.burstAt), n, round(d.burst.to.Sub(d.burst.from)), r.burstOffered, r.beforeRate, r.burstOffered/b),
+			t.Clock(t.BurstAt), n, round(d.burst.to.Sub(d.burst.from)), r.burstOffered, r.beforeRate, r.burstOffered/b),
 			fmt.Sprintf("  busiest second %.0f (%.1fx)", r.burstPeak, r.burstPeak/b))
 	}
 	if len(chaos) == 0 {
@@ -150,14 +150,14 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 	p("was open on every running instance; trials = calls sent to it after that, at most one per open period)")
 	p("  %-5s %-11s %-9s %-9s %-27s %-8s %-6s %-7s %-7s %s", "win", "incident", "drill", "kind", "primary", "routed", "goal", "before", "trials", "result")
 	for _, wr := range r.windows {
-		incident := "-"
-		if t.incident {
-			incident = t.clock(wr.w.from) + "-" + t.clock(wr.w.to)
+		incidentAt := "-"
+		if t.Incident {
+			incidentAt = t.Clock(wr.w.From) + "-" + t.Clock(wr.w.To)
 		}
-		drillAt := fmt.Sprintf("%.0fs-%.0fs", t.at(wr.w.from).Seconds(), t.at(wr.w.to).Seconds())
+		drillAt := fmt.Sprintf("%.0fs-%.0fs", t.At(wr.w.From).Seconds(), t.At(wr.w.To).Seconds())
 		if wr.goal == 0 {
 			p("  %-5s %-11s %-9s %-9s %-27s %-8s %-6s %-7d %-7s ok: %d calls stayed on the primary, setup p50 %v",
-				wr.w.name, incident, drillAt, wr.w.kind, wr.w.kind.describe(), "-", "-", wr.before, "-", len(wr.primary), round(pct(wr.primary, .5)))
+				wr.w.Name, incidentAt, drillAt, wr.w.Kind, wr.w.Kind.Describe(), "-", "-", wr.before, "-", len(wr.primary), round(pct(wr.primary, .5)))
 			continue
 		}
 		routed, result := round(wr.routed).String(), "PASS"
@@ -167,7 +167,7 @@ func (r *result) print(w io.Writer, d *drill, ev *evidence, command string) erro
 		if !wr.pass {
 			result = "FAIL: " + wr.why
 		}
-		p("  %-5s %-11s %-9s %-9s %-27s %-8s %-6s %-7d %-7s %s", wr.w.name, incident, drillAt, wr.w.kind, wr.w.kind.describe(),
+		p("  %-5s %-11s %-9s %-9s %-27s %-8s %-6s %-7d %-7s %s", wr.w.Name, incidentAt, drillAt, wr.w.Kind, wr.w.Kind.Describe(),
 			routed, "<="+wr.goal.String(), wr.before, fmt.Sprintf("%d/%d", wr.trials, wr.allowed), result)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/agentpool"
+	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/incident"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/machine"
 	"github.com/switchboard/switchboard/cmd/incidentdrill/internal/stack"
 	"github.com/switchboard/switchboard/cmd/internal/rig"
@@ -91,16 +92,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.mode == "handover" {
 		return runHandover(ctx, o, args, stdout, stderr)
 	}
-	var t timeline
+	var t incident.Timeline
 	switch o.mode {
 	case "full":
-		t = fullTimeline
+		t = incident.Full
 	case "short":
-		t = shortTimeline
+		t = incident.Short
 	default:
 		return fmt.Errorf("-mode %q: want full, short or handover", o.mode)
 	}
-	if err := t.validate(); err != nil {
+	if err := t.Validate(); err != nil {
 		return err
 	}
 	if !set["rate"] {
@@ -116,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.inboundTalk = o.talk
 	}
 	if !set["redis-stop"] {
-		o.redisStop = t.redisStopFor
+		o.redisStop = t.RedisStopFor
 	}
 	switch {
 	case o.rate < 1 || o.rate > 200:
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	_, _ = fmt.Fprintf(stderr, "incidentdrill: %s mode, %v of timeline at %d calls/s; load balancer %s; sb1 %s (front door %s), sb2 %s (%s); redis %s\n",
-		t.name, t.at(t.end), o.rate, s.LBURL, s.Instances[0].URL(), s.Instances[0].Public, s.Instances[1].URL(), s.Instances[1].Public, s.Redis.URL()) // progress notes; a closed stderr must not stop the drill
+		t.Name, t.At(t.End), o.rate, s.LBURL, s.Instances[0].URL(), s.Instances[0].Public, s.Instances[1].URL(), s.Instances[1].Public, s.Redis.URL()) // progress notes; a closed stderr must not stop the drill
 
 	var agents *agentpool.Pool
 	agentCtx, stopAgents := context.WithCancel(ctx)
@@ -216,7 +217,7 @@ const queueTimeout = 10 * time.Second
 // stackOptions are the stack's options for a run.
 func stackOptions(o options) stack.Options {
 	so := stack.Options{Bin: o.bin, LogLevel: o.logLevel, WrapUp: o.wrapUp, QueueTimeout: queueTimeout,
-		ReconcileAfter: o.reconcileAfter, Ring: o.ring, Talk: o.talk, Faults: kindUnknown.faults(), WatchHz: agentpool.AgentHz}
+		ReconcileAfter: o.reconcileAfter, Ring: o.ring, Talk: o.talk, Faults: incident.Unknown.Faults(), WatchHz: agentpool.AgentHz}
 	if o.mode == "handover" {
 		so.QueueTimeout, so.Handover = handoverQueueTimeout, true
 	}
@@ -224,7 +225,7 @@ func stackOptions(o options) stack.Options {
 }
 
 // setFaults puts the primary in the state of a window kind; both carriers keep the baseline.
-func setFaults(s *stack.Stack, k kind) error { return s.Primary.SetFaults(k.faults()) }
+func setFaults(s *stack.Stack, k incident.Kind) error { return s.Primary.SetFaults(k.Faults()) }
 
 // agentOptions are the agent pool's options for a run: in the hand-over mode, half the agents
 // first sign in on each instance, as a load balancer spreads them, but known: the report says
