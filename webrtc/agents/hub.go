@@ -129,35 +129,24 @@ type Hub struct {
 	wake     chan struct{}  // queued calls may find an agent now
 }
 
+// orDefault sets a duration option left unset (or negative) to its default.
+func orDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
 // NewHub returns a hub for opts; Run starts it.
 func NewHub(opts HubOptions) *Hub {
-	if opts.RingTimeout <= 0 {
-		opts.RingTimeout = DefaultRingTimeout
-	}
-	if opts.QueueTimeout <= 0 {
-		opts.QueueTimeout = DefaultQueueTimeout
-	}
-	if opts.WrapUp <= 0 {
-		opts.WrapUp = DefaultWrapUp
-	}
-	if opts.PresenceTTL <= 0 {
-		opts.PresenceTTL = DefaultPresenceTTL
-	}
-	if opts.Heartbeat <= 0 {
-		opts.Heartbeat = DefaultHeartbeat
-	}
-	if opts.Liveness <= 0 {
-		opts.Liveness = DefaultLiveness
-	}
-	if opts.LivenessTTL <= 0 {
-		opts.LivenessTTL = DefaultLivenessTTL
-	}
-	if opts.ReanchorGrace <= 0 {
-		opts.ReanchorGrace = DefaultReanchorGrace
-	}
-	if opts.Handover <= 0 {
-		opts.Handover = DefaultHandover
-	}
+	orDefault(&opts.RingTimeout, DefaultRingTimeout)
+	orDefault(&opts.QueueTimeout, DefaultQueueTimeout)
+	orDefault(&opts.WrapUp, DefaultWrapUp)
+	orDefault(&opts.PresenceTTL, DefaultPresenceTTL)
+	orDefault(&opts.Heartbeat, DefaultHeartbeat)
+	orDefault(&opts.Liveness, DefaultLiveness)
+	orDefault(&opts.LivenessTTL, DefaultLivenessTTL)
+	orDefault(&opts.ReanchorGrace, DefaultReanchorGrace)
+	orDefault(&opts.Handover, DefaultHandover)
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
