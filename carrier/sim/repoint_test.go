@@ -235,7 +235,7 @@ func TestTwilioRedirectMovesTheStream(t *testing.T) {
 		t.Errorf("streams %d, repoints %d", r.StreamsOpened, c.Stats().Repoints)
 	}
 	t.Logf("tone gaps %v (the kill, the redirect, and the new instance's 200 ms of silence)", r.ToneGaps)
-	if len(r.ToneGaps) != 1 || r.ToneGaps[0].Length < 200*time.Millisecond || r.ToneGaps[0].Length > 5*time.Second {
+	if switches := switchGaps(r.ToneGaps); len(switches) != 1 || switches[0].Length > 5*time.Second {
 		t.Errorf("tone gaps %v, want the one switch (with the new instance's 200 ms of silence)", r.ToneGaps)
 	}
 	if r.FramesLost != 0 {
@@ -352,7 +352,7 @@ func TestTelnyxStreamingStartMovesTheStream(t *testing.T) {
 	a.telnyx("POST", "/v2/calls/"+id+"/actions/hangup", map[string]any{})
 	a.waitStatus(id, "completed")
 	r := a.report(id)
-	if r.StreamsOpened != 2 || r.StreamURL != second.wsURL() || len(r.ToneGaps) != 1 || r.ToneGaps[0].Length < 200*time.Millisecond {
+	if r.StreamsOpened != 2 || r.StreamURL != second.wsURL() || len(switchGaps(r.ToneGaps)) != 1 {
 		t.Errorf("streams %d to %s, tone gaps %v", r.StreamsOpened, r.StreamURL, r.ToneGaps)
 	}
 	status, body := start(second.wsURL() + "?again")
@@ -365,4 +365,17 @@ func TestTelnyxStreamingStartMovesTheStream(t *testing.T) {
 		"streaming.started", "streaming.stopped", "call.hangup"}) {
 		t.Errorf("webhooks %v", got)
 	}
+}
+
+// switchGaps are the tone gaps as long as the new instance's deliberate 200 ms of silence: the
+// switch. Shorter ones are the test's own instances stalling on a loaded machine (a paced
+// writer late by a few frames), not the carrier's doing.
+func switchGaps(gaps []media.ToneGap) []media.ToneGap {
+	var out []media.ToneGap
+	for _, g := range gaps {
+		if g.Length >= 200*time.Millisecond {
+			out = append(out, g)
+		}
+	}
+	return out
 }
