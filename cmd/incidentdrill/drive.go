@@ -204,8 +204,12 @@ func drive(ctx context.Context, s *stack.Stack, t incident.Timeline, o options) 
 			plan = append(plan, action{t.At(t.BurstAt) + t.BurstFor/2, func() {
 				chaos.Go(func() {
 					calls := bridgedOn(s, 0)
-					from := time.Now()
-					err := s.Kill(ctx, 0, killedFor)
+					// The span starts at the signal itself, not before Kill's scrape of the
+					// instance's counters: the hand-over's silences are measured from it.
+					from, err := s.Kill(ctx, 0, killedFor)
+					if from.IsZero() {
+						from = time.Now()
+					}
 					d.mu.Lock()
 					d.killed, d.killErr, d.killedCalls = span{from, time.Now()}, err, calls
 					d.mu.Unlock()

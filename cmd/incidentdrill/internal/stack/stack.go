@@ -305,8 +305,8 @@ func (s *Stack) Restart(ctx context.Context, i int) error {
 
 // Kill kills instance i with SIGKILL, as a crash or an OOM kill would: no drain, nothing
 // finished. The load balancer takes it out of rotation (its health checks fail), and an
-// orchestrator starts it again after down.
-func (s *Stack) Kill(ctx context.Context, i int, down time.Duration) error {
+// orchestrator starts it again after down. killedAt is when the signal went.
+func (s *Stack) Kill(ctx context.Context, i int, down time.Duration) (killedAt time.Time, err error) {
 	in, b := s.Instances[i], s.LB.Backends()[i]
 	s.retire(s.scrapeOne(ctx, in)) // its counters die with it
 	in.mu.Lock()
@@ -317,14 +317,15 @@ func (s *Stack) Kill(ctx context.Context, i int, down time.Duration) error {
 	}
 	in.mu.Unlock()
 	if cmd == nil {
-		return fmt.Errorf("%s is not running", in.Name)
+		return time.Time{}, fmt.Errorf("%s is not running", in.Name)
 	}
+	killedAt = time.Now()
 	_ = cmd.Process.Signal(syscall.SIGKILL) // a crash on purpose; it may have exited already, which exited tells
 	<-exited
 	b.Drain(true)
 	defer b.Drain(false)
 	sleep(ctx, down)
-	return in.start(ctx)
+	return killedAt, in.start(ctx)
 }
 
 // sleep waits for d or until ctx ends.
