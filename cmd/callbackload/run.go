@@ -42,6 +42,7 @@ type options struct {
 	wrkScript   string
 	replayOut   string
 	publicURL   string
+	signer      string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.driver, "driver", "go", "closed-loop load generator: go (this process) or wrk (Debian's wrk replaying cmd/callbackload/wrk/replay.lua, alternating with the bare server)")
 	fs.IntVar(&o.rounds, "rounds", 5, "with -driver wrk: alternating Switchboard/bare rounds; the median ratio is printed")
 	fs.StringVar(&o.wrkScript, "wrk-script", "", "with -driver wrk: the replay script (default cmd/callbackload/wrk/replay.lua)")
+	fs.StringVar(&o.signer, "signer", "auto", "with -driver wrk: who signs the replayed callbacks: official (Twilio's Node helper library, cmd/callbackload/wrk/sign.mjs), own (webhooks.SignTwilio), auto (official when installed)")
 	fs.StringVar(&o.replayOut, "replay-out", "", "only write a replay file of signed callbacks for wrk to this path, signed for -public-url (and, given -redis-url, store the carrier they are signed for), and exit")
 	fs.StringVar(&o.publicURL, "public-url", "http://127.0.0.1:8080", "with -replay-out: the SWITCHBOARD_PUBLIC_URL of the server the callbacks are for")
 	if err := fs.Parse(args[1:]); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,29 @@ func writeReplay(path, base string, w *workload) error {
 		return err
 	}
 	return f.Close()
+}
+
+// signOfficially re-signs a replay file with Twilio's official Node helper library
+// (cmd/callbackload/wrk/sign.mjs), as signer asks: "official" must, "auto" does when node and
+// the library are installed, "own" keeps our signer's signatures. It returns what it said.
+func signOfficially(ctx context.Context, signer, script, token, base, file string) (string, error) {
+	if signer == "own" {
+		return "signed by callbackload (webhooks.SignTwilio)", nil
+	}
+	dir := filepath.Dir(script)
+	_, errNode := exec.LookPath("node")
+	_, errLib := os.Stat(filepath.Join(dir, "node_modules", "twilio"))
+	if errNode != nil || errLib != nil {
+		if signer == "official" {
+			return "", fmt.Errorf("signing with twilio-node needs node and `npm install --prefix %s`", dir)
+		}
+		return "signed by callbackload (twilio-node not installed: npm install --prefix " + dir + ")", nil
+	}
+	out, err := exec.CommandContext(ctx, "node", filepath.Join(dir, "sign.mjs"), token, base, file).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("sign.mjs: %w: %s", err, out)
+	}
+	return string(bytes.TrimSpace(out)), nil
 }
 
 // replayScript finds replay.lua beside this command's source: the command is run with
@@ -160,6 +184,13 @@ func wrkRounds(ctx context.Context, o options, token string, sb, bare target, st
 		file := filepath.Join(dir, "callbacks.replay")
 		if err := writeReplay(file, sb.base, newWorkload(o, token)); err != nil {
 			return err
+		}
+		signed, err := signOfficially(ctx, o.signer, script, token, sb.base, file)
+		if err != nil {
+			return err
+		}
+		if round == 1 {
+			_, _ = fmt.Fprintln(stdout, "replay:", signed) // progress on the terminal; a closed stdout must not stop the run
 		}
 		cpu := startCPU(sb.pid, sb.redisPID)
 		s, err := runWrk(ctx, script, file, sb.base, o.conns, o.duration)
