@@ -44,7 +44,13 @@
 -- It runs on every callback, so it does as little as it can: one HMGET reads the record and
 -- whether the event was seen (dedupe is a field of the hash), one HSET writes it, one XADD
 -- logs the event; expiry, index and call-detail record are touched only when the call is
--- created or ends, and the wake-up is published only when the state moves.
+-- created or ends, and a wake-up is published only when the state moves (one message for the
+-- batch, see changes).
+-- changes collects the batch's wake-ups ("<call id> <state>", one a line): one message for
+-- the whole batch, so every instance reads and hands on one message per batch, not one per
+-- event.
+local changes = {}
+
 local function apply(call, log, o, active, cdr)
   local id, state, now = ARGV[o + 1], ARGV[o + 2], ARGV[o + 5]
   local seen = 'e:' .. id
@@ -156,7 +162,7 @@ local function apply(call, log, o, active, cdr)
     redis.call('PEXPIRE', log, ttl)
   end
   if changed == 1 or created == 1 then
-    redis.call('PUBLISH', CHANNEL, ARGV[o + 6] .. ' ' .. (cur[3] or ''))
+    changes[#changes + 1] = ARGV[o + 6] .. ' ' .. (cur[3] or '')
   end
 
   local indexed = active ~= nil
@@ -204,5 +210,8 @@ for i = 0, n - 1 do
   else
     replies[i + 1] = {err = tostring(res)}
   end
+end
+if #changes > 0 then
+  redis.call('PUBLISH', CHANNEL, table.concat(changes, '\n'))
 end
 return replies
