@@ -43,6 +43,9 @@ type options struct {
 	replayOut   string
 	publicURL   string
 	signer      string
+	serveProto  string
+	prototype   bool
+	rateOfBare  float64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare Echo comparison")
 	fs.IntVar(&o.procs, "server-procs", 0, "GOMAXPROCS of the started servers (0: Go's default)")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "internal: serve the bare 204 handler on this address")
+	fs.StringVar(&o.serveProto, "serve-proto", "", "internal: serve the naive prototype on this address")
+	fs.Float64Var(&o.rateOfBare, "rate-of-bare", 0, "with -driver wrk: run the open-loop phase at this share of the bare server's median throughput (issue #17: 0.5) instead of -rate")
+	fs.BoolVar(&o.prototype, "prototype", false, "with -driver wrk: measure the naive prototype too (plain verification, one pipelined HSET per callback) in each round")
 	fs.StringVar(&o.debugAddr, "server-debug-addr", "", "pass SWITCHBOARD_DEBUG_ADDR to the started Switchboard, to profile it")
 	fs.StringVar(&o.driver, "driver", "go", "closed-loop load generator: go (this process) or wrk (Debian's wrk replaying cmd/callbackload/wrk/replay.lua, alternating with the bare server)")
 	fs.IntVar(&o.rounds, "rounds", 5, "with -driver wrk: alternating Switchboard/bare rounds; the median ratio is printed")
@@ -74,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case o.serveBare != "":
 		return serveBare(o.serveBare)
+	case o.serveProto != "":
+		return serveProto(o.serveProto, os.Getenv("CALLBACKLOAD_PROTO_REDIS"), token, os.Getenv("CALLBACKLOAD_PROTO_PUBLIC_URL"))
 	case o.replayOut != "":
 		if o.redisURL != "" {
 			if err := configureCarrier(ctx, o.redisURL, token); err != nil {
@@ -122,9 +130,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stop()
-		err = wrkRounds(ctx, o, token, target{base: o.target, pid: serverPID, redisPID: redisPID}, target{base: base, pid: pid}, stdout)
-		if err != nil || o.rate == 0 {
+		var proto target
+		if o.prototype {
+			redisAddr := strings.TrimSuffix(strings.TrimPrefix(o.redisURL, "redis://"), "/")
+			stop, base, pid, err := startServer(ctx, o, self, "-serve-proto", "CALLBACKLOAD_PROTO_REDIS="+redisAddr,
+				"CALLBACKLOAD_PROTO_PUBLIC_URL="+o.target)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			proto = target{base: base, pid: pid, redisPID: redisPID}
+		}
+		bareRate, err := wrkRounds(ctx, o, token, target{base: o.target, pid: serverPID, redisPID: redisPID}, target{base: base, pid: pid}, proto, stdout)
+		if err != nil {
 			return err
+		}
+		if o.rateOfBare > 0 {
+			o.rate = int(o.rateOfBare * bareRate)
+		}
+		if o.rate == 0 {
+			return nil
 		}
 		cpu := startCPU(serverPID, redisPID)
 		open := drive(ctx, url, newWorkload(o, token), o.conns, o.rate, o.duration)

@@ -168,26 +168,28 @@ func duration(v, unit string) time.Duration {
 // wrkRounds alternates wrk runs against Switchboard and the bare server, rounds times, each
 // Switchboard run on callbacks it has never seen (a fresh replay file), and prints each
 // round and the median ratio.
-func wrkRounds(ctx context.Context, o options, token string, sb, bare target, stdout io.Writer) error {
+// With a prototype target, it is measured in each round too.
+// It returns the median throughput of the bare server.
+func wrkRounds(ctx context.Context, o options, token string, sb, bare, proto target, stdout io.Writer) (float64, error) {
 	script, err := replayScript(o.wrkScript)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	dir, err := os.MkdirTemp("", "callbackload-replay-")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }() // temporary files; nothing depends on their removal
-	var ratios []float64
+	var ratios, protoRatios, bares []float64
 	var failed int
 	for round := 1; round <= o.rounds; round++ {
 		file := filepath.Join(dir, "callbacks.replay")
 		if err := writeReplay(file, sb.base, newWorkload(o, token)); err != nil {
-			return err
+			return 0, err
 		}
 		signed, err := signOfficially(ctx, o.signer, script, token, sb.base, file)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if round == 1 {
 			_, _ = fmt.Fprintln(stdout, "replay:", signed) // progress on the terminal; a closed stdout must not stop the run
@@ -195,27 +197,44 @@ func wrkRounds(ctx context.Context, o options, token string, sb, bare target, st
 		cpu := startCPU(sb.pid, sb.redisPID)
 		s, err := runWrk(ctx, script, file, sb.base, o.conns, o.duration)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		sbCPU := cpu.lineFor(s.requests, false)
 		cpu = startCPU(bare.pid, 0)
 		b, err := runWrk(ctx, script, file, bare.base, o.conns, o.duration)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ratio := s.perSecond / b.perSecond
 		ratios = append(ratios, ratio)
+		bares = append(bares, b.perSecond)
 		failed += s.non2xx + s.sockErrs
 		_, _ = fmt.Fprintf(stdout, "round %d (wrk -t1 -c%d):\n  %s\n  %s\n  %s\n  %s\n  ratio switchboard/bare: %.2f\n", // figures printed as they are measured; a closed stdout must not stop the run
 			round, o.conns, s.line("switchboard"), sbCPU, b.line("bare echo 204"), cpu.lineFor(b.requests, false), ratio)
+		if proto.base != "" {
+			cpu = startCPU(proto.pid, proto.redisPID)
+			p, err := runWrk(ctx, script, file, proto.base, o.conns, o.duration)
+			if err != nil {
+				return 0, err
+			}
+			protoRatios = append(protoRatios, p.perSecond/b.perSecond)
+			_, _ = fmt.Fprintf(stdout, "  %s\n  %s\n  ratio prototype/bare: %.2f\n", // as above
+				p.line("naive prototype (one HSET)"), cpu.lineFor(p.requests, false), p.perSecond/b.perSecond)
+		}
+	}
+	if len(protoRatios) > 0 {
+		slices.Sort(protoRatios)
+		_, _ = fmt.Fprintf(stdout, "wrk ratio prototype/bare: median %.2f, min %.2f, max %.2f\n", // as above
+			protoRatios[len(protoRatios)/2], protoRatios[0], protoRatios[len(protoRatios)-1])
 	}
 	slices.Sort(ratios)
 	_, _ = fmt.Fprintf(stdout, "wrk ratio switchboard/bare over %d alternating rounds: median %.2f, min %.2f, max %.2f\n", // as above
 		len(ratios), ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+	slices.Sort(bares)
 	if failed > 0 {
-		return fmt.Errorf("%d callbacks were not acknowledged with 2xx under wrk", failed)
+		return 0, fmt.Errorf("%d callbacks were not acknowledged with 2xx under wrk", failed)
 	}
-	return nil
+	return bares[len(bares)/2], nil
 }
 
 // target is a server under load: its base URL and, when this command started it, its
