@@ -51,6 +51,9 @@
 -- event.
 local changes = {}
 
+-- The record's fields an event may fill, as cur[4] to cur[9] read them.
+local names = {'carrier', 'carrier_call_id', 'direction', 'from', 'to', 'agent'}
+
 local function apply(call, log, o, active, cdr)
   local id, state, now = ARGV[o + 1], ARGV[o + 2], ARGV[o + 5]
   local seen = 'e:' .. id
@@ -93,7 +96,6 @@ local function apply(call, log, o, active, cdr)
   end
   -- Fill fields the record does not have yet; never overwrite what is known. Field i of cur
   -- takes ARGV[i + 3].
-  local names = {'carrier', 'carrier_call_id', 'direction', 'from', 'to', 'agent'}
   for i = 4, 9 do
     local v = ARGV[i + 3]
     if v ~= '' and (not cur[i] or cur[i] == '') then
