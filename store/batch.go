@@ -125,17 +125,29 @@ const opTimeout = 2 * defaultOpTimeout
 // single node, a pipeline of one per event on Cluster, followed when replicas are wanted by a
 // WAIT on the same connection (every event is answered ErrNotReplicated when too few
 // replicas have the batch). If Redis lost the script (a restart, a failover, SCRIPT FLUSH)
-// the batch is sent again as EVAL, which loads it back: the events the first try stored
-// come back as duplicates, which is what they are.
+// the calls it refused are sent again as EVAL, which loads it back.
 func (b *batcher) send(batch []*applyCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	keys, args := b.arguments(batch)
 	cmds, wait := b.exec(ctx, keys, args, false)
-	for _, cmd := range cmds {
+	// Only the calls Redis refused for want of the script are sent again: a refused call ran
+	// nothing, and on Cluster the others (other nodes) are stored already.
+	var again []int
+	for i, cmd := range cmds {
 		if err := cmd.Err(); err != nil && isNoScript(err) {
-			cmds, wait = b.exec(ctx, keys, args, true)
-			break
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		k, a := make([][]string, len(again)), make([][]any, len(again))
+		for j, i := range again {
+			k[j], a[j] = keys[i], args[i]
+		}
+		var retried []*redis.Cmd
+		retried, wait = b.exec(ctx, k, a, true)
+		for j, i := range again {
+			cmds[i] = retried[j]
 		}
 	}
 	unreplicated := b.replicas.check(wait)
