@@ -20,13 +20,16 @@ import (
 //go:embed apply.lua
 var applySource string
 
-// newApplyScript puts the store's fixed numbers in front of the apply script as constants,
+// applyStride is how many arguments each event takes in the apply script.
+const applyStride = 17
+
+// newApplyScript puts the store's fixed values in front of the apply script as constants,
 // so that they are not sent, and parsed, with every event.
-func newApplyScript(o Options) *redis.Script {
+func newApplyScript(o Options, k keys) *redis.Script {
 	return redis.NewScript(fmt.Sprintf(
-		"local LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL, TERMINAL_RANK, ANSWERED_RANK = %d, %d, %d, %d, %d, %d\n",
+		"local LOG_LEN, CDR_LEN, LIVE_TTL, DONE_TTL, TERMINAL_RANK, ANSWERED_RANK, STRIDE, CHANNEL = %d, %d, %d, %d, %d, %d, %d, %q\n",
 		o.HistoryLimit, o.CDRLimit, o.MaxCallAge.Milliseconds(), o.Retention.Milliseconds(),
-		call.Completed.Rank(), call.InProgress.Rank()) + applySource)
+		call.Completed.Rank(), call.InProgress.Rank(), applyStride, k.channel()) + applySource)
 }
 
 var (
@@ -56,6 +59,10 @@ type Applied struct {
 	// Parked is true when the event names a carrier call id we do not know yet: it is kept
 	// and applied once Link tells us which call it belongs to.
 	Parked bool
+	// Orphan is true when the event came from an attempt we abandoned: a new one (Outcome
+	// Orphaned) or a duplicate of one, whose first delivery may have been answered an error
+	// before the orphan's hang-up was stored.
+	Orphan bool
 }
 
 // NewCallID returns a fresh call id for a call we place.
@@ -127,8 +134,40 @@ func (r *Redis) resolveOrPark(ctx context.Context, e call.Event) (string, error)
 }
 
 func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied, error) {
-	ctx, cancel := r.opCtx(ctx)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		// The batch's own round trip is bounded (opTimeout); a caller that set no deadline
+		// gets OpTimeout for its wait. One that set one (every webhook) costs no second timer.
+		var cancel context.CancelFunc
+		ctx, cancel = r.opCtx(ctx)
+		defer cancel()
+	}
+	res, err := r.batch.run(ctx, r.keys.call(e.CallID), r.keys.callLog(e.CallID), applyArgs(e, now))
+	if err == nil && len(res) < 5 {
+		err = fmt.Errorf("apply script answered %d values", len(res))
+	}
+	if err != nil {
+		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
+	}
+	a := Applied{CallID: e.CallID, Outcome: call.Outcome(res[0].(int64))}
+	if a.Outcome == call.Refused {
+		return a, fmt.Errorf("store: event %s of carrier %s for call %s: %w", e.ID, e.Carrier, e.CallID, ErrNotOwner)
+	}
+	a.State, _ = call.ParseState(res[1].(string))
+	a.Orphan = a.Outcome == call.Orphaned || res[4].(int64) == 1
+	created, ended := res[2].(int64) == 1, res[3].(int64) != 0
+	if r.cluster && (created || ended) {
+		// On Cluster the active-call index and the call-detail records live outside the
+		// call's hash slot, so they are written after the script. The index is only a hint:
+		// listing active calls checks each call's real state.
+		if err := r.afterTransition(ctx, e.CallID, created, ended, res, now); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// applyArgs is an event's arguments to the apply script (see apply.lua).
+func applyArgs(e call.Event, now time.Time) []any {
 	var at string
 	if !e.At.IsZero() {
 		at = strconv.FormatInt(e.At.UnixMilli(), 10)
@@ -145,36 +184,14 @@ func (r *Redis) apply(ctx context.Context, e call.Event, now time.Time) (Applied
 	if e.Unanswered != call.Unknown {
 		unanswered = e.Unanswered.String()
 	}
-	keys := []string{r.keys.call(e.CallID), r.keys.callLog(e.CallID), r.keys.active(), r.keys.cdr()}
-	if r.cluster {
-		keys = keys[:2]
-	}
 	attempt := ""
 	if e.Attempt > 0 {
 		attempt = strconv.Itoa(e.Attempt)
 	}
-	res, err := r.batch.run(ctx, r.applyScript, keys,
+	return []any{
 		e.ID, state, e.State.Rank(), at, now.UnixMilli(), e.CallID,
 		e.Carrier, e.CarrierCallID, direction, e.From, e.To, e.Agent, e.Detail,
-		attemptSummary(e), r.keys.channel(), e.Source.String(), unanswered, attempt)
-	if err != nil {
-		return Applied{}, fmt.Errorf("store: apply event %s to call %s: %w", e.ID, e.CallID, err)
-	}
-	a := Applied{CallID: e.CallID, Outcome: call.Outcome(res[0].(int64))}
-	if a.Outcome == call.Refused {
-		return a, fmt.Errorf("store: event %s of carrier %s for call %s: %w", e.ID, e.Carrier, e.CallID, ErrNotOwner)
-	}
-	a.State, _ = call.ParseState(res[1].(string))
-	created, ended := res[2].(int64) == 1, res[3].(int64) != 0
-	if r.cluster && (created || ended) {
-		// On Cluster the active-call index and the call-detail records live outside the
-		// call's hash slot, so they are written after the script. The index is only a hint:
-		// listing active calls checks each call's real state.
-		if err := r.afterTransition(ctx, e.CallID, created, ended, res, now); err != nil {
-			return a, err
-		}
-	}
-	return a, nil
+		attemptSummary(e), e.Source.String(), unanswered, attempt}
 }
 
 func (r *Redis) afterTransition(ctx context.Context, id string, created, ended bool, res []any, now time.Time) error {
@@ -184,15 +201,15 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 		}
 		if ended {
 			p.ZRem(ctx, r.keys.active(), id)
-			createdAt, _ := strconv.ParseInt(res[10].(string), 10, 64)
+			createdAt, _ := strconv.ParseInt(res[11].(string), 10, 64)
 			values := []any{
-				"id", id, "state", res[1], "from", res[4], "to", res[5], "direction", res[6],
-				"carrier", res[7], "carrier_call_id", res[8], "agent", res[9],
-				"created_at", createdAt, "ended_at", now.UnixMilli(), "attempts", res[11],
+				"id", id, "state", res[1], "from", res[5], "to", res[6], "direction", res[7],
+				"carrier", res[8], "carrier_call_id", res[9], "agent", res[10],
+				"created_at", createdAt, "ended_at", now.UnixMilli(), "attempts", res[12],
 			}
-			if len(res) >= 14 { // a corrected ending: its original end, and what it replaces
-				values[19] = res[12]
-				values = append(values, "corrects", res[13])
+			if len(res) >= 15 { // a corrected ending: its original end, and what it replaces
+				values[19] = res[13]
+				values = append(values, "corrects", res[14])
 			}
 			p.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true, Values: values})
 		}

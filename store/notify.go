@@ -81,10 +81,11 @@ func (r *Redis) Listen(ctx context.Context, instance string, fn func(Notice)) er
 		case agents:
 			fn(Notice{Kind: NoticeAgentFree, Payload: payload})
 		case calls:
-			// The event script publishes "<call id> <state>".
-			id, state, _ := strings.Cut(payload, " ")
-			st, _ := call.ParseState(state)
-			fn(Notice{Kind: NoticeCall, Payload: payload, CallID: id, State: st})
+			for line := range callChanges(payload) {
+				id, state, _ := strings.Cut(line, " ")
+				st, _ := call.ParseState(state)
+				fn(Notice{Kind: NoticeCall, Payload: line, CallID: id, State: st})
+			}
 		case revoked:
 			agent, token := parseRevoked(payload)
 			fn(Notice{Kind: NoticeAgentRevoked, Payload: payload, Agent: agent, TokenID: token})

@@ -113,24 +113,3 @@ func (r *Redis) CheckOwner(ctx context.Context, callID, carrier string) error {
 	}
 	return ErrNotOwner
 }
-
-// IsOrphanEvent reports whether an event of carrier about call callID, naming attempt (0 if
-// it names none), comes from an attempt we gave up on: the rule apply.lua follows. The
-// webhooks ask it for a duplicate, whose first delivery may have been stored without its
-// orphan being handed on (the answer was 503), so that the retry hands it on.
-func (r *Redis) IsOrphanEvent(ctx context.Context, callID, carrier string, attempt int) (bool, error) {
-	ctx, cancel := r.opCtx(ctx)
-	defer cancel()
-	v, err := r.rdb.HGet(ctx, r.keys.call(callID), "o:"+carrier).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("store: owner of %s: %w", callID, err)
-	}
-	claim, err := strconv.Atoi(v)
-	if err != nil {
-		return false, nil
-	}
-	return claim < 0 || attempt != 0 && claim > 0 && attempt != claim, nil
-}

@@ -92,10 +92,9 @@ type Redis struct {
 	batch    *batcher
 	bus      *bus
 	// cluster is true on Redis Cluster, where one script may touch one hash slot only.
-	cluster     bool
-	sentinel    bool
-	replicas    replicaPolicy
-	applyScript *redis.Script
+	cluster  bool
+	sentinel bool
+	replicas replicaPolicy
 }
 
 // Open connects to the Redis that opts.URL names, or starts an embedded one, and checks that
@@ -126,8 +125,11 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Redis, error) {
 		r.stopEmbedded()
 		return nil, err
 	}
-	r.applyScript = newApplyScript(opts)
-	r.batch = newBatcher(r.rdb, r.replicas)
+	index := []string{r.keys.active(), r.keys.cdr()}
+	if r.cluster {
+		index = nil // outside the call's hash slot: written after the script (Redis.apply)
+	}
+	r.batch = newBatcher(r.rdb, newApplyScript(opts, r.keys), index, r.replicas)
 	r.bus = newBus(r)
 	if err := r.Ping(ctx); err != nil {
 		_ = r.Close() // Redis does not answer: that is the error to return

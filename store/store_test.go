@@ -350,7 +350,7 @@ func TestRedisDownFailsFast(t *testing.T) {
 	}
 	r.batch.close()
 	r.rdb.Close()
-	r.rdb, r.batch = unreachable, newBatcher(unreachable, replicaPolicy{})
+	r.rdb, r.batch = unreachable, newBatcher(unreachable, newApplyScript(r.opts, r.keys), nil, replicaPolicy{})
 	start := time.Now()
 	_, err = r.Apply(context.Background(), call.Event{ID: "x", CallID: NewCallID(), State: call.Ringing})
 	if err == nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"iter"
 	"strings"
 )
 
@@ -15,7 +16,16 @@ func (r *Redis) WatchCalls(ctx context.Context, changed func(callID, state strin
 			resubscribed()
 		}
 	}, func(_, payload string) {
-		id, state, _ := strings.Cut(payload, " ")
-		changed(id, state)
+		for line := range callChanges(payload) {
+			id, state, _ := strings.Cut(line, " ")
+			changed(id, state)
+		}
 	})
+}
+
+// callChanges yields the changes of one message on the calls channel: the apply script
+// publishes one message per batch of events, "<call id> <state>" a line, so an instance reads
+// and hands on one message per batch instead of one per event.
+func callChanges(payload string) iter.Seq[string] {
+	return strings.SplitSeq(payload, "\n")
 }

@@ -44,15 +44,9 @@ func (s *Server) hangupOrphan(ctx context.Context, carrier, route, callID string
 // orphanEvent says whether an applied event is an orphan's whose hang-up must be stored: a
 // new one (call.Orphaned), or a duplicate of one, since the first delivery may have been
 // answered 503 after its event was stored but before its hang-up was; the job's id makes
-// storing it twice harmless.
-func (s *Server) orphanEvent(ctx context.Context, carrier string, a store.Applied, e call.Event) (bool, error) {
-	switch {
-	case a.Outcome == call.Orphaned:
-		return true, nil
-	case a.Outcome != call.Duplicate || s.d.Orphans == nil || e.CarrierCallID == "" || a.CallID == "":
-		return false, nil
-	}
-	return s.d.Store.IsOrphanEvent(ctx, a.CallID, carrier, e.Attempt)
+// storing it twice harmless. The store says which, from the same read that applied it.
+func orphanEvent(a store.Applied, e call.Event) bool {
+	return a.Outcome == call.Orphaned || a.Orphan && e.CarrierCallID != "" && a.CallID != ""
 }
 
 // streamOwner checks that a media stream's carrier owns the call the stream names, before

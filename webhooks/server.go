@@ -30,7 +30,6 @@ type eventStore interface {
 	Apply(ctx context.Context, e call.Event) (store.Applied, error)
 	Link(ctx context.Context, callID, carrier, carrierCallID string) error
 	CheckOwner(ctx context.Context, callID, carrier string) error
-	IsOrphanEvent(ctx context.Context, callID, carrier string, attempt int) (bool, error)
 }
 
 // orphanHanger stores the hang-up of a carrier call that an attempt we gave up on created

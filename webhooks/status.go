@@ -137,11 +137,8 @@ func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, 
 	if err == nil && then != nil {
 		err = then(ctx)
 	}
-	if err == nil {
-		var orphan bool
-		if orphan, err = s.orphanEvent(ctx, carrier, applied, e); orphan {
-			err = s.hangupOrphan(ctx, carrier, route, applied.CallID, e)
-		}
+	if err == nil && orphanEvent(applied, e) {
+		err = s.hangupOrphan(ctx, carrier, route, applied.CallID, e)
 	}
 	if err != nil {
 		s.d.Metrics.observe(carrier, route, outcomeError, start)

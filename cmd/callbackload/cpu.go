@@ -21,7 +21,10 @@ func startCPU(server, redis int) cpuMeter {
 		myFrom: rig.CPUTime(os.Getpid())}
 }
 
-func (m cpuMeter) line(callbacks int) string {
+func (m cpuMeter) line(callbacks int) string { return m.lineFor(callbacks, true) }
+
+// lineFor is line, with this process's own CPU only when it was the load generator.
+func (m cpuMeter) lineFor(callbacks int, generator bool) string {
 	if m.server == 0 || callbacks == 0 {
 		return "  (CPU not measured: the server was not started by this command)"
 	}
@@ -30,7 +33,11 @@ func (m cpuMeter) line(callbacks int) string {
 	}
 	s := fmt.Sprintf("  CPU per callback: server %.1f µs", per(m.serverFrom, m.server))
 	if m.redis != 0 {
-		s += fmt.Sprintf(", redis-server %.1f µs", per(m.redisFrom, m.redis))
+		r := per(m.redisFrom, m.redis)
+		s += fmt.Sprintf(", redis-server %.1f µs (together %.1f µs)", r, r+per(m.serverFrom, m.server))
 	}
-	return s + fmt.Sprintf(", load generator %.1f µs", per(m.myFrom, os.Getpid()))
+	if generator {
+		s += fmt.Sprintf(", load generator %.1f µs", per(m.myFrom, os.Getpid()))
+	}
+	return s
 }

@@ -37,6 +37,15 @@ type options struct {
 	skipBare    bool
 	procs       int
 	debugAddr   string
+	driver      string
+	rounds      int
+	wrkScript   string
+	replayOut   string
+	publicURL   string
+	signer      string
+	serveProto  string
+	prototype   bool
+	rateOfBare  float64
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,15 +63,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.skipBare, "skip-bare", false, "skip the bare Echo comparison")
 	fs.IntVar(&o.procs, "server-procs", 0, "GOMAXPROCS of the started servers (0: Go's default)")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "internal: serve the bare 204 handler on this address")
+	fs.StringVar(&o.serveProto, "serve-proto", "", "internal: serve the naive prototype on this address")
+	fs.Float64Var(&o.rateOfBare, "rate-of-bare", 0, "with -driver wrk: run the open-loop phase at this share of the bare server's median throughput (issue #17: 0.5) instead of -rate")
+	fs.BoolVar(&o.prototype, "prototype", false, "with -driver wrk: measure the naive prototype too (plain verification, one pipelined HSET per callback) in each round")
 	fs.StringVar(&o.debugAddr, "server-debug-addr", "", "pass SWITCHBOARD_DEBUG_ADDR to the started Switchboard, to profile it")
+	fs.StringVar(&o.driver, "driver", "go", "closed-loop load generator: go (this process) or wrk (Debian's wrk replaying cmd/callbackload/wrk/replay.lua, alternating with the bare server)")
+	fs.IntVar(&o.rounds, "rounds", 5, "with -driver wrk: alternating Switchboard/bare rounds; the median ratio is printed")
+	fs.StringVar(&o.wrkScript, "wrk-script", "", "with -driver wrk: the replay script (default cmd/callbackload/wrk/replay.lua)")
+	fs.StringVar(&o.signer, "signer", "auto", "with -driver wrk: who signs the replayed callbacks: official (Twilio's Node helper library, cmd/callbackload/wrk/sign.mjs), own (webhooks.SignTwilio), auto (official when installed)")
+	fs.StringVar(&o.replayOut, "replay-out", "", "only write a replay file of signed callbacks for wrk to this path, signed for -public-url (and, given -redis-url, store the carrier they are signed for), and exit")
+	fs.StringVar(&o.publicURL, "public-url", "http://127.0.0.1:8080", "with -replay-out: the SWITCHBOARD_PUBLIC_URL of the server the callbacks are for")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if o.serveBare != "" {
+	const token = "callbackload-twilio-token-0123456789"
+	switch {
+	case o.serveBare != "":
 		return serveBare(o.serveBare)
+	case o.serveProto != "":
+		return serveProto(o.serveProto, os.Getenv("CALLBACKLOAD_PROTO_REDIS"), token, os.Getenv("CALLBACKLOAD_PROTO_PUBLIC_URL"))
+	case o.replayOut != "":
+		if o.redisURL != "" {
+			if err := configureCarrier(ctx, o.redisURL, token); err != nil {
+				return err
+			}
+		}
+		return writeReplay(o.replayOut, strings.TrimRight(o.publicURL, "/"), newWorkload(o, token))
+	case o.driver != "go" && o.driver != "wrk":
+		return fmt.Errorf("-driver %q: want go or wrk", o.driver)
 	}
 
-	const token = "callbackload-twilio-token-0123456789"
 	var redisPID int
 	if o.redisURL == "" {
 		p, err := redistest.StartProcess(o.durable)
@@ -92,8 +122,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_, _ = fmt.Fprintf(stdout, "switchboard: %s; load: %d connections, %.0f%% duplicates, %.0f%% of calls reordered, %s per phase\n", // figures printed as they are measured; a closed stdout must not stop the run
 		o.target, o.conns, 100*o.dupRate, 100*o.reorderRate, o.duration) // as above
 
-	work := newWorkload(o, token)
 	url := o.target + "/webhooks/load/status"
+	if o.driver == "wrk" {
+		self, _ := os.Executable()
+		stop, base, pid, err := startServer(ctx, o, self, "-serve-bare")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		var proto target
+		if o.prototype {
+			redisAddr := strings.TrimSuffix(strings.TrimPrefix(o.redisURL, "redis://"), "/")
+			stop, base, pid, err := startServer(ctx, o, self, "-serve-proto", "CALLBACKLOAD_PROTO_REDIS="+redisAddr,
+				"CALLBACKLOAD_PROTO_PUBLIC_URL="+o.target)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			proto = target{base: base, pid: pid, redisPID: redisPID}
+		}
+		bareRate, err := wrkRounds(ctx, o, token, target{base: o.target, pid: serverPID, redisPID: redisPID}, target{base: base, pid: pid}, proto, stdout)
+		if err != nil {
+			return err
+		}
+		if o.rateOfBare > 0 {
+			o.rate = int(o.rateOfBare * bareRate)
+		}
+		if o.rate == 0 {
+			return nil
+		}
+		cpu := startCPU(serverPID, redisPID)
+		open := drive(ctx, url, newWorkload(o, token), o.conns, o.rate, o.duration)
+		_, _ = fmt.Fprintln(stdout, open.line(fmt.Sprintf("switchboard, open loop at %d/s", o.rate))) // figures printed as they are measured; a closed stdout must not stop the run
+		_, _ = fmt.Fprintln(stdout, cpu.line(len(open.lat)))                                          // as above
+		return nil
+	}
+	work := newWorkload(o, token)
 	cpu := startCPU(serverPID, redisPID)
 	sb := drive(ctx, url, work, o.conns, 0, o.duration)
 	_, _ = fmt.Fprintln(stdout, sb.line("switchboard, closed loop")) // figures printed as they are measured; a closed stdout must not stop the run
