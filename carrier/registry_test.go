@@ -7,24 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 func openStore(t *testing.T, ns string) *carrierdb.Store {
 	t.Helper()
-	return openStoreURL(t, redistest.URL(t), ns)
-}
-
-func openStoreURL(t *testing.T, url, ns string) *carrierdb.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return carrierdb.New(st)
+	return carrierdb.New(storetest.OpenTest(t, ns))
 }
 
 func TestRegistryKeepsSecretsWriteOnlyAndSharesChanges(t *testing.T) {

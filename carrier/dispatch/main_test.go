@@ -1,14 +1,12 @@
 package dispatch
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/switchboard/switchboard/carrier"
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
@@ -17,17 +15,12 @@ func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
 func openStore(t *testing.T, ns string) *carrierdb.Store {
 	t.Helper()
-	return openStoreURL(t, redistest.URL(t), ns)
+	return carrierdb.New(storetest.OpenTest(t, ns))
 }
 
 func openStoreURL(t *testing.T, url, ns string) *carrierdb.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return carrierdb.New(st)
+	return carrierdb.New(storetest.Open(t, url, ns))
 }
 
 // twilioConfig and telnyxConfig are valid carriers; tests point their APIURL at a scripted

@@ -1,14 +1,12 @@
 package reconcile
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/switchboard/switchboard/carrier"
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
@@ -18,12 +16,7 @@ func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 // openStore is one instance's store client on the test Redis, under namespace ns.
 func openStore(t *testing.T, ns string) *carrierdb.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return carrierdb.New(st)
+	return carrierdb.New(storetest.OpenTest(t, ns))
 }
 
 // twilioConfig is a valid twilio carrier; tests point its APIURL at their scripted API.
