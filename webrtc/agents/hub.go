@@ -118,6 +118,8 @@ type Hub struct {
 	log     *slog.Logger
 	origins signal.Origins
 
+	// mu guards the fields below it and is a leaf: nothing else is locked while it is held
+	// (sessions and held calls take it, through enter or forget, under their own locks).
 	mu       sync.Mutex
 	sessions map[string]*session  // by agent id
 	calls    map[string]*heldCall // by call id
@@ -271,10 +273,8 @@ func (h *Hub) dispatch(ctx context.Context) {
 }
 
 func (h *Hub) waiting() []*heldCall {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	var out []*heldCall
-	for _, c := range h.calls {
+	for _, c := range h.heldCalls() { // not under h.mu: a held call takes h.mu under its own
 		if c.isWaiting() {
 			out = append(out, c)
 		}

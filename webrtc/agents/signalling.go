@@ -105,15 +105,21 @@ func (h *Hub) newAgentConn(ws *websocket.Conn, agent string) (*signal.Conn, bool
 // instance, within the presence TTL), it keeps its state and call, and the old session is
 // told to go.
 func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *signal.Conn) (*session, error) {
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return nil, errors.New("agents: shutting down")
-	}
-	s := h.sessions[agent.ID]
-	if s != nil {
+	for {
+		s, fresh, err := h.sessionFor(agent, conn)
+		switch {
+		case err != nil:
+			return nil, err
+		case fresh:
+			return h.startSession(ctx, s, agent)
+		}
 		// The same browser reconnecting, or another tab: the newest connection wins.
 		s.mu.Lock()
+		if s.closed {
+			// It ended between the lookup and now, and left the map: start a new one.
+			s.mu.Unlock()
+			continue
+		}
 		old := s.conn
 		s.conn = conn
 		s.tokenID = agent.TokenID
@@ -123,7 +129,6 @@ func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *signal.Conn)
 		}
 		p := s.pres
 		s.mu.Unlock()
-		h.mu.Unlock()
 		if old != nil {
 			old.Send(signal.ErrorMessage{Type: signal.TypeError, Code: signal.CodeReplaced, Message: "signed in in another window"})
 			old.Close()
@@ -133,9 +138,25 @@ func (h *Hub) login(ctx context.Context, agent agentdb.Agent, conn *signal.Conn)
 		}
 		return s, nil
 	}
+}
+
+// sessionFor returns the agent's session here, or registers a new one for conn (fresh).
+func (h *Hub) sessionFor(agent agentdb.Agent, conn *signal.Conn) (s *session, fresh bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false, errors.New("agents: shutting down")
+	}
+	if s := h.sessions[agent.ID]; s != nil {
+		return s, false, nil
+	}
 	s = &session{hub: h, id: newSessionID(), agent: agent, conn: conn, tokenID: agent.TokenID}
 	h.sessions[agent.ID] = s
-	h.mu.Unlock()
+	return s, true, nil
+}
+
+// startSession takes the agent's presence over for a session just registered.
+func (h *Hub) startSession(ctx context.Context, s *session, agent agentdb.Agent) (*session, error) {
 
 	now := time.Now()
 	fresh := agentdb.Presence{Agent: agent.ID, State: agentdb.Available, Since: now, Session: s.id,
