@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // mediaSink is the agent side of a held call: the agent's bridge on this instance, or the
@@ -75,6 +76,9 @@ type heldCall struct {
 
 	stream atomic.Pointer[streamRef]
 	sink   atomic.Pointer[sinkRef]
+	// room is set while the call has more than one agent side (room.go); nil, the call is a
+	// plain relay between the stream and sink. Set under mu.
+	room atomic.Pointer[room]
 
 	mu                               sync.Mutex
 	phase                            heldPhase
@@ -274,7 +278,15 @@ func (c *heldCall) attach(agent string, sink mediaSink) error {
 		return errNotYours
 	}
 	c.sink.Store(&sinkRef{sink})
-	c.stopToneLocked()
+	if r := c.room.Load(); r != nil {
+		r.add(sink, media.RoleTalk)
+		if r.callerRole() == media.RoleHeld {
+			sink = nil // the caller is on hold while the agents consult: the tone plays on
+		}
+	}
+	if sink != nil {
+		c.stopToneLocked()
+	}
 	if c.lostTimer != nil {
 		c.lostTimer.Stop()
 		c.lostTimer = nil
@@ -291,6 +303,9 @@ func (c *heldCall) detach(sink mediaSink) {
 		return
 	}
 	c.sink.Store(nil)
+	if r := c.room.Load(); r != nil {
+		r.remove(sink)
+	}
 	if c.phase == phaseAnswered {
 		if c.inbound {
 			c.startToneLocked()
@@ -313,6 +328,7 @@ func (c *heldCall) end(reason string, action endAction) {
 	c.stopToneLocked()
 	stream := c.stream.Load()
 	sink := c.sink.Swap(nil)
+	others := c.closeRoomLocked(sink)
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.background(opTimeout, func(ctx context.Context) {
@@ -321,6 +337,9 @@ func (c *heldCall) end(reason string, action endAction) {
 		}
 		if sink != nil {
 			sink.s.Ended(reason)
+		}
+		for _, o := range others {
+			o.Ended(reason)
 		}
 		if agent != "" && (prev == phaseRinging || prev == phaseAnswered && sink == nil) {
 			// The agent may have moved since the call was routed (its instance died, or it
@@ -354,6 +373,7 @@ func (c *heldCall) shutdown() {
 	c.phase = phaseEnded
 	c.stopTimersLocked()
 	c.stopToneLocked()
+	c.closeRoomLocked(nil)
 }
 
 func (c *heldCall) stopTimersLocked() {

@@ -92,8 +92,24 @@ func (c *heldCall) sendAudio(ulaw []byte) error {
 	return nil
 }
 
-// Audio forwards a carrier frame to the agent's side, if one is attached.
+// audioFrom sends the audio of the agent side sink: to the room while the call is one,
+// otherwise to the carrier if sink is the call's agent (a side that has just left is not).
+func (c *heldCall) audioFrom(sink mediaSink, ulaw []byte) error {
+	if r := c.room.Load(); r != nil && r.put(sink, ulaw) {
+		return nil
+	}
+	if cur := c.sink.Load(); cur == nil || cur.s != sink {
+		return nil
+	}
+	return c.sendAudio(ulaw)
+}
+
+// Audio forwards a carrier frame to the agent's side, if one is attached, or to the room.
 func (c *heldCall) Audio(ulaw []byte) {
+	if rm := c.room.Load(); rm != nil {
+		rm.put(nil, ulaw)
+		return
+	}
 	if r := c.sink.Load(); r != nil {
 		r.s.Audio(ulaw)
 	}
@@ -177,11 +193,17 @@ func (c *heldCall) moved() {
 	c.stopToneLocked()
 	stream := c.stream.Swap(nil)
 	sink := c.sink.Swap(nil)
+	others := c.closeRoomLocked(sink)
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
 	if sink != nil {
 		sink.s.Moved()
+	}
+	for _, o := range others {
+		// A consult or conference does not survive a move: the room's other legs end
+		// there, and the call's own agent follows it.
+		o.Ended(reasonMediaLost)
 	}
 	if stream != nil {
 		_ = stream.s.Close() // the carrier has moved on from it; closing ours changes nothing

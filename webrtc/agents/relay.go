@@ -27,7 +27,7 @@ type localPath struct {
 	sink mediaSink
 }
 
-func (p *localPath) SendAudio(ulaw []byte) error { return p.held.sendAudio(ulaw) }
+func (p *localPath) SendAudio(ulaw []byte) error { return p.held.audioFrom(p.sink, ulaw) }
 func (p *localPath) Hangup()                     { p.held.end(reasonAgentHangup, endHangup) }
 func (p *localPath) Close()                      { p.held.detach(p.sink) }
 
@@ -79,7 +79,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
-			_ = held.sendAudio(ulaw) // a stream that cannot take audio has ended and ends the call
+			_ = held.audioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
 		}, func() { held.end(reasonAgentHangup, endHangup) })
 		held.detach(sink)
 		return nil
