@@ -26,17 +26,19 @@ var (
 // ringAgentScript reserves agent ARGV[2] for call ARGV[1] and rings it: for a transfer from
 // ARGV[3], the call must be answered by that agent; for a ring-back (ARGV[3] empty), queued.
 // A transfer's target must be available (or past its wrap-up); a ring-back may ring an agent
-// still wrapping up the very call.
+// still wrapping up (or, for a moment, busy with) the very call.
 var ringAgentScript = redis.NewScript(`
 local o = redis.call('HMGET', KEYS[1], 'state', 'agent')
 if ARGV[3] ~= '' then
   if o[1] ~= 'answered' or o[2] ~= ARGV[3] then return 'gone' end
   if ARGV[2] == ARGV[3] then return 'self' end
 elseif o[1] ~= 'queued' then return 'gone' end
-local p = redis.call('HMGET', KEYS[3], 'state', 'until', 'instance', 'url')
+local p = redis.call('HMGET', KEYS[3], 'state', 'until', 'instance', 'url', 'call')
 if not p[1] then return 'offline' end
-if p[1] == 'busy' then return 'busy' end
-local ok = p[1] == 'available' or (p[1] == 'wrap-up' and
+-- A ring-back may find the agent still busy with the very call: its session has released it
+-- but not yet recorded the wrap-up.
+if p[1] == 'busy' and not (ARGV[3] == '' and p[5] == ARGV[1]) then return 'busy' end
+local ok = p[1] == 'available' or p[1] == 'busy' or (p[1] == 'wrap-up' and
   (ARGV[3] == '' or (tonumber(p[2] or '') ~= nil and tonumber(p[2]) <= tonumber(ARGV[5]))))
 if not ok then return 'away' end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[4]) then return 'ringing' end

@@ -76,16 +76,24 @@ func TestTransferRingsTheNamedAgentAndRingsBack(t *testing.T) {
 	if ps, _ := r.Presences(ctx, []string{"bob"}); ps[0].Ringing != "CL1" {
 		t.Fatalf("bob does not ring: %+v", ps[0])
 	}
-	// bob lets it ring out: back to the queue, and then to ann, who is wrapping up.
+	// bob lets it ring out: back to the queue, and then to ann, whose session has not yet
+	// recorded her wrap-up: she is still busy with this very call.
 	if st, err := r.WithdrawOffer(ctx, "CL1", "bob"); err != nil || st != OfferQueued {
+		t.Fatalf("withdraw: %v %v", st, err)
+	}
+	if _, err := r.RingBack(ctx, "CL1", "dan", ring); !errors.Is(err, ErrAgentBusy) {
+		t.Fatalf("ring-back to an agent busy with another call: %v", err)
+	}
+	if o, err := r.RingBack(ctx, "CL1", "ann", ring); err != nil || o.Agent != "ann" {
+		t.Fatalf("ring-back to ann, busy with the call: %+v %v", o, err)
+	}
+	// She lets that ring out too, and is rung back again while wrapping up.
+	if st, err := r.WithdrawOffer(ctx, "CL1", "ann"); err != nil || st != OfferQueued {
 		t.Fatalf("withdraw: %v %v", st, err)
 	}
 	ann.State, ann.Call, ann.Until = WrapUp, "CL1", now.Add(time.Minute)
 	if err := r.SetState(ctx, ann.Session, Busy, "CL1", ann, testTTL); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := r.RingBack(ctx, "CL1", "dan", ring); !errors.Is(err, ErrAgentBusy) {
-		t.Fatalf("ring-back to a busy agent: %v", err)
 	}
 	o, err = r.RingBack(ctx, "CL1", "ann", ring)
 	if err != nil || o.State != OfferRinging || o.Agent != "ann" {

@@ -86,6 +86,9 @@ type heldCall struct {
 	ringTimer, queueTimer, lostTimer *time.Timer
 	streamTimer                      *time.Timer // a call between two streams
 	tone                             *tonePlayer
+	// transferFrom is the agent who transferred the call, while its target rings: the call
+	// rings it again if the target does not take it (transfer.go).
+	transferFrom string
 }
 
 func newHeldCall(h *Hub, o agentdb.Offer) *heldCall {
@@ -193,11 +196,14 @@ func (c *heldCall) ringOut(agent string) {
 	}
 	switch st {
 	case agentdb.OfferQueued:
-		inst := c.agentInstance
-		c.phase, c.agent, c.agentInstance = phaseWaiting, "", ""
+		inst, back := c.agentInstance, c.transferFrom
+		c.phase, c.agent, c.agentInstance, c.transferFrom = phaseWaiting, "", "", ""
 		expired := c.inbound && !time.Now().Before(c.queueDeadline)
 		c.mu.Unlock()
 		c.hub.send(inst, notice{Type: noticeEnded, Call: c.id, Agent: agent, Reason: reasonMissed})
+		if back != "" && c.ringBack(back) {
+			return
+		}
 		if expired {
 			c.end(reasonNoAgent, endRelease)
 		} else {
@@ -223,9 +229,13 @@ func (c *heldCall) declined(agent string) {
 		return
 	}
 	c.ringTimer.Stop()
-	c.phase, c.agent, c.agentInstance = phaseWaiting, "", ""
+	back := c.transferFrom
+	c.phase, c.agent, c.agentInstance, c.transferFrom = phaseWaiting, "", "", ""
 	expired := c.inbound && !time.Now().Before(c.queueDeadline)
 	c.mu.Unlock()
+	if back != "" && c.ringBack(back) {
+		return
+	}
 	if expired {
 		c.end(reasonNoAgent, endRelease)
 		return
@@ -245,10 +255,19 @@ func (c *heldCall) queueTimedOut() {
 func (c *heldCall) lost() {
 	c.mu.Lock()
 	gone := c.phase == phaseAnswered && c.sink.Load() == nil
+	agent := c.agent
 	c.mu.Unlock()
-	if gone {
-		c.end(reasonAgentLost, endHangup)
+	if !gone {
+		return
 	}
+	// The agent may have transferred the call and the notice been lost: its offer says so.
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if o, err := c.hub.st.Offer(ctx, c.id); err == nil && o.State == agentdb.OfferRinging && o.Agent != agent {
+		c.transferred(agent, o)
+		return
+	}
+	c.end(reasonAgentLost, endHangup)
 }
 
 var errNotYours = errors.New("agents: the call is not answered by this agent")
@@ -262,7 +281,7 @@ func (c *heldCall) answered(agent string) error {
 		return errNotYours
 	case c.phase == phaseRinging:
 		c.ringTimer.Stop()
-		c.phase = phaseAnswered
+		c.phase, c.transferFrom = phaseAnswered, ""
 	case c.phase != phaseAnswered:
 		return errNotYours
 	}

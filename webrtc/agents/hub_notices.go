@@ -25,6 +25,7 @@ type notice struct {
 	Holder    string `json:"holder,omitempty"`
 	HolderURL string `json:"holder_url,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	By        string `json:"by,omitempty"` // transfer: the agent who transferred the call
 }
 
 // Notice types.
@@ -37,6 +38,7 @@ const (
 	noticeKick     = "kick"     // to an agent's old instance: the agent signed in elsewhere
 	noticeDialed   = "dialed"   // to an agent's instance: the agent placed a call through the API
 	noticeAttach   = "attach"   // to an agent's instance: the call's media has arrived at its holder
+	noticeTransfer = "transfer" // to the holder: the call's agent transferred it; ring the target
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,
@@ -111,6 +113,8 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 		if s := h.session(n.Agent); s != nil {
 			s.dialed(ctx, n.Call, n.To)
 		}
+	case noticeTransfer:
+		h.transferNotice(ctx, n)
 	case noticeAttach:
 		if s := h.session(n.Agent); s != nil {
 			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)

@@ -251,6 +251,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		}
 	case signal.TypeAvailability:
 		s.availability(ctx, m.State)
+	case signal.TypeTransfer:
+		s.transferCommand(m)
 	default:
 		s.sendError(signal.CodeBadRequest, "unknown message type "+clip(m.Type, 32), "")
 	}

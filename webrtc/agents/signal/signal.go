@@ -33,6 +33,7 @@ const (
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
+	TypeTransfer     = "transfer"
 )
 
 // Message types the instance sends that are not also client types.
@@ -51,7 +52,8 @@ type ClientMessage struct {
 	Token     string          `json:"token,omitempty"`     // hello
 	SDP       string          `json:"sdp,omitempty"`       // offer
 	Candidate json.RawMessage `json:"candidate,omitempty"` // candidate: RTCIceCandidateInit, or null
-	To        string          `json:"to,omitempty"`        // dial
+	To        string          `json:"to,omitempty"`        // dial, transfer ("agent:<id>" or a number)
+	Mode      string          `json:"mode,omitempty"`      // transfer: "blind" or "warm"
 	CallID    string          `json:"call_id,omitempty"`   // answer, decline, hangup
 	On        bool            `json:"on,omitempty"`        // mute, hold
 	Digits    string          `json:"digits,omitempty"`    // dtmf
@@ -73,6 +75,18 @@ const (
 	CodeCarrier      = "carrier_failed" // the call could not be placed
 	CodeMedia        = "media_failed"   // the browser's audio could not be connected
 	CodeUnavailable  = "unavailable"    // storage did not answer; retry
+	// A transfer's refusals.
+	CodeUnknownAgent      = "unknown_agent"      // no agent has that id
+	CodeTargetOffline     = "target_offline"     // the agent is not signed in
+	CodeTargetBusy        = "target_busy"        // the agent is on a call, or another is ringing for it
+	CodeTargetUnavailable = "target_unavailable" // the agent is away or wrapping up
+	CodeNotImplemented    = "not_implemented"    // a transfer this version cannot make yet
+)
+
+// TransferModes are the transfer modes a softphone may ask for.
+const (
+	TransferBlind = "blind"
+	TransferWarm  = "warm"
 )
 
 type AgentView struct {

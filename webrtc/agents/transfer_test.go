@@ -1,0 +1,163 @@
+package agents
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
+)
+
+// answered rings ann (on the holder h) for a new inbound call playing callerHz, has her
+// answer it, and waits until the caller hears her.
+func answeredBy(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, hz float64) (string, *testStream) {
+	t.Helper()
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	stream := startStream(t, h.Hub, id, callerHz)
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
+		return power(stream.recent(3200), hz) > heardPower
+	})
+	return id, stream
+}
+
+// talking waits until the caller hears hz and the agent p hears the caller.
+func talking(t *testing.T, stream *testStream, p *agentsim.SimSoftphone, hz float64, what string) {
+	t.Helper()
+	stream.reset()
+	p.Agent.ResetRecording()
+	redistest.Eventually(t, 5*time.Second, what, func() bool {
+		return power(stream.recent(3200), hz) > heardPower && len(p.Agent.Recording()) >= 3200 &&
+			power(last(p.Agent.Recording(), 3200), callerHz) > heardPower
+	})
+}
+
+func transferTo(to string) map[string]any {
+	return map[string]any{"type": signal.TypeTransfer, "to": to, "mode": signal.TransferBlind}
+}
+
+// TestBlindTransferToAnotherAgent: ann transfers her call to bob. She is released at once and
+// wraps up; the caller hears the hold tone while bob rings, then bob; bob has the call.
+func TestBlindTransferToAnotherAgent(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", annHz)
+	bob := h.agent(t, "bob", bobHz)
+	id, stream := answeredBy(t, h, ann, annHz)
+
+	ann.Send(transferTo("agent:bob"))
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+		t.Fatalf("ann: %s", m.Raw)
+	}
+	expect(t, ann, "ann wraps up", availability("wrap-up"))
+	stream.reset()
+	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
+	redistest.Eventually(t, 5*time.Second, "the caller's audio while bob rings", func() bool { return len(stream.recent(1<<20)) >= 4800 })
+	heldAudio := stream.recent(1 << 20)
+	if p := media.Goertzel(heldAudio[:1600], media.HoldToneHz); p < 0.01 {
+		t.Errorf("the caller does not hear the hold tone while bob rings (%.4f)", p)
+	}
+	if p := power(heldAudio[320:], annHz); p > absentPower {
+		t.Errorf("the caller still hears ann after the transfer (%.4f)", p)
+	}
+
+	bob.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, bob, "bob has the call", typed(signal.TypeCall, id))
+	talking(t, stream, bob, bobHz, "the caller and bob hear each other")
+	if o, _ := h.st.Offer(context.Background(), id); o.State != agentdb.OfferAnswered || o.Agent != "bob" {
+		t.Fatalf("offer after the transfer: %+v", o)
+	}
+	// The record keeps the agent who answered first; its history has each one who answered.
+	c, err := h.st.Call(context.Background(), id)
+	if err != nil || c.Agent != "ann" || !slices.ContainsFunc(c.History, func(e call.Entry) bool {
+		return e.Detail == "answered by agent bob"
+	}) {
+		t.Fatalf("the call's record does not show bob took it: %+v %v", c, err)
+	}
+	expect(t, ann, "ann available again", availability("available"))
+}
+
+// TestTransferAcrossInstancesComesBack: ann (on a, which holds the call) transfers to bob on b;
+// bob declines, and the call rings ann again; she takes it back.
+func TestTransferAcrossInstancesComesBack(t *testing.T) {
+	ns := redistest.Namespace(t)
+	a := newTestHub(t, ns)
+	b := newTestHub(t, ns)
+	ann := a.agent(t, "ann", annHz)
+	bob := b.agent(t, "bob", bobHz)
+	id, stream := answeredBy(t, a, ann, annHz)
+
+	ann.Send(transferTo("agent:bob"))
+	expect(t, ann, "ann released", typed(signal.TypeEnded, id))
+	expect(t, bob, "bob rings on the other instance", typed(signal.TypeRinging, id))
+	bob.Send(map[string]any{"type": signal.TypeDecline, "call_id": id})
+	expect(t, ann, "the call rings ann again", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "ann has it back", typed(signal.TypeCall, id))
+	talking(t, stream, ann, annHz, "the caller and ann hear each other again")
+
+	// And across for good: to bob, who answers through the relay.
+	ann.Send(transferTo("agent:bob"))
+	// Expect takes each message once: this is the second ringing.
+	expect(t, bob, "bob rings again", typed(signal.TypeRinging, id))
+	bob.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	redistest.Eventually(t, 5*time.Second, "bob has the call", func() bool {
+		o, _ := a.st.Offer(context.Background(), id)
+		return o.State == agentdb.OfferAnswered && o.Agent == "bob"
+	})
+	talking(t, stream, bob, bobHz, "the caller and bob hear each other through the relay")
+}
+
+// TestTransferRefusals: each target that cannot take the call is refused with its code, and
+// the call stays with its agent.
+func TestTransferRefusals(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", annHz)
+	cat := h.agent(t, "cat", bobHz)
+	cat.Send(map[string]any{"type": signal.TypeAvailability, "state": "away"})
+	expect(t, cat, "cat away", availability("away"))
+	if _, _, err := h.st.PutAgent(context.Background(), "dan", "Dan", agentdb.NewAgentToken("dan"), true); err != nil {
+		t.Fatal(err)
+	}
+	id, stream := answeredBy(t, h, ann, annHz)
+
+	for _, tt := range []struct {
+		msg  map[string]any
+		code string
+	}{
+		{transferTo("agent:zed"), signal.CodeUnknownAgent},
+		{transferTo("agent:"), signal.CodeUnknownAgent},
+		{transferTo("agent:dan"), signal.CodeTargetOffline},
+		{transferTo("agent:cat"), signal.CodeTargetUnavailable},
+		{transferTo("agent:ann"), signal.CodeBadRequest},
+		{transferTo("bob"), signal.CodeBadRequest},
+		{transferTo("+15551234567"), signal.CodeNotImplemented},
+		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": signal.TransferWarm}, signal.CodeNotImplemented},
+		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": "loud"}, signal.CodeBadRequest},
+		{map[string]any{"type": signal.TypeTransfer, "call_id": "CLnone", "to": "agent:cat", "mode": "blind"}, signal.CodeNoCall},
+	} {
+		ann.Send(tt.msg)
+		m := expect(t, ann, "a refusal", typed(signal.TypeError, ""))
+		if m.Code != tt.code {
+			t.Errorf("transfer %v: %s, want code %s", tt.msg, m.Raw, tt.code)
+		}
+	}
+	// A busy target: bob on a call of his own.
+	bob := h.agent(t, "bob", bobHz)
+	other, _ := answeredBy(t, h, bob, bobHz)
+	ann.Send(transferTo("agent:bob"))
+	if m := expect(t, ann, "busy", typed(signal.TypeError, "")); m.Code != signal.CodeTargetBusy {
+		t.Errorf("transfer to bob on %s: %s", other, m.Raw)
+	}
+	talking(t, stream, ann, annHz, "the caller still with ann")
+	if o, _ := h.st.Offer(context.Background(), id); o.Agent != "ann" || o.State != agentdb.OfferAnswered {
+		t.Errorf("the refused transfers moved the call: %+v", o)
+	}
+}
