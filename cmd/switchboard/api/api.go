@@ -45,6 +45,8 @@ type Deps struct {
 	Dialer agentDialer
 	// Hangups ends calls at their carriers through stored jobs.
 	Hangups hangupQueue
+	// Transfers hands calls from agent to agent.
+	Transfers callTransferer
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
@@ -86,6 +88,12 @@ var statusOf = map[string]int{
 	codeConflict:     http.StatusConflict,
 	codeCarrier:      http.StatusBadGateway,
 	codeForbidden:    http.StatusForbidden,
+
+	codeUnknownAgent:      http.StatusNotFound,
+	codeTargetOffline:     http.StatusConflict,
+	codeTargetBusy:        http.StatusConflict,
+	codeTargetUnavailable: http.StatusConflict,
+	codeNotImplemented:    http.StatusNotImplemented,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }

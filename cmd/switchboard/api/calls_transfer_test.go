@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
+)
+
+// scriptedTransfers stands in for the hub (whose transfers webrtc/agents tests with real
+// agents and media): it records each request and refuses with the code it is given.
+type scriptedTransfers struct {
+	mu     sync.Mutex
+	refuse string // a signal code; "" accepts
+	got    []string
+}
+
+func (s *scriptedTransfers) Transfer(_ context.Context, callID, by, to, mode string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, strings.Join([]string{callID, by, to, mode}, " "))
+	if s.refuse != "" {
+		return &agents.TransferError{Code: s.refuse, Message: "refused: " + s.refuse}
+	}
+	return nil
+}
+
+// TestTransferRoute covers the answers of POST /api/calls/{id}/transfer: 202 for the admin
+// and the agent on its call, each refusal of the hub with its status and code, and the
+// route's own checks (body, unknown or ended call, token).
+func TestTransferRoute(t *testing.T) {
+	redis := redistest.NewServer(t)
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := agentdb.New(rs)
+	t.Cleanup(func() { st.Close() })
+	tr := &scriptedTransfers{}
+	e := echo.New()
+	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Transfers: tr})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	annToken := agentdb.NewAgentToken("ann")
+	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
+		t.Fatal(err)
+	}
+	newCall := func(s call.State) string {
+		id := store.NewCallID()
+		if _, err := st.Apply(ctx, call.Event{ID: "e-" + id, CallID: id, State: s, Direction: call.Inbound, Agent: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	post := func(bearer, id, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/calls/"+id+"/transfer", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var out struct {
+			Error Error `json:"error"`
+		}
+		_ = json.Unmarshal(raw, &out)
+		return resp.StatusCode, out.Error.Code
+	}
+
+	live := newCall(call.InProgress)
+	if code, _ := post(token, live, `{"to":"agent:bob","mode":"blind"}`); code != http.StatusAccepted {
+		t.Fatalf("admin transfer: %d", code)
+	}
+	if code, _ := post(annToken, live, `{"to":"agent:bob"}`); code != http.StatusAccepted {
+		t.Fatalf("agent's own transfer: %d", code)
+	}
+	if want := []string{live + "  agent:bob blind", live + " ann agent:bob blind"}; strings.Join(tr.got, "|") != strings.Join(want, "|") {
+		t.Fatalf("hub asked %q, want %q (the admin for whoever has the call; mode blind by default)", tr.got, want)
+	}
+
+	for _, tt := range []struct {
+		refuse, bearer string
+		status         int
+		code           string
+	}{
+		{signal.CodeUnknownAgent, token, http.StatusNotFound, "unknown_agent"},
+		{signal.CodeTargetOffline, token, http.StatusConflict, "target_offline"},
+		{signal.CodeTargetBusy, annToken, http.StatusConflict, "target_busy"},
+		{signal.CodeTargetUnavailable, token, http.StatusConflict, "target_unavailable"},
+		{signal.CodeNotImplemented, token, http.StatusNotImplemented, "not_implemented"},
+		{signal.CodeBadRequest, token, http.StatusBadRequest, codeInvalid},
+		{signal.CodeNoCall, token, http.StatusConflict, codeConflict},
+		{signal.CodeNoCall, annToken, http.StatusForbidden, codeForbidden},
+	} {
+		tr.refuse = tt.refuse
+		if status, code := post(tt.bearer, live, `{"to":"agent:bob","mode":"blind"}`); status != tt.status || code != tt.code {
+			t.Errorf("refused with %s: %d %s, want %d %s", tt.refuse, status, code, tt.status, tt.code)
+		}
+	}
+	tr.refuse = ""
+	for _, body := range []string{``, `{}`, `{"to":""}`, `{"to":"agent:bob","extra":1}`, `[1]`} {
+		if status, code := post(token, live, body); status != http.StatusBadRequest || code != codeInvalid {
+			t.Errorf("body %q: %d %s, want 400 invalid", body, status, code)
+		}
+	}
+	if status, _ := post(token, store.NewCallID(), `{"to":"agent:bob"}`); status != http.StatusNotFound {
+		t.Errorf("unknown call: %d, want 404", status)
+	}
+	if status, _ := post(token, newCall(call.Completed), `{"to":"agent:bob"}`); status != http.StatusConflict {
+		t.Errorf("ended call: %d, want 409", status)
+	}
+	if status, _ := post("wrong", live, `{"to":"agent:bob"}`); status != http.StatusUnauthorized {
+		t.Errorf("bad token: %d, want 401", status)
+	}
+	redis.Stop()
+	if status, _ := post(token, live, `{"to":"agent:bob"}`); status != http.StatusServiceUnavailable {
+		t.Errorf("Redis down: %d, want 503", status)
+	}
+}
