@@ -49,7 +49,7 @@
     gone: 'The call is no longer available', 'no-agent': 'Nobody took the call',
     'carrier-failed': 'Carrier failed: the call could not be placed', 'media-lost': 'The call audio was lost',
     'agent-lost': 'The call ended while you were disconnected', busy: 'Busy', 'no-answer': 'No answer',
-    failed: 'The call failed', canceled: 'Canceled',
+    failed: 'The call failed', canceled: 'Canceled', transferred: 'You transferred the call',
   };
   const failureReasons = new Set(['carrier-failed', 'media-lost', 'failed', 'busy', 'no-answer']);
 
@@ -103,6 +103,7 @@
     const online = !!st.ws && st.ws.readyState === WebSocket.OPEN;
     $('dial-button').disabled = !online || !!c || !!r;
     $('answer-button').disabled = !online;
+    renderTransfer();
     tick();
   }
 
@@ -256,6 +257,7 @@
   }
 
   async function onMessage(m) {
+    transferOnMessage(m);
     switch (m.type) {
       case 'welcome':
         st.reconnectDelay = 500;
@@ -455,6 +457,74 @@
     const input = $('dial-number');
     if (!input.value && key !== '+') input.value = '+';
     input.value += key;
+  });
+
+  // ---- transfer -------------------------------------------------------------------------------
+  // A blind transfer to another agent (docs/agents.md, "Transfers and conference"). Its state
+  // shows in transfer-state's data-state: idle, choosing (the target form is open),
+  // requesting (sent, waiting for the answer), transferred, refused.
+
+  const transferLabels = {
+    idle: '', choosing: 'Transfer to…', requesting: 'Transferring…', transferred: 'Transferred', refused: 'Not transferred',
+  };
+  const transferRefusals = new Set([
+    'unknown_agent', 'target_offline', 'target_busy', 'target_unavailable', 'not_implemented', 'bad_request', 'no_call',
+  ]);
+  const tr = { state: 'idle', call: '', target: '' };
+
+  function setTransfer(state) {
+    tr.state = state;
+    render();
+  }
+
+  function renderTransfer() {
+    const c = st.call;
+    const onCall = !!c && c.state === 'in-progress';
+    // The panel stays after a transfer, to say it happened, until the next call.
+    $('transfer-panel').hidden = !onCall && tr.state !== 'transferred' && tr.state !== 'refused';
+    $('transfer-button').disabled = !onCall || tr.state === 'requesting';
+    $('transfer-button').setAttribute('aria-expanded', String(tr.state === 'choosing'));
+    $('transfer-form').hidden = tr.state !== 'choosing';
+    const label = tr.state === 'transferred' ? `Transferred to ${tr.target}` : transferLabels[tr.state];
+    pill($('transfer-state'), tr.state, label);
+  }
+
+  // transferOnMessage follows the server's answers to a transfer: the call ends as
+  // "transferred", or an error refuses it. A new call starts afresh.
+  function transferOnMessage(m) {
+    const before = tr.state;
+    transferFollow(m);
+    if (tr.state !== before) render();
+  }
+  function transferFollow(m) {
+    if (m.type === 'ended' && m.reason === 'transferred' && m.call_id === tr.call) {
+      tr.state = 'transferred';
+    } else if (m.type === 'error' && tr.state === 'requesting' && transferRefusals.has(m.code)) {
+      tr.state = 'refused';
+    } else if (m.type === 'call' && tr.state !== 'requesting' && (m.call_id !== tr.call || tr.state === 'transferred')) {
+      // A new call, or the transferred call rung back and taken again.
+      tr.state = 'idle';
+      tr.call = m.call_id;
+    }
+  }
+
+  $('transfer-button').addEventListener('click', () => {
+    if (!st.call) return;
+    tr.call = st.call.call_id;
+    setTransfer(tr.state === 'choosing' ? 'idle' : 'choosing');
+    if (tr.state === 'choosing') $('transfer-target').focus();
+  });
+  $('transfer-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const target = $('transfer-target').value.trim();
+    if (!st.call || !target) return;
+    // An agent id, as the admin named it; a number (+...) is passed on for the server to judge.
+    tr.call = st.call.call_id;
+    tr.target = target;
+    const to = target.startsWith('+') || target.startsWith('agent:') ? target : `agent:${target}`;
+    clearError();
+    send({ type: 'transfer', call_id: tr.call, to, mode: 'blind' });
+    setTransfer('requesting');
   });
 
   window.addEventListener('pagehide', () => {
