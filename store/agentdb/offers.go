@@ -69,6 +69,10 @@ type Offer struct {
 	Holder    string
 	HolderURL string
 	CreatedAt time.Time
+	// Consult is the agent the call's agent is consulting (a warm transfer), on the instance
+	// ConsultInstance; empty when none.
+	Consult         string
+	ConsultInstance string
 }
 
 // Errors of the offer operations.
@@ -342,5 +346,6 @@ func offerFrom(m map[string]string) Offer {
 		Carrier: m["carrier"], State: ParseOfferState(m["state"]), Agent: m["agent"],
 		AgentInstance: m["agent_instance"], AgentURL: m["agent_url"],
 		Holder: m["holder"], HolderURL: m["holder_url"], CreatedAt: unixMilli(m["created"]),
+		Consult: m["consult"], ConsultInstance: m["consult_instance"],
 	}
 }

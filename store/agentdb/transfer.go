@@ -80,19 +80,27 @@ func (r *Store) ringAgent(ctx context.Context, callID, from, to string, ringTime
 	if err != nil {
 		return Offer{}, fmt.Errorf("agentdb: ring %s for %s: %w", to, callID, err)
 	}
-	switch res {
-	case "gone":
-		return Offer{}, ErrOfferGone
-	case "self":
-		return Offer{}, ErrSameAgent
-	case "offline":
-		return Offer{}, ErrAgentOffline
-	case "busy":
-		return Offer{}, ErrAgentBusy
-	case "away":
-		return Offer{}, ErrAgentAway
-	case "ringing":
-		return Offer{}, ErrAgentRinging
+	if err := ringError(res); err != nil {
+		return Offer{}, err
 	}
 	return r.Offer(ctx, callID)
+}
+
+// ringError is the error a ring or consult script's answer stands for; nil for "ok".
+func ringError(res string) error {
+	switch res {
+	case "gone":
+		return ErrOfferGone
+	case "self":
+		return ErrSameAgent
+	case "offline":
+		return ErrAgentOffline
+	case "busy":
+		return ErrAgentBusy
+	case "away":
+		return ErrAgentAway
+	case "ringing":
+		return ErrAgentRinging
+	}
+	return nil
 }

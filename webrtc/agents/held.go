@@ -89,6 +89,13 @@ type heldCall struct {
 	// transferFrom is the agent who transferred the call, while its target rings: the call
 	// rings it again if the target does not take it (transfer.go).
 	transferFrom string
+	// A warm transfer's consult (consult.go): the agent consulted, on consultInstance, its
+	// side once it answers, the timer of its ring, and whether the consult became a
+	// conference.
+	consult, consultInstance string
+	consultSink              mediaSink
+	consultTimer             *time.Timer
+	conference               bool
 }
 
 func newHeldCall(h *Hub, o agentdb.Offer) *heldCall {
@@ -324,6 +331,7 @@ func (c *heldCall) detach(sink mediaSink) {
 	c.sink.Store(nil)
 	if r := c.room.Load(); r != nil {
 		r.remove(sink)
+		c.settleRoomLocked()
 	}
 	if c.phase == phaseAnswered {
 		if c.inbound {
@@ -342,6 +350,10 @@ func (c *heldCall) end(reason string, action endAction) {
 		return
 	}
 	prev, agent, inst := c.phase, c.agent, c.agentInstance
+	consultRinging, consultInst := "", c.consultInstance
+	if c.consultSink == nil {
+		consultRinging = c.consult
+	}
 	c.phase = phaseEnded
 	c.stopTimersLocked()
 	c.stopToneLocked()
@@ -359,6 +371,9 @@ func (c *heldCall) end(reason string, action endAction) {
 		}
 		for _, o := range others {
 			o.Ended(reason)
+		}
+		if consultRinging != "" {
+			c.hub.send(consultInst, notice{Type: noticeEnded, Call: c.id, Agent: consultRinging, Reason: reasonGone})
 		}
 		if agent != "" && (prev == phaseRinging || prev == phaseAnswered && sink == nil) {
 			// The agent may have moved since the call was routed (its instance died, or it
@@ -396,7 +411,7 @@ func (c *heldCall) shutdown() {
 }
 
 func (c *heldCall) stopTimersLocked() {
-	for _, t := range []*time.Timer{c.ringTimer, c.queueTimer, c.lostTimer, c.streamTimer} {
+	for _, t := range []*time.Timer{c.ringTimer, c.queueTimer, c.lostTimer, c.streamTimer, c.consultTimer} {
 		if t != nil {
 			t.Stop()
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // Notices between instances: each instance listens on its own Pub/Sub channel (store.Listen)
@@ -25,20 +26,26 @@ type notice struct {
 	Holder    string `json:"holder,omitempty"`
 	HolderURL string `json:"holder_url,omitempty"`
 	Reason    string `json:"reason,omitempty"`
-	By        string `json:"by,omitempty"` // transfer: the agent who transferred the call
+	By        string `json:"by,omitempty"` // transfer, consult: the agent who transferred the call
+	// Consults: the consulted agent's instance, and a warm transfer's step or state.
+	Instance string `json:"instance,omitempty"`
+	State    string `json:"state,omitempty"`
 }
 
 // Notice types.
 const (
-	noticeHold     = "hold"     // to the holder: a call's media is coming here; take it
-	noticeRing     = "ring"     // to an agent's instance: ring the agent for a call
-	noticeEnded    = "ended"    // to an agent's instance: the call ended (or stopped ringing)
-	noticeDeclined = "declined" // to the holder: the agent declined; offer the call again
-	noticeHangup   = "hangup"   // to the holder: the agent hung up
-	noticeKick     = "kick"     // to an agent's old instance: the agent signed in elsewhere
-	noticeDialed   = "dialed"   // to an agent's instance: the agent placed a call through the API
-	noticeAttach   = "attach"   // to an agent's instance: the call's media has arrived at its holder
-	noticeTransfer = "transfer" // to the holder: the call's agent transferred it; ring the target
+	noticeHold          = "hold"           // to the holder: a call's media is coming here; take it
+	noticeRing          = "ring"           // to an agent's instance: ring the agent for a call
+	noticeEnded         = "ended"          // to an agent's instance: the call ended (or stopped ringing)
+	noticeDeclined      = "declined"       // to the holder: the agent declined; offer the call again
+	noticeHangup        = "hangup"         // to the holder: the agent hung up
+	noticeKick          = "kick"           // to an agent's old instance: the agent signed in elsewhere
+	noticeDialed        = "dialed"         // to an agent's instance: the agent placed a call through the API
+	noticeAttach        = "attach"         // to an agent's instance: the call's media has arrived at its holder
+	noticeTransfer      = "transfer"       // to the holder: the call's agent transferred it; ring the target
+	noticeConsult       = "consult"        // to the holder: the call's agent consults Agent; ring it
+	noticeConsultDo     = "consult-do"     // to the holder: Reason (complete, cancel, conference) the consult
+	noticeTransferState = "transfer-state" // to an agent's instance: how its warm transfer goes (Reason)
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,
@@ -115,6 +122,18 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 		}
 	case noticeTransfer:
 		h.transferNotice(ctx, n)
+	case noticeConsult:
+		if c := h.held(n.Call); c != nil {
+			c.consultRing(n.By, n.Agent, n.Instance)
+		}
+	case noticeConsultDo:
+		if c := h.held(n.Call); c != nil {
+			c.consultDo(n.By, n.State)
+		}
+	case noticeTransferState:
+		if s := h.session(n.Agent); s != nil {
+			s.send(signal.TransferMessage{Type: signal.TypeTransfer, CallID: n.Call, To: n.By, State: n.State, Reason: n.Reason})
+		}
 	case noticeAttach:
 		if s := h.session(n.Agent); s != nil {
 			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)

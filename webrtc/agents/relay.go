@@ -23,13 +23,14 @@ type callPath interface {
 
 // localPath joins a session to a call held by the same instance.
 type localPath struct {
-	held *heldCall
-	sink mediaSink
+	held  *heldCall
+	sink  mediaSink
+	agent string
 }
 
 func (p *localPath) SendAudio(ulaw []byte) error { return p.held.audioFrom(p.sink, ulaw) }
-func (p *localPath) Hangup()                     { p.held.end(reasonAgentHangup, endHangup) }
-func (p *localPath) Close()                      { p.held.detach(p.sink) }
+func (p *localPath) Hangup()                     { p.held.hangupBy(p.agent) }
+func (p *localPath) Close()                      { p.held.legGone(p.sink) }
 
 // dialRelay opens a relay to the instance at holderURL for the call agent has answered; the
 // holder's frames go to sink, read on a goroutine the hub owns.
@@ -66,7 +67,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if err != nil {
 			return c.NoContent(http.StatusNotFound)
 		}
-		if err := held.answered(agent); err != nil {
+		if !held.mayJoin(agent) {
 			return c.NoContent(http.StatusConflict)
 		}
 		sink, err := relay.Accept(c.Response(), c.Request())
@@ -74,14 +75,14 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-		if err := held.attach(agent, sink); err != nil {
+		if err := held.join(c.Request().Context(), agent, sink); err != nil {
 			sink.Ended(reasonGone)
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
 			_ = held.audioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
-		}, func() { held.end(reasonAgentHangup, endHangup) })
-		held.detach(sink)
+		}, func() { held.hangupBy(agent) })
+		held.legGone(sink)
 		return nil
 	}
 }

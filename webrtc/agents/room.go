@@ -196,9 +196,9 @@ func (r *room) stopClock() {
 // errRoomFull: the call's room has no slot left for another leg.
 var errRoomFull = errors.New("agents: the call has as many parties as it can take")
 
-// join adds another agent's side to the answered call (a consult's target, a conference's
+// addLeg adds another agent's side to the answered call (a consult's target, a conference's
 // third party) with role: the call becomes a room, mixed, from its third leg on.
-func (c *heldCall) join(sink mediaSink, role media.Role) error {
+func (c *heldCall) addLeg(sink mediaSink, role media.Role) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseAnswered {
@@ -226,17 +226,30 @@ func (c *heldCall) join(sink mediaSink, role media.Role) error {
 	return nil
 }
 
-// leave takes sink, a side that joined, out of the call's room. When only the call's agent
+// removeLeg takes sink, a side that joined, out of the call's room. When only the call's agent
 // is left with a caller who is not on hold, the room goes and the call is a plain relay
 // again.
-func (c *heldCall) leave(sink mediaSink) {
+func (c *heldCall) removeLeg(sink mediaSink) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.room.Load()
 	if r == nil {
 		return
 	}
-	left := r.remove(sink)
+	r.remove(sink)
+	c.settleRoomLocked()
+}
+
+// settleRoomLocked lets the room go when only the call's agent (or nobody) is left in it with
+// a caller who is not on hold: the call is a plain relay again.
+func (c *heldCall) settleRoomLocked() {
+	r := c.room.Load()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	left := len(r.legs)
+	r.mu.Unlock()
 	cur := c.sink.Load()
 	pair := left == 0 || left == 1 && cur != nil && r.has(cur.s)
 	if pair && r.callerRole() == media.RoleTalk {
@@ -263,6 +276,7 @@ func (c *heldCall) holdCaller(on bool) error {
 		c.startToneLocked()
 	} else {
 		c.stopToneLocked()
+		c.settleRoomLocked()
 	}
 	return nil
 }

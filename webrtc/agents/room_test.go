@@ -116,7 +116,7 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 
 	// Conference: three legs, mixed.
 	bob := newToneSink(t, c, bobHz)
-	if err := c.join(bob, media.RoleTalk); err != nil {
+	if err := c.addLeg(bob, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
 	const window = 3200 // 400 ms
@@ -151,7 +151,7 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 	if err := c.holdCaller(false); err != nil {
 		t.Fatal(err)
 	}
-	c.leave(bob)
+	c.removeLeg(bob)
 	if c.room.Load() != nil {
 		t.Fatal("the room outlived its third leg")
 	}
@@ -164,13 +164,13 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 
 	// The call ends with a joined leg: it is told too.
 	carol := newToneSink(t, c, bobHz)
-	if err := c.join(carol, media.RoleTalk); err != nil {
+	if err := c.addLeg(carol, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
 	stream.hangUp()
 	expect(t, ann, "the end", typed(signal.TypeEnded, id))
 	redistest.Eventually(t, 5*time.Second, "the joined leg told of the end", func() bool { return carol.endedWith() == reasonHangup })
-	if err := c.join(bob, media.RoleTalk); err == nil {
+	if err := c.addLeg(bob, media.RoleTalk); err == nil {
 		t.Error("joined an ended call")
 	}
 }

@@ -48,6 +48,7 @@ type ringing struct {
 	call, from, to    string
 	holder, holderURL string
 	at                time.Time
+	consultBy         string // rung to consult with this agent (a warm transfer)
 }
 
 // agentCall is the call a session is on.
@@ -57,8 +58,11 @@ type agentCall struct {
 	from, to          string
 	state             call.State
 	holder, holderURL string
-	path              callPath // nil until the media is joined, and while it is re-joined
-	sink              *agentSink
+	// consultBy is set on the call of an agent rung to consult with that agent: its media is a
+	// leg of the call's room, not the call's own agent side (until the transfer completes).
+	consultBy string
+	path      callPath // nil until the media is joined, and while it is re-joined
+	sink      *agentSink
 	// rejoin is set while the session waits for the call's media to come back (its holder
 	// died or stopped); joining is set while a path to it is being made.
 	rejoin      *time.Timer
@@ -253,6 +257,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		s.availability(ctx, m.State)
 	case signal.TypeTransfer:
 		s.transferCommand(m)
+	case signal.TypeTransferComplete, signal.TypeTransferCancel, signal.TypeTransferConference:
+		s.consultCommand(m)
 	default:
 		s.sendError(signal.CodeBadRequest, "unknown message type "+clip(m.Type, 32), "")
 	}

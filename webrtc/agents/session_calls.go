@@ -25,11 +25,11 @@ func (s *session) ring(ctx context.Context, n notice) {
 		s.hub.send(n.Holder, notice{Type: noticeDeclined, Call: n.Call, Agent: s.agent.ID})
 		return
 	}
-	r := &ringing{call: n.Call, from: n.From, to: n.To, holder: n.Holder, holderURL: n.HolderURL, at: time.Now()}
+	r := &ringing{call: n.Call, from: n.From, to: n.To, holder: n.Holder, holderURL: n.HolderURL, at: time.Now(), consultBy: n.By}
 	s.ringing = r
 	s.mu.Unlock()
 	s.send(signal.RingingMessage{Type: signal.TypeRinging, RingView: signal.RingView{CallID: r.call, From: r.from, To: r.to,
-		TimeoutMS: s.hub.opts.RingTimeout.Milliseconds()}})
+		TimeoutMS: s.hub.opts.RingTimeout.Milliseconds(), ConsultBy: r.consultBy}})
 }
 
 func (s *session) answer(ctx context.Context, callID string) {
@@ -41,7 +41,11 @@ func (s *session) answer(ctx context.Context, callID string) {
 		s.sendError(signal.CodeNoCall, "no such call is ringing", callID)
 		return
 	}
-	if err := s.hub.st.AnswerOffer(ctx, callID, s.agent.ID, s.id); err != nil {
+	answer := s.hub.st.AnswerOffer
+	if r.consultBy != "" {
+		answer = s.hub.st.AnswerConsult
+	}
+	if err := answer(ctx, callID, s.agent.ID, s.id); err != nil {
 		s.mu.Lock()
 		if s.ringing == r {
 			s.ringing = nil
@@ -60,7 +64,8 @@ func (s *session) answer(ctx context.Context, callID string) {
 	}
 	now := time.Now()
 	c := &agentCall{id: callID, direction: call.Inbound, from: r.from, to: r.to, state: call.InProgress,
-		holder: r.holder, holderURL: r.holderURL, answeredAt: now, connected: true, before: before}
+		holder: r.holder, holderURL: r.holderURL, answeredAt: now, connected: true, before: before,
+		consultBy: r.consultBy}
 	s.mu.Lock()
 	s.ringing = nil
 	s.call = c
@@ -69,8 +74,12 @@ func (s *session) answer(ctx context.Context, callID string) {
 	s.send(signal.CallMessage{Type: signal.TypeCall, CallView: c.view()})
 	s.sendAvailability()
 	// The call's record says who took it.
+	detail := "answered by agent " + s.agent.ID
+	if r.consultBy != "" {
+		detail = "agent " + s.agent.ID + " joined to consult with agent " + r.consultBy
+	}
 	if _, err := s.hub.st.Apply(ctx, call.Event{ID: callID + ":agent:" + s.agent.ID, CallID: callID,
-		Agent: s.agent.ID, Detail: "answered by agent " + s.agent.ID, Source: call.SourceSwitchboard}); err != nil {
+		Agent: s.agent.ID, Detail: detail, Source: call.SourceSwitchboard}); err != nil {
 		s.hub.log.Warn("agents: answering agent not recorded", "call", callID, "err", err)
 	}
 	s.connectMedia(ctx, c)
@@ -86,6 +95,14 @@ func (s *session) decline(ctx context.Context, callID string) {
 	}
 	s.ringing = nil
 	s.mu.Unlock()
+	if r.consultBy != "" {
+		if err := s.hub.st.EndConsult(ctx, callID, s.agent.ID); err != nil {
+			s.hub.log.Warn("agents: declined consult not stored", "call", callID, "err", err)
+		}
+		s.hub.send(r.holder, notice{Type: noticeConsultDo, Call: callID, By: s.agent.ID, State: consultDeclined})
+		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reasonDeclined})
+		return
+	}
 	if _, err := s.hub.st.WithdrawOffer(ctx, callID, s.agent.ID); err != nil {
 		s.hub.log.Warn("agents: decline not stored", "call", callID, "err", err)
 	}

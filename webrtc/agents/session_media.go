@@ -89,14 +89,12 @@ func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	if holder == s.hub.opts.Instance {
 		held, err := s.hub.holderFor(ctx, c.id)
 		if err == nil {
-			if err = held.answered(s.agent.ID); err == nil {
-				err = held.attach(s.agent.ID, sink)
-			}
+			err = held.join(ctx, s.agent.ID, sink)
 		}
 		if err != nil {
 			return err
 		}
-		path = &localPath{held: held, sink: sink}
+		path = &localPath{held: held, sink: sink, agent: s.agent.ID}
 	} else {
 		p, err := s.hub.dialRelay(ctx, holderURL, c.id, s.agent.ID, sink)
 		if err != nil {

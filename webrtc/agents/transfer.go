@@ -35,15 +35,14 @@ func transferRefused(code, message string) error { return &TransferError{Code: c
 // agentTarget is the prefix of a transfer target that names an agent.
 const agentTarget = "agent:"
 
-// Transfer hands call callID to the target to ("agent:<id>"), in mode ("blind"; "warm" and
-// numbers are not implemented yet). by is the agent asking, which must have the call; empty,
-// an admin asks on behalf of whoever has it. The transferring agent's session ends the call
-// with reason "transferred" and wraps up. Refusals are *TransferError.
+// Transfer hands call callID to the target to ("agent:<id>"; numbers are not implemented
+// yet), in mode "blind" (the transferring agent's session ends the call with reason
+// "transferred" and wraps up) or "warm" (a consult begins: consult.go). by is the agent
+// asking, which must have the call; empty, an admin asks on behalf of whoever has it.
+// Refusals are *TransferError.
 func (h *Hub) Transfer(ctx context.Context, callID, by, to, mode string) error {
 	switch mode {
-	case signal.TransferBlind:
-	case signal.TransferWarm:
-		return transferRefused(signal.CodeNotImplemented, "warm transfer is not available yet; transfer blind")
+	case signal.TransferBlind, signal.TransferWarm:
 	default:
 		return transferRefused(signal.CodeBadRequest, `mode must be "blind" or "warm"`)
 	}
@@ -64,6 +63,9 @@ func (h *Hub) Transfer(ctx context.Context, callID, by, to, mode string) error {
 		return err
 	case o.State != agentdb.OfferAnswered || by != "" && o.Agent != by:
 		return transferRefused(signal.CodeNoCall, "the call is not connected to you")
+	}
+	if mode == signal.TransferWarm {
+		return h.consultStart(ctx, o, target)
 	}
 	from := o.Agent
 	if _, err := h.st.TransferOffer(ctx, callID, from, target, h.opts.RingTimeout); err != nil {
@@ -116,7 +118,7 @@ func (s *session) transferCommand(m signal.ClientMessage) {
 			s.sendError(te.Code, te.Message, c.id)
 		case err != nil:
 			s.refused(signal.CodeUnavailable, "the call could not be transferred; try again", c.id, err)
-		default:
+		case m.Mode == signal.TransferBlind:
 			s.callEnded(ctx, c.id, reasonTransferred)
 		}
 	})

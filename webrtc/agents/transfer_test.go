@@ -139,7 +139,8 @@ func TestTransferRefusals(t *testing.T) {
 		{transferTo("agent:ann"), signal.CodeBadRequest},
 		{transferTo("bob"), signal.CodeBadRequest},
 		{transferTo("+15551234567"), signal.CodeNotImplemented},
-		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": signal.TransferWarm}, signal.CodeNotImplemented},
+		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": signal.TransferWarm}, signal.CodeTargetUnavailable},
+		{map[string]any{"type": signal.TypeTransferComplete}, signal.CodeNoCall}, // no consult going
 		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": "loud"}, signal.CodeBadRequest},
 		{map[string]any{"type": signal.TypeTransfer, "call_id": "CLnone", "to": "agent:cat", "mode": "blind"}, signal.CodeNoCall},
 	} {

@@ -16,6 +16,7 @@ import (
 // *agents.Hub implements it.
 type callTransferer interface {
 	Transfer(ctx context.Context, callID, by, to, mode string) error
+	ConsultAction(ctx context.Context, callID, by, action string) error
 }
 
 // Codes of a refused transfer: the softphone's codes (package signal), with their statuses.
@@ -36,27 +37,35 @@ var transferCodes = map[string]string{
 	signal.CodeNotImplemented:    codeNotImplemented,
 	signal.CodeBadRequest:        codeInvalid,
 	signal.CodeNoCall:            codeConflict,
+	signal.CodeBusy:              codeConflict, // a consult is going already
+	signal.CodeRinging:           codeConflict, // the consulted agent has not answered yet
 }
 
 // HandleTransfer hands a live call to another agent: {"to":"agent:bob","mode":"blind"} (mode
-// defaults to blind). 202 with the call once the target rings (the call's agent is released);
-// 400 for a target or mode it cannot read, 403 for another agent's call, 404 for an unknown
-// call or agent, 409 (with target_offline, target_busy or target_unavailable) when the target
-// cannot take it or the call has no agent, 501 for what is not implemented yet (a number, a
-// warm transfer), 503 when storage does not answer.
+// defaults to blind; "warm" starts a consult), or takes a warm transfer's next step:
+// {"action":"complete"|"cancel"|"conference"}. 202 with the call once the target rings (a
+// blind transfer's agent is released) or the step is taken; 400 for a body it cannot read,
+// 403 for another agent's call, 404 for an unknown call or agent, 409 (with target_offline,
+// target_busy, target_unavailable, ringing or conflict) when the target cannot take it, the
+// call has no agent or no consult, 501 for a number (not implemented yet), 503 when storage
+// does not answer.
 func HandleTransfer(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if d.Transfers == nil {
 			return fail(c, d.Log, errorf(codeUnavailable, "transfers are not available on this server"))
 		}
 		var body struct {
-			To   string `json:"to"`
-			Mode string `json:"mode"`
+			To     string `json:"to"`
+			Mode   string `json:"mode"`
+			Action string `json:"action"`
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil || body.To == "" {
-			return fail(c, d.Log, errorf(codeInvalid, `want {"to":"agent:bob","mode":"blind"}`))
+		if err := dec.Decode(&body); err != nil || (body.To == "") == (body.Action == "") || body.Action != "" && body.Mode != "" {
+			return fail(c, d.Log, errorf(codeInvalid, `want {"to":"agent:bob","mode":"blind"} or {"action":"complete"}`))
+		}
+		if a := body.Action; a != "" && a != "complete" && a != "cancel" && a != "conference" {
+			return fail(c, d.Log, errorf(codeInvalid, `action must be "complete", "cancel" or "conference"`))
 		}
 		if body.Mode == "" {
 			body.Mode = signal.TransferBlind
@@ -70,7 +79,11 @@ func HandleTransfer(d Deps) echo.HandlerFunc {
 			return fail(c, d.Log, errorf(codeConflict, "the call has ended already ("+got.State.String()+")"))
 		}
 		agent := agentOf(c)
-		err = d.Transfers.Transfer(ctx, got.ID, agent, body.To, body.Mode)
+		if body.Action != "" {
+			err = d.Transfers.ConsultAction(ctx, got.ID, agent, body.Action)
+		} else {
+			err = d.Transfers.Transfer(ctx, got.ID, agent, body.To, body.Mode)
+		}
 		var te *agents.TransferError
 		switch {
 		case err == nil:

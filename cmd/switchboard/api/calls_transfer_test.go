@@ -39,6 +39,10 @@ func (s *scriptedTransfers) Transfer(_ context.Context, callID, by, to, mode str
 	return nil
 }
 
+func (s *scriptedTransfers) ConsultAction(ctx context.Context, callID, by, action string) error {
+	return s.Transfer(ctx, callID, by, "action:"+action, "")
+}
+
 // TestTransferRoute covers the answers of POST /api/calls/{id}/transfer: 202 for the admin
 // and the agent on its call, each refusal of the hub with its status and code, and the
 // route's own checks (body, unknown or ended call, token).
@@ -91,7 +95,10 @@ func TestTransferRoute(t *testing.T) {
 	if code, _ := post(annToken, live, `{"to":"agent:bob"}`); code != http.StatusAccepted {
 		t.Fatalf("agent's own transfer: %d", code)
 	}
-	if want := []string{live + "  agent:bob blind", live + " ann agent:bob blind"}; strings.Join(tr.got, "|") != strings.Join(want, "|") {
+	if code, _ := post(annToken, live, `{"action":"complete"}`); code != http.StatusAccepted {
+		t.Fatalf("agent's warm transfer completed: %d", code)
+	}
+	if want := []string{live + "  agent:bob blind", live + " ann agent:bob blind", live + " ann action:complete "}; strings.Join(tr.got, "|") != strings.Join(want, "|") {
 		t.Fatalf("hub asked %q, want %q (the admin for whoever has the call; mode blind by default)", tr.got, want)
 	}
 
@@ -108,6 +115,7 @@ func TestTransferRoute(t *testing.T) {
 		{signal.CodeBadRequest, token, http.StatusBadRequest, codeInvalid},
 		{signal.CodeNoCall, token, http.StatusConflict, codeConflict},
 		{signal.CodeNoCall, annToken, http.StatusForbidden, codeForbidden},
+		{signal.CodeRinging, token, http.StatusConflict, codeConflict},
 	} {
 		tr.refuse = tt.refuse
 		if status, code := post(tt.bearer, live, `{"to":"agent:bob","mode":"blind"}`); status != tt.status || code != tt.code {
@@ -115,7 +123,8 @@ func TestTransferRoute(t *testing.T) {
 		}
 	}
 	tr.refuse = ""
-	for _, body := range []string{``, `{}`, `{"to":""}`, `{"to":"agent:bob","extra":1}`, `[1]`} {
+	for _, body := range []string{``, `{}`, `{"to":""}`, `{"to":"agent:bob","extra":1}`, `[1]`,
+		`{"action":"shout"}`, `{"action":"cancel","to":"agent:bob"}`, `{"action":"cancel","mode":"warm"}`} {
 		if status, code := post(token, live, body); status != http.StatusBadRequest || code != codeInvalid {
 			t.Errorf("body %q: %d %s, want 400 invalid", body, status, code)
 		}

@@ -33,7 +33,11 @@ const (
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
-	TypeTransfer     = "transfer"
+	TypeTransfer     = "transfer" // also sent by the instance: a warm transfer's progress
+	// A warm transfer's next step, from the agent who consults.
+	TypeTransferComplete   = "transfer_complete"
+	TypeTransferCancel     = "transfer_cancel"
+	TypeTransferConference = "transfer_conference"
 )
 
 // Message types the instance sends that are not also client types.
@@ -112,6 +116,18 @@ type RingView struct {
 	From      string `json:"from"`
 	To        string `json:"to"`
 	TimeoutMS int64  `json:"timeout_ms"`
+	// ConsultBy names the agent who rings to consult about its call (a warm transfer).
+	ConsultBy string `json:"consult_by,omitempty"`
+}
+
+// TransferMessage tells the agent who consults how its warm transfer goes: State is
+// "ringing", "consulting", "conference", "completed" or "canceled" (Reason says why).
+type TransferMessage struct {
+	Type   string `json:"type"`
+	CallID string `json:"call_id"`
+	To     string `json:"to"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }
 
 type WelcomeMessage struct {
