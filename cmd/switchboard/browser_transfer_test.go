@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,4 +63,72 @@ func TestBrowserBlindTransfer(t *testing.T) {
 	bob.wait("the refusal", dataState("transfer-state", "refused")+" && "+visible("error-banner")+
 		` && document.querySelector('[data-testid="error-message"]').textContent.includes('No such agent')`)
 	bob.wait("still on the call", dataState("call-state", "in-progress"))
+}
+
+// hearsOnly is a page condition: the page hears each tone of on (above -40 dB) and each tone
+// of off at least 20 dB below the quietest of on.
+func hearsOnly(on []float64, off ...float64) string {
+	expr := "(() => { const p = (hz) => window.switchboard.power(hz); const on = Math.min("
+	for i, hz := range on {
+		if i > 0 {
+			expr += ", "
+		}
+		expr += fmt.Sprintf("p(%v)", hz)
+	}
+	expr += "); return on > -40"
+	for _, hz := range off {
+		expr += fmt.Sprintf(" && p(%v) < on - 20", hz)
+	}
+	return expr + "; })()"
+}
+
+// TestBrowserWarmTransferAndConference: Ann consults Bob from her page (the caller on hold
+// hears neither), brings the caller in (a conference: each page hears the other two tones
+// and not its own), then completes the transfer: she is released, and the caller hears Bob.
+func TestBrowserWarmTransferAndConference(t *testing.T) {
+	d := newDeployment(t, 2, 0, nil, func(c *sim.Config) { c.WatchHz = transferHz })
+	annBase, bobBase := d.instances[0].base, d.instances[1].base
+	annToken := createAgent(t, annBase, "ann")
+	bobToken := createAgent(t, annBase, "bob")
+	ann := signIn(t, newBrowser(t, writeToneWAV(t, browserHz, 0.5, 30)), annBase, annToken)
+	bob := signIn(t, newBrowser(t, writeToneWAV(t, transferHz, 0.5, 30)), bobBase, bobToken)
+
+	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann.wait("the call ringing for ann", visible("incoming-panel"))
+	ann.do("answer", chromedp.Click(tid("answer-button")))
+	ann.wait("connected", dataState("call-state", "in-progress"))
+
+	ann.do("open the transfer", chromedp.Click(tid("transfer-button")))
+	ann.do("consult bob", chromedp.SendKeys(tid("transfer-target"), "bob"), chromedp.Click(tid("transfer-warm")))
+	ann.wait("bob being called", dataState("transfer-state", "ringing")+" && "+visible("transfer-actions"))
+	bob.wait("bob rung to consult", visible("incoming-panel"))
+	bob.do("bob answers", chromedp.Click(tid("answer-button")))
+	ann.wait("consulting", dataState("transfer-state", "consulting"))
+	ann.wait("ann hearing bob, not the caller", hearsOnly([]float64{transferHz}, simulatorHz))
+	bob.wait("bob hearing ann, not the caller", hearsOnly([]float64{browserHz}, simulatorHz))
+
+	ann.do("conference", chromedp.Click(tid("transfer-conference")))
+	ann.wait("the conference", dataState("transfer-state", "conference"))
+	ann.wait("ann hearing the caller and bob, not herself", hearsOnly([]float64{simulatorHz, transferHz}, browserHz))
+	bob.wait("bob hearing the caller and ann, not himself", hearsOnly([]float64{simulatorHz, browserHz}, transferHz))
+	for _, p := range []struct {
+		name string
+		p    page
+	}{{"ann", ann}, {"bob", bob}} {
+		t.Logf("%s's page in the conference: %.1f dB at 1000 Hz, %.1f dB at 440 Hz, %.1f dB at 1800 Hz", p.name,
+			p.p.eval(`window.switchboard.power(1000)`), p.p.eval(`window.switchboard.power(440)`), p.p.eval(`window.switchboard.power(1800)`))
+	}
+
+	completed := time.Now()
+	ann.do("complete", chromedp.Click(tid("transfer-complete")))
+	ann.wait("ann released", `document.querySelector('[data-testid="call-panel"]').hidden && `+dataState("transfer-state", "transferred"))
+	ann.wait("ann wraps up", dataState("availability-state", "wrap-up"))
+	bob.wait("bob hearing only the caller", hearsOnly([]float64{simulatorHz}, browserHz))
+	// Bob's tone alone passes the simulator's tone watch (mixed with Ann's it need not).
+	d.report(sid, "the caller hearing bob alone", func(r sim.Report) bool { return r.ToneHeardAt.After(completed.Add(500 * time.Millisecond)) })
+	bob.do("bob hangs up", chromedp.Click(tid("hangup-button")))
+	d.report(sid, "the call over", func(r sim.Report) bool { return r.Status == "completed" })
 }

@@ -50,6 +50,7 @@
     'carrier-failed': 'Carrier failed: the call could not be placed', 'media-lost': 'The call audio was lost',
     'agent-lost': 'The call ended while you were disconnected', busy: 'Busy', 'no-answer': 'No answer',
     failed: 'The call failed', canceled: 'Canceled', transferred: 'You transferred the call',
+    'consult-ended': 'The consult ended',
   };
   const failureReasons = new Set(['carrier-failed', 'media-lost', 'failed', 'busy', 'no-answer']);
 
@@ -460,16 +461,21 @@
   });
 
   // ---- transfer -------------------------------------------------------------------------------
-  // A blind transfer to another agent (docs/agents.md, "Transfers and conference"). Its state
-  // shows in transfer-state's data-state: idle, choosing (the target form is open),
-  // requesting (sent, waiting for the answer), transferred, refused.
+  // Blind and warm transfers to another agent, and the conference (docs/agents.md, "Transfers
+  // and conference"). The state shows in transfer-state's data-state: idle, choosing (the
+  // target form is open), requesting (sent, waiting for the answer), ringing (the consulted
+  // agent rings), consulting, conference, transferred, canceled, refused.
 
   const transferLabels = {
-    idle: '', choosing: 'Transfer to…', requesting: 'Transferring…', transferred: 'Transferred', refused: 'Not transferred',
+    idle: '', choosing: 'Transfer to…', requesting: 'Transferring…', ringing: 'Calling the agent…',
+    consulting: 'Consulting (caller on hold)', conference: 'Conference', transferred: 'Transferred',
+    canceled: 'Transfer canceled', refused: 'Not transferred',
   };
   const transferRefusals = new Set([
     'unknown_agent', 'target_offline', 'target_busy', 'target_unavailable', 'not_implemented', 'bad_request', 'no_call',
+    'busy', 'ringing',
   ]);
+  const consultStates = new Set(['ringing', 'consulting', 'conference']);
   const tr = { state: 'idle', call: '', target: '' };
 
   function setTransfer(state) {
@@ -485,7 +491,13 @@
     $('transfer-button').disabled = !onCall || tr.state === 'requesting';
     $('transfer-button').setAttribute('aria-expanded', String(tr.state === 'choosing'));
     $('transfer-form').hidden = tr.state !== 'choosing';
-    const label = tr.state === 'transferred' ? `Transferred to ${tr.target}` : transferLabels[tr.state];
+    $('transfer-button').hidden = consultStates.has(tr.state);
+    $('transfer-actions').hidden = !consultStates.has(tr.state);
+    $('transfer-complete').disabled = tr.state === 'ringing';
+    $('transfer-conference').disabled = tr.state !== 'consulting';
+    let label = transferLabels[tr.state];
+    if (tr.state === 'transferred') label = `Transferred to ${tr.target}`;
+    else if (consultStates.has(tr.state)) label = `${label}: ${tr.target}`;
     pill($('transfer-state'), tr.state, label);
   }
 
@@ -497,7 +509,11 @@
     if (tr.state !== before) render();
   }
   function transferFollow(m) {
-    if (m.type === 'ended' && m.reason === 'transferred' && m.call_id === tr.call) {
+    if (m.type === 'transfer' && m.call_id === tr.call) {
+      // A warm transfer's progress, from the instance holding the call.
+      tr.state = m.state === 'completed' ? 'transferred' : m.state;
+      if (m.to) tr.target = m.to;
+    } else if (m.type === 'ended' && m.reason === 'transferred' && m.call_id === tr.call) {
       tr.state = 'transferred';
     } else if (m.type === 'error' && tr.state === 'requesting' && transferRefusals.has(m.code)) {
       tr.state = 'refused';
@@ -514,18 +530,25 @@
     setTransfer(tr.state === 'choosing' ? 'idle' : 'choosing');
     if (tr.state === 'choosing') $('transfer-target').focus();
   });
-  $('transfer-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
+  function transferTo(mode) {
     const target = $('transfer-target').value.trim();
     if (!st.call || !target) return;
     // An agent id, as the admin named it; a number (+...) is passed on for the server to judge.
     tr.call = st.call.call_id;
-    tr.target = target;
+    tr.target = target.replace(/^agent:/, '');
     const to = target.startsWith('+') || target.startsWith('agent:') ? target : `agent:${target}`;
     clearError();
-    send({ type: 'transfer', call_id: tr.call, to, mode: 'blind' });
+    send({ type: 'transfer', call_id: tr.call, to, mode });
     setTransfer('requesting');
+  }
+  $('transfer-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    transferTo('blind');
   });
+  $('transfer-warm').addEventListener('click', () => transferTo('warm'));
+  $('transfer-complete').addEventListener('click', () => send({ type: 'transfer_complete', call_id: tr.call }));
+  $('transfer-cancel').addEventListener('click', () => send({ type: 'transfer_cancel', call_id: tr.call }));
+  $('transfer-conference').addEventListener('click', () => send({ type: 'transfer_conference', call_id: tr.call }));
 
   window.addEventListener('pagehide', () => {
     st.stop = true;
