@@ -194,9 +194,23 @@ func (c *heldCall) moved() {
 	stream := c.stream.Swap(nil)
 	sink := c.sink.Swap(nil)
 	others := c.closeRoomLocked(sink)
+	consult, consultInst, consultRinging := c.consult, c.consultInstance, c.consultSink == nil
+	c.consult, c.consultInstance, c.consultSink = "", "", nil
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
+	if consult != "" {
+		// The consult does not follow the call: the offer forgets it, and a consulted agent
+		// still ringing stops.
+		c.hub.background(opTimeout, func(ctx context.Context) {
+			if err := c.hub.st.EndConsult(ctx, c.id, consult); err != nil {
+				c.hub.log.Warn("agents: consult of a moved call not ended", "call", c.id, "err", err)
+			}
+			if consultRinging {
+				c.hub.send(consultInst, notice{Type: noticeEnded, Call: c.id, Agent: consult, Reason: reasonMediaLost})
+			}
+		})
+	}
 	if sink != nil {
 		sink.s.Moved()
 	}

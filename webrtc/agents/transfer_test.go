@@ -162,3 +162,61 @@ func TestTransferRefusals(t *testing.T) {
 		t.Errorf("the refused transfers moved the call: %+v", o)
 	}
 }
+
+// TestTransferRingsOutBackToTheAgentOrTheQueue: a target that lets the call ring out gives it
+// back to the transferring agent; when that agent is gone too, the call waits in the queue
+// and goes to whoever frees up.
+func TestTransferRingsOutBackToTheAgentOrTheQueue(t *testing.T) {
+	h := newTestHub(t, "", func(o *HubOptions) { o.RingTimeout = 500 * time.Millisecond })
+	ann := h.agent(t, "ann", annHz)
+	bob := h.agent(t, "bob", bobHz)
+	id, stream := answeredBy(t, h, ann, annHz)
+
+	ann.Send(transferTo("agent:bob"))
+	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
+	if m := expect(t, bob, "bob misses it", typed(signal.TypeEnded, id)); m.Reason != reasonMissed {
+		t.Fatalf("bob: %s", m.Raw)
+	}
+	expect(t, ann, "back to ann", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	talking(t, stream, ann, annHz, "the caller back with ann")
+
+	// ann transfers to cat, then signs out; cat lets it ring out: nobody to ring back, so the
+	// call waits in the queue, hearing the hold tone, until dan signs in.
+	cat := h.agent(t, "cat", bobHz)
+	ann.Send(transferTo("agent:cat"))
+	expect(t, cat, "cat rings", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAvailability, "state": "offline"})
+	redistest.Eventually(t, 5*time.Second, "ann offline", func() bool {
+		p, _ := h.st.Presence(context.Background(), "ann")
+		return p.State == agentdb.Offline || p.State == agentdb.AvailabilityUnknown
+	})
+	expect(t, cat, "cat misses it", typed(signal.TypeEnded, id))
+	redistest.Eventually(t, 5*time.Second, "the call queued", func() bool {
+		o, _ := h.st.Offer(context.Background(), id)
+		return o.State == agentdb.OfferQueued
+	})
+	stream.reset()
+	redistest.Eventually(t, 5*time.Second, "the caller's audio in the queue", func() bool { return len(stream.recent(1<<20)) >= 4800 })
+	hears(t, "the queued caller", stream.recent(3200), map[float64]bool{annHz: false, bobHz: false})
+	dan := h.agent(t, "dan", 2400)
+	expect(t, dan, "dan gets the queued call", typed(signal.TypeRinging, id))
+}
+
+// TestTransferTargetOnAnInstanceThatDies: bob's instance dies while the call rings for him;
+// the ring times out at the holder and the call comes back to ann.
+func TestTransferTargetOnAnInstanceThatDies(t *testing.T) {
+	ns := redistest.Namespace(t)
+	a := newTestHub(t, ns)
+	b := newTestHub(t, ns)
+	ann := a.agent(t, "ann", annHz)
+	bob := b.agent(t, "bob", bobHz)
+	id, stream := answeredBy(t, a, ann, annHz)
+
+	ann.Send(transferTo("agent:bob"))
+	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
+	b.kill()
+	expect(t, ann, "back to ann", typed(signal.TypeRinging, id))
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	talking(t, stream, ann, annHz, "the caller back with ann")
+}
