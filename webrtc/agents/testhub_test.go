@@ -88,6 +88,7 @@ func (f *fakeCarriers) has(list *[]string, id string) func() bool {
 type testStream struct {
 	mu     sync.Mutex
 	got    []byte
+	at     []time.Time // when the last reset was, then when each frame of got arrived
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
@@ -107,6 +108,7 @@ func (s *testStream) SendAudio(ulaw []byte) error {
 		return errors.New("stream closed")
 	}
 	s.got = append(s.got, ulaw...)
+	s.at = append(s.at, time.Now())
 	return nil
 }
 
@@ -130,9 +132,21 @@ func (s *testStream) recent(n int) []byte {
 	return bytes.Clone(s.got[max(0, len(s.got)-n):])
 }
 
+// longestGap returns the longest time between two frames the hub sent (or the last reset and
+// the first frame after it).
+func (s *testStream) longestGap() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var longest time.Duration
+	for i := 1; i < len(s.at); i++ {
+		longest = max(longest, s.at[i].Sub(s.at[i-1]))
+	}
+	return longest
+}
+
 func (s *testStream) reset() {
 	s.mu.Lock()
-	s.got = nil
+	s.got, s.at = nil, []time.Time{time.Now()} // a silence from the reset on counts
 	s.mu.Unlock()
 }
 
