@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // nullStream is a carrier stream that takes every frame and goes nowhere.
@@ -62,6 +63,73 @@ func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 	for _, c := range calls {
 		c.shutdown()
 	}
+	close(h.done)
+	h.wg.Wait()
+}
+
+// nullSink is an agent side that takes every frame and goes nowhere.
+type nullSink struct{ id int }
+
+func (*nullSink) Audio([]byte) {}
+func (*nullSink) DTMF(string)  {}
+func (*nullSink) Ended(string) {}
+func (*nullSink) Moved()       {}
+
+// A call's room starts and stops its clock, and its hold tone, under the call's lock (both
+// register with the hub); frames go into it from other goroutines meanwhile. None of it may
+// deadlock against the hub scanning its calls.
+func TestRoomsAndQueueScanNeverDeadlock(t *testing.T) {
+	h := NewHub(HubOptions{Instance: "lockorder", QueueTimeout: time.Hour})
+	c := newHeldCall(h, agentdb.Offer{Call: "c1", Direction: call.Inbound, State: agentdb.OfferAnswered, Agent: "ann"})
+	c.phase, c.agent = phaseAnswered, "ann"
+	h.calls["c1"] = c
+	ann, bob := &nullSink{1}, &nullSink{2}
+	if err := c.attach("ann", ann); err != nil { // before the stream: nobody to summon
+		t.Fatal(err)
+	}
+	if _, err := c.streamStarted(nullStream{}); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 160)
+
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 5000 {
+				h.waiting()
+			}
+		})
+		wg.Go(func() {
+			for range 300 {
+				if err := c.addLeg(bob, media.RoleTalk); err != nil {
+					t.Error(err)
+					return
+				}
+				_ = c.holdCaller(true)
+				_ = c.holdCaller(false)
+				c.removeLeg(bob)
+			}
+		})
+		wg.Go(func() {
+			for range 20000 {
+				c.Audio(frame)
+				_ = c.audioFrom(ann, frame)
+				_ = c.audioFrom(bob, frame)
+			}
+		})
+		wg.Wait()
+	}()
+	select {
+	case <-finished:
+	case <-time.After(time.Minute):
+		t.Fatal("rooms, frames and the queue scan deadlocked")
+	}
+	if c.room.Load() != nil {
+		t.Error("a room is left with two parties")
+	}
+	c.shutdown()
 	close(h.done)
 	h.wg.Wait()
 }
