@@ -12,13 +12,14 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc/agents"
+	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
 // addRoutes mounts every route the server serves, one line each with its middleware, so the
 // whole surface is in this one place. The server-wide middleware (request id, recover,
 // request log) is in newEcho; docs/api.md describes each route.
 func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, draining *atomic.Bool,
-	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, apiDeps api.Deps) {
+	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, rec *recording.Server, apiDeps api.Deps) {
 	// Operations.
 	e.GET("/", handleLanding(public))
 	e.GET("/healthz", handleHealth)
@@ -47,6 +48,12 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/agent/style.css", agents.HandleStyle())
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
+	// Recordings this instance wrote, for the other instances (a token derived from the
+	// admin token, as the relay's).
+	e.GET("/internal/recordings/:file", func(c echo.Context) error {
+		rec.HandleInternal(c.Response(), c.Request(), c.Param("file"))
+		return nil
+	})
 
 	// API: JSON, the admin token, or an agent's own token for its own calls.
 	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)
@@ -54,6 +61,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
 	e.POST("/api/calls/:id/hangup", api.HandleHangup(apiDeps), caller)
+	e.GET("/api/calls/:id/recording", api.HandleRecording(apiDeps), caller)
 	e.GET("/api/admin/carriers", api.HandleListCarriers(apiDeps), admin)
 	e.GET("/api/admin/carriers/:id", api.HandleGetCarrier(apiDeps), admin)
 	e.PUT("/api/admin/carriers/:id", api.HandlePutCarrier(apiDeps), admin)

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
 // TestEveryRouteIsDocumented: the routes addRoutes mounts are exactly the routes docs/api.md
@@ -69,7 +70,7 @@ func servedRoutes(t *testing.T) []string {
 	t.Cleanup(side.hooks.Close)
 
 	e := echo.New()
-	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents.hub, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents.hub, &recording.Server{}, api.Deps{Store: st, AdminToken: adminToken, Log: log})
 	var routes []string
 	for _, r := range e.Routes() {
 		path := r.Path

@@ -102,6 +102,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
+	recordings, err := openRecordings(cfg.recording, agents.instance, adminToken, log)
+	if err != nil {
+		return err
+	}
+	tasks.Go(func() { recordings.run(background, log) })
 	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
 	defer carrierSide.hooks.Close()
 	carrierSide.run(background, &tasks, log)
@@ -119,10 +124,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var draining atomic.Bool
 	e := newEcho(log)
-	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
+	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, recordings.server, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions})
+		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions,
+		RecordingParts: st, Recordings: recordings.server})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err

@@ -45,6 +45,9 @@ type Deps struct {
 	Dialer agentDialer
 	// Hangups ends calls at their carriers through stored jobs.
 	Hangups hangupQueue
+	// Recordings: the parts of a call's recording, and their files.
+	RecordingParts recordingStore
+	Recordings     recordingServer
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
