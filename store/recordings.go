@@ -51,9 +51,12 @@ type RecordingPart struct {
 	Started    time.Time       `json:"started"`
 	DurationMS int64           `json:"duration_ms"`
 	Paused     []RecordingSpan `json:"paused"`
-	State RecordingState `json:"state"`
+	State      RecordingState  `json:"state"`
 	// Error says why a failed part stopped.
 	Error string `json:"error,omitempty"`
+	// EndedPaused says a part that stopped (moved) was paused then: the instance going on
+	// with the call goes on paused.
+	EndedPaused bool `json:"ended_paused,omitempty"`
 }
 
 // RecordingState is where a part stands.

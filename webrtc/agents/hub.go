@@ -107,6 +107,8 @@ type HubOptions struct {
 	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
 	ICEServers json.RawMessage
 	Log        *slog.Logger
+	// Recording turns call recording on; nil: off.
+	Recording *RecordingOptions
 }
 
 // Hub is the agent side of one instance: the agents' signalling sessions, the calls whose

@@ -65,6 +65,7 @@ type agentCall struct {
 	joining     bool
 	answeredAt  time.Time
 	muted, held bool
+	recording   string // the recording's state as the holder last said it
 	// connected says the parties were ever connected: the agent wraps up after such a call.
 	connected bool
 	// before is the agent's state before the call, to return to after it.
@@ -73,7 +74,7 @@ type agentCall struct {
 
 func (c *agentCall) view() signal.CallView {
 	v := signal.CallView{CallID: c.id, State: c.state.String(), Direction: c.direction, From: c.from, To: c.to,
-		Muted: c.muted, Held: c.held}
+		Muted: c.muted, Held: c.held, Recording: c.recording}
 	if !c.answeredAt.IsZero() {
 		t := c.answeredAt
 		v.AnsweredAt = &t
@@ -238,6 +239,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		s.hangup(ctx, m.CallID)
 	case signal.TypeMute, signal.TypeHold:
 		s.setFlag(m.Type, m.On)
+	case signal.TypeRecord:
+		s.recordCommand(m.State)
 	case signal.TypeDTMF:
 		s.mu.Lock()
 		b := s.bridge

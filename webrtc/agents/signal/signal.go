@@ -30,6 +30,7 @@ const (
 	TypeHangup       = "hangup"
 	TypeMute         = "mute"
 	TypeHold         = "hold"
+	TypeRecord       = "record" // state: recording (start or resume) or paused
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
@@ -55,7 +56,7 @@ type ClientMessage struct {
 	CallID    string          `json:"call_id,omitempty"`   // answer, decline, hangup
 	On        bool            `json:"on,omitempty"`        // mute, hold
 	Digits    string          `json:"digits,omitempty"`    // dtmf
-	State     string          `json:"state,omitempty"`     // availability
+	State     string          `json:"state,omitempty"`     // availability, record
 }
 
 // MaxClientMessage bounds one message from the softphone; an offer SDP is a few KiB.
@@ -89,6 +90,8 @@ type CallView struct {
 	To        string         `json:"to,omitempty"`
 	Muted     bool           `json:"muted"`
 	Held      bool           `json:"held"`
+	// Recording is the call's recording: recording, paused or off; "" until its holder says.
+	Recording string `json:"recording,omitempty"`
 	// AnsweredAt is when the parties were connected; the softphone's timer runs from it.
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
