@@ -32,6 +32,7 @@ import (
 // simulator configured as their only carrier (id simtw, Twilio kind).
 type deployment struct {
 	t         *testing.T
+	ns        string // the deployment's Redis namespace, for instances started later
 	st        *store.Redis
 	instances []*server
 	sim       *sim.Carrier
@@ -84,7 +85,7 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string, tweaks 
 	for k, v := range env {
 		vars[k] = v
 	}
-	d := &deployment{t: t, st: st}
+	d := &deployment{t: t, ns: ns, st: st}
 	for range n {
 		d.instances = append(d.instances, start(t, vars))
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/switchboard/switchboard/webrtc/agents"
 	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
@@ -87,7 +88,7 @@ type recordings struct {
 
 // openRecordings checks the recordings directory at start (a wrong one stops the server
 // here, not at the first recorded call) and says whether calls are recorded.
-func openRecordings(cfg recordingConfig, instance, adminToken string, log *slog.Logger) (*recordings, error) {
+func openRecordings(cfg recordingConfig, adminToken string, log *slog.Logger) (*recordings, error) {
 	r := &recordings{cfg: cfg}
 	if cfg.dir == "" {
 		log.Info("recording is off (set SWITCHBOARD_RECORDINGS_DIR to record calls)")
@@ -101,9 +102,18 @@ func openRecordings(cfg recordingConfig, instance, adminToken string, log *slog.
 	}
 	// Every instance serves recordings, its own or fetched from the instance that wrote them,
 	// whether or not it records itself.
-	r.server = &recording.Server{Dir: r.dir, Instance: instance, Secret: derivedSecret(adminToken, "recordings v1"),
+	r.server = &recording.Server{Dir: r.dir, Secret: derivedSecret(adminToken, "recordings v1"),
 		Client: &http.Client{}} // bounded per request by its context
 	return r, nil
+}
+
+// hubOptions is the agents' hub's recording setting: nil when recording is off. The
+// directory was checked by openRecordings.
+func (c recordingConfig) hubOptions() *agents.RecordingOptions {
+	if c.dir == "" {
+		return nil
+	}
+	return &agents.RecordingOptions{Dir: recording.Dir(c.dir), OnDemand: c.mode == recordOnDemand, Keep: c.retention}
 }
 
 // run deletes recordings past their retention until ctx ends.

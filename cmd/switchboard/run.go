@@ -98,14 +98,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The carrier side, then the agents' side (softphones, presence, routing of inbound calls,
 	// the media bridge), then the webhooks that join them.
 	carrierSide := newCarrierSide(cfg, carrierDB, carriers, public, metrics, log)
+	recordings, err := openRecordings(cfg.recording, adminToken, log)
+	if err != nil {
+		return err
+	}
 	agents, err := newAgentSide(cfg, agentDB, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
-	recordings, err := openRecordings(cfg.recording, agents.instance, adminToken, log)
-	if err != nil {
-		return err
-	}
+	recordings.server.Instance = agents.instance
 	tasks.Go(func() { recordings.run(background, log) })
 	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
 	defer carrierSide.hooks.Close()
