@@ -22,9 +22,9 @@ type WrapUp struct {
 
 // Bounds of a wrap-up. Notes are counted in characters (runes), not bytes.
 const (
-	MaxNotes          = 2000
-	MaxDisposition    = 40
-	MaxDispositions   = 50
+	MaxNotes            = 2000
+	MaxDisposition      = 40
+	MaxDispositions     = 50
 	DefaultDispositions = "resolved,follow-up,escalated,voicemail,wrong-number,spam"
 )
 
