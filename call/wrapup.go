@@ -119,3 +119,15 @@ func (c Call) EndedAt() time.Time {
 	}
 	return c.UpdatedAt
 }
+
+// WrapUpGrace is how long after an agent's wrap-up time (SWITCHBOARD_WRAP_UP) the agent may
+// still save or change its wrap-up of a call: long enough to finish a sentence, short enough
+// that notes are written while the call is fresh. The admin has no such limit.
+const WrapUpGrace = 2 * time.Minute
+
+// WrapUpOpen reports whether the call's agent may still save its wrap-up at now: while the
+// call is live, and until window after it ended.
+func (c Call) WrapUpOpen(now time.Time, window time.Duration) bool {
+	end := c.EndedAt()
+	return end.IsZero() || now.Before(end.Add(window))
+}
