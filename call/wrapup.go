@@ -65,7 +65,7 @@ func ParseDispositions(s string) (Dispositions, error) {
 		case utf8.RuneCountInString(item) > MaxDisposition:
 			return nil, fmt.Errorf("item %d (%.20q...) is longer than %d characters", i+1, item, MaxDisposition)
 		case strings.IndexFunc(item, badDispositionRune) >= 0:
-			return nil, fmt.Errorf("item %d (%q) may hold only letters, digits, spaces and - _ .", i+1, item)
+			return nil, fmt.Errorf("item %d (%q) may hold only letters, digits, spaces, dashes, underscores and dots", i+1, item)
 		case slices.ContainsFunc(out, func(d string) bool { return strings.EqualFold(d, item) }):
 			return nil, fmt.Errorf("%q is listed twice", item)
 		}
