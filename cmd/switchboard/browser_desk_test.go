@@ -105,9 +105,14 @@ func TestBrowserWrapUpHoldAndCallLog(t *testing.T) {
 	talk := time.Since(answered)
 	p.wait("wrap-up, and the control agrees", dataState("availability-state", "wrap-up")+" && "+agrees)
 
+	// The agent writes, reloads the page by mistake, and finds the notes where it left them.
 	notes := "Wants a refund for order 1234; call back Monday."
-	p.do("write the wrap-up", chromedp.SendKeys(tid("wrapup-notes"), notes),
-		choose("wrapup-disposition", "follow-up"), chromedp.Click(tid("wrapup-save")))
+	p.do("write the notes", chromedp.SendKeys(tid("wrapup-notes"), notes))
+	p.do("reload", chromedp.Reload())
+	p.wait("signed in again", dataState("connection-state", "connected"))
+	p.wait("the wrap-up and its notes after the reload", visible("wrapup-panel")+` && document.querySelector('[data-testid="wrapup-notes"]').value === `+
+		fmt.Sprintf("%q", notes))
+	p.do("choose and save", choose("wrapup-disposition", "follow-up"), chromedp.Click(tid("wrapup-save")))
 	p.wait("saved", dataState("wrapup-status", "saved"))
 
 	callID := p.evalString(`window.switchboard.snapshot().wrap.call_id`)
@@ -153,7 +158,9 @@ func TestBrowserWrapUpHoldAndCallLog(t *testing.T) {
 
 // TestBrowserDevicesAndMicLevel: the microphone and speaker pickers list Chromium's fake
 // devices; the level meter follows the fake microphone, which plays a tone and then silence
-// in turn; choosing another microphone keeps the meter live on the new one.
+// in turn; on a call, choosing another microphone puts it on the call's sender (the far end
+// still hears the agent) and the meter follows it; choosing another speaker moves the call's
+// audio there.
 func TestBrowserDevicesAndMicLevel(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
@@ -178,18 +185,49 @@ func TestBrowserDevicesAndMicLevel(t *testing.T) {
 	p.wait("the meter up again", level+` > 0.1`)
 	t.Logf("meter with the tone: reaches above 0.1 (a 0.5 sine has an RMS of 0.35); with silence below 0.01")
 
-	n := p.eval(`document.querySelector('[data-testid="device-mic"]').options.length`)
-	if n >= 2 {
-		p.do("another microphone", chromedp.Evaluate[chromedp.Void](`(() => {
-			const sel = document.querySelector('[data-testid="device-mic"]');
-			sel.selectedIndex = (sel.selectedIndex + 1) % sel.options.length;
-			window.chosenMic = sel.value;
-			sel.dispatchEvent(new Event('change'));
-		})()`))
-		p.wait("the new microphone in use", `document.querySelector('[data-testid="device-mic"]').value === window.chosenMic`)
-		p.wait("the meter down with the silence", level+` < 0.01`)
-		p.wait("the meter follows the new microphone", level+` > 0.1`)
+	// On a call, another microphone goes onto the call's sender without renegotiating, and
+	// the far end still hears the agent; the meter follows the new one.
+	if n := p.eval(`document.querySelector('[data-testid="device-mic"]').options.length`); n < 2 {
+		t.Fatalf("%v microphones listed, want Chromium's three fake ones", n)
 	}
+	p.do("dial", chromedp.SendKeys(tid("dial-number"), "+15551230000"), chromedp.Click(tid("dial-button")))
+	p.wait("the far end answering", dataState("call-state", "in-progress"))
+	sid := d.simCall("outbound")
+	p.wait("audio connected", `window.switchboard.peerState() === 'connected'`)
+	before := p.evalString(`window.switchboard.sendingDevice()`)
+	p.do("another microphone", chromedp.Evaluate[chromedp.Void](`(() => {
+		const sel = document.querySelector('[data-testid="device-mic"]');
+		sel.selectedIndex = (sel.selectedIndex + 1) % sel.options.length;
+		window.chosenMic = sel.value;
+		sel.dispatchEvent(new Event('change'));
+	})()`))
+	p.wait("the call sending the new microphone", `window.switchboard.sendingDevice() === window.chosenMic && `+
+		`document.querySelector('[data-testid="device-mic"]').value === window.chosenMic`)
+	after := p.evalString(`window.switchboard.sendingDevice()`)
+	t.Logf("the call's sender moved from microphone %.12s… to %.12s…", before, after)
+	if before == after {
+		t.Fatal("the call still sends the first microphone")
+	}
+	if p.evalString(`window.switchboard.peerState()`) != "connected" {
+		t.Fatal("switching the microphone dropped the audio connection")
+	}
+	p.wait("the meter down with the silence", level+` < 0.01`)
+	p.wait("the meter follows the new microphone", level+` > 0.1`)
+	r := d.report(sid, "the far end hearing the agent's 440 Hz", func(r sim.Report) bool {
+		return r.DominantHz == browserHz && r.DominantPower > 0.05
+	})
+	t.Logf("the far end hears %v Hz at power %.3f", r.DominantHz, r.DominantPower)
+
+	// Another speaker: the call's audio element plays there.
+	p.do("another speaker", chromedp.Evaluate[chromedp.Void](`(() => {
+		const sel = document.querySelector('[data-testid="device-speaker"]');
+		sel.selectedIndex = (sel.selectedIndex + 1) % sel.options.length;
+		window.chosenSpeaker = sel.value;
+		sel.dispatchEvent(new Event('change'));
+	})()`))
+	p.wait("the audio on the chosen speaker", `document.querySelector('[data-testid="remote-audio"]').sinkId === window.chosenSpeaker`)
+	p.do("hang up", chromedp.Click(tid("hangup-button")))
+	d.report(sid, "the call completed", func(r sim.Report) bool { return r.Status == "completed" })
 }
 
 // writeToneThenSilenceWAV writes one second of a sine at hz and one of silence, 48 kHz mono

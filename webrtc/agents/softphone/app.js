@@ -20,13 +20,16 @@
     // Wrap-up: the dispositions the server takes, and the call being wrapped up
     // ({call_id, number, status, message}), from its answer until the next connected call.
     dispositions: [], maxNotes: 2000, wrap: null,
+    ended: [], // the calls that ended lately, newest first
     // The call log (newest first), kept for this tab's session: {call_id, number, direction,
     // at, duration (s), outcome, disposition}.
     log: [],
     // The microphone's level meter: its analyser and the timer reading it.
     micMeter: null, micLevel: 0,
   };
-  const LOG_KEY = 'switchboard.call-log';
+  // The call log and the wrap-up being written outlive a reload of the tab (not the tab, and
+  // not a sign-out: the next agent at this browser does not see them).
+  const DESK_KEY = 'switchboard.desk';
   const LOG_MAX = 20;
 
   // Test hooks: the browser tests read what the page hears and where it stands.
@@ -41,6 +44,11 @@
       return Math.max(data[bin - 1], data[bin], data[bin + 1]);
     },
     peerState: () => (st.pc ? st.pc.connectionState : 'none'),
+    // sendingDevice is the device id of the microphone the call's sender carries.
+    sendingDevice() {
+      const sender = st.pc && st.pc.getSenders().find((x) => x.track && x.track.kind === 'audio');
+      return sender ? sender.track.getSettings().deviceId : '';
+    },
     snapshot: () => JSON.parse(JSON.stringify({
       availability: st.availability, call: st.call, ringing: st.ringing, connected: !!st.ws,
       wrap: st.wrap, log: st.log, micLevel: st.micLevel,
@@ -172,6 +180,8 @@
       sel.append(o);
     }
     if (list.includes(keep)) sel.value = keep;
+    if (st.pendingDisposition && list.includes(st.pendingDisposition)) sel.value = st.pendingDisposition;
+    st.pendingDisposition = '';
   }
 
   // tick updates what changes with time: the call timer and the wrap-up countdown.
@@ -194,10 +204,25 @@
     renderLog();
   }
   function saveLog() {
-    try { sessionStorage.setItem(LOG_KEY, JSON.stringify(st.log)); } catch { /* full or blocked: the log lives in the page only */ }
+    const desk = { log: st.log, wrap: st.wrap, notes: $('wrapup-notes').value, disposition: $('wrapup-disposition').value };
+    try { sessionStorage.setItem(DESK_KEY, JSON.stringify(desk)); } catch { /* full or blocked: the page keeps them */ }
   }
   function loadLog() {
-    try { st.log = JSON.parse(sessionStorage.getItem(LOG_KEY) || '[]').slice(0, LOG_MAX); } catch { st.log = []; }
+    let desk = {};
+    try { desk = JSON.parse(sessionStorage.getItem(DESK_KEY) || '{}') || {}; } catch { desk = {}; }
+    st.log = Array.isArray(desk.log) ? desk.log.slice(0, LOG_MAX) : [];
+    st.wrap = desk.wrap && desk.wrap.call_id ? desk.wrap : null;
+    if (st.wrap && st.wrap.status === 'saving') Object.assign(st.wrap, { status: '', message: '' }); // its answer went with the page
+    $('wrapup-notes').value = typeof desk.notes === 'string' ? desk.notes : '';
+    st.pendingDisposition = desk.disposition || ''; // chosen once the list arrives
+  }
+  function forgetDesk() {
+    sessionStorage.removeItem(DESK_KEY);
+    st.log = [];
+    st.wrap = null;
+    $('wrapup-notes').value = '';
+    $('wrapup-disposition').value = '';
+    renderLog();
   }
   function renderLog() {
     const ol = $('call-log');
@@ -484,6 +509,9 @@
         render();
         break;
       case 'call':
+        // The carrier's last word on a call can cross its end on the way here (the server
+        // reports both as they come): a call already ended stays ended.
+        if (st.ended.includes(m.call_id)) break;
         if (st.ringing && st.ringing.call_id === m.call_id) {
           st.ringing = null;
           stopRinger();
@@ -492,6 +520,7 @@
         render();
         break;
       case 'ended': {
+        st.ended = [m.call_id, ...st.ended.filter((id) => id !== m.call_id)].slice(0, 20);
         const text = endedText[m.reason] || `Call ended (${m.reason})`;
         if (st.ringing && st.ringing.call_id === m.call_id) {
           const r = st.ringing;
@@ -561,6 +590,7 @@
       st.wrap = { call_id: c.call_id, number: (c.direction === 'inbound' ? c.from : c.to) || '', status: '', message: '' };
       $('wrapup-notes').value = '';
       $('wrapup-disposition').value = '';
+      saveLog();
     }
   }
 
@@ -610,7 +640,10 @@
 
   function signOut(forget) {
     st.stop = true;
-    if (forget) sessionStorage.removeItem(TOKEN_KEY);
+    if (forget) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      forgetDesk();
+    }
     clearTimeout(st.reconnectTimer);
     clearInterval(st.pingTimer);
     stopRinger();
@@ -621,7 +654,6 @@
     st.agent = null;
     st.call = null;
     st.ringing = null;
-    st.wrap = null;
     setConnection('signed-out', 'signed out');
     render();
   }
@@ -708,6 +740,7 @@
       st.wrap.status = '';
       st.wrap.message = 'Not saved yet';
     }
+    saveLog();
     render();
   });
   $('wrapup-disposition').addEventListener('change', () => $('wrapup-notes').dispatchEvent(new Event('input')));
