@@ -69,8 +69,9 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.PUT("/api/admin/agents/:id", api.HandlePutAgent(apiDeps), admin)
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
 
-	// Pages. The console holds no data and asks for the admin token itself.
+	// Pages. The console holds no data and asks for a token itself.
 	e.GET("/admin", api.HandleAdminPage())
+	e.GET("/admin/:file", api.HandleConsoleFile()) // its scripts and style sheet
 
 	// Everything else: an unknown route (404), a method a route does not take (405), and any
 	// error no handler answered, in the API's one error shape.

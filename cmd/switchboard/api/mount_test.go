@@ -27,4 +27,5 @@ func mount(e *echo.Echo, d Deps) {
 	e.DELETE("/api/admin/agents/:id", HandleDeleteAgent(d), admin)
 
 	e.GET("/admin", HandleAdminPage())
+	e.GET("/admin/:file", HandleConsoleFile())
 }
