@@ -454,8 +454,16 @@ func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 	defer cancel()
 	out := make([]CDR, 0, min(n, 1000))
 	// A wrap-up saved after its call's end is an entry newer than the call's record: reading
-	// newest first, it is met before the record it belongs to.
-	later := map[string]call.WrapUp{}
+	// newest first, it is usually met before the record it belongs to. On Redis Cluster, where
+	// the record is written after the script that ended the call, a save in between can land
+	// just before the record instead: wrap-ups met after their record count too.
+	wraps := map[string]call.WrapUp{}
+	recordOf := map[string][]int{} // the records in out of each call (a corrected ending has two)
+	fold := func(i int, w call.WrapUp) {
+		if w.WrappedUpAt.After(out[i].WrappedUpAt) {
+			out[i].WrapUp = w
+		}
+	}
 	end := "+"
 	for int64(len(out)) < n {
 		want := n - int64(len(out)) + cdrPage
@@ -465,24 +473,30 @@ func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 		}
 		for _, m := range msgs {
 			v := func(k string) string { s, _ := m.Values[k].(string); return s }
+			id := v("id")
 			if v("kind") == "wrapup" {
-				if _, newer := later[v("id")]; !newer {
-					later[v("id")] = decodeWrapUp(v)
+				w := decodeWrapUp(v)
+				if old, ok := wraps[id]; !ok || w.WrappedUpAt.After(old.WrappedUpAt) {
+					wraps[id] = w
+				}
+				for _, i := range recordOf[id] {
+					fold(i, w)
 				}
 				continue
 			}
 			if int64(len(out)) == n {
-				break
+				continue // only the wrap-ups of the rest of this page may still matter
 			}
-			c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
+			c := CDR{CallID: id, Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
 				CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
 				EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v)}
 			c.State, _ = call.ParseState(v("state"))
 			c.Corrects, _ = call.ParseState(v("corrects"))
-			if w, ok := later[c.CallID]; ok && w.WrappedUpAt.After(c.WrappedUpAt) {
-				c.WrapUp = w
-			}
 			out = append(out, c)
+			recordOf[id] = append(recordOf[id], len(out)-1)
+			if w, ok := wraps[id]; ok {
+				fold(len(out)-1, w)
+			}
 		}
 		if int64(len(msgs)) < want {
 			break // the stream's oldest entry was read

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard/switchboard/call"
 )
 
@@ -141,5 +143,33 @@ func TestWrapUpBadInputIsNotStored(t *testing.T) {
 	}
 	if c, _ := r.Call(ctx, id); c.Disposition != "resolved" {
 		t.Fatalf("a refused save changed the call: %+v", c.WrapUp)
+	}
+}
+
+// TestWrapUpEntryBeforeItsRecordIsFolded: a wrap-up entry older than its call's record (the
+// order a save squeezed between a Cluster call's end and its record gives) still reaches
+// the record; an older wrap-up never replaces a newer one.
+func TestWrapUpEntryBeforeItsRecordIsFolded(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Millisecond).UTC()
+	add := func(values ...any) {
+		t.Helper()
+		if err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.cdr(), Values: values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := func(d time.Duration) int64 { return at.Add(d).UnixMilli() }
+	add("kind", "wrapup", "id", "CLa", "notes", "older", "disposition", "spam", "wrapped_up_at", ms(-time.Second), "wrapped_up_by", "agent:ann")
+	add("kind", "wrapup", "id", "CLa", "notes", "newest", "disposition", "resolved", "wrapped_up_at", ms(0), "wrapped_up_by", "agent:ann")
+	add("id", "CLa", "state", "completed", "ended_at", ms(-2*time.Second))
+	add("id", "CLb", "state", "completed", "ended_at", ms(-2*time.Second))
+	cdrs, err := r.RecentCDRs(ctx, 1) // only CLb's record is wanted: CLa's wrap-ups must not break that
+	if err != nil || len(cdrs) != 1 || cdrs[0].CallID != "CLb" || cdrs[0].Disposition != "" {
+		t.Fatalf("newest record: %+v %v", cdrs, err)
+	}
+	cdrs, err = r.RecentCDRs(ctx, 2)
+	if err != nil || len(cdrs) != 2 || cdrs[1].CallID != "CLa" || cdrs[1].Notes != "newest" || cdrs[1].Disposition != "resolved" {
+		t.Fatalf("records: %+v %v, want CLa's with its newest wrap-up", cdrs, err)
 	}
 }
