@@ -190,8 +190,11 @@
     $('call-timer').textContent = c && st.callStart ? clock(Date.now() - st.callStart) : '0:00';
     const a = st.availability || {};
     let detail = '';
-    if (a.state === 'wrap-up' && a.until) detail = `available in ${clock(Date.parse(a.until) - Date.now())}`;
-    if (a.next) detail = `${labels[a.next] || a.next} after this call`;
+    if (a.state === 'wrap-up' && a.until) {
+      detail = `${a.next === 'away' ? 'away' : 'available'} in ${clock(Date.parse(a.until) - Date.now())}`;
+    } else if (a.next) {
+      detail = `${labels[a.next] || a.next} after this call`;
+    }
     $('availability-detail').textContent = detail;
   }
   setInterval(tick, 250);
