@@ -51,8 +51,9 @@ func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *
 		Instance: instance, PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
 		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
-		Recording: cfg.recording.hubOptions(),
-		Log:       log,
+		Recording:    cfg.recording.hubOptions(),
+		Dispositions: cfg.wrapUps().Dispositions, WrapUpWindow: cfg.wrapUps().Window,
+		Log: log,
 	})
 	return &agentSide{instance: instance, engine: engine, hub: hub, calls: calls}, nil
 }

@@ -25,11 +25,13 @@ type callStore interface {
 	Call(ctx context.Context, id string) (call.Call, error)
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+	SaveWrapUp(ctx context.Context, id string, w call.WrapUp) (call.Call, error)
 }
 
 // Deps are what the API needs.
 type Deps struct {
 	Store      callStore
+	WrapUps    WrapUps
 	AdminToken string
 	Log        *slog.Logger
 
@@ -89,6 +91,7 @@ var statusOf = map[string]int{
 	codeConflict:     http.StatusConflict,
 	codeCarrier:      http.StatusBadGateway,
 	codeForbidden:    http.StatusForbidden,
+	codeTooLarge:     http.StatusRequestEntityTooLarge,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
