@@ -208,7 +208,8 @@ func (s *session) recordCommand(want string) {
 		s.sendError(signal.CodeBadRequest, "record state must be recording or paused", "")
 		return
 	}
-	if s.hub.opts.Recording == nil && !s.hub.recordingElsewhere() {
+	if s.hub.opts.Recording == nil {
+		// Every instance of a deployment has the same setting (the holder may be another).
 		s.sendError(signal.CodeBadRequest, "recording is off on this server", "")
 		return
 	}
@@ -226,9 +227,17 @@ func (s *session) recordCommand(want string) {
 	s.hub.send(c.holder, notice{Type: noticeRecord, Call: c.id, Agent: s.agent.ID, Reason: want})
 }
 
-// recordingElsewhere: the call's holder, another instance, may record even when this one
-// does not (every instance of a deployment should have the same setting; this one asks).
-func (h *Hub) recordingElsewhere() bool { return true }
+// recordingMode is how calls are recorded, as the softphone is told: all, on-demand, or "".
+func (h *Hub) recordingMode() string {
+	switch o := h.opts.Recording; {
+	case o == nil:
+		return ""
+	case o.OnDemand:
+		return "on-demand"
+	default:
+		return "all"
+	}
+}
 
 // recorded: the holder says the call's recording is in state.
 func (s *session) recorded(callID, state string) {

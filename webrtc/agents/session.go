@@ -170,7 +170,7 @@ func (s *session) welcome() {
 	p := s.pres
 	m := signal.WelcomeMessage{Type: signal.TypeWelcome, Session: s.id, Agent: signal.AgentView{ID: s.agent.ID, Name: s.agent.Name},
 		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers,
-		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes}
+		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes, Recording: s.hub.recordingMode()}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v

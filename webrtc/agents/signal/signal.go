@@ -127,6 +127,8 @@ type WelcomeMessage struct {
 	// MaxNotes how many characters its notes may have.
 	Dispositions []string `json:"dispositions"`
 	MaxNotes     int      `json:"max_notes"`
+	// Recording is how calls are recorded here: all, on-demand, or "" (not at all).
+	Recording string `json:"recording,omitempty"`
 }
 
 type SDPMessage struct {
