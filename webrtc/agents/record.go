@@ -57,19 +57,6 @@ func (c *heldCall) recordAgent(ulaw []byte) {
 	}
 }
 
-// recordingState is the state of the call's recording here.
-func (c *heldCall) recordingState() string {
-	r := c.recording.Load()
-	switch {
-	case r == nil:
-		return recordOff
-	case r.rec.Paused():
-		return recordPaused
-	default:
-		return recordRecording
-	}
-}
-
 // connectedForRecording: the call's agent is connected. With every call recorded, its
 // recording starts; a call taken over from another instance goes on as it was there.
 func (c *heldCall) connectedForRecording() {
@@ -96,7 +83,7 @@ func (c *heldCall) connectedForRecording() {
 			}
 		}
 		if want != "" {
-			c.record(ctx, want)
+			_ = c.record(ctx, want) // record logs and tells the agent what went wrong
 		}
 	})
 }
