@@ -48,8 +48,10 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
 
-	// API: JSON, the admin token, or an agent's own token for its own calls.
-	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)
+	// API: JSON, the admin token, or an agent's own token for its own calls; staff routes take
+	// the admin token or a supervisor's (docs/security.md has the table).
+	admin, caller := api.RequireAdmin(apiDeps), api.RequireCaller(apiDeps)
+	e.GET("/api/me", api.HandleMe(apiDeps), caller)
 	e.GET("/api/calls", api.HandleListCalls(apiDeps), caller)
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
