@@ -253,6 +253,7 @@ func (r *Store) AnswerOffer(ctx context.Context, callID, agent, session string) 
 	case res == "replaced":
 		return ErrReplaced
 	}
+	r.presenceChanged(ctx, agent)
 	return nil
 }
 
@@ -294,6 +295,7 @@ func (r *Store) ClaimForDial(ctx context.Context, agent, session string, o Offer
 	case "ringing":
 		return Offer{}, AvailabilityUnknown, ErrAgentRinging
 	}
+	r.presenceChanged(ctx, agent)
 	prev, _ := ParseAvailability(res[1])
 	got, err := r.Offer(ctx, o.Call)
 	return got, prev, err
