@@ -59,7 +59,8 @@ type Options struct {
 	KeepAlive time.Duration
 	// TicketTTL is how long a stream ticket may wait to be used (default 30 s).
 	TicketTTL time.Duration
-	// Queue is how many events a tab may fall behind by before it is cut off (default 8).
+	// Queue is how many events a tab may fall behind by before it is cut off (default 8, at
+	// least 2).
 	Queue int
 	// MaxWatchers bounds the streams this instance serves at once (default 256).
 	MaxWatchers int
@@ -81,6 +82,7 @@ func (o Options) withDefaults() Options {
 	if o.Queue <= 0 {
 		o.Queue = 8
 	}
+	o.Queue = max(o.Queue, 2) // a tab that joins gets two events at once
 	if o.MaxWatchers <= 0 {
 		o.MaxWatchers = 256
 	}

@@ -18,9 +18,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -396,4 +398,59 @@ func mustTicket(f *fixture) string {
 func hashOf(ticket string) string {
 	h := sha256.Sum256([]byte(ticket))
 	return hex.EncodeToString(h[:])
+}
+
+// countingRates stands in for the callback counters: a rate that changes every time it is
+// read, so every tick makes a new floor.
+type countingRates struct {
+	mu sync.Mutex
+	n  float64
+}
+
+func (r *countingRates) CarrierRates(context.Context) (map[string]float64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	return map[string]float64{"tw": r.n}, nil
+}
+
+// TestStreamOutlivesTheServersTimeouts: the server's read and write timeouts (15 s in
+// production, 500 ms here) bound whole requests; a stream goes on past them on one connection
+// (without a deadline of its own per write, the first write after WriteTimeout fails).
+func TestStreamOutlivesTheServersTimeouts(t *testing.T) {
+	redis := redistest.NewServer(t)
+	log := slog.New(slog.DiscardHandler)
+	rs, err := store.Open(context.Background(), store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := agentdb.New(rs)
+	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
+	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
+		AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "secret", From: "+15550100", Enabled: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	board := New(Deps{Store: st, Carriers: reg, Rates: &countingRates{}, Log: log}, Options{Tick: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { board.Run(ctx) })
+	e := echo.New()
+	deps := api.Deps{AdminToken: adminToken, Agents: st, Log: log}
+	e.POST("/api/wallboard/ticket", board.HandleTicket(), api.RequireStaff(deps))
+	e.GET("/api/wallboard/stream", board.HandleStream())
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
+	srv.Start()
+	f := &fixture{t: t, st: st, board: board, srv: srv, redis: redis}
+	t.Cleanup(func() { board.Close(); srv.Close(); cancel(); wg.Wait(); st.Close() })
+
+	s := f.open(mustTicket(f))
+	first := time.Now()
+	last := 0.0
+	for time.Since(first) < 2*time.Second {
+		fl := s.floor(t, "a new rate", func(fl Floor) bool {
+			return len(fl.Carriers) == 1 && fl.Carriers[0].CallbacksPerS != nil && *fl.Carriers[0].CallbacksPerS > last
+		})
+		last = *fl.Carriers[0].CallbacksPerS
+	}
 }

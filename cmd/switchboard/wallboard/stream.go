@@ -85,8 +85,9 @@ func (b *Board) HandleStream() echo.HandlerFunc {
 }
 
 // serve writes w's events until the tab goes, the board cuts it off or the server stops.
-// Every write has a deadline of its own: the server's WriteTimeout would end the stream after
-// a few seconds, and without any a stuck tab would hold its goroutine forever.
+// Every write has a deadline of its own: the server's WriteTimeout, which bounds a whole
+// request, would fail the first write after it, and without any deadline a stuck tab would
+// hold its goroutine. (The server lifts its ReadTimeout itself once the request is read.)
 func (b *Board) serve(c echo.Context, w *watcher) error {
 	res := c.Response()
 	rc := http.NewResponseController(res)
