@@ -36,6 +36,9 @@
     }
   }
 
+  // wide marks a cell that a narrow screen leaves out (console.css), so the rest fits.
+  function wide(td) { td.classList.add("wide"); return td; }
+
   function pill(state) {
     const s = document.createElement("span");
     s.className = "pill";
@@ -55,7 +58,7 @@
       tr.dataset.agent = a.id;
       tr.dataset.state = a.state;
       cell(tr, a.name === a.id ? a.id : a.name + " (" + a.id + ")");
-      cell(tr, a.role);
+      wide(cell(tr, a.role));
       cell(tr, pill(a.state));
       since(tr, a.since);
       cell(tr, a.call || (a.ringing ? "ringing: " + a.ringing : ""));
@@ -80,9 +83,10 @@
       tr.dataset.call = w.call;
       tr.dataset.state = w.state;
       cell(tr, w.from);
-      cell(tr, w.to);
-      cell(tr, w.carrier || "");
-      cell(tr, pill(w.state + (w.agent ? " → " + w.agent : "")));
+      wide(cell(tr, w.to));
+      wide(cell(tr, w.carrier || ""));
+      const st = cell(tr, pill(w.state));
+      if (w.agent) st.append(" " + w.agent);
       since(tr, w.since);
       queue.appendChild(tr);
     }
@@ -96,11 +100,11 @@
       tr.dataset.testid = "live-call-row";
       tr.dataset.call = c.id;
       tr.dataset.state = c.state;
-      cell(tr, c.direction);
+      wide(cell(tr, c.direction));
       cell(tr, c.number);
       cell(tr, c.agent || "");
-      cell(tr, c.carrier || "");
-      cell(tr, pill(c.state));
+      wide(cell(tr, c.carrier || ""));
+      wide(cell(tr, pill(c.state)));
       since(tr, c.since);
       const b = button("hang up", "live-call-hangup", () => api("POST", "/api/calls/" + encodeURIComponent(c.id) + "/hangup"));
       b.className = "bad";
