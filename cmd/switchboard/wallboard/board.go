@@ -31,7 +31,7 @@ type floorStore interface {
 	Agents(ctx context.Context) ([]agentdb.Agent, error)
 	Presences(ctx context.Context, ids []string) ([]agentdb.Presence, error)
 	Waiting(ctx context.Context, limit int) (agentdb.Waiting, error)
-	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+	LiveCalls(ctx context.Context, limit int) ([]call.Call, error)
 	WatchCalls(ctx context.Context, changed func(callID, state string), resubscribed func()) error
 	WatchPresence(ctx context.Context, changed func(agent string), resubscribed func()) error
 	IssueTicket(ctx context.Context, ticket, who string, ttl time.Duration) error

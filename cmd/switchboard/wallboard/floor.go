@@ -123,7 +123,7 @@ func (b *Board) build(ctx context.Context) (Floor, []agentdb.Agent, error) {
 		f.Queue.LongestSince = &w.Calls[0].CreatedAt
 	}
 
-	calls, err := b.st.ActiveCalls(ctx, maxCallRows)
+	calls, err := b.st.LiveCalls(ctx, maxCallRows)
 	if err != nil {
 		return Floor{}, nil, err
 	}
