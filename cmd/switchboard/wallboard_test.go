@@ -117,6 +117,15 @@ func TestBrowserWallboardRedisDown(t *testing.T) {
 	p.wait("the page says storage is unavailable", visible("wallboard-storage")+` && document.querySelector('[data-testid="wallboard-storage"]').textContent.includes('storage unavailable')`)
 	p.wait("the last floor still shown", dataRow("ann", "offline"))
 
+	// The other views say so too, and a wallboard opened meanwhile gets no ticket but keeps
+	// the last floor.
+	p.do("to the carriers view", chromedp.Navigate(s.base+"/admin#carriers"))
+	p.wait("the carriers view says so", `!document.querySelector('[data-view="carriers"]').hidden && `+
+		`document.querySelector('[data-testid="status"]').textContent.includes('storage unavailable')`)
+	p.do("back to the wallboard", chromedp.Navigate(s.base+"/admin#wallboard"))
+	p.wait("still says so", visible("wallboard-storage"))
+	p.wait("the last floor still shown", dataRow("ann", "offline"))
+
 	redis.Start()
 	p.wait("storage back", `document.querySelector('[data-testid="wallboard-storage"]').hidden`)
 	createAgent(t, s.base, "bob")

@@ -289,10 +289,12 @@ func (b *Board) join(agent, tokenID string) (*watcher, error) {
 	}
 	b.watchers[w] = struct{}{}
 	if b.built {
-		w.events <- storageEvent(b.storage)
+		// The floor first: a page takes a floor as proof that storage answers, and the
+		// storage event after it says whether that still holds.
 		if b.last != nil {
 			w.events <- floorEvent(b.last, time.Now())
 		}
+		w.events <- storageEvent(b.storage)
 	}
 	b.poke()
 	return w, nil

@@ -86,7 +86,8 @@ const Console = (() => {
       await v.refresh();
       if (Date.now() - actionFailedAt > actionErrorShown) say("live · updated " + new Date().toLocaleTimeString());
     } catch (e) {
-      say(e.message, true);
+      // A view draws only what it read in full, so what is on screen is the last good read.
+      say(e.status === 503 ? "storage unavailable — showing the last known state" : e.message, true);
     } finally {
       busy = false;
     }

@@ -172,6 +172,8 @@
       offset = msg.at - Date.now();
       lastFloor = msg.floor;
       render(msg.floor);
+      // A floor was read from storage just now (an old one is followed by a storage event).
+      if (!$("wb-storage").hidden) storage(true);
       delay = 1000;
       if ($("wb-storage").hidden) say("live · updated " + new Date().toLocaleTimeString());
     });
