@@ -18,7 +18,8 @@ func (k keys) waiting() string { return k.agentsPrefix() + "waiting" }
 
 // Waiting is the queue at one moment: its callers, longest waiting first.
 type Waiting struct {
-	// Count is how many callers wait; Calls holds the first of them, at most the limit asked.
+	// Count is how many callers wait (entries past the page read are not checked, so it may
+	// count a few that stopped waiting); Calls holds the first of them, at most the limit asked.
 	Count int64
 	Calls []Offer
 }

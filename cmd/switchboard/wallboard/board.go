@@ -209,6 +209,9 @@ func (b *Board) watching() int {
 // supervisor) is cut off.
 func (b *Board) refresh(ctx context.Context, now time.Time) {
 	floor, agents, err := b.build(ctx)
+	if ctx.Err() != nil {
+		return // stopping: a read cut short says nothing about Redis
+	}
 	var body []byte
 	if err == nil {
 		body, err = json.Marshal(floor)
