@@ -40,7 +40,8 @@ func signInConsole(t *testing.T, p page, base, token string) {
 // own token and sees the wallboard and nothing of the admin's; an agent signing in, going
 // away, and a caller nobody is available for (a simulated inbound call) appear on it as they
 // happen; the supervisor hangs the call up from the wallboard. Through the API the supervisor
-// gets 403 on carrier configuration, and an agent 403 on the wallboard.
+// gets 403 on carrier configuration, and an agent 403 on the wallboard; in the page an agent's
+// token opens no view.
 func TestBrowserWallboardShowsStatesQueueAndCalls(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil, func(c *sim.Config) { c.HangupAfter = time.Minute })
 	base := d.instances[0].base
@@ -96,6 +97,11 @@ func TestBrowserWallboardShowsStatesQueueAndCalls(t *testing.T) {
 	p.do("hang the call up from the wallboard", chromedp.Click(tid("live-call-hangup")))
 	p.wait("the call gone", `document.querySelectorAll('[data-testid="live-call-row"]').length === 0`)
 	p.wait("nobody waiting", `document.querySelector('[data-testid="queue-waiting"]').textContent === '0'`)
+
+	// An agent's token opens no view.
+	p.do("an agent's token", chromedp.SendKeys(tid("token-input"), annToken), chromedp.Click(tid("token-save")))
+	p.wait("told it is an agent's", `document.querySelector('[data-testid="status"]').textContent.includes("agent's") && `+
+		`document.querySelector('[data-testid="wallboard"]').hidden && document.querySelector('[data-testid="tab-wallboard"]').hidden`)
 }
 
 func dataRow(agent, state string) string {
