@@ -220,7 +220,7 @@ func TestAgentsAdminAPI(t *testing.T) {
 	}{
 		{"/api/admin/agents/Not%20Valid", adminToken, map[string]string{"name": "x"}, http.StatusBadRequest},
 		{"/api/admin/agents/bob", "", map[string]string{"name": "x"}, http.StatusUnauthorized},
-		{"/api/admin/agents/bob", fresh, map[string]string{"name": "x"}, http.StatusUnauthorized}, // an agent is not an admin
+		{"/api/admin/agents/bob", fresh, map[string]string{"name": "x"}, http.StatusForbidden},    // an agent is not an admin
 		{"/api/admin/agents/bob", adminToken, map[string]any{"nmae": "x"}, http.StatusBadRequest}, //nolint:misspell // an unknown field is the point
 	} {
 		if code := request(t, http.MethodPut, s.base+c.url, c.token, c.body, nil); code != c.want {

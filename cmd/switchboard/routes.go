@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc/agents"
@@ -19,7 +20,8 @@ import (
 // whole surface is in this one place. The server-wide middleware (request id, recover,
 // request log) is in newEcho; docs/api.md describes each route.
 func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, draining *atomic.Bool,
-	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, rec *recording.Server, apiDeps api.Deps) {
+	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, rec *recording.Server, board *wallboard.Board,
+	apiDeps api.Deps) {
 	// Operations.
 	e.GET("/", handleLanding(public))
 	e.GET("/healthz", handleHealth)
@@ -55,8 +57,10 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 		return nil
 	})
 
-	// API: JSON, the admin token, or an agent's own token for its own calls.
-	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)
+	// API: JSON, the admin token, or an agent's own token for its own calls; staff routes take
+	// the admin token or a supervisor's (docs/security.md has the table).
+	admin, staff, caller := api.RequireAdmin(apiDeps), api.RequireStaff(apiDeps), api.RequireCaller(apiDeps)
+	e.GET("/api/me", api.HandleMe(apiDeps), caller)
 	e.GET("/api/calls", api.HandleListCalls(apiDeps), caller)
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
@@ -76,6 +80,8 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/api/admin/agents", api.HandleListAgents(apiDeps), admin)
 	e.PUT("/api/admin/agents/:id", api.HandlePutAgent(apiDeps), admin)
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
+	e.POST("/api/wallboard/ticket", board.HandleTicket(), staff)
+	e.GET("/api/wallboard/stream", board.HandleStream()) // EventSource sends no header: the ticket is in the URL
 
 	// Pages. The console holds no data and asks for a token itself.
 	e.GET("/admin", api.HandleAdminPage())

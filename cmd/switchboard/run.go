@@ -26,6 +26,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
@@ -123,9 +124,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.close()
 	}
 
+	// The console's wallboard: one builder of the floor for every tab watching this instance.
+	// Its streams end when the HTTP server shuts down, which would otherwise wait for them.
+	// Rates (callbacks per second) stays nil until something in Redis counts them.
+	board := wallboard.New(wallboard.Deps{Store: agentDB, Breakers: carrierSide.breakers, Carriers: carriers, Log: log}, wallboard.Options{})
+	tasks.Go(func() { board.Run(background) })
+
 	var draining atomic.Bool
 	e := newEcho(log)
-	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, recordings.server, api.Deps{
+	e.Server.RegisterOnShutdown(board.Close)
+	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, recordings.server, board, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log, WrapUps: cfg.wrapUps(),
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
 		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions,

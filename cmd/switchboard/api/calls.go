@@ -20,7 +20,7 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
-		if a := agentOf(c); a != "" && got.Agent != a {
+		if !mayRead(c, got) {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
 		answer := struct {

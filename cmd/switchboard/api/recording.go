@@ -53,7 +53,7 @@ func HandleRecording(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
-		if a := agentOf(c); a != "" && got.Agent != a {
+		if !mayRead(c, got) {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
 		if d.Recordings == nil || d.RecordingParts == nil {
