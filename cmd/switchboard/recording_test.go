@@ -92,4 +92,13 @@ func TestRecordedCallServedFromAnyInstance(t *testing.T) {
 	if resp, _ := get(b, bobToken, ""); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("another agent's call's recording: %d", resp.StatusCode)
 	}
+	var sue struct {
+		Token string `json:"token"`
+	}
+	if code := request(t, http.MethodPut, a+"/api/admin/agents/sue", adminToken, map[string]string{"name": "Sue", "role": "supervisor"}, &sue); code != http.StatusCreated {
+		t.Fatalf("create a supervisor: %d", code)
+	}
+	if resp, _ := get(b, sue.Token, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a supervisor, any call's recording: %d", resp.StatusCode)
+	}
 }
