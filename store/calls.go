@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -195,12 +196,19 @@ func applyArgs(e call.Event, now time.Time) []any {
 }
 
 func (r *Redis) afterTransition(ctx context.Context, id string, created, ended bool, res []any, now time.Time) error {
+	var wrap *redis.SliceCmd
+	if ended {
+		// A wrap-up saved while the call was live is in its hash (a slot of its own here).
+		wrap = r.rdb.HMGet(ctx, r.keys.call(id), wrapUpFields...)
+		if err := wrap.Err(); err != nil {
+			return fmt.Errorf("store: index call %s: %w", id, err)
+		}
+	}
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if created && !ended {
 			p.ZAdd(ctx, r.keys.active(), redis.Z{Score: float64(now.UnixMilli()), Member: id})
 		}
 		if ended {
-			p.ZRem(ctx, r.keys.active(), id)
 			createdAt, _ := strconv.ParseInt(res[11].(string), 10, 64)
 			values := []any{
 				"id", id, "state", res[1], "from", res[5], "to", res[6], "direction", res[7],
@@ -210,6 +218,14 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 			if len(res) >= 15 { // a corrected ending: its original end, and what it replaces
 				values[19] = res[13]
 				values = append(values, "corrects", res[14])
+			}
+			p.ZRem(ctx, r.keys.active(), id)
+			if w := wrap.Val(); len(w) == len(wrapUpFields) && w[1] != nil {
+				// Saved while the call was live: the record carries it (see wrapup.go).
+				for i, f := range wrapUpFields {
+					s, _ := w[i].(string)
+					values = append(values, f, s)
+				}
 			}
 			p.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true, Values: values})
 		}
@@ -316,7 +332,7 @@ func (p parked) event() call.Event {
 }
 
 var callFields = []string{"id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
-	"agent", "created_at", "updated_at"}
+	"agent", "created_at", "updated_at", "notes", "disposition", "wrapped_up_at", "wrapped_up_by"}
 
 // Call reads one call with its history.
 func (r *Redis) Call(ctx context.Context, id string) (call.Call, error) {
@@ -344,6 +360,7 @@ func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
 		CreatedAt: unixMilli(str(8)), UpdatedAt: unixMilli(str(9)), Direction: call.ParseDirection(str(2)),
 		History: make([]call.Entry, 0, len(log))}
 	c.State, _ = call.ParseState(str(1))
+	c.WrapUp = decodeWrapUp(func(k string) string { return str(10 + slices.Index(wrapUpFields, k)) })
 	for _, m := range log {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		h := call.Entry{EventID: v("id"), Carrier: v("c"), At: unixMilli(v("at")), ReceivedAt: unixMilli(v("r")),
@@ -422,25 +439,69 @@ type CDR struct {
 	// Corrects, when set, marks a correction: the call's earlier record ended it in this
 	// state, chosen because its answer had not arrived yet; this record's State replaces it.
 	Corrects call.State `json:"corrects,omitzero"`
+	// WrapUp is the agent's notes and disposition, the newest saved (see wrapup.go).
+	call.WrapUp
 }
 
-// RecentCDRs returns up to n of the newest call-detail records, newest first.
+// cdrPage is how many stream entries RecentCDRs reads at a time beyond the n it wants: the
+// stream also holds wrap-up entries, which are not records of their own.
+const cdrPage = 64
+
+// RecentCDRs returns up to n of the newest call-detail records, newest first, each with the
+// newest wrap-up saved for its call (wrapup.go).
 func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), "+", "-", n).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: read call-detail records: %w", err)
+	out := make([]CDR, 0, min(n, 1000))
+	// A wrap-up saved after its call's end is an entry newer than the call's record: reading
+	// newest first, it is usually met before the record it belongs to. On Redis Cluster, where
+	// the record is written after the script that ended the call, a save in between can land
+	// just before the record instead: wrap-ups met after their record count too.
+	wraps := map[string]call.WrapUp{}
+	recordOf := map[string][]int{} // the records in out of each call (a corrected ending has two)
+	fold := func(i int, w call.WrapUp) {
+		if w.WrappedUpAt.After(out[i].WrappedUpAt) {
+			out[i].WrapUp = w
+		}
 	}
-	out := make([]CDR, 0, len(msgs))
-	for _, m := range msgs {
-		v := func(k string) string { s, _ := m.Values[k].(string); return s }
-		c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
-			CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
-			EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts"))}
-		c.State, _ = call.ParseState(v("state"))
-		c.Corrects, _ = call.ParseState(v("corrects"))
-		out = append(out, c)
+	end := "+"
+	for int64(len(out)) < n {
+		want := n - int64(len(out)) + cdrPage
+		msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), end, "-", want).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: read call-detail records: %w", err)
+		}
+		for _, m := range msgs {
+			v := func(k string) string { s, _ := m.Values[k].(string); return s }
+			id := v("id")
+			if v("kind") == "wrapup" {
+				w := decodeWrapUp(v)
+				if old, ok := wraps[id]; !ok || w.WrappedUpAt.After(old.WrappedUpAt) {
+					wraps[id] = w
+				}
+				for _, i := range recordOf[id] {
+					fold(i, w)
+				}
+				continue
+			}
+			if int64(len(out)) == n {
+				continue // only the wrap-ups of the rest of this page may still matter
+			}
+			c := CDR{CallID: id, Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
+				CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
+				EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v)}
+			c.State, _ = call.ParseState(v("state"))
+			c.Corrects, _ = call.ParseState(v("corrects"))
+			out = append(out, c)
+			recordOf[id] = append(recordOf[id], len(out)-1)
+			if w, ok := wraps[id]; ok {
+				fold(len(out)-1, w)
+			}
+		}
+		if int64(len(msgs)) < want {
+			break // the stream's oldest entry was read
+		}
+		end = "(" + msgs[len(msgs)-1].ID
 	}
 	return out, nil
 }

@@ -74,8 +74,9 @@ type heldCall struct {
 	created       time.Time
 	queueDeadline time.Time
 
-	stream atomic.Pointer[streamRef]
-	sink   atomic.Pointer[sinkRef]
+	stream    atomic.Pointer[streamRef]
+	sink      atomic.Pointer[sinkRef]
+	recording atomic.Pointer[callRecording] // while this instance records the call
 	// room is set while the call has more than one agent side (room.go); nil, the call is a
 	// plain relay between the stream and sink. Set under mu.
 	room atomic.Pointer[room]
@@ -317,6 +318,7 @@ func (c *heldCall) attach(agent string, sink mediaSink) error {
 		c.lostTimer.Stop()
 		c.lostTimer = nil
 	}
+	c.connectedForRecording()
 	return nil
 }
 
@@ -363,6 +365,7 @@ func (c *heldCall) end(reason string, action endAction) {
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.background(opTimeout, func(ctx context.Context) {
+		c.stopRecording(ctx, store.RecordingDone)
 		if _, err := c.hub.st.EndOffer(ctx, c.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			c.hub.log.Warn("agents: offer not ended", "call", c.id, "err", err)
 		}
@@ -403,11 +406,16 @@ func (c *heldCall) end(reason string, action endAction) {
 // with the webhooks server.
 func (c *heldCall) shutdown() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.phase = phaseEnded
 	c.stopTimersLocked()
 	c.stopToneLocked()
 	c.closeRoomLocked(nil)
+	c.mu.Unlock()
+	// The call lives on at its carrier, and another instance may take it over: its
+	// recording goes on there.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.stopRecording(ctx, store.RecordingMoved)
 }
 
 func (c *heldCall) stopTimersLocked() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 )
@@ -86,6 +87,7 @@ func (r *streamReceiver) Stopped()          { r.c.stopped(r.ref) }
 
 // sendAudio sends the agent's audio to the carrier; before the stream exists it is dropped.
 func (c *heldCall) sendAudio(ulaw []byte) error {
+	c.recordAgent(ulaw)
 	if r := c.stream.Load(); r != nil {
 		return r.s.SendAudio(ulaw)
 	}
@@ -106,6 +108,7 @@ func (c *heldCall) audioFrom(sink mediaSink, ulaw []byte) error {
 
 // Audio forwards a carrier frame to the agent's side, if one is attached, or to the room.
 func (c *heldCall) Audio(ulaw []byte) {
+	c.recordCaller(ulaw)
 	if rm := c.room.Load(); rm != nil {
 		rm.put(nil, ulaw)
 		return
@@ -199,6 +202,7 @@ func (c *heldCall) moved() {
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
+	c.hub.background(opTimeout, func(ctx context.Context) { c.stopRecording(ctx, store.RecordingMoved) })
 	if consult != "" {
 		// The consult does not follow the call: the offer forgets it, and a consulted agent
 		// still ringing stops.

@@ -44,8 +44,10 @@ const (
 	noticeAttach        = "attach"         // to an agent's instance: the call's media has arrived at its holder
 	noticeTransfer      = "transfer"       // to the holder: the call's agent transferred it; ring the target
 	noticeConsult       = "consult"        // to the holder: the call's agent consults Agent; ring it
-	noticeConsultDo     = "consult-do"     // to the holder: Reason (complete, cancel, conference) the consult
-	noticeTransferState = "transfer-state" // to an agent's instance: how its warm transfer goes (Reason)
+	noticeConsultDo     = "consult-do"     // to the holder: take the consult's step State (complete, cancel, conference)
+	noticeTransferState = "transfer-state" // to an agent's instance: how its warm transfer goes (State)
+	noticeRecord        = "record"         // to the holder: the agent wants the recording in state Reason
+	noticeRecorded      = "recorded"       // to an agent's instance: the call's recording is in state Reason
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,
@@ -137,6 +139,12 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 	case noticeAttach:
 		if s := h.session(n.Agent); s != nil {
 			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)
+		}
+	case noticeRecord:
+		h.recordHeld(ctx, n.Call, n.Agent, n.Reason)
+	case noticeRecorded:
+		if s := h.session(n.Agent); s != nil {
+			s.recorded(n.Call, n.Reason)
 		}
 	}
 }

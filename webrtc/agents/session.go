@@ -69,6 +69,7 @@ type agentCall struct {
 	joining     bool
 	answeredAt  time.Time
 	muted, held bool
+	recording   string // the recording's state as the holder last said it
 	// connected says the parties were ever connected: the agent wraps up after such a call.
 	connected bool
 	// before is the agent's state before the call, to return to after it.
@@ -77,7 +78,7 @@ type agentCall struct {
 
 func (c *agentCall) view() signal.CallView {
 	v := signal.CallView{CallID: c.id, State: c.state.String(), Direction: c.direction, From: c.from, To: c.to,
-		Muted: c.muted, Held: c.held}
+		Muted: c.muted, Held: c.held, Recording: c.recording}
 	if !c.answeredAt.IsZero() {
 		t := c.answeredAt
 		v.AnsweredAt = &t
@@ -172,7 +173,8 @@ func (s *session) welcome() {
 	s.mu.Lock()
 	p := s.pres
 	m := signal.WelcomeMessage{Type: signal.TypeWelcome, Session: s.id, Agent: signal.AgentView{ID: s.agent.ID, Name: s.agent.Name},
-		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers}
+		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers,
+		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes, Recording: s.hub.recordingMode()}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v
@@ -242,6 +244,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		s.hangup(ctx, m.CallID)
 	case signal.TypeMute, signal.TypeHold:
 		s.setFlag(m.Type, m.On)
+	case signal.TypeRecord:
+		s.recordCommand(m.State)
 	case signal.TypeDTMF:
 		s.mu.Lock()
 		b := s.bridge
@@ -259,6 +263,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		s.transferCommand(m)
 	case signal.TypeTransferComplete, signal.TypeTransferCancel, signal.TypeTransferConference:
 		s.consultCommand(m)
+	case signal.TypeWrapUp:
+		s.wrapUp(ctx, m.CallID, m.Notes, m.Disposition)
 	default:
 		s.sendError(signal.CodeBadRequest, "unknown message type "+clip(m.Type, 32), "")
 	}

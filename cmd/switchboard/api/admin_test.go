@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -241,8 +243,46 @@ func TestAdminPage(t *testing.T) {
 		resp.Header.Get("Content-Security-Policy") == "" {
 		t.Fatalf("/admin: %d", resp.StatusCode)
 	}
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("the console's CSP allows inline code: %s", csp)
+	}
+	if strings.Contains(string(body), "<script>") || strings.Contains(string(body), "<style>") {
+		t.Error("the console page has inline script or style, which its CSP refuses")
+	}
 	req, _ := http.NewRequest("GET", f.srv.URL+"/api/admin/carriers", nil)
 	if resp, _ := http.DefaultClient.Do(req); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("admin API without a token: %d", resp.StatusCode)
+	}
+}
+
+// The console's files: each script and style sheet the page names is served with its type;
+// nothing else is (the page itself only at /admin, no other file of the package).
+func TestConsoleFiles(t *testing.T) {
+	f := newFixture(t)
+	get := func(path string) (int, string, string) {
+		resp, err := http.Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+	}
+	_, _, page := get("/admin")
+	names := regexp.MustCompile(`(?:src|href)="/admin/([^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(names) < 3 {
+		t.Fatalf("the page names %d files", len(names))
+	}
+	for _, m := range names {
+		code, ctype, body := get("/admin/" + m[1])
+		want := map[string]string{".js": "text/javascript", ".css": "text/css"}[path.Ext(m[1])]
+		if code != http.StatusOK || want == "" || !strings.HasPrefix(ctype, want) || body == "" {
+			t.Errorf("/admin/%s: %d %q (%d bytes)", m[1], code, ctype, len(body))
+		}
+	}
+	for _, p := range []string{"/admin/admin.html", "/admin/nothing.js", "/admin/..%2fadmin_page.go", "/admin/static"} {
+		if code, _, _ := get(p); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
 	}
 }

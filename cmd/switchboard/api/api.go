@@ -6,12 +6,9 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,11 +22,13 @@ type callStore interface {
 	Call(ctx context.Context, id string) (call.Call, error)
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+	SaveWrapUp(ctx context.Context, id string, w call.WrapUp) (call.Call, error)
 }
 
 // Deps are what the API needs.
 type Deps struct {
 	Store      callStore
+	WrapUps    WrapUps
 	AdminToken string
 	Log        *slog.Logger
 
@@ -47,6 +46,9 @@ type Deps struct {
 	Hangups hangupQueue
 	// Transfers hands calls from agent to agent.
 	Transfers callTransferer
+	// Recordings: the parts of a call's recording, and their files.
+	RecordingParts recordingStore
+	Recordings     recordingServer
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.
@@ -94,6 +96,7 @@ var statusOf = map[string]int{
 	codeTargetBusy:        http.StatusConflict,
 	codeTargetUnavailable: http.StatusConflict,
 	codeNotImplemented:    http.StatusNotImplemented,
+	codeTooLarge:          http.StatusRequestEntityTooLarge,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
@@ -116,26 +119,6 @@ func fail(c echo.Context, log *slog.Logger, err error) error {
 		apiErr = errorf(codeInternal, "internal error; see the server log for request "+c.Response().Header().Get(echo.HeaderXRequestID))
 	}
 	return c.JSON(statusOf[apiErr.Code], map[string]*Error{"error": apiErr})
-}
-
-// RequireAdmin checks the bearer token in constant time. Both sides are hashed first so the
-// comparison takes the same time whatever the length of the guess.
-func RequireAdmin(token string) echo.MiddlewareFunc {
-	want := sha256.Sum256([]byte(token))
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok || !isAdmin(token, want, got) {
-				return unauthorized(c)
-			}
-			return next(c)
-		}
-	}
-}
-
-func isAdmin(token string, want [sha256.Size]byte, got string) bool {
-	sum := sha256.Sum256([]byte(got))
-	return token != "" && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 func unauthorized(c echo.Context) error {

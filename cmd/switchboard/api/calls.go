@@ -20,10 +20,21 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
-		if a := agentOf(c); a != "" && got.Agent != a {
+		if !mayRead(c, got) {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
-		return c.JSON(http.StatusOK, got)
+		answer := struct {
+			call.Call
+			Recording *callRecording `json:"recording"`
+		}{Call: got}
+		if d.RecordingParts != nil {
+			parts, err := d.RecordingParts.RecordingParts(c.Request().Context(), got.ID)
+			if err != nil {
+				return fail(c, d.Log, err)
+			}
+			answer.Recording = recordingOf(parts)
+		}
+		return c.JSON(http.StatusOK, answer)
 	}
 }
 

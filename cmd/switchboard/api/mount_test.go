@@ -4,13 +4,15 @@ import "github.com/labstack/echo/v4"
 
 // mount mounts the API's routes on e with the middleware cmd/switchboard/routes.go gives them.
 func mount(e *echo.Echo, d Deps) {
-	admin, caller := RequireAdmin(d.AdminToken), RequireCaller(d)
+	admin, caller := RequireAdmin(d), RequireCaller(d)
+	e.GET("/api/me", HandleMe(d), caller)
 
 	e.GET("/api/calls", HandleListCalls(d), caller)
 	e.POST("/api/calls", HandleCallsPost(d), caller)
 	e.GET("/api/calls/:id", HandleGetCall(d), caller)
 	e.POST("/api/calls/:id/hangup", HandleHangup(d), caller)
 	e.POST("/api/calls/:id/transfer", HandleTransfer(d), caller)
+	e.PUT("/api/calls/:id/wrapup", HandleWrapUp(d), caller)
 
 	e.GET("/api/admin/carriers", HandleListCarriers(d), admin)
 	e.GET("/api/admin/carriers/:id", HandleGetCarrier(d), admin)
@@ -27,4 +29,5 @@ func mount(e *echo.Echo, d Deps) {
 	e.DELETE("/api/admin/agents/:id", HandleDeleteAgent(d), admin)
 
 	e.GET("/admin", HandleAdminPage())
+	e.GET("/admin/:file", HandleConsoleFile())
 }

@@ -30,6 +30,7 @@ const (
 	TypeHangup       = "hangup"
 	TypeMute         = "mute"
 	TypeHold         = "hold"
+	TypeRecord       = "record" // state: recording (start or resume) or paused
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
@@ -38,6 +39,7 @@ const (
 	TypeTransferComplete   = "transfer_complete"
 	TypeTransferCancel     = "transfer_cancel"
 	TypeTransferConference = "transfer_conference"
+	TypeWrapUp             = "wrapup"
 )
 
 // Message types the instance sends that are not also client types.
@@ -48,6 +50,8 @@ const (
 	TypeEnded   = "ended"
 	TypeError   = "error"
 	TypePong    = "pong"
+	// TypeWrapUpSaved acknowledges a wrapup message: the wrap-up is stored.
+	TypeWrapUpSaved = "wrapup-saved"
 )
 
 // ClientMessage is any message from the softphone; Type says which fields matter.
@@ -61,7 +65,10 @@ type ClientMessage struct {
 	CallID    string          `json:"call_id,omitempty"`   // answer, decline, hangup
 	On        bool            `json:"on,omitempty"`        // mute, hold
 	Digits    string          `json:"digits,omitempty"`    // dtmf
-	State     string          `json:"state,omitempty"`     // availability
+	State     string          `json:"state,omitempty"`     // availability, record
+	// wrapup (with CallID)
+	Notes       string `json:"notes,omitempty"`
+	Disposition string `json:"disposition,omitempty"`
 }
 
 // MaxClientMessage bounds one message from the softphone; an offer SDP is a few KiB.
@@ -85,6 +92,9 @@ const (
 	CodeTargetBusy        = "target_busy"        // the agent is on a call, or another is ringing for it
 	CodeTargetUnavailable = "target_unavailable" // the agent is away or wrapping up
 	CodeNotImplemented    = "not_implemented"    // a transfer this version cannot make yet
+	CodeInvalid           = "invalid"            // a wrap-up's content is not acceptable (disposition, notes)
+	CodeNotFound          = "not_found"          // no such call of this agent's
+	CodeClosed            = "closed"             // the call's wrap-up window has closed
 )
 
 // TransferModes are the transfer modes a softphone may ask for.
@@ -107,6 +117,8 @@ type CallView struct {
 	To        string         `json:"to,omitempty"`
 	Muted     bool           `json:"muted"`
 	Held      bool           `json:"held"`
+	// Recording is the call's recording: recording, paused or off; "" until its holder says.
+	Recording string `json:"recording,omitempty"`
 	// AnsweredAt is when the parties were connected; the softphone's timer runs from it.
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
@@ -141,6 +153,12 @@ type WelcomeMessage struct {
 	Ringing *RingView            `json:"ringing,omitempty"`
 	// ICEServers are the STUN/TURN servers the page gives its RTCPeerConnection.
 	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
+	// Dispositions are what the agent may close a call with (SWITCHBOARD_DISPOSITIONS), and
+	// MaxNotes how many characters its notes may have.
+	Dispositions []string `json:"dispositions"`
+	MaxNotes     int      `json:"max_notes"`
+	// Recording is how calls are recorded here: all, on-demand, or "" (not at all).
+	Recording string `json:"recording,omitempty"`
 }
 
 type SDPMessage struct {
@@ -183,6 +201,14 @@ type ErrorMessage struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	CallID  string `json:"call_id,omitempty"`
+}
+
+// WrapUpSavedMessage says the wrap-up of a call is stored, as the call now shows it.
+type WrapUpSavedMessage struct {
+	Type        string    `json:"type"`
+	CallID      string    `json:"call_id"`
+	Disposition string    `json:"disposition"`
+	WrappedUpAt time.Time `json:"wrapped_up_at"`
 }
 
 type DigitMessage struct {
