@@ -95,9 +95,9 @@ local function apply(call, log, o, active, cdr)
     end
   end
   -- Fill fields the record does not have yet; never overwrite what is known. Field i of cur
-  -- takes ARGV[i + 3].
+  -- takes the event's argument o + i + 3 (its carrier, at o + 7, to its agent, at o + 12).
   for i = 4, 9 do
-    local v = ARGV[i + 3]
+    local v = ARGV[o + i + 3]
     if v ~= '' and (not cur[i] or cur[i] == '') then
       cur[i] = v
       set[n + 1], set[n + 2] = names[i - 3], v

@@ -32,11 +32,23 @@ func TestBatchAgreesWithDomain(t *testing.T) {
 	all := append([]call.State{call.Unknown}, call.States...)
 	rapid.Check(t, func(t *rapid.T) {
 		ids := []string{NewCallID(), NewCallID(), NewCallID()}
+		// Each call's own parties and carrier, which some of its events carry: a batch must
+		// fill each record from its own event, not from another in the batch.
+		parties := map[string]call.Event{}
+		for i, id := range ids {
+			parties[id] = call.Event{Carrier: fmt.Sprintf("carrier%d", i), CarrierCallID: fmt.Sprintf("CA%d%s", i, id),
+				Direction: []call.Direction{call.Inbound, call.Outbound}[i%2], From: fmt.Sprintf("+1555000%04d", i),
+				To: fmt.Sprintf("+1555999%04d", i), Agent: fmt.Sprintf("agent%d", i)}
+		}
 		var events []call.Event
 		for i := range rapid.IntRange(1, 12).Draw(t, "events") {
 			s := rapid.SampledFrom(all).Draw(t, fmt.Sprintf("state%d", i))
 			e := call.Event{ID: fmt.Sprintf("e%d", i), CallID: rapid.SampledFrom(ids).Draw(t, fmt.Sprintf("call%d", i)), State: s,
 				Source: call.SourceCallback}
+			if rapid.Bool().Draw(t, fmt.Sprintf("parties%d", i)) {
+				p := parties[e.CallID]
+				e.Carrier, e.CarrierCallID, e.Direction, e.From, e.To, e.Agent = p.Carrier, p.CarrierCallID, p.Direction, p.From, p.To, p.Agent
+			}
 			if rapid.Bool().Draw(t, fmt.Sprintf("timed%d", i)) {
 				e.At = time.UnixMilli(1_700_000_000_000 + 1000*int64(rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("at%d", i))))
 			}
@@ -67,6 +79,12 @@ func TestBatchAgreesWithDomain(t *testing.T) {
 			stored, err := r.Call(ctx, id)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if stored.Carrier != model.Carrier || stored.CarrierCallID != model.CarrierCallID || stored.Direction != model.Direction ||
+				stored.From != model.From || stored.To != model.To || stored.Agent != model.Agent {
+				t.Fatalf("call %s: store %s %s %v %s>%s %s, domain %s %s %v %s>%s %s", id,
+					stored.Carrier, stored.CarrierCallID, stored.Direction, stored.From, stored.To, stored.Agent,
+					model.Carrier, model.CarrierCallID, model.Direction, model.From, model.To, model.Agent)
 			}
 			if stored.State != model.State || len(stored.History) != len(model.History) {
 				t.Fatalf("call %s: store %v with %d entries, domain %v with %d", id, stored.State, len(stored.History), model.State, len(model.History))
