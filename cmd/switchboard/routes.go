@@ -50,6 +50,9 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 
 	// API: JSON, the admin token, or an agent's own token for its own calls.
 	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)
+	// staff guards what supervisors may see too (history, charts); admin-only until the
+	// supervisor role exists, when RequireStaff takes its place here.
+	staff := admin
 	e.GET("/api/calls", api.HandleListCalls(apiDeps), caller)
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
@@ -67,6 +70,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/api/admin/agents", api.HandleListAgents(apiDeps), admin)
 	e.PUT("/api/admin/agents/:id", api.HandlePutAgent(apiDeps), admin)
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
+	e.GET("/api/admin/cdr", api.HandleCDRExport(apiDeps), staff)
 
 	// Pages. The console holds no data and asks for a token itself.
 	e.GET("/admin", api.HandleAdminPage())

@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions})
+		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions, History: st})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err

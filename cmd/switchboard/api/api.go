@@ -25,6 +25,7 @@ type callStore interface {
 	Call(ctx context.Context, id string) (call.Call, error)
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+	CallAttempts(ctx context.Context, id string) ([]store.Attempt, error)
 }
 
 // Deps are what the API needs.
@@ -45,6 +46,8 @@ type Deps struct {
 	Dialer agentDialer
 	// Hangups ends calls at their carriers through stored jobs.
 	Hangups hangupQueue
+	// History is the call-detail records, for search and export.
+	History cdrScanner
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
 )
 
 // maxListed bounds one listing of active calls.
@@ -23,8 +24,22 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if a := agentOf(c); a != "" && got.Agent != a {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
-		return c.JSON(http.StatusOK, got)
+		attempts, err := d.Store.CallAttempts(c.Request().Context(), got.ID)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		if attempts == nil {
+			attempts = []store.Attempt{} // an inbound call: none, rather than null
+		}
+		return c.JSON(http.StatusOK, callPage{Call: got, Attempts: attempts})
 	}
+}
+
+// callPage is a call as GET /api/calls/{id} answers it: the record with its history, and
+// the carriers tried for it in order (an outbound call's failovers).
+type callPage struct {
+	call.Call
+	Attempts []store.Attempt `json:"attempts"`
 }
 
 // HandleListCalls answers the two listings of the contract: by the carrier's call id, and the

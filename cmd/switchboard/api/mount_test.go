@@ -5,6 +5,7 @@ import "github.com/labstack/echo/v4"
 // mount mounts the API's routes on e with the middleware cmd/switchboard/routes.go gives them.
 func mount(e *echo.Echo, d Deps) {
 	admin, caller := RequireAdmin(d.AdminToken), RequireCaller(d)
+	staff := admin
 
 	e.GET("/api/calls", HandleListCalls(d), caller)
 	e.POST("/api/calls", HandleCallsPost(d), caller)
@@ -24,6 +25,7 @@ func mount(e *echo.Echo, d Deps) {
 	e.GET("/api/admin/agents", HandleListAgents(d), admin)
 	e.PUT("/api/admin/agents/:id", HandlePutAgent(d), admin)
 	e.DELETE("/api/admin/agents/:id", HandleDeleteAgent(d), admin)
+	e.GET("/api/admin/cdr", HandleCDRExport(d), staff)
 
 	e.GET("/admin", HandleAdminPage())
 	e.GET("/admin/:file", HandleConsoleFile())
