@@ -404,3 +404,15 @@ func (r *Redis) ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
 	}
 	return calls, nil
 }
+
+// ActiveCount is how many calls the active-call index holds: a cheap figure for charts,
+// which may count a call whose end is stored but not yet unindexed (ActiveCalls checks each).
+func (r *Redis) ActiveCount(ctx context.Context) (int64, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	n, err := r.rdb.ZCard(ctx, r.keys.active()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: count active calls: %w", err)
+	}
+	return n, nil
+}
