@@ -71,6 +71,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.PUT("/api/admin/agents/:id", api.HandlePutAgent(apiDeps), admin)
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
 	e.GET("/api/admin/cdr", api.HandleCDRExport(apiDeps), staff)
+	e.GET("/api/admin/stats", api.HandleStats(apiDeps), staff)
 
 	// Pages. The console holds no data and asks for a token itself.
 	e.GET("/admin", api.HandleAdminPage())

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // TestEveryRouteIsDocumented: the routes addRoutes mounts are exactly the routes docs/api.md
@@ -65,7 +66,7 @@ func servedRoutes(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { agents.engine.Close() })
-	side.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	side.newWebhooks(st, carriers, public, adminToken, agents, metrics, statsdb.New(st).NewRecorder(log), log)
 	t.Cleanup(side.hooks.Close)
 
 	e := echo.New()

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
@@ -102,7 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
-	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	// The console's charts: callbacks counted in memory, flushed to Redis once a second.
+	stats := statsdb.New(st)
+	tally := stats.NewRecorder(log)
+	tasks.Go(func() { _ = tally.Run(background) }) // its last flush's error: nothing is left to tell
+	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, tally, log)
 	defer carrierSide.hooks.Close()
 	carrierSide.run(background, &tasks, log)
 	tasks.Go(func() { agents.run(background, log) })
@@ -122,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log,
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions, History: st})
+		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions, History: st, Stats: stats})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err

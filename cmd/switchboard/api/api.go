@@ -48,6 +48,8 @@ type Deps struct {
 	Hangups hangupQueue
 	// History is the call-detail records, for search and export.
 	History cdrScanner
+	// Stats is the last hour's figures, for the charts.
+	Stats statsReader
 }
 
 // Error is the one shape of every API error: a stable code and a message for people.

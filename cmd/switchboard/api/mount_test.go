@@ -26,6 +26,7 @@ func mount(e *echo.Echo, d Deps) {
 	e.PUT("/api/admin/agents/:id", HandlePutAgent(d), admin)
 	e.DELETE("/api/admin/agents/:id", HandleDeleteAgent(d), admin)
 	e.GET("/api/admin/cdr", HandleCDRExport(d), staff)
+	e.GET("/api/admin/stats", HandleStats(d), staff)
 
 	e.GET("/admin", HandleAdminPage())
 	e.GET("/admin/:file", HandleConsoleFile())
