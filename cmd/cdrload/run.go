@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fill(ctx, st, *records, *workers); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "stored %d calls (%d events) in namespace %s in %v\n", *records, 2**records, ns, time.Since(start).Round(time.Millisecond))
+	_, _ = fmt.Fprintf(stdout, "stored %d calls (%d events) in namespace %s in %v\n", *records, 2**records, ns, time.Since(start).Round(time.Millisecond))
 
 	url, stop, err := serve(st)
 	if err != nil {
@@ -78,11 +78,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if m.lines != want {
 		return fmt.Errorf("the export had %d lines, want %d", m.lines, want)
 	}
-	fmt.Fprintf(stdout, "exported %d records as %s: %.1f MB in %v (%.0f records/s)\n", *records, *format,
+	_, _ = fmt.Fprintf(stdout, "exported %d records as %s: %.1f MB in %v (%.0f records/s)\n", *records, *format,
 		float64(m.bytes)/1e6, m.took.Round(time.Millisecond), float64(*records)/m.took.Seconds())
-	fmt.Fprintf(stdout, "heap in use: %.1f MB before, peak %.1f MB during (+%.1f MB); resident: %.1f MB before, peak %.1f MB during (+%.1f MB)\n",
+	_, _ = fmt.Fprintf(stdout, "heap in use: %.1f MB before, peak %.1f MB during (+%.1f MB); resident: %.1f MB before, peak %.1f MB during (+%.1f MB)\n",
 		mb(m.heapBefore), mb(m.heapPeak), mb(m.heapPeak-m.heapBefore), mb(m.rssBefore), mb(m.rssPeak), mb(m.rssPeak-m.rssBefore))
-	fmt.Fprintf(stdout, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version())
+	_, _ = fmt.Fprintf(stdout, "machine: %d CPUs (GOMAXPROCS %d), %s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), runtime.Version())
 	return nil
 }
 
@@ -183,7 +183,7 @@ func measure(ctx context.Context, url string) (measurement, error) {
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err == nil {
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }() // read to the end already
 		if resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("export: HTTP %d", resp.StatusCode)
 		} else {

@@ -18,8 +18,8 @@ type Recorder struct {
 
 	flushing sync.Mutex // one flush at a time: each swaps the maps
 	mu       sync.Mutex
-	counts map[callbackKey]int64
-	spare  map[callbackKey]int64 // the other map, swapped in on each flush: no allocation per second
+	counts   map[callbackKey]int64
+	spare    map[callbackKey]int64 // the other map, swapped in on each flush: no allocation per second
 }
 
 type callbackKey struct{ carrier, outcome string }

@@ -104,7 +104,7 @@ func (s *Store) CarrierRates(ctx context.Context) (map[string]float64, error) {
 	pipe := s.sub.Client().Pipeline()
 	cur := pipe.HGetAll(ctx, BucketKey(s.ns, now))
 	prev := pipe.HGetAll(ctx, BucketKey(s.ns, now.Add(-Step)))
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil { // a missing bucket is an empty hash, not an error
 		return nil, fmt.Errorf("statsdb: read carrier rates: %w", err)
 	}
 	span := Step + now.Sub(time.Unix(bucketOf(now), 0))

@@ -176,3 +176,17 @@ func TestCountEventFailoversAndBreakerTimeline(t *testing.T) {
 		t.Fatal("a window longer than the buckets are kept")
 	}
 }
+
+// BenchmarkRecorderCallback is what counting costs a carrier request: a map increment under
+// a lock, from every core at once.
+func BenchmarkRecorderCallback(b *testing.B) {
+	rec := (&Store{}).NewRecorder(slog.New(slog.DiscardHandler))
+	carriers := []string{"primary", "secondary", "unknown"}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			rec.Callback(carriers[i%3], "stored")
+			i++
+		}
+	})
+}

@@ -69,7 +69,7 @@ func (s *Store) Window(ctx context.Context, d time.Duration) (Window, error) {
 	for i := range cmds {
 		cmds[i] = pipe.HGetAll(ctx, BucketKey(s.ns, first.Add(time.Duration(i)*Step)))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil { // a missing bucket is an empty hash, not an error
 		return Window{}, fmt.Errorf("statsdb: read the last %v: %w", d, err)
 	}
 	w := Window{Start: first.UTC(), StepS: int(Step / time.Second), Buckets: n, InProgress: make([]*int64, n),

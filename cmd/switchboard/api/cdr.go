@@ -142,7 +142,7 @@ func (w *cdrWriter) start() error {
 	if w.format == "csv" {
 		h.Set(echo.HeaderContentType, "text/csv; charset=utf-8; header=present")
 	} else {
-		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	}
 	w.c.Response().WriteHeader(http.StatusOK)
 	w.buf = bufio.NewWriterSize(w.c.Response(), 32<<10)
