@@ -19,6 +19,9 @@ type Call struct {
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
 	History       []Entry   `json:"history"`
+	// WrapUp is what the agent wrote about the call when it was over (notes, disposition);
+	// zero until someone saves it.
+	WrapUp
 	// Claims are the carriers with an attempt on the call (see Claim). The store keeps them
 	// in the record but does not read them back.
 	Claims map[string]Claim `json:"-"`

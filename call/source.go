@@ -20,6 +20,9 @@ const (
 	// SourceSwitchboard: our own bookkeeping (the call was placed, an attempt on a carrier, an
 	// ending because no carrier took the call, an agent joining).
 	SourceSwitchboard
+	// SourceAgent: something an agent did to the call's record (saved its wrap-up notes and
+	// disposition).
+	SourceAgent
 )
 
 var sourceNames = [...]string{
@@ -28,6 +31,7 @@ var sourceNames = [...]string{
 	SourceAPI:         "api",
 	SourceReconciled:  "reconciled",
 	SourceSwitchboard: "switchboard",
+	SourceAgent:       "agent",
 }
 
 func (s Source) String() string {

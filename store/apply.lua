@@ -171,10 +171,20 @@ local function apply(call, log, o, active, cdr)
   if indexed then
     if ended == 1 then
       redis.call('ZREM', active, ARGV[o + 6])
-      redis.call('XADD', cdr, 'MAXLEN', '~', CDR_LEN, '*', 'id', ARGV[o + 6], 'state', cur[3],
+      local rec = {'id', ARGV[o + 6], 'state', cur[3],
         'from', cur[7] or '', 'to', cur[8] or '', 'direction', cur[6] or '', 'carrier', cur[4] or '',
         'carrier_call_id', cur[5] or '', 'agent', cur[9] or '', 'created_at', cur[1], 'ended_at', now,
-        'attempts', cur[10] or '')
+        'attempts', cur[10] or ''}
+      -- A wrap-up saved while the call was live goes into its record (store/wrapup.go). Read
+      -- only here, at the end, so the callbacks before it pay nothing for it.
+      local w = redis.call('HMGET', call, 'notes', 'disposition', 'wrapped_up_at', 'wrapped_up_by')
+      if w[2] then
+        for i, f in ipairs({'notes', 'disposition', 'wrapped_up_at', 'wrapped_up_by'}) do
+          rec[#rec + 1] = f
+          rec[#rec + 1] = w[i] or ''
+        end
+      end
+      redis.call('XADD', cdr, 'MAXLEN', '~', CDR_LEN, '*', unpack(rec))
     elseif created == 1 then
       redis.call('ZADD', active, now, ARGV[o + 6])
     end

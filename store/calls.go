@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -195,12 +196,19 @@ func applyArgs(e call.Event, now time.Time) []any {
 }
 
 func (r *Redis) afterTransition(ctx context.Context, id string, created, ended bool, res []any, now time.Time) error {
+	var wrap *redis.SliceCmd
+	if ended {
+		// A wrap-up saved while the call was live is in its hash (a slot of its own here).
+		wrap = r.rdb.HMGet(ctx, r.keys.call(id), wrapUpFields...)
+		if err := wrap.Err(); err != nil {
+			return fmt.Errorf("store: index call %s: %w", id, err)
+		}
+	}
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if created && !ended {
 			p.ZAdd(ctx, r.keys.active(), redis.Z{Score: float64(now.UnixMilli()), Member: id})
 		}
 		if ended {
-			p.ZRem(ctx, r.keys.active(), id)
 			createdAt, _ := strconv.ParseInt(res[11].(string), 10, 64)
 			values := []any{
 				"id", id, "state", res[1], "from", res[5], "to", res[6], "direction", res[7],
@@ -210,6 +218,14 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 			if len(res) >= 15 { // a corrected ending: its original end, and what it replaces
 				values[19] = res[13]
 				values = append(values, "corrects", res[14])
+			}
+			p.ZRem(ctx, r.keys.active(), id)
+			if w := wrap.Val(); len(w) == len(wrapUpFields) && w[1] != nil {
+				// Saved while the call was live: the record carries it (see wrapup.go).
+				for i, f := range wrapUpFields {
+					s, _ := w[i].(string)
+					values = append(values, f, s)
+				}
 			}
 			p.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.cdr(), MaxLen: r.opts.CDRLimit, Approx: true, Values: values})
 		}
@@ -316,7 +332,7 @@ func (p parked) event() call.Event {
 }
 
 var callFields = []string{"id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
-	"agent", "created_at", "updated_at"}
+	"agent", "created_at", "updated_at", "notes", "disposition", "wrapped_up_at", "wrapped_up_by"}
 
 // Call reads one call with its history.
 func (r *Redis) Call(ctx context.Context, id string) (call.Call, error) {
@@ -344,6 +360,7 @@ func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
 		CreatedAt: unixMilli(str(8)), UpdatedAt: unixMilli(str(9)), Direction: call.ParseDirection(str(2)),
 		History: make([]call.Entry, 0, len(log))}
 	c.State, _ = call.ParseState(str(1))
+	c.WrapUp = decodeWrapUp(func(k string) string { return str(10 + slices.Index(wrapUpFields, k)) })
 	for _, m := range log {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		h := call.Entry{EventID: v("id"), Carrier: v("c"), At: unixMilli(v("at")), ReceivedAt: unixMilli(v("r")),

@@ -32,22 +32,64 @@ type CDR struct {
 	// Corrects, when set, marks a correction: the call's earlier record ended it in this
 	// state, chosen because its answer had not arrived yet; this record's State replaces it.
 	Corrects call.State `json:"corrects,omitzero"`
-	// Disposition and Notes are the agent's wrap-up, when the record carries one.
-	Disposition string `json:"disposition,omitempty"`
-	Notes       string `json:"notes,omitempty"`
+	// WrapUp is the agent's notes and disposition, the newest saved (see wrapup.go).
+	call.WrapUp
 }
 
-// RecentCDRs returns up to n of the newest call-detail records, newest first.
+// cdrPage is how many stream entries RecentCDRs reads at a time beyond the n it wants: the
+// stream also holds wrap-up entries, which are not records of their own.
+const cdrPage = 64
+
+// RecentCDRs returns up to n of the newest call-detail records, newest first, each with the
+// newest wrap-up saved for its call (wrapup.go).
 func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), "+", "-", n).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: read call-detail records: %w", err)
+	out := make([]CDR, 0, min(n, 1000))
+	// A wrap-up saved after its call's end is an entry newer than the call's record: reading
+	// newest first, it is usually met before the record it belongs to. On Redis Cluster, where
+	// the record is written after the script that ended the call, a save in between can land
+	// just before the record instead: wrap-ups met after their record count too.
+	wraps := map[string]call.WrapUp{}
+	recordOf := map[string][]int{} // the records in out of each call (a corrected ending has two)
+	fold := func(i int, w call.WrapUp) {
+		if w.WrappedUpAt.After(out[i].WrappedUpAt) {
+			out[i].WrapUp = w
+		}
 	}
-	out := make([]CDR, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, decodeCDR(m))
+	end := "+"
+	for int64(len(out)) < n {
+		want := n - int64(len(out)) + cdrPage
+		msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), end, "-", want).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: read call-detail records: %w", err)
+		}
+		for _, m := range msgs {
+			v := func(k string) string { s, _ := m.Values[k].(string); return s }
+			id := v("id")
+			if v("kind") == "wrapup" {
+				w := decodeWrapUp(v)
+				if old, ok := wraps[id]; !ok || w.WrappedUpAt.After(old.WrappedUpAt) {
+					wraps[id] = w
+				}
+				for _, i := range recordOf[id] {
+					fold(i, w)
+				}
+				continue
+			}
+			if int64(len(out)) == n {
+				continue // only the wrap-ups of the rest of this page may still matter
+			}
+			out = append(out, decodeCDR(m))
+			recordOf[id] = append(recordOf[id], len(out)-1)
+			if w, ok := wraps[id]; ok {
+				fold(len(out)-1, w)
+			}
+		}
+		if int64(len(msgs)) < want {
+			break // the stream's oldest entry was read
+		}
+		end = "(" + msgs[len(msgs)-1].ID
 	}
 	return out, nil
 }
@@ -56,8 +98,7 @@ func decodeCDR(m redis.XMessage) CDR {
 	v := func(k string) string { s, _ := m.Values[k].(string); return s }
 	c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
 		CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
-		EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")),
-		Disposition: v("disposition"), Notes: v("notes")}
+		EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v)}
 	if ms, _, ok := strings.Cut(m.ID, "-"); ok {
 		c.RecordedAt = unixMilli(ms)
 	}
@@ -107,32 +148,37 @@ func (q CDRQuery) Match(c CDR) bool {
 	return true
 }
 
-// ScanCDRs calls fn for every call-detail record q selects, in order, reading q.Page records
-// per round trip: stream ids are millisecond times, so the time range is an id range and
-// paging resumes after the last id read. Memory stays that of one page however many records
-// match. An error reading the first page is returned before fn is ever called (a caller
-// that streams can still answer with an error status); fn's error ends the scan and is
-// returned.
+// ScanCDRs calls fn for every call-detail record q selects, in order, each with the newest
+// wrap-up saved for its call, reading q.Page stream entries per round trip: stream ids are
+// millisecond times, so the time range is an id range and paging resumes after the last id
+// read. What it holds is one page, and an index of the wrap-ups saved after their call's end
+// that may belong to the range (a call id and an entry id each; see lateWrapUps), whatever
+// the number of records. An error before the first record is returned before fn is ever
+// called (a caller that streams can still answer with an error status); fn's error ends the
+// scan and is returned.
 func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) error {
 	if q.Page <= 0 {
 		q.Page = 1000
+	}
+	if !q.To.IsZero() && !q.From.IsZero() && !q.To.After(q.From) {
+		return nil
 	}
 	lo, hi := "-", "+"
 	if !q.From.IsZero() {
 		lo = strconv.FormatInt(q.From.UnixMilli(), 10) // ms-0: inclusive
 	}
 	if !q.To.IsZero() {
-		if !q.To.After(q.From) && !q.From.IsZero() {
-			return nil
-		}
 		// The last id of the millisecond before To: To itself is excluded.
 		hi = strconv.FormatInt(q.To.UnixMilli()-1, 10) + "-18446744073709551615"
+	}
+	late, err := r.lateWrapUps(ctx, q)
+	if err != nil {
+		return err
 	}
 	sent := 0
 	for {
 		opCtx, cancel := r.opCtx(ctx)
 		var msgs []redis.XMessage
-		var err error
 		if q.Newest {
 			msgs, err = r.rdb.XRevRangeN(opCtx, r.keys.cdr(), hi, lo, q.Page).Result()
 		} else {
@@ -142,19 +188,27 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 		if err != nil {
 			return fmt.Errorf("store: read call-detail records: %w", err)
 		}
+		page := make([]CDR, 0, len(msgs))
 		for _, m := range msgs {
-			c := decodeCDR(m)
-			if !q.Match(c) {
-				continue
+			if kind, _ := m.Values["kind"].(string); kind == "wrapup" {
+				continue // folded into its record
 			}
+			if c := decodeCDR(m); q.Match(c) {
+				page = append(page, c)
+				if q.Limit > 0 && sent+len(page) >= q.Limit {
+					break
+				}
+			}
+		}
+		if err := r.foldLateWrapUps(ctx, page, late); err != nil {
+			return err
+		}
+		for _, c := range page {
 			if err := fn(c); err != nil {
 				return err
 			}
-			if sent++; q.Limit > 0 && sent >= q.Limit {
-				return nil
-			}
 		}
-		if int64(len(msgs)) < q.Page {
+		if sent += len(page); q.Limit > 0 && sent >= q.Limit || int64(len(msgs)) < q.Page {
 			return nil
 		}
 		// Resume just past the last id read ("(" makes a bound exclusive, Redis 6.2+).
@@ -165,4 +219,82 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 			lo = "(" + last
 		}
 	}
+}
+
+// lateWrap is where the newest wrap-up saved after a call's end is in the stream.
+type lateWrap struct {
+	entry string // its stream id
+	at    time.Time
+}
+
+// lateWrapUps indexes the wrap-ups saved after their call ended that may belong to records in
+// q's range: such an entry follows its record by at most the retention (the call's hash, which
+// a save needs, lives that long after the end), or precedes it by a moment on Redis Cluster
+// (saved between the end and the record's write). Only the entry ids are kept, so the index
+// stays small even when every call in the range was wrapped up late.
+func (r *Redis) lateWrapUps(ctx context.Context, q CDRQuery) (map[string]lateWrap, error) {
+	lo, hi := "-", "+"
+	if !q.From.IsZero() {
+		lo = strconv.FormatInt(q.From.Add(-time.Minute).UnixMilli(), 10)
+	}
+	if !q.To.IsZero() {
+		hi = strconv.FormatInt(q.To.Add(r.opts.Retention+time.Minute).UnixMilli(), 10)
+	}
+	late := map[string]lateWrap{}
+	for {
+		opCtx, cancel := r.opCtx(ctx)
+		msgs, err := r.rdb.XRangeN(opCtx, r.keys.cdr(), lo, hi, q.Page).Result()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("store: read call-detail records: %w", err)
+		}
+		for _, m := range msgs {
+			v := func(k string) string { s, _ := m.Values[k].(string); return s }
+			if v("kind") != "wrapup" {
+				continue
+			}
+			at := unixMilli(v("wrapped_up_at"))
+			if old, ok := late[v("id")]; !ok || at.After(old.at) {
+				late[v("id")] = lateWrap{entry: m.ID, at: at}
+			}
+		}
+		if int64(len(msgs)) < q.Page {
+			return late, nil
+		}
+		lo = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+// foldLateWrapUps gives each record of page the newest wrap-up saved after its call's end,
+// when that is newer than the one it carries, reading those entries in one round trip.
+func (r *Redis) foldLateWrapUps(ctx context.Context, page []CDR, late map[string]lateWrap) error {
+	var want []int
+	for i, c := range page {
+		if w, ok := late[c.CallID]; ok && w.at.After(c.WrappedUpAt) {
+			want = append(want, i)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	opCtx, cancel := r.opCtx(ctx)
+	defer cancel()
+	cmds := make([]*redis.XMessageSliceCmd, len(want))
+	_, err := r.rdb.Pipelined(opCtx, func(p redis.Pipeliner) error {
+		for k, i := range want {
+			id := late[page[i].CallID].entry
+			cmds[k] = p.XRangeN(opCtx, r.keys.cdr(), id, id, 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: read wrap-ups of call-detail records: %w", err)
+	}
+	for k, i := range want {
+		if msgs := cmds[k].Val(); len(msgs) == 1 {
+			v := func(f string) string { s, _ := msgs[0].Values[f].(string); return s }
+			page[i].WrapUp = decodeWrapUp(v)
+		} // trimmed from the stream meanwhile: the record keeps what it carries
+	}
+	return nil
 }

@@ -147,3 +147,51 @@ func TestScanCDRsFirstPageErrorBeforeAnyRecord(t *testing.T) {
 		t.Fatalf("err %v (unavailable: %v), fn called: %v", err, IsUnavailable(err), called)
 	}
 }
+
+// TestScanCDRsFoldsWrapUps: a wrap-up saved after the call's end (an entry of its own, later
+// in the stream) reaches the record in a scan, the newest save winning, in either order and
+// with a time range that ends before the wrap-up's entry; one saved while the call was live
+// is in the record already. The wrap-up entries are never records themselves.
+func TestScanCDRsFoldsWrapUps(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	live, late, none := NewCallID(), NewCallID(), NewCallID()
+	mustApply(t, r, call.Event{ID: "a", CallID: live, State: call.InProgress, Agent: "ann"})
+	wLive := wrapUp("said while talking", "resolved", "agent:ann")
+	if _, err := r.SaveWrapUp(ctx, live, wLive); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, r, call.Event{ID: "b", CallID: live, State: call.Completed})
+	mustApply(t, r, call.Event{ID: "a", CallID: late, State: call.InProgress, Agent: "bob"})
+	mustApply(t, r, call.Event{ID: "b", CallID: late, State: call.Completed})
+	mustApply(t, r, call.Event{ID: "a", CallID: none, State: call.Completed})
+	var records []CDR
+	_ = r.ScanCDRs(ctx, CDRQuery{}, func(c CDR) error { records = append(records, c); return nil })
+	if len(records) != 3 {
+		t.Fatalf("records: %+v", records)
+	}
+	to := records[2].RecordedAt.Add(time.Millisecond) // before any wrap-up saved from here on
+
+	first := wrapUp("first try", "follow-up", "agent:bob")
+	if _, err := r.SaveWrapUp(ctx, late, first); err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	second.Notes, second.Disposition, second.WrappedUpAt = "second thoughts", "escalated", first.WrappedUpAt.Add(time.Second)
+	if _, err := r.SaveWrapUp(ctx, late, second); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []CDRQuery{{}, {Newest: true}, {To: to}, {From: records[1].RecordedAt, To: to, Page: 1}} {
+		got := map[string]call.WrapUp{}
+		n := 0
+		if err := r.ScanCDRs(ctx, q, func(c CDR) error { got[c.CallID] = c.WrapUp; n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if q.From.IsZero() && (n != 3 || got[live] != wLive || got[none] != (call.WrapUp{})) {
+			t.Fatalf("%+v: %d records, live call's wrap-up %+v", q, n, got[live])
+		}
+		if got[late] != second {
+			t.Fatalf("%+v: late wrap-up %+v, want the newest %+v", q, got[late], second)
+		}
+	}
+}

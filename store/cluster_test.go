@@ -59,6 +59,21 @@ func TestOnRedisCluster(t *testing.T) {
 		cdrs[0].Corrects != call.Canceled || cdrs[1].State != call.Canceled || !cdrs[0].EndedAt.Equal(cdrs[1].EndedAt) {
 		t.Fatalf("corrected CDRs on the cluster: %+v %v", cdrs, err)
 	}
+	// Wrap-ups, one saved during a call and one after: each call's record carries its own.
+	during, after := ids[10], ids[0]
+	if _, err := r.SaveWrapUp(ctx, during, wrapUp("live", "escalated", "agent:ann")); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, r, call.Event{ID: "c", CallID: during, State: call.Completed})
+	if _, err := r.SaveWrapUp(ctx, after, wrapUp("after", "resolved", "agent:ann")); err != nil {
+		t.Fatal(err)
+	}
+	if c := cdrOf(t, r, during, 100); c.Notes != "live" || c.Disposition != "escalated" {
+		t.Fatalf("wrap-up during the call on the cluster: %+v", c)
+	}
+	if c := cdrOf(t, r, after, 100); c.Notes != "after" || c.Disposition != "resolved" {
+		t.Fatalf("wrap-up after the call on the cluster: %+v", c)
+	}
 	inbound := mustApply(t, r, call.Event{ID: "i", Carrier: "tx", CarrierCallID: "v3:x", State: call.Initiated, Direction: call.Inbound})
 	if inbound.CallID != InboundCallID("tx", "v3:x") {
 		t.Fatalf("inbound on the cluster: %+v", inbound)

@@ -49,6 +49,7 @@ func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *
 		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
 		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
+		Dispositions: cfg.wrapUps().Dispositions, WrapUpWindow: cfg.wrapUps().Window,
 		Log: log,
 	})
 	return &agentSide{engine: engine, hub: hub, calls: calls}, nil

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/cmd/switchboard/api"
 )
 
 // config is everything the server reads at start-up. Environment variables are the public
@@ -42,6 +45,7 @@ type agentConfig struct {
 	udpPort                           int      // 0: an ephemeral port per agent
 	publicIPs                         []string // the host's public addresses behind a 1:1 NAT
 	allowedOrigins                    []string // browser origins besides the public URL's
+	dispositions                      call.Dispositions
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -86,6 +90,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		"comma-separated browser origins, besides the public URL's, whose pages may open the softphone socket (SWITCHBOARD_ALLOWED_ORIGINS)")
 	fs.StringVar(&reconcileAfter, "reconcile-after", env("SWITCHBOARD_RECONCILE_AFTER", "30s"),
 		"how long a call may go without any event before its carrier's API is asked how it stands (SWITCHBOARD_RECONCILE_AFTER)")
+	dispositions := fs.String("dispositions", env("SWITCHBOARD_DISPOSITIONS", call.DefaultDispositions),
+		"comma-separated dispositions an agent closes a call with, in the softphone's order (SWITCHBOARD_DISPOSITIONS)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return config{}, err
 	}
@@ -154,6 +160,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.agents.allowedOrigins, err = parseAllowedOrigins(origins); err != nil {
 		return config{}, err
 	}
+	if c.agents.dispositions, err = call.ParseDispositions(*dispositions); err != nil {
+		return config{}, fmt.Errorf("SWITCHBOARD_DISPOSITIONS: %w", err)
+	}
 	if c.namespace == "" || strings.ContainsAny(c.namespace, "{}: ") {
 		return config{}, fmt.Errorf("SWITCHBOARD_REDIS_NAMESPACE %q: want a short name without {, }, : or spaces", c.namespace)
 	}
@@ -182,4 +191,9 @@ func (c config) publicBase(listening net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// wrapUps is how calls are wrapped up, for the API and the softphones.
+func (c config) wrapUps() api.WrapUps {
+	return api.WrapUps{Dispositions: c.agents.dispositions, Window: c.agents.wrapUp + call.WrapUpGrace}
 }

@@ -57,6 +57,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
 	e.POST("/api/calls/:id/hangup", api.HandleHangup(apiDeps), caller)
+	e.PUT("/api/calls/:id/wrapup", api.HandleWrapUp(apiDeps), caller)
 	e.GET("/api/admin/carriers", api.HandleListCarriers(apiDeps), admin)
 	e.GET("/api/admin/carriers/:id", api.HandleGetCarrier(apiDeps), admin)
 	e.PUT("/api/admin/carriers/:id", api.HandlePutCarrier(apiDeps), admin)

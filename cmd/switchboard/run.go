@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var draining atomic.Bool
 	e := newEcho(log)
 	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
-		Store: st, AdminToken: adminToken, Log: log,
+		Store: st, AdminToken: adminToken, Log: log, WrapUps: cfg.wrapUps(),
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
 		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions, History: st, Stats: stats})
 

@@ -132,15 +132,18 @@ func TestEmbeddedRedisByDefault(t *testing.T) {
 
 func TestInvalidConfigurationIsOneLine(t *testing.T) {
 	cases := map[string]map[string]string{
-		"addr":      {"SWITCHBOARD_ADDR": "nonsense"},
-		"public":    {"SWITCHBOARD_PUBLIC_URL": "ftp://x"},
-		"redis":     {"REDIS_URL": "not a url", "SWITCHBOARD_ADMIN_TOKEN": adminToken},
-		"token":     {"SWITCHBOARD_ADMIN_TOKEN": "short"},
-		"level":     {"SWITCHBOARD_LOG_LEVEL": "loud"},
-		"retention": {"SWITCHBOARD_RETENTION": "-1h"},
-		"stop":      {"SWITCHBOARD_STOP_DELAY": "-5s"},
-		"stop unit": {"SWITCHBOARD_STOP_DELAY": "5"},
-		"reconcile": {"SWITCHBOARD_RECONCILE_AFTER": "0s"},
+		"addr":                 {"SWITCHBOARD_ADDR": "nonsense"},
+		"public":               {"SWITCHBOARD_PUBLIC_URL": "ftp://x"},
+		"redis":                {"REDIS_URL": "not a url", "SWITCHBOARD_ADMIN_TOKEN": adminToken},
+		"token":                {"SWITCHBOARD_ADMIN_TOKEN": "short"},
+		"level":                {"SWITCHBOARD_LOG_LEVEL": "loud"},
+		"retention":            {"SWITCHBOARD_RETENTION": "-1h"},
+		"stop":                 {"SWITCHBOARD_STOP_DELAY": "-5s"},
+		"stop unit":            {"SWITCHBOARD_STOP_DELAY": "5"},
+		"reconcile":            {"SWITCHBOARD_RECONCILE_AFTER": "0s"},
+		"empty disposition":    {"SWITCHBOARD_DISPOSITIONS": "resolved,,spam"},
+		"repeated disposition": {"SWITCHBOARD_DISPOSITIONS": "resolved,spam,Resolved"},
+		"long disposition":     {"SWITCHBOARD_DISPOSITIONS": "resolved," + strings.Repeat("x", 41)},
 	}
 	for name, env := range cases {
 		err := run(context.Background(), []string{"switchboard"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
@@ -150,6 +153,9 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: reason is not one line: %q", name, err)
+		}
+		if strings.HasSuffix(name, "disposition") && !strings.Contains(err.Error(), "SWITCHBOARD_DISPOSITIONS") {
+			t.Errorf("%s: reason does not name the variable: %q", name, err)
 		}
 	}
 }

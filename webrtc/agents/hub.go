@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
@@ -106,7 +107,12 @@ type HubOptions struct {
 	// ICEServers, a JSON array of RTCIceServer (STUN, TURN), is handed to each signed-in
 	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
 	ICEServers json.RawMessage
-	Log        *slog.Logger
+	// Dispositions are what an agent may close a call with (SWITCHBOARD_DISPOSITIONS);
+	// none: call.DefaultDispositions. WrapUpWindow is how long after a call ended its agent
+	// may still save its wrap-up; 0: WrapUp and call.WrapUpGrace.
+	Dispositions call.Dispositions
+	WrapUpWindow time.Duration
+	Log          *slog.Logger
 }
 
 // Hub is the agent side of one instance: the agents' signalling sessions, the calls whose
@@ -149,6 +155,10 @@ func NewHub(opts HubOptions) *Hub {
 	orDefault(&opts.LivenessTTL, DefaultLivenessTTL)
 	orDefault(&opts.ReanchorGrace, DefaultReanchorGrace)
 	orDefault(&opts.Handover, DefaultHandover)
+	orDefault(&opts.WrapUpWindow, opts.WrapUp+call.WrapUpGrace)
+	if len(opts.Dispositions) == 0 {
+		opts.Dispositions, _ = call.ParseDispositions(call.DefaultDispositions) // a constant that parses
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}

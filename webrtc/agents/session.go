@@ -168,7 +168,8 @@ func (s *session) welcome() {
 	s.mu.Lock()
 	p := s.pres
 	m := signal.WelcomeMessage{Type: signal.TypeWelcome, Session: s.id, Agent: signal.AgentView{ID: s.agent.ID, Name: s.agent.Name},
-		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers}
+		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers,
+		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v
@@ -251,6 +252,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		}
 	case signal.TypeAvailability:
 		s.availability(ctx, m.State)
+	case signal.TypeWrapUp:
+		s.wrapUp(ctx, m.CallID, m.Notes, m.Disposition)
 	default:
 		s.sendError(signal.CodeBadRequest, "unknown message type "+clip(m.Type, 32), "")
 	}

@@ -26,11 +26,13 @@ type callStore interface {
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
 	CallAttempts(ctx context.Context, id string) ([]store.Attempt, error)
+	SaveWrapUp(ctx context.Context, id string, w call.WrapUp) (call.Call, error)
 }
 
 // Deps are what the API needs.
 type Deps struct {
 	Store      callStore
+	WrapUps    WrapUps
 	AdminToken string
 	Log        *slog.Logger
 
@@ -91,6 +93,7 @@ var statusOf = map[string]int{
 	codeConflict:     http.StatusConflict,
 	codeCarrier:      http.StatusBadGateway,
 	codeForbidden:    http.StatusForbidden,
+	codeTooLarge:     http.StatusRequestEntityTooLarge,
 }
 
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }

@@ -131,7 +131,7 @@ func newCDRWriter(c echo.Context, format string, q store.CDRQuery) *cdrWriter {
 }
 
 var cdrColumns = []string{"recorded_at", "call_id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
-	"agent", "created_at", "ended_at", "duration_s", "attempts", "corrects", "disposition", "notes"}
+	"agent", "created_at", "ended_at", "duration_s", "attempts", "corrects", "disposition", "notes", "wrapped_up_at", "wrapped_up_by"}
 
 func (w *cdrWriter) start() error {
 	w.started = true
@@ -218,7 +218,7 @@ func cdrRow(r store.CDR) []string {
 	}
 	return []string{ts(r.RecordedAt), r.CallID, r.State.String(), r.Direction, cell(r.From), cell(r.To), r.Carrier,
 		r.CarrierCallID, cell(r.Agent), ts(r.CreatedAt), ts(r.EndedAt), duration, cell(attempts.String()), corrects,
-		cell(r.Disposition), cell(r.Notes)}
+		cell(r.Disposition), cell(r.Notes), ts(r.WrappedUpAt), cell(r.WrappedUpBy)}
 }
 
 // cell keeps a spreadsheet from running a value as a formula: text that a caller or an

@@ -11,6 +11,7 @@ func mount(e *echo.Echo, d Deps) {
 	e.POST("/api/calls", HandleCallsPost(d), caller)
 	e.GET("/api/calls/:id", HandleGetCall(d), caller)
 	e.POST("/api/calls/:id/hangup", HandleHangup(d), caller)
+	e.PUT("/api/calls/:id/wrapup", HandleWrapUp(d), caller)
 
 	e.GET("/api/admin/carriers", HandleListCarriers(d), admin)
 	e.GET("/api/admin/carriers/:id", HandleGetCarrier(d), admin)

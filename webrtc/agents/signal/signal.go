@@ -33,6 +33,7 @@ const (
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
+	TypeWrapUp       = "wrapup"
 )
 
 // Message types the instance sends that are not also client types.
@@ -43,6 +44,8 @@ const (
 	TypeEnded   = "ended"
 	TypeError   = "error"
 	TypePong    = "pong"
+	// TypeWrapUpSaved acknowledges a wrapup message: the wrap-up is stored.
+	TypeWrapUpSaved = "wrapup-saved"
 )
 
 // ClientMessage is any message from the softphone; Type says which fields matter.
@@ -56,6 +59,9 @@ type ClientMessage struct {
 	On        bool            `json:"on,omitempty"`        // mute, hold
 	Digits    string          `json:"digits,omitempty"`    // dtmf
 	State     string          `json:"state,omitempty"`     // availability
+	// wrapup (with CallID)
+	Notes       string `json:"notes,omitempty"`
+	Disposition string `json:"disposition,omitempty"`
 }
 
 // MaxClientMessage bounds one message from the softphone; an offer SDP is a few KiB.
@@ -73,6 +79,9 @@ const (
 	CodeCarrier      = "carrier_failed" // the call could not be placed
 	CodeMedia        = "media_failed"   // the browser's audio could not be connected
 	CodeUnavailable  = "unavailable"    // storage did not answer; retry
+	CodeInvalid      = "invalid"        // a wrap-up's content is not acceptable (disposition, notes)
+	CodeNotFound     = "not_found"      // no such call of this agent's
+	CodeClosed       = "closed"         // the call's wrap-up window has closed
 )
 
 type AgentView struct {
@@ -111,6 +120,10 @@ type WelcomeMessage struct {
 	Ringing *RingView            `json:"ringing,omitempty"`
 	// ICEServers are the STUN/TURN servers the page gives its RTCPeerConnection.
 	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
+	// Dispositions are what the agent may close a call with (SWITCHBOARD_DISPOSITIONS), and
+	// MaxNotes how many characters its notes may have.
+	Dispositions []string `json:"dispositions"`
+	MaxNotes     int      `json:"max_notes"`
 }
 
 type SDPMessage struct {
@@ -153,6 +166,14 @@ type ErrorMessage struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	CallID  string `json:"call_id,omitempty"`
+}
+
+// WrapUpSavedMessage says the wrap-up of a call is stored, as the call now shows it.
+type WrapUpSavedMessage struct {
+	Type        string    `json:"type"`
+	CallID      string    `json:"call_id"`
+	Disposition string    `json:"disposition"`
+	WrappedUpAt time.Time `json:"wrapped_up_at"`
 }
 
 type DigitMessage struct {

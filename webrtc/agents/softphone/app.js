@@ -17,7 +17,20 @@
     remoteSet: false, pendingCandidates: [], iceServers: [],
     stop: true, reconnectDelay: 500, reconnectTimer: 0, pingTimer: 0,
     audioCtx: null, analyser: null, ringer: null,
+    // Wrap-up: the dispositions the server takes, and the call being wrapped up
+    // ({call_id, number, status, message}), from its answer until the next connected call.
+    dispositions: [], maxNotes: 2000, wrap: null,
+    ended: [], // the calls that ended lately, newest first
+    // The call log (newest first), kept for this tab's session: {call_id, number, direction,
+    // at, duration (s), outcome, disposition}.
+    log: [],
+    // The microphone's level meter: its analyser and the timer reading it.
+    micMeter: null, micLevel: 0,
   };
+  // The call log and the wrap-up being written outlive a reload of the tab (not the tab, and
+  // not a sign-out: the next agent at this browser does not see them).
+  const DESK_KEY = 'switchboard.desk';
+  const LOG_MAX = 20;
 
   // Test hooks: the browser tests read what the page hears and where it stands.
   window.switchboard = {
@@ -31,8 +44,14 @@
       return Math.max(data[bin - 1], data[bin], data[bin + 1]);
     },
     peerState: () => (st.pc ? st.pc.connectionState : 'none'),
+    // sendingDevice is the device id of the microphone the call's sender carries.
+    sendingDevice() {
+      const sender = st.pc && st.pc.getSenders().find((x) => x.track && x.track.kind === 'audio');
+      return sender ? sender.track.getSettings().deviceId : '';
+    },
     snapshot: () => JSON.parse(JSON.stringify({
       availability: st.availability, call: st.call, ringing: st.ringing, connected: !!st.ws,
+      wrap: st.wrap, log: st.log, micLevel: st.micLevel,
     })),
   };
 
@@ -41,6 +60,7 @@
   const labels = {
     available: 'Available', away: 'Away', busy: 'On a call', 'wrap-up': 'Wrap-up', offline: 'Offline',
     queued: 'Placing call…', initiated: 'Calling…', ringing: 'Ringing…', 'in-progress': 'Connected',
+    'on-hold': 'On hold',
     completed: 'Ended', busyCall: 'Busy', 'no-answer': 'No answer', failed: 'Failed', canceled: 'Canceled',
   };
   const endedText = {
@@ -79,9 +99,11 @@
     if (!signedIn) return;
     $('agent-name').textContent = st.agent.name || st.agent.id;
     const a = st.availability || {};
-    pill($('availability-state'), a.state, labels[a.state] || a.state);
-    if (a.state === 'available' || a.state === 'away') $('availability-select').value = a.state;
-    if (a.next) $('availability-select').value = a.next;
+    // On hold shows wherever the call's state shows: the badge says so too.
+    const held = a.state === 'busy' && !!st.call && !!st.call.held;
+    pill($('availability-state'), a.state, held ? labels['on-hold'] : (labels[a.state] || a.state));
+    $('availability-state').dataset.held = String(held);
+    renderAvailabilitySelect(a, held);
 
     const r = st.ringing;
     $('incoming-panel').hidden = !r;
@@ -93,7 +115,8 @@
       const inbound = c.direction === 'inbound';
       $('call-direction').textContent = inbound ? 'Call from' : 'Call to';
       $('call-peer').textContent = (inbound ? c.from : c.to) || '';
-      pill($('call-state'), c.state, c.state === 'busy' ? labels.busyCall : (labels[c.state] || c.state));
+      if (c.held) pill($('call-state'), 'on-hold', labels['on-hold']);
+      else pill($('call-state'), c.state, c.state === 'busy' ? labels.busyCall : (labels[c.state] || c.state));
       $('mute-button').setAttribute('aria-pressed', String(!!c.muted));
       $('mute-button').textContent = c.muted ? 'Unmute' : 'Mute';
       $('hold-button').setAttribute('aria-pressed', String(!!c.held));
@@ -103,7 +126,62 @@
     const online = !!st.ws && st.ws.readyState === WebSocket.OPEN;
     $('dial-button').disabled = !online || !!c || !!r;
     $('answer-button').disabled = !online;
+    renderWrapUp();
     tick();
+  }
+
+  // The availability control always says what the badge says. Available and away are the
+  // agent's to choose; on a call or in wrap-up the control shows that state (the badge's
+  // words) with the state asked for after it ("On a call · Away after this call"), and offers
+  // available and away for after the call (on a call) or at once (in wrap-up, which ends it).
+  function renderAvailabilitySelect(a, held) {
+    const sel = $('availability-select');
+    const state = a.state || '';
+    const current = held ? labels['on-hold'] : (labels[state] || state);
+    const then = a.next ? ` · ${labels[a.next] || a.next} after this call` : '';
+    for (const opt of sel.options) {
+      const choosable = opt.value === 'available' || opt.value === 'away';
+      if (!choosable) {
+        opt.hidden = opt.value !== state;
+        opt.textContent = opt.value === state ? current + then : labels[opt.value];
+      } else if (state === 'busy') {
+        opt.textContent = `${labels[opt.value]} after this call`;
+      } else if (state === 'wrap-up') {
+        opt.textContent = `${labels[opt.value]} now`;
+      } else {
+        opt.textContent = labels[opt.value];
+      }
+    }
+    if ([...sel.options].some((o) => o.value === state)) sel.value = state;
+    sel.dataset.state = state;
+    sel.dataset.next = a.next || '';
+  }
+
+  function renderWrapUp() {
+    const w = st.wrap;
+    $('wrapup-panel').hidden = !w;
+    if (!w) return;
+    $('wrapup-call').textContent = w.number ? `· ${w.number}` : '';
+    const status = $('wrapup-status');
+    status.dataset.state = w.status || '';
+    status.textContent = w.message || '';
+    $('wrapup-save').disabled = w.status === 'saving' || !st.ws;
+    $('wrapup-count').textContent = `${[...$('wrapup-notes').value].length} / ${st.maxNotes}`;
+  }
+
+  function fillDispositions(list) {
+    const sel = $('wrapup-disposition');
+    const keep = sel.value;
+    while (sel.options.length > 1) sel.lastChild.remove();
+    for (const d of list) {
+      const o = document.createElement('option');
+      o.value = d;
+      o.textContent = d;
+      sel.append(o);
+    }
+    if (list.includes(keep)) sel.value = keep;
+    if (st.pendingDisposition && list.includes(st.pendingDisposition)) sel.value = st.pendingDisposition;
+    st.pendingDisposition = '';
   }
 
   // tick updates what changes with time: the call timer and the wrap-up countdown.
@@ -112,17 +190,74 @@
     $('call-timer').textContent = c && st.callStart ? clock(Date.now() - st.callStart) : '0:00';
     const a = st.availability || {};
     let detail = '';
-    if (a.state === 'wrap-up' && a.until) detail = `available in ${clock(Date.parse(a.until) - Date.now())}`;
-    if (a.next) detail = `${labels[a.next] || a.next} after this call`;
+    if (a.state === 'wrap-up' && a.until) {
+      detail = `${a.next === 'away' ? 'away' : 'available'} in ${clock(Date.parse(a.until) - Date.now())}`;
+    } else if (a.next) {
+      detail = `${labels[a.next] || a.next} after this call`;
+    }
     $('availability-detail').textContent = detail;
   }
   setInterval(tick, 250);
 
-  function logCall(text) {
-    const li = document.createElement('li');
-    li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
-    $('call-log').prepend(li);
-    while ($('call-log').children.length > 8) $('call-log').lastChild.remove();
+  // logCall adds a call to the log: who, which way, when, how long it was connected (whole
+  // seconds), how it ended; the disposition is filled in when the wrap-up is saved.
+  function logCall(entry) {
+    st.log = [entry, ...st.log.filter((e) => e.call_id !== entry.call_id)].slice(0, LOG_MAX);
+    saveLog();
+    renderLog();
+  }
+  function saveLog() {
+    const desk = { log: st.log, wrap: st.wrap, notes: $('wrapup-notes').value, disposition: $('wrapup-disposition').value };
+    try { sessionStorage.setItem(DESK_KEY, JSON.stringify(desk)); } catch { /* full or blocked: the page keeps them */ }
+  }
+  function loadLog() {
+    let desk = {};
+    try { desk = JSON.parse(sessionStorage.getItem(DESK_KEY) || '{}') || {}; } catch { desk = {}; }
+    st.log = Array.isArray(desk.log) ? desk.log.slice(0, LOG_MAX) : [];
+    st.wrap = desk.wrap && desk.wrap.call_id ? desk.wrap : null;
+    if (st.wrap && st.wrap.status === 'saving') Object.assign(st.wrap, { status: '', message: '' }); // its answer went with the page
+    $('wrapup-notes').value = typeof desk.notes === 'string' ? desk.notes : '';
+    st.pendingDisposition = desk.disposition || ''; // chosen once the list arrives
+  }
+  function forgetDesk() {
+    sessionStorage.removeItem(DESK_KEY);
+    st.log = [];
+    st.wrap = null;
+    $('wrapup-notes').value = '';
+    $('wrapup-disposition').value = '';
+    renderLog();
+  }
+  function renderLog() {
+    const ol = $('call-log');
+    ol.replaceChildren(...st.log.map((e) => {
+      const li = document.createElement('li');
+      li.className = 'entry';
+      li.dataset.testid = 'call-log-entry';
+      li.dataset.callId = e.call_id || '';
+      li.dataset.number = e.number || '';
+      li.dataset.direction = e.direction || '';
+      li.dataset.duration = String(e.duration || 0);
+      li.dataset.disposition = e.disposition || '';
+      const what = document.createElement('span');
+      what.className = 'what';
+      const arrow = e.direction === 'inbound' ? '←' : '→';
+      what.textContent = `${new Date(e.at).toLocaleTimeString()} ${arrow} ${e.number || '?'} · ${clock(e.duration * 1000)} · ${e.outcome}`;
+      if (e.disposition) {
+        const d = document.createElement('span');
+        d.className = 'disp';
+        d.textContent = ` · ${e.disposition}`;
+        what.append(d);
+      }
+      const redial = document.createElement('button');
+      redial.type = 'button';
+      redial.textContent = 'Call';
+      redial.title = `Call ${e.number} again`;
+      redial.dataset.testid = 'call-log-redial';
+      redial.disabled = !e.number || !/^\+[1-9][0-9]{7,14}$/.test(e.number);
+      redial.addEventListener('click', () => dial(e.number));
+      li.append(what, redial);
+      return li;
+    }));
   }
 
   // ---- audio ------------------------------------------------------------------------------
@@ -146,12 +281,96 @@
       st.mic = await navigator.mediaDevices.getUserMedia({ audio });
       st.micError = '';
       clearError('microphone');
+      startMeter(st.mic);
+      refreshDevices();
     } catch (err) {
       st.micError = err && err.name === 'NotAllowedError'
         ? 'Microphone access was denied. Allow the microphone for this site, then sign in again; callers cannot hear you.'
         : `No microphone available (${err && err.name}); callers cannot hear you.`;
       showError(st.micError, 'microphone');
     }
+  }
+
+  // ---- devices and the microphone's level ------------------------------------------------
+
+  function micConstraints(deviceId) {
+    const audio = RAW_AUDIO ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : {};
+    if (deviceId) audio.deviceId = { exact: deviceId };
+    return { audio: Object.keys(audio).length ? audio : true };
+  }
+
+  // refreshDevices lists the microphones and speakers (their names are known once the
+  // microphone is granted) and marks the ones in use.
+  async function refreshDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    let devices = [];
+    try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+    const track = st.mic && st.mic.getAudioTracks()[0];
+    const current = track && track.getSettings ? track.getSettings().deviceId : '';
+    fillDevices($('device-mic'), devices.filter((d) => d.kind === 'audioinput'), current, 'Microphone');
+    const speaker = $('device-speaker');
+    if (typeof $('remote-audio').setSinkId !== 'function') {
+      speaker.replaceChildren(new Option('Browser default (this browser cannot switch)', ''));
+      speaker.disabled = true;
+      return;
+    }
+    fillDevices(speaker, devices.filter((d) => d.kind === 'audiooutput'), $('remote-audio').sinkId || speaker.value, 'Speaker');
+  }
+  function fillDevices(sel, list, current, kind) {
+    sel.replaceChildren(...list.map((d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
+    sel.disabled = list.length === 0;
+    if (list.length === 0) sel.replaceChildren(new Option(`No ${kind.toLowerCase()} found`, ''));
+    if (current && list.some((d) => d.deviceId === current)) sel.value = current;
+  }
+
+  // switchMic opens the chosen microphone and puts it on the live call without renegotiating
+  // (RTCRtpSender.replaceTrack), then lets the old one go.
+  async function switchMic(deviceId) {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(micConstraints(deviceId));
+    } catch (err) {
+      showError(`That microphone could not be opened (${err && err.name}).`, 'microphone');
+      refreshDevices();
+      return;
+    }
+    const old = st.mic;
+    st.mic = stream;
+    const track = stream.getAudioTracks()[0];
+    const senders = st.pc ? st.pc.getSenders().filter((x) => x.track && x.track.kind === 'audio') : [];
+    if (senders.length) await Promise.all(senders.map((x) => x.replaceTrack(track)));
+    else if (st.pc && st.ws) negotiate().catch(() => {}); // no microphone before: offer to send now
+    if (old) old.getTracks().forEach((t) => t.stop());
+    clearError('microphone');
+    st.micError = '';
+    startMeter(stream);
+    refreshDevices();
+  }
+
+  // startMeter feeds the level meter from the microphone: the RMS of the last 2048 samples,
+  // ten times a second, as the meter's value and its data-level.
+  function startMeter(stream) {
+    if (!st.audioCtx) return;
+    if (st.micMeter) {
+      clearInterval(st.micMeter.timer);
+      st.micMeter.source.disconnect();
+    }
+    const source = st.audioCtx.createMediaStreamSource(stream);
+    const an = st.audioCtx.createAnalyser();
+    an.fftSize = 2048;
+    source.connect(an);
+    const buf = new Float32Array(an.fftSize);
+    const timer = setInterval(() => {
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      const level = Math.min(1, Math.sqrt(sum / buf.length));
+      st.micLevel = level;
+      const meter = $('mic-level');
+      meter.value = level;
+      meter.dataset.level = level.toFixed(3);
+    }, 100);
+    st.micMeter = { source, timer };
   }
 
   function attachRemote(stream) {
@@ -263,6 +482,10 @@
         setConnection('connected', 'connected');
         st.agent = m.agent;
         st.iceServers = m.ice_servers || [];
+        st.dispositions = m.dispositions || [];
+        st.maxNotes = m.max_notes || 2000;
+        $('wrapup-notes').maxLength = st.maxNotes;
+        fillDispositions(st.dispositions);
         st.availability = { state: m.state, since: m.since, until: m.until };
         st.ringing = m.ringing || null;
         setCall(m.call || null, true);
@@ -289,6 +512,9 @@
         render();
         break;
       case 'call':
+        // The carrier's last word on a call can cross its end on the way here (the server
+        // reports both as they come): a call already ended stays ended.
+        if (st.ended.includes(m.call_id)) break;
         if (st.ringing && st.ringing.call_id === m.call_id) {
           st.ringing = null;
           stopRinger();
@@ -297,15 +523,22 @@
         render();
         break;
       case 'ended': {
+        st.ended = [m.call_id, ...st.ended.filter((id) => id !== m.call_id)].slice(0, 20);
         const text = endedText[m.reason] || `Call ended (${m.reason})`;
         if (st.ringing && st.ringing.call_id === m.call_id) {
+          const r = st.ringing;
           st.ringing = null;
           stopRinger();
-          logCall(`${m.reason === 'declined' ? 'Declined' : 'Missed'} call: ${text}`);
+          logCall({ call_id: r.call_id, number: r.from, direction: 'inbound', at: Date.now(), duration: 0,
+            outcome: `${m.reason === 'declined' ? 'Declined' : 'Missed'}: ${text}` });
         }
         if (st.call && st.call.call_id === m.call_id) {
           const c = st.call;
-          logCall(`${c.direction === 'inbound' ? 'From' : 'To'} ${(c.direction === 'inbound' ? c.from : c.to) || '?'}: ${text}`);
+          const number = (c.direction === 'inbound' ? c.from : c.to) || '';
+          const duration = st.callStart ? Math.max(0, Math.round((Date.now() - st.callStart) / 1000)) : 0;
+          const w = st.wrap && st.wrap.call_id === c.call_id ? st.wrap : null;
+          logCall({ call_id: c.call_id, number, direction: c.direction, at: st.callStart || Date.now(), duration,
+            outcome: text, disposition: w && w.status === 'saved' ? w.disposition : '' });
           setCall(null, false);
         }
         // A specific error about this call (the carrier's reason) stays up over the
@@ -322,6 +555,17 @@
         break;
       case 'dtmf':
         st.digits += m.digit;
+        render();
+        break;
+      case 'wrapup-saved':
+        if (st.wrap && st.wrap.call_id === m.call_id) {
+          st.wrap.status = 'saved';
+          st.wrap.disposition = m.disposition;
+          st.wrap.message = `Saved at ${new Date(m.wrapped_up_at).toLocaleTimeString()}`;
+        }
+        st.log.forEach((e) => { if (e.call_id === m.call_id) e.disposition = m.disposition; });
+        saveLog();
+        renderLog();
         render();
         break;
       case 'error':
@@ -344,9 +588,23 @@
       st.callStart = fromWelcome ? Date.parse(c.answered_at) : Date.now();
     }
     if (c) clearError('call');
+    if (c && c.state === 'in-progress' && (!st.wrap || st.wrap.call_id !== c.call_id)) {
+      // A new connected call: its wrap-up can be written from now on, the last one's is done.
+      st.wrap = { call_id: c.call_id, number: (c.direction === 'inbound' ? c.from : c.to) || '', status: '', message: '' };
+      $('wrapup-notes').value = '';
+      $('wrapup-disposition').value = '';
+      saveLog();
+    }
   }
 
   function onError(m) {
+    // A refused wrap-up is shown in the wrap-up panel, beside what the agent typed.
+    if (st.wrap && m.call_id === st.wrap.call_id && ['invalid', 'not_found', 'closed', 'unavailable'].includes(m.code)) {
+      st.wrap.status = 'error';
+      st.wrap.message = m.message || m.code;
+      render();
+      return;
+    }
     switch (m.code) {
       case 'unauthorized':
         showError(m.message || 'That token is not valid.', 'auth');
@@ -385,7 +643,10 @@
 
   function signOut(forget) {
     st.stop = true;
-    if (forget) sessionStorage.removeItem(TOKEN_KEY);
+    if (forget) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      forgetDesk();
+    }
     clearTimeout(st.reconnectTimer);
     clearInterval(st.pingTimer);
     stopRinger();
@@ -410,7 +671,19 @@
     sessionStorage.removeItem(TOKEN_KEY);
     setTimeout(() => signOut(true), 100);
   });
-  $('availability-select').addEventListener('change', (ev) => send({ type: 'availability', state: ev.target.value }));
+  $('device-mic').addEventListener('change', (ev) => switchMic(ev.target.value));
+  $('device-speaker').addEventListener('change', (ev) => {
+    $('remote-audio').setSinkId(ev.target.value).catch((err) => {
+      showError(`That speaker could not be used (${err && err.name}).`, 'speaker');
+      refreshDevices();
+    });
+  });
+  if (navigator.mediaDevices) navigator.mediaDevices.addEventListener('devicechange', refreshDevices);
+  $('availability-select').addEventListener('change', (ev) => {
+    const want = ev.target.value;
+    if (want === 'available' || want === 'away') send({ type: 'availability', state: want });
+    render(); // until the server answers, the control goes on showing the state the agent is in
+  });
   $('error-dismiss').addEventListener('click', () => clearError());
 
   $('answer-button').addEventListener('click', () => {
@@ -430,16 +703,24 @@
   });
 
   const normalize = (s) => s.replace(/[\s().-]/g, '');
-  $('dial-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const to = normalize($('dial-number').value);
+  function dial(number) {
+    const to = normalize(number);
     if (!/^\+[1-9][0-9]{7,14}$/.test(to)) {
       showError('Enter the number with + and the country code, e.g. +15551234567.', 'dial');
       return;
     }
+    if (st.call || st.ringing) {
+      showError('Finish the call first.', 'dial');
+      return;
+    }
     clearError('dial');
     if (st.micError) showError(st.micError, 'microphone');
+    $('dial-number').value = to;
     send({ type: 'dial', to });
+  }
+  $('dial-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    dial($('dial-number').value);
   });
   $('dial-clear').addEventListener('click', () => {
     $('dial-number').value = $('dial-number').value.slice(0, -1);
@@ -457,11 +738,58 @@
     input.value += key;
   });
 
+  $('wrapup-notes').addEventListener('input', () => {
+    if (st.wrap && st.wrap.status === 'saved') {
+      st.wrap.status = '';
+      st.wrap.message = 'Not saved yet';
+    }
+    saveLog();
+    render();
+  });
+  $('wrapup-disposition').addEventListener('change', () => $('wrapup-notes').dispatchEvent(new Event('input')));
+  $('wrapup-save').addEventListener('click', () => {
+    const w = st.wrap;
+    if (!w) return;
+    const disposition = $('wrapup-disposition').value;
+    const notes = $('wrapup-notes').value;
+    if (!disposition) {
+      w.status = 'error';
+      w.message = 'Choose a disposition.';
+    } else if ([...notes].length > st.maxNotes) {
+      w.status = 'error';
+      w.message = `Notes have at most ${st.maxNotes} characters.`;
+    } else {
+      w.status = 'saving';
+      w.message = 'Saving…';
+      send({ type: 'wrapup', call_id: w.call_id, notes, disposition });
+    }
+    render();
+  });
+
+  // Alt+A answers, Alt+H hangs up (or declines a ringing call). By the key's position
+  // (code), so Option+A on a Mac, which types "å", works too; never while the agent types in
+  // a text field, where the keys are the agent's words.
+  document.addEventListener('keydown', (ev) => {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey || ev.repeat) return;
+    const t = ev.target;
+    if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'button') || t.isContentEditable)) return;
+    if (ev.code === 'KeyA' && st.ringing) {
+      ev.preventDefault();
+      send({ type: 'answer', call_id: st.ringing.call_id });
+    } else if (ev.code === 'KeyH' && (st.call || st.ringing)) {
+      ev.preventDefault();
+      if (st.call) send({ type: 'hangup', call_id: st.call.call_id });
+      else send({ type: 'decline', call_id: st.ringing.call_id });
+    }
+  });
+
   window.addEventListener('pagehide', () => {
     st.stop = true;
     if (st.ws) st.ws.close();
   });
 
+  loadLog();
+  renderLog();
   render();
   // A sign-in link carries the token in its fragment (#token=...), which never reaches a
   // server or a log; it is taken and wiped from the address bar.

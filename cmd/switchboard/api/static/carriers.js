@@ -30,6 +30,8 @@
   function render(list, breakers) {
     const byId = Object.fromEntries(breakers.map((b) => [b.carrier, b]));
     const body = $("carriers");
+    // Someone typing in a row (a priority) keeps the row: the next refresh after it shows news.
+    if (body.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
     body.replaceChildren();
     list.forEach((c, i) => {
       const b = byId[c.id] || {};
@@ -56,6 +58,12 @@
       const l = b.local || {};
       cell(tr, (l.state || "?") + ": " + (l.failures || 0) + " of " + (l.requests || 0), "breaker-local-" + c.id);
       const actions = cell(tr, "");
+      const edit = document.createElement("button");
+      edit.type = "button"; edit.textContent = "edit"; edit.dataset.testid = "edit-" + c.id;
+      edit.addEventListener("click", () => CarrierForm.open(c, Console.refresh));
+      actions.appendChild(edit);
+      actions.appendChild(c.enabled ? button("disable", "disable-" + c.id, () => put(c, { enabled: false }))
+        : button("enable", "enable-" + c.id, () => put(c, { enabled: true })));
       actions.appendChild(button("↑", "move-up-" + c.id, () => move(i, -1)));
       actions.appendChild(button("↓", "move-down-" + c.id, () => move(i, +1)));
       actions.appendChild(button("drain", "drain-" + c.id, () => force(c, "open")));
@@ -80,14 +88,56 @@
     }
   }
 
+  function renderAudit(entries) {
+    const body = $("audit");
+    body.replaceChildren();
+    for (const a of entries) {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "audit-entry";
+      tr.dataset.action = a.action;
+      cell(tr, new Date(a.at).toLocaleString());
+      cell(tr, a.actor);
+      cell(tr, a.action);
+      cell(tr, a.target);
+      cell(tr, a.detail || "");
+      body.appendChild(tr);
+    }
+  }
+
+  // routeDryRun asks which carrier a call would take now, and why the others would not.
+  async function routeDryRun(e) {
+    e.preventDefault();
+    const out = $("route-result");
+    try {
+      const r = await api("GET", "/api/admin/route?to=" + encodeURIComponent($("route-to").value.trim()));
+      const lines = [r.carrier ? "→ " + r.carrier + ": " + r.reason : "no carrier: " + r.reason];
+      if (r.candidates.length > 1) lines.push("then: " + r.candidates.slice(1).map((c) => c.carrier).join(", "));
+      for (const s of r.skipped) lines.push("skipped " + s.carrier + ": " + s.reason);
+      out.className = "muted";
+      out.replaceChildren(...lines.map((l) => { const d = document.createElement("div"); d.textContent = l; return d; }));
+      out.dataset.carrier = r.carrier;
+    } catch (err) {
+      out.className = "err";
+      out.textContent = err.message;
+      out.dataset.carrier = "";
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("carrier-add").addEventListener("click", () => CarrierForm.open(null, Console.refresh));
+    $("route-form").addEventListener("submit", routeDryRun);
+  });
+
   Console.view("carriers", {
     async refresh() {
-      const [cs, bs, ev] = await Promise.all([
+      const [cs, bs, ev, au] = await Promise.all([
         api("GET", "/api/admin/carriers"), api("GET", "/api/admin/breakers"), api("GET", "/api/admin/events?limit=20"),
+        api("GET", "/api/admin/audit?limit=20"),
       ]);
       carriers = cs.carriers;
       render(carriers, bs.breakers);
       renderEvents(ev.events);
+      renderAudit(au.entries);
     },
   });
 })();

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/store/redistest"
+)
+
+// TestWrapUpRoute covers PUT /api/calls/{id}/wrapup: the agent on its own call (live, and
+// just ended) and the admin on any call get 200 and the call shows the wrap-up; another
+// agent's call is 404 as for GET; a disposition not in the list, notes too long or a
+// malformed body are 400, a huge body 413, the agent after its window 409, and nothing of a
+// refused request is stored; without Redis, 503.
+func TestWrapUpRoute(t *testing.T) {
+	redis := redistest.NewServer(t)
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := agentdb.New(rs)
+	t.Cleanup(func() { st.Close() })
+	dispositions, _ := call.ParseDispositions(call.DefaultDispositions)
+	e := echo.New()
+	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
+		WrapUps: WrapUps{Dispositions: dispositions, Window: time.Minute}})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	annToken := agentdb.NewAgentToken("ann")
+	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
+		t.Fatal(err)
+	}
+	newCall := func(agent string, states ...call.State) string {
+		id := store.NewCallID()
+		for _, s := range states {
+			if _, err := st.Apply(ctx, call.Event{ID: s.String(), CallID: id, State: s, Direction: call.Inbound, Agent: agent,
+				Carrier: "tw", CarrierCallID: "CA" + id[2:], From: "+15557654321"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	}
+	put := func(bearer, id, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/api/calls/"+id+"/wrapup", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var out map[string]any
+		json.Unmarshal(raw, &out)
+		return resp.StatusCode, out
+	}
+	body := func(notes, disposition string) string {
+		b, _ := json.Marshal(map[string]string{"notes": notes, "disposition": disposition})
+		return string(b)
+	}
+	unchanged := func(id string) {
+		t.Helper()
+		if c, err := st.Call(ctx, id); err != nil || c.WrapUp != (call.WrapUp{}) {
+			t.Fatalf("a refused wrap-up was stored on %s: %+v %v", id, c.WrapUp, err)
+		}
+	}
+
+	ended := newCall("ann", call.InProgress, call.Completed)
+	code, got := put(annToken, ended, body("Wants a callback.", "follow-up"))
+	if code != http.StatusOK || got["notes"] != "Wants a callback." || got["disposition"] != "follow-up" ||
+		got["wrapped_up_by"] != "agent:ann" || got["wrapped_up_at"] == nil {
+		t.Fatalf("agent's own ended call: %d %v", code, got)
+	}
+	if c, _ := st.Call(ctx, ended); c.Disposition != "follow-up" {
+		t.Fatalf("stored: %+v", c.WrapUp)
+	}
+	live := newCall("ann", call.InProgress)
+	if code, got := put(annToken, live, body("", "resolved")); code != http.StatusOK || got["disposition"] != "resolved" {
+		t.Fatalf("agent's own live call: %d %v", code, got)
+	}
+	other := newCall("bob", call.InProgress, call.Completed)
+	if code, got := put(annToken, other, body("x", "resolved")); code != http.StatusNotFound {
+		t.Fatalf("another agent's call: %d %v, want 404", code, got)
+	}
+	unchanged(other)
+	if code, got := put(token, other, body("Checked by the supervisor.", "spam")); code != http.StatusOK || got["wrapped_up_by"] != "admin" {
+		t.Fatalf("admin on any call: %d %v", code, got)
+	}
+
+	fresh := newCall("ann", call.InProgress, call.Completed)
+	for name, tc := range map[string]struct {
+		body  string
+		code  int
+		field string
+	}{
+		"disposition not listed": {body("x", "sold"), http.StatusBadRequest, "disposition"},
+		"no disposition":         {body("x", ""), http.StatusBadRequest, "disposition"},
+		"notes too long":         {body(strings.Repeat("ü", call.MaxNotes+1), "resolved"), http.StatusBadRequest, "notes"},
+		"unknown field":          {`{"disposition":"resolved","agent":"bob"}`, http.StatusBadRequest, ""},
+		"not JSON":               {`disposition=resolved`, http.StatusBadRequest, ""},
+		"huge body":              {body(strings.Repeat("a", 20<<10), "resolved"), http.StatusRequestEntityTooLarge, ""},
+	} {
+		code, got := put(annToken, fresh, tc.body)
+		if code != tc.code {
+			t.Errorf("%s: %d %v, want %d", name, code, got, tc.code)
+			continue
+		}
+		if tc.field != "" {
+			fields, _ := got["error"].(map[string]any)["fields"].([]any)
+			if len(fields) != 1 || fields[0].(map[string]any)["field"] != tc.field {
+				t.Errorf("%s: error %v, want it to name %s", name, got, tc.field)
+			}
+		}
+	}
+	unchanged(fresh)
+	if code, _ := put(annToken, fresh, body(strings.Repeat("ü", call.MaxNotes), "resolved")); code != http.StatusOK {
+		t.Fatalf("notes at the bound: %d, want 200", code)
+	}
+	if code, _ := put(token, store.NewCallID(), body("", "resolved")); code != http.StatusNotFound {
+		t.Fatalf("unknown call: %d, want 404", code)
+	}
+	if code, _ := put("wrong-token", fresh, body("", "resolved")); code != http.StatusUnauthorized {
+		t.Fatalf("bad token: %d, want 401", code)
+	}
+
+	// The agent's window after the end: on a server whose window is 1 ns, every ended call's
+	// has closed. The agent is refused, the admin is not; a live call is still open.
+	strictEcho := echo.New()
+	mount(strictEcho, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
+		WrapUps: WrapUps{Dispositions: dispositions, Window: time.Nanosecond}})
+	strict := httptest.NewServer(strictEcho)
+	t.Cleanup(strict.Close)
+	closed := newCall("ann", call.InProgress, call.Completed)
+	base := srv.URL
+	srv.URL = strict.URL
+	if code, got := put(annToken, closed, body("late", "resolved")); code != http.StatusConflict {
+		t.Fatalf("after the window: %d %v, want 409", code, got)
+	}
+	unchanged(closed)
+	if code, _ := put(token, closed, body("late", "resolved")); code != http.StatusOK {
+		t.Fatalf("admin after the window: %d, want 200", code)
+	}
+	if code, _ := put(annToken, live, body("still on it", "resolved")); code != http.StatusOK {
+		t.Fatalf("live call on the strict server: %d, want 200", code)
+	}
+	srv.URL = base
+
+	redis.Stop()
+	if code, got := put(token, live, body("", "resolved")); code != http.StatusServiceUnavailable {
+		t.Fatalf("Redis down: %d %v, want 503", code, got)
+	}
+}
