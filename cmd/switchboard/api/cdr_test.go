@@ -83,12 +83,18 @@ func TestCDRExportCSVAndJSON(t *testing.T) {
 	a := endCall(t, f.st, "+15551230001", "+15559990000", "ann", call.Completed)
 	b := endCall(t, f.st, `Smith, "Jo"`, "+15559990000", "bob", call.NoAnswer)
 	c := endCall(t, f.st, "=HYPERLINK(\"http://x\")", "+15559990000", "", call.Failed)
+	// Ann wraps up after the end: the record, written before, carries it in the export.
+	wrap := call.WrapUp{Notes: "refund, then\n\"happy\"", Disposition: "resolved", WrappedUpAt: time.Now().UTC().Truncate(time.Millisecond), WrappedUpBy: "agent:ann"}
+	if _, err := f.st.SaveWrapUp(context.Background(), a, wrap); err != nil {
+		t.Fatal(err)
+	}
 
 	got := exportJSON(t, f, "")
 	if !slices.Equal(ids(got), []string{a, b, c}) {
 		t.Fatalf("json: %v, want %v", ids(got), []string{a, b, c})
 	}
-	if got[0].From != "+15551230001" || got[0].Agent != "ann" || got[0].State != call.Completed || got[0].RecordedAt.IsZero() {
+	if got[0].From != "+15551230001" || got[0].Agent != "ann" || got[0].State != call.Completed || got[0].RecordedAt.IsZero() ||
+		got[0].WrapUp != wrap {
 		t.Fatalf("json record: %+v", got[0])
 	}
 
@@ -110,6 +116,9 @@ func TestCDRExportCSVAndJSON(t *testing.T) {
 	col := func(row int, name string) string { return rows[row][slices.Index(cdrColumns, name)] }
 	if col(1, "call_id") != a || col(1, "from") != "+15551230001" || col(1, "agent") != "ann" || col(1, "state") != "completed" {
 		t.Fatalf("row 1: %q", rows[1])
+	}
+	if col(1, "disposition") != "resolved" || col(1, "notes") != wrap.Notes || col(1, "wrapped_up_by") != "agent:ann" {
+		t.Fatalf("row 1's wrap-up: %q", rows[1])
 	}
 	if col(2, "from") != `Smith, "Jo"` || col(2, "state") != "no-answer" {
 		t.Fatalf("row 2: %q", rows[2])
