@@ -6,7 +6,11 @@
 (() => {
   const { api, $ } = Console;
   const NS = "http://www.w3.org/2000/svg";
-  const W = 720, H = 150, L = 44, R = 8, T = 8, B = 22; // viewBox and margins
+  const H = 150, L = 44, R = 8, T = 8, B = 22; // height and margins, in CSS pixels
+  // W is the width of the chart being drawn: its box's, so one unit of the viewBox is one
+  // pixel and the text keeps its size at 1280 px and at 390 px alike.
+  let W = 720;
+  const fit = (box) => { W = Math.max(280, Math.round(box.clientWidth || 720)); };
 
   // One colour per outcome, the console's palette; others fall back to grey.
   const outcomeColour = {
@@ -96,6 +100,8 @@
     for (const [carrier, series] of byCarrier) {
       const fig = document.createElement("figure");
       fig.dataset.carrier = carrier;
+      box.appendChild(fig);
+      fit(fig);
       const cap = document.createElement("figcaption");
       const total = series.reduce((n, s) => n + s.values.reduce((a, v) => a + v * w.step_s, 0), 0);
       cap.textContent = carrier + " · " + Math.round(total) + " callbacks";
@@ -112,7 +118,6 @@
       }
       fig.appendChild(svg);
       legend(fig, series.map((s) => [s.outcome, outcomeColour[s.outcome] || "#6b7385"]));
-      box.appendChild(fig);
     }
   }
 
@@ -122,6 +127,13 @@
     const vals = w.in_progress;
     if (!vals.some((v) => v !== null)) { empty(box, "no instance sampled in this window"); return; }
     const max = niceMax(Math.max(1, ...vals.filter((v) => v !== null)));
+    fit(box);
+    const last = [...vals].reverse().find((v) => v !== null);
+    const now = document.createElement("p");
+    now.className = "muted";
+    now.dataset.testid = "in-progress-now";
+    now.textContent = "now " + last;
+    box.appendChild(now);
     const svg = frame(w, max, "calls in progress");
     const p = line(svg, w, vals, max, { stroke: "#2b59c3" }, "calls in progress: now " + (vals[vals.length - 1] ?? "?"));
     p.dataset.series = "in-progress";
@@ -134,6 +146,7 @@
     if (!w.failovers.length) { empty(box, "no failovers in this window"); return; }
     const totals = w.failovers[0].values.map((_, i) => w.failovers.reduce((n, s) => n + s.values[i], 0));
     const max = niceMax(Math.max(...totals));
+    fit(box);
     const svg = frame(w, max, "failovers per 10 seconds");
     const bw = Math.max(1, (W - L - R) / w.buckets - 1);
     const palette = ["#c62d2d", "#b26a00", "#8a3ab9", "#2b59c3"];
@@ -162,14 +175,15 @@
     const lines = new Map(w.breakers.map((b) => [b.carrier, b.changes]));
     for (const c of now.keys()) if (!lines.has(c)) lines.set(c, []);
     if (!lines.size) { empty(box, "no carriers"); return; }
-    const rowH = 22, h = lines.size * (rowH + 6) + B;
+    fit(box);
+    const rowH = 22, stride = rowH + 18, h = lines.size * stride + 4;
     const svg = el("svg", { viewBox: `0 0 ${W} ${h}`, role: "img", class: "chart" });
     title(svg, "breaker states");
     const start = Date.parse(w.start), span = w.buckets * w.step_s * 1000;
-    const x = (t) => L + Math.min(1, Math.max(0, (t - start) / span)) * (W - L - R);
+    const x = (t) => L + 40 + Math.min(1, Math.max(0, (t - start) / span)) * (W - L - 40 - R);
     let row = 0;
     for (const [carrier, changes] of lines) {
-      const y = row * (rowH + 6) + 4;
+      const y = row * stride + 4;
       const name = el("text", { x: 0, y: y + 15, class: "tick" }, svg);
       name.textContent = carrier;
       const b = now.get(carrier);
@@ -181,6 +195,8 @@
         state = ch.state;
       }
       stretches.push([from, start + span, state]);
+      const ends = el("text", { x: W - R, y: y + rowH + 12, class: "tick", "text-anchor": "end" }, svg);
+      ends.textContent = "now " + state;
       for (const [a, z, s] of stretches) {
         if (z <= a) continue;
         const r = el("rect", { x: x(a), y, width: Math.max(1, x(z) - x(a)), height: rowH, fill: breakerColour[s] || "#e1e4ea" }, svg);

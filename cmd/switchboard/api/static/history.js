@@ -74,17 +74,17 @@
     const q = query();
     q.set("format", format);
     const out = $("cdr-export-result");
-    out.className = "";
+    out.classList.remove("err");
     out.textContent = "exporting…";
     const res = await fetch("/api/admin/cdr?" + q.toString(), { headers: { "Authorization": "Bearer " + Console.token() } });
     if (!res.ok) {
       let msg = "HTTP " + res.status;
       try { msg = (await res.json()).error.message; } catch (_) { /* not the API's error shape */ }
-      out.className = "err";
+      out.classList.add("err");
       out.textContent = "export failed: " + msg;
       return;
     }
-    out.className = "";
+    out.classList.remove("err");
     const blob = await res.blob();
     const text = format === "csv" ? await blob.slice(0, 4096).text() : "";
     const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "cdr." + format;
@@ -222,7 +222,7 @@
       b.addEventListener("click", async () => {
         b.disabled = true;
         try { await exportAs(b.dataset.format); } catch (e) {
-          $("cdr-export-result").className = "err";
+          $("cdr-export-result").classList.add("err");
           $("cdr-export-result").textContent = "export failed: " + e.message;
         } finally { b.disabled = false; }
       });
