@@ -115,7 +115,7 @@
 
   const sources = {
     callback: "carrier callback", api: "carrier's answer to our request", reconciled: "reconciler (asked the carrier)",
-    switchboard: "Switchboard", "": "unrecorded",
+    switchboard: "Switchboard", agent: "agent", "": "unrecorded",
   };
 
   // showCall opens a call's page: the live record (with its history) while Redis keeps it,
