@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	format := fs.String("format", "csv", "export format: csv or json")
 	redisURL := fs.String("redis", "", "REDIS_URL to fill; empty: start a redis-server from PATH (not durable), removed at the end")
 	workers := fs.Int("workers", 16, "concurrent writers while filling")
+	wrapEvery := fs.Int("wrapup-every", 10, "every Nth call is wrapped up after its end (an entry of its own the export folds in); 0: none")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -45,10 +46,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		defer p.Close()
 		*redisURL = p.URL()
 	}
+	wrapped := 0
+	if *wrapEvery > 0 {
+		wrapped = (*records + *wrapEvery - 1) / *wrapEvery
+	}
 	var b [6]byte
 	rand.Read(b[:])
 	ns := "cdrload-" + hex.EncodeToString(b[:])
-	st, err := store.Open(ctx, store.Options{URL: *redisURL, Namespace: ns, CDRLimit: int64(*records) + 1000,
+	st, err := store.Open(ctx, store.Options{URL: *redisURL, Namespace: ns, CDRLimit: int64(*records) + int64(wrapped) + 1000, // room for every record and wrap-up entry
 		OpTimeout: 10 * time.Second}, // a busy machine while filling must not fail the run
 		slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -57,10 +62,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer func() { _ = st.Close() }() // the figures are printed; nothing is left to lose
 
 	start := time.Now()
-	if err := fill(ctx, st, *records, *workers); err != nil {
+	if err := fill(ctx, st, *records, *workers, *wrapEvery); err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(stdout, "stored %d calls (%d events) in namespace %s in %v\n", *records, 2**records, ns, time.Since(start).Round(time.Millisecond))
+	_, _ = fmt.Fprintf(stdout, "stored %d calls (%d events, %d wrapped up after their end) in namespace %s in %v\n",
+		*records, 2**records, wrapped, ns, time.Since(start).Round(time.Millisecond))
 
 	url, stop, err := serve(st)
 	if err != nil {
@@ -90,7 +96,7 @@ func mb(n uint64) float64 { return float64(int64(n)) / (1 << 20) }
 
 // fill stores n whole calls, each created then completed, so the apply script writes one
 // call-detail record per call exactly as in production.
-func fill(ctx context.Context, st *store.Redis, n, workers int) error {
+func fill(ctx context.Context, st *store.Redis, n, workers, wrapEvery int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -109,6 +115,14 @@ func fill(ctx context.Context, st *store.Redis, n, workers int) error {
 					{ID: id + ":end", CallID: id, State: states[i%len(states)], Carrier: "primary"},
 				} {
 					if _, err := st.Apply(ctx, e); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if wrapEvery > 0 && i%wrapEvery == 0 {
+					w := call.WrapUp{Notes: "called back about the refund", Disposition: "follow-up",
+						WrappedUpAt: time.Now(), WrappedUpBy: "agent:agent" + strconv.Itoa(i%50)}
+					if _, err := st.SaveWrapUp(ctx, id, w); err != nil {
 						errs <- err
 						return
 					}
