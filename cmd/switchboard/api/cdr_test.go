@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,6 +283,46 @@ func TestCDRExportRedisDown(t *testing.T) {
 		code, got, raw := f.do(t, "GET", "/api/admin/cdr?format="+format, nil)
 		if code != http.StatusServiceUnavailable || got["error"].(map[string]any)["code"] != "unavailable" {
 			t.Fatalf("%s with Redis down: %d %s", format, code, raw)
+		}
+	}
+}
+
+// cutScanner hands out n records, then fails as Redis going away mid-export would.
+type cutScanner struct{ n int }
+
+func (s cutScanner) ScanCDRs(_ context.Context, _ store.CDRQuery, fn func(store.CDR) error) error {
+	for i := range s.n {
+		if err := fn(store.CDR{CallID: fmt.Sprintf("CL%04d", i), State: call.Completed}); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("store: read call-detail records: %w", syscall.ECONNRESET)
+}
+
+// TestCDRExportCutShort: a failure after records were sent cannot change the status, so the
+// connection is cut: the client's read fails, never a short file that looks whole. A failure
+// before any record is still a 503.
+func TestCDRExportCutShort(t *testing.T) {
+	for _, format := range []string{"csv", "json"} {
+		for _, n := range []int{0, 5000} {
+			e := echo.New()
+			mount(e, Deps{History: cutScanner{n}, AdminToken: token, Log: slog.New(slog.DiscardHandler)})
+			h := httptest.NewServer(e)
+			req, _ := http.NewRequest("GET", h.URL+"/api/admin/cdr?format="+format, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			h.Close()
+			switch {
+			case n == 0 && (resp.StatusCode != http.StatusServiceUnavailable || err != nil):
+				t.Fatalf("%s, failing at once: %d %v %s", format, resp.StatusCode, err, body)
+			case n > 0 && (resp.StatusCode != http.StatusOK || err == nil):
+				t.Fatalf("%s, failing after %d records: %d, read error %v after %d bytes", format, n, resp.StatusCode, err, len(body))
+			}
 		}
 	}
 }
