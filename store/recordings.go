@@ -51,10 +51,29 @@ type RecordingPart struct {
 	Started    time.Time       `json:"started"`
 	DurationMS int64           `json:"duration_ms"`
 	Paused     []RecordingSpan `json:"paused"`
-	// Recording is set while the part is being written; Error says why it stopped early.
-	Recording bool   `json:"recording"`
-	Error     string `json:"error,omitempty"`
+	State      RecordingState  `json:"state"`
+	// Error says why a failed part stopped.
+	Error string `json:"error,omitempty"`
+	// EndedPaused says a part that stopped (moved) was paused then: the instance going on
+	// with the call goes on paused.
+	EndedPaused bool `json:"ended_paused,omitempty"`
 }
+
+// RecordingState is where a part stands.
+type RecordingState string
+
+// The states of a part. A part still recording or paused whose instance died stays so: the
+// instance that takes the call over reads it to go on (paused, if it was) in a part of its own.
+const (
+	RecordingActive RecordingState = "recording"
+	RecordingPaused RecordingState = "paused"
+	RecordingDone   RecordingState = "done"   // the call ended, or the agent stopped it
+	RecordingMoved  RecordingState = "moved"  // the call's audio moved to another instance, which goes on
+	RecordingFailed RecordingState = "failed" // the file could not be written; Error says why
+)
+
+// Live reports whether the part was being written (recording or paused) when last stored.
+func (s RecordingState) Live() bool { return s == RecordingActive || s == RecordingPaused }
 
 // storedPart is a part as the hash keeps it: with the instance's URL, which the API never shows.
 type storedPart struct {

@@ -18,15 +18,15 @@ func TestRecordingParts(t *testing.T) {
 		t.Fatalf("an unrecorded call: %v %v", parts, err)
 	}
 	t0 := time.UnixMilli(time.Now().UnixMilli())
-	second := RecordingPart{File: "b.wav", Instance: "i2", URL: "http://i2:8080", Started: t0.Add(time.Minute), Recording: true}
-	first := RecordingPart{File: "a.wav", Instance: "i1", URL: "http://i1:8080", Started: t0, DurationMS: 60000,
+	second := RecordingPart{File: "b.wav", Instance: "i2", URL: "http://i2:8080", Started: t0.Add(time.Minute), State: RecordingActive}
+	first := RecordingPart{File: "a.wav", Instance: "i1", URL: "http://i1:8080", Started: t0, DurationMS: 60000, State: RecordingMoved,
 		Paused: []RecordingSpan{{From: 10 * time.Second, To: 12500 * time.Millisecond}}}
 	for _, p := range []RecordingPart{second, first} {
 		if err := r.PutRecordingPart(ctx, id, p, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	second.Recording, second.DurationMS = false, 30000
+	second.State, second.DurationMS = RecordingDone, 30000
 	if err := r.PutRecordingPart(ctx, id, second, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestRecordingParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parts) != 2 || parts[0].File != "a.wav" || parts[1].File != "b.wav" || parts[1].Recording || parts[1].DurationMS != 30000 ||
+	if len(parts) != 2 || parts[0].File != "a.wav" || parts[1].File != "b.wav" || parts[1].State != RecordingDone || parts[0].State != RecordingMoved || parts[1].DurationMS != 30000 ||
 		parts[0].URL != "http://i1:8080" || len(parts[0].Paused) != 1 || parts[0].Paused[0] != first.Paused[0] || !parts[0].Started.Equal(t0) {
 		t.Fatalf("parts %+v", parts)
 	}

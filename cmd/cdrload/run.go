@@ -146,7 +146,7 @@ func serve(st *store.Redis) (string, func(), error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	d := api.Deps{Store: st, History: st, AdminToken: token, Log: slog.New(slog.DiscardHandler)}
-	e.GET("/api/admin/cdr", api.HandleCDRExport(d), api.RequireAdmin(token))
+	e.GET("/api/admin/cdr", api.HandleCDRExport(d), api.RequireAdmin(d))
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }() // ErrServerClosed once stop runs

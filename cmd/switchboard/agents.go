@@ -27,9 +27,10 @@ import (
 // agentSide is the wiring of the agents' side: the WebRTC engine, the hub, and the placement
 // of their calls through the carriers.
 type agentSide struct {
-	engine *webrtc.Engine
-	hub    *agents.Hub
-	calls  *agentCalls
+	instance string // this instance's id among those sharing Redis
+	engine   *webrtc.Engine
+	hub      *agents.Hub
+	calls    *agentCalls
 }
 
 func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *dispatch.Placer, actions *dispatch.Actions, public, adminToken string, log *slog.Logger) (*agentSide, error) {
@@ -44,15 +45,17 @@ func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *
 		return nil, err
 	}
 	calls := &agentCalls{st: st.Redis, reg: reg, placer: placer, actions: actions, log: log}
+	instance := instanceID()
 	hub := agents.NewHub(agents.HubOptions{
 		Store: st, Engine: engine, Carriers: calls, ICEServers: cfg.deploy.iceServers,
-		Instance: instanceID(), PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
+		Instance: instance, PublicURL: public, RelaySecret: derivedSecret(adminToken, "agent media relay v1"),
 		AllowedOrigins: cfg.agents.allowedOrigins,
 		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
+		Recording:    cfg.recording.hubOptions(),
 		Dispositions: cfg.wrapUps().Dispositions, WrapUpWindow: cfg.wrapUps().Window,
 		Log: log,
 	})
-	return &agentSide{engine: engine, hub: hub, calls: calls}, nil
+	return &agentSide{instance: instance, engine: engine, hub: hub, calls: calls}, nil
 }
 
 // webhooks connects the carrier webhooks to the agents: inbound calls are routed to them, and

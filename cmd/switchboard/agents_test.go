@@ -32,6 +32,7 @@ import (
 // simulator configured as their only carrier (id simtw, Twilio kind).
 type deployment struct {
 	t         *testing.T
+	ns        string // the deployment's Redis namespace, for instances started later
 	st        *store.Redis
 	instances []*server
 	sim       *sim.Carrier
@@ -84,7 +85,7 @@ func newDeployment(t *testing.T, n, webhooks int, env map[string]string, tweaks 
 	for k, v := range env {
 		vars[k] = v
 	}
-	d := &deployment{t: t, st: st}
+	d := &deployment{t: t, ns: ns, st: st}
 	for range n {
 		d.instances = append(d.instances, start(t, vars))
 	}
@@ -219,7 +220,7 @@ func TestAgentsAdminAPI(t *testing.T) {
 	}{
 		{"/api/admin/agents/Not%20Valid", adminToken, map[string]string{"name": "x"}, http.StatusBadRequest},
 		{"/api/admin/agents/bob", "", map[string]string{"name": "x"}, http.StatusUnauthorized},
-		{"/api/admin/agents/bob", fresh, map[string]string{"name": "x"}, http.StatusUnauthorized}, // an agent is not an admin
+		{"/api/admin/agents/bob", fresh, map[string]string{"name": "x"}, http.StatusForbidden},    // an agent is not an admin
 		{"/api/admin/agents/bob", adminToken, map[string]any{"nmae": "x"}, http.StatusBadRequest}, //nolint:misspell // an unknown field is the point
 	} {
 		if code := request(t, http.MethodPut, s.base+c.url, c.token, c.body, nil); code != c.want {

@@ -34,6 +34,7 @@ type config struct {
 	namespace string
 	agents    agentConfig
 	deploy    deployConfig
+	recording recordingConfig
 	// reconcileAfter is how long a call may go without any event before its carrier's REST
 	// API is asked how it stands.
 	reconcileAfter time.Duration
@@ -65,7 +66,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.redisURL, "redis-url", env("REDIS_URL", ""),
 		"redis:// URL, or host:port,host:port,... for Redis Cluster (REDIS_URL); empty: embedded Redis")
 	fs.StringVar(&level, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
-	deploy := addDeployFlags(fs, env) // Redis replicas to wait for, ICE servers: deploy.go
+	deploy := addDeployFlags(fs, env)    // Redis replicas to wait for, ICE servers: deploy.go
+	record := addRecordingFlags(fs, env) // recordings.go
 	fs.StringVar(&retention, "retention", env("SWITCHBOARD_RETENTION", "24h"),
 		"how long finished calls stay readable (SWITCHBOARD_RETENTION)")
 	fs.StringVar(&drain, "drain-timeout", env("SWITCHBOARD_DRAIN_TIMEOUT", "30s"),
@@ -116,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	var err error
 	if c.deploy, err = deploy.parse(); err != nil {
+		return config{}, err
+	}
+	if c.recording, err = record.parse(); err != nil {
 		return config{}, err
 	}
 	if c.retention, err = positiveDuration("SWITCHBOARD_RETENTION", retention); err != nil {

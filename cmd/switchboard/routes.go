@@ -9,16 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/webhooks"
 	"github.com/switchboard/switchboard/webrtc/agents"
+	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
 // addRoutes mounts every route the server serves, one line each with its middleware, so the
 // whole surface is in this one place. The server-wide middleware (request id, recover,
 // request log) is in newEcho; docs/api.md describes each route.
 func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, draining *atomic.Bool,
-	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, apiDeps api.Deps) {
+	metrics *prometheus.Registry, hooks *webhooks.Server, hub *agents.Hub, rec *recording.Server, board *wallboard.Board,
+	apiDeps api.Deps) {
 	// Operations.
 	e.GET("/", handleLanding(public))
 	e.GET("/healthz", handleHealth)
@@ -47,16 +50,22 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/agent/style.css", agents.HandleStyle())
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
+	// Recordings this instance wrote, for the other instances (a token derived from the
+	// admin token, as the relay's).
+	e.GET("/internal/recordings/:file", func(c echo.Context) error {
+		rec.HandleInternal(c.Response(), c.Request(), c.Param("file"))
+		return nil
+	})
 
-	// API: JSON, the admin token, or an agent's own token for its own calls.
-	admin, caller := api.RequireAdmin(apiDeps.AdminToken), api.RequireCaller(apiDeps)
-	// staff guards what supervisors may see too (history, charts); admin-only until the
-	// supervisor role exists, when RequireStaff takes its place here.
-	staff := admin
+	// API: JSON, the admin token, or an agent's own token for its own calls; staff routes take
+	// the admin token or a supervisor's (docs/security.md has the table).
+	admin, staff, caller := api.RequireAdmin(apiDeps), api.RequireStaff(apiDeps), api.RequireCaller(apiDeps)
+	e.GET("/api/me", api.HandleMe(apiDeps), caller)
 	e.GET("/api/calls", api.HandleListCalls(apiDeps), caller)
 	e.POST("/api/calls", api.HandleCallsPost(apiDeps), caller)
 	e.GET("/api/calls/:id", api.HandleGetCall(apiDeps), caller)
 	e.POST("/api/calls/:id/hangup", api.HandleHangup(apiDeps), caller)
+	e.GET("/api/calls/:id/recording", api.HandleRecording(apiDeps), caller)
 	e.PUT("/api/calls/:id/wrapup", api.HandleWrapUp(apiDeps), caller)
 	e.GET("/api/admin/carriers", api.HandleListCarriers(apiDeps), admin)
 	e.GET("/api/admin/carriers/:id", api.HandleGetCarrier(apiDeps), admin)
@@ -71,6 +80,8 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/api/admin/agents", api.HandleListAgents(apiDeps), admin)
 	e.PUT("/api/admin/agents/:id", api.HandlePutAgent(apiDeps), admin)
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
+	e.POST("/api/wallboard/ticket", board.HandleTicket(), staff)
+	e.GET("/api/wallboard/stream", board.HandleStream()) // EventSource sends no header: the ticket is in the URL
 	e.GET("/api/admin/cdr", api.HandleCDRExport(apiDeps), staff)
 	e.GET("/api/admin/stats", api.HandleStats(apiDeps), staff)
 

@@ -15,11 +15,13 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/store/statsdb"
+	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
 // TestEveryRouteIsDocumented: the routes addRoutes mounts are exactly the routes docs/api.md
@@ -70,7 +72,8 @@ func servedRoutes(t *testing.T) []string {
 	t.Cleanup(side.hooks.Close)
 
 	e := echo.New()
-	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents.hub, api.Deps{Store: st, AdminToken: adminToken, Log: log})
+	board := wallboard.New(wallboard.Deps{Store: agentdb.New(st)}, wallboard.Options{})
+	addRoutes(e, log, public, st, new(atomic.Bool), metrics, side.hooks, agents.hub, &recording.Server{}, board, api.Deps{Store: st, AdminToken: adminToken, Log: log})
 	var routes []string
 	for _, r := range e.Routes() {
 		path := r.Path

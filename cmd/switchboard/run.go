@@ -26,6 +26,7 @@ import (
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
+	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
@@ -99,10 +100,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The carrier side, then the agents' side (softphones, presence, routing of inbound calls,
 	// the media bridge), then the webhooks that join them.
 	carrierSide := newCarrierSide(cfg, carrierDB, carriers, public, metrics, log)
+	recordings, err := openRecordings(cfg.recording, adminToken, log)
+	if err != nil {
+		return err
+	}
 	agents, err := newAgentSide(cfg, agentDB, carriers, carrierSide.placer, carrierSide.actions, public, adminToken, log)
 	if err != nil {
 		return fmt.Errorf("agents: %w", err)
 	}
+	recordings.server.Instance = agents.instance
+	tasks.Go(func() { recordings.run(background, log) })
 	// The console's charts: callbacks counted in memory, flushed to Redis once a second.
 	stats := statsdb.New(st)
 	tally := stats.NewRecorder(log)
@@ -122,12 +129,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer demo.close()
 	}
 
+	// The console's wallboard: one builder of the floor for every tab watching this instance.
+	// Its streams end when the HTTP server shuts down, which would otherwise wait for them.
+	// Its callbacks per second are the charts' figures (statsdb), the fleet's over the last 10-20 s.
+	board := wallboard.New(wallboard.Deps{Store: agentDB, Breakers: carrierSide.breakers, Carriers: carriers, Rates: stats, Log: log}, wallboard.Options{})
+	tasks.Go(func() { board.Run(background) })
+
 	var draining atomic.Bool
 	e := newEcho(log)
-	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, api.Deps{
+	e.Server.RegisterOnShutdown(board.Close)
+	addRoutes(e, log, public, st, &draining, metrics, carrierSide.hooks, agents.hub, recordings.server, board, api.Deps{
 		Store: st, AdminToken: adminToken, Log: log, WrapUps: cfg.wrapUps(),
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
-		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions, History: st, Stats: stats})
+		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions,
+		RecordingParts: st, Recordings: recordings.server, History: st, Stats: stats})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err

@@ -42,6 +42,9 @@ type Agent struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Role says what the agent may do beyond its own calls: a supervisor also signs in to the
+	// console's staff views. Records written before roles existed read as RoleAgent.
+	Role Role `json:"role"`
 	// TokenID names the token the agent signed in with (set by AuthenticateAgent, and by
 	// PutAgent when it issues one), so a session can tell whether its token is still the
 	// agent's. It is a prefix of the token's hash, not the token, and is never shown.
@@ -92,7 +95,7 @@ else
     redis.call('PUBLISH', ARGV[6], ARGV[1] .. ' ' .. string.sub(ARGV[3], 1, 16))
   end
 end
-return {created and 1 or 0, redis.call('HGET', KEYS[1], 'created_at')}`)
+return {created and 1 or 0, redis.call('HGET', KEYS[1], 'created_at'), redis.call('HGET', KEYS[1], 'role') or ''}`)
 
 // PutAgent creates agent id with name and token, or renames an existing one. An existing
 // agent keeps its token unless rotate is set. created says whether the agent is new; the
@@ -118,7 +121,11 @@ func (r *Store) PutAgent(ctx context.Context, id, name, token string, rotate boo
 		return Agent{}, false, fmt.Errorf("agentdb: put agent %s: %w", id, err)
 	}
 	createdAt, _ := res[1].(string)
-	a = Agent{ID: id, Name: name, CreatedAt: unixMilli(createdAt), UpdatedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+	role := RoleAgent
+	if s, _ := res[2].(string); ParseRole(s) != RoleUnknown {
+		role = ParseRole(s)
+	}
+	a = Agent{ID: id, Name: name, CreatedAt: unixMilli(createdAt), UpdatedAt: time.UnixMilli(now.UnixMilli()).UTC(), Role: role}
 	created = res[0].(int64) == 1
 	if created || rotate {
 		a.TokenID = tokenID(tokenHash(token))
@@ -131,14 +138,21 @@ func agentIDOfToken(token string) (string, bool) {
 	return id, ok && ValidAgentID(id) && secret != ""
 }
 
-var agentFields = []string{"id", "name", "created_at", "updated_at", "hash"}
+var agentFields = []string{"id", "name", "created_at", "updated_at", "hash", "role"}
 
+// decodeAgent reads an agent's fields (agentFields, in order) and its token hash. TokenID is
+// set from the hash, so a reader can tell later whether the token is still the same one.
 func decodeAgent(f []any) (Agent, string, bool) {
 	str := func(i int) string { s, _ := f[i].(string); return s }
 	if str(0) == "" {
 		return Agent{}, "", false
 	}
-	return Agent{ID: str(0), Name: str(1), CreatedAt: unixMilli(str(2)), UpdatedAt: unixMilli(str(3))}, str(4), true
+	role := ParseRole(str(5))
+	if role == RoleUnknown {
+		role = RoleAgent
+	}
+	return Agent{ID: str(0), Name: str(1), CreatedAt: unixMilli(str(2)), UpdatedAt: unixMilli(str(3)), Role: role,
+		TokenID: tokenID(str(4))}, str(4), true
 }
 
 // Agent reads one agent's record.

@@ -109,7 +109,7 @@ end
 `
 
 var (
-	// route creates a call's offer if it is new, and reserves an agent if it is queued. A
+	// route creates a call's offer if it is new (and indexes it as waiting, queue.go), and reserves an agent if it is queued. A
 	// call's media goes to the instance of the first agent it rings, or to the instance
 	// routing it when nobody is available (ARGV 10, 11).
 	routeScript = redis.NewScript(offersLua + `
@@ -117,6 +117,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'call', ARGV[2], 'direction', ARGV[6], 'from', ARGV[7], 'to', ARGV[8],
     'carrier', ARGV[9], 'state', 'queued', 'agent', '', 'holder', '', 'holder_url', '', 'created', ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('ZADD', ARGV[1] .. 'waiting', ARGV[3], ARGV[2])
 end
 local got = nil
 if redis.call('HGET', KEYS[2], 'state') == 'queued' then
@@ -137,12 +138,13 @@ end
 return redis.call('HGETALL', KEYS[2])`)
 
 	// answer gives the call to the agent it rings for, if the reservation still stands, and
-	// makes the agent busy in the same step.
+	// makes the agent busy in the same step; the caller is no longer waiting (ARGV[5]).
 	answerScript = redis.NewScript(`
 local o = redis.call('HMGET', KEYS[1], 'state', 'agent')
 if o[1] ~= 'ringing' or o[2] ~= ARGV[2] or redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'gone' end
 if redis.call('HGET', KEYS[3], 'session') ~= ARGV[3] then return 'replaced' end
 redis.call('HSET', KEYS[1], 'state', 'answered')
+redis.call('ZREM', ARGV[5], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[3], 'state', 'busy', 'since', ARGV[4], 'until', '0', 'call', ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
@@ -187,6 +189,7 @@ if o[1] == 'ringing' then
 end
 if o[3] and o[3] ~= '' then redis.call('SREM', ARGV[2] .. 'held:' .. o[3], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'state', 'ended')
+redis.call('ZREM', ARGV[2] .. 'waiting', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('DEL', KEYS[2])
 return prev`)
@@ -241,7 +244,7 @@ func (r *Store) AnswerOffer(ctx context.Context, callID, agent, session string) 
 	defer cancel()
 	res, err := answerScript.Run(ctx, r.rdb,
 		[]string{r.keys.offer(callID), r.keys.reservation(agent), r.keys.presence(agent), r.keys.idle()},
-		callID, agent, session, time.Now().UnixMilli()).Text()
+		callID, agent, session, time.Now().UnixMilli(), r.keys.waiting()).Text()
 	switch {
 	case err != nil:
 		return fmt.Errorf("agentdb: answer %s as %s: %w", callID, agent, err)
@@ -250,6 +253,7 @@ func (r *Store) AnswerOffer(ctx context.Context, callID, agent, session string) 
 	case res == "replaced":
 		return ErrReplaced
 	}
+	r.presenceChanged(ctx, agent)
 	return nil
 }
 
@@ -291,6 +295,7 @@ func (r *Store) ClaimForDial(ctx context.Context, agent, session string, o Offer
 	case "ringing":
 		return Offer{}, AvailabilityUnknown, ErrAgentRinging
 	}
+	r.presenceChanged(ctx, agent)
 	prev, _ := ParseAvailability(res[1])
 	got, err := r.Offer(ctx, o.Call)
 	return got, prev, err

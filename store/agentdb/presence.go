@@ -180,6 +180,7 @@ func (r *Store) Connect(ctx context.Context, p Presence, ttl time.Duration) (pre
 	if err != nil {
 		return Presence{}, fmt.Errorf("agentdb: connect agent %s: %w", p.Agent, err)
 	}
+	r.presenceChanged(ctx, p.Agent)
 	if len(res) == 0 {
 		return Presence{}, nil
 	}
@@ -246,6 +247,7 @@ func (r *Store) SetState(ctx context.Context, session string, expect Availabilit
 		state, _ := ParseAvailability(res[1])
 		return &StateConflict{State: state, Call: res[2]}
 	}
+	r.presenceChanged(ctx, next.Agent)
 	return nil
 }
 
@@ -257,6 +259,7 @@ func (r *Store) Disconnect(ctx context.Context, agent, session string) error {
 	if err := disconnectScript.Run(ctx, r.rdb, []string{r.keys.presence(agent), r.keys.idle()}, agent, session).Err(); err != nil {
 		return fmt.Errorf("agentdb: disconnect agent %s: %w", agent, err)
 	}
+	r.presenceChanged(ctx, agent)
 	return nil
 }
 

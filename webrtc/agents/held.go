@@ -73,8 +73,9 @@ type heldCall struct {
 	created       time.Time
 	queueDeadline time.Time
 
-	stream atomic.Pointer[streamRef]
-	sink   atomic.Pointer[sinkRef]
+	stream    atomic.Pointer[streamRef]
+	sink      atomic.Pointer[sinkRef]
+	recording atomic.Pointer[callRecording] // while this instance records the call
 
 	mu                               sync.Mutex
 	phase                            heldPhase
@@ -279,6 +280,7 @@ func (c *heldCall) attach(agent string, sink mediaSink) error {
 		c.lostTimer.Stop()
 		c.lostTimer = nil
 	}
+	c.connectedForRecording()
 	return nil
 }
 
@@ -316,6 +318,7 @@ func (c *heldCall) end(reason string, action endAction) {
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.background(opTimeout, func(ctx context.Context) {
+		c.stopRecording(ctx, store.RecordingDone)
 		if _, err := c.hub.st.EndOffer(ctx, c.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			c.hub.log.Warn("agents: offer not ended", "call", c.id, "err", err)
 		}
@@ -350,10 +353,15 @@ func (c *heldCall) end(reason string, action endAction) {
 // with the webhooks server.
 func (c *heldCall) shutdown() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.phase = phaseEnded
 	c.stopTimersLocked()
 	c.stopToneLocked()
+	c.mu.Unlock()
+	// The call lives on at its carrier, and another instance may take it over: its
+	// recording goes on there.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.stopRecording(ctx, store.RecordingMoved)
 }
 
 func (c *heldCall) stopTimersLocked() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 )
@@ -86,6 +87,7 @@ func (r *streamReceiver) Stopped()          { r.c.stopped(r.ref) }
 
 // sendAudio sends the agent's audio to the carrier; before the stream exists it is dropped.
 func (c *heldCall) sendAudio(ulaw []byte) error {
+	c.recordAgent(ulaw)
 	if r := c.stream.Load(); r != nil {
 		return r.s.SendAudio(ulaw)
 	}
@@ -94,6 +96,7 @@ func (c *heldCall) sendAudio(ulaw []byte) error {
 
 // Audio forwards a carrier frame to the agent's side, if one is attached.
 func (c *heldCall) Audio(ulaw []byte) {
+	c.recordCaller(ulaw)
 	if r := c.sink.Load(); r != nil {
 		r.s.Audio(ulaw)
 	}
@@ -180,6 +183,7 @@ func (c *heldCall) moved() {
 	c.mu.Unlock()
 	c.hub.forget(c)
 	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
+	c.hub.background(opTimeout, func(ctx context.Context) { c.stopRecording(ctx, store.RecordingMoved) })
 	if sink != nil {
 		sink.s.Moved()
 	}

@@ -107,6 +107,8 @@ type HubOptions struct {
 	// ICEServers, a JSON array of RTCIceServer (STUN, TURN), is handed to each signed-in
 	// softphone for its PeerConnection; nil: none. Only signed-in agents see TURN credentials.
 	ICEServers json.RawMessage
+	// Recording turns call recording on; nil: off.
+	Recording *RecordingOptions
 	// Dispositions are what an agent may close a call with (SWITCHBOARD_DISPOSITIONS);
 	// none: call.DefaultDispositions. WrapUpWindow is how long after a call ended its agent
 	// may still save its wrap-up; 0: WrapUp and call.WrapUpGrace.

@@ -37,6 +37,8 @@ const (
 	noticeKick     = "kick"     // to an agent's old instance: the agent signed in elsewhere
 	noticeDialed   = "dialed"   // to an agent's instance: the agent placed a call through the API
 	noticeAttach   = "attach"   // to an agent's instance: the call's media has arrived at its holder
+	noticeRecord   = "record"   // to the holder: the agent wants the recording in state Reason
+	noticeRecorded = "recorded" // to an agent's instance: the call's recording is in state Reason
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,
@@ -114,6 +116,12 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 	case noticeAttach:
 		if s := h.session(n.Agent); s != nil {
 			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)
+		}
+	case noticeRecord:
+		h.recordHeld(ctx, n.Call, n.Agent, n.Reason)
+	case noticeRecorded:
+		if s := h.session(n.Agent); s != nil {
+			s.recorded(n.Call, n.Reason)
 		}
 	}
 }

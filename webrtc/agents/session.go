@@ -65,6 +65,7 @@ type agentCall struct {
 	joining     bool
 	answeredAt  time.Time
 	muted, held bool
+	recording   string // the recording's state as the holder last said it
 	// connected says the parties were ever connected: the agent wraps up after such a call.
 	connected bool
 	// before is the agent's state before the call, to return to after it.
@@ -73,7 +74,7 @@ type agentCall struct {
 
 func (c *agentCall) view() signal.CallView {
 	v := signal.CallView{CallID: c.id, State: c.state.String(), Direction: c.direction, From: c.from, To: c.to,
-		Muted: c.muted, Held: c.held}
+		Muted: c.muted, Held: c.held, Recording: c.recording}
 	if !c.answeredAt.IsZero() {
 		t := c.answeredAt
 		v.AnsweredAt = &t
@@ -169,7 +170,7 @@ func (s *session) welcome() {
 	p := s.pres
 	m := signal.WelcomeMessage{Type: signal.TypeWelcome, Session: s.id, Agent: signal.AgentView{ID: s.agent.ID, Name: s.agent.Name},
 		State: p.State, Since: p.Since, Until: timePtr(p.Until), ICEServers: s.hub.opts.ICEServers,
-		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes}
+		Dispositions: s.hub.opts.Dispositions, MaxNotes: call.MaxNotes, Recording: s.hub.recordingMode()}
 	if c := s.call; c != nil {
 		v := c.view()
 		m.Call = &v
@@ -239,6 +240,8 @@ func (s *session) handle(m signal.ClientMessage) {
 		s.hangup(ctx, m.CallID)
 	case signal.TypeMute, signal.TypeHold:
 		s.setFlag(m.Type, m.On)
+	case signal.TypeRecord:
+		s.recordCommand(m.State)
 	case signal.TypeDTMF:
 		s.mu.Lock()
 		b := s.bridge

@@ -46,18 +46,19 @@ type candidateMessage struct {
 // SoftphoneMessage is one message the signalling WebSocket sent a softphone, with the fields
 // tests look at; Raw is all of it.
 type SoftphoneMessage struct {
-	Type    string `json:"type"`
-	CallID  string `json:"call_id"`
-	State   string `json:"state"`
-	Reason  string `json:"reason"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Muted   bool   `json:"muted"`
-	Held    bool   `json:"held"`
-	Digit   string `json:"digit"`
-	Raw     json.RawMessage
+	Type      string `json:"type"`
+	CallID    string `json:"call_id"`
+	State     string `json:"state"`
+	Reason    string `json:"reason"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Muted     bool   `json:"muted"`
+	Held      bool   `json:"held"`
+	Recording string `json:"recording"`
+	Digit     string `json:"digit"`
+	Raw       json.RawMessage
 }
 
 // SimSoftphone is a scripted softphone: it signs an agent in over the signalling WebSocket,

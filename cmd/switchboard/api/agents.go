@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -25,50 +24,13 @@ type agentStore interface {
 	Agents(ctx context.Context) ([]agentdb.Agent, error)
 	Presences(ctx context.Context, ids []string) ([]agentdb.Presence, error)
 	AuthenticateAgent(ctx context.Context, token string) (agentdb.Agent, error)
+	SetAgentRole(ctx context.Context, id string, role agentdb.Role) error
 	Audited(ctx context.Context, a store.Audit) error
 }
 
 // agentDialer places a call for an agent, as its softphone would; *agents.Hub implements it.
 type agentDialer interface {
 	Dial(ctx context.Context, agent, to string) (string, error)
-}
-
-// callerAgent is the context key of the agent a request authenticated as ("" for the admin).
-const callerAgent = "switchboard.agent"
-
-// RequireCaller lets in the admin, and agents with their own token; handlers then restrict an
-// agent to its own calls (agentOf says who it is).
-func RequireCaller(d Deps) echo.MiddlewareFunc {
-	want := sha256.Sum256([]byte(d.AdminToken))
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok {
-				return unauthorized(c)
-			}
-			if isAdmin(d.AdminToken, want, got) {
-				return next(c)
-			}
-			if d.Agents == nil {
-				return unauthorized(c)
-			}
-			a, err := d.Agents.AuthenticateAgent(c.Request().Context(), got)
-			if errors.Is(err, agentdb.ErrUnauthorized) {
-				return unauthorized(c)
-			}
-			if err != nil {
-				return fail(c, d.Log, err)
-			}
-			c.Set(callerAgent, a.ID)
-			return next(c)
-		}
-	}
-}
-
-// agentOf returns the agent the request authenticated as, or "" for the admin.
-func agentOf(c echo.Context) string {
-	id, _ := c.Get(callerAgent).(string)
-	return id
 }
 
 // ownCalls keeps the calls an agent may see: its own. The admin sees every call.
@@ -111,7 +73,8 @@ func presenceOf(p agentdb.Presence) presenceJSON {
 	return j
 }
 
-// HandlePutAgent creates an agent or renames it. The answer carries a login token when the
+// HandlePutAgent creates an agent or renames it, and sets its role when "role" is given (a
+// new agent without one is an agent). The answer carries a login token when the
 // agent is created or rotate_token is set, and never otherwise: only the token's hash is kept.
 func HandlePutAgent(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -122,11 +85,17 @@ func HandlePutAgent(d Deps) echo.HandlerFunc {
 		var body struct {
 			Name   string `json:"name"`
 			Rotate bool   `json:"rotate_token"`
+			Role   string `json:"role"`
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 4<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&body); err != nil {
-			return fail(c, d.Log, errorf(codeInvalid, `want {"name":"Ann Smith"} and optionally "rotate_token":true`))
+			return fail(c, d.Log, errorf(codeInvalid, `want {"name":"Ann Smith"} and optionally "rotate_token":true and "role":"agent"|"supervisor"`))
+		}
+		role := agentdb.ParseRole(body.Role)
+		if body.Role != "" && role == agentdb.RoleUnknown {
+			return fail(c, d.Log, &Error{Code: codeInvalid, Message: "invalid agent",
+				Fields: []FieldError{{Field: "role", Message: "want agent or supervisor"}}})
 		}
 		body.Name = strings.TrimSpace(body.Name)
 		if body.Name == "" {
@@ -147,6 +116,13 @@ func HandlePutAgent(d Deps) echo.HandlerFunc {
 			detail = "created as " + body.Name
 		case body.Rotate:
 			detail += "; token rotated"
+		}
+		if role != agentdb.RoleUnknown && role != a.Role {
+			if err := d.Agents.SetAgentRole(ctx, id, role); err != nil {
+				return fail(c, d.Log, err)
+			}
+			detail += "; role " + role.String()
+			a.Role = role
 		}
 		// The actor is who authenticated, seen from the connection: never X-Forwarded-For,
 		// which is whatever the client says.

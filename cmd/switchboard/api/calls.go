@@ -21,7 +21,7 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
-		if a := agentOf(c); a != "" && got.Agent != a {
+		if !mayRead(c, got) {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
 		attempts, err := d.Store.CallAttempts(c.Request().Context(), got.ID)
@@ -31,15 +31,24 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if attempts == nil {
 			attempts = []store.Attempt{} // an inbound call: none, rather than null
 		}
-		return c.JSON(http.StatusOK, callPage{Call: got, Attempts: attempts})
+		answer := callPage{Call: got, Attempts: attempts}
+		if d.RecordingParts != nil {
+			parts, err := d.RecordingParts.RecordingParts(c.Request().Context(), got.ID)
+			if err != nil {
+				return fail(c, d.Log, err)
+			}
+			answer.Recording = recordingOf(parts)
+		}
+		return c.JSON(http.StatusOK, answer)
 	}
 }
 
 // callPage is a call as GET /api/calls/{id} answers it: the record with its history, and
-// the carriers tried for it in order (an outbound call's failovers).
+// the carriers tried for it in order (an outbound call's failovers), and its recording.
 type callPage struct {
 	call.Call
-	Attempts []store.Attempt `json:"attempts"`
+	Attempts  []store.Attempt `json:"attempts"`
+	Recording *callRecording  `json:"recording"`
 }
 
 // HandleListCalls answers the two listings of the contract: by the carrier's call id, and the

@@ -16,8 +16,8 @@ type hangupQueue interface {
 
 // HandleHangup asks the carrier to end a call: 202 with the call once the hang-up is stored
 // as a job (any instance carries it out, with retries; the call's record ends when the
-// carrier says so), 404 for an unknown call, 403 for another agent's call, 409 for a call that
-// has ended, 503 when the job cannot be stored.
+// carrier says so), 404 for an unknown call, 403 for another agent's call (a supervisor may
+// end any call), 409 for a call that has ended, 503 when the job cannot be stored.
 func HandleHangup(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if d.Hangups == nil {
@@ -28,13 +28,12 @@ func HandleHangup(d Deps) echo.HandlerFunc {
 		if err != nil {
 			return fail(c, d.Log, err)
 		}
-		by := "api:admin"
-		if a := agentOf(c); a != "" {
-			if got.Agent != a {
-				return fail(c, d.Log, errorf(codeForbidden, "this call is not yours"))
-			}
-			by = "api:agent:" + a
+		// A supervisor ends any call (from the wallboard); an agent only its own.
+		who := CallerOf(c)
+		if !who.Staff() && got.Agent != who.Agent.ID {
+			return fail(c, d.Log, errorf(codeForbidden, "this call is not yours"))
 		}
+		by := "api:" + who.Name()
 		if got.State.Terminal() {
 			return fail(c, d.Log, errorf(codeConflict, "the call has ended already ("+got.State.String()+")"))
 		}

@@ -96,6 +96,18 @@ func TestHangupRoute(t *testing.T) {
 	if _, err := st.JobOf(ctx, store.JobID(store.JobHangup, other)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused hang-up stored a job: %v", err)
 	}
+	// A supervisor ends anyone's call, from the wallboard.
+	supToken := agentdb.NewAgentToken("sue")
+	if _, _, err := st.PutAgent(ctx, "sue", "Sue", supToken, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAgentRole(ctx, "sue", agentdb.RoleSupervisor); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := post(supToken, other); code != http.StatusAccepted {
+		t.Fatalf("a supervisor's hang-up of another agent's call: %d %v, want 202", code, got)
+	}
+	jobStored(other, "api:supervisor:sue")
 	if code, _ := post(token, store.NewCallID()); code != http.StatusNotFound {
 		t.Fatalf("unknown call: %d, want 404", code)
 	}

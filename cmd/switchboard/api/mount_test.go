@@ -4,8 +4,8 @@ import "github.com/labstack/echo/v4"
 
 // mount mounts the API's routes on e with the middleware cmd/switchboard/routes.go gives them.
 func mount(e *echo.Echo, d Deps) {
-	admin, caller := RequireAdmin(d.AdminToken), RequireCaller(d)
-	staff := admin
+	admin, staff, caller := RequireAdmin(d), RequireStaff(d), RequireCaller(d)
+	e.GET("/api/me", HandleMe(d), caller)
 
 	e.GET("/api/calls", HandleListCalls(d), caller)
 	e.POST("/api/calls", HandleCallsPost(d), caller)

@@ -49,12 +49,14 @@ func HandleStats(d Deps) echo.HandlerFunc {
 			return fail(c, d.Log, err)
 		}
 		out := stats{Span: window.String(), Window: w, BreakersNow: []breakerNow{}}
-		for _, cfg := range d.Carriers.All() {
-			st, err := d.Breakers.Status(ctx, cfg.ID)
-			if err != nil {
-				continue // deleted meanwhile
+		if d.Carriers != nil && d.Breakers != nil { // nil on a server without the carrier side
+			for _, cfg := range d.Carriers.All() {
+				st, err := d.Breakers.Status(ctx, cfg.ID)
+				if err != nil {
+					continue // deleted meanwhile
+				}
+				out.BreakersNow = append(out.BreakersNow, breakerNow{Carrier: cfg.ID, State: st.State, Force: st.Force})
 			}
-			out.BreakersNow = append(out.BreakersNow, breakerNow{Carrier: cfg.ID, State: st.State, Force: st.Force})
 		}
 		return c.JSON(http.StatusOK, out)
 	}

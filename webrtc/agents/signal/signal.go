@@ -30,6 +30,7 @@ const (
 	TypeHangup       = "hangup"
 	TypeMute         = "mute"
 	TypeHold         = "hold"
+	TypeRecord       = "record" // state: recording (start or resume) or paused
 	TypeDTMF         = "dtmf"
 	TypeAvailability = "availability"
 	TypePing         = "ping"
@@ -58,7 +59,7 @@ type ClientMessage struct {
 	CallID    string          `json:"call_id,omitempty"`   // answer, decline, hangup
 	On        bool            `json:"on,omitempty"`        // mute, hold
 	Digits    string          `json:"digits,omitempty"`    // dtmf
-	State     string          `json:"state,omitempty"`     // availability
+	State     string          `json:"state,omitempty"`     // availability, record
 	// wrapup (with CallID)
 	Notes       string `json:"notes,omitempty"`
 	Disposition string `json:"disposition,omitempty"`
@@ -98,6 +99,8 @@ type CallView struct {
 	To        string         `json:"to,omitempty"`
 	Muted     bool           `json:"muted"`
 	Held      bool           `json:"held"`
+	// Recording is the call's recording: recording, paused or off; "" until its holder says.
+	Recording string `json:"recording,omitempty"`
 	// AnsweredAt is when the parties were connected; the softphone's timer runs from it.
 	AnsweredAt *time.Time `json:"answered_at,omitempty"`
 }
@@ -124,6 +127,8 @@ type WelcomeMessage struct {
 	// MaxNotes how many characters its notes may have.
 	Dispositions []string `json:"dispositions"`
 	MaxNotes     int      `json:"max_notes"`
+	// Recording is how calls are recorded here: all, on-demand, or "" (not at all).
+	Recording string `json:"recording,omitempty"`
 }
 
 type SDPMessage struct {

@@ -122,6 +122,7 @@
       $('hold-button').setAttribute('aria-pressed', String(!!c.held));
       $('hold-button').textContent = c.held ? 'Resume' : 'Hold';
       $('call-digits').textContent = st.digits ? `Caller pressed ${st.digits}` : '';
+      renderRecording(c);
     }
     const online = !!st.ws && st.ws.readyState === WebSocket.OPEN;
     $('dial-button').disabled = !online || !!c || !!r;
@@ -483,6 +484,7 @@
         st.agent = m.agent;
         st.iceServers = m.ice_servers || [];
         st.dispositions = m.dispositions || [];
+        st.recordingMode = m.recording || '';
         st.maxNotes = m.max_notes || 2000;
         $('wrapup-notes').maxLength = st.maxNotes;
         fillDispositions(st.dispositions);
@@ -700,6 +702,26 @@
   });
   $('hold-button').addEventListener('click', () => {
     if (st.call) send({ type: 'hold', on: !st.call.held });
+  });
+
+  // Recording: the server records every call (all) or the calls the agent starts
+  // (on-demand), or none (the controls stay hidden). The toggle starts, pauses (taking a
+  // card number) and resumes; the state shown is the one the server says is in force.
+  const recordLabels = { recording: 'Recording', paused: 'Recording paused', off: 'Not recorded' };
+  function renderRecording(c) {
+    const on = !!st.recordingMode;
+    const state = c.recording || 'off';
+    const live = c.state === 'in-progress';
+    $('record-state').hidden = !on;
+    $('record-toggle').hidden = !on;
+    pill($('record-state'), state, recordLabels[state] || state);
+    $('record-toggle').textContent = state === 'recording' ? 'Pause recording' : state === 'paused' ? 'Resume recording' : 'Record';
+    $('record-toggle').disabled = !live;
+    $('record-toggle').setAttribute('aria-pressed', String(state === 'recording'));
+  }
+  $('record-toggle').addEventListener('click', () => {
+    if (!st.call) return;
+    send({ type: 'record', state: st.call.recording === 'recording' ? 'paused' : 'recording' });
   });
 
   const normalize = (s) => s.replace(/[\s().-]/g, '');

@@ -2,11 +2,17 @@
 // The console's shell: the token, the API helper, the status line and the views. Each view is
 // a <section class="view" data-view="name" data-title="Title"> in admin.html with a script
 // that registers it (Console.view); the shell builds the navigation from the sections, shows
-// the one the address names (#name) and refreshes only that one.
+// the one the address names (#name) and refreshes only that one. A section's data-roles lists
+// the roles that may use it ("admin supervisor"); without it a view is the admin's only. The
+// shell asks GET /api/me who the token is and offers only the views of that role.
 
 const Console = (() => {
   const $ = (id) => document.getElementById(id);
   let token = sessionStorage.getItem("sb-admin-token") || "";
+  // role is who the token is ("admin", "supervisor", "agent"), "" until the server said. It is
+  // kept for the tab, so a console whose storage is down (a supervisor's token cannot be
+  // checked then) keeps the views it had.
+  let role = sessionStorage.getItem("sb-role") || "";
   const views = {};
   let current = "";
   let busy = false;
@@ -72,34 +78,59 @@ const Console = (() => {
 
   async function refresh() {
     const v = views[current];
-    if (!token) { say("paste your token (the admin token, SWITCHBOARD_ADMIN_TOKEN) to start"); return; }
+    if (!token) { say("paste your token (the admin token, SWITCHBOARD_ADMIN_TOKEN, or a supervisor's token) to start"); return; }
+    if (!role) return;
     if (!v || !v.refresh || busy) return;
     busy = true;
     try {
       await v.refresh();
       if (Date.now() - actionFailedAt > actionErrorShown) say("live · updated " + new Date().toLocaleTimeString());
     } catch (e) {
-      say(e.message, true);
+      // A view draws only what it read in full, so what is on screen is the last good read.
+      say(e.status === 503 ? "storage unavailable — showing the last known state" : e.message, true);
     } finally {
       busy = false;
     }
   }
 
+  const allows = (s) => (s.dataset.roles || "admin").split(/\s+/).includes(role);
+
   let timer = 0;
   function show(name) {
-    const sections = [...document.querySelectorAll("section.view")];
-    if (!sections.some((s) => s.dataset.view === name)) name = sections[0].dataset.view;
+    const sections = [...document.querySelectorAll("section.view")].filter(allows);
     if (views[current] && views[current].stop) views[current].stop();
+    clearInterval(timer);
+    for (const s of document.querySelectorAll("section.view")) s.hidden = true;
+    for (const a of document.querySelectorAll("nav a")) a.hidden = !sections.some((s) => s.dataset.view === a.dataset.view);
+    if (sections.length === 0) { current = ""; return; }
+    if (!sections.some((s) => s.dataset.view === name)) name = sections[0].dataset.view;
     current = name;
     for (const s of sections) s.hidden = s.dataset.view !== name;
     for (const a of document.querySelectorAll("nav a")) {
       if (a.dataset.view === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
-    clearInterval(timer);
     const v = views[name] || {};
     if (v.start) v.start();
     refresh();
     if (v.refresh) timer = setInterval(refresh, v.every);
+  }
+
+  // whoami asks who the token is, then shows the views its role may use. An agent's token
+  // has none. When the server cannot say (its storage is down) the role known before stays.
+  async function whoami() {
+    if (!token) { role = ""; show(""); refresh(); return; }
+    try {
+      const me = await api("GET", "/api/me");
+      role = me.role;
+      sessionStorage.setItem("sb-role", role);
+      document.body.dataset.role = role;
+      $("whoami").textContent = me.role === "admin" ? "admin" : me.name + " (" + me.role + ")";
+      if (role !== "admin" && role !== "supervisor") say("this token is an agent's: the console is for the admin and supervisors", true);
+    } catch (e) {
+      if (e.status !== 503) { role = ""; sessionStorage.removeItem("sb-role"); $("whoami").textContent = ""; }
+      say(e.status === 503 ? "storage unavailable — showing the last known state" : e.message, true);
+    }
+    show(location.hash.slice(1) || current);
   }
 
   function start() {
@@ -116,14 +147,16 @@ const Console = (() => {
       e.preventDefault();
       token = $("token").value.trim();
       sessionStorage.setItem("sb-admin-token", token);
+      role = "";
+      sessionStorage.removeItem("sb-role");
       $("token").value = "";
       actionFailedAt = 0; // a new token starts clean: what failed before is not its error
-      show(current);
+      whoami();
     });
     window.addEventListener("hashchange", () => show(location.hash.slice(1)));
-    show(location.hash.slice(1));
+    whoami();
   }
   document.addEventListener("DOMContentLoaded", start);
 
-  return { api, say, cell, button, view, refresh, token: () => token, $ };
+  return { api, say, cell, button, view, refresh, token: () => token, role: () => role, $ };
 })();
