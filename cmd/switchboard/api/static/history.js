@@ -35,6 +35,21 @@
 
   let openCall = ""; // the call whose page is shown, "" for the list
 
+  const fmtMS = (ms) => { const s = Math.round(ms / 1000); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
+
+  // download fetches path with the token and saves it as name.
+  async function download(path, name) {
+    const res = await fetch(path, { headers: { "Authorization": "Bearer " + Console.token() } });
+    if (!res.ok) throw new Error("download failed: HTTP " + res.status);
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  }
+
   async function search() {
     const q = query();
     q.set("order", "desc");
@@ -151,11 +166,22 @@
     // Wrap-up and recording, when the record has them.
     fact(dl, "disposition", rec.disposition || r.disposition, "call-disposition");
     fact(dl, "notes", rec.notes || r.notes, "call-notes");
-    const rec_url = rec.recording_url || r.recording_url;
-    if (rec_url) {
-      const a = document.createElement("a");
-      a.href = rec_url; a.textContent = "recording"; a.rel = "noreferrer";
-      fact(dl, "recording", a, "call-recording");
+    // The recording: a download per part (fetched with the token, saved from a Blob; the
+    // console's policy plays no media itself).
+    if (rec.recording && rec.recording.parts && rec.recording.parts.length) {
+      const span = document.createElement("span");
+      span.textContent = fmtMS(rec.recording.duration_ms) + " ";
+      rec.recording.parts.forEach((_, i) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.dataset.testid = "call-recording-download";
+        b.dataset.part = String(i);
+        b.textContent = rec.recording.parts.length > 1 ? "download part " + (i + 1) : "download (WAV)";
+        b.addEventListener("click", () => download("/api/calls/" + encodeURIComponent(r.call_id) + "/recording?part=" + i,
+          r.call_id + (i ? "-" + i : "") + ".wav").catch((e) => Console.say(e.message, true)));
+        span.appendChild(b);
+      });
+      fact(dl, "recording", span, "call-recording");
     }
 
     const attempts = (c && c.attempts && c.attempts.length ? c.attempts : r.attempts) || [];
