@@ -25,20 +25,26 @@ import (
 func TestBrowserHistoryAndCharts(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
-	var placed call.Call
-	if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
-		t.Fatalf("place: %d", code)
+	// placeCall places a call through the simulated carrier and hangs it up once answered: a
+	// record with an attempt, and carrier callbacks.
+	placeCall := func() call.Call {
+		var placed call.Call
+		if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
+			t.Fatalf("place: %d", code)
+		}
+		var got call.Call
+		redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
+			return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
+		})
+		if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, nil); code != http.StatusAccepted {
+			t.Fatalf("hang-up: %d", code)
+		}
+		redistest.Eventually(t, 10*time.Second, "the call completed", func() bool {
+			return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.Completed
+		})
+		return placed
 	}
-	var got call.Call
-	redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
-		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
-	})
-	if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, nil); code != http.StatusAccepted {
-		t.Fatalf("hang-up: %d", code)
-	}
-	redistest.Eventually(t, 10*time.Second, "the call completed", func() bool {
-		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.Completed
-	})
+	placed := placeCall()
 	seed := func(from, agent string, end call.State) string {
 		id := store.NewCallID()
 		for _, e := range []call.Event{
@@ -105,6 +111,13 @@ func TestBrowserHistoryAndCharts(t *testing.T) {
 		`.some((l) => l.dataset.outcome === 'stored' && Number(l.dataset.points) > 0 && Number(l.dataset.peak) > 0 && l.getAttribute('points').split(' ').length > 1)`)
 	p.wait("the breakers drawn", `document.querySelector('[data-testid="chart-breakers"] rect[data-carrier="simtw"]')?.dataset.state === 'closed'`)
 	shot(t, p, "console-charts")
+
+	// The wallboard's callbacks per second are the same figures, over the last 10 to 20 s: a
+	// fresh call's callbacks show there.
+	placeCall()
+	p.do("open the wallboard", chromedp.Navigate(base+"/admin#wallboard"))
+	p.wait("the carrier's callbacks per second", `Number(document.querySelector('[data-testid="callbacks-simtw"]')?.textContent) > 0 && `+
+		`document.querySelector('[data-testid="callbacks-simtx"]')?.textContent === '0.0'`)
 }
 
 // shot saves the page as docs/img/<name>.png at 1280 and 390 px wide, when
