@@ -101,16 +101,16 @@ func TestBrowserHistoryAndCharts(t *testing.T) {
 			entries+`.length >= 4 && `+entries+`.some((e) => e.dataset.source === 'callback' && e.dataset.state === 'completed') && `+
 			entries+`.some((e) => e.dataset.source === 'switchboard') && `+
 			entries+`.every((e) => e.querySelector('[data-testid="timeline-source"]').textContent !== '')`)
-	shot(t, p, "console-call-page")
+	shot(t, p, "console-call-page", "")
 	p.do("back", chromedp.Click(tid("call-page-back")))
 	p.wait("the list again", `document.querySelector('[data-testid="call-page"]').hidden && `+rows+`.length === 3`)
-	shot(t, p, "console-history")
+	shot(t, p, "console-history", "")
 
 	p.do("open the charts", chromedp.Navigate(base+"/admin#charts"))
 	p.wait("the carrier's callbacks drawn", `[...document.querySelectorAll('[data-testid="chart-callbacks"] polyline[data-carrier="simtw"]')]`+
 		`.some((l) => l.dataset.outcome === 'stored' && Number(l.dataset.points) > 0 && Number(l.dataset.peak) > 0 && l.getAttribute('points').split(' ').length > 1)`)
 	p.wait("the breakers drawn", `document.querySelector('[data-testid="chart-breakers"] rect[data-carrier="simtw"]')?.dataset.state === 'closed'`)
-	shot(t, p, "console-charts")
+	shot(t, p, "console-charts", `document.querySelector('[data-testid="chart-in-progress"] svg')?.viewBox.baseVal.width <= innerWidth`)
 
 	// The wallboard's callbacks per second are the same figures, over the last 10 to 20 s: a
 	// fresh call's callbacks show there.
@@ -122,8 +122,8 @@ func TestBrowserHistoryAndCharts(t *testing.T) {
 
 // shot saves the page as docs/img/<name>.png at 1280 and 390 px wide, when
 // SWITCHBOARD_SCREENSHOTS names a directory (the docs' screenshots are made so); otherwise it
-// does nothing.
-func shot(t *testing.T, p page, name string) {
+// does nothing. ready, if not "", is a condition the page meets once it fits the new width.
+func shot(t *testing.T, p page, name, ready string) {
 	t.Helper()
 	dir := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if dir == "" {
@@ -131,6 +131,9 @@ func shot(t *testing.T, p page, name string) {
 	}
 	for _, w := range []int64{1280, 390} {
 		p.do("a "+strconv.FormatInt(w, 10)+" px window", chromedp.EmulateViewport(w, 800))
+		if ready != "" {
+			p.wait(name+" redrawn at "+strconv.FormatInt(w, 10)+" px", ready)
+		}
 		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)

@@ -44,9 +44,10 @@
       t.textContent = fmt(max * frac);
     }
     const start = Date.parse(w.start), span = w.buckets * w.step_s * 1000;
-    for (let i = 0; i <= 4; i++) {
-      const t = el("text", { x: L + i / 4 * (W - L - R), y: H - 6, class: "tick", "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, svg);
-      t.textContent = new Date(start + i / 4 * span).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const n = W < 500 ? 2 : 4; // time labels that fit side by side
+    for (let i = 0; i <= n; i++) {
+      const t = el("text", { x: L + i / n * (W - L - R), y: H - 6, class: "tick", "text-anchor": i === 0 ? "start" : i === n ? "end" : "middle" }, svg);
+      t.textContent = new Date(start + i / n * span).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     }
     return svg;
   }
@@ -218,18 +219,28 @@
     box.appendChild(p);
   }
 
+  let last = null; // the figures drawn, redrawn at the new width when the window resizes
+  function draw(w) {
+    last = w;
+    drawCallbacks(w);
+    drawInProgress(w);
+    drawFailovers(w);
+    drawBreakers(w);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("chart-window").addEventListener("change", () => Console.refresh());
+    let pending = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => { if (last && !$("chart-callbacks").closest("section").hidden) draw(last); }, 100);
+    });
   });
 
   Console.view("charts", {
     every: 5000,
     async refresh() {
-      const w = await api("GET", "/api/admin/stats?window=" + encodeURIComponent($("chart-window").value));
-      drawCallbacks(w);
-      drawInProgress(w);
-      drawFailovers(w);
-      drawBreakers(w);
+      draw(await api("GET", "/api/admin/stats?window=" + encodeURIComponent($("chart-window").value)));
     },
   });
 })();
