@@ -188,6 +188,12 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 		if err != nil {
 			return fmt.Errorf("store: read call-detail records: %w", err)
 		}
+		// Wrap-ups in the page first: walking newest first, a wrap-up saved after its
+		// call's end is met before the record (or, on Cluster, a moment after it, in the same
+		// page as a rule).
+		for _, m := range msgs {
+			noteWrapUp(late, m)
+		}
 		page := make([]CDR, 0, len(msgs))
 		for _, m := range msgs {
 			if kind, _ := m.Values["kind"].(string); kind == "wrapup" {
@@ -228,19 +234,28 @@ type lateWrap struct {
 }
 
 // lateWrapUps indexes the wrap-ups saved after their call ended that may belong to records in
-// q's range: such an entry follows its record by at most the retention (the call's hash, which
-// a save needs, lives that long after the end), or precedes it by a moment on Redis Cluster
-// (saved between the end and the record's write). Only the entry ids are kept, so the index
-// stays small even when every call in the range was wrapped up late.
+// q's range and that the scan itself will not meet before those records: such an entry
+// follows its record by at most the retention (the call's hash, which a save needs, lives that
+// long after the end), or precedes it by a moment on Redis Cluster (saved between the end and
+// the record's write). Walking newest first, the scan meets those inside the range before
+// their records, so only the ones after To are read here (none when To is open: the
+// console's list reads nothing extra); oldest first, the whole range and the retention after
+// it are. Only entry ids are kept, so the index stays small even when every call in the range
+// was wrapped up late.
 func (r *Redis) lateWrapUps(ctx context.Context, q CDRQuery) (map[string]lateWrap, error) {
+	late := map[string]lateWrap{}
 	lo, hi := "-", "+"
-	if !q.From.IsZero() {
+	switch {
+	case q.Newest && q.To.IsZero():
+		return late, nil
+	case q.Newest:
+		lo = strconv.FormatInt(q.To.UnixMilli(), 10)
+	case !q.From.IsZero():
 		lo = strconv.FormatInt(q.From.Add(-time.Minute).UnixMilli(), 10)
 	}
 	if !q.To.IsZero() {
 		hi = strconv.FormatInt(q.To.Add(r.opts.Retention+time.Minute).UnixMilli(), 10)
 	}
-	late := map[string]lateWrap{}
 	for {
 		opCtx, cancel := r.opCtx(ctx)
 		msgs, err := r.rdb.XRangeN(opCtx, r.keys.cdr(), lo, hi, q.Page).Result()
@@ -249,19 +264,24 @@ func (r *Redis) lateWrapUps(ctx context.Context, q CDRQuery) (map[string]lateWra
 			return nil, fmt.Errorf("store: read call-detail records: %w", err)
 		}
 		for _, m := range msgs {
-			v := func(k string) string { s, _ := m.Values[k].(string); return s }
-			if v("kind") != "wrapup" {
-				continue
-			}
-			at := unixMilli(v("wrapped_up_at"))
-			if old, ok := late[v("id")]; !ok || at.After(old.at) {
-				late[v("id")] = lateWrap{entry: m.ID, at: at}
-			}
+			noteWrapUp(late, m)
 		}
 		if int64(len(msgs)) < q.Page {
 			return late, nil
 		}
 		lo = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+// noteWrapUp adds m to late if it is a wrap-up newer than the one noted for its call.
+func noteWrapUp(late map[string]lateWrap, m redis.XMessage) {
+	v := func(k string) string { s, _ := m.Values[k].(string); return s }
+	if v("kind") != "wrapup" {
+		return
+	}
+	at := unixMilli(v("wrapped_up_at"))
+	if old, ok := late[v("id")]; !ok || at.After(old.at) {
+		late[v("id")] = lateWrap{entry: m.ID, at: at}
 	}
 }
 

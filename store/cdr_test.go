@@ -181,7 +181,8 @@ func TestScanCDRsFoldsWrapUps(t *testing.T) {
 	if _, err := r.SaveWrapUp(ctx, late, second); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []CDRQuery{{}, {Newest: true}, {To: to}, {From: records[1].RecordedAt, To: to, Page: 1}} {
+	for _, q := range []CDRQuery{{}, {Newest: true}, {Newest: true, Page: 1}, {To: to}, {Newest: true, To: to},
+		{From: records[1].RecordedAt, To: to, Page: 1}} {
 		got := map[string]call.WrapUp{}
 		n := 0
 		if err := r.ScanCDRs(ctx, q, func(c CDR) error { got[c.CallID] = c.WrapUp; n++; return nil }); err != nil {
