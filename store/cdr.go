@@ -176,13 +176,19 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 		return err
 	}
 	sent := 0
+	// A small limit (the console's list) starts with a page its size, doubling up to q.Page
+	// while filters leave it short.
+	count := q.Page
+	if q.Limit > 0 && int64(q.Limit) < count {
+		count = int64(q.Limit)
+	}
 	for {
 		opCtx, cancel := r.opCtx(ctx)
 		var msgs []redis.XMessage
 		if q.Newest {
-			msgs, err = r.rdb.XRevRangeN(opCtx, r.keys.cdr(), hi, lo, q.Page).Result()
+			msgs, err = r.rdb.XRevRangeN(opCtx, r.keys.cdr(), hi, lo, count).Result()
 		} else {
-			msgs, err = r.rdb.XRangeN(opCtx, r.keys.cdr(), lo, hi, q.Page).Result()
+			msgs, err = r.rdb.XRangeN(opCtx, r.keys.cdr(), lo, hi, count).Result()
 		}
 		cancel()
 		if err != nil {
@@ -214,9 +220,10 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 				return err
 			}
 		}
-		if sent += len(page); q.Limit > 0 && sent >= q.Limit || int64(len(msgs)) < q.Page {
+		if sent += len(page); q.Limit > 0 && sent >= q.Limit || int64(len(msgs)) < count {
 			return nil
 		}
+		count = min(2*count, q.Page)
 		// Resume just past the last id read ("(" makes a bound exclusive, Redis 6.2+).
 		last := msgs[len(msgs)-1].ID
 		if q.Newest {

@@ -43,7 +43,23 @@ func TestScanCDRsPagesAcrossTheCountBoundary(t *testing.T) {
 	base := int64(1_700_000_000_000)
 	for i := range n {
 		// Three records per millisecond: pages end in the middle of a millisecond.
-		addCDR(t, r, fmt.Sprintf("%d-%d", base+int64(i/3), i%3), "id", "c"+strconv.Itoa(i))
+		addCDR(t, r, fmt.Sprintf("%d-%d", base+int64(i/3), i%3), "id", "c"+strconv.Itoa(i), "agent", "a"+strconv.Itoa(i%100))
+	}
+	// A small limit with a sparse filter: pages start at the limit and grow, nothing skipped.
+	for _, newest := range []bool{false, true} {
+		got := scanIDs(t, r, CDRQuery{Agent: "a7", Limit: 20, Newest: newest})
+		if len(got) != 20 {
+			t.Fatalf("limit 20 of agent a7 (newest %v): %v", newest, got)
+		}
+		for k, id := range got {
+			want := 7 + 100*k
+			if newest {
+				want = 2407 - 100*k
+			}
+			if id != "c"+strconv.Itoa(want) {
+				t.Fatalf("limit 20 of agent a7 (newest %v): record %d is %s, want c%d", newest, k, id, want)
+			}
+		}
 	}
 	for _, page := range []int64{1000, 7, 1} {
 		if page == 1 {
