@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -38,4 +40,20 @@ func parseAttempts(s string) []Attempt {
 		out = append(out, Attempt{Carrier: c, Detail: d})
 	}
 	return out
+}
+
+// CallAttempts returns the attempts recorded on a live or recent call, in order (none for an
+// inbound call); ErrNotFound when the call is not known.
+func (r *Redis) CallAttempts(ctx context.Context, id string) ([]Attempt, error) {
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	v, err := r.rdb.HMGet(ctx, r.keys.call(id), "id", "attempts").Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: read attempts of call %s: %w", id, err)
+	}
+	if s, _ := v[0].(string); s == "" {
+		return nil, ErrNotFound
+	}
+	s, _ := v[1].(string)
+	return parseAttempts(s), nil
 }

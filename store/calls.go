@@ -422,86 +422,14 @@ func (r *Redis) ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
 	return calls, nil
 }
 
-// CDR is the compact record kept for every finished call.
-type CDR struct {
-	CallID        string     `json:"call_id"`
-	State         call.State `json:"state"`
-	Direction     string     `json:"direction"`
-	From          string     `json:"from"`
-	To            string     `json:"to"`
-	Carrier       string     `json:"carrier"`
-	CarrierCallID string     `json:"carrier_call_id"`
-	Agent         string     `json:"agent"`
-	CreatedAt     time.Time  `json:"created_at"`
-	EndedAt       time.Time  `json:"ended_at"`
-	// Attempts are the carriers tried for an outbound call, in order, with what each answered.
-	Attempts []Attempt `json:"attempts,omitempty"`
-	// Corrects, when set, marks a correction: the call's earlier record ended it in this
-	// state, chosen because its answer had not arrived yet; this record's State replaces it.
-	Corrects call.State `json:"corrects,omitzero"`
-	// WrapUp is the agent's notes and disposition, the newest saved (see wrapup.go).
-	call.WrapUp
-}
-
-// cdrPage is how many stream entries RecentCDRs reads at a time beyond the n it wants: the
-// stream also holds wrap-up entries, which are not records of their own.
-const cdrPage = 64
-
-// RecentCDRs returns up to n of the newest call-detail records, newest first, each with the
-// newest wrap-up saved for its call (wrapup.go).
-func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
+// ActiveCount is how many calls the active-call index holds: a cheap figure for charts,
+// which may count a call whose end is stored but not yet unindexed (ActiveCalls checks each).
+func (r *Redis) ActiveCount(ctx context.Context) (int64, error) {
 	ctx, cancel := r.opCtx(ctx)
 	defer cancel()
-	out := make([]CDR, 0, min(n, 1000))
-	// A wrap-up saved after its call's end is an entry newer than the call's record: reading
-	// newest first, it is usually met before the record it belongs to. On Redis Cluster, where
-	// the record is written after the script that ended the call, a save in between can land
-	// just before the record instead: wrap-ups met after their record count too.
-	wraps := map[string]call.WrapUp{}
-	recordOf := map[string][]int{} // the records in out of each call (a corrected ending has two)
-	fold := func(i int, w call.WrapUp) {
-		if w.WrappedUpAt.After(out[i].WrappedUpAt) {
-			out[i].WrapUp = w
-		}
+	n, err := r.rdb.ZCard(ctx, r.keys.active()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: count active calls: %w", err)
 	}
-	end := "+"
-	for int64(len(out)) < n {
-		want := n - int64(len(out)) + cdrPage
-		msgs, err := r.rdb.XRevRangeN(ctx, r.keys.cdr(), end, "-", want).Result()
-		if err != nil {
-			return nil, fmt.Errorf("store: read call-detail records: %w", err)
-		}
-		for _, m := range msgs {
-			v := func(k string) string { s, _ := m.Values[k].(string); return s }
-			id := v("id")
-			if v("kind") == "wrapup" {
-				w := decodeWrapUp(v)
-				if old, ok := wraps[id]; !ok || w.WrappedUpAt.After(old.WrappedUpAt) {
-					wraps[id] = w
-				}
-				for _, i := range recordOf[id] {
-					fold(i, w)
-				}
-				continue
-			}
-			if int64(len(out)) == n {
-				continue // only the wrap-ups of the rest of this page may still matter
-			}
-			c := CDR{CallID: id, Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
-				CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
-				EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v)}
-			c.State, _ = call.ParseState(v("state"))
-			c.Corrects, _ = call.ParseState(v("corrects"))
-			out = append(out, c)
-			recordOf[id] = append(recordOf[id], len(out)-1)
-			if w, ok := wraps[id]; ok {
-				fold(len(out)-1, w)
-			}
-		}
-		if int64(len(msgs)) < want {
-			break // the stream's oldest entry was read
-		}
-		end = "(" + msgs[len(msgs)-1].ID
-	}
-	return out, nil
+	return n, nil
 }

@@ -24,6 +24,20 @@ type Metrics struct {
 	signatureFail *prometheus.CounterVec
 	foreign       *prometheus.CounterVec
 	streams       prometheus.Gauge
+	tally         callbackTally
+}
+
+// callbackTally counts callbacks for the console's charts (statsdb.Recorder): in memory, no
+// I/O, as it is called on every request.
+type callbackTally interface {
+	Callback(carrier, outcome string)
+}
+
+// Tally has every carrier request counted by t too, beside Prometheus. Call it before the
+// server serves.
+func (m *Metrics) Tally(t callbackTally) *Metrics {
+	m.tally = t
+	return m
 }
 
 // NewMetrics registers the webhooks' metrics on reg (nil: not registered, for tests).
@@ -61,6 +75,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // anyone probing random paths cannot grow the label set.
 func (m *Metrics) observe(carrier, route, outcome string, start time.Time) {
 	m.callbacks.WithLabelValues(carrier, route, outcome).Inc()
+	if m.tally != nil && route != "media" { // a stream's handshake is not a callback
+		m.tally.Callback(carrier, outcome)
+	}
 	if outcome != outcomeRejected {
 		m.ackLatency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/carrier/reconcile"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
+	"github.com/switchboard/switchboard/store/statsdb"
 	"github.com/switchboard/switchboard/webhooks"
 )
 
@@ -55,14 +56,14 @@ func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry,
 // newWebhooks builds the carrier-facing handlers; agents is where inbound calls and their
 // media go. The caller closes c.hooks.
 func (c *carrierSide) newWebhooks(st *store.Redis, carriers *carrier.Registry, public, adminToken string,
-	agents *agentSide, metrics *prometheus.Registry, log *slog.Logger) {
+	agents *agentSide, metrics *prometheus.Registry, tally *statsdb.Recorder, log *slog.Logger) {
 	d := webhooks.Deps{
 		Store:     st,
 		Carriers:  carrierCredentials{carriers},
 		PublicURL: public,
 		// Keys the tokens of Telnyx media stream URLs; every instance derives the same one.
 		MediaSecret: derivedSecret(adminToken, "switchboard media stream tokens v1"),
-		Metrics:     webhooks.NewMetrics(metrics),
+		Metrics:     webhooks.NewMetrics(metrics).Tally(tally), // and the console's charts
 		Log:         log,
 		Heard:       c.breakers, // carrier-level liveness
 		Orphans:     c.actions,  // stores the hang-up of what an abandoned attempt created, on its first callback

@@ -83,6 +83,8 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.DELETE("/api/admin/agents/:id", api.HandleDeleteAgent(apiDeps), admin)
 	e.POST("/api/wallboard/ticket", board.HandleTicket(), staff)
 	e.GET("/api/wallboard/stream", board.HandleStream()) // EventSource sends no header: the ticket is in the URL
+	e.GET("/api/admin/cdr", api.HandleCDRExport(apiDeps), staff)
+	e.GET("/api/admin/stats", api.HandleStats(apiDeps), staff)
 
 	// Pages. The console holds no data and asks for a token itself.
 	e.GET("/admin", api.HandleAdminPage())

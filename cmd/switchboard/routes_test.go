@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/statsdb"
 	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
@@ -67,7 +68,7 @@ func servedRoutes(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { agents.engine.Close() })
-	side.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	side.newWebhooks(st, carriers, public, adminToken, agents, metrics, statsdb.New(st).NewRecorder(log), log)
 	t.Cleanup(side.hooks.Close)
 
 	e := echo.New()

@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // run wires the server explicitly and in order, serves until ctx ends or a signal arrives,
@@ -109,7 +110,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	recordings.server.Instance = agents.instance
 	tasks.Go(func() { recordings.run(background, log) })
-	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, log)
+	// The console's charts: callbacks counted in memory, flushed to Redis once a second.
+	stats := statsdb.New(st)
+	tally := stats.NewRecorder(log)
+	tasks.Go(func() { _ = tally.Run(background) }) // its last flush's error: nothing is left to tell
+	carrierSide.newWebhooks(st, carriers, public, adminToken, agents, metrics, tally, log)
 	defer carrierSide.hooks.Close()
 	carrierSide.run(background, &tasks, log)
 	tasks.Go(func() { agents.run(background, log) })
@@ -126,8 +131,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// The console's wallboard: one builder of the floor for every tab watching this instance.
 	// Its streams end when the HTTP server shuts down, which would otherwise wait for them.
-	// Rates (callbacks per second) stays nil until something in Redis counts them.
-	board := wallboard.New(wallboard.Deps{Store: agentDB, Breakers: carrierSide.breakers, Carriers: carriers, Log: log}, wallboard.Options{})
+	// Its callbacks per second are the charts' figures (statsdb), the fleet's over the last 10-20 s.
+	board := wallboard.New(wallboard.Deps{Store: agentDB, Breakers: carrierSide.breakers, Carriers: carriers, Rates: stats, Log: log}, wallboard.Options{})
 	tasks.Go(func() { board.Run(background) })
 
 	var draining atomic.Bool
@@ -137,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store: st, AdminToken: adminToken, Log: log, WrapUps: cfg.wrapUps(),
 		Carriers: carriers, Breakers: carrierSide.breakers, Router: carrierSide.router, Placer: carrierSide.placer,
 		AdminLog: carrierDB, Agents: agentDB, Dialer: agents.hub, Hangups: carrierSide.actions,
-		RecordingParts: st, Recordings: recordings.server, Transfers: agents.hub})
+		RecordingParts: st, Recordings: recordings.server, Transfers: agents.hub, History: st, Stats: stats})
 
 	if err := printBanner(ctx, stdout, cfg, ln.Addr(), public, adminToken, agentDB, carriers, demo); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, servers) must be gone when the
@@ -59,6 +60,39 @@ func TestCarrierEvents(t *testing.T) {
 	got, err := r.CarrierEvents(ctx, 5)
 	if err != nil || len(got) != 1 || got[0].Next != "secondary" || got[0].At.IsZero() {
 		t.Fatalf("carrier events: %+v %v", got, err)
+	}
+}
+
+// TestCarrierEventsAreCharted: a failover and a breaker change are counted for the charts in
+// the round trip that records them.
+func TestCarrierEventsAreCharted(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	for _, e := range []Event{
+		{Kind: "failover", Carrier: "primary", Next: "secondary", CallID: store.NewCallID()},
+		{Kind: "failover", Carrier: "primary", Next: "secondary", CallID: store.NewCallID()},
+		{Kind: "breaker-open", Carrier: "primary"},
+		{Kind: "breaker-forced", Carrier: "secondary", Next: "open"},
+	} {
+		if err := r.AddCarrierEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := statsdb.New(r.Redis).Window(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, s := range w.Failovers {
+		for _, v := range s.Values {
+			total += v
+		}
+	}
+	if len(w.Failovers) != 1 || w.Failovers[0].Carrier != "primary" || total != 2 {
+		t.Fatalf("failovers: %+v", w.Failovers)
+	}
+	if len(w.Breakers) != 2 || w.Breakers[0].Changes[0].State != "open" || w.Breakers[1].Changes[0].State != "forced-open" {
+		t.Fatalf("breakers: %+v", w.Breakers)
 	}
 }
 

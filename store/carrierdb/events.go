@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // Event is something the admin console shows under "recent": a failover (a call moved
@@ -32,9 +34,14 @@ func (r *Store) AddCarrierEvent(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	err := r.sub.Client().XAdd(ctx, &redis.XAddArgs{Stream: r.keys.carrierEvents(), MaxLen: eventLimit, Approx: true,
-		Values: []any{"at", e.At.UnixMilli(), "kind", e.Kind, "carrier", e.Carrier, "next", e.Next,
-			"call", e.CallID, "detail", e.Detail}}).Err()
+	// The charts count it too, in the same round trip (statsdb).
+	_, err := r.sub.Client().Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.carrierEvents(), MaxLen: eventLimit, Approx: true,
+			Values: []any{"at", e.At.UnixMilli(), "kind", e.Kind, "carrier", e.Carrier, "next", e.Next,
+				"call", e.CallID, "detail", e.Detail}})
+		statsdb.CountEvent(ctx, p, r.sub.Namespace(), e.Kind, e.Carrier, e.Next, e.At)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("carrierdb: add carrier event: %w", err)
 	}

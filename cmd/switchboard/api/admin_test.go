@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -52,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	wg.Go(func() { breakers.Run(ctx) })
 	wg.Go(func() { placer.Run(ctx) })
 	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Carriers: reg, Breakers: breakers, Router: router,
+	mount(e, Deps{Store: st, AdminToken: token, Log: log, Carriers: reg, Breakers: breakers, Router: router, History: st, Stats: statsdb.New(st),
 		Placer: placer, AdminLog: carrierdb.New(st)})
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); st.Close() })

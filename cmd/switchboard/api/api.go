@@ -22,6 +22,7 @@ type callStore interface {
 	Call(ctx context.Context, id string) (call.Call, error)
 	CallByCarrierID(ctx context.Context, carrierCallID, carrier string) (call.Call, error)
 	ActiveCalls(ctx context.Context, limit int) ([]call.Call, error)
+	CallAttempts(ctx context.Context, id string) ([]store.Attempt, error)
 	SaveWrapUp(ctx context.Context, id string, w call.WrapUp) (call.Call, error)
 }
 
@@ -46,6 +47,10 @@ type Deps struct {
 	Hangups hangupQueue
 	// Transfers hands calls from agent to agent.
 	Transfers callTransferer
+	// History is the call-detail records, for search and export.
+	History cdrScanner
+	// Stats is the last hour's figures, for the charts.
+	Stats statsReader
 	// Recordings: the parts of a call's recording, and their files.
 	RecordingParts recordingStore
 	Recordings     recordingServer

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/statsdb"
 )
 
 // TestRolesAndWhoAmI: the admin sets an agent's role (validated, audited, shown); /api/me says
@@ -33,7 +34,8 @@ func TestRolesAndWhoAmI(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
 	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Carriers: reg, AdminLog: carrierdb.New(rs)})
+	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Carriers: reg, AdminLog: carrierdb.New(rs),
+		History: rs, Stats: statsdb.New(rs)})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
@@ -108,6 +110,15 @@ func TestRolesAndWhoAmI(t *testing.T) {
 
 	for _, path := range []string{"/api/admin/carriers", "/api/admin/agents", "/api/admin/audit"} {
 		for bearer, want := range map[string]int{token: 200, supToken: 403, annToken: 403, "nobody.0123": 401, "": 401} {
+			if code, got := do("GET", path, bearer, nil); code != want {
+				t.Errorf("GET %s as %.8q: %d %v, want %d", path, bearer, code, got, want)
+			}
+		}
+	}
+
+	// History, export and charts are staff's: the admin's and supervisors'.
+	for _, path := range []string{"/api/admin/cdr?format=csv", "/api/admin/cdr", "/api/admin/stats"} {
+		for bearer, want := range map[string]int{token: 200, supToken: 200, annToken: 403, "nobody.0123": 401} {
 			if code, got := do("GET", path, bearer, nil); code != want {
 				t.Errorf("GET %s as %.8q: %d %v, want %d", path, bearer, code, got, want)
 			}

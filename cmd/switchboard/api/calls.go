@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/store"
 )
 
 // maxListed bounds one listing of active calls.
@@ -23,10 +24,14 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		if !mayRead(c, got) {
 			return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call
 		}
-		answer := struct {
-			call.Call
-			Recording *callRecording `json:"recording"`
-		}{Call: got}
+		attempts, err := d.Store.CallAttempts(c.Request().Context(), got.ID)
+		if err != nil {
+			return fail(c, d.Log, err)
+		}
+		if attempts == nil {
+			attempts = []store.Attempt{} // an inbound call: none, rather than null
+		}
+		answer := callPage{Call: got, Attempts: attempts}
 		if d.RecordingParts != nil {
 			parts, err := d.RecordingParts.RecordingParts(c.Request().Context(), got.ID)
 			if err != nil {
@@ -36,6 +41,14 @@ func HandleGetCall(d Deps) echo.HandlerFunc {
 		}
 		return c.JSON(http.StatusOK, answer)
 	}
+}
+
+// callPage is a call as GET /api/calls/{id} answers it: the record with its history, and
+// the carriers tried for it in order (an outbound call's failovers), and its recording.
+type callPage struct {
+	call.Call
+	Attempts  []store.Attempt `json:"attempts"`
+	Recording *callRecording  `json:"recording"`
 }
 
 // HandleListCalls answers the two listings of the contract: by the carrier's call id, and the

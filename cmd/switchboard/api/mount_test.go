@@ -4,7 +4,7 @@ import "github.com/labstack/echo/v4"
 
 // mount mounts the API's routes on e with the middleware cmd/switchboard/routes.go gives them.
 func mount(e *echo.Echo, d Deps) {
-	admin, caller := RequireAdmin(d), RequireCaller(d)
+	admin, staff, caller := RequireAdmin(d), RequireStaff(d), RequireCaller(d)
 	e.GET("/api/me", HandleMe(d), caller)
 
 	e.GET("/api/calls", HandleListCalls(d), caller)
@@ -27,6 +27,8 @@ func mount(e *echo.Echo, d Deps) {
 	e.GET("/api/admin/agents", HandleListAgents(d), admin)
 	e.PUT("/api/admin/agents/:id", HandlePutAgent(d), admin)
 	e.DELETE("/api/admin/agents/:id", HandleDeleteAgent(d), admin)
+	e.GET("/api/admin/cdr", HandleCDRExport(d), staff)
+	e.GET("/api/admin/stats", HandleStats(d), staff)
 
 	e.GET("/admin", HandleAdminPage())
 	e.GET("/admin/:file", HandleConsoleFile())

@@ -175,7 +175,8 @@ func (b *Board) carrierRows(ctx context.Context) ([]CarrierRow, error) {
 			row.Local, row.LocalFailures = st.Local.State.String(), st.Local.Failures
 			row.Failures, row.Requests = st.Window.Failures, st.Window.Requests
 		}
-		if r, ok := rates[cfg.ID]; ok {
+		if rates != nil { // read: a carrier absent from them sent nothing lately
+			r := rates[cfg.ID]
 			row.CallbacksPerS = &r
 		}
 		rows = append(rows, row)
