@@ -16,9 +16,12 @@ type Call struct {
 	Carrier       string    `json:"carrier"`
 	CarrierCallID string    `json:"carrier_call_id"`
 	Agent         string    `json:"agent"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	History       []Entry   `json:"history"`
+	// Agents are every agent that took or joined the call, in order (Agent is the first): the
+	// target of a transfer, a consulted agent. Each of them may read the call and wrap it up.
+	Agents    []string  `json:"agents,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	History   []Entry   `json:"history"`
 	// WrapUp is what the agent wrote about the call when it was over (notes, disposition);
 	// zero until someone saves it.
 	WrapUp
@@ -162,6 +165,9 @@ func Apply(c Call, e Event, receivedAt time.Time) (Call, Outcome) {
 	fill(&c.From, e.From)
 	fill(&c.To, e.To)
 	fill(&c.Agent, e.Agent)
+	if e.Agent != "" && !slices.Contains(c.Agents, e.Agent) {
+		c.Agents = append(slices.Clip(c.Agents), e.Agent)
+	}
 	if c.Direction == UnknownDirection {
 		c.Direction = e.Direction
 	}
@@ -195,6 +201,11 @@ func (e Event) ReportedState(current State) State {
 		return e.Unanswered
 	}
 	return e.State
+}
+
+// HandledBy reports whether agent took or joined the call.
+func (c Call) HandledBy(agent string) bool {
+	return agent != "" && (c.Agent == agent || slices.Contains(c.Agents, agent))
 }
 
 func fill(field *string, value string) {

@@ -277,3 +277,26 @@ func TestSourceIsKeptInHistoryAndReadsAsItsName(t *testing.T) {
 		t.Fatal("an unknown source parsed")
 	}
 }
+
+// A call taken by one agent and transferred to another names both: the first stays its Agent,
+// every agent is in Agents once, in order, and each of them handled it.
+func TestAgentsOfATransferredCall(t *testing.T) {
+	now := time.Now()
+	var c Call
+	for i, e := range []Event{
+		{ID: "in", CallID: "CL1", State: Ringing, Direction: Inbound, Carrier: "tw"},
+		{ID: "a1", CallID: "CL1", Agent: "ann"},
+		{ID: "b1", CallID: "CL1", Agent: "bob"},
+		{ID: "a2", CallID: "CL1", Agent: "ann"},
+	} {
+		if c, _ = Apply(c, e, now); c.CreatedAt.IsZero() {
+			t.Fatalf("event %d: no record", i)
+		}
+	}
+	if c.Agent != "ann" || !slices.Equal(c.Agents, []string{"ann", "bob"}) {
+		t.Fatalf("agent %q, agents %v; want ann, [ann bob]", c.Agent, c.Agents)
+	}
+	if !c.HandledBy("ann") || !c.HandledBy("bob") || c.HandledBy("cat") || c.HandledBy("") {
+		t.Fatal("HandledBy disagrees with the agents")
+	}
+}

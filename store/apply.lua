@@ -59,7 +59,7 @@ local function apply(call, log, o, active, cdr)
   local seen = 'e:' .. id
   local carrier, attempt = ARGV[o + 7], ARGV[o + 17]
   local cur = redis.call('HMGET', call, 'created_at', 'rank', 'state', 'carrier', 'carrier_call_id',
-    'direction', 'from', 'to', 'agent', 'attempts', seen, 'o:' .. carrier)
+    'direction', 'from', 'to', 'agent', 'attempts', seen, 'o:' .. carrier, 'agents')
   local orphan
   if carrier ~= '' and cur[1] then
     local claim = tonumber(cur[12])
@@ -103,6 +103,13 @@ local function apply(call, log, o, active, cdr)
       set[n + 1], set[n + 2] = names[i - 3], v
       n = n + 2
     end
+  end
+  -- Every agent that took or joined the call, one a line (call.Call.Agents).
+  local agent = ARGV[o + 12]
+  if agent ~= '' and not string.find('\n' .. (cur[13] or ''), '\n' .. agent .. '\n', 1, true) then
+    cur[13] = (cur[13] or '') .. agent .. '\n'
+    set[n + 1], set[n + 2] = 'agents', cur[13]
+    n = n + 2
   end
   -- Attempts are kept in the record too, so the call-detail record written when the call ends
   -- carries them without reading the log.
@@ -174,7 +181,7 @@ local function apply(call, log, o, active, cdr)
       local rec = {'id', ARGV[o + 6], 'state', cur[3],
         'from', cur[7] or '', 'to', cur[8] or '', 'direction', cur[6] or '', 'carrier', cur[4] or '',
         'carrier_call_id', cur[5] or '', 'agent', cur[9] or '', 'created_at', cur[1], 'ended_at', now,
-        'attempts', cur[10] or ''}
+        'attempts', cur[10] or '', 'agents', cur[13] or ''}
       -- A wrap-up saved while the call was live goes into its record (store/wrapup.go). Read
       -- only here, at the end, so the callbacks before it pay nothing for it.
       local w = redis.call('HMGET', call, 'notes', 'disposition', 'wrapped_up_at', 'wrapped_up_by')
@@ -194,7 +201,7 @@ local function apply(call, log, o, active, cdr)
       redis.call('XADD', cdr, 'MAXLEN', '~', CDR_LEN, '*', 'id', ARGV[o + 6], 'state', cur[3],
         'from', cur[7] or '', 'to', cur[8] or '', 'direction', cur[6] or '', 'carrier', cur[4] or '',
         'carrier_call_id', cur[5] or '', 'agent', cur[9] or '', 'created_at', cur[1], 'ended_at', fix[2],
-        'attempts', cur[10] or '', 'corrects', fix[1])
+        'attempts', cur[10] or '', 'agents', cur[13] or '', 'corrects', fix[1])
     end
   end
   if fix then ended = 2 end

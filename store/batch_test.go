@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestBatchAgreesWithDomain(t *testing.T) {
 				Source: call.SourceCallback}
 			if rapid.Bool().Draw(t, fmt.Sprintf("parties%d", i)) {
 				p := parties[e.CallID]
-				e.Carrier, e.CarrierCallID, e.Direction, e.From, e.To, e.Agent = p.Carrier, p.CarrierCallID, p.Direction, p.From, p.To, p.Agent
+				e.Carrier, e.CarrierCallID, e.Direction, e.From, e.To = p.Carrier, p.CarrierCallID, p.Direction, p.From, p.To
+				// The call's first agent, or a second one (a transfer's target, a consulted agent).
+				e.Agent = rapid.SampledFrom([]string{"", p.Agent, p.Agent + "-b"}).Draw(t, fmt.Sprintf("agent%d", i))
 			}
 			if rapid.Bool().Draw(t, fmt.Sprintf("timed%d", i)) {
 				e.At = time.UnixMilli(1_700_000_000_000 + 1000*int64(rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("at%d", i))))
@@ -81,10 +84,10 @@ func TestBatchAgreesWithDomain(t *testing.T) {
 				t.Fatal(err)
 			}
 			if stored.Carrier != model.Carrier || stored.CarrierCallID != model.CarrierCallID || stored.Direction != model.Direction ||
-				stored.From != model.From || stored.To != model.To || stored.Agent != model.Agent {
-				t.Fatalf("call %s: store %s %s %v %s>%s %s, domain %s %s %v %s>%s %s", id,
-					stored.Carrier, stored.CarrierCallID, stored.Direction, stored.From, stored.To, stored.Agent,
-					model.Carrier, model.CarrierCallID, model.Direction, model.From, model.To, model.Agent)
+				stored.From != model.From || stored.To != model.To || stored.Agent != model.Agent || !slices.Equal(stored.Agents, model.Agents) {
+				t.Fatalf("call %s: store %s %s %v %s>%s %s %v, domain %s %s %v %s>%s %s %v", id,
+					stored.Carrier, stored.CarrierCallID, stored.Direction, stored.From, stored.To, stored.Agent, stored.Agents,
+					model.Carrier, model.CarrierCallID, model.Direction, model.From, model.To, model.Agent, model.Agents)
 			}
 			if stored.State != model.State || len(stored.History) != len(model.History) {
 				t.Fatalf("call %s: store %v with %d entries, domain %v with %d", id, stored.State, len(stored.History), model.State, len(model.History))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -199,7 +200,7 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 	var wrap *redis.SliceCmd
 	if ended {
 		// A wrap-up saved while the call was live is in its hash (a slot of its own here).
-		wrap = r.rdb.HMGet(ctx, r.keys.call(id), wrapUpFields...)
+		wrap = r.rdb.HMGet(ctx, r.keys.call(id), append(slices.Clip(wrapUpFields), "agents")...)
 		if err := wrap.Err(); err != nil {
 			return fmt.Errorf("store: index call %s: %w", id, err)
 		}
@@ -220,7 +221,12 @@ func (r *Redis) afterTransition(ctx context.Context, id string, created, ended b
 				values = append(values, "corrects", res[14])
 			}
 			p.ZRem(ctx, r.keys.active(), id)
-			if w := wrap.Val(); len(w) == len(wrapUpFields) && w[1] != nil {
+			w := wrap.Val()
+			if len(w) == len(wrapUpFields)+1 {
+				agents, _ := w[len(wrapUpFields)].(string)
+				values = append(values, "agents", agents)
+			}
+			if len(w) > len(wrapUpFields) && w[1] != nil {
 				// Saved while the call was live: the record carries it (see wrapup.go).
 				for i, f := range wrapUpFields {
 					s, _ := w[i].(string)
@@ -332,7 +338,7 @@ func (p parked) event() call.Event {
 }
 
 var callFields = []string{"id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
-	"agent", "created_at", "updated_at", "notes", "disposition", "wrapped_up_at", "wrapped_up_by"}
+	"agent", "created_at", "updated_at", "notes", "disposition", "wrapped_up_at", "wrapped_up_by", "agents"}
 
 // Call reads one call with its history.
 func (r *Redis) Call(ctx context.Context, id string) (call.Call, error) {
@@ -361,6 +367,7 @@ func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
 		History: make([]call.Entry, 0, len(log))}
 	c.State, _ = call.ParseState(str(1))
 	c.WrapUp = decodeWrapUp(func(k string) string { return str(10 + slices.Index(wrapUpFields, k)) })
+	c.Agents = splitAgents(str(14))
 	for _, m := range log {
 		v := func(k string) string { s, _ := m.Values[k].(string); return s }
 		h := call.Entry{EventID: v("id"), Carrier: v("c"), At: unixMilli(v("at")), ReceivedAt: unixMilli(v("r")),
@@ -370,6 +377,17 @@ func decodeCall(f []any, log []redis.XMessage) (call.Call, error) {
 		c.History = append(c.History, h)
 	}
 	return c, nil
+}
+
+// splitAgents reads a record's agents field: one agent id a line.
+func splitAgents(s string) []string {
+	var out []string
+	for a := range strings.Lines(s) {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func unixMilli(s string) time.Time {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +23,10 @@ type CDR struct {
 	Carrier       string     `json:"carrier"`
 	CarrierCallID string     `json:"carrier_call_id"`
 	Agent         string     `json:"agent"`
-	CreatedAt     time.Time  `json:"created_at"`
-	EndedAt       time.Time  `json:"ended_at"`
+	// Agents are every agent that took or joined the call (Agent is the first).
+	Agents    []string  `json:"agents,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	EndedAt   time.Time `json:"ended_at"`
 	// RecordedAt is when the record was written (its stream id): the call's end, or for a
 	// correction the moment it was corrected. Searches by time select on it.
 	RecordedAt time.Time `json:"recorded_at"`
@@ -98,7 +101,8 @@ func decodeCDR(m redis.XMessage) CDR {
 	v := func(k string) string { s, _ := m.Values[k].(string); return s }
 	c := CDR{CallID: v("id"), Direction: v("direction"), From: v("from"), To: v("to"), Carrier: v("carrier"),
 		CarrierCallID: v("carrier_call_id"), Agent: v("agent"), CreatedAt: unixMilli(v("created_at")),
-		EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v)}
+		EndedAt: unixMilli(v("ended_at")), Attempts: parseAttempts(v("attempts")), WrapUp: decodeWrapUp(v),
+		Agents: splitAgents(v("agents"))}
 	if ms, _, ok := strings.Cut(m.ID, "-"); ok {
 		c.RecordedAt = unixMilli(ms)
 	}
@@ -133,7 +137,7 @@ func (q CDRQuery) Match(c CDR) bool {
 	switch {
 	case q.Number != "" && !strings.Contains(c.From, q.Number) && !strings.Contains(c.To, q.Number):
 		return false
-	case q.Agent != "" && c.Agent != q.Agent:
+	case q.Agent != "" && c.Agent != q.Agent && !slices.Contains(c.Agents, q.Agent):
 		return false
 	case q.State != call.Unknown && c.State != q.State:
 		return false

@@ -212,3 +212,27 @@ func TestScanCDRsFoldsWrapUps(t *testing.T) {
 		}
 	}
 }
+
+// A call transferred from one agent to another ends in a record that names both, and a search
+// by either agent finds it.
+func TestCDROfATransferredCallNamesEveryAgent(t *testing.T) {
+	r := open(t)
+	id := NewCallID()
+	for _, e := range []call.Event{
+		{ID: "in", CallID: id, State: call.InProgress, Direction: call.Inbound, Carrier: "tw", CarrierCallID: "CA" + id},
+		{ID: "ann", CallID: id, Agent: "ann"},
+		{ID: "bob", CallID: id, Agent: "bob"},
+		{ID: "end", CallID: id, State: call.Completed, Carrier: "tw"},
+	} {
+		mustApply(t, r, e)
+	}
+	cdrs, err := r.RecentCDRs(context.Background(), 1)
+	if err != nil || len(cdrs) != 1 || cdrs[0].Agent != "ann" || fmt.Sprint(cdrs[0].Agents) != "[ann bob]" {
+		t.Fatalf("the record: %+v %v", cdrs, err)
+	}
+	for _, a := range []string{"ann", "bob"} {
+		if got := scanIDs(t, r, CDRQuery{Agent: a}); fmt.Sprint(got) != "["+id+"]" {
+			t.Errorf("search by %s: %v", a, got)
+		}
+	}
+}

@@ -64,11 +64,13 @@ func TestOnRedisCluster(t *testing.T) {
 	if _, err := r.SaveWrapUp(ctx, during, wrapUp("live", "escalated", "agent:ann")); err != nil {
 		t.Fatal(err)
 	}
+	mustApply(t, r, call.Event{ID: "ann", CallID: during, Agent: "ann"})
+	mustApply(t, r, call.Event{ID: "bob", CallID: during, Agent: "bob"}) // a transfer's target
 	mustApply(t, r, call.Event{ID: "c", CallID: during, State: call.Completed})
 	if _, err := r.SaveWrapUp(ctx, after, wrapUp("after", "resolved", "agent:ann")); err != nil {
 		t.Fatal(err)
 	}
-	if c := cdrOf(t, r, during, 100); c.Notes != "live" || c.Disposition != "escalated" {
+	if c := cdrOf(t, r, during, 100); c.Notes != "live" || c.Disposition != "escalated" || fmt.Sprint(c.Agents) != "[ann bob]" {
 		t.Fatalf("wrap-up during the call on the cluster: %+v", c)
 	}
 	if c := cdrOf(t, r, after, 100); c.Notes != "after" || c.Disposition != "resolved" {

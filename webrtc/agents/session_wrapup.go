@@ -27,7 +27,7 @@ func (s *session) wrapUp(ctx context.Context, callID, notes, disposition string)
 	}
 	c, err := s.hub.st.Call(ctx, callID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && c.Agent != s.agent.ID):
+	case errors.Is(err, store.ErrNotFound) || (err == nil && !c.HandledBy(s.agent.ID)):
 		s.sendError(signal.CodeNotFound, "no such call of yours", clip(callID, 64))
 		return
 	case err != nil:

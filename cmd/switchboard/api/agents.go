@@ -41,7 +41,7 @@ func ownCalls(c echo.Context, calls []call.Call) []call.Call {
 	}
 	out := calls[:0:0]
 	for _, cl := range calls {
-		if cl.Agent == agent {
+		if cl.HandledBy(agent) {
 			out = append(out, cl)
 		}
 	}

@@ -134,5 +134,5 @@ func HandleMe(d Deps) echo.HandlerFunc {
 // and supervisors any call, an agent its own.
 func mayRead(ec echo.Context, c call.Call) bool {
 	who := CallerOf(ec)
-	return who.Staff() || who.Agent.ID == c.Agent
+	return who.Staff() || c.HandledBy(who.Agent.ID)
 }

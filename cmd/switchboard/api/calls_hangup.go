@@ -30,7 +30,7 @@ func HandleHangup(d Deps) echo.HandlerFunc {
 		}
 		// A supervisor ends any call (from the wallboard); an agent only its own.
 		who := CallerOf(c)
-		if !who.Staff() && got.Agent != who.Agent.ID {
+		if !who.Staff() && !got.HandledBy(who.Agent.ID) {
 			return fail(c, d.Log, errorf(codeForbidden, "this call is not yours"))
 		}
 		by := "api:" + who.Name()

@@ -53,7 +53,7 @@ func HandleWrapUp(d Deps) echo.HandlerFunc {
 			return fail(c, d.Log, err)
 		}
 		if a := agentOf(c); a != "" {
-			if got.Agent != a {
+			if !got.HandledBy(a) {
 				return fail(c, d.Log, errorf(codeNotFound, "not found")) // another agent's call, as GET answers
 			}
 			if !got.WrapUpOpen(time.Now(), d.WrapUps.Window) {

@@ -99,6 +99,14 @@ func TestWrapUpRoute(t *testing.T) {
 		t.Fatalf("another agent's call: %d %v, want 404", code, got)
 	}
 	unchanged(other)
+	// A call transferred from bob to ann: ann, who has it now, wraps it up.
+	transferred := newCall("bob", call.InProgress)
+	if _, err := st.Apply(ctx, call.Event{ID: "to-ann", CallID: transferred, Agent: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := put(annToken, transferred, body("taken over from bob", "resolved")); code != http.StatusOK {
+		t.Fatalf("the target of a transfer: %d %v, want 200", code, got)
+	}
 	if code, got := put(token, other, body("Checked by the supervisor.", "spam")); code != http.StatusOK || got["wrapped_up_by"] != "admin" {
 		t.Fatalf("admin on any call: %d %v", code, got)
 	}
