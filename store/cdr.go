@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -37,6 +38,42 @@ type CDR struct {
 	Corrects call.State `json:"corrects,omitzero"`
 	// WrapUp is the agent's notes and disposition, the newest saved (see wrapup.go).
 	call.WrapUp
+	// Recorded says the call was recorded, for RecordingMS in all (its parts' durations;
+	// recordings.go). Read from the recording's record when the record is read, so it is
+	// known for as long as the recording is kept (SWITCHBOARD_RECORDING_RETENTION).
+	Recorded    bool  `json:"recorded"`
+	RecordingMS int64 `json:"recording_ms,omitempty"`
+}
+
+// foldRecordings fills in whether each record's call was recorded, and for how long: one
+// pipelined round trip for the page (the recording ends after the call's record is written,
+// so the record itself cannot carry it).
+func (r *Redis) foldRecordings(ctx context.Context, page []CDR) error {
+	if len(page) == 0 {
+		return nil
+	}
+	ctx, cancel := r.opCtx(ctx)
+	defer cancel()
+	cmds := make([]*redis.MapStringStringCmd, len(page))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range page {
+			cmds[i] = p.HGetAll(ctx, r.keys.recording(c.CallID))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: read recordings of call-detail records: %w", err)
+	}
+	for i, cmd := range cmds {
+		for _, v := range cmd.Val() {
+			var p RecordingPart
+			if json.Unmarshal([]byte(v), &p) == nil {
+				page[i].Recorded = true
+				page[i].RecordingMS += p.DurationMS
+			}
+		}
+	}
+	return nil
 }
 
 // cdrPage is how many stream entries RecentCDRs reads at a time beyond the n it wants: the
@@ -93,6 +130,9 @@ func (r *Redis) RecentCDRs(ctx context.Context, n int64) ([]CDR, error) {
 			break // the stream's oldest entry was read
 		}
 		end = "(" + msgs[len(msgs)-1].ID
+	}
+	if err := r.foldRecordings(ctx, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -217,6 +257,9 @@ func (r *Redis) ScanCDRs(ctx context.Context, q CDRQuery, fn func(CDR) error) er
 			}
 		}
 		if err := r.foldLateWrapUps(ctx, page, late); err != nil {
+			return err
+		}
+		if err := r.foldRecordings(ctx, page); err != nil {
 			return err
 		}
 		for _, c := range page {

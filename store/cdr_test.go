@@ -236,3 +236,44 @@ func TestCDROfATransferredCallNamesEveryAgent(t *testing.T) {
 		}
 	}
 }
+
+// A recorded call's record says it was recorded and for how long (its parts together); an
+// unrecorded one says it was not.
+func TestCDRSaysWhetherAndHowLongTheCallWasRecorded(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	recorded, plain := NewCallID(), NewCallID()
+	for _, id := range []string{recorded, plain} {
+		mustApply(t, r, call.Event{ID: "in", CallID: id, State: call.InProgress, Direction: call.Inbound, Carrier: "tw", CarrierCallID: "CA" + id})
+		mustApply(t, r, call.Event{ID: "end", CallID: id, State: call.Completed, Carrier: "tw"})
+	}
+	for i, ms := range []int64{61_500, 2_250} { // handed over once: two parts
+		p := RecordingPart{File: fmt.Sprintf("%s_i%d.wav", recorded, i), Instance: fmt.Sprintf("i%d", i), DurationMS: ms, State: RecordingDone}
+		if err := r.PutRecordingPart(ctx, recorded, p, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(how string, cdrs []CDR) {
+		t.Helper()
+		byID := map[string]CDR{}
+		for _, c := range cdrs {
+			byID[c.CallID] = c
+		}
+		if c := byID[recorded]; !c.Recorded || c.RecordingMS != 63_750 {
+			t.Errorf("%s: the recorded call's record %+v", how, c)
+		}
+		if c := byID[plain]; c.CallID == "" || c.Recorded || c.RecordingMS != 0 {
+			t.Errorf("%s: the plain call's record %+v", how, c)
+		}
+	}
+	recent, err := r.RecentCDRs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("RecentCDRs", recent)
+	var scanned []CDR
+	if err := r.ScanCDRs(ctx, CDRQuery{}, func(c CDR) error { scanned = append(scanned, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	check("ScanCDRs", scanned)
+}

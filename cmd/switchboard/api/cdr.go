@@ -131,7 +131,8 @@ func newCDRWriter(c echo.Context, format string, q store.CDRQuery) *cdrWriter {
 }
 
 var cdrColumns = []string{"recorded_at", "call_id", "state", "direction", "from", "to", "carrier", "carrier_call_id",
-	"agent", "created_at", "ended_at", "duration_s", "attempts", "corrects", "disposition", "notes", "wrapped_up_at", "wrapped_up_by"}
+	"agent", "created_at", "ended_at", "duration_s", "attempts", "corrects", "disposition", "notes", "wrapped_up_at", "wrapped_up_by",
+	"agents", "recorded", "recording_s"}
 
 func (w *cdrWriter) start() error {
 	w.started = true
@@ -212,13 +213,18 @@ func cdrRow(r store.CDR) []string {
 		}
 		attempts.WriteString(a.Carrier + ": " + a.Detail)
 	}
+	recording := ""
+	if r.Recorded {
+		recording = strconv.FormatFloat(float64(r.RecordingMS)/1000, 'f', 3, 64)
+	}
 	corrects := ""
 	if r.Corrects != call.Unknown {
 		corrects = r.Corrects.String()
 	}
 	return []string{ts(r.RecordedAt), r.CallID, r.State.String(), r.Direction, cell(r.From), cell(r.To), r.Carrier,
 		r.CarrierCallID, cell(r.Agent), ts(r.CreatedAt), ts(r.EndedAt), duration, cell(attempts.String()), corrects,
-		cell(r.Disposition), cell(r.Notes), ts(r.WrappedUpAt), cell(r.WrappedUpBy)}
+		cell(r.Disposition), cell(r.Notes), ts(r.WrappedUpAt), cell(r.WrappedUpBy),
+		cell(strings.Join(r.Agents, ";")), strconv.FormatBool(r.Recorded), recording}
 }
 
 // cell keeps a spreadsheet from running a value as a formula: text that a caller or an
