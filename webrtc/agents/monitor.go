@@ -66,6 +66,9 @@ type monitorMessage struct {
 	Token  string `json:"token,omitempty"`
 	CallID string `json:"call_id"`
 	Mode   string `json:"mode"`
+	// ICEServers (HubOptions.ICEServers) go to staff with the first state, for their
+	// PeerConnection.
+	ICEServers json.RawMessage `json:"ice_servers,omitempty"`
 }
 
 // monitorRole is the room role of a monitor mode; RoleUnknown for no mode.
@@ -201,7 +204,7 @@ func (m *monitor) start(mode string) error {
 	m.mu.Lock()
 	m.mode = mode
 	m.mu.Unlock()
-	m.conn.Send(monitorMessage{Type: typeMonitor, CallID: m.held.id, Mode: mode})
+	m.conn.Send(monitorMessage{Type: typeMonitor, CallID: m.held.id, Mode: mode, ICEServers: m.hub.opts.ICEServers})
 	return nil
 }
 

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
+)
+
+// monitorHz is the supervisor's fake microphone.
+const monitorHz = 1800
+
+// monitorHears is a console condition: the monitor panel's audio carries each tone of on
+// (above -40 dB) and each of off at least 20 dB below the quietest of on.
+func monitorHears(on []float64, off ...float64) string {
+	expr := "(() => { const p = (hz) => window.switchboardMonitor.power(hz); const on = Math.min("
+	for i, hz := range on {
+		if i > 0 {
+			expr += ", "
+		}
+		expr += fmt.Sprintf("p(%v)", hz)
+	}
+	expr += "); return on > -40"
+	for _, hz := range off {
+		expr += fmt.Sprintf(" && p(%v) < on - 20", hz)
+	}
+	return expr + "; })()"
+}
+
+// TestBrowserSupervisorMonitorsACall: a supervisor's console listens to a live call between
+// the simulated carrier (1000 Hz) and a simulated agent (440 Hz) from the wallboard and hears
+// both, without a microphone; whispering, the agent hears the supervisor's 1800 Hz and the
+// caller does not (the simulator's tone watch never fires); barging in, the caller hears it;
+// stopping, the call goes on. Timings are logged, not asserted.
+func TestBrowserSupervisorMonitorsACall(t *testing.T) {
+	d := newDeployment(t, 1, 0, nil, func(c *sim.Config) { c.WatchHz = monitorHz; c.HangupAfter = time.Minute })
+	base := d.instances[0].base
+	supToken := createSupervisor(t, base, "sue")
+	annToken := createAgent(t, base, "ann")
+	ann := softphone(t, base, annToken)
+
+	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
+	if err := ann.Send(map[string]any{"type": "answer", "call_id": ring.CallID}); err != nil {
+		t.Fatal(err)
+	}
+	d.report(sid, "the caller hearing the agent", func(r sim.Report) bool { return r.DominantHz == browserHz && r.DominantPower > 0.1 })
+
+	ctx := newBrowser(t, writeToneWAV(t, monitorHz, 0.5, 30))
+	p := page{t: t, ctx: ctx}
+	signInConsole(t, p, base, supToken)
+	row := `document.querySelector('[data-testid="live-call-row"][data-call="` + ring.CallID + `"]')`
+	p.wait("the live call with its agent", row+` !== null && !`+row+`.querySelector('[data-testid="live-call-monitor"]').disabled`)
+
+	clicked := time.Now()
+	p.do("listen", chromedp.Click(`[data-testid="live-call-row"][data-call="`+ring.CallID+`"] [data-testid="live-call-monitor"]`))
+	p.wait("listening", `document.querySelector('[data-testid="monitor-state"]').dataset.state === 'listening'`)
+	p.wait("the supervisor hearing the caller and the agent", monitorHears([]float64{simulatorHz, browserHz}, monitorHz))
+	t.Logf("listen: click → hearing both tones: %v", time.Since(clicked).Round(time.Millisecond))
+	t.Logf("listening: %.1f dB at 1000 Hz, %.1f dB at 440 Hz, %.1f dB at 1800 Hz",
+		p.eval(`window.switchboardMonitor.power(1000)`), p.eval(`window.switchboardMonitor.power(440)`), p.eval(`window.switchboardMonitor.power(1800)`))
+	if p.eval(`window.switchboardMonitor.sending() ? 1 : 0`) != 0 {
+		t.Error("listening, the page sends its microphone")
+	}
+
+	// Whisper: the agent hears the supervisor; the caller never does.
+	clicked = time.Now()
+	p.do("whisper", chromedp.Click(tid("monitor-whisper")))
+	p.wait("whispering", `document.querySelector('[data-testid="monitor-state"]').dataset.state === 'whispering'`)
+	ann.Agent.ResetRecording()
+	redistest.Eventually(t, 10*time.Second, "the agent hearing the whisper", func() bool {
+		rec := ann.Agent.Recording()
+		return len(rec) >= 3200 && media.Goertzel(rec[len(rec)-3200:], monitorHz) > 0.02
+	})
+	t.Logf("whisper: click → the agent hears the supervisor: %v", time.Since(clicked).Round(time.Millisecond))
+	// A second of whispering the caller must not hear.
+	ann.Agent.ResetRecording()
+	redistest.Eventually(t, 10*time.Second, "a second of whispering", func() bool { return len(ann.Agent.Recording()) >= 8000 })
+	if r := d.report(sid, "the caller's side", func(sim.Report) bool { return true }); !r.ToneHeardAt.IsZero() {
+		t.Errorf("the caller heard the whisper (at %v)", r.ToneHeardAt)
+	} else {
+		t.Logf("whispering, the caller hears %v Hz at power %.3f and never the supervisor's tone", r.DominantHz, r.DominantPower)
+	}
+
+	// Barge in, the agent muted so the caller hears the supervisor alone: the tone watch that
+	// stayed quiet above fires, so its silence meant something.
+	ann.Agent.Mute(true)
+	clicked = time.Now()
+	p.do("barge", chromedp.Click(tid("monitor-barge")))
+	p.wait("barged", `document.querySelector('[data-testid="monitor-state"]').dataset.state === 'barged'`)
+	d.report(sid, "the caller hearing the supervisor", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	t.Logf("barge: click → the caller hears the supervisor: %v", time.Since(clicked).Round(time.Millisecond))
+	ann.Agent.Mute(false)
+
+	// Stop: the call goes on.
+	p.do("stop", chromedp.Click(tid("monitor-stop")))
+	p.wait("stopped", `document.querySelector('[data-testid="monitor-state"]').dataset.state === 'stopped'`)
+	ann.Agent.ResetRecording()
+	redistest.Eventually(t, 10*time.Second, "the agent hearing the caller after the monitor left", func() bool {
+		rec := ann.Agent.Recording()
+		return len(rec) >= 3200 && media.Goertzel(rec[len(rec)-3200:], simulatorHz) > 0.02 &&
+			media.Goertzel(rec[len(rec)-3200:], monitorHz) < 0.001
+	})
+	if r := d.report(sid, "the call", func(sim.Report) bool { return true }); r.Status != "in-progress" {
+		t.Errorf("after the monitor left the call is %s", r.Status)
+	}
+	for _, m := range ann.Messages() {
+		if m.Type == "ended" {
+			t.Errorf("the call ended for the agent: %s", m.Raw)
+		}
+	}
+}
