@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/relay"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -47,7 +47,6 @@ const (
 	typeMonitorSet = "mode"        // client: switch to mode
 	typeMonitorEnd = "stop"        // client: stop monitoring (closing the socket does too)
 	codeNotStaff   = "forbidden"   // a valid token whose role may not monitor
-	codeElsewhere  = "elsewhere"   // the call's media is held by another instance
 	reasonStopped  = "stopped"     // the supervisor stopped
 	reasonMonMoved = "media-moved" // the call's media moved to another instance
 )
@@ -127,13 +126,6 @@ func (h *Hub) HandleMonitor() echo.HandlerFunc {
 			h.log.Warn("agents: monitor token not checked", "err", err)
 			return reject(signal.CodeUnavailable, "cannot check the token now; try again")
 		}
-		held, err := h.holderFor(ctx, first.CallID)
-		switch {
-		case errors.Is(err, errNotHere):
-			return reject(codeElsewhere, "the call's audio is on another instance; monitor it from that instance")
-		case err != nil:
-			return reject(signal.CodeNoCall, "no such live call")
-		}
 		conn, ok := h.newAgentConn(ws, who)
 		if !ok {
 			return nil // shutting down
@@ -142,12 +134,11 @@ func (h *Hub) HandleMonitor() echo.HandlerFunc {
 			conn.Close()
 			<-conn.Done() // the last words (an error, ended) go out within the farewell's bound
 		}()
-		m := &monitor{hub: h, who: who, held: held, conn: conn}
-		if err := m.start(first.Mode); err != nil {
-			conn.Send(signal.ErrorMessage{Type: signal.TypeError, Code: signal.CodeNoCall, Message: err.Error(), CallID: held.id})
+		m := &monitor{hub: h, who: who, callID: first.CallID, conn: conn}
+		if code, msg := m.join(ctx, first.Mode); code != "" {
+			conn.Send(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: msg, CallID: first.CallID})
 			return nil
 		}
-		h.audit(who, held.id, first.Mode, true)
 		m.serve(ws)
 		m.stop(reasonStopped)
 		return nil
@@ -177,35 +168,94 @@ func (h *Hub) audit(who, callID, mode string, start bool) {
 }
 
 // monitor is one supervisor's monitoring of one call: a leg of the call's room (it is the
-// leg's mediaSink) joined to the supervisor's PeerConnection by a bridge.
+// leg's mediaSink when this instance holds the call, the relay's sink when another does)
+// joined to the supervisor's PeerConnection by a bridge.
 type monitor struct {
-	hub  *Hub
-	who  string
-	held *heldCall
-	conn *signal.Conn
+	hub    *Hub
+	who    string
+	callID string
+	conn   *signal.Conn
 
 	bridge atomic.Pointer[webrtc.Bridge]
 
 	mu      sync.Mutex
-	mode    string
+	path    monitorPath
+	mode    string // in force; "" until the holder took the first
 	peer    *webrtc.Peer
 	stopped bool
 }
 
-// start joins the monitor's leg to the call's room in mode.
-func (m *monitor) start(mode string) error {
-	if err := m.held.addLeg(m, media.RoleListen); err != nil {
-		return fmt.Errorf("the call cannot be monitored now: %w", err)
-	}
-	if err := m.held.setMonitorRole(m, monitorRole(mode)); err != nil {
-		m.held.removeLeg(m)
-		return err
+// monitorPath is how a monitor reaches its call's room: directly on the holder, or through
+// a relay to it.
+type monitorPath interface {
+	SendAudio(ulaw []byte) error
+	// setMode asks for mode; the answer comes to monitor.modeSet, at once or from the relay.
+	setMode(mode string)
+	close()
+}
+
+// join makes the monitor's path to the call's room and asks for mode; a refusal is a code
+// and a message for the supervisor.
+func (m *monitor) join(ctx context.Context, mode string) (code, message string) {
+	held, err := m.hub.holderFor(ctx, m.callID)
+	var path monitorPath
+	switch {
+	case err == nil:
+		if err := held.addLeg(m, media.RoleListen); err != nil {
+			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
+		}
+		path = &localMonitor{held: held, m: m}
+	case errors.Is(err, errNotHere):
+		o, oerr := m.hub.st.Offer(ctx, m.callID)
+		if oerr != nil || o.State != agentdb.OfferAnswered || o.HolderURL == "" {
+			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
+		}
+		agent := monitorRelayAgent + m.who
+		p, derr := m.hub.dialRelay(ctx, o.HolderURL, m.callID, agent, m)
+		var refused *relay.RefusedError
+		switch {
+		case errors.As(derr, &refused):
+			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
+		case derr != nil:
+			m.hub.log.Warn("agents: monitor relay to the call's holder failed", "call", m.callID, "holder", o.Holder, "err", derr)
+			return signal.CodeMedia, "the call's audio could not be reached; try again"
+		}
+		path = relayMonitor{p}
+	default:
+		return signal.CodeNoCall, "no such live call"
 	}
 	m.mu.Lock()
+	m.path = path
+	m.mu.Unlock()
+	path.setMode(mode)
+	return "", ""
+}
+
+// modeSet: the holder took mode, or err says why not. The first mode taken starts the
+// monitoring; every one is audited and told to the supervisor.
+func (m *monitor) modeSet(mode string, err error) {
+	if err != nil {
+		m.mu.Lock()
+		started := m.mode != ""
+		m.mu.Unlock()
+		m.sendError(signal.CodeNoCall, err.Error())
+		if !started {
+			m.conn.Close() // the monitoring never started: the socket closes after the error
+		}
+		return
+	}
+	m.mu.Lock()
+	first, changed := m.mode == "", m.mode != mode
 	m.mode = mode
 	m.mu.Unlock()
-	m.conn.Send(monitorMessage{Type: typeMonitor, CallID: m.held.id, Mode: mode, ICEServers: m.hub.opts.ICEServers})
-	return nil
+	if changed {
+		m.hub.audit(m.who, m.callID, mode, first)
+	}
+	msg := monitorMessage{Type: typeMonitor, CallID: m.callID, Mode: mode}
+	if first {
+		msg.ICEServers = m.hub.opts.ICEServers
+	}
+	m.conn.Send(msg)
 }
 
 // serve reads the supervisor's messages until the socket closes or monitoring stops.
@@ -266,7 +316,7 @@ func (m *monitor) serve(ws *websocket.Conn) {
 }
 
 func (m *monitor) sendError(code, message string) {
-	m.conn.Send(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: message, CallID: m.held.id})
+	m.conn.Send(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: message, CallID: m.callID})
 }
 
 // offer answers the supervisor's PeerConnection and bridges it to the monitor's leg. One
@@ -320,7 +370,10 @@ func (m *monitor) offer(sdp string) {
 		m.sendError(signal.CodeMedia, "the offer was not accepted")
 		return
 	}
-	b := webrtc.NewBridge(m.held.id, monitorLeg{m}, peer, webrtc.BridgeOptions{})
+	m.mu.Lock()
+	leg := m.path
+	m.mu.Unlock()
+	b := webrtc.NewBridge(m.callID, leg, peer, webrtc.BridgeOptions{})
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
@@ -338,25 +391,16 @@ func (m *monitor) offer(sdp string) {
 	cmu.Unlock()
 }
 
-// setMode switches the monitor's role in the room.
+// setMode asks for the monitor's new mode.
 func (m *monitor) setMode(mode string) {
-	role := monitorRole(mode)
-	if role == media.RoleUnknown {
+	if monitorRole(mode) == media.RoleUnknown {
 		m.sendError(signal.CodeBadRequest, "the mode is listen, whisper or barge")
 		return
 	}
-	if err := m.held.setMonitorRole(m, role); err != nil {
-		m.sendError(signal.CodeNoCall, err.Error())
-		return
-	}
 	m.mu.Lock()
-	changed := m.mode != mode
-	m.mode = mode
+	path := m.path
 	m.mu.Unlock()
-	if changed {
-		m.hub.audit(m.who, m.held.id, mode, false)
-	}
-	m.conn.Send(monitorMessage{Type: typeMonitor, CallID: m.held.id, Mode: mode})
+	path.setMode(mode)
 }
 
 func (m *monitor) isStopped() bool {
@@ -374,9 +418,11 @@ func (m *monitor) stop(reason string) {
 		return
 	}
 	m.stopped = true
-	peer := m.peer
+	peer, path := m.peer, m.path
 	m.mu.Unlock()
-	m.held.removeLeg(m)
+	if path != nil {
+		path.close()
+	}
 	if b := m.bridge.Swap(nil); b != nil {
 		b.End()
 	}
@@ -385,7 +431,7 @@ func (m *monitor) stop(reason string) {
 			m.hub.log.Debug("agents: monitor peer closed with an error", "who", m.who, "err", err)
 		}
 	}
-	m.conn.Send(signal.EndedMessage{Type: signal.TypeEnded, CallID: m.held.id, Reason: reason})
+	m.conn.Send(signal.EndedMessage{Type: signal.TypeEnded, CallID: m.callID, Reason: reason})
 	m.conn.Close()
 }
 
@@ -400,17 +446,76 @@ func (m *monitor) DTMF(string) {} // a supervisor hears the caller's digits in b
 
 // Ended: the call is over. The socket's read loop then ends and stop cleans up.
 func (m *monitor) Ended(reason string) {
-	m.conn.Send(signal.EndedMessage{Type: signal.TypeEnded, CallID: m.held.id, Reason: reason})
+	m.conn.Send(signal.EndedMessage{Type: signal.TypeEnded, CallID: m.callID, Reason: reason})
 	m.conn.Close()
 }
 
 // Moved: the call's media went to another instance, and monitoring does not follow it.
 func (m *monitor) Moved() { m.Ended(reasonMonMoved) }
 
-// monitorLeg is the leg of a monitor's bridge: the supervisor's audio goes into the room.
-type monitorLeg struct{ m *monitor }
+// Mode: the relay's answer to a mode asked for (relay.ModeSink).
+func (m *monitor) Mode(mode string, err error) { m.modeSet(mode, err) }
 
-func (l monitorLeg) SendAudio(ulaw []byte) error { return l.m.held.audioFrom(l.m, ulaw) }
+// monitorRelayAgent starts the agent a monitor's relay names: no agent id has a colon, so a
+// relay token for a monitor is never one for an agent.
+const monitorRelayAgent = "monitor:"
+
+// localMonitor is a monitor's path on the holder: it is the room's leg itself.
+type localMonitor struct {
+	held *heldCall
+	m    *monitor
+}
+
+func (l *localMonitor) SendAudio(ulaw []byte) error { return l.held.audioFrom(l.m, ulaw) }
+func (l *localMonitor) setMode(mode string) {
+	l.m.modeSet(mode, l.held.setMonitorRole(l.m, monitorRole(mode)))
+}
+func (l *localMonitor) close() { l.held.removeLeg(l.m) }
+
+// relayMonitor is a monitor's path through a relay to the holder (serveMonitorRelay).
+type relayMonitor struct{ p *relay.Path }
+
+func (r relayMonitor) SendAudio(ulaw []byte) error { return r.p.SendAudio(ulaw) }
+func (r relayMonitor) setMode(mode string) {
+	// A lost frame is a broken relay, which the relay's read reports (Moved).
+	_ = r.p.SetMode(mode)
+}
+func (r relayMonitor) close() { r.p.Close() }
+
+// serveMonitorRelay serves, on the holder, the relay of a monitor on another instance: its
+// leg of the call's room is the relay, in the mode each mode frame asks for.
+func (h *Hub) serveMonitorRelay(c echo.Context, held *heldCall, who string) error {
+	if !held.answeredNow() {
+		return c.NoContent(http.StatusConflict)
+	}
+	sink, err := relay.Accept(c.Response(), c.Request())
+	if err != nil {
+		return nil
+	}
+	defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
+	if err := held.addLeg(sink, media.RoleListen); err != nil {
+		sink.Ended(reasonGone)
+		return nil
+	}
+	h.log.Info("agents: monitor relayed from another instance", "call", held.id, "who", who)
+	sink.ServeMonitor(func(ulaw []byte) { _ = held.audioFrom(sink, ulaw) }, func(mode string) {
+		role := monitorRole(mode)
+		if role == media.RoleUnknown {
+			sink.Mode("", errors.New("the mode is listen, whisper or barge"))
+			return
+		}
+		sink.Mode(mode, held.setMonitorRole(sink, role))
+	})
+	held.removeLeg(sink)
+	return nil
+}
+
+// answeredNow reports whether an agent has the call.
+func (c *heldCall) answeredNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.phase == phaseAnswered
+}
 
 // errNotMonitoring: the call has no room with this monitor in it (it ended, or moved).
 var errNotMonitoring = errors.New("the call is no longer monitored here")

@@ -159,12 +159,24 @@ func (m *monitorClient) negotiate(t *testing.T) {
 	}
 }
 
-// TestMonitorListenWhisperBarge: a supervisor monitors a live call. Listening, it hears the
-// caller and the agent and nobody hears it; whispering, the agent hears it and the caller's
-// side stays more than 60 dB below; barging, all hear all; stopping, the call goes on as a
-// plain relay and the agent's and caller's audio with it.
+// TestMonitorListenWhisperBarge: a supervisor monitors a live call, on the instance holding
+// it and from another one (through the relay). Listening, it hears the caller and the agent
+// and nobody hears it; whispering, the agent hears it and the caller's side stays more than
+// 60 dB below; barging, all hear all; stopping, the call goes on as a plain relay and the
+// agent's and caller's audio with it.
 func TestMonitorListenWhisperBarge(t *testing.T) {
-	h := newTestHub(t, "")
+	t.Run("on the holder", func(t *testing.T) {
+		h := newTestHub(t, "")
+		testMonitorModes(t, h, h)
+	})
+	t.Run("from another instance", func(t *testing.T) {
+		ns := redistest.Namespace(t)
+		testMonitorModes(t, newTestHub(t, ns), newTestHub(t, ns))
+	})
+}
+
+// testMonitorModes runs the modes on a call held by h, monitored through mh.
+func testMonitorModes(t *testing.T, h, mh *testHub) {
 	ann := h.agent(t, "ann", annHz)
 	id := h.inbound(t, "+15557654321")
 	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
@@ -188,9 +200,12 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 	before := presence()
 
 	start := time.Now()
-	sup := dialMonitor(t, h, "sup-token", id, MonitorListen)
+	sup := dialMonitor(t, mh, "sup-token", id, MonitorListen)
 	sup.expect(t, "monitor", MonitorListen)
 	sup.negotiate(t)
+	if mh != h && mh.held(id) != nil {
+		t.Fatal("the monitoring instance took the call's media instead of relaying to its holder")
+	}
 
 	const window = 3200 // 400 ms
 	settle := func(what string) {
