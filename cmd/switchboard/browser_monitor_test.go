@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/carrier/sim"
 	"github.com/switchboard/switchboard/store/redistest"
@@ -117,5 +120,59 @@ func TestBrowserSupervisorMonitorsACall(t *testing.T) {
 		if m.Type == "ended" {
 			t.Errorf("the call ended for the agent: %s", m.Raw)
 		}
+	}
+
+	// Each start and change of mode is audited: who, which call, which mode.
+	var audit struct {
+		Entries []struct{ Actor, Action, Target, Detail string } `json:"entries"`
+	}
+	redistest.Eventually(t, 5*time.Second, "the monitoring in the audit log", func() bool {
+		if request(t, http.MethodGet, base+"/api/admin/audit", adminToken, nil, &audit) != http.StatusOK {
+			return false
+		}
+		var seen []string
+		for _, e := range audit.Entries {
+			if e.Target == ring.CallID && e.Actor == "supervisor:sue" {
+				seen = append(seen, e.Action+" "+e.Detail)
+			}
+		}
+		all := strings.Join(seen, ", ")
+		return strings.Contains(all, "call.monitor mode listen") && strings.Contains(all, "call.monitor.mode mode whisper") &&
+			strings.Contains(all, "call.monitor.mode mode barge")
+	})
+}
+
+// TestMonitorSocketTokens: the monitor socket of a real instance takes the admin token and a
+// supervisor's, and refuses an agent's and a bad one, each with its code.
+func TestMonitorSocketTokens(t *testing.T) {
+	s := start(t, nil)
+	supToken := createSupervisor(t, s.base, "sue")
+	annToken := createAgent(t, s.base, "ann")
+	for _, c := range []struct{ who, token, code string }{
+		{"an agent", annToken, "forbidden"},
+		{"a bad token", "ann.nope", "unauthorized"},
+		{"no token", "", "unauthorized"},
+		{"a supervisor", supToken, "no_call"}, // let in; the call is not live
+		{"the admin", adminToken, "no_call"},
+	} {
+		ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.base, "http")+"/agent/monitor", nil)
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.WriteJSON(map[string]string{"type": "monitor", "token": c.token, "call_id": "CLnone", "mode": "listen"}); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got struct{ Type, Code string }
+		if err := ws.ReadJSON(&got); err != nil {
+			t.Fatalf("%s: %v", c.who, err)
+		}
+		if got.Type != "error" || got.Code != c.code {
+			t.Errorf("%s: %+v, want error %s", c.who, got, c.code)
+		}
+		_ = ws.Close()
 	}
 }

@@ -43,12 +43,11 @@ const (
 
 // Monitor socket messages, besides signal's offer, candidate, answer, ended and error.
 const (
-	typeMonitor    = "monitor"     // first client message: token, call_id, mode; then the server's state
-	typeMonitorSet = "mode"        // client: switch to mode
-	typeMonitorEnd = "stop"        // client: stop monitoring (closing the socket does too)
-	codeNotStaff   = "forbidden"   // a valid token whose role may not monitor
-	reasonStopped  = "stopped"     // the supervisor stopped
-	reasonMonMoved = "media-moved" // the call's media moved to another instance
+	typeMonitor    = "monitor"   // first client message: token, call_id, mode; then the server's state
+	typeMonitorSet = "mode"      // client: switch to mode
+	typeMonitorEnd = "stop"      // client: stop monitoring (closing the socket does too)
+	codeNotStaff   = "forbidden" // a valid token whose role may not monitor
+	reasonStopped  = "stopped"   // the supervisor stopped
 )
 
 // ErrNotStaff is what HubOptions.Staff returns for a valid token whose role may not monitor
@@ -451,7 +450,7 @@ func (m *monitor) Ended(reason string) {
 }
 
 // Moved: the call's media went to another instance, and monitoring does not follow it.
-func (m *monitor) Moved() { m.Ended(reasonMonMoved) }
+func (m *monitor) Moved() { m.Ended(reasonMediaLost) }
 
 // Mode: the relay's answer to a mode asked for (relay.ModeSink).
 func (m *monitor) Mode(mode string, err error) { m.modeSet(mode, err) }
