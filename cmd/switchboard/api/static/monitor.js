@@ -12,6 +12,9 @@ const ConsoleMonitor = (() => {
   // page's audio, and the analyser the tests read.
   let m = null;
   let audioCtx = null;
+  // /admin?raw turns the browser's echo cancellation, noise suppression and gain control off
+  // for the microphone, as /agent?raw does: a steady test tone is otherwise taken for noise.
+  const RAW_AUDIO = new URLSearchParams(location.search).has("raw");
 
   // Test hooks: the browser tests read what the page hears.
   window.switchboardMonitor = {
@@ -130,7 +133,8 @@ const ConsoleMonitor = (() => {
     const mine = m;
     if (name !== "listen" && !mine.mic) {
       try {
-        mine.mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+        const audio = RAW_AUDIO ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true;
+        mine.mic = await navigator.mediaDevices.getUserMedia({ audio });
       } catch (e) {
         say("the microphone is needed to " + name + ": " + e.message, true);
         return;
