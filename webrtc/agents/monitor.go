@@ -48,6 +48,7 @@ const (
 	typeMonitorEnd = "stop"      // client: stop monitoring (closing the socket does too)
 	codeNotStaff   = "forbidden" // a valid token whose role may not monitor
 	reasonStopped  = "stopped"   // the supervisor stopped
+	reasonShutdown = "shutdown"  // the instance is stopping
 )
 
 // ErrNotStaff is what HubOptions.Staff returns for a valid token whose role may not monitor
@@ -263,13 +264,17 @@ func (m *monitor) serve(ws *websocket.Conn) {
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(ttl)) })
 	ping := time.NewTicker(max(ttl/3, 100*time.Millisecond))
 	defer ping.Stop()
-	// The pinger's goroutine is this handler's: it ends with the read loop below.
+	// The pinger's goroutine is this handler's: it ends with the read loop below. It also
+	// ends the monitoring when the hub shuts down, whose wait includes the socket's writer.
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		for {
 			select {
 			case <-done:
+				return
+			case <-m.hub.done:
+				m.Ended(reasonShutdown)
 				return
 			case <-ping.C:
 				m.conn.Ping()

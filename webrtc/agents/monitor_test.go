@@ -362,3 +362,25 @@ func TestMonitorRefusals(t *testing.T) {
 		t.Error("a refused monitor changed the call")
 	}
 }
+
+// TestMonitorEndsWithTheHub: a hub that stops with a supervisor monitoring a call does not
+// wait for the supervisor's browser: the monitoring ends with "shutdown".
+func TestMonitorEndsWithTheHub(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", annHz)
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	stream := startStream(t, h.Hub, id, callerHz)
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
+		return power(stream.recent(3200), annHz) > heardPower
+	})
+	sup := dialMonitor(t, h, "sup-token", id, MonitorListen)
+	sup.expect(t, "monitor", MonitorListen)
+	sup.negotiate(t)
+	h.stop() // returns only once every goroutine of the hub is done
+	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != reasonShutdown {
+		t.Errorf("the monitoring ended with %v, want %s", m["reason"], reasonShutdown)
+	}
+}
