@@ -556,3 +556,29 @@ func (c *heldCall) setMonitorRole(sink mediaSink, role media.Role) error {
 	}
 	return nil
 }
+
+// retargetWhispersLocked aims every whispering leg of the call's room at the call's agent
+// side now: after the agent's softphone reattached (a new leg) or a warm transfer completed
+// (another agent has the call). Without an agent side, whispers are heard by nobody until
+// one attaches. c.mu is held.
+func (c *heldCall) retargetWhispersLocked() {
+	r := c.room.Load()
+	if r == nil {
+		return
+	}
+	agent := c.sink.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	target, ok := -1, false
+	if agent != nil {
+		target, ok = r.legs[agent.s]
+	}
+	if !ok {
+		return
+	}
+	for _, slot := range r.legs {
+		if slot != target && r.mixer.Role(slot) == media.RoleWhisper {
+			r.mixer.SetRole(slot, media.RoleWhisper, target)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
+	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // supHz is the supervisor's tone.
@@ -382,5 +383,46 @@ func TestMonitorEndsWithTheHub(t *testing.T) {
 	h.stop() // returns only once every goroutine of the hub is done
 	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != reasonShutdown {
 		t.Errorf("the monitoring ended with %v, want %s", m["reason"], reasonShutdown)
+	}
+}
+
+// TestMonitorWhisperFollowsTheAgent: a whisper is aimed at the call's agent side; when that
+// side changes (the agent's softphone reattaches, a leg of its own), the whisper follows it.
+func TestMonitorWhisperFollowsTheAgent(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", annHz)
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	startStream(t, h.Hub, id, callerHz)
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	c := h.held(id)
+	redistest.Eventually(t, 5*time.Second, "the agent on the call's audio", func() bool { return c.sink.Load() != nil })
+
+	sup := newToneSink(t, c, supHz)
+	if err := c.addLeg(sup, media.RoleListen); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.setMonitorRole(sup, media.RoleWhisper); err != nil {
+		t.Fatal(err)
+	}
+	hearsWhisper := func(agent mediaSink) bool {
+		r := c.room.Load()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.mixer.Hears(r.legs[agent], r.legs[sup]) && !r.mixer.Hears(callerSlot, r.legs[sup])
+	}
+	first := c.sink.Load().s
+	if !hearsWhisper(first) {
+		t.Fatal("the agent does not hear the whisper, or the caller does")
+	}
+	// The agent's side goes and comes back as a new leg (another sink: a reconnect).
+	c.detach(first)
+	again := newToneSink(t, c, annHz)
+	if err := c.attach("ann", again); err != nil {
+		t.Fatal(err)
+	}
+	if !hearsWhisper(again) {
+		t.Error("the whisper did not follow the agent's side back")
 	}
 }
