@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -40,10 +42,18 @@ func monitorHears(on []float64, off ...float64) string {
 // the simulated carrier (1000 Hz) and a simulated agent (440 Hz) from the wallboard and hears
 // both, without a microphone; whispering, the agent hears the supervisor's 1800 Hz and the
 // caller does not (the simulator's tone watch never fires); barging in, the caller hears it;
-// stopping, the call goes on. Timings are logged, not asserted.
+// stopping, the call goes on. Once with the console on the instance holding the call, once on
+// another (its audio through the relay). Timings are logged, not asserted.
 func TestBrowserSupervisorMonitorsACall(t *testing.T) {
-	d := newDeployment(t, 1, 0, nil, func(c *sim.Config) { c.WatchHz = monitorHz; c.HangupAfter = time.Minute })
-	base := d.instances[0].base
+	t.Run("on the holder", func(t *testing.T) { testBrowserMonitor(t, 1) })
+	t.Run("on another instance", func(t *testing.T) { testBrowserMonitor(t, 2) })
+}
+
+// testBrowserMonitor runs the monitoring test on n instances, the console on the last one and
+// the agent on the first.
+func testBrowserMonitor(t *testing.T, n int) {
+	d := newDeployment(t, n, 0, nil, func(c *sim.Config) { c.WatchHz = monitorHz; c.HangupAfter = time.Minute })
+	base, console := d.instances[0].base, d.instances[n-1].base
 	supToken := createSupervisor(t, base, "sue")
 	annToken := createAgent(t, base, "ann")
 	ann := softphone(t, base, annToken)
@@ -57,11 +67,16 @@ func TestBrowserSupervisorMonitorsACall(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.report(sid, "the caller hearing the agent", func(r sim.Report) bool { return r.DominantHz == browserHz && r.DominantPower > 0.1 })
+	if o, err := agentdb.New(d.st).Offer(context.Background(), ring.CallID); err != nil {
+		t.Fatal(err)
+	} else if held := o.HolderURL == console; held != (n == 1) {
+		t.Fatalf("the call is held at %s, the console is on %s: not the case this test is for", o.HolderURL, console)
+	}
 
 	ctx := newBrowser(t, writeToneWAV(t, monitorHz, 0.5, 30))
 	p := page{t: t, ctx: ctx}
 	// ?raw: the supervisor's steady test tone is not taken for noise (docs/console.md).
-	p.do("open the console", chromedp.Navigate(base+"/admin?raw#wallboard"))
+	p.do("open the console", chromedp.Navigate(console+"/admin?raw#wallboard"))
 	p.do("sign in", chromedp.SendKeys(tid("token-input"), supToken), chromedp.Click(tid("token-save")))
 	p.wait("the first floor", `document.querySelector('[data-testid="status"]').textContent.startsWith('live')`)
 	row := `document.querySelector('[data-testid="live-call-row"][data-call="` + ring.CallID + `"]')`
