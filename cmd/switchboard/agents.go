@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/dispatch"
 	"github.com/switchboard/switchboard/cmd/internal/procs"
+	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webhooks"
@@ -53,7 +54,8 @@ func newAgentSide(cfg config, st *agentdb.Store, reg *carrier.Registry, placer *
 		RingTimeout:    cfg.agents.ringTimeout, QueueTimeout: cfg.agents.queueTimeout, WrapUp: cfg.agents.wrapUp,
 		Recording:    cfg.recording.hubOptions(),
 		Dispositions: cfg.wrapUps().Dispositions, WrapUpWindow: cfg.wrapUps().Window,
-		Log: log,
+		Staff: api.StaffToken(adminToken, st, agents.ErrNotStaff),
+		Log:   log,
 	})
 	return &agentSide{instance: instance, engine: engine, hub: hub, calls: calls}, nil
 }

@@ -50,6 +50,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	e.GET("/agent/style.css", agents.HandleStyle())
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
+	e.GET("/agent/monitor", hub.HandleMonitor()) // staff token in the first message
 	// Recordings this instance wrote, for the other instances (a token derived from the
 	// admin token, as the relay's).
 	e.GET("/internal/recordings/:file", func(c echo.Context) error {

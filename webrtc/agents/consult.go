@@ -268,6 +268,7 @@ func (c *heldCall) consultDo(by, action string) {
 		old := c.sink.Swap(&sinkRef{consulted})
 		c.agent, c.agentInstance = c.consult, c.consultInstance
 		c.consult, c.consultInstance, c.consultSink, c.conference = "", "", nil, false
+		c.retargetWhispersLocked() // a supervisor whispering now coaches the new agent
 		c.mu.Unlock()
 		_ = c.holdCaller(false)
 		if old != nil {

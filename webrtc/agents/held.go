@@ -307,6 +307,7 @@ func (c *heldCall) attach(agent string, sink mediaSink) error {
 	c.sink.Store(&sinkRef{sink})
 	if r := c.room.Load(); r != nil {
 		r.add(sink, media.RoleTalk)
+		c.retargetWhispersLocked() // a supervisor whispering to the agent follows it
 		if r.callerRole() == media.RoleHeld {
 			sink = nil // the caller is on hold while the agents consult: the tone plays on
 		}

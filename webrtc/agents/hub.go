@@ -114,7 +114,10 @@ type HubOptions struct {
 	// may still save its wrap-up; 0: WrapUp and call.WrapUpGrace.
 	Dispositions call.Dispositions
 	WrapUpWindow time.Duration
-	Log          *slog.Logger
+	// Staff checks the token a supervisor's console monitors a call with (monitor.go); nil:
+	// nobody may monitor.
+	Staff StaffAuthenticator
+	Log   *slog.Logger
 }
 
 // Hub is the agent side of one instance: the agents' signalling sessions, the calls whose

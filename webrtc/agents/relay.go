@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -66,6 +67,9 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		}
 		if err != nil {
 			return c.NoContent(http.StatusNotFound)
+		}
+		if who, ok := strings.CutPrefix(agent, monitorRelayAgent); ok {
+			return h.serveMonitorRelay(c, held, who)
 		}
 		if !held.mayJoin(agent) {
 			return c.NoContent(http.StatusConflict)

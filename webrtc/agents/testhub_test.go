@@ -240,7 +240,7 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 	opts := HubOptions{Store: st, Engine: engine, Carriers: fc, Instance: "inst-" + srv.Listener.Addr().String(),
 		PublicURL: srv.URL, RelaySecret: []byte("relay secret"), RingTimeout: 2 * time.Second,
 		QueueTimeout: 10 * time.Second, WrapUp: 300 * time.Millisecond, PresenceTTL: 2 * time.Second,
-		Heartbeat: 200 * time.Millisecond}
+		Heartbeat: 200 * time.Millisecond, Staff: testStaff}
 	for _, f := range tweaks {
 		f(&opts)
 	}
@@ -248,6 +248,7 @@ func newTestHubOn(t *testing.T, url, ns string, tweaks ...hubTweak) *testHub {
 	e.GET("/agent", HandlePage()) // as cmd/switchboard/routes.go mounts them
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
+	e.GET("/agent/monitor", hub.HandleMonitor())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hub.Run(ctx) }()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -101,6 +102,28 @@ func require(d Deps, allowed func(Caller) bool) echo.MiddlewareFunc {
 			c.Set(callerKey, who)
 			return next(c)
 		}
+	}
+}
+
+// StaffToken says who a staff token is, for routes that cannot send a header (the monitor
+// WebSocket takes its token in its first message): the caller's Name for the admin or a
+// supervisor; agentdb.ErrUnauthorized for a token of nobody; notStaff for an agent's.
+func StaffToken(adminToken string, agents interface {
+	AuthenticateAgent(ctx context.Context, token string) (agentdb.Agent, error)
+}, notStaff error) func(ctx context.Context, token string) (string, error) {
+	want := sha256.Sum256([]byte(adminToken))
+	return func(ctx context.Context, token string) (string, error) {
+		if isAdmin(adminToken, want, token) {
+			return Caller{Admin: true}.Name(), nil
+		}
+		a, err := agents.AuthenticateAgent(ctx, token)
+		if err != nil {
+			return "", err
+		}
+		if who := (Caller{Agent: a}); who.Staff() {
+			return who.Name(), nil
+		}
+		return "", notStaff
 	}
 }
 

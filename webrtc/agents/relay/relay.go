@@ -34,6 +34,9 @@ const (
 	frameEnded  = 'e' // holder to agent: the call ended; the payload is the reason
 	frameHangup = 'h' // agent to holder: the agent hung up
 	frameMoved  = 'm' // holder to agent: the call's media moved to another instance
+	// frameMode, on a monitor's relay: to the holder, the mode the supervisor asks for; back,
+	// the mode now in force, or "!" and why it is not.
+	frameMode = 'o'
 )
 
 // writeTimeout bounds one frame's write; a frame the peer instance does not take in time is
@@ -61,6 +64,18 @@ type Sink interface {
 	// Moved says the call's media went elsewhere, or the holder went away without ending it.
 	Moved()
 }
+
+// ModeSink is a Sink that monitors: it hears how the holder took each SetMode.
+type ModeSink interface {
+	Sink
+	// Mode is the mode now in force, or err says why the last one asked for is not.
+	Mode(mode string, err error)
+}
+
+// ModeError is the holder's reason for not taking a mode.
+type ModeError struct{ msg string }
+
+func (e *ModeError) Error() string { return e.msg }
 
 // RefusedError is the holder's answer that it has no such call for the agent; any other Dial
 // error (a 5xx from a front door included) means the holder could not be reached (it may
@@ -151,6 +166,14 @@ func (p *Path) Read() {
 			p.setClosing()
 			p.sink.Moved()
 			return
+		case frameMode:
+			if ms, ok := p.sink.(ModeSink); ok {
+				if r := string(msg[1:]); strings.HasPrefix(r, "!") {
+					ms.Mode("", &ModeError{r[1:]})
+				} else {
+					ms.Mode(r, nil)
+				}
+			}
 		}
 	}
 }
@@ -171,6 +194,9 @@ func (p *Path) write(kind byte, payload []byte) error {
 
 // SendAudio sends 20 ms of the agent's mu-law to the holder.
 func (p *Path) SendAudio(ulaw []byte) error { return p.write(frameAudio, ulaw) }
+
+// SetMode asks the holder for a monitor's mode; the answer comes to the ModeSink.
+func (p *Path) SetMode(mode string) error { return p.write(frameMode, []byte(mode)) }
 
 // Hangup asks the holder to end the call; a lost hang-up ends with the relay.
 func (p *Path) Hangup() { _ = p.write(frameHangup, nil) }
@@ -233,9 +259,25 @@ func (c *Conn) Ended(reason string) { c.write(frameEnded, []byte(reason)); _ = c
 // Moved tells the agent's instance to follow the call elsewhere, and closes the relay.
 func (c *Conn) Moved() { c.write(frameMoved, nil); _ = c.conn.Close() }
 
+// Mode answers a monitor's SetMode: the mode in force, or why the one asked for is not.
+func (c *Conn) Mode(mode string, err error) {
+	if err != nil {
+		mode = "!" + err.Error()
+	}
+	c.write(frameMode, []byte(mode))
+}
+
 // Serve reads the agent's frames until the relay ends: audio goes to audio, a hang-up to
 // hangup.
-func (c *Conn) Serve(audio func(ulaw []byte), hangup func()) {
+func (c *Conn) Serve(audio func(ulaw []byte), hangup func()) { c.serve(audio, hangup, nil) }
+
+// ServeMonitor reads a monitor's frames until the relay ends: audio goes to audio, each mode
+// asked for to mode (which answers with Mode).
+func (c *Conn) ServeMonitor(audio func(ulaw []byte), mode func(string)) {
+	c.serve(audio, func() {}, mode)
+}
+
+func (c *Conn) serve(audio func(ulaw []byte), hangup func(), mode func(string)) {
 	for {
 		_, msg, err := c.conn.ReadMessage()
 		if err != nil {
@@ -249,6 +291,10 @@ func (c *Conn) Serve(audio func(ulaw []byte), hangup func()) {
 			audio(msg[1:])
 		case frameHangup:
 			hangup()
+		case frameMode:
+			if mode != nil {
+				mode(string(msg[1:]))
+			}
 		}
 	}
 }

@@ -95,6 +95,7 @@
     $("wb-available").textContent = String(available);
     const calls = $("wb-calls");
     calls.replaceChildren();
+    const onCalls = new Set(f.agents.filter((a) => a.state === "busy" && a.call).map((a) => a.call));
     for (const c of f.calls) {
       const tr = document.createElement("tr");
       tr.dataset.testid = "live-call-row";
@@ -108,7 +109,16 @@
       since(tr, c.since);
       const b = button("hang up", "live-call-hangup", () => api("POST", "/api/calls/" + encodeURIComponent(c.id) + "/hangup"));
       b.className = "bad";
-      cell(tr, b);
+      const td = cell(tr, b);
+      // Monitoring (monitor.js) needs the call answered: an agent busy on it. (An inbound
+      // call's record may read ringing all along: carriers report its answer late or never.)
+      const mon = document.createElement("button");
+      mon.type = "button";
+      mon.textContent = "listen";
+      mon.dataset.testid = "live-call-monitor";
+      mon.disabled = !onCalls.has(c.id);
+      mon.addEventListener("click", () => ConsoleMonitor.start(c.id, c.number + (c.agent ? " · " + c.agent : "")));
+      td.prepend(mon);
       calls.appendChild(tr);
     }
 
