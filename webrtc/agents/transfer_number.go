@@ -103,9 +103,13 @@ func (l *outLeg) Moved() { l.finish(true) }
 
 // finish ends the leg once: its offer ends, its stream closes, and (hangup) the carrier hangs
 // it up. It reports whether this call did it.
-func (l *outLeg) finish(hangup bool) bool {
+func (l *outLeg) finish(hangup bool) bool { return l.finishIf(hangup, false) }
+
+// finishIf is finish; with unanswered, only for a leg whose far end has not answered (checked
+// under the lock a stream's arrival takes).
+func (l *outLeg) finishIf(hangup, unanswered bool) bool {
 	l.mu.Lock()
-	if l.done {
+	if l.done || unanswered && l.stream.Load() != nil {
 		l.mu.Unlock()
 		return false
 	}
@@ -156,11 +160,8 @@ func (l *outLeg) place() {
 // failed: the leg did not connect (reason: a carrier state, or carrier-failed); the caller
 // goes back to the transferring agent, or the queue.
 func (l *outLeg) failed(reason string) {
-	if l.stream.Load() != nil {
-		return // answered: its end is the far end hanging up (Stopped)
-	}
-	if !l.finish(true) {
-		return
+	if !l.finishIf(true, true) {
+		return // over already, or answered: its end is then the far end hanging up (Stopped)
 	}
 	l.c.numberFailed(l, reason)
 }
