@@ -75,12 +75,14 @@ func TestBlindTransferToNumber(t *testing.T) {
 		t.Fatalf("the caller's offer after the transfer: %+v, %v", o, err)
 	}
 
-	far := startStream(t, h.Hub, leg.CallID, farHz)
 	stream.reset()
+	far := startStream(t, h.Hub, leg.CallID, farHz)
 	redistest.Eventually(t, 5*time.Second, "the caller and the far end hear each other", func() bool {
 		return power(stream.recent(3200), farHz) > heardPower && len(far.recent(3200)) >= 3200 &&
 			power(far.recent(3200), callerHz) > heardPower
 	})
+	// What the caller hears around the switch from the hold tone to the far end.
+	t.Logf("the caller's longest silence from the hold tone to the far end: %v", stream.longestGap().Round(time.Millisecond))
 	if p := media.Goertzel(stream.recent(1600), media.HoldToneHz); p > absentPower {
 		t.Errorf("the caller still hears the hold tone once bridged (%.4f)", p)
 	}
