@@ -73,6 +73,11 @@ type Offer struct {
 	// ConsultInstance; empty when none.
 	Consult         string
 	ConsultInstance string
+	// A blind transfer to a phone number (transfer_number.go): on the caller's offer, the
+	// number and the call id of the outbound leg placed to it, and the agent who transferred
+	// it; on that leg's own offer, Bridge is the caller's call it is bridged to.
+	Number, NumberLeg, TransferredBy string
+	Bridge                           string
 }
 
 // Errors of the offer operations.
@@ -352,5 +357,6 @@ func offerFrom(m map[string]string) Offer {
 		AgentInstance: m["agent_instance"], AgentURL: m["agent_url"],
 		Holder: m["holder"], HolderURL: m["holder_url"], CreatedAt: unixMilli(m["created"]),
 		Consult: m["consult"], ConsultInstance: m["consult_instance"],
+		Number: m["number"], NumberLeg: m["number_leg"], TransferredBy: m["transferred_by"], Bridge: m["bridge"],
 	}
 }

@@ -57,6 +57,9 @@ func (h *Hub) StreamStarted(ctx context.Context, callID string, stream interface
 	SendAudio(ulaw []byte) error
 	Close() error
 }) (MediaReceiver, error) {
+	if l := h.leg(callID); l != nil {
+		return l.streamStarted(stream) // the far end of a transfer to a number answered
+	}
 	c, err := h.holderFor(ctx, callID)
 	if err != nil {
 		return nil, err

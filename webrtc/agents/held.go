@@ -271,8 +271,13 @@ func (c *heldCall) lost() {
 	// The agent may have transferred the call and the notice been lost: its offer says so.
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if o, err := c.hub.st.Offer(ctx, c.id); err == nil && o.State == agentdb.OfferRinging && o.Agent != agent {
+	o, err := c.hub.st.Offer(ctx, c.id)
+	switch {
+	case err == nil && o.State == agentdb.OfferRinging && o.Agent != agent:
 		c.transferred(agent, o)
+		return
+	case err == nil && o.NumberLeg != "" && o.TransferredBy == agent:
+		c.numberTransferred(agent, o.Number, o.NumberLeg) // transferred to a number
 		return
 	}
 	c.end(reasonAgentLost, endHangup)

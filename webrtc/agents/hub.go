@@ -134,6 +134,7 @@ type Hub struct {
 	mu       sync.Mutex
 	sessions map[string]*session  // by agent id
 	calls    map[string]*heldCall // by call id
+	legs     map[string]*outLeg   // blind transfers' outbound legs bridged here, by call id
 	closed   bool
 	leaving  bool           // Handover began: no more heartbeats or claims
 	stalled  atomic.Bool    // tests: the instance stops heartbeating and claiming, as if stalled
@@ -170,7 +171,7 @@ func NewHub(opts HubOptions) *Hub {
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	return &Hub{
 		opts: opts, st: opts.Store, log: opts.Log, origins: signal.NewOrigins(opts.PublicURL, opts.AllowedOrigins),
-		sessions: map[string]*session{}, calls: map[string]*heldCall{},
+		sessions: map[string]*session{}, calls: map[string]*heldCall{}, legs: map[string]*outLeg{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
 }
@@ -347,8 +348,8 @@ func (h *Hub) holderFor(ctx context.Context, callID string) (*heldCall, error) {
 	switch {
 	case err != nil:
 		return nil, err
-	case o.State == agentdb.OfferEnded:
-		return nil, errCallOver
+	case o.State == agentdb.OfferEnded, o.Bridge != "":
+		return nil, errCallOver // a number leg is taken by its bridge's holder (h.leg), or nowhere
 	case o.Holder != h.opts.Instance:
 		return nil, errNotHere
 	}

@@ -30,6 +30,8 @@ type notice struct {
 	// Consults: the consulted agent's instance, and a warm transfer's step or state.
 	Instance string `json:"instance,omitempty"`
 	State    string `json:"state,omitempty"`
+	// Leg is the call id of a transfer's outbound leg to a number (noticeToNumber).
+	Leg string `json:"leg,omitempty"`
 }
 
 // Notice types.
@@ -124,6 +126,8 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 		}
 	case noticeTransfer:
 		h.transferNotice(ctx, n)
+	case noticeToNumber:
+		h.transferNumberNotice(ctx, n)
 	case noticeConsult:
 		if c := h.held(n.Call); c != nil {
 			c.consultRing(n.By, n.Agent, n.Instance)
@@ -155,6 +159,7 @@ func (h *Hub) callChanged(callID string, st call.State) {
 	if c := h.held(callID); c != nil && st.Terminal() {
 		c.end(st.String(), endStreamGone)
 	}
+	h.legChanged(callID, st)
 	h.mu.Lock()
 	var on []*session
 	for _, s := range h.sessions {

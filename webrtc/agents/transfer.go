@@ -35,8 +35,8 @@ func transferRefused(code, message string) error { return &TransferError{Code: c
 // agentTarget is the prefix of a transfer target that names an agent.
 const agentTarget = "agent:"
 
-// Transfer hands call callID to the target to ("agent:<id>"; numbers are not implemented
-// yet), in mode "blind" (the transferring agent's session ends the call with reason
+// Transfer hands call callID to the target to ("agent:<id>", or an E.164 number, blind only:
+// transfer_number.go), in mode "blind" (the transferring agent's session ends the call with reason
 // "transferred" and wraps up) or "warm" (a consult begins: consult.go). by is the agent
 // asking, which must have the call; empty, an admin asks on behalf of whoever has it.
 // Refusals are *TransferError.
@@ -48,10 +48,11 @@ func (h *Hub) Transfer(ctx context.Context, callID, by, to, mode string) error {
 	}
 	target, ok := strings.CutPrefix(to, agentTarget)
 	switch {
+	case !ok && signal.ValidNumber(to) && mode == signal.TransferWarm:
+		return transferRefused(signal.CodeNotImplemented, "a warm transfer to a phone number is not available; transfer it blind")
 	case !ok && signal.ValidNumber(to):
-		return transferRefused(signal.CodeNotImplemented, "transfer to a phone number is not available yet; transfer to an agent")
 	case !ok:
-		return transferRefused(signal.CodeBadRequest, `transfer to "agent:<id>"`)
+		return transferRefused(signal.CodeBadRequest, `transfer to "agent:<id>" or an E.164 number such as +15551234567`)
 	case !agentdb.ValidAgentID(target):
 		return transferRefused(signal.CodeUnknownAgent, "no such agent")
 	}
@@ -63,6 +64,9 @@ func (h *Hub) Transfer(ctx context.Context, callID, by, to, mode string) error {
 		return err
 	case o.State != agentdb.OfferAnswered || by != "" && o.Agent != by:
 		return transferRefused(signal.CodeNoCall, "the call is not connected to you")
+	}
+	if !ok {
+		return h.transferToNumber(ctx, o, to)
 	}
 	if mode == signal.TransferWarm {
 		return h.consultStart(ctx, o, target)

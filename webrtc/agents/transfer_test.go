@@ -143,7 +143,8 @@ func TestTransferRefusals(t *testing.T) {
 		{transferTo("agent:cat"), signal.CodeTargetUnavailable},
 		{transferTo("agent:ann"), signal.CodeBadRequest},
 		{transferTo("bob"), signal.CodeBadRequest},
-		{transferTo("+15551234567"), signal.CodeNotImplemented},
+		{transferTo("+1555"), signal.CodeBadRequest},
+		{map[string]any{"type": signal.TypeTransfer, "to": "+15551234567", "mode": signal.TransferWarm}, signal.CodeNotImplemented},
 		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": signal.TransferWarm}, signal.CodeTargetUnavailable},
 		{map[string]any{"type": signal.TypeTransferComplete}, signal.CodeNoCall}, // no consult going
 		{map[string]any{"type": signal.TypeTransfer, "to": "agent:cat", "mode": "loud"}, signal.CodeBadRequest},

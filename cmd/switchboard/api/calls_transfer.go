@@ -42,12 +42,12 @@ var transferCodes = map[string]string{
 }
 
 // HandleTransfer hands a live call to another agent: {"to":"agent:bob","mode":"blind"} (mode
-// defaults to blind; "warm" starts a consult), or takes a warm transfer's next step:
+// defaults to blind; "warm" starts a consult), or to a number, blind ({"to":"+15551234567"}), or takes a warm transfer's next step:
 // {"action":"complete"|"cancel"|"conference"}. 202 with the call once the target rings (a
 // blind transfer's agent is released) or the step is taken; 400 for a body it cannot read,
 // 403 for another agent's call, 404 for an unknown call or agent, 409 (with target_offline,
 // target_busy, target_unavailable, ringing or conflict) when the target cannot take it, the
-// call has no agent or no consult, 501 for a number (not implemented yet), 503 when storage
+// call has no agent or no consult, 501 for a warm transfer to a number, 503 when storage
 // does not answer.
 func HandleTransfer(d Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {

@@ -836,7 +836,8 @@
   function transferTo(mode) {
     const target = $('transfer-target').value.trim();
     if (!st.call || !target) return;
-    // An agent id, as the admin named it; a number (+...) is passed on for the server to judge.
+    // An agent id, as the admin named it, or a number (+...), passed on for the server to judge
+    // (a number can be transferred blind only).
     tr.call = st.call.call_id;
     tr.target = target.replace(/^agent:/, '');
     const to = target.startsWith('+') || target.startsWith('agent:') ? target : `agent:${target}`;

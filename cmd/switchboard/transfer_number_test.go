@@ -1,0 +1,87 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/switchboard/switchboard/call"
+	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/webrtc/agentsim"
+)
+
+// TestBlindTransferToNumberThroughTheSimulator: ann, signed in on instance A, takes an inbound
+// call whose webhooks reach instance B, and transfers it through the API to a number. The leg
+// is placed through the simulator; its webhooks reach B too, but its stream goes to A, which
+// holds the caller's; there the two carrier legs hear each other (the simulator plays 1000 Hz
+// on both: the agent's 440 Hz and the hold tone never do). The far end hanging up ends the
+// caller's call. A busy number then gives the next call back to ann.
+func TestBlindTransferToNumberThroughTheSimulator(t *testing.T) {
+	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms"}, func(c *sim.Config) { c.WatchHz = 1000 })
+	a, b := d.instances[0].base, d.instances[1].base
+	annToken := createAgent(t, b, "ann")
+	ann := softphone(t, a, annToken)
+
+	answer := func() (string, string) {
+		t.Helper()
+		sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
+		ann.Send(map[string]any{"type": "answer", "call_id": ring.CallID})
+		expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool {
+			return m.Type == "call" && m.CallID == ring.CallID && m.State == "in-progress"
+		})
+		d.report(sid, "the caller hearing ann", func(r sim.Report) bool { return r.DominantHz == 440 && r.DominantPower > 0.05 })
+		return sid, ring.CallID
+	}
+	transfer := func(id, to string) {
+		t.Helper()
+		if code := request(t, http.MethodPost, b+"/api/calls/"+id+"/transfer", annToken, map[string]string{"to": to, "mode": "blind"}, nil); code != http.StatusAccepted {
+			t.Fatalf("transfer to %s: %d", to, code)
+		}
+		if m := expectMessage(t, ann, "ann released", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ended" && m.CallID == id }); m.Reason != "transferred" {
+			t.Fatalf("ann: %s", m.Raw)
+		}
+	}
+
+	callerSID, id := answer()
+	if r, _ := d.sim.CallReport(callerSID); !r.ToneHeardAt.IsZero() {
+		t.Fatalf("the caller heard 1000 Hz before the transfer: %+v", r.ToneHeardAt)
+	}
+	transfer(id, "+15551230000")
+	farSID := d.simCall("outbound")
+	far := d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	if want := "ws" + strings.TrimPrefix(a, "http") + "/webhooks/simtw/media/"; !strings.HasPrefix(far.StreamURL, want) {
+		t.Fatalf("the leg's stream went to %s, want the caller's holder %s", far.StreamURL, want)
+	}
+	d.report(callerSID, "the caller hearing the far end", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+
+	var got call.Call
+	if code := request(t, http.MethodGet, b+"/api/calls/"+id, adminToken, nil, &got); code != http.StatusOK {
+		t.Fatalf("read the call: %d", code)
+	}
+	linked := false
+	for _, e := range got.History {
+		linked = linked || strings.HasPrefix(e.Detail, "transferred by agent ann to +15551230000 (call CL")
+	}
+	if !linked {
+		t.Errorf("the call's history does not name the leg: %+v", got.History)
+	}
+
+	if err := d.sim.Hangup(farSID); err != nil {
+		t.Fatal(err)
+	}
+	d.report(callerSID, "the caller's call ended with the far end", func(r sim.Report) bool { return r.Status == "completed" })
+	expectMessage(t, ann, "ann available", func(m agentsim.SoftphoneMessage) bool { return m.Type == "availability" && m.State == "available" })
+
+	// A busy number: the caller comes back to ann.
+	_, id2 := answer()
+	transfer(id2, "+15551230001")
+	ring := expectMessage(t, ann, "ann rung again", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" && m.CallID == id2 })
+	ann.Send(map[string]any{"type": "answer", "call_id": ring.CallID})
+	expectMessage(t, ann, "ann has the call again", func(m agentsim.SoftphoneMessage) bool {
+		return m.Type == "call" && m.CallID == id2 && m.State == "in-progress"
+	})
+}
