@@ -280,7 +280,10 @@ func (s *session) callState(callID string, st call.State) {
 // wraps up after a connected call and goes back to its state before the call otherwise.
 func (s *session) callEnded(ctx context.Context, callID, reason string) {
 	s.mu.Lock()
-	if r := s.ringing; r != nil && r.call == callID {
+	// "transferred" is about the call the agent was on, never a ringing one: its notices come
+	// by several paths and may arrive after the same call rings the agent again (a transfer
+	// that did not connect rings its agent back).
+	if r := s.ringing; r != nil && r.call == callID && reason != reasonTransferred {
 		s.ringing = nil
 		s.mu.Unlock()
 		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reason})

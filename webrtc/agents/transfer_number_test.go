@@ -224,3 +224,20 @@ func TestBlindTransferToNumberNoAgentBack(t *testing.T) {
 	expect(t, bob, "bob has the call", typed(signal.TypeCall, id))
 	talking(t, stream, bob, bobHz, "the caller and bob hear each other")
 }
+
+// A late "transferred" for a call that rings its agent again (a transfer that did not connect
+// rings the transferring agent back) leaves the ringing alone: it is about the call the agent
+// was on, and its notices come by several paths in no set order.
+func TestLateTransferredNoticeLeavesARingBackRinging(t *testing.T) {
+	h := newTestHub(t, "")
+	ann := h.agent(t, "ann", 440)
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	h.handle(context.Background(), notice{Type: noticeEnded, Call: id, Agent: "ann", Reason: reasonTransferred})
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	if m := expect(t, ann, "the call answered", func(m agentsim.SoftphoneMessage) bool {
+		return m.CallID == id && (m.Type == signal.TypeCall || m.Type == signal.TypeError || m.Type == signal.TypeEnded)
+	}); m.Type != signal.TypeCall {
+		t.Fatalf("the ringing call after a late transferred notice: %s", m.Raw)
+	}
+}
