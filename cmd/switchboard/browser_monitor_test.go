@@ -163,7 +163,7 @@ func testBrowserMonitor(t *testing.T, n int) {
 // TestMonitorSocketTokens: the monitor socket of a real instance takes the admin token and a
 // supervisor's, and refuses an agent's and a bad one, each with its code.
 func TestMonitorSocketTokens(t *testing.T) {
-	s := start(t, nil)
+	s := start(t, map[string]string{"SWITCHBOARD_REDIS_NAMESPACE": redistest.Namespace(t)}) // its own agents
 	supToken := createSupervisor(t, s.base, "sue")
 	annToken := createAgent(t, s.base, "ann")
 	for _, c := range []struct{ who, token, code string }{
