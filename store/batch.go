@@ -79,17 +79,39 @@ func (b *batcher) run(ctx context.Context, callKey, logKey string, args []any) (
 		c.args = nil
 		callPool.Put(c)
 		return nil, ctx.Err()
+	case <-b.stop:
+		c.args = nil
+		callPool.Put(c)
+		return nil, errBatcherClosed
 	}
 	select {
 	case <-c.done:
-		res, err := c.res, c.err
-		c.args, c.res, c.err = nil, nil, nil
-		callPool.Put(c)
-		return res, err
+		return c.reply()
 	case <-ctx.Done():
 		// The batch still holds c and will signal done; leave c to the garbage collector.
 		return nil, ctx.Err()
+	case <-b.stop:
+		// The store is closing: a loop may be sending c's batch still (then its reply is
+		// here or coming), or none will take c from the queue any more.
+		select {
+		case <-c.done:
+			return c.reply()
+		default:
+			return nil, errBatcherClosed // c is left to the garbage collector, as above
+		}
 	}
+}
+
+// errBatcherClosed is the answer to an event the store was closed under: unavailable, as
+// any caller of a store that is going away should treat it (IsUnavailable).
+var errBatcherClosed = fmt.Errorf("store: closed: %w", redis.ErrClosed)
+
+// reply hands back c's result and returns c to the pool.
+func (c *applyCall) reply() ([]any, error) {
+	res, err := c.res, c.err
+	c.args, c.res, c.err = nil, nil, nil
+	callPool.Put(c)
+	return res, err
 }
 
 func (b *batcher) loop() {

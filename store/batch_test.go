@@ -160,3 +160,33 @@ func TestDuplicateOfAnOrphanSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyWhileTheStoreCloses: events applied while the store closes each come back, stored
+// or with an unavailable error; none waits forever for a batch that no loop will send (a hub
+// shutting down in a test left such an answer hanging).
+func TestApplyWhileTheStoreCloses(t *testing.T) {
+	// A round trip may take a minute here, so only the close can bring a waiting event back
+	// within the test's deadline.
+	r := open(t, func(o *Options) { o.OpTimeout = time.Minute })
+	results := make(chan error, 200)
+	for i := range cap(results) {
+		go func() {
+			_, err := r.Apply(context.Background(), call.Event{ID: fmt.Sprint(i), CallID: NewCallID(), State: call.Queued})
+			results <- err
+		}()
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for range cap(results) {
+		select {
+		case err := <-results:
+			if err != nil && !IsUnavailable(err) {
+				t.Errorf("an event applied as the store closed: %v, want stored or unavailable", err)
+			}
+		case <-deadline:
+			t.Fatal("an event applied as the store closed never came back")
+		}
+	}
+}

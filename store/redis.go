@@ -95,6 +95,9 @@ type Redis struct {
 	cluster  bool
 	sentinel bool
 	replicas replicaPolicy
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open connects to the Redis that opts.URL names, or starts an embedded one, and checks that
@@ -185,11 +188,14 @@ func (r *Redis) Ping(ctx context.Context) error {
 
 // Close releases the connections and stops an embedded Redis.
 func (r *Redis) Close() error {
-	r.batch.close()
-	r.bus.close()
-	err := r.rdb.Close()
-	r.stopEmbedded()
-	return err
+	// Once: a server's shutdown and a test's cleanup may both close it.
+	r.closeOnce.Do(func() {
+		r.batch.close()
+		r.bus.close()
+		r.closeErr = r.rdb.Close()
+		r.stopEmbedded()
+	})
+	return r.closeErr
 }
 
 func (r *Redis) stopEmbedded() {
