@@ -84,17 +84,23 @@ func (r *room) has(sink mediaSink) bool {
 	return ok
 }
 
+// slotLocked is the mixer slot of sink's leg, or the caller's when sink is nil; false if
+// sink is not in the room. Called with r.mu held.
+func (r *room) slotLocked(sink mediaSink) (int, bool) {
+	if sink == nil {
+		return callerSlot, true
+	}
+	slot, ok := r.legs[sink]
+	return slot, ok
+}
+
 // setRole sets the role of sink's leg, or of the caller when sink is nil.
 func (r *room) setRole(sink mediaSink, role media.Role) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	slot := callerSlot
-	if sink != nil {
-		s, ok := r.legs[sink]
-		if !ok {
-			return false
-		}
-		slot = s
+	slot, ok := r.slotLocked(sink)
+	if !ok {
+		return false
 	}
 	return r.mixer.SetRole(slot, role, -1)
 }
@@ -114,13 +120,9 @@ func (r *room) put(sink mediaSink, ulaw []byte) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	slot := callerSlot
-	if sink != nil {
-		s, ok := r.legs[sink]
-		if !ok {
-			return false
-		}
-		slot = s
+	slot, ok := r.slotLocked(sink)
+	if !ok {
+		return false
 	}
 	q := r.queued[slot]
 	if len(q) == roomQueue {
