@@ -162,6 +162,62 @@ func assertClean(t *testing.T, r Result, secrets ...string) {
 	}
 }
 
+// placeAnswerCase scripts one carrier answer to Place and the failed result it must give.
+type placeAnswerCase struct {
+	name          string
+	answer        http.HandlerFunc
+	wantOutcome   Outcome
+	wantReason    string
+	wantStatus    int
+	wantCode      int
+	wantRetryable bool
+}
+
+// runPlaceAnswers places req once per case, each through a client newClient builds on a
+// carrier scripted with that case's answer; secrets are what no result may show.
+func runPlaceAnswers[C Client](t *testing.T, tests []placeAnswerCase, newClient func(*testing.T, string) C, req PlaceRequest, secrets ...string) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeCarrier(t, tt.answer)
+			placed, r := newClient(t, f.URL).Place(context.Background(), req)
+			if r.Outcome != tt.wantOutcome || r.Reason != tt.wantReason || r.HTTPStatus != tt.wantStatus ||
+				r.Code != tt.wantCode || r.Retryable != tt.wantRetryable {
+				t.Errorf("got %v status=%d code=%d retryable=%v; want %v %q status=%d code=%d retryable=%v",
+					r, r.HTTPStatus, r.Code, r.Retryable, tt.wantOutcome, tt.wantReason, tt.wantStatus, tt.wantCode, tt.wantRetryable)
+			}
+			if placed != (Placed{}) {
+				t.Errorf("placed %+v on a failure", placed)
+			}
+			if n := f.hits.Load(); n != 1 {
+				t.Errorf("the carrier saw %d requests; redirects must not be followed, nothing retried", n)
+			}
+			assertClean(t, r, secrets...)
+		})
+	}
+}
+
+// runPlaceTransport places req once per transport case through a client newClient builds on
+// that case's address; retryable says which cases may be resent (it differs by carrier).
+func runPlaceTransport[C Client](t *testing.T, newClient func(*testing.T, string) C, req PlaceRequest, retryable func(transportCase) bool, secrets ...string) {
+	t.Helper()
+	for _, tc := range transportCases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, tc.apiURL(t))
+			start := time.Now()
+			_, r := c.Place(tc.context(t), req)
+			checkElapsed(t, start)
+			if r.Outcome != tc.want || r.Reason != tc.reason || r.HTTPStatus != 0 {
+				t.Errorf("got %v (status %d); want %v %q", r, r.HTTPStatus, tc.want, tc.reason)
+			}
+			if r.Retryable != retryable(tc) {
+				t.Errorf("retryable = %v", r.Retryable)
+			}
+			assertClean(t, r, secrets...)
+		})
+	}
+}
+
 func TestNewClientByKind(t *testing.T) {
 	c, err := NewClient(twilioConfig(), nil)
 	if _, ok := c.(*TwilioClient); !ok || err != nil {

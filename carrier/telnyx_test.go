@@ -132,15 +132,7 @@ func telnyxErrorBody(code, title, detail, pointer string) string {
 }
 
 func TestTelnyxPlaceAnswers(t *testing.T) {
-	tests := []struct {
-		name          string
-		answer        http.HandlerFunc
-		wantOutcome   Outcome
-		wantReason    string
-		wantStatus    int
-		wantCode      int
-		wantRetryable bool
-	}{
+	tests := []placeAnswerCase{
 		{"503", reply(503, ""), CarrierFault, "http 503", 503, 0, true},
 		{"500 with HTML", reply(500, "<html><body>Internal Server Error</body></html>"), CarrierFault, "http 500", 500, 0, true},
 		{"429", reply(429, telnyxErrorBody("10011", "Too many requests", "", "")), CarrierFault, "telnyx 10011 too many requests", 429, 10011, true},
@@ -162,43 +154,12 @@ func TestTelnyxPlaceAnswers(t *testing.T) {
 			http.Redirect(w, r, "/elsewhere", http.StatusPermanentRedirect)
 		}, CarrierFault, "unexpected redirect", 308, 0, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeCarrier(t, tt.answer)
-			placed, r := newTestTelnyx(t, f.URL).Place(context.Background(), telnyxRequest())
-			if r.Outcome != tt.wantOutcome || r.Reason != tt.wantReason || r.HTTPStatus != tt.wantStatus ||
-				r.Code != tt.wantCode || r.Retryable != tt.wantRetryable {
-				t.Errorf("got %v status=%d code=%d retryable=%v; want %v %q status=%d code=%d retryable=%v",
-					r, r.HTTPStatus, r.Code, r.Retryable, tt.wantOutcome, tt.wantReason, tt.wantStatus, tt.wantCode, tt.wantRetryable)
-			}
-			if placed != (Placed{}) {
-				t.Errorf("placed %+v on a failure", placed)
-			}
-			if n := f.hits.Load(); n != 1 {
-				t.Errorf("the carrier saw %d requests; redirects must not be followed, nothing retried", n)
-			}
-			assertClean(t, r)
-		})
-	}
+	runPlaceAnswers(t, tests, newTestTelnyx, telnyxRequest())
 }
 
 func TestTelnyxPlaceTransport(t *testing.T) {
-	for _, tc := range transportCases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newTestTelnyx(t, tc.apiURL(t))
-			start := time.Now()
-			_, r := c.Place(tc.context(t), telnyxRequest())
-			checkElapsed(t, start)
-			if r.Outcome != tc.want || r.Reason != tc.reason || r.HTTPStatus != 0 {
-				t.Errorf("got %v (status %d); want %v %q", r, r.HTTPStatus, tc.want, tc.reason)
-			}
-			// command_id makes every carrier fault safe to resend; a cancelled call is over.
-			if r.Retryable != (tc.want == CarrierFault) {
-				t.Errorf("retryable = %v", r.Retryable)
-			}
-			assertClean(t, r)
-		})
-	}
+	// command_id makes every carrier fault safe to resend; a cancelled call is over.
+	runPlaceTransport(t, newTestTelnyx, telnyxRequest(), func(tc transportCase) bool { return tc.want == CarrierFault })
 }
 
 func TestTelnyxNeverShowsTheKey(t *testing.T) {

@@ -94,15 +94,7 @@ func TestTwilioPlaceOptions(t *testing.T) {
 }
 
 func TestTwilioPlaceAnswers(t *testing.T) {
-	tests := []struct {
-		name          string
-		answer        http.HandlerFunc
-		wantOutcome   Outcome
-		wantReason    string
-		wantStatus    int
-		wantCode      int
-		wantRetryable bool
-	}{
+	tests := []placeAnswerCase{
 		{"503", reply(503, twilioErr(503, 20503, "Service Unavailable")), CarrierFault, "twilio 20503", 503, 20503, false},
 		{"503 empty", reply(503, ""), CarrierFault, "http 503", 503, 0, false},
 		{"429", reply(429, twilioErr(429, 20429, "Too Many Requests")), CarrierFault, "twilio 20429 too many requests", 429, 20429, true},
@@ -125,44 +117,13 @@ func TestTwilioPlaceAnswers(t *testing.T) {
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 		}, CarrierFault, "unexpected redirect", 307, 0, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFakeCarrier(t, tt.answer)
-			placed, r := newTestTwilio(t, f.URL).Place(context.Background(), twilioRequest())
-			if r.Outcome != tt.wantOutcome || r.Reason != tt.wantReason || r.HTTPStatus != tt.wantStatus ||
-				r.Code != tt.wantCode || r.Retryable != tt.wantRetryable {
-				t.Errorf("got %v status=%d code=%d retryable=%v; want %v %q status=%d code=%d retryable=%v",
-					r, r.HTTPStatus, r.Code, r.Retryable, tt.wantOutcome, tt.wantReason, tt.wantStatus, tt.wantCode, tt.wantRetryable)
-			}
-			if placed != (Placed{}) {
-				t.Errorf("placed %+v on a failure", placed)
-			}
-			if n := f.hits.Load(); n != 1 {
-				t.Errorf("the carrier saw %d requests; redirects must not be followed, nothing retried", n)
-			}
-			assertClean(t, r, twilioBasic)
-		})
-	}
+	runPlaceAnswers(t, tests, newTestTwilio, twilioRequest(), twilioBasic)
 }
 
 func TestTwilioPlaceTransport(t *testing.T) {
-	for _, tc := range transportCases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newTestTwilio(t, tc.apiURL(t))
-			start := time.Now()
-			_, r := c.Place(tc.context(t), twilioRequest())
-			checkElapsed(t, start)
-			if r.Outcome != tc.want || r.Reason != tc.reason || r.HTTPStatus != 0 {
-				t.Errorf("got %v (status %d); want %v %q", r, r.HTTPStatus, tc.want, tc.reason)
-			}
-			// Only a refused connection provably sent nothing; anything else may have
-			// created the call on Twilio.
-			if r.Retryable != (tc.reason == "dial failed") {
-				t.Errorf("retryable = %v", r.Retryable)
-			}
-			assertClean(t, r, twilioBasic)
-		})
-	}
+	// Only a refused connection provably sent nothing; anything else may have
+	// created the call on Twilio.
+	runPlaceTransport(t, newTestTwilio, twilioRequest(), func(tc transportCase) bool { return tc.reason == "dial failed" }, twilioBasic)
 }
 
 func TestTwilioNeverShowsTheToken(t *testing.T) {
