@@ -111,12 +111,7 @@ func TestRecorderSamplesCallsInProgress(t *testing.T) {
 // TestRecorderKeepsCountsWhileRedisIsDown: a flush that fails keeps its counts for the next.
 func TestRecorderKeepsCountsWhileRedisIsDown(t *testing.T) {
 	srv := redistest.NewServer(t)
-	r, err := store.Open(context.Background(), store.Options{URL: srv.URL(), Namespace: redistest.Namespace(t),
-		OpTimeout: 300 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := storetest.OpenWith(t, store.Options{URL: srv.URL(), Namespace: redistest.Namespace(t), OpTimeout: 300 * time.Millisecond})
 	s := newStore(t, r)
 	rec := s.NewRecorder(slog.New(slog.DiscardHandler))
 	count(rec, "simtw", "stored", 7)

@@ -16,7 +16,14 @@ import (
 // Redis), under namespace ns; the test fails if it cannot connect.
 func Open(tb testing.TB, url, ns string) *store.Redis {
 	tb.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
+	return OpenWith(tb, store.Options{URL: url, Namespace: ns})
+}
+
+// OpenWith is Open with options of the test's own, such as a short OpTimeout for a test that
+// stops Redis.
+func OpenWith(tb testing.TB, opts store.Options) *store.Redis {
+	tb.Helper()
+	st, err := store.Open(context.Background(), opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/carrier/dispatch"
@@ -38,11 +35,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rig := newRouteRig(t, redistest.URL(t))
+	st, log := rig.rs, rig.log
 	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), log)
 	breakers := dispatch.NewBreakers(carrierdb.New(st), reg, dispatch.BreakerOptions{Log: log})
 	router := dispatch.NewRouter(reg, breakers, nil)
@@ -52,11 +46,9 @@ func newFixture(t *testing.T) *fixture {
 	var wg sync.WaitGroup
 	wg.Go(func() { breakers.Run(ctx) })
 	wg.Go(func() { placer.Run(ctx) })
-	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Carriers: reg, Breakers: breakers, Router: router, History: st, Stats: statsdb.New(st),
+	t.Cleanup(func() { cancel(); wg.Wait() }) // after the server closes, before the store does
+	srv := serve(t, Deps{Store: st, AdminToken: token, Log: log, Carriers: reg, Breakers: breakers, Router: router, History: st, Stats: statsdb.New(st),
 		Placer: placer, AdminLog: carrierdb.New(st)})
-	srv := httptest.NewServer(e)
-	t.Cleanup(func() { srv.Close(); cancel(); wg.Wait(); st.Close() })
 	return &fixture{srv: srv, st: st, breakers: breakers}
 }
 
@@ -72,17 +64,8 @@ func (f *fixture) do(t *testing.T, method, path string, body any) (int, map[stri
 		rd = bytes.NewReader(raw)
 	}
 	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	json.Unmarshal(raw, &out)
-	return resp.StatusCode, out, string(raw)
+	return send(t, req, token)
 }
 
 const secret = "sekrit-auth-token-0123456789"

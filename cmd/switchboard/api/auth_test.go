@@ -5,16 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/switchboard/switchboard/carrier"
-	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/store/statsdb"
@@ -24,20 +18,11 @@ import (
 // who each token is; admin-only routes answer 403 to a supervisor's and an agent's valid
 // tokens and 401 to anything else; a rotated token is refused at once.
 func TestRolesAndWhoAmI(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	rs, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := agentdb.New(rs)
-	t.Cleanup(func() { st.Close() })
+	rig := newRouteRig(t, redistest.URL(t))
+	rs, st, log, ctx := rig.rs, rig.st, rig.log, context.Background()
 	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
-	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Carriers: reg, AdminLog: carrierdb.New(rs),
+	srv := serve(t, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Carriers: reg, AdminLog: carrierdb.New(rs),
 		History: rs, Stats: statsdb.New(rs)})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
 
 	do := func(method, path, bearer string, body any) (int, map[string]any) {
 		t.Helper()
@@ -47,15 +32,8 @@ func TestRolesAndWhoAmI(t *testing.T) {
 			rd = bytes.NewReader(raw)
 		}
 		req, _ := http.NewRequest(method, srv.URL+path, rd)
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		code, out, _ := send(t, req, bearer)
+		return code, out
 	}
 
 	code, got := do("PUT", "/api/admin/agents/sue", token, map[string]any{"name": "Sue", "role": "supervisor"})

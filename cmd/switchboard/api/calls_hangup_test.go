@@ -2,15 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier"
@@ -26,25 +20,13 @@ import (
 // another agent's call, 404 for an unknown one, 409 for one that has ended, 503 without Redis.
 func TestHangupRoute(t *testing.T) {
 	redis := redistest.NewServer(t)
-	log := slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := agentdb.New(rs)
-	t.Cleanup(func() { st.Close() })
-	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
-	actions := dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(rs), Registry: reg, Instance: "test"})
-	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	rig := newRouteRig(t, redis.URL())
+	st, log, ctx := rig.st, rig.log, context.Background()
+	reg := carrier.NewRegistry(carrierdb.New(rig.rs), nil, log)
+	actions := dispatch.NewActions(dispatch.ActionDeps{Store: carrierdb.New(rig.rs), Registry: reg, Instance: "test"})
+	srv := serve(t, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Hangups: actions})
 
-	annToken := agentdb.NewAgentToken("ann")
-	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
-		t.Fatal(err)
-	}
+	annToken := rig.signUp(t, "ann", "Ann")
 	newCall := func(agent string, s call.State) string {
 		id := store.NewCallID()
 		if _, err := st.Apply(ctx, call.Event{ID: "e-" + id, CallID: id, State: s, Direction: call.Outbound, Agent: agent,
@@ -55,16 +37,8 @@ func TestHangupRoute(t *testing.T) {
 	}
 	post := func(bearer, id string) (int, map[string]any) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/calls/"+id+"/hangup", nil)
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var out map[string]any
-		json.Unmarshal(raw, &out)
-		return resp.StatusCode, out
+		code, out, _ := send(t, req, bearer)
+		return code, out
 	}
 	jobStored := func(id, by string) {
 		t.Helper()

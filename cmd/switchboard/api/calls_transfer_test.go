@@ -3,19 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agents"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
@@ -48,23 +42,11 @@ func (s *scriptedTransfers) ConsultAction(ctx context.Context, callID, by, actio
 // route's own checks (body, unknown or ended call, token).
 func TestTransferRoute(t *testing.T) {
 	redis := redistest.NewServer(t)
-	log := slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := agentdb.New(rs)
-	t.Cleanup(func() { st.Close() })
+	rig := newRouteRig(t, redis.URL())
+	st, log, ctx := rig.st, rig.log, context.Background()
 	tr := &scriptedTransfers{}
-	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Transfers: tr})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	annToken := agentdb.NewAgentToken("ann")
-	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
-		t.Fatal(err)
-	}
+	srv := serve(t, Deps{Store: st, AdminToken: token, Log: log, Agents: st, Transfers: tr})
+	annToken := rig.signUp(t, "ann", "Ann")
 	newCall := func(s call.State) string {
 		id := store.NewCallID()
 		if _, err := st.Apply(ctx, call.Event{ID: "e-" + id, CallID: id, State: s, Direction: call.Inbound, Agent: "ann"}); err != nil {
@@ -74,18 +56,12 @@ func TestTransferRoute(t *testing.T) {
 	}
 	post := func(bearer, id, body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/calls/"+id+"/transfer", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
+		code, _, raw := send(t, req, bearer)
 		var out struct {
 			Error Error `json:"error"`
 		}
-		_ = json.Unmarshal(raw, &out)
-		return resp.StatusCode, out.Error.Code
+		_ = json.Unmarshal([]byte(raw), &out)
+		return code, out.Error.Code
 	}
 
 	live := newCall(call.InProgress)

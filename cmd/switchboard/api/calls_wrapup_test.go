@@ -3,19 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
 )
 
@@ -26,25 +20,13 @@ import (
 // refused request is stored; without Redis, 503.
 func TestWrapUpRoute(t *testing.T) {
 	redis := redistest.NewServer(t)
-	log := slog.New(slog.DiscardHandler)
-	ctx := context.Background()
-	rs, err := store.Open(ctx, store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := agentdb.New(rs)
-	t.Cleanup(func() { st.Close() })
+	rig := newRouteRig(t, redis.URL())
+	st, log, ctx := rig.st, rig.log, context.Background()
 	dispositions, _ := call.ParseDispositions(call.DefaultDispositions)
-	e := echo.New()
-	mount(e, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
+	srv := serve(t, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
 		WrapUps: WrapUps{Dispositions: dispositions, Window: time.Minute}})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
 
-	annToken := agentdb.NewAgentToken("ann")
-	if _, _, err := st.PutAgent(ctx, "ann", "Ann", annToken, true); err != nil {
-		t.Fatal(err)
-	}
+	annToken := rig.signUp(t, "ann", "Ann")
 	newCall := func(agent string, states ...call.State) string {
 		id := store.NewCallID()
 		for _, s := range states {
@@ -58,17 +40,9 @@ func TestWrapUpRoute(t *testing.T) {
 	put := func(bearer, id, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/api/calls/"+id+"/wrapup", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+bearer)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var out map[string]any
-		json.Unmarshal(raw, &out)
-		return resp.StatusCode, out
+		code, out, _ := send(t, req, bearer)
+		return code, out
 	}
 	body := func(notes, disposition string) string {
 		b, _ := json.Marshal(map[string]string{"notes": notes, "disposition": disposition})
@@ -149,11 +123,8 @@ func TestWrapUpRoute(t *testing.T) {
 
 	// The agent's window after the end: on a server whose window is 1 ns, every ended call's
 	// has closed. The agent is refused, the admin is not; a live call is still open.
-	strictEcho := echo.New()
-	mount(strictEcho, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
+	strict := serve(t, Deps{Store: st, AdminToken: token, Log: log, Agents: st,
 		WrapUps: WrapUps{Dispositions: dispositions, Window: time.Nanosecond}})
-	strict := httptest.NewServer(strictEcho)
-	t.Cleanup(strict.Close)
 	closed := newCall("ann", call.InProgress, call.Completed)
 	base := srv.URL
 	srv.URL = strict.URL

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // endCall stores a whole call (created, then ended in state) as the carriers' events would,
@@ -263,17 +264,9 @@ func TestCDRExportValidation(t *testing.T) {
 // not a 200 with an empty file.
 func TestCDRExportRedisDown(t *testing.T) {
 	srv := redistest.NewServer(t)
-	st, err := store.Open(context.Background(), store.Options{URL: srv.URL(), Namespace: redistest.Namespace(t),
-		OpTimeout: 300 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenWith(t, store.Options{URL: srv.URL(), Namespace: redistest.Namespace(t), OpTimeout: 300 * time.Millisecond})
 	endCall(t, st, "+15551230001", "+15559990000", "ann", call.Completed)
-	e := echo.New()
-	mount(e, Deps{Store: st, History: st, AdminToken: token, Log: slog.New(slog.DiscardHandler)})
-	h := httptest.NewServer(e)
-	t.Cleanup(h.Close)
+	h := serve(t, Deps{Store: st, History: st, AdminToken: token, Log: slog.New(slog.DiscardHandler)})
 	f := &fixture{srv: h, st: st}
 	if got := exportJSON(t, f, ""); len(got) != 1 {
 		t.Fatalf("before: %v", got)
