@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, timers, servers) must be gone when
@@ -47,11 +47,7 @@ type harness struct {
 
 func newHarness(t *testing.T, redisURL string, tweak ...func(*Deps)) *harness {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Options{URL: redisURL, Namespace: redistest.Namespace(t)}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, redisURL, redistest.Namespace(t))
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	h := &harness{t: t, st: st, telnyx: priv}
 	e := echo.New()

@@ -7,21 +7,16 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/carrier"
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // BenchmarkAllow is the breakers' call path: Allow, then done with a success, whose outcome
 // is queued for Run (not running here: the queue fills and outcomes are dropped, counted).
 func BenchmarkAllow(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
-	raw, err := store.Open(context.Background(), store.Options{URL: redistest.URL(b), Namespace: redistest.Namespace(b)}, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { raw.Close() })
-	st := carrierdb.New(raw)
+	st := carrierdb.New(storetest.OpenTest(b, redistest.Namespace(b)))
 	reg := carrier.NewRegistry(st, carrier.NewHTTPClient(), log)
 	cfg := carrier.Config{ID: "bench", Kind: carrier.Twilio, APIURL: "https://api.twilio.com", AccountSID: "AC0123456789abcdef0123456789abcdef",
 		AuthToken: "token-0123456789", From: "+15550100", Enabled: true, RequestTimeout: carrier.Duration(500 * time.Millisecond)}

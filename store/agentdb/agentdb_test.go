@@ -1,12 +1,10 @@
 package agentdb
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, servers) must be gone when the
@@ -26,12 +24,7 @@ func openCluster(t testing.TB) *Store {
 
 func openURL(t testing.TB, url, ns string) *Store {
 	t.Helper()
-	r, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return New(r)
+	return New(storetest.Open(t, url, ns))
 }
 
 // TestKeysAreUnchanged pins the key names: they are a deployment's data, kept from when these

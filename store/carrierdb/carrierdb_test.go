@@ -2,13 +2,13 @@ package carrierdb
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/store/statsdb"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine a test starts (subscriptions, batchers, servers) must be gone when the
@@ -25,12 +25,7 @@ func openNS(t testing.TB, ns string) *Store {
 
 func openURL(t testing.TB, url, ns string) *Store {
 	t.Helper()
-	r, err := store.Open(context.Background(), store.Options{URL: url, Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return New(r)
+	return New(storetest.Open(t, url, ns))
 }
 
 // TestKeysAreUnchanged pins the key names: they are a deployment's data, kept from when these

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Every goroutine the board, its streams and the tests start must be gone at the end.
@@ -45,10 +46,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
 	redis := redistest.NewServer(t)
 	log := slog.New(slog.DiscardHandler)
-	rs, err := store.Open(context.Background(), store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := storetest.Open(t, redis.URL(), redistest.Namespace(t))
 	st := agentdb.New(rs)
 	board := New(Deps{Store: st, Log: log}, o)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +63,6 @@ func newFixture(t *testing.T, o Options) *fixture {
 		srv.Close()
 		cancel()
 		wg.Wait()
-		st.Close()
 	})
 	return &fixture{t: t, st: st, board: board, srv: srv, redis: redis}
 }
@@ -420,10 +417,7 @@ func (r *countingRates) CarrierRates(context.Context) (map[string]float64, error
 func TestStreamOutlivesTheServersTimeouts(t *testing.T) {
 	redis := redistest.NewServer(t)
 	log := slog.New(slog.DiscardHandler)
-	rs, err := store.Open(context.Background(), store.Options{URL: redis.URL(), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := storetest.Open(t, redis.URL(), redistest.Namespace(t))
 	st := agentdb.New(rs)
 	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
@@ -442,7 +436,7 @@ func TestStreamOutlivesTheServersTimeouts(t *testing.T) {
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
 	srv.Start()
 	f := &fixture{t: t, st: st, board: board, srv: srv, redis: redis}
-	t.Cleanup(func() { board.Close(); srv.Close(); cancel(); wg.Wait(); st.Close() })
+	t.Cleanup(func() { board.Close(); srv.Close(); cancel(); wg.Wait() })
 
 	s := f.open(mustTicket(f))
 	first := time.Now()
