@@ -83,14 +83,8 @@ func TestTelnyxNobodyAvailable(t *testing.T) {
 func TestHangupThroughTheAPI(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
-	var placed call.Call
-	if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
-		t.Fatalf("place: %d", code)
-	}
+	placed := placeAnswered(t, base)
 	var got call.Call
-	redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
-		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
-	})
 	var hung call.Call
 	if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, &hung); code != http.StatusAccepted || hung.ID != placed.ID {
 		t.Fatalf("hang-up: %d %+v", code, hung)

@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -71,12 +70,7 @@ func TestDeleteAgentEndsItsSessionsEverywhere(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rs, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := agentdb.New(rs)
-	defer st.Close()
+	st := agentdb.New(storetest.Open(t, redistest.URL(t), ns))
 	if p, err := st.Presence(ctx, "ann"); err != nil || p.State != agentdb.Offline {
 		t.Fatalf("deleted agent's presence: %+v %v", p, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -49,11 +50,7 @@ func randomHex(n int) string {
 func newDeployment(t *testing.T, n, webhooks int, env map[string]string, tweaks ...func(*sim.Config)) *deployment {
 	t.Helper()
 	ns := redistest.Namespace(t)
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t, redistest.URL(t), ns)
 
 	// The simulator must know Switchboard's URL and Switchboard the simulator's: serve a
 	// handler that is filled in once both exist.
@@ -170,17 +167,38 @@ func expectMessage(t *testing.T, p *agentsim.SimSoftphone, what string, match fu
 	return m
 }
 
-// report waits until the simulator's call sid has heard something at hz (or, with hz 0,
-// until cond holds) and returns its report.
+// report waits until cond holds of the simulator's report on its call sid, and returns it.
 func (d *deployment) report(sid string, what string, cond func(sim.Report) bool) sim.Report {
 	d.t.Helper()
+	return waitReport(d.t, d.sim, sid, what, cond)
+}
+
+// waitReport waits up to 10 s until cond holds of carrier c's report on its call sid (what
+// names the wait when it fails), and returns that report.
+func waitReport(t *testing.T, c *sim.Carrier, sid, what string, cond func(sim.Report) bool) sim.Report {
+	t.Helper()
 	var r sim.Report
-	redistest.Eventually(d.t, 10*time.Second, what, func() bool {
+	redistest.Eventually(t, 10*time.Second, what, func() bool {
 		var err error
-		r, err = d.sim.CallReport(sid)
+		r, err = c.CallReport(sid)
 		return err == nil && cond(r)
 	})
 	return r
+}
+
+// placeAnswered places a call to a test number through the API of the instance at base, as
+// the admin, and waits until the carrier has answered it.
+func placeAnswered(t *testing.T, base string) call.Call {
+	t.Helper()
+	var placed call.Call
+	if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
+		t.Fatalf("place: %d", code)
+	}
+	var got call.Call
+	redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
+		return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
+	})
+	return placed
 }
 
 func (d *deployment) simCall(direction string) string {
@@ -251,11 +269,7 @@ func TestAgentsAdminAPI(t *testing.T) {
 	if _, err := agentsim.DialSoftphone(ctx, s.base, token, agentsim.SimAgentOptions{LoopbackOnly: true}); err == nil {
 		t.Fatal("a rotated-out token signed in")
 	}
-	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, redistest.URL(t), ns)
 	audit, err := st.AuditLog(ctx, 10)
 	if err != nil || len(audit) != 3 || audit[0].Action != "agent.put" || audit[0].Target != "ann" ||
 		!strings.Contains(audit[0].Detail, "token rotated") || strings.Contains(audit[0].Detail, fresh) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,18 +23,7 @@ const monitorHz = 1800
 // monitorHears is a console condition: the monitor panel's audio carries each tone of on
 // (above -40 dB) and each of off at least 20 dB below the quietest of on.
 func monitorHears(on []float64, off ...float64) string {
-	expr := "(() => { const p = (hz) => window.switchboardMonitor.power(hz); const on = Math.min("
-	for i, hz := range on {
-		if i > 0 {
-			expr += ", "
-		}
-		expr += fmt.Sprintf("p(%v)", hz)
-	}
-	expr += "); return on > -40"
-	for _, hz := range off {
-		expr += fmt.Sprintf(" && p(%v) < on - 20", hz)
-	}
-	return expr + "; })()"
+	return tonesHeard("switchboardMonitor", on, off...)
 }
 
 // TestBrowserSupervisorMonitorsACall: a supervisor's console listens to a live call between

@@ -20,21 +20,7 @@ const transferHz = 1800
 // simulated caller hears Bob's tone. The time from Ann's click to the caller hearing Bob
 // (Bob's answer click included, made as soon as his page rings) is logged.
 func TestBrowserBlindTransfer(t *testing.T) {
-	d := newDeployment(t, 2, 0, nil, func(c *sim.Config) { c.WatchHz = transferHz })
-	annBase, bobBase := d.instances[0].base, d.instances[1].base
-	annToken := createAgent(t, annBase, "ann")
-	bobToken := createAgent(t, annBase, "bob")
-	ann := signIn(t, newBrowser(t, writeToneWAV(t, browserHz, 0.5, 20)), annBase, annToken)
-	// Bob signs in after Ann: she has been idle longer, so the call rings her.
-	bob := signIn(t, newBrowser(t, writeToneWAV(t, transferHz, 0.5, 20)), bobBase, bobToken)
-
-	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann.wait("the call ringing for ann", visible("incoming-panel"))
-	ann.do("answer", chromedp.Click(tid("answer-button")))
-	ann.wait("connected", dataState("call-state", "in-progress"))
+	d, ann, bob, sid := annAnswersBobWaits(t, 20)
 	d.report(sid, "the caller hearing ann", func(r sim.Report) bool { return r.DominantHz == browserHz && r.DominantPower > 0.1 })
 	ann.wait("the transfer control", visible("transfer-panel")+" && "+dataState("transfer-state", "idle"))
 
@@ -65,10 +51,37 @@ func TestBrowserBlindTransfer(t *testing.T) {
 	bob.wait("still on the call", dataState("call-state", "in-progress"))
 }
 
+// annAnswersBobWaits is where each transfer test starts: two instances, ann signed in on the
+// first and bob on the second, each in a Chromium page whose microphone plays a tone of its
+// own for seconds; a simulated caller's call (sid) rings ann, who answers it.
+func annAnswersBobWaits(t *testing.T, seconds int) (d *deployment, ann, bob page, sid string) {
+	t.Helper()
+	d = newDeployment(t, 2, 0, nil, func(c *sim.Config) { c.WatchHz = transferHz })
+	annBase, bobBase := d.instances[0].base, d.instances[1].base
+	annToken := createAgent(t, annBase, "ann")
+	bobToken := createAgent(t, annBase, "bob")
+	ann = signIn(t, newBrowser(t, writeToneWAV(t, browserHz, 0.5, seconds)), annBase, annToken)
+	// Bob signs in after Ann: she has been idle longer, so the call rings her.
+	bob = signIn(t, newBrowser(t, writeToneWAV(t, transferHz, 0.5, seconds)), bobBase, bobToken)
+
+	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann.wait("the call ringing for ann", visible("incoming-panel"))
+	ann.do("answer", chromedp.Click(tid("answer-button")))
+	ann.wait("connected", dataState("call-state", "in-progress"))
+	return d, ann, bob, sid
+}
+
 // hearsOnly is a page condition: the page hears each tone of on (above -40 dB) and each tone
 // of off at least 20 dB below the quietest of on.
-func hearsOnly(on []float64, off ...float64) string {
-	expr := "(() => { const p = (hz) => window.switchboard.power(hz); const on = Math.min("
+func hearsOnly(on []float64, off ...float64) string { return tonesHeard("switchboard", on, off...) }
+
+// tonesHeard is the condition that the audio whose meter is window.<meter> carries each tone
+// of on (above -40 dB) and each of off at least 20 dB below the quietest of on.
+func tonesHeard(meter string, on []float64, off ...float64) string {
+	expr := "(() => { const p = (hz) => window." + meter + ".power(hz); const on = Math.min("
 	for i, hz := range on {
 		if i > 0 {
 			expr += ", "
@@ -86,20 +99,7 @@ func hearsOnly(on []float64, off ...float64) string {
 // hears neither), brings the caller in (a conference: each page hears the other two tones
 // and not its own), then completes the transfer: she is released, and the caller hears Bob.
 func TestBrowserWarmTransferAndConference(t *testing.T) {
-	d := newDeployment(t, 2, 0, nil, func(c *sim.Config) { c.WatchHz = transferHz })
-	annBase, bobBase := d.instances[0].base, d.instances[1].base
-	annToken := createAgent(t, annBase, "ann")
-	bobToken := createAgent(t, annBase, "bob")
-	ann := signIn(t, newBrowser(t, writeToneWAV(t, browserHz, 0.5, 30)), annBase, annToken)
-	bob := signIn(t, newBrowser(t, writeToneWAV(t, transferHz, 0.5, 30)), bobBase, bobToken)
-
-	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ann.wait("the call ringing for ann", visible("incoming-panel"))
-	ann.do("answer", chromedp.Click(tid("answer-button")))
-	ann.wait("connected", dataState("call-state", "in-progress"))
+	d, ann, bob, sid := annAnswersBobWaits(t, 30)
 
 	ann.do("open the transfer", chromedp.Click(tid("transfer-button")))
 	ann.do("consult bob", chromedp.SendKeys(tid("transfer-target"), "bob"), chromedp.Click(tid("transfer-warm")))

@@ -28,14 +28,8 @@ func TestBrowserHistoryAndCharts(t *testing.T) {
 	// placeCall places a call through the simulated carrier and hangs it up once answered: a
 	// record with an attempt, and carrier callbacks.
 	placeCall := func() call.Call {
-		var placed call.Call
-		if code := request(t, http.MethodPost, base+"/api/calls", adminToken, map[string]string{"to": "+15551230000"}, &placed); code != http.StatusCreated {
-			t.Fatalf("place: %d", code)
-		}
+		placed := placeAnswered(t, base)
 		var got call.Call
-		redistest.Eventually(t, 10*time.Second, "the call answered", func() bool {
-			return request(t, http.MethodGet, base+"/api/calls/"+placed.ID, adminToken, nil, &got) == 200 && got.State == call.InProgress
-		})
 		if code := request(t, http.MethodPost, base+"/api/calls/"+placed.ID+"/hangup", adminToken, nil, nil); code != http.StatusAccepted {
 			t.Fatalf("hang-up: %d", code)
 		}

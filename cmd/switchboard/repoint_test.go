@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // mediaInstance plays the media WebSocket of one instance: it accepts every stream and keeps
@@ -98,11 +99,7 @@ func newRepointRig(t *testing.T) *repointRig {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenTest(t, redistest.Namespace(t))
 	rig := &repointRig{t: t, st: st}
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -161,13 +158,7 @@ func (r *repointRig) record(carrierID, carrierCallID string) string {
 
 func (r *repointRig) report(sid, what string, cond func(sim.Report) bool) sim.Report {
 	r.t.Helper()
-	var rep sim.Report
-	redistest.Eventually(r.t, 10*time.Second, what, func() bool {
-		var err error
-		rep, err = r.sim.CallReport(sid)
-		return err == nil && cond(rep)
-	})
-	return rep
+	return waitReport(r.t, r.sim, sid, what, cond)
 }
 
 // forced reports whether the call's reconciliation was brought forward: its check is due now

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -16,11 +15,11 @@ import (
 	"github.com/switchboard/switchboard/carrier"
 	"github.com/switchboard/switchboard/cmd/switchboard/api"
 	"github.com/switchboard/switchboard/cmd/switchboard/wallboard"
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/store/statsdb"
+	"github.com/switchboard/switchboard/store/storetest"
 	"github.com/switchboard/switchboard/webrtc/recording"
 )
 
@@ -48,17 +47,12 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 // trailing slash dropped (docs/api.md says once that both spellings are served).
 func servedRoutes(t *testing.T) []string {
 	t.Helper()
-	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	cfg, err := parseConfig([]string{"switchboard"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, store.Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenTest(t, redistest.Namespace(t))
 	const public = "http://127.0.0.1:9"
 	carriers := carrier.NewRegistry(carrierdb.New(st), nil, log)
 	metrics := newMetrics()

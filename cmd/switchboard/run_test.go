@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -163,11 +163,7 @@ func TestInvalidConfigurationIsOneLine(t *testing.T) {
 func TestCallsAPI(t *testing.T) {
 	ns := redistest.Namespace(t) // its own keys: the listing of active calls sees only this test's
 	s := start(t, map[string]string{"SWITCHBOARD_REDIS_NAMESPACE": ns})
-	st, err := store.Open(context.Background(), store.Options{URL: redistest.URL(t), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, redistest.URL(t), ns)
 	id := store.NewCallID()
 	ccid := "CA" + strings.Repeat("ab", 16) + id[2:6]
 	for i, e := range []call.Event{

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/carrierdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/store/storetest"
 	"github.com/switchboard/switchboard/webhooks"
 )
 
@@ -27,11 +28,7 @@ func TestSentinelFailoverKeepsEveryAcknowledgedCallback(t *testing.T) {
 	sentinel := redistest.NewSentinel(t)
 	ns := redistest.Namespace(t)
 	const authToken = "sentinel-test-twilio-token-0123456789"
-	st, err := store.Open(context.Background(), store.Options{URL: sentinel.URL(), Namespace: ns}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, sentinel.URL(), ns)
 	reg := carrier.NewRegistry(carrierdb.New(st), carrier.NewHTTPClient(), slog.New(slog.DiscardHandler))
 	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
 		AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: authToken, From: "+15550100", Enabled: true}, "test"); err != nil {
