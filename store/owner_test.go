@@ -79,15 +79,9 @@ func TestOwnershipAgreesWithDomain(t *testing.T) {
 			t.Fatalf("record: store %v %q %q, domain %v %q %q", stored.State, stored.Carrier, stored.CarrierCallID,
 				model.State, model.Carrier, model.CarrierCallID)
 		}
-		if len(stored.History) != len(model.History) {
-			t.Fatalf("history: store %d entries, domain %d", len(stored.History), len(model.History))
-		}
-		for i := range stored.History {
-			s, m := stored.History[i], model.History[i]
-			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Detail != m.Detail || s.Carrier != m.Carrier {
-				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
-			}
-		}
+		sameHistory(t, stored, model, func(s, m call.Entry) bool {
+			return s.EventID == m.EventID && s.State == m.State && s.Changed == m.Changed && s.Detail == m.Detail && s.Carrier == m.Carrier
+		})
 	})
 }
 

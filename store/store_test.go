@@ -45,6 +45,23 @@ func mustClaim(t testing.TB, r *Redis, id, carrier string, n int) {
 	}
 }
 
+// sameHistory fails unless the stored call's history is the model's (call.Apply's), entry by
+// entry, as far as same compares them; t is a test's or a rapid check's.
+func sameHistory(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, stored, model call.Call, same func(s, m call.Entry) bool) {
+	t.Helper()
+	if len(stored.History) != len(model.History) {
+		t.Fatalf("history: store %d entries, domain %d", len(stored.History), len(model.History))
+	}
+	for i := range stored.History {
+		if s, m := stored.History[i], model.History[i]; !same(s, m) {
+			t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
+		}
+	}
+}
+
 func mustApply(t testing.TB, r *Redis, e call.Event) Applied {
 	t.Helper()
 	a, err := r.Apply(context.Background(), e)
@@ -146,15 +163,9 @@ func TestScriptAgreesWithDomain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(stored.History) != len(model.History) {
-			t.Fatalf("history: store %d entries, domain %d", len(stored.History), len(model.History))
-		}
-		for i := range stored.History {
-			s, m := stored.History[i], model.History[i]
-			if s.EventID != m.EventID || s.State != m.State || s.Changed != m.Changed || s.Detail != m.Detail || s.Source != m.Source {
-				t.Fatalf("history[%d]: store %+v, domain %+v", i, s, m)
-			}
-		}
+		sameHistory(t, stored, model, func(s, m call.Entry) bool {
+			return s.EventID == m.EventID && s.State == m.State && s.Changed == m.Changed && s.Detail == m.Detail && s.Source == m.Source
+		})
 	})
 }
 

@@ -56,10 +56,7 @@ func TestHangupJobOfADeadRunnerIsDoneByAnother(t *testing.T) {
 	if claimed, err := st.ClaimJobs(ctx, "dead", time.Second, 10); err != nil || len(claimed) != 1 {
 		t.Fatalf("dead runner's claim = %v, %v", claimed, err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, a)
 	redistest.Eventually(t, time.Second, "the backlog gauge counts the claimed job", func() bool { return metricValue(t, metrics.actionBacklog) == 1 })
 
 	redistest.Eventually(t, 5*time.Second, "the hang-up is done by the live runner", func() bool {
@@ -113,10 +110,7 @@ func TestActionsGiveUpAfterTheBound(t *testing.T) {
 		Carrier: cfg.ID, CarrierCallID: "v3:dead-carrier"}); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, a)
 	redistest.Eventually(t, 5*time.Second, "the job is given up", func() bool {
 		j, err := st.JobOf(ctx, store.JobID(store.JobAnswer, id))
 		return err == nil && j.State == "failed"
@@ -148,10 +142,7 @@ func TestRejectAndNotTaken(t *testing.T) {
 	reg, cfg := registryWith(t, st, telnyxConfig(), api.URL)
 	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
 		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { return "", false, nil })})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, a)
 
 	inbound := func(ccid string, s call.State) call.Call {
 		id := store.InboundCallID(cfg.ID, ccid)
@@ -210,10 +201,7 @@ func TestAnswerOfAnEndedCall(t *testing.T) {
 	var offered atomic.Int64
 	a := NewActions(ActionDeps{Store: st, Registry: reg, Instance: "a", Poll: 10 * time.Millisecond,
 		Inbound: PrepareFunc(func(context.Context, store.Job) (string, bool, error) { offered.Add(1); return "", true, nil })})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, a)
 
 	answer := func(ccid string, s call.State) string {
 		id := store.InboundCallID(cfg.ID, ccid)

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"testing"
 
 	"github.com/switchboard/switchboard/carrier"
@@ -44,3 +45,12 @@ func telnyxConfig() carrier.Config {
 const telnyxDialed = `{"data":{"call_control_id":"v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
 	"call_leg_id":"2dc6fc34-f9e0-11ea-b68e-02420a0f7768","call_session_id":"2dc1b3c8-f9e0-11ea-bc5a-02420a0f7768",
 	"is_alive":false,"record_type":"call"}}`
+
+// runActions runs a's job loop until the test ends.
+func runActions(t *testing.T, a *Actions) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+}

@@ -65,10 +65,7 @@ func TestOrphanHangupSurvivesItsInstance(t *testing.T) {
 	}
 	mB := NewMetrics(nil)
 	b := NewActions(ActionDeps{Store: stB, Registry: regB, Metrics: mB, Instance: "B", Poll: 20 * time.Millisecond})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { b.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, b)
 
 	select {
 	case sid := <-primary.hungUp:
@@ -152,10 +149,7 @@ func TestOrphanJobNeverHangsUpTheLiveCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	runActions(t, a)
 	redistest.Eventually(t, 5*time.Second, "both jobs over", func() bool {
 		l, err1 := st.JobOf(ctx, store.OrphanJobID(cfg.ID, live))
 		o, err2 := st.JobOf(ctx, store.OrphanJobID(cfg.ID, orphan))

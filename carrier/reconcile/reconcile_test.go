@@ -172,6 +172,18 @@ func (g *reconcileRig) call(t *testing.T, id string) call.Call {
 	return c
 }
 
+// allCompleted is a condition for redistest.Eventually: every call of ids is completed.
+func (g *reconcileRig) allCompleted(t *testing.T, ids []string) func() bool {
+	return func() bool {
+		for _, id := range ids {
+			if g.call(t, id).State != call.Completed {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 func TestReconcileLearnsTheEndingOfACallWhoseFinalCallbackWasLost(t *testing.T) {
 	g := newReconcileRig(t)
 	g.api.set("CAlost", twilioStatus("in-progress"))
@@ -242,14 +254,7 @@ func TestReconcileTwoInstancesNeverCheckTheSameCallAtOnce(t *testing.T) {
 	for i := range 30 {
 		g.api.set(fmt.Sprintf("CA%02d", i), twilioStatus("completed"))
 	}
-	redistest.Eventually(t, 15*time.Second, "every call completed", func() bool {
-		for _, id := range ids {
-			if g.call(t, id).State != call.Completed {
-				return false
-			}
-		}
-		return true
-	})
+	redistest.Eventually(t, 15*time.Second, "every call completed", g.allCompleted(t, ids))
 	if n := g.api.overlap.Load(); n != 0 {
 		t.Fatalf("%d look-ups overlapped another of the same call", n)
 	}
@@ -459,14 +464,7 @@ func TestReconcileSlowLookUpsDoNotOutliveTheirLease(t *testing.T) {
 		return n > 0
 	})
 	g.start(t, func(d *Deps) { d.Parallel, d.Lease = 1, 15*time.Second })
-	redistest.Eventually(t, 60*time.Second, "every call completed", func() bool {
-		for _, id := range ids {
-			if g.call(t, id).State != call.Completed {
-				return false
-			}
-		}
-		return true
-	})
+	redistest.Eventually(t, 60*time.Second, "every call completed", g.allCompleted(t, ids))
 	if n := g.api.overlap.Load(); n != 0 {
 		t.Fatalf("%d look-ups overlapped another of the same call", n)
 	}

@@ -60,32 +60,17 @@ func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
 	in.streams = append(in.streams, st)
 	in.conns = append(in.conns, conn.UnderlyingConn())
 	in.mu.Unlock()
-	done := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() { // the instance's 440 Hz, what the caller hears
-		defer close(writerDone)
-		tone := media.NewTone(440, 0.5)
-		silence := make([]byte, media.FrameSamples)
-		media.FillSilence(silence)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			frame := silence
-			if n >= in.silent {
-				frame = tone.Frame()
-			}
-			msg := map[string]any{"event": "media", "media": map[string]string{"payload": base64.StdEncoding.EncodeToString(frame)}}
-			if conn.WriteJSON(msg) != nil {
-				return
-			}
+	// The instance's 440 Hz, what the caller hears.
+	tone := media.NewTone(440, 0.5)
+	silence := make([]byte, media.FrameSamples)
+	media.FillSilence(silence)
+	defer sendEvery20ms(conn, func(n int) map[string]any {
+		frame := silence
+		if n > in.silent {
+			frame = tone.Frame()
 		}
-	}()
-	defer func() { close(done); <-writerDone }()
+		return map[string]any{"event": "media", "media": map[string]string{"payload": base64.StdEncoding.EncodeToString(frame)}}
+	})()
 	for {
 		_, b, err := conn.ReadMessage()
 		if err != nil {

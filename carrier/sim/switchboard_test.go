@@ -194,35 +194,21 @@ func (sb *switchboard) handleMedia(w http.ResponseWriter, r *http.Request) {
 	sb.peers = append(sb.peers, peer)
 	sb.mu.Unlock()
 
-	done := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() { // the 440 Hz answer, framed as Switchboard frames it
-		defer close(writerDone)
-		tone := media.NewTone(440, 0.5)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 1; ; n++ {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
+	// The 440 Hz answer, framed as Switchboard frames it.
+	tone := media.NewTone(440, 0.5)
+	defer sendEvery20ms(conn, func(n int) map[string]any {
+		media := map[string]string{"payload": base64.StdEncoding.EncodeToString(tone.Frame())}
+		msg := map[string]any{"event": "media", "media": media}
+		if sb.skip != nil {
+			media["chunk"] = strconv.Itoa(n)
+			if sb.skip[n] {
+				return nil
 			}
-			media := map[string]string{"payload": base64.StdEncoding.EncodeToString(tone.Frame())}
-			msg := map[string]any{"event": "media", "media": media}
-			if sb.skip != nil {
-				media["chunk"] = strconv.Itoa(n)
-				if sb.skip[n] {
-					continue
-				}
-			} else if n == 5 {
-				msg = map[string]any{"event": "mark", "mark": map[string]string{"name": "greeting"}}
-			}
-			if conn.WriteJSON(msg) != nil {
-				return
-			}
+		} else if n == 5 {
+			msg = map[string]any{"event": "mark", "mark": map[string]string{"name": "greeting"}}
 		}
-	}()
-	defer func() { close(done); <-writerDone }()
+		return msg
+	})()
 	for {
 		_, b, err := conn.ReadMessage()
 		if err != nil {
@@ -249,6 +235,34 @@ func (sb *switchboard) handleMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		peer.mu.Unlock()
 	}
+}
+
+// sendEvery20ms writes msg(n) on conn for n = 1, 2, 3, …, one every 20 ms as media frames
+// come, skipping a nil message, until conn fails or the returned stop is called; stop waits
+// for the writer to end.
+func sendEvery20ms(conn *websocket.Conn, msg func(n int) map[string]any) (stop func()) {
+	done := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			m := msg(n)
+			if m == nil {
+				continue
+			}
+			if conn.WriteJSON(m) != nil {
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-writerDone }
 }
 
 func (p *mediaPeer) events() []string {
