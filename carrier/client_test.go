@@ -3,6 +3,7 @@ package carrier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -215,6 +216,50 @@ func runPlaceTransport[C Client](t *testing.T, newClient func(*testing.T, string
 			}
 			assertClean(t, r, secrets...)
 		})
+	}
+}
+
+// refusalCase breaks a valid PlaceRequest in one way the client must refuse with wantReason.
+type refusalCase struct {
+	name       string
+	mutate     func(*PlaceRequest)
+	wantReason string
+}
+
+// runPlaceRefusals places each case's broken request (a valid one from valid, mutated) through
+// a client newClient builds on a carrier answering ok; refused says whether a result is the
+// refusal wanted, and no request may reach the carrier.
+func runPlaceRefusals[C Client](t *testing.T, tests []refusalCase, newClient func(*testing.T, string) C, ok http.HandlerFunc,
+	valid func() PlaceRequest, refused func(r Result, wantReason string) bool) {
+	t.Helper()
+	f := newFakeCarrier(t, ok)
+	c := newClient(t, f.URL)
+	for _, tt := range tests {
+		req := valid()
+		tt.mutate(&req)
+		if _, r := c.Place(context.Background(), req); !refused(r, tt.wantReason) {
+			t.Errorf("%s: %v", tt.name, r)
+		}
+	}
+	if n := f.hits.Load(); n != 0 {
+		t.Errorf("%d refused requests reached the carrier", n)
+	}
+}
+
+// assertNeverPrinted fails if any fmt verb shows one of secrets in client c, as a pointer or a
+// value; what names the secret in the failure.
+func assertNeverPrinted[C any](t *testing.T, c *C, what string, secrets ...string) {
+	t.Helper()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x"} {
+		for _, v := range []any{c, *c} {
+			s := fmt.Sprintf(verb, v)
+			for _, secret := range secrets {
+				if strings.Contains(s, secret) {
+					t.Errorf("%s shows the %s: %s", verb, what, s)
+					break
+				}
+			}
+		}
 	}
 }
 

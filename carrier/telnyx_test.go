@@ -180,39 +180,20 @@ func TestTelnyxNeverShowsTheKey(t *testing.T) {
 		assertClean(t, c.Answer(context.Background(), "v3:x", "", ""))
 	}
 	c := newTestTelnyx(t, "http://127.0.0.1:1")
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x"} {
-		for _, v := range []any{c, *c} {
-			if s := fmt.Sprintf(verb, v); strings.Contains(s, testAPIKey) {
-				t.Errorf("%s shows the key: %s", verb, s)
-			}
-		}
-	}
+	assertNeverPrinted(t, c, "key", testAPIKey)
 }
 
 func TestTelnyxPlaceRefusesBadRequests(t *testing.T) {
-	tests := []struct {
-		name       string
-		mutate     func(*PlaceRequest)
-		wantReason string
-	}{
+	tests := []refusalCase{
 		{"to not E.164", func(r *PlaceRequest) { r.To = "+0" }, "invalid number"},
 		{"from not E.164", func(r *PlaceRequest) { r.From = "15550001111" }, "invalid request"},
 		{"no call id", func(r *PlaceRequest) { r.CallID = "" }, "invalid request"},
 		{"no webhook url", func(r *PlaceRequest) { r.StatusURL = "" }, "invalid request"},
 		{"http stream url", func(r *PlaceRequest) { r.StreamURL = "https://sb.example/media" }, "invalid request"},
 	}
-	f := newFakeCarrier(t, reply(http.StatusOK, telnyxDialed))
-	c := newTestTelnyx(t, f.URL)
-	for _, tt := range tests {
-		req := telnyxRequest()
-		tt.mutate(&req)
-		if _, r := c.Place(context.Background(), req); r.Outcome != Final || r.Reason != tt.wantReason {
-			t.Errorf("%s: %v", tt.name, r)
-		}
-	}
-	if n := f.hits.Load(); n != 0 {
-		t.Errorf("%d refused requests reached the carrier", n)
-	}
+	runPlaceRefusals(t, tests, newTestTelnyx, reply(http.StatusOK, telnyxDialed), telnyxRequest, func(r Result, wantReason string) bool {
+		return r.Outcome == Final && r.Reason == wantReason
+	})
 }
 
 func TestTelnyxHangup(t *testing.T) {

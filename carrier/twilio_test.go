@@ -145,21 +145,11 @@ func TestTwilioNeverShowsTheToken(t *testing.T) {
 		assertClean(t, c.Hangup(context.Background(), "CA1"), twilioBasic)
 	}
 	c := newTestTwilio(t, "http://127.0.0.1:1")
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x"} {
-		for _, v := range []any{c, *c} {
-			if s := fmt.Sprintf(verb, v); strings.Contains(s, testToken) || strings.Contains(s, twilioBasic) {
-				t.Errorf("%s shows the token: %s", verb, s)
-			}
-		}
-	}
+	assertNeverPrinted(t, c, "token", testToken, twilioBasic)
 }
 
 func TestTwilioPlaceRefusesBadRequests(t *testing.T) {
-	tests := []struct {
-		name       string
-		mutate     func(*PlaceRequest)
-		wantReason string
-	}{
+	tests := []refusalCase{
 		{"to not E.164", func(r *PlaceRequest) { r.To = "5551234567" }, "invalid number"},
 		{"to empty", func(r *PlaceRequest) { r.To = "" }, "invalid number"},
 		{"from not E.164", func(r *PlaceRequest) { r.From = "anonymous" }, "invalid request"},
@@ -168,18 +158,9 @@ func TestTwilioPlaceRefusesBadRequests(t *testing.T) {
 		{"unknown event", func(r *PlaceRequest) { r.StatusEvents = []string{"ringing", "answerd"} }, "invalid request"}, //nolint:misspell // a typo is the point
 		{"negative ring timeout", func(r *PlaceRequest) { r.RingTimeout = -time.Second }, "invalid request"},
 	}
-	f := newFakeCarrier(t, reply(http.StatusCreated, twilioCreated))
-	c := newTestTwilio(t, f.URL)
-	for _, tt := range tests {
-		req := twilioRequest()
-		tt.mutate(&req)
-		if _, r := c.Place(context.Background(), req); r.Outcome != Final || r.Reason != tt.wantReason || r.Detail == "" {
-			t.Errorf("%s: %v", tt.name, r)
-		}
-	}
-	if n := f.hits.Load(); n != 0 {
-		t.Errorf("%d refused requests reached the carrier", n)
-	}
+	runPlaceRefusals(t, tests, newTestTwilio, reply(http.StatusCreated, twilioCreated), twilioRequest, func(r Result, wantReason string) bool {
+		return r.Outcome == Final && r.Reason == wantReason && r.Detail != ""
+	})
 }
 
 func TestTwilioHangup(t *testing.T) {
