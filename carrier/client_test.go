@@ -144,6 +144,18 @@ func (tc transportCase) context(t *testing.T) context.Context {
 // CI machine is still classified as refused rather than as a timeout.
 const testTimeout = 400 * time.Millisecond
 
+// testConfig is cfg pointed at apiURL with the tests' short request timeout, normalized as
+// the registry would.
+func testConfig(t *testing.T, cfg Config, apiURL string) Config {
+	t.Helper()
+	cfg.APIURL = apiURL
+	cfg.RequestTimeout = Duration(testTimeout)
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // checkElapsed fails if a request took much longer than the carrier's request timeout: the
 // default (2 s) or the caller's minute would show here.
 func checkElapsed(t *testing.T, start time.Time) {

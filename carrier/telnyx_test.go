@@ -18,13 +18,7 @@ const telnyxBearer = "Bearer " + testAPIKey
 
 func newTestTelnyx(t *testing.T, apiURL string) *TelnyxClient {
 	t.Helper()
-	cfg := telnyxConfig()
-	cfg.APIURL = apiURL
-	cfg.RequestTimeout = Duration(testTimeout)
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	return NewTelnyxClient(cfg, NewHTTPClient())
+	return NewTelnyxClient(testConfig(t, telnyxConfig(), apiURL), NewHTTPClient())
 }
 
 func telnyxRequest() PlaceRequest {

@@ -19,13 +19,7 @@ var twilioBasic = "Basic " + base64.StdEncoding.EncodeToString([]byte(twilioSID+
 
 func newTestTwilio(t *testing.T, apiURL string) *TwilioClient {
 	t.Helper()
-	cfg := twilioConfig()
-	cfg.APIURL = apiURL
-	cfg.RequestTimeout = Duration(testTimeout)
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	return NewTwilioClient(cfg, NewHTTPClient())
+	return NewTwilioClient(testConfig(t, twilioConfig(), apiURL), NewHTTPClient())
 }
 
 func twilioRequest() PlaceRequest {
