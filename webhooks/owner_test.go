@@ -153,6 +153,20 @@ func (o orphanCatcher) HangupOrphan(_ context.Context, _, carrier, ccid string) 
 	return nil
 }
 
+// next waits up to 5 s for the next orphan handed over for hang-up and fails unless it is
+// want ("carrier ccid"); what names the orphan in the failure.
+func (o orphanCatcher) next(t *testing.T, want, what string) {
+	t.Helper()
+	select {
+	case got := <-o:
+		if got != want {
+			t.Fatalf("hung up %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal(what + " not handed over for hang-up")
+	}
+}
+
 // failingOrphans cannot store a hang-up until ok is set.
 type failingOrphans struct {
 	ok     atomic.Bool
@@ -233,14 +247,7 @@ func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 		t.Fatalf("orphan's voice webhook: %d %s", r.StatusCode, doc)
 	}
 	for range 2 {
-		select {
-		case got := <-orphans:
-			if got != "tw "+orphan {
-				t.Fatalf("hung up %q", got)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("orphan not handed over for hang-up")
-		}
+		orphans.next(t, "tw "+orphan, "orphan")
 	}
 	// A Telnyx attempt given up on: its webhooks name our call in client_state.
 	id2 := store.NewCallID()
@@ -253,14 +260,7 @@ func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 	if r := h.telnyxPost("/webhooks/tx/events", ev, time.Now()); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("telnyx orphan's webhook: %d", r.StatusCode)
 	}
-	select {
-	case got := <-orphans:
-		if got != "tx "+late {
-			t.Fatalf("hung up %q", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("telnyx orphan not handed over for hang-up")
-	}
+	orphans.next(t, "tx "+late, "telnyx orphan")
 	if c2, _ := h.st.Call(ctx, id2); c2.State != call.Queued || c2.CarrierCallID != "" {
 		t.Fatalf("the telnyx orphan changed the record: %v %q", c2.State, c2.CarrierCallID)
 	}
