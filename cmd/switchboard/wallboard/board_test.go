@@ -44,20 +44,31 @@ type fixture struct {
 // test's own (so it can be stopped), with the board running until the test ends.
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
+	return newFixtureWith(t, o, func(*store.Redis, *Deps) {}, func(*httptest.Server) {})
+}
+
+// newFixtureWith is newFixture with the board's deps added to (on the fixture's store
+// client) before the board is made, and the server set up before it starts.
+func newFixtureWith(t *testing.T, o Options, deps func(*store.Redis, *Deps), server func(*httptest.Server)) *fixture {
+	t.Helper()
 	redis := redistest.NewServer(t)
 	log := slog.New(slog.DiscardHandler)
 	rs := storetest.Open(t, redis.URL(), redistest.Namespace(t))
 	st := agentdb.New(rs)
-	board := New(Deps{Store: st, Log: log}, o)
+	d := Deps{Store: st, Log: log}
+	deps(rs, &d)
+	board := New(d, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { board.Run(ctx) })
 	e := echo.New()
 	e.HTTPErrorHandler = api.HTTPErrorHandler(log)
-	deps := api.Deps{AdminToken: adminToken, Agents: st, Log: log}
-	e.POST("/api/wallboard/ticket", board.HandleTicket(), api.RequireStaff(deps))
+	apiDeps := api.Deps{AdminToken: adminToken, Agents: st, Log: log}
+	e.POST("/api/wallboard/ticket", board.HandleTicket(), api.RequireStaff(apiDeps))
 	e.GET("/api/wallboard/stream", board.HandleStream())
-	srv := httptest.NewServer(e)
+	srv := httptest.NewUnstartedServer(e)
+	server(srv)
+	srv.Start()
 	t.Cleanup(func() {
 		board.Close() // as the server's shutdown does: streams end, then the server can stop
 		srv.Close()
@@ -415,28 +426,16 @@ func (r *countingRates) CarrierRates(context.Context) (map[string]float64, error
 // production, 500 ms here) bound whole requests; a stream goes on past them on one connection
 // (without a deadline of its own per write, the first write after WriteTimeout fails).
 func TestStreamOutlivesTheServersTimeouts(t *testing.T) {
-	redis := redistest.NewServer(t)
-	log := slog.New(slog.DiscardHandler)
-	rs := storetest.Open(t, redis.URL(), redistest.Namespace(t))
-	st := agentdb.New(rs)
-	reg := carrier.NewRegistry(carrierdb.New(rs), nil, log)
-	if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
-		AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "secret", From: "+15550100", Enabled: true}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	board := New(Deps{Store: st, Carriers: reg, Rates: &countingRates{}, Log: log}, Options{Tick: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { board.Run(ctx) })
-	e := echo.New()
-	deps := api.Deps{AdminToken: adminToken, Agents: st, Log: log}
-	e.POST("/api/wallboard/ticket", board.HandleTicket(), api.RequireStaff(deps))
-	e.GET("/api/wallboard/stream", board.HandleStream())
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
-	srv.Start()
-	f := &fixture{t: t, st: st, board: board, srv: srv, redis: redis}
-	t.Cleanup(func() { board.Close(); srv.Close(); cancel(); wg.Wait() })
+	f := newFixtureWith(t, Options{Tick: 200 * time.Millisecond}, func(rs *store.Redis, d *Deps) {
+		reg := carrier.NewRegistry(carrierdb.New(rs), nil, d.Log)
+		if _, err := reg.Put(context.Background(), carrier.Config{ID: "tw", Kind: carrier.Twilio, APIURL: "http://127.0.0.1:9",
+			AccountSID: "AC0123456789abcdef0123456789abcdef", AuthToken: "secret", From: "+15550100", Enabled: true}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		d.Carriers, d.Rates = reg, &countingRates{}
+	}, func(srv *httptest.Server) {
+		srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
+	})
 
 	s := f.open(mustTicket(f))
 	first := time.Now()
