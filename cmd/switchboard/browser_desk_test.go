@@ -59,9 +59,7 @@ func TestBrowserWrapUpHoldAndCallLog(t *testing.T) {
 	d := newDeployment(t, 1, 0, map[string]string{"SWITCHBOARD_WRAP_UP": "3s",
 		"SWITCHBOARD_DISPOSITIONS": "resolved,follow-up,spam"})
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 10))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneWAV(t, browserHz, 0.5, 10))
 	p.wait("the control agrees while available", agrees)
 	p.wait("the dispositions from the server", `[...document.querySelector('[data-testid="wrapup-disposition"]').options].map(o => o.value).join() === ',resolved,follow-up,spam'`)
 	p.wait("the shortcuts shown", text("shortcuts")+`.includes('Alt+A') && `+text("hangup-button")+`.includes('Alt+H')`)
@@ -164,9 +162,7 @@ func TestBrowserWrapUpHoldAndCallLog(t *testing.T) {
 func TestBrowserDevicesAndMicLevel(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneThenSilenceWAV(t, browserHz, 0.5))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneThenSilenceWAV(t, browserHz, 0.5))
 
 	p.wait("microphones listed", `document.querySelector('[data-testid="device-mic"]').options.length >= 1 && !document.querySelector('[data-testid="device-mic"]').disabled`)
 	mics := p.evalString(`[...document.querySelector('[data-testid="device-mic"]').options].map(o => o.textContent).join(' | ')`)

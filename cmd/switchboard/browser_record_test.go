@@ -27,9 +27,7 @@ func TestBrowserRecordsWithAPause(t *testing.T) {
 	d := newDeployment(t, 1, 0, map[string]string{
 		"SWITCHBOARD_RECORDINGS_DIR": filepath.Join(t.TempDir(), "rec"), "SWITCHBOARD_RECORD": "on-demand"})
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 30))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneWAV(t, browserHz, 0.5, 30))
 
 	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
 	if err != nil {

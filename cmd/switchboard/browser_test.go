@@ -171,6 +171,14 @@ func dataState(id, state string) string {
 	return fmt.Sprintf(`document.querySelector('[data-testid="%s"]').dataset.state === %q`, id, state)
 }
 
+// signInAnn creates agent ann on the instance at base and signs her in from a new Chromium
+// page whose microphone plays wav.
+func signInAnn(t *testing.T, base, wav string) page {
+	t.Helper()
+	token := createAgent(t, base, "ann")
+	return signIn(t, newBrowser(t, wav), base, token)
+}
+
 // signIn opens the softphone at base and signs in with token; it returns once the agent is
 // available and its audio connection is up.
 func signIn(t *testing.T, ctx context.Context, base, token string) page {
@@ -237,9 +245,7 @@ func TestBrowserPlacesACallAndAudioCrossesBothWays(t *testing.T) {
 func TestBrowserAnswersAnInboundCall(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 10))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneWAV(t, browserHz, 0.5, 10))
 
 	sid, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
 	if err != nil {
@@ -271,9 +277,7 @@ func TestBrowserAnswersAnInboundCall(t *testing.T) {
 func TestBrowserShowsClearErrors(t *testing.T) {
 	d := newDeployment(t, 1, 0, map[string]string{"SWITCHBOARD_DRAIN_TIMEOUT": "1s"})
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 10))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneWAV(t, browserHz, 0.5, 10))
 
 	// The simulator refuses numbers ending in 3 as invalid.
 	p.do("dial", chromedp.SendKeys(tid("dial-number"), "+15551230003"), chromedp.Click(tid("dial-button")))
@@ -315,9 +319,7 @@ func TestBrowserMicrophoneDenied(t *testing.T) {
 func TestBrowserReloadKeepsTheCall(t *testing.T) {
 	d := newDeployment(t, 1, 0, nil)
 	base := d.instances[0].base
-	token := createAgent(t, base, "ann")
-	ctx := newBrowser(t, writeToneWAV(t, browserHz, 0.5, 10))
-	p := signIn(t, ctx, base, token)
+	p := signInAnn(t, base, writeToneWAV(t, browserHz, 0.5, 10))
 	p.do("dial", chromedp.SendKeys(tid("dial-number"), "+15551230000"), chromedp.Click(tid("dial-button")))
 	p.wait("the far end answering", dataState("call-state", "in-progress"))
 
