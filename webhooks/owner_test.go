@@ -167,6 +167,24 @@ func (o orphanCatcher) next(t *testing.T, want, what string) {
 	}
 }
 
+// givenUp stores a queued outbound call whose attempt 1, on carrier, was given up (the
+// placer's timeout): that attempt's callbacks are an orphan's. It returns the call's id.
+func (h *harness) givenUp(carrier string) string {
+	h.t.Helper()
+	ctx := context.Background()
+	id := store.NewCallID()
+	if _, err := h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: call.Queued, Direction: call.Outbound}); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.st.ClaimAttempt(ctx, id, carrier, 1); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.st.AbandonAttempt(ctx, id, carrier, 1); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
 // failingOrphans cannot store a hang-up until ok is set.
 type failingOrphans struct {
 	ok     atomic.Bool
@@ -188,10 +206,7 @@ func TestOrphanHangupNotStoredIs503(t *testing.T) {
 	orphans := &failingOrphans{stored: make(chan string, 1)}
 	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Orphans = orphans })
 	ctx := context.Background()
-	id := store.NewCallID()
-	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: call.Queued, Direction: call.Outbound})
-	h.st.ClaimAttempt(ctx, id, "tw", 1)
-	h.st.AbandonAttempt(ctx, id, "tw", 1)
+	id := h.givenUp("tw")
 	orphan := "CA" + strings.Repeat("5f", 16)
 	path := "/webhooks/tw/status?sb_call=" + id + "&sb_attempt=1"
 	if r := h.twilio(path, statusForm(orphan, "ringing", 1), true); r.StatusCode != http.StatusServiceUnavailable {
@@ -230,11 +245,8 @@ func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 	orphans := make(orphanCatcher, 4)
 	h := newHarness(t, redistest.URL(t), func(d *Deps) { d.Orphans = orphans })
 	ctx := context.Background()
-	id := store.NewCallID()
-	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id, State: call.Queued, Direction: call.Outbound})
 	// Attempt 1 went to tw and timed out; attempt 2 is on another carrier.
-	h.st.ClaimAttempt(ctx, id, "tw", 1)
-	h.st.AbandonAttempt(ctx, id, "tw", 1)
+	id := h.givenUp("tw")
 	h.st.ClaimAttempt(ctx, id, "tx", 2)
 	h.st.LinkAttempt(ctx, id, "tx", 2, "v3:live")
 	orphan := "CA" + strings.Repeat("4e", 16)
@@ -250,10 +262,7 @@ func TestOrphanCallbacksAreKeptAndHungUp(t *testing.T) {
 		orphans.next(t, "tw "+orphan, "orphan")
 	}
 	// A Telnyx attempt given up on: its webhooks name our call in client_state.
-	id2 := store.NewCallID()
-	h.st.Apply(ctx, call.Event{ID: "placed", CallID: id2, State: call.Queued, Direction: call.Outbound})
-	h.st.ClaimAttempt(ctx, id2, "tx", 1)
-	h.st.AbandonAttempt(ctx, id2, "tx", 1)
+	id2 := h.givenUp("tx")
 	late := "v3:" + strings.Repeat("d", 20)
 	ev := signedTelnyxFixture("ev-o1", "call.answered", late, "outgoing",
 		map[string]any{"client_state": base64.StdEncoding.EncodeToString([]byte(id2))})
