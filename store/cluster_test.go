@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -98,10 +97,5 @@ func TestOnRedisCluster(t *testing.T) {
 func openCluster(t *testing.T) *Redis {
 	t.Helper()
 	cluster := redistest.NewCluster(t)
-	r, err := Open(context.Background(), Options{URL: cluster.Addrs()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return open(t, func(o *Options) { *o = Options{URL: cluster.Addrs()} })
 }

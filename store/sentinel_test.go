@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,12 +16,7 @@ import (
 
 func openSentinel(t *testing.T, s *redistest.Sentinel) *Redis {
 	t.Helper()
-	r, err := Open(context.Background(), Options{URL: s.URL(), Namespace: redistest.Namespace(t)},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := open(t, func(o *Options) { o.URL = s.URL() })
 	if got := r.ReplicasWanted(); got != 1 {
 		t.Fatalf("on Sentinel an event should wait for 1 replica by default, waits for %d", got)
 	}

@@ -23,6 +23,8 @@ import (
 // the package's tests end.
 func TestMain(m *testing.M) { redistest.MainNoLeaks(m) }
 
+// open is a store client in the test's namespace on the test Redis, its options changed by
+// tweak, closed when the test ends.
 func open(t testing.TB, tweak ...func(*Options)) *Redis {
 	t.Helper()
 	opts := Options{URL: redistest.URL(t), Namespace: redistest.Namespace(t)}
@@ -379,11 +381,7 @@ func TestRedisDownFailsFast(t *testing.T) {
 }
 
 func TestEmbeddedRunsTheSameScripts(t *testing.T) {
-	r, err := Open(context.Background(), Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := open(t, func(o *Options) { *o = Options{} })
 	if !r.Embedded() {
 		t.Fatal("empty URL must mean embedded")
 	}
