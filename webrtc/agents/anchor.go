@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 )
 
 // claimBatch is how many calls one claim moves; the loop claims again at once while it fills.
@@ -70,21 +71,11 @@ func (h *Hub) lapsed() {
 	h.log.Warn("agents: this instance was taken for dead; letting go of calls taken over")
 	h.background(opTimeout, func(ctx context.Context) {
 		for _, c := range h.heldCalls() {
-			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != agentdb.OfferEnded && o.Holder != h.opts.Instance {
-				c.moved()
+			if o, err := h.st.Offer(ctx, c.ID()); err == nil && o.State != agentdb.OfferEnded && o.Holder != h.opts.Instance {
+				c.Moved()
 			}
 		}
 	})
-}
-
-func (h *Hub) heldCalls() []*heldCall {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*heldCall, 0, len(h.calls))
-	for _, c := range h.calls {
-		out = append(out, c)
-	}
-	return out
 }
 
 // claim takes over the live calls of dead instances, a batch at a time.
@@ -124,7 +115,7 @@ func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
 		start := time.Now()
 		if err := h.opts.Carriers.Repoint(ctx, o.Call, h.opts.PublicURL); err != nil {
 			h.log.Warn("agents: the carrier did not re-point a call taken over; it is given up", "call", o.Call, "err", err)
-			c.end(reasonMediaLost, endStreamGone)
+			c.End(reasonMediaLost, held.EndStreamGone)
 			return
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
@@ -200,12 +191,12 @@ func (h *Hub) letGoMoved(ctx context.Context) int {
 	held := h.heldCalls()
 	left := len(held)
 	for _, c := range held {
-		if c.hasStream() {
+		if c.HasStream() {
 			continue
 		}
-		o, err := h.st.Offer(ctx, c.id)
+		o, err := h.st.Offer(ctx, c.ID())
 		if err == nil && (o.State == agentdb.OfferEnded || o.Holder != h.opts.Instance) {
-			c.moved()
+			c.Moved()
 			left--
 		}
 	}

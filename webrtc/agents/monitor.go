@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -201,7 +202,7 @@ func (m *monitor) join(ctx context.Context, mode string) (code, message string) 
 	var path monitorPath
 	switch {
 	case err == nil:
-		if err := held.addLeg(m, media.RoleListen); err != nil {
+		if err := held.AddLeg(m, media.RoleListen); err != nil {
 			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
 		}
 		path = &localMonitor{held: held, m: m}
@@ -466,15 +467,15 @@ const monitorRelayAgent = "monitor:"
 
 // localMonitor is a monitor's path on the holder: it is the room's leg itself.
 type localMonitor struct {
-	held *heldCall
+	held *held.Call
 	m    *monitor
 }
 
-func (l *localMonitor) SendAudio(ulaw []byte) error { return l.held.audioFrom(l.m, ulaw) }
+func (l *localMonitor) SendAudio(ulaw []byte) error { return l.held.AudioFrom(l.m, ulaw) }
 func (l *localMonitor) setMode(mode string) {
-	l.m.modeSet(mode, l.held.setMonitorRole(l.m, monitorRole(mode)))
+	l.m.modeSet(mode, l.held.SetMonitorRole(l.m, monitorRole(mode)))
 }
-func (l *localMonitor) close() { l.held.removeLeg(l.m) }
+func (l *localMonitor) close() { l.held.RemoveLeg(l.m) }
 
 // relayMonitor is a monitor's path through a relay to the holder (serveMonitorRelay).
 type relayMonitor struct{ p *relay.Path }
@@ -488,8 +489,8 @@ func (r relayMonitor) close() { r.p.Close() }
 
 // serveMonitorRelay serves, on the holder, the relay of a monitor on another instance: its
 // leg of the call's room is the relay, in the mode each mode frame asks for.
-func (h *Hub) serveMonitorRelay(c echo.Context, held *heldCall, who string) error {
-	if !held.answeredNow() {
+func (h *Hub) serveMonitorRelay(c echo.Context, held *held.Call, who string) error {
+	if !held.AnsweredNow() {
 		return c.NoContent(http.StatusConflict)
 	}
 	sink, err := relay.Accept(c.Response(), c.Request())
@@ -497,88 +498,19 @@ func (h *Hub) serveMonitorRelay(c echo.Context, held *heldCall, who string) erro
 		return nil
 	}
 	defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-	if err := held.addLeg(sink, media.RoleListen); err != nil {
+	if err := held.AddLeg(sink, media.RoleListen); err != nil {
 		sink.Ended(reasonGone)
 		return nil
 	}
-	h.log.Info("agents: monitor relayed from another instance", "call", held.id, "who", who)
-	sink.ServeMonitor(func(ulaw []byte) { _ = held.audioFrom(sink, ulaw) }, func(mode string) {
+	h.log.Info("agents: monitor relayed from another instance", "call", held.ID(), "who", who)
+	sink.ServeMonitor(func(ulaw []byte) { _ = held.AudioFrom(sink, ulaw) }, func(mode string) {
 		role := monitorRole(mode)
 		if role == media.RoleUnknown {
 			sink.Mode("", errors.New("the mode is listen, whisper or barge"))
 			return
 		}
-		sink.Mode(mode, held.setMonitorRole(sink, role))
+		sink.Mode(mode, held.SetMonitorRole(sink, role))
 	})
-	held.removeLeg(sink)
+	held.RemoveLeg(sink)
 	return nil
-}
-
-// answeredNow reports whether an agent has the call.
-func (c *heldCall) answeredNow() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.phase == phaseAnswered
-}
-
-// errNotMonitoring: the call has no room with this monitor in it (it ended, or moved).
-var errNotMonitoring = errors.New("the call is no longer monitored here")
-
-// setMonitorRole gives sink, a monitor's leg in the call's room, role; a whisper is heard by
-// the call's agent. It fails when the call's agent is not on its audio (a whisper needs it).
-func (c *heldCall) setMonitorRole(sink mediaSink, role media.Role) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.room.Load()
-	if c.phase != phaseAnswered || r == nil {
-		return errNotMonitoring
-	}
-	agent := c.sink.Load()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	slot, ok := r.legs[sink]
-	if !ok {
-		return errNotMonitoring
-	}
-	target := -1
-	if role == media.RoleWhisper {
-		t, ok := -1, false
-		if agent != nil {
-			t, ok = r.legs[agent.s]
-		}
-		if !ok {
-			return errors.New("the agent is not on the call's audio now: whisper when it is back")
-		}
-		target = t
-	}
-	if !r.mixer.SetRole(slot, role, target) {
-		return errNotMonitoring
-	}
-	return nil
-}
-
-// retargetWhispersLocked aims every whispering leg of the call's room at the call's agent
-// side now: after the agent's softphone reattached (a new leg) or a warm transfer completed
-// (another agent has the call). Without an agent side, whispers are heard by nobody until
-// one attaches. c.mu is held.
-func (c *heldCall) retargetWhispersLocked() {
-	r := c.room.Load()
-	if r == nil {
-		return
-	}
-	agent := c.sink.Load()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	target, ok := -1, false
-	if agent != nil {
-		target, ok = r.legs[agent.s]
-	}
-	if !ok {
-		return
-	}
-	for _, slot := range r.legs {
-		if slot != target && r.mixer.Role(slot) == media.RoleWhisper {
-			r.mixer.SetRole(slot, media.RoleWhisper, target)
-		}
-	}
 }

@@ -261,7 +261,7 @@ func testMonitorModes(t *testing.T, h, mh *testHub) {
 	// Stop: the supervisor leaves; the call goes on as before, a plain relay.
 	sup.send(t, map[string]any{"type": "stop"})
 	sup.expect(t, signal.TypeEnded, "")
-	redistest.Eventually(t, 5*time.Second, "the room gone with the monitor", func() bool { return c.room.Load() == nil })
+	redistest.Eventually(t, 5*time.Second, "the room gone with the monitor", func() bool { return !c.IsRoom() })
 	stream.reset()
 	ann.Agent.ResetRecording()
 	redistest.Eventually(t, 5*time.Second, "the call's audio after the monitor", func() bool {
@@ -315,7 +315,7 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 		return power(stream.recent(3200), supHz) > heardPower
 	})
 	_ = sup.ws.Close() // the supervisor's tab closes
-	redistest.Eventually(t, 5*time.Second, "the room gone", func() bool { return c.room.Load() == nil })
+	redistest.Eventually(t, 5*time.Second, "the room gone", func() bool { return !c.IsRoom() })
 	stream.reset()
 	redistest.Eventually(t, 5*time.Second, "the call going on", func() bool {
 		rec := stream.recent(1 << 20)
@@ -359,7 +359,7 @@ func TestMonitorRefusals(t *testing.T) {
 		}
 		m.expect(t, "closed", "")
 	}
-	if c := h.held(id); c == nil || c.room.Load() != nil {
+	if c := h.held(id); c == nil || c.IsRoom() {
 		t.Error("a refused monitor changed the call")
 	}
 }
@@ -397,29 +397,26 @@ func TestMonitorWhisperFollowsTheAgent(t *testing.T) {
 	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
 	expect(t, ann, "the call", typed(signal.TypeCall, id))
 	c := h.held(id)
-	redistest.Eventually(t, 5*time.Second, "the agent on the call's audio", func() bool { return c.sink.Load() != nil })
+	redistest.Eventually(t, 5*time.Second, "the agent on the call's audio", func() bool { return c.AgentSide() != nil })
 
 	sup := newToneSink(t, c, supHz)
-	if err := c.addLeg(sup, media.RoleListen); err != nil {
+	if err := c.AddLeg(sup, media.RoleListen); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.setMonitorRole(sup, media.RoleWhisper); err != nil {
+	if err := c.SetMonitorRole(sup, media.RoleWhisper); err != nil {
 		t.Fatal(err)
 	}
 	hearsWhisper := func(agent mediaSink) bool {
-		r := c.room.Load()
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.mixer.Hears(r.legs[agent], r.legs[sup]) && !r.mixer.Hears(callerSlot, r.legs[sup])
+		return c.Hears(agent, sup) && !c.Hears(nil, sup)
 	}
-	first := c.sink.Load().s
+	first := c.AgentSide()
 	if !hearsWhisper(first) {
 		t.Fatal("the agent does not hear the whisper, or the caller does")
 	}
 	// The agent's side goes and comes back as a new leg (another sink: a reconnect).
-	c.detach(first)
+	c.LegGone(first)
 	again := newToneSink(t, c, annHz)
-	if err := c.attach("ann", again); err != nil {
+	if err := c.Join(t.Context(), "ann", again); err != nil {
 		t.Fatal(err)
 	}
 	if !hearsWhisper(again) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 )
 
@@ -24,14 +25,14 @@ type callPath interface {
 
 // localPath joins a session to a call held by the same instance.
 type localPath struct {
-	held  *heldCall
+	held  *held.Call
 	sink  mediaSink
 	agent string
 }
 
-func (p *localPath) SendAudio(ulaw []byte) error { return p.held.audioFrom(p.sink, ulaw) }
-func (p *localPath) Hangup()                     { p.held.hangupBy(p.agent) }
-func (p *localPath) Close()                      { p.held.legGone(p.sink) }
+func (p *localPath) SendAudio(ulaw []byte) error { return p.held.AudioFrom(p.sink, ulaw) }
+func (p *localPath) Hangup()                     { p.held.HangupBy(p.agent) }
+func (p *localPath) Close()                      { p.held.LegGone(p.sink) }
 
 // dialRelay opens a relay to the instance at holderURL for the call agent has answered; the
 // holder's frames go to sink, read on a goroutine the hub owns.
@@ -71,7 +72,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if who, ok := strings.CutPrefix(agent, monitorRelayAgent); ok {
 			return h.serveMonitorRelay(c, held, who)
 		}
-		if !held.mayJoin(agent) {
+		if !held.MayJoin(agent) {
 			return c.NoContent(http.StatusConflict)
 		}
 		sink, err := relay.Accept(c.Response(), c.Request())
@@ -79,14 +80,14 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-		if err := held.join(c.Request().Context(), agent, sink); err != nil {
+		if err := held.Join(c.Request().Context(), agent, sink); err != nil {
 			sink.Ended(reasonGone)
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
-			_ = held.audioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
-		}, func() { held.hangupBy(agent) })
-		held.legGone(sink)
+			_ = held.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
+		}, func() { held.HangupBy(agent) })
+		held.LegGone(sink)
 		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -99,7 +100,7 @@ func (s *session) decline(ctx context.Context, callID string) {
 		if err := s.hub.st.EndConsult(ctx, callID, s.agent.ID); err != nil {
 			s.hub.log.Warn("agents: declined consult not stored", "call", callID, "err", err)
 		}
-		s.hub.send(r.holder, notice{Type: noticeConsultDo, Call: callID, By: s.agent.ID, State: consultDeclined})
+		s.hub.send(r.holder, notice{Type: noticeConsultDo, Call: callID, By: s.agent.ID, State: held.ConsultDeclined})
 		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reasonDeclined})
 		return
 	}

@@ -89,7 +89,7 @@ func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	if holder == s.hub.opts.Instance {
 		held, err := s.hub.holderFor(ctx, c.id)
 		if err == nil {
-			err = held.join(ctx, s.agent.ID, sink)
+			err = held.Join(ctx, s.agent.ID, sink)
 		}
 		if err != nil {
 			return err

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
+	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -17,9 +18,6 @@ import (
 // the target rings. A target that lets it ring out or declines it gives the call back to the
 // transferring agent, rung again (a ring-back), or, when that agent cannot take it (offline,
 // on another call), to the queue.
-
-// reasonTransferred ends the call for the agent who transferred it.
-const reasonTransferred = "transferred"
 
 // TransferError is a transfer refused for a reason the agent can act on; Code is one of the
 // signal package's codes (signal.CodeTargetBusy, ...), which the softphone and the API show.
@@ -139,51 +137,112 @@ func (h *Hub) transferNotice(ctx context.Context, n notice) {
 	if err != nil || o.State != agentdb.OfferRinging || o.Agent != n.Agent {
 		return // answered or ended meanwhile
 	}
-	c.transferred(n.By, o)
+	c.Transferred(n.By, o)
 }
 
-// transferred: the call's agent from handed it to the agent offer o rings. from's side lets
-// go, the caller hears the hold tone while o.Agent rings, and the call waits for an agent
-// again for up to the queue timeout from now.
-func (c *heldCall) transferred(from string, o agentdb.Offer) {
-	c.mu.Lock()
-	if c.phase != phaseAnswered || c.agent != from {
-		c.mu.Unlock()
+// consultStart rings target to consult about the call of offer o, answered by o.Agent.
+func (h *Hub) consultStart(ctx context.Context, o agentdb.Offer, target string) error {
+	ro, err := h.st.ConsultOffer(ctx, o.Call, o.Agent, target, h.opts.RingTimeout)
+	if errors.Is(err, agentdb.ErrConsulting) {
+		return transferRefused(signal.CodeBusy, "a consult is going already: complete or cancel it first")
+	}
+	if err != nil {
+		return transferError(err)
+	}
+	h.send(o.Holder, notice{Type: noticeConsult, Call: o.Call, Agent: target, By: o.Agent, Instance: ro.ConsultInstance})
+	return nil
+}
+
+// ConsultAction takes a warm transfer's next step (complete, cancel or conference) for the
+// agent by who consults (empty: an admin, for whoever has the call). Refusals are
+// *TransferError.
+func (h *Hub) ConsultAction(ctx context.Context, callID, by, action string) error {
+	o, err := h.st.Offer(ctx, callID)
+	switch {
+	case err != nil:
+		return transferRefused(signal.CodeNoCall, "no such call with an agent")
+	case o.State != agentdb.OfferAnswered || by != "" && o.Agent != by:
+		return transferRefused(signal.CodeNoCall, "the call is not connected to you")
+	case o.Consult == "":
+		return transferRefused(signal.CodeNoCall, "no transfer is going on for the call")
+	}
+	if action != held.ConsultCancel {
+		// Completing or conferencing needs the consulted agent on the line.
+		p, err := h.st.Presence(ctx, o.Consult)
+		if err != nil {
+			return err
+		}
+		if p.State != agentdb.Busy || p.Call != callID {
+			return transferRefused(signal.CodeRinging, "the agent has not answered yet: wait, or cancel")
+		}
+	}
+	if action == held.ConsultComplete {
+		if err := h.st.CompleteConsult(ctx, callID, o.Agent, o.Consult); err != nil {
+			return transferError(err)
+		}
+		if _, err := h.st.Apply(ctx, call.Event{ID: callID + ":agent:" + o.Consult + ":transfer", CallID: callID,
+			Detail: "transferred by agent " + o.Agent + " to agent " + o.Consult, Source: call.SourceSwitchboard}); err != nil {
+			h.log.Warn("agents: transfer not recorded", "call", callID, "err", err)
+		}
+	}
+	h.send(o.Holder, notice{Type: noticeConsultDo, Call: callID, By: o.Agent, State: action})
+	return nil
+}
+
+// consultCommand is the softphone's transfer_complete, transfer_cancel or
+// transfer_conference.
+func (s *session) consultCommand(m signal.ClientMessage) {
+	action := map[string]string{signal.TypeTransferComplete: held.ConsultComplete, signal.TypeTransferCancel: held.ConsultCancel,
+		signal.TypeTransferConference: held.ConsultConference}[m.Type]
+	s.mu.Lock()
+	c := s.call
+	s.mu.Unlock()
+	if c == nil || (m.CallID != "" && c.id != m.CallID) {
+		s.sendError(signal.CodeNoCall, "not on that call", m.CallID)
 		return
 	}
-	old := c.sink.Swap(nil)
-	others := c.closeRoomLocked(old)
-	if c.lostTimer != nil {
-		c.lostTimer.Stop()
-		c.lostTimer = nil
-	}
-	c.transferFrom = from
-	c.phase, c.agent, c.agentInstance = phaseRinging, o.Agent, o.AgentInstance
-	c.queueDeadline = time.Now().Add(c.hub.opts.QueueTimeout)
-	if c.queueTimer != nil {
-		c.queueTimer.Stop()
-	}
-	c.queueTimer = c.hub.after(c.hub.opts.QueueTimeout, c.queueTimedOut)
-	c.startToneLocked()
-	c.mu.Unlock()
-	if old != nil {
-		old.s.Ended(reasonTransferred)
-	}
-	for _, s := range others {
-		s.Ended(reasonTransferred)
-	}
-	c.ringFor(o)
+	s.hub.background(opTimeout, func(ctx context.Context) {
+		err := s.hub.ConsultAction(ctx, c.id, s.agent.ID, action)
+		var te *TransferError
+		switch {
+		case errors.As(err, &te):
+			s.sendError(te.Code, te.Message, c.id)
+		case err != nil:
+			s.refused(signal.CodeUnavailable, "the transfer could not go on; try again", c.id, err)
+		case action == held.ConsultComplete:
+			s.callEnded(ctx, c.id, reasonTransferred)
+		}
+	})
 }
 
-// ringBack rings agent, who transferred the call, for it again; false if it cannot take it.
-func (c *heldCall) ringBack(agent string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	o, err := c.hub.st.RingBack(ctx, c.id, agent, c.hub.opts.RingTimeout)
-	if err != nil {
-		c.hub.log.Info("agents: a transferred call nobody took goes to the queue", "call", c.id, "agent", agent, "err", err)
-		return false
+// transferToNumber hands the call of offer o, answered by o.Agent, to number.
+func (h *Hub) transferToNumber(ctx context.Context, o agentdb.Offer, number string) error {
+	from, leg := o.Agent, store.NewCallID()
+	if _, err := h.st.TransferToNumber(ctx, o.Call, from, leg, number, offerTTL); err != nil {
+		if errors.Is(err, agentdb.ErrConsulting) {
+			return transferRefused(signal.CodeBusy, "a consult is going: complete or cancel it first")
+		}
+		return transferError(err)
 	}
-	c.ringFor(o)
-	return true
+	if _, err := h.st.Apply(ctx, call.Event{ID: o.Call + ":transfer:" + leg, CallID: o.Call,
+		Detail: "transferred by agent " + from + " to " + number + " (call " + leg + ")", Source: call.SourceSwitchboard}); err != nil {
+		h.log.Warn("agents: transfer not recorded", "call", o.Call, "err", err)
+	}
+	h.log.Info("agents: call transferred to a number", "call", o.Call, "from", from, "leg", leg)
+	h.send(o.Holder, notice{Type: noticeToNumber, Call: o.Call, By: from, To: number, Leg: leg})
+	if p, err := h.st.Presence(ctx, from); err == nil && p.Instance != "" {
+		h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: from, Reason: reasonTransferred})
+	}
+	return nil
+}
+
+// transferNumberNotice: the call held here was transferred to a number (noticeToNumber).
+func (h *Hub) transferNumberNotice(ctx context.Context, n notice) {
+	c, err := h.holderFor(ctx, n.Call)
+	if err != nil {
+		h.log.Warn("agents: a call transferred to a number is not held here", "call", n.Call, "err", err)
+		held.EndLegOffer(ctx, &h.heldOpts, n.Leg)
+		return
+	}
+	c.NumberTransferred(n.By, n.To, n.Leg)
 }
