@@ -115,7 +115,7 @@ func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
 		start := time.Now()
 		if err := h.opts.Carriers.Repoint(ctx, o.Call, h.opts.PublicURL); err != nil {
 			h.log.Warn("agents: the carrier did not re-point a call taken over; it is given up", "call", o.Call, "err", err)
-			c.End(reasonMediaLost, held.EndStreamGone)
+			c.End(held.ReasonMediaLost, held.EndStreamGone)
 			return
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
@@ -129,10 +129,10 @@ func (h *Hub) endRing(ctx context.Context, callID, agent string) {
 	case err != nil || p.Instance == "":
 	case p.Instance == h.opts.Instance:
 		if s := h.session(agent); s != nil {
-			s.callEnded(ctx, callID, reasonGone)
+			s.callEnded(ctx, callID, held.ReasonGone)
 		}
 	default:
-		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: reasonGone})
+		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: held.ReasonGone})
 		if err := h.st.NotifyInstance(ctx, p.Instance, b); err != nil {
 			h.log.Warn("agents: notice not sent", "to", p.Instance, "type", noticeEnded, "call", callID, "err", err)
 		}

@@ -114,10 +114,10 @@ func (h *Hub) dial(ctx context.Context, agent string, s *session, to string) (st
 		h.log.Info("agents: call not placed", "call", id, "agent", agent, "err", err)
 		if o.Holder == h.opts.Instance {
 			if c := h.held(id); c != nil {
-				c.End(reasonCarrier, held.EndStreamGone)
+				c.End(held.ReasonCarrier, held.EndStreamGone)
 			}
 		} else {
-			h.send(o.Holder, notice{Type: noticeHangup, Call: id, Reason: reasonCarrier})
+			h.send(o.Holder, notice{Type: noticeHangup, Call: id, Reason: held.ReasonCarrier})
 		}
 		return "", err
 	}

@@ -72,7 +72,7 @@ func TestWarmTransferConsultConferenceComplete(t *testing.T) {
 	hears(t, "bob in the conference", last(bob.Agent.Recording(), 3200), map[float64]bool{callerHz: true, annHz: true, bobHz: false})
 
 	ann.Send(map[string]any{"type": signal.TypeTransferComplete, "call_id": id})
-	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != held.ReasonTransferred {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann wraps up", availability("wrap-up"))
@@ -117,7 +117,7 @@ func TestWarmTransferCancelAndDecline(t *testing.T) {
 	expect(t, ann, "consulting", transferState(held.TransferConsulting))
 	ann.Send(map[string]any{"type": signal.TypeTransferCancel, "call_id": id})
 	expect(t, bob, "bob's part over", func(m agentsim.SoftphoneMessage) bool {
-		return m.Type == signal.TypeEnded && m.CallID == id && m.Reason == reasonConsultEnded
+		return m.Type == signal.TypeEnded && m.CallID == id && m.Reason == held.ReasonConsultEnded
 	})
 	expect(t, ann, "canceled", transferState(held.TransferCanceled))
 	talking(t, stream, ann, annHz, "the caller back with ann after the cancel")

@@ -2,12 +2,16 @@ package agents
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
+	"github.com/switchboard/switchboard/webrtc/agents/relay"
+	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
 // The calls this instance holds the carrier media of (package held), as the hub keeps them:
@@ -23,6 +27,20 @@ type (
 	Placement = held.Placement
 	// RecordingOptions turn recording on (HubOptions.Recording; nil: off).
 	RecordingOptions = held.RecordingOptions
+	// StaffAuthenticator says who a staff token is ("admin", "supervisor:<id>"), for audits
+	// and logs; agentdb.ErrUnauthorized for a token of nobody, ErrNotStaff for an agent's.
+	StaffAuthenticator = monitor.StaffAuthenticator
+)
+
+// ErrNotStaff is what HubOptions.Staff returns for a valid token whose role may not monitor
+// (an agent's).
+var ErrNotStaff = monitor.ErrNotStaff
+
+// Monitor modes, as the console and the monitor socket name them.
+const (
+	MonitorListen  = monitor.Listen
+	MonitorWhisper = monitor.Whisper
+	MonitorBarge   = monitor.Barge
 )
 
 // mediaSink is the agent side of a held call (held.Sink): a session's agentSink, a relay, a
@@ -36,7 +54,7 @@ type notice = held.Notice
 const opTimeout = held.OpTimeout
 
 // errNotHere is returned for a call whose media belongs to another instance.
-var errNotHere = errors.New("agents: the call's media is held by another instance")
+var errNotHere = held.ErrNotHere
 
 // errCallOver is returned for a call that has ended.
 var errCallOver = held.ErrCallOver
@@ -109,8 +127,8 @@ func (h *Hub) legChanged(callID string, st call.State) {
 	}
 }
 
-// hubHost is the hub as its held calls' host (held.Host). Its methods take h.mu, a leaf,
-// and nothing else: a held call calls them under its own lock.
+// hubHost is the hub as its held calls' host (held.Host) and its monitors' (monitor.Host).
+// Its methods take h.mu, a leaf, and nothing else: a held call calls them under its own lock.
 type hubHost struct{ h *Hub }
 
 func (x hubHost) After(d time.Duration, f func()) *time.Timer { return x.h.after(d, f) }
@@ -156,16 +174,14 @@ func (x hubHost) UntrackLeg(l *held.Leg) {
 	h.mu.Unlock()
 }
 
-// Why a call ended, as sessions report it to the softphone (held's reasons).
-const (
-	reasonHangup       = held.ReasonHangup
-	reasonAgentHangup  = held.ReasonAgentHangup
-	reasonMissed       = held.ReasonMissed
-	reasonDeclined     = held.ReasonDeclined
-	reasonGone         = held.ReasonGone
-	reasonCarrier      = held.ReasonCarrier
-	reasonMediaLost    = held.ReasonMediaLost
-	reasonAgentLost    = held.ReasonAgentLost
-	reasonTransferred  = held.ReasonTransferred
-	reasonConsultEnded = held.ReasonConsultEnded
-)
+func (x hubHost) Holder(ctx context.Context, callID string) (*held.Call, error) {
+	return x.h.holderFor(ctx, callID)
+}
+
+func (x hubHost) DialRelay(ctx context.Context, holderURL, callID, agent string, sink held.Sink) (*relay.Path, error) {
+	return x.h.dialRelay(ctx, holderURL, callID, agent, sink)
+}
+
+func (x hubHost) NewConn(ws *websocket.Conn, who string) (*signal.Conn, bool) {
+	return x.h.newAgentConn(ws, who)
+}

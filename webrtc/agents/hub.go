@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
 	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -45,25 +46,12 @@ type PlaceError struct{ Reason string }
 
 func (e *PlaceError) Error() string { return e.Reason }
 
-// carrierCalls is what the agent side needs from the carrier side: place a call (through the
-// carrier router, which records it), end one, let go of an inbound call nobody could take
-// (what the caller hears then depends on the carrier: an apology sent as the call's new
-// TwiML, or a hang-up), and point a live call's media stream at another instance (mediaURL,
-// its public base URL) when the one carrying it died. Repoint's nil means the carrier now
-// streams the call there; on a refusal the carrier side has the call reconciled itself.
-type carrierCalls interface {
-	Place(ctx context.Context, p Placement) error
-	Hangup(ctx context.Context, callID string) error
-	Release(ctx context.Context, callID string) error
-	Repoint(ctx context.Context, callID, mediaURL string) error
-}
-
 // HubOptions configures the agent side of one Switchboard instance. Store, Engine, Carriers,
 // Instance, PublicURL and RelaySecret are required.
 type HubOptions struct {
 	Store    *agentdb.Store
 	Engine   *webrtc.Engine
-	Carriers carrierCalls
+	Carriers held.Carriers
 	// Instance names this instance among those sharing Redis (unique per process); PublicURL
 	// is where browsers and carriers reach it.
 	Instance  string
@@ -117,6 +105,7 @@ type HubOptions struct {
 type Hub struct {
 	opts     HubOptions
 	heldOpts held.Options // the settings of the calls held here
+	monitors *monitor.Server
 	st       *agentdb.Store
 	log      *slog.Logger
 	origins  signal.Origins
@@ -161,7 +150,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
-	return &Hub{
+	h := &Hub{
 		opts: opts, st: opts.Store,
 		heldOpts: held.Options{Store: opts.Store, Carriers: opts.Carriers, Instance: opts.Instance, PublicURL: opts.PublicURL,
 			RingTimeout: opts.RingTimeout, QueueTimeout: opts.QueueTimeout, PresenceTTL: opts.PresenceTTL,
@@ -169,6 +158,9 @@ func NewHub(opts HubOptions) *Hub {
 		sessions: map[string]*session{}, calls: map[string]*held.Call{}, legs: map[string]*held.Leg{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
+	h.monitors = monitor.New(hubHost{h}, monitor.Options{Store: opts.Store, Engine: opts.Engine, Staff: opts.Staff,
+		Origins: h.origins, ICEServers: opts.ICEServers, PresenceTTL: opts.PresenceTTL, Log: opts.Log, Done: h.done})
+	return h
 }
 
 // Run listens for other instances' notices, offers queued calls to agents as they free up and
@@ -334,7 +326,7 @@ func (h *Hub) hangupCall(callID, holder string) {
 		return
 	}
 	if c := h.held(callID); c != nil {
-		c.End(reasonAgentHangup, held.EndHangup)
+		c.End(held.ReasonAgentHangup, held.EndHangup)
 		return
 	}
 	h.background(opTimeout, func(ctx context.Context) { h.endHere(ctx, callID) })

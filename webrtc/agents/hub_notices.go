@@ -92,9 +92,9 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 			c.Declined(n.Agent)
 		}
 	case noticeHangup:
-		if n.Reason == reasonCarrier { // the call was never placed: nothing to hang up
+		if n.Reason == held.ReasonCarrier { // the call was never placed: nothing to hang up
 			if c := h.held(n.Call); c != nil {
-				c.End(reasonCarrier, held.EndStreamGone)
+				c.End(held.ReasonCarrier, held.EndStreamGone)
 			}
 			return
 		}

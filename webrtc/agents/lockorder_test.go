@@ -35,7 +35,7 @@ func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 	if _, err := calls[0].StreamStarted(nullStream{}); err != nil { // its hold tone plays
 		t.Fatal(err)
 	}
-	toned := answeredCall(t, h, "c4")
+	toned := answeredCall(t, h, "c4", &nullSink{1})
 	if err := toned.AddLeg(&nullSink{2}, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,14 @@ func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 	h.wg.Wait()
 }
 
-// answeredCall is a call held by h, answered by agent ann on a nullSink, with its stream.
-func answeredCall(t *testing.T, h *Hub, id string) *held.Call {
+// answeredCall is a call held by h, answered by agent ann on side ann, with its stream.
+func answeredCall(t *testing.T, h *Hub, id string, ann mediaSink) *held.Call {
 	t.Helper()
 	c, err := h.adopt(agentdb.Offer{Call: id, Direction: call.Inbound, State: agentdb.OfferAnswered, Agent: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Join(t.Context(), "ann", &nullSink{1}); err != nil { // before the stream: nobody to summon
+	if err := c.Join(t.Context(), "ann", ann); err != nil { // before the stream: nobody to summon
 		t.Fatal(err)
 	}
 	if _, err := c.StreamStarted(nullStream{}); err != nil {
@@ -101,8 +101,8 @@ func (*nullSink) Moved()       {}
 // deadlock against the hub scanning its calls.
 func TestRoomsAndQueueScanNeverDeadlock(t *testing.T) {
 	h := NewHub(HubOptions{Instance: "lockorder", QueueTimeout: time.Hour})
-	c := answeredCall(t, h, "c1")
-	ann, bob := c.AgentSide(), &nullSink{2}
+	ann, bob := &nullSink{1}, &nullSink{2}
+	c := answeredCall(t, h, "c1", ann)
 	frame := make([]byte, 160)
 
 	finished := make(chan struct{})

@@ -13,9 +13,10 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
-	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // supHz is the supervisor's tone.
@@ -330,8 +331,8 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 	sup2.expect(t, "monitor", MonitorListen)
 	stream.hangUp()
 	expect(t, ann, "the end", typed(signal.TypeEnded, id))
-	if m := sup2.expect(t, signal.TypeEnded, ""); m["reason"] != reasonHangup {
-		t.Errorf("the supervisor was told the call ended with %v, want %s", m["reason"], reasonHangup)
+	if m := sup2.expect(t, signal.TypeEnded, ""); m["reason"] != held.ReasonHangup {
+		t.Errorf("the supervisor was told the call ended with %v, want %s", m["reason"], held.ReasonHangup)
 	}
 }
 
@@ -347,7 +348,7 @@ func TestMonitorRefusals(t *testing.T) {
 	expect(t, ann, "the call", typed(signal.TypeCall, id))
 
 	for _, tc := range []struct{ token, call, mode, code string }{
-		{"agent-token", id, MonitorListen, codeNotStaff},
+		{"agent-token", id, MonitorListen, monitor.CodeNotStaff},
 		{"nobody", id, MonitorListen, signal.CodeUnauthorized},
 		{"", id, MonitorListen, signal.CodeUnauthorized},
 		{"sup-token", id, "shout", signal.CodeBadRequest},
@@ -381,45 +382,7 @@ func TestMonitorEndsWithTheHub(t *testing.T) {
 	sup.expect(t, "monitor", MonitorListen)
 	sup.negotiate(t)
 	h.stop() // returns only once every goroutine of the hub is done
-	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != reasonShutdown {
-		t.Errorf("the monitoring ended with %v, want %s", m["reason"], reasonShutdown)
-	}
-}
-
-// TestMonitorWhisperFollowsTheAgent: a whisper is aimed at the call's agent side; when that
-// side changes (the agent's softphone reattaches, a leg of its own), the whisper follows it.
-func TestMonitorWhisperFollowsTheAgent(t *testing.T) {
-	h := newTestHub(t, "")
-	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	c := h.held(id)
-	redistest.Eventually(t, 5*time.Second, "the agent on the call's audio", func() bool { return c.AgentSide() != nil })
-
-	sup := newToneSink(t, c, supHz)
-	if err := c.AddLeg(sup, media.RoleListen); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetMonitorRole(sup, media.RoleWhisper); err != nil {
-		t.Fatal(err)
-	}
-	hearsWhisper := func(agent mediaSink) bool {
-		return c.Hears(agent, sup) && !c.Hears(nil, sup)
-	}
-	first := c.AgentSide()
-	if !hearsWhisper(first) {
-		t.Fatal("the agent does not hear the whisper, or the caller does")
-	}
-	// The agent's side goes and comes back as a new leg (another sink: a reconnect).
-	c.LegGone(first)
-	again := newToneSink(t, c, annHz)
-	if err := c.Join(t.Context(), "ann", again); err != nil {
-		t.Fatal(err)
-	}
-	if !hearsWhisper(again) {
-		t.Error("the whisper did not follow the agent's side back")
+	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != monitor.ReasonShutdown {
+		t.Errorf("the monitoring ended with %v, want %s", m["reason"], monitor.ReasonShutdown)
 	}
 }

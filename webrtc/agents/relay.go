@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 )
 
@@ -60,7 +61,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if !relay.TokenValid(h.opts.RelaySecret, callID, agent, c.QueryParam("token")) {
 			return c.NoContent(http.StatusForbidden)
 		}
-		held, err := h.holderFor(c.Request().Context(), callID)
+		hc, err := h.holderFor(c.Request().Context(), callID)
 		if errors.Is(err, errNotHere) {
 			// Another instance holds the call: this may be a new process behind the URL of
 			// the holder that died, before the call is re-anchored. Not a refusal.
@@ -69,10 +70,10 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if err != nil {
 			return c.NoContent(http.StatusNotFound)
 		}
-		if who, ok := strings.CutPrefix(agent, monitorRelayAgent); ok {
-			return h.serveMonitorRelay(c, held, who)
+		if who, ok := strings.CutPrefix(agent, monitor.RelayAgent); ok {
+			return h.monitors.ServeRelay(c, hc, who)
 		}
-		if !held.MayJoin(agent) {
+		if !hc.MayJoin(agent) {
 			return c.NoContent(http.StatusConflict)
 		}
 		sink, err := relay.Accept(c.Response(), c.Request())
@@ -80,14 +81,14 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-		if err := held.Join(c.Request().Context(), agent, sink); err != nil {
-			sink.Ended(reasonGone)
+		if err := hc.Join(c.Request().Context(), agent, sink); err != nil {
+			sink.Ended(held.ReasonGone)
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
-			_ = held.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
-		}, func() { held.HangupBy(agent) })
-		held.LegGone(sink)
+			_ = hc.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
+		}, func() { hc.HangupBy(agent) })
+		hc.LegGone(sink)
 		return nil
 	}
 }

@@ -170,7 +170,7 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 	}
 	stream.hangUp()
 	expect(t, ann, "the end", typed(signal.TypeEnded, id))
-	redistest.Eventually(t, 5*time.Second, "the joined leg told of the end", func() bool { return carol.endedWith() == reasonHangup })
+	redistest.Eventually(t, 5*time.Second, "the joined leg told of the end", func() bool { return carol.endedWith() == held.ReasonHangup })
 	if err := c.AddLeg(bob, media.RoleTalk); err == nil {
 		t.Error("joined an ended call")
 	}

@@ -78,7 +78,7 @@ func (h *Hub) Transfer(ctx context.Context, callID, by, to, mode string) error {
 	// it too, through its media path; this is the way that does not need one).
 	h.send(o.Holder, notice{Type: noticeTransfer, Call: callID, Agent: target, By: from})
 	if p, err := h.st.Presence(ctx, from); err == nil && p.Instance != "" {
-		h.send(p.Instance, notice{Type: noticeEnded, Call: callID, Agent: from, Reason: reasonTransferred})
+		h.send(p.Instance, notice{Type: noticeEnded, Call: callID, Agent: from, Reason: held.ReasonTransferred})
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func (s *session) transferCommand(m signal.ClientMessage) {
 		case err != nil:
 			s.refused(signal.CodeUnavailable, "the call could not be transferred; try again", c.id, err)
 		case m.Mode == signal.TransferBlind:
-			s.callEnded(ctx, c.id, reasonTransferred)
+			s.callEnded(ctx, c.id, held.ReasonTransferred)
 		}
 	})
 }
@@ -210,7 +210,7 @@ func (s *session) consultCommand(m signal.ClientMessage) {
 		case err != nil:
 			s.refused(signal.CodeUnavailable, "the transfer could not go on; try again", c.id, err)
 		case action == held.ConsultComplete:
-			s.callEnded(ctx, c.id, reasonTransferred)
+			s.callEnded(ctx, c.id, held.ReasonTransferred)
 		}
 	})
 }
@@ -231,7 +231,7 @@ func (h *Hub) transferToNumber(ctx context.Context, o agentdb.Offer, number stri
 	h.log.Info("agents: call transferred to a number", "call", o.Call, "from", from, "leg", leg)
 	h.send(o.Holder, notice{Type: noticeToNumber, Call: o.Call, By: from, To: number, Leg: leg})
 	if p, err := h.st.Presence(ctx, from); err == nil && p.Instance != "" {
-		h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: from, Reason: reasonTransferred})
+		h.send(p.Instance, notice{Type: noticeEnded, Call: o.Call, Agent: from, Reason: held.ReasonTransferred})
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -54,7 +55,7 @@ func TestBlindTransferToAnotherAgent(t *testing.T) {
 
 	stream.reset()
 	ann.Send(transferTo("agent:bob"))
-	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != held.ReasonTransferred {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann wraps up", availability("wrap-up"))
@@ -180,7 +181,7 @@ func TestTransferRingsOutBackToTheAgentOrTheQueue(t *testing.T) {
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
-	if m := expect(t, bob, "bob misses it", typed(signal.TypeEnded, id)); m.Reason != reasonMissed {
+	if m := expect(t, bob, "bob misses it", typed(signal.TypeEnded, id)); m.Reason != held.ReasonMissed {
 		t.Fatalf("bob: %s", m.Raw)
 	}
 	expect(t, ann, "back to ann", typed(signal.TypeRinging, id))

@@ -50,8 +50,13 @@ type Options struct {
 	Log       *slog.Logger
 }
 
-// Carriers is what a held call needs of the carrier side: place a number leg, end a call,
-// let go of one nobody could take, and have a call's media streamed to an instance again.
+// Carriers is what the agents' side and its held calls need from the carrier side: place a
+// call (through the carrier router, which records it), end one, let go of an inbound call
+// nobody could take (what the caller hears then depends on the carrier: an apology sent as
+// the call's new TwiML, or a hang-up), and point a live call's media stream at another
+// instance (mediaURL, its public base URL) when the one carrying it died. Repoint's nil means
+// the carrier now streams the call there; on a refusal the carrier side has the call
+// reconciled itself.
 type Carriers interface {
 	Place(ctx context.Context, p Placement) error
 	Hangup(ctx context.Context, callID string) error
@@ -143,6 +148,8 @@ const OpTimeout = 10 * time.Second
 var (
 	// ErrCallOver is returned for a call that has ended.
 	ErrCallOver = errors.New("agents: the call is over")
+	// ErrNotHere is returned for a call whose media belongs to another instance.
+	ErrNotHere = errors.New("agents: the call's media is held by another instance")
 	// ErrNotYours: the call is not answered by the agent that asks.
 	ErrNotYours = errors.New("agents: the call is not answered by this agent")
 )

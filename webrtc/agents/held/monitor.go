@@ -82,25 +82,3 @@ func (c *Call) retargetWhispersLocked() {
 // IsRoom reports whether the call is a room now (more than one agent side, or the caller on
 // hold): frames go through its mixer, not straight between the caller and its agent.
 func (c *Call) IsRoom() bool { return c.room.Load() != nil }
-
-// AgentSide is the agent side attached to the call now; nil if none is.
-func (c *Call) AgentSide() Sink {
-	if r := c.sink.Load(); r != nil {
-		return r.s
-	}
-	return nil
-}
-
-// Hears reports whether listener hears speaker in the call's room, each a leg of it or the
-// caller when nil. False when the call is no room or either is not in it.
-func (c *Call) Hears(listener, speaker Sink) bool {
-	r := c.room.Load()
-	if r == nil {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l, ok := r.slotLocked(listener)
-	s, sok := r.slotLocked(speaker)
-	return ok && sok && r.mixer.Hears(l, s)
-}
