@@ -47,7 +47,7 @@ const (
 // monitor.
 type mediaSink = held.Sink
 
-// notice is a message between instances (notices.go).
+// notice is a message between instances (hub_notices.go).
 type notice = held.Notice
 
 // opTimeout bounds background work that talks to Redis or a carrier.

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
+	"github.com/switchboard/switchboard/webrtc/agents/transfer"
 )
 
 // Defaults of HubOptions.
@@ -93,7 +94,7 @@ type HubOptions struct {
 	// may still save its wrap-up; 0: WrapUp and call.WrapUpGrace.
 	Dispositions call.Dispositions
 	WrapUpWindow time.Duration
-	// Staff checks the token a supervisor's console monitors a call with (monitor.go); nil:
+	// Staff checks the token a supervisor's console monitors a call with (package monitor); nil:
 	// nobody may monitor.
 	Staff StaffAuthenticator
 	Log   *slog.Logger
@@ -103,12 +104,13 @@ type HubOptions struct {
 // media this instance holds, inbound routing and outbound dialing. Run it for the life of
 // the instance; cmd/switchboard mounts its handlers (routes.go).
 type Hub struct {
-	opts     HubOptions
-	heldOpts held.Options // the settings of the calls held here
-	monitors *monitor.Server
-	st       *agentdb.Store
-	log      *slog.Logger
-	origins  signal.Origins
+	opts      HubOptions
+	heldOpts  held.Options // the settings of the calls held here
+	monitors  *monitor.Server
+	transfers *transfer.Desk
+	st        *agentdb.Store
+	log       *slog.Logger
+	origins   signal.Origins
 
 	// mu guards the fields below it and is a leaf: nothing else is locked while it is held
 	// (sessions and held calls take it, through enter or forget, under their own locks).
@@ -160,6 +162,8 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	h.monitors = monitor.New(hubHost{h}, monitor.Options{Store: opts.Store, Engine: opts.Engine, Staff: opts.Staff,
 		Origins: h.origins, ICEServers: opts.ICEServers, PresenceTTL: opts.PresenceTTL, Log: opts.Log, Done: h.done})
+	h.transfers = transfer.New(transfer.Options{Store: opts.Store, RingTimeout: opts.RingTimeout, OfferTTL: offerTTL,
+		Log: opts.Log, Send: h.send})
 	return h
 }
 

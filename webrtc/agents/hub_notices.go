@@ -26,13 +26,13 @@ const (
 	noticeKick          = "kick"                   // to an agent's old instance: the agent signed in elsewhere
 	noticeDialed        = "dialed"                 // to an agent's instance: the agent placed a call through the API
 	noticeAttach        = held.NoticeAttach        // to an agent's instance: the call's media has arrived at its holder
-	noticeTransfer      = "transfer"               // to the holder: the call's agent transferred it; ring the target
-	noticeConsult       = "consult"                // to the holder: the call's agent consults Agent; ring it
-	noticeConsultDo     = "consult-do"             // to the holder: take the consult's step State (complete, cancel, conference)
+	noticeTransfer      = held.NoticeTransfer      // to the holder: the call's agent transferred it; ring the target
+	noticeConsult       = held.NoticeConsult       // to the holder: the call's agent consults Agent; ring it
+	noticeConsultDo     = held.NoticeConsultDo     // to the holder: take the consult's step State
 	noticeTransferState = held.NoticeTransferState // to an agent's instance: how its warm transfer goes (State)
 	noticeRecord        = "record"                 // to the holder: the agent wants the recording in state Reason
 	noticeRecorded      = held.NoticeRecorded      // to an agent's instance: the call's recording is in state Reason
-	noticeToNumber      = "to-number"              // to the holder: the call's agent transferred it to number To on leg Leg
+	noticeToNumber      = held.NoticeToNumber      // to the holder: the call's agent transferred it to number To on leg Leg
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,

@@ -180,14 +180,7 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 // testMonitorModes runs the modes on a call held by h, monitored through mh.
 func testMonitorModes(t *testing.T, h, mh *testHub) {
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
 	if c == nil {
 		t.Fatal("the call is not held here")
@@ -299,15 +292,8 @@ func testMonitorModes(t *testing.T, h, mh *testHub) {
 func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
 
 	sup := dialMonitor(t, h, "sup-token", id, MonitorBarge)
 	sup.expect(t, "monitor", MonitorBarge)
@@ -341,11 +327,7 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 func TestMonitorRefusals(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	id, _ := answeredBy(t, h, ann, annHz)
 
 	for _, tc := range []struct{ token, call, mode, code string }{
 		{"agent-token", id, MonitorListen, monitor.CodeNotStaff},
@@ -370,14 +352,7 @@ func TestMonitorRefusals(t *testing.T) {
 func TestMonitorEndsWithTheHub(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, _ := answeredBy(t, h, ann, annHz)
 	sup := dialMonitor(t, h, "sup-token", id, MonitorListen)
 	sup.expect(t, "monitor", MonitorListen)
 	sup.negotiate(t)

@@ -102,14 +102,7 @@ func hears(t *testing.T, who string, audio []byte, want map[float64]bool) {
 func TestHeldCallBecomesARoom(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
 	if c == nil {
 		t.Fatal("the call is not held here")

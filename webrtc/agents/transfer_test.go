@@ -15,21 +15,6 @@ import (
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-// answered rings ann (on the holder h) for a new inbound call playing callerHz, has her
-// answer it, and waits until the caller hears her.
-func answeredBy(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, hz float64) (string, *testStream) {
-	t.Helper()
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), hz) > heardPower
-	})
-	return id, stream
-}
-
 // talking waits until the caller hears hz and the agent p hears the caller.
 func talking(t *testing.T, stream *testStream, p *agentsim.SimSoftphone, hz float64, what string) {
 	t.Helper()

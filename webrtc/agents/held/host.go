@@ -106,8 +106,14 @@ type Notice struct {
 	Leg string `json:"leg,omitempty"`
 }
 
-// The notices a held call sends to its agents' instances.
+// The notices a held call sends to its agents' instances, and those to the holder that a
+// transfer desk (package transfer) sends, for the held call to act on.
 const (
+	NoticeTransfer  = "transfer"   // to the holder: the call's agent transferred it; ring the target
+	NoticeToNumber  = "to-number"  // to the holder: the call's agent transferred it to number To on leg Leg
+	NoticeConsult   = "consult"    // to the holder: the call's agent consults Agent; ring it
+	NoticeConsultDo = "consult-do" // to the holder: take the consult's step State (complete, cancel, conference)
+
 	NoticeRing          = "ring"           // ring the agent for a call
 	NoticeEnded         = "ended"          // the call ended (or stopped ringing)
 	NoticeAttach        = "attach"         // the call's media has arrived at its holder
