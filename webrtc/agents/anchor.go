@@ -188,9 +188,9 @@ func (h *Hub) heldCount() int {
 // letGoMoved lets go of held calls that another instance took over and that have no stream
 // here (one with a stream lets go when its carrier stops it), and returns how many are left.
 func (h *Hub) letGoMoved(ctx context.Context) int {
-	held := h.heldCalls()
-	left := len(held)
-	for _, c := range held {
+	calls := h.heldCalls()
+	left := len(calls)
+	for _, c := range calls {
 		if c.HasStream() {
 			continue
 		}

@@ -153,10 +153,10 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	h := &Hub{
-		opts: opts, st: opts.Store,
+		opts: opts, st: opts.Store, log: opts.Log, origins: signal.NewOrigins(opts.PublicURL, opts.AllowedOrigins),
 		heldOpts: held.Options{Store: opts.Store, Carriers: opts.Carriers, Instance: opts.Instance, PublicURL: opts.PublicURL,
 			RingTimeout: opts.RingTimeout, QueueTimeout: opts.QueueTimeout, PresenceTTL: opts.PresenceTTL,
-			Recording: opts.Recording, Log: opts.Log}, log: opts.Log, origins: signal.NewOrigins(opts.PublicURL, opts.AllowedOrigins),
+			Recording: opts.Recording, Log: opts.Log},
 		sessions: map[string]*session{}, calls: map[string]*held.Call{}, legs: map[string]*held.Leg{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}

@@ -32,8 +32,8 @@ func (s *session) recordCommand(want string) {
 	}
 	if c.holder == "" || c.holder == s.hub.opts.Instance {
 		s.hub.background(opTimeout, func(ctx context.Context) {
-			if held := s.hub.held(c.id); held != nil { // else moved on meanwhile; the agent asks again where it is now
-				held.RecordFor(ctx, s.agent.ID, want)
+			if heldCall := s.hub.held(c.id); heldCall != nil { // else moved on meanwhile; the agent asks again where it is now
+				heldCall.RecordFor(ctx, s.agent.ID, want)
 			}
 		})
 		return

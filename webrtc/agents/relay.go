@@ -61,7 +61,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if !relay.TokenValid(h.opts.RelaySecret, callID, agent, c.QueryParam("token")) {
 			return c.NoContent(http.StatusForbidden)
 		}
-		hc, err := h.holderFor(c.Request().Context(), callID)
+		heldCall, err := h.holderFor(c.Request().Context(), callID)
 		if errors.Is(err, errNotHere) {
 			// Another instance holds the call: this may be a new process behind the URL of
 			// the holder that died, before the call is re-anchored. Not a refusal.
@@ -71,9 +71,9 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return c.NoContent(http.StatusNotFound)
 		}
 		if who, ok := strings.CutPrefix(agent, monitor.RelayAgent); ok {
-			return h.monitors.ServeRelay(c, hc, who)
+			return h.monitors.ServeRelay(c, heldCall, who)
 		}
-		if !hc.MayJoin(agent) {
+		if !heldCall.MayJoin(agent) {
 			return c.NoContent(http.StatusConflict)
 		}
 		sink, err := relay.Accept(c.Response(), c.Request())
@@ -81,14 +81,14 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-		if err := hc.Join(c.Request().Context(), agent, sink); err != nil {
+		if err := heldCall.Join(c.Request().Context(), agent, sink); err != nil {
 			sink.Ended(held.ReasonGone)
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
-			_ = hc.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
-		}, func() { hc.HangupBy(agent) })
-		hc.LegGone(sink)
+			_ = heldCall.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
+		}, func() { heldCall.HangupBy(agent) })
+		heldCall.LegGone(sink)
 		return nil
 	}
 }

@@ -88,14 +88,14 @@ func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	sink := &agentSink{s: s, call: c.id}
 	var path callPath
 	if holder == s.hub.opts.Instance {
-		held, err := s.hub.holderFor(ctx, c.id)
+		heldCall, err := s.hub.holderFor(ctx, c.id)
 		if err == nil {
-			err = held.Join(ctx, s.agent.ID, sink)
+			err = heldCall.Join(ctx, s.agent.ID, sink)
 		}
 		if err != nil {
 			return err
 		}
-		path = &localPath{held: held, sink: sink, agent: s.agent.ID}
+		path = &localPath{held: heldCall, sink: sink, agent: s.agent.ID}
 	} else {
 		p, err := s.hub.dialRelay(ctx, holderURL, c.id, s.agent.ID, sink)
 		if err != nil {
