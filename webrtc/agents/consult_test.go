@@ -40,12 +40,7 @@ func listen(t *testing.T, what string, stream *testStream, agents ...*agentsim.S
 // agent; the conference lets each of the three hear the other two and not itself; complete
 // leaves the caller with bob, and ann is released.
 func TestWarmTransferConsultConferenceComplete(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	a, _, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(map[string]any{"type": signal.TypeTransfer, "to": "agent:bob", "mode": signal.TransferWarm})
 	expect(t, ann, "the consult ringing", transferState(held.TransferRinging))

@@ -403,3 +403,16 @@ func answeredBy(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, hz float64
 	})
 	return id, stream
 }
+
+// annOnABobOnB starts two instances, a and b, on one namespace, signs ann in on a and bob on
+// b, and has ann answer a new inbound call held by a.
+func annOnABobOnB(t *testing.T) (a, b *testHub, ann, bob *agentsim.SimSoftphone, id string, stream *testStream) {
+	t.Helper()
+	ns := redistest.Namespace(t)
+	a = newTestHub(t, ns)
+	b = newTestHub(t, ns)
+	ann = a.agent(t, "ann", annHz)
+	bob = b.agent(t, "bob", bobHz)
+	id, stream = answeredBy(t, a, ann, annHz)
+	return a, b, ann, bob, id, stream
+}

@@ -78,12 +78,7 @@ func TestBlindTransferToAnotherAgent(t *testing.T) {
 // TestTransferAcrossInstancesComesBack: ann (on a, which holds the call) transfers to bob on b;
 // bob declines, and the call rings ann again; she takes it back.
 func TestTransferAcrossInstancesComesBack(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	a, _, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, ann, "ann released", typed(signal.TypeEnded, id))
@@ -198,12 +193,7 @@ func TestTransferRingsOutBackToTheAgentOrTheQueue(t *testing.T) {
 // TestTransferTargetOnAnInstanceThatDies: bob's instance dies while the call rings for him;
 // the ring times out at the holder and the call comes back to ann.
 func TestTransferTargetOnAnInstanceThatDies(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	_, b, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
