@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 )
 
 // claimBatch is how many calls one claim moves; the loop claims again at once while it fills.
@@ -70,21 +71,11 @@ func (h *Hub) lapsed() {
 	h.log.Warn("agents: this instance was taken for dead; letting go of calls taken over")
 	h.background(opTimeout, func(ctx context.Context) {
 		for _, c := range h.heldCalls() {
-			if o, err := h.st.Offer(ctx, c.id); err == nil && o.State != agentdb.OfferEnded && o.Holder != h.opts.Instance {
-				c.moved()
+			if o, err := h.st.Offer(ctx, c.ID()); err == nil && o.State != agentdb.OfferEnded && o.Holder != h.opts.Instance {
+				c.Moved()
 			}
 		}
 	})
-}
-
-func (h *Hub) heldCalls() []*heldCall {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*heldCall, 0, len(h.calls))
-	for _, c := range h.calls {
-		out = append(out, c)
-	}
-	return out
 }
 
 // claim takes over the live calls of dead instances, a batch at a time.
@@ -124,7 +115,7 @@ func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
 		start := time.Now()
 		if err := h.opts.Carriers.Repoint(ctx, o.Call, h.opts.PublicURL); err != nil {
 			h.log.Warn("agents: the carrier did not re-point a call taken over; it is given up", "call", o.Call, "err", err)
-			c.end(reasonMediaLost, endStreamGone)
+			c.End(held.ReasonMediaLost, held.EndStreamGone)
 			return
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
@@ -138,10 +129,10 @@ func (h *Hub) endRing(ctx context.Context, callID, agent string) {
 	case err != nil || p.Instance == "":
 	case p.Instance == h.opts.Instance:
 		if s := h.session(agent); s != nil {
-			s.callEnded(ctx, callID, reasonGone)
+			s.callEnded(ctx, callID, held.ReasonGone)
 		}
 	default:
-		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: reasonGone})
+		b, _ := json.Marshal(notice{Type: noticeEnded, Call: callID, Agent: agent, Reason: held.ReasonGone})
 		if err := h.st.NotifyInstance(ctx, p.Instance, b); err != nil {
 			h.log.Warn("agents: notice not sent", "to", p.Instance, "type", noticeEnded, "call", callID, "err", err)
 		}
@@ -197,15 +188,15 @@ func (h *Hub) heldCount() int {
 // letGoMoved lets go of held calls that another instance took over and that have no stream
 // here (one with a stream lets go when its carrier stops it), and returns how many are left.
 func (h *Hub) letGoMoved(ctx context.Context) int {
-	held := h.heldCalls()
-	left := len(held)
-	for _, c := range held {
-		if c.hasStream() {
+	calls := h.heldCalls()
+	left := len(calls)
+	for _, c := range calls {
+		if c.HasStream() {
 			continue
 		}
-		o, err := h.st.Offer(ctx, c.id)
+		o, err := h.st.Offer(ctx, c.ID())
 		if err == nil && (o.State == agentdb.OfferEnded || o.Holder != h.opts.Instance) {
-			c.moved()
+			c.Moved()
 			left--
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -85,7 +86,7 @@ func TestCallSurvivesTheDeathOfItsHolder(t *testing.T) {
 
 	// The call goes on as any other: the caller hangs up, the agent wraps up.
 	stream.hangUp()
-	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonHangup {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != held.ReasonHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	if ids, _ := a.st.Anchored(context.Background(), a.opts.Instance); len(ids) != 0 {
@@ -148,7 +149,7 @@ func TestRingingCallOfADeadInstanceIsOfferedAgain(t *testing.T) {
 	old.cut()
 	b.kill()
 	redistest.Eventually(t, 5*time.Second, "A re-points the call", a.carriers.has(&a.carriers.repointed, id))
-	if m := expect(t, ann, "the old ring ends", typed(signal.TypeEnded, id)); m.Reason != reasonGone {
+	if m := expect(t, ann, "the old ring ends", typed(signal.TypeEnded, id)); m.Reason != held.ReasonGone {
 		t.Fatalf("old ring: %s", m.Raw)
 	}
 	stream := startStream(t, a.Hub, id, 1000)
@@ -172,7 +173,7 @@ func TestRefusedRepointGivesTheCallUp(t *testing.T) {
 	ann, id, old := callOnAOverB(t, a, b)
 	old.cut()
 	b.kill()
-	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonMediaLost {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != held.ReasonMediaLost {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))

@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -58,13 +59,13 @@ func (h *Hub) StreamStarted(ctx context.Context, callID string, stream interface
 	Close() error
 }) (MediaReceiver, error) {
 	if l := h.leg(callID); l != nil {
-		return l.streamStarted(stream) // the far end of a transfer to a number answered
+		return l.StreamStarted(stream) // the far end of a transfer to a number answered
 	}
 	c, err := h.holderFor(ctx, callID)
 	if err != nil {
 		return nil, err
 	}
-	return c.streamStarted(stream)
+	return c.StreamStarted(stream)
 }
 
 // ErrBadNumber is returned by Dial for a number that is not E.164.
@@ -113,10 +114,10 @@ func (h *Hub) dial(ctx context.Context, agent string, s *session, to string) (st
 		h.log.Info("agents: call not placed", "call", id, "agent", agent, "err", err)
 		if o.Holder == h.opts.Instance {
 			if c := h.held(id); c != nil {
-				c.end(reasonCarrier, endStreamGone)
+				c.End(held.ReasonCarrier, held.EndStreamGone)
 			}
 		} else {
-			h.send(o.Holder, notice{Type: noticeHangup, Call: id, Reason: reasonCarrier})
+			h.send(o.Holder, notice{Type: noticeHangup, Call: id, Reason: held.ReasonCarrier})
 		}
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -39,21 +40,16 @@ func listen(t *testing.T, what string, stream *testStream, agents ...*agentsim.S
 // agent; the conference lets each of the three hear the other two and not itself; complete
 // leaves the caller with bob, and ann is released.
 func TestWarmTransferConsultConferenceComplete(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	a, _, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(map[string]any{"type": signal.TypeTransfer, "to": "agent:bob", "mode": signal.TransferWarm})
-	expect(t, ann, "the consult ringing", transferState(transferRinging))
+	expect(t, ann, "the consult ringing", transferState(held.TransferRinging))
 	if m := expect(t, bob, "bob rings to consult", typed(signal.TypeRinging, id)); !strings.Contains(string(m.Raw), `"consult_by":"ann"`) {
 		t.Fatalf("bob's ringing: %s", m.Raw)
 	}
 	bob.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
 	expect(t, bob, "bob on the consult", typed(signal.TypeCall, id))
-	expect(t, ann, "consulting", transferState(transferConsulting))
+	expect(t, ann, "consulting", transferState(held.TransferConsulting))
 
 	listen(t, "the consult's audio", stream, ann, bob)
 	if p := media.Goertzel(stream.recent(1 << 20)[:1600], media.HoldToneHz); p < 0.01 {
@@ -64,14 +60,14 @@ func TestWarmTransferConsultConferenceComplete(t *testing.T) {
 	hears(t, "bob during the consult", last(bob.Agent.Recording(), 3200), map[float64]bool{annHz: true, callerHz: false})
 
 	ann.Send(map[string]any{"type": signal.TypeTransferConference, "call_id": id})
-	expect(t, ann, "conference", transferState(transferConference))
+	expect(t, ann, "conference", transferState(held.TransferConference))
 	listen(t, "the conference's audio", stream, ann, bob)
 	hears(t, "the caller in the conference", stream.recent(3200), map[float64]bool{annHz: true, bobHz: true, callerHz: false})
 	hears(t, "ann in the conference", last(ann.Agent.Recording(), 3200), map[float64]bool{callerHz: true, bobHz: true, annHz: false})
 	hears(t, "bob in the conference", last(bob.Agent.Recording(), 3200), map[float64]bool{callerHz: true, annHz: true, bobHz: false})
 
 	ann.Send(map[string]any{"type": signal.TypeTransferComplete, "call_id": id})
-	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != held.ReasonTransferred {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann wraps up", availability("wrap-up"))
@@ -80,7 +76,7 @@ func TestWarmTransferConsultConferenceComplete(t *testing.T) {
 	if o, _ := a.st.Offer(context.Background(), id); o.State != agentdb.OfferAnswered || o.Agent != "bob" || o.Consult != "" {
 		t.Fatalf("offer after the transfer: %+v", o)
 	}
-	if c := a.held(id); c == nil || c.room.Load() != nil {
+	if c := a.held(id); c == nil || c.IsRoom() {
 		t.Error("the call is still a room with two parties")
 	}
 
@@ -104,7 +100,7 @@ func TestWarmTransferCancelAndDecline(t *testing.T) {
 		t.Errorf("complete while bob rings: %s", m.Raw)
 	}
 	bob.Send(map[string]any{"type": signal.TypeDecline, "call_id": id})
-	if m := expect(t, ann, "the consult declined", transferState(transferCanceled)); m.Raw == nil {
+	if m := expect(t, ann, "the consult declined", transferState(held.TransferCanceled)); m.Raw == nil {
 		t.Fatal("no state")
 	}
 	talking(t, stream, ann, annHz, "the caller back with ann after the decline")
@@ -113,18 +109,18 @@ func TestWarmTransferCancelAndDecline(t *testing.T) {
 	ann.Send(warm)
 	expect(t, bob, "bob rings again", typed(signal.TypeRinging, id))
 	bob.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "consulting", transferState(transferConsulting))
+	expect(t, ann, "consulting", transferState(held.TransferConsulting))
 	ann.Send(map[string]any{"type": signal.TypeTransferCancel, "call_id": id})
 	expect(t, bob, "bob's part over", func(m agentsim.SoftphoneMessage) bool {
-		return m.Type == signal.TypeEnded && m.CallID == id && m.Reason == reasonConsultEnded
+		return m.Type == signal.TypeEnded && m.CallID == id && m.Reason == held.ReasonConsultEnded
 	})
-	expect(t, ann, "canceled", transferState(transferCanceled))
+	expect(t, ann, "canceled", transferState(held.TransferCanceled))
 	talking(t, stream, ann, annHz, "the caller back with ann after the cancel")
 	hears(t, "the caller after the cancel", stream.recent(3200), map[float64]bool{bobHz: false})
 	if o, _ := h.st.Offer(context.Background(), id); o.Agent != "ann" || o.Consult != "" {
 		t.Fatalf("offer after the cancel: %+v", o)
 	}
-	if c := h.held(id); c == nil || c.room.Load() != nil {
+	if c := h.held(id); c == nil || c.IsRoom() {
 		t.Error("the call is still a room after the cancel")
 	}
 }

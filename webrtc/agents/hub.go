@@ -15,7 +15,10 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
+	"github.com/switchboard/switchboard/webrtc/agents/transfer"
 )
 
 // Defaults of HubOptions.
@@ -38,41 +41,18 @@ const (
 // offerTTL bounds how long the agent side remembers a call: longer than any call lasts.
 const offerTTL = 12 * time.Hour
 
-// Placement asks the carrier side to place an outbound call for an agent.
-type Placement struct {
-	CallID string
-	Agent  string
-	To     string
-	// MediaURL is the public base URL of the instance that holds the agent: the call's media
-	// stream must be pointed there.
-	MediaURL string
-}
-
 // PlaceError is an error from placing a call whose message may be shown to the agent (a
 // carrier's "busy" or "invalid number"); any other error is shown as a generic failure.
 type PlaceError struct{ Reason string }
 
 func (e *PlaceError) Error() string { return e.Reason }
 
-// carrierCalls is what the agent side needs from the carrier side: place a call (through the
-// carrier router, which records it), end one, let go of an inbound call nobody could take
-// (what the caller hears then depends on the carrier: an apology sent as the call's new
-// TwiML, or a hang-up), and point a live call's media stream at another instance (mediaURL,
-// its public base URL) when the one carrying it died. Repoint's nil means the carrier now
-// streams the call there; on a refusal the carrier side has the call reconciled itself.
-type carrierCalls interface {
-	Place(ctx context.Context, p Placement) error
-	Hangup(ctx context.Context, callID string) error
-	Release(ctx context.Context, callID string) error
-	Repoint(ctx context.Context, callID, mediaURL string) error
-}
-
 // HubOptions configures the agent side of one Switchboard instance. Store, Engine, Carriers,
 // Instance, PublicURL and RelaySecret are required.
 type HubOptions struct {
 	Store    *agentdb.Store
 	Engine   *webrtc.Engine
-	Carriers carrierCalls
+	Carriers held.Carriers
 	// Instance names this instance among those sharing Redis (unique per process); PublicURL
 	// is where browsers and carriers reach it.
 	Instance  string
@@ -114,7 +94,7 @@ type HubOptions struct {
 	// may still save its wrap-up; 0: WrapUp and call.WrapUpGrace.
 	Dispositions call.Dispositions
 	WrapUpWindow time.Duration
-	// Staff checks the token a supervisor's console monitors a call with (monitor.go); nil:
+	// Staff checks the token a supervisor's console monitors a call with (package monitor); nil:
 	// nobody may monitor.
 	Staff StaffAuthenticator
 	Log   *slog.Logger
@@ -124,17 +104,20 @@ type HubOptions struct {
 // media this instance holds, inbound routing and outbound dialing. Run it for the life of
 // the instance; cmd/switchboard mounts its handlers (routes.go).
 type Hub struct {
-	opts    HubOptions
-	st      *agentdb.Store
-	log     *slog.Logger
-	origins signal.Origins
+	opts      HubOptions
+	heldOpts  held.Options // the settings of the calls held here
+	monitors  *monitor.Server
+	transfers *transfer.Desk
+	st        *agentdb.Store
+	log       *slog.Logger
+	origins   signal.Origins
 
 	// mu guards the fields below it and is a leaf: nothing else is locked while it is held
 	// (sessions and held calls take it, through enter or forget, under their own locks).
 	mu       sync.Mutex
-	sessions map[string]*session  // by agent id
-	calls    map[string]*heldCall // by call id
-	legs     map[string]*outLeg   // blind transfers' outbound legs bridged here, by call id
+	sessions map[string]*session   // by agent id
+	calls    map[string]*held.Call // by call id
+	legs     map[string]*held.Leg  // blind transfers' outbound legs bridged here, by call id
 	closed   bool
 	leaving  bool           // Handover began: no more heartbeats or claims
 	stalled  atomic.Bool    // tests: the instance stops heartbeating and claiming, as if stalled
@@ -169,11 +152,19 @@ func NewHub(opts HubOptions) *Hub {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
-	return &Hub{
+	h := &Hub{
 		opts: opts, st: opts.Store, log: opts.Log, origins: signal.NewOrigins(opts.PublicURL, opts.AllowedOrigins),
-		sessions: map[string]*session{}, calls: map[string]*heldCall{}, legs: map[string]*outLeg{},
+		heldOpts: held.Options{Store: opts.Store, Carriers: opts.Carriers, Instance: opts.Instance, PublicURL: opts.PublicURL,
+			RingTimeout: opts.RingTimeout, QueueTimeout: opts.QueueTimeout, PresenceTTL: opts.PresenceTTL,
+			Recording: opts.Recording, Log: opts.Log},
+		sessions: map[string]*session{}, calls: map[string]*held.Call{}, legs: map[string]*held.Leg{},
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 	}
+	h.monitors = monitor.New(hubHost{h}, monitor.Options{Store: opts.Store, Engine: opts.Engine, Staff: opts.Staff,
+		Origins: h.origins, ICEServers: opts.ICEServers, PresenceTTL: opts.PresenceTTL, Log: opts.Log, Done: h.done})
+	h.transfers = transfer.New(transfer.Options{Store: opts.Store, RingTimeout: opts.RingTimeout, OfferTTL: offerTTL,
+		Log: opts.Log, Send: h.send})
+	return h
 }
 
 // Run listens for other instances' notices, offers queued calls to agents as they free up and
@@ -200,7 +191,7 @@ func (h *Hub) shutdown() {
 	for _, s := range h.sessions {
 		sessions = append(sessions, s)
 	}
-	calls := make([]*heldCall, 0, len(h.calls))
+	calls := make([]*held.Call, 0, len(h.calls))
 	for _, c := range h.calls {
 		calls = append(calls, c)
 	}
@@ -210,7 +201,7 @@ func (h *Hub) shutdown() {
 		s.shutdown()
 	}
 	for _, c := range calls {
-		c.shutdown()
+		c.Shutdown()
 	}
 	h.wg.Wait()
 }
@@ -260,9 +251,6 @@ func (h *Hub) background(timeout time.Duration, f func(ctx context.Context)) {
 	}()
 }
 
-// opTimeout bounds background work that talks to Redis or a carrier.
-const opTimeout = 10 * time.Second
-
 func (h *Hub) poke() {
 	select {
 	case h.wake <- struct{}{}:
@@ -283,19 +271,19 @@ func (h *Hub) dispatch(ctx context.Context) {
 		case <-tick.C:
 		}
 		for _, c := range h.waiting() {
-			c.offerNext(ctx)
+			c.OfferNext(ctx)
 		}
 	}
 }
 
-func (h *Hub) waiting() []*heldCall {
-	var out []*heldCall
+func (h *Hub) waiting() []*held.Call {
+	var out []*held.Call
 	for _, c := range h.heldCalls() { // not under h.mu: a held call takes h.mu under its own
-		if c.isWaiting() {
+		if c.IsWaiting() {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *heldCall) int { return a.created.Compare(b.created) })
+	slices.SortFunc(out, func(a, b *held.Call) int { return a.Created().Compare(b.Created()) })
 	return out
 }
 
@@ -326,62 +314,6 @@ func (h *Hub) session(agent string) *session {
 	return h.sessions[agent]
 }
 
-func (h *Hub) held(callID string) *heldCall {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.calls[callID]
-}
-
-// errNotHere is returned for a call whose media belongs to another instance.
-var errNotHere = errors.New("agents: the call's media is held by another instance")
-
-// errCallOver is returned for a call that has ended.
-var errCallOver = errors.New("agents: the call is over")
-
-// holderFor returns the held call for callID, taking it from its offer if this instance is
-// its holder and does not know it yet (the notice that announced it may be late or lost).
-func (h *Hub) holderFor(ctx context.Context, callID string) (*heldCall, error) {
-	if c := h.held(callID); c != nil {
-		return c, nil
-	}
-	o, err := h.st.Offer(ctx, callID)
-	switch {
-	case err != nil:
-		return nil, err
-	case o.State == agentdb.OfferEnded, o.Bridge != "":
-		return nil, errCallOver // a number leg is taken by its bridge's holder (h.leg), or nowhere
-	case o.Holder != h.opts.Instance:
-		return nil, errNotHere
-	}
-	return h.adopt(o)
-}
-
-// adopt starts holding the call of offer o, or returns the one already held.
-func (h *Hub) adopt(o agentdb.Offer) (*heldCall, error) {
-	h.mu.Lock()
-	if c := h.calls[o.Call]; c != nil {
-		h.mu.Unlock()
-		return c, nil
-	}
-	if h.closed {
-		h.mu.Unlock()
-		return nil, errCallOver
-	}
-	c := newHeldCall(h, o)
-	h.calls[o.Call] = c
-	h.mu.Unlock()
-	c.start(o)
-	return c, nil
-}
-
-func (h *Hub) forget(c *heldCall) {
-	h.mu.Lock()
-	if h.calls[c.id] == c {
-		delete(h.calls, c.id)
-	}
-	h.mu.Unlock()
-}
-
 // hangupCall ends a call on behalf of its agent, at the instance holder that holds its media
 // (which may not hold it yet, or any more: then the carrier is asked directly).
 func (h *Hub) hangupCall(callID, holder string) {
@@ -398,7 +330,7 @@ func (h *Hub) hangupCall(callID, holder string) {
 		return
 	}
 	if c := h.held(callID); c != nil {
-		c.end(reasonAgentHangup, endHangup)
+		c.End(held.ReasonAgentHangup, held.EndHangup)
 		return
 	}
 	h.background(opTimeout, func(ctx context.Context) { h.endHere(ctx, callID) })

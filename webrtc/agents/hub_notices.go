@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -15,41 +16,23 @@ import (
 // agents that freed up or were revoked.
 // Pub/Sub delivers at most once; each notice has a slower path that does not need it.
 
-// notice is a message between instances, sent on the receiver's own Pub/Sub channel.
-type notice struct {
-	Type      string `json:"type"`
-	Call      string `json:"call,omitempty"`
-	Agent     string `json:"agent,omitempty"`
-	Session   string `json:"session,omitempty"`
-	From      string `json:"from,omitempty"`
-	To        string `json:"to,omitempty"`
-	Holder    string `json:"holder,omitempty"`
-	HolderURL string `json:"holder_url,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	By        string `json:"by,omitempty"` // transfer, consult: the agent who transferred the call
-	// Consults: the consulted agent's instance, and a warm transfer's step or state.
-	Instance string `json:"instance,omitempty"`
-	State    string `json:"state,omitempty"`
-	// Leg is the call id of a transfer's outbound leg to a number (noticeToNumber).
-	Leg string `json:"leg,omitempty"`
-}
-
 // Notice types.
 const (
-	noticeHold          = "hold"           // to the holder: a call's media is coming here; take it
-	noticeRing          = "ring"           // to an agent's instance: ring the agent for a call
-	noticeEnded         = "ended"          // to an agent's instance: the call ended (or stopped ringing)
-	noticeDeclined      = "declined"       // to the holder: the agent declined; offer the call again
-	noticeHangup        = "hangup"         // to the holder: the agent hung up
-	noticeKick          = "kick"           // to an agent's old instance: the agent signed in elsewhere
-	noticeDialed        = "dialed"         // to an agent's instance: the agent placed a call through the API
-	noticeAttach        = "attach"         // to an agent's instance: the call's media has arrived at its holder
-	noticeTransfer      = "transfer"       // to the holder: the call's agent transferred it; ring the target
-	noticeConsult       = "consult"        // to the holder: the call's agent consults Agent; ring it
-	noticeConsultDo     = "consult-do"     // to the holder: take the consult's step State (complete, cancel, conference)
-	noticeTransferState = "transfer-state" // to an agent's instance: how its warm transfer goes (State)
-	noticeRecord        = "record"         // to the holder: the agent wants the recording in state Reason
-	noticeRecorded      = "recorded"       // to an agent's instance: the call's recording is in state Reason
+	noticeHold          = "hold"                   // to the holder: a call's media is coming here; take it
+	noticeRing          = held.NoticeRing          // to an agent's instance: ring the agent for a call
+	noticeEnded         = held.NoticeEnded         // to an agent's instance: the call ended (or stopped ringing)
+	noticeDeclined      = "declined"               // to the holder: the agent declined; offer the call again
+	noticeHangup        = "hangup"                 // to the holder: the agent hung up
+	noticeKick          = "kick"                   // to an agent's old instance: the agent signed in elsewhere
+	noticeDialed        = "dialed"                 // to an agent's instance: the agent placed a call through the API
+	noticeAttach        = held.NoticeAttach        // to an agent's instance: the call's media has arrived at its holder
+	noticeTransfer      = held.NoticeTransfer      // to the holder: the call's agent transferred it; ring the target
+	noticeConsult       = held.NoticeConsult       // to the holder: the call's agent consults Agent; ring it
+	noticeConsultDo     = held.NoticeConsultDo     // to the holder: take the consult's step State
+	noticeTransferState = held.NoticeTransferState // to an agent's instance: how its warm transfer goes (State)
+	noticeRecord        = "record"                 // to the holder: the agent wants the recording in state Reason
+	noticeRecorded      = held.NoticeRecorded      // to an agent's instance: the call's recording is in state Reason
+	noticeToNumber      = held.NoticeToNumber      // to the holder: the call's agent transferred it to number To on leg Leg
 )
 
 // send delivers n to instance, which may be this one. Delivery is asynchronous either way,
@@ -106,12 +89,12 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 		}
 	case noticeDeclined:
 		if c := h.held(n.Call); c != nil {
-			c.declined(n.Agent)
+			c.Declined(n.Agent)
 		}
 	case noticeHangup:
-		if n.Reason == reasonCarrier { // the call was never placed: nothing to hang up
+		if n.Reason == held.ReasonCarrier { // the call was never placed: nothing to hang up
 			if c := h.held(n.Call); c != nil {
-				c.end(reasonCarrier, endStreamGone)
+				c.End(held.ReasonCarrier, held.EndStreamGone)
 			}
 			return
 		}
@@ -130,11 +113,11 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 		h.transferNumberNotice(ctx, n)
 	case noticeConsult:
 		if c := h.held(n.Call); c != nil {
-			c.consultRing(n.By, n.Agent, n.Instance)
+			c.ConsultRing(n.By, n.Agent, n.Instance)
 		}
 	case noticeConsultDo:
 		if c := h.held(n.Call); c != nil {
-			c.consultDo(n.By, n.State)
+			c.ConsultDo(n.By, n.State)
 		}
 	case noticeTransferState:
 		if s := h.session(n.Agent); s != nil {
@@ -145,7 +128,9 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 			s.mediaReady(ctx, n.Call, n.Holder, n.HolderURL)
 		}
 	case noticeRecord:
-		h.recordHeld(ctx, n.Call, n.Agent, n.Reason)
+		if c := h.held(n.Call); c != nil { // else moved on meanwhile; the agent asks again where it is now
+			c.RecordFor(ctx, n.Agent, n.Reason)
+		}
 	case noticeRecorded:
 		if s := h.session(n.Agent); s != nil {
 			s.recorded(n.Call, n.Reason)
@@ -157,7 +142,7 @@ func (h *Hub) handle(ctx context.Context, n notice) {
 // that ends before its media stream ever arrived (busy, no answer) ends here too.
 func (h *Hub) callChanged(callID string, st call.State) {
 	if c := h.held(callID); c != nil && st.Terminal() {
-		c.end(st.String(), endStreamGone)
+		c.End(st.String(), held.EndStreamGone)
 	}
 	h.legChanged(callID, st)
 	h.mu.Lock()

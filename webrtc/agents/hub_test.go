@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
@@ -82,7 +83,7 @@ func TestInboundCallRingsIsAnsweredAndBridged(t *testing.T) {
 	}
 
 	stream.hangUp()
-	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonHangup {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != held.ReasonHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	expect(t, ann, "wrap-up", availability("wrap-up"))
@@ -105,7 +106,7 @@ func TestUnansweredCallGoesToTheNextAgent(t *testing.T) {
 
 	id := h.inbound(t, "+15557654321")
 	expect(t, ann, "ann rings first", typed(signal.TypeRinging, id))
-	if m := expect(t, ann, "ann's missed call", typed(signal.TypeEnded, id)); m.Reason != reasonMissed {
+	if m := expect(t, ann, "ann's missed call", typed(signal.TypeEnded, id)); m.Reason != held.ReasonMissed {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann away", availability("away"))
@@ -126,7 +127,7 @@ func TestDeclinedCallWaitsThenTheCallerIsLetGo(t *testing.T) {
 	stream := startStream(t, h.Hub, id, 1000)
 	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	ann.Send(map[string]any{"type": signal.TypeDecline, "call_id": id})
-	if m := expect(t, ann, "declined", typed(signal.TypeEnded, id)); m.Reason != reasonDeclined {
+	if m := expect(t, ann, "declined", typed(signal.TypeEnded, id)); m.Reason != held.ReasonDeclined {
 		t.Fatalf("declined: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the caller let go", h.carriers.has(&h.carriers.released, id))
@@ -189,7 +190,7 @@ func TestDialFromTheSoftphone(t *testing.T) {
 		t.Errorf("the agent does not hear the far end: %.3f", p)
 	}
 	ann.Send(map[string]any{"type": signal.TypeHangup, "call_id": id})
-	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != reasonAgentHangup {
+	if m := expect(t, ann, "the end", typed(signal.TypeEnded, id)); m.Reason != held.ReasonAgentHangup {
 		t.Fatalf("ended: %s", m.Raw)
 	}
 	redistest.Eventually(t, 5*time.Second, "the carrier hang-up", h.carriers.has(&h.carriers.hungUp, id))
@@ -207,7 +208,7 @@ func TestDialThatNoCarrierTakes(t *testing.T) {
 	if e := expect(t, ann, "the error", typed(signal.TypeError, "")); e.Code != signal.CodeCarrier || !strings.Contains(e.Message, "no carrier took the call") {
 		t.Fatalf("error: %s", e.Raw)
 	}
-	if e := expect(t, ann, "the end", typed(signal.TypeEnded, m.CallID)); e.Reason != reasonCarrier {
+	if e := expect(t, ann, "the end", typed(signal.TypeEnded, m.CallID)); e.Reason != held.ReasonCarrier {
 		t.Fatalf("ended: %s", e.Raw)
 	}
 	expect(t, ann, "available", availability("available"))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
@@ -18,17 +19,24 @@ func (nullStream) Close() error           { return nil }
 
 // A held call takes the hub's lock under its own (its hold tone registers with the hub), so
 // the hub must never take a call's lock under its own: dispatch scanning the queue while
-// callers' hold tones start and stop once deadlocked the whole hub.
+// callers' hold tones start and stop once deadlocked the whole hub. The tone here starts and
+// stops with a caller put on hold and back in a call's room (held.Call.HoldCaller), the one
+// way the held package's API toggles it under the call's lock at will.
 func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 	h := NewHub(HubOptions{Instance: "lockorder", QueueTimeout: time.Hour})
-	var calls []*heldCall
+	var calls []*held.Call
 	for _, id := range []string{"c1", "c2", "c3"} {
-		c := newHeldCall(h, agentdb.Offer{Call: id, Direction: call.Inbound, State: agentdb.OfferQueued})
-		c.phase = phaseWaiting
-		h.calls[id] = c
+		c, err := h.adopt(agentdb.Offer{Call: id, Direction: call.Inbound, State: agentdb.OfferQueued})
+		if err != nil {
+			t.Fatal(err)
+		}
 		calls = append(calls, c)
 	}
-	if _, err := calls[0].streamStarted(nullStream{}); err != nil {
+	if _, err := calls[0].StreamStarted(nullStream{}); err != nil { // its hold tone plays
+		t.Fatal(err)
+	}
+	toned := answeredCall(t, h, "c4", &nullSink{1})
+	if err := toned.AddLeg(&nullSink{2}, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
 
@@ -45,12 +53,9 @@ func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			c := calls[0]
 			for range 2000 {
-				c.mu.Lock()
-				c.stopToneLocked()
-				c.startToneLocked() // takes h.mu (enter) under c.mu
-				c.mu.Unlock()
+				_ = toned.HoldCaller(true)  // starts the tone: takes h.mu (enter) under the call's lock
+				_ = toned.HoldCaller(false) // stops it
 			}
 		})
 		wg.Wait()
@@ -60,11 +65,27 @@ func TestQueueScanAndHoldTonesNeverDeadlock(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the queue scan and a hold tone deadlocked on the hub's and the call's locks")
 	}
-	for _, c := range calls {
-		c.shutdown()
+	for _, c := range append(calls, toned) {
+		c.Shutdown()
 	}
 	close(h.done)
 	h.wg.Wait()
+}
+
+// answeredCall is a call held by h, answered by agent ann on side ann, with its stream.
+func answeredCall(t *testing.T, h *Hub, id string, ann mediaSink) *held.Call {
+	t.Helper()
+	c, err := h.adopt(agentdb.Offer{Call: id, Direction: call.Inbound, State: agentdb.OfferAnswered, Agent: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(t.Context(), "ann", ann); err != nil { // before the stream: nobody to summon
+		t.Fatal(err)
+	}
+	if _, err := c.StreamStarted(nullStream{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // nullSink is an agent side that takes every frame and goes nowhere.
@@ -80,16 +101,8 @@ func (*nullSink) Moved()       {}
 // deadlock against the hub scanning its calls.
 func TestRoomsAndQueueScanNeverDeadlock(t *testing.T) {
 	h := NewHub(HubOptions{Instance: "lockorder", QueueTimeout: time.Hour})
-	c := newHeldCall(h, agentdb.Offer{Call: "c1", Direction: call.Inbound, State: agentdb.OfferAnswered, Agent: "ann"})
-	c.phase, c.agent = phaseAnswered, "ann"
-	h.calls["c1"] = c
 	ann, bob := &nullSink{1}, &nullSink{2}
-	if err := c.attach("ann", ann); err != nil { // before the stream: nobody to summon
-		t.Fatal(err)
-	}
-	if _, err := c.streamStarted(nullStream{}); err != nil {
-		t.Fatal(err)
-	}
+	c := answeredCall(t, h, "c1", ann)
 	frame := make([]byte, 160)
 
 	finished := make(chan struct{})
@@ -103,20 +116,20 @@ func TestRoomsAndQueueScanNeverDeadlock(t *testing.T) {
 		})
 		wg.Go(func() {
 			for range 300 {
-				if err := c.addLeg(bob, media.RoleTalk); err != nil {
+				if err := c.AddLeg(bob, media.RoleTalk); err != nil {
 					t.Error(err)
 					return
 				}
-				_ = c.holdCaller(true)
-				_ = c.holdCaller(false)
-				c.removeLeg(bob)
+				_ = c.HoldCaller(true)
+				_ = c.HoldCaller(false)
+				c.RemoveLeg(bob)
 			}
 		})
 		wg.Go(func() {
 			for range 20000 {
 				c.Audio(frame)
-				_ = c.audioFrom(ann, frame)
-				_ = c.audioFrom(bob, frame)
+				_ = c.AudioFrom(ann, frame)
+				_ = c.AudioFrom(bob, frame)
 			}
 		})
 		wg.Wait()
@@ -126,10 +139,10 @@ func TestRoomsAndQueueScanNeverDeadlock(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("rooms, frames and the queue scan deadlocked")
 	}
-	if c.room.Load() != nil {
+	if c.IsRoom() {
 		t.Error("a room is left with two parties")
 	}
-	c.shutdown()
+	c.Shutdown()
 	close(h.done)
 	h.wg.Wait()
 }

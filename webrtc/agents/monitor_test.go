@@ -13,9 +13,10 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
-	"github.com/switchboard/switchboard/webrtc/media"
 )
 
 // supHz is the supervisor's tone.
@@ -179,14 +180,7 @@ func TestMonitorListenWhisperBarge(t *testing.T) {
 // testMonitorModes runs the modes on a call held by h, monitored through mh.
 func testMonitorModes(t *testing.T, h, mh *testHub) {
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
 	if c == nil {
 		t.Fatal("the call is not held here")
@@ -261,7 +255,7 @@ func testMonitorModes(t *testing.T, h, mh *testHub) {
 	// Stop: the supervisor leaves; the call goes on as before, a plain relay.
 	sup.send(t, map[string]any{"type": "stop"})
 	sup.expect(t, signal.TypeEnded, "")
-	redistest.Eventually(t, 5*time.Second, "the room gone with the monitor", func() bool { return c.room.Load() == nil })
+	redistest.Eventually(t, 5*time.Second, "the room gone with the monitor", func() bool { return !c.IsRoom() })
 	stream.reset()
 	ann.Agent.ResetRecording()
 	redistest.Eventually(t, 5*time.Second, "the call's audio after the monitor", func() bool {
@@ -298,15 +292,8 @@ func testMonitorModes(t *testing.T, h, mh *testHub) {
 func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
 
 	sup := dialMonitor(t, h, "sup-token", id, MonitorBarge)
 	sup.expect(t, "monitor", MonitorBarge)
@@ -315,7 +302,7 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 		return power(stream.recent(3200), supHz) > heardPower
 	})
 	_ = sup.ws.Close() // the supervisor's tab closes
-	redistest.Eventually(t, 5*time.Second, "the room gone", func() bool { return c.room.Load() == nil })
+	redistest.Eventually(t, 5*time.Second, "the room gone", func() bool { return !c.IsRoom() })
 	stream.reset()
 	redistest.Eventually(t, 5*time.Second, "the call going on", func() bool {
 		rec := stream.recent(1 << 20)
@@ -330,8 +317,8 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 	sup2.expect(t, "monitor", MonitorListen)
 	stream.hangUp()
 	expect(t, ann, "the end", typed(signal.TypeEnded, id))
-	if m := sup2.expect(t, signal.TypeEnded, ""); m["reason"] != reasonHangup {
-		t.Errorf("the supervisor was told the call ended with %v, want %s", m["reason"], reasonHangup)
+	if m := sup2.expect(t, signal.TypeEnded, ""); m["reason"] != held.ReasonHangup {
+		t.Errorf("the supervisor was told the call ended with %v, want %s", m["reason"], held.ReasonHangup)
 	}
 }
 
@@ -340,14 +327,10 @@ func TestMonitorLeavingNeverEndsTheCall(t *testing.T) {
 func TestMonitorRefusals(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	id, _ := answeredBy(t, h, ann, annHz)
 
 	for _, tc := range []struct{ token, call, mode, code string }{
-		{"agent-token", id, MonitorListen, codeNotStaff},
+		{"agent-token", id, MonitorListen, monitor.CodeNotStaff},
 		{"nobody", id, MonitorListen, signal.CodeUnauthorized},
 		{"", id, MonitorListen, signal.CodeUnauthorized},
 		{"sup-token", id, "shout", signal.CodeBadRequest},
@@ -359,7 +342,7 @@ func TestMonitorRefusals(t *testing.T) {
 		}
 		m.expect(t, "closed", "")
 	}
-	if c := h.held(id); c == nil || c.room.Load() != nil {
+	if c := h.held(id); c == nil || c.IsRoom() {
 		t.Error("a refused monitor changed the call")
 	}
 }
@@ -369,60 +352,12 @@ func TestMonitorRefusals(t *testing.T) {
 func TestMonitorEndsWithTheHub(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, _ := answeredBy(t, h, ann, annHz)
 	sup := dialMonitor(t, h, "sup-token", id, MonitorListen)
 	sup.expect(t, "monitor", MonitorListen)
 	sup.negotiate(t)
 	h.stop() // returns only once every goroutine of the hub is done
-	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != reasonShutdown {
-		t.Errorf("the monitoring ended with %v, want %s", m["reason"], reasonShutdown)
-	}
-}
-
-// TestMonitorWhisperFollowsTheAgent: a whisper is aimed at the call's agent side; when that
-// side changes (the agent's softphone reattaches, a leg of its own), the whisper follows it.
-func TestMonitorWhisperFollowsTheAgent(t *testing.T) {
-	h := newTestHub(t, "")
-	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	c := h.held(id)
-	redistest.Eventually(t, 5*time.Second, "the agent on the call's audio", func() bool { return c.sink.Load() != nil })
-
-	sup := newToneSink(t, c, supHz)
-	if err := c.addLeg(sup, media.RoleListen); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.setMonitorRole(sup, media.RoleWhisper); err != nil {
-		t.Fatal(err)
-	}
-	hearsWhisper := func(agent mediaSink) bool {
-		r := c.room.Load()
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.mixer.Hears(r.legs[agent], r.legs[sup]) && !r.mixer.Hears(callerSlot, r.legs[sup])
-	}
-	first := c.sink.Load().s
-	if !hearsWhisper(first) {
-		t.Fatal("the agent does not hear the whisper, or the caller does")
-	}
-	// The agent's side goes and comes back as a new leg (another sink: a reconnect).
-	c.detach(first)
-	again := newToneSink(t, c, annHz)
-	if err := c.attach("ann", again); err != nil {
-		t.Fatal(err)
-	}
-	if !hearsWhisper(again) {
-		t.Error("the whisper did not follow the agent's side back")
+	if m := sup.expect(t, signal.TypeEnded, ""); m["reason"] != monitor.ReasonShutdown {
+		t.Errorf("the monitoring ended with %v, want %s", m["reason"], monitor.ReasonShutdown)
 	}
 }

@@ -51,21 +51,29 @@ func channelPower(t *testing.T, path string, from, to time.Duration, hz float64)
 	return power(l, hz), power(r, hz)
 }
 
-// With every call recorded, the instance holding the call records it from the moment its agent
-// is connected: the caller's 1 kHz on the left, the agent's 440 Hz on the right; a paused span
-// is silent and listed; the part is stored done, with its length, when the call ends; the
-// softphone is told the recording's state as it changes.
-func TestCallIsRecordedWithAPause(t *testing.T) {
+// recordedCall signs ann (440 Hz) in on a hub that records calls (onDemand, or every call) in
+// dir, and has her answer a new inbound call whose caller plays 1000 Hz.
+func recordedCall(t *testing.T, onDemand bool) (recording.Dir, *testHub, *agentsim.SimSoftphone, string, *testStream) {
+	t.Helper()
 	dir, err := recording.Open(filepath.Join(t.TempDir(), "rec"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newTestHub(t, "", recordingOn(dir, false))
+	h := newTestHub(t, "", recordingOn(dir, onDemand))
 	ann := h.agent(t, "ann", 440)
 	id := h.inbound(t, "+15557654321")
 	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
 	stream := startStream(t, h.Hub, id, 1000)
 	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	return dir, h, ann, id, stream
+}
+
+// With every call recorded, the instance holding the call records it from the moment its agent
+// is connected: the caller's 1 kHz on the left, the agent's 440 Hz on the right; a paused span
+// is silent and listed; the part is stored done, with its length, when the call ends; the
+// softphone is told the recording's state as it changes.
+func TestCallIsRecordedWithAPause(t *testing.T) {
+	dir, h, ann, id, stream := recordedCall(t, false)
 	expect(t, ann, "recording", func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeCall && m.Recording == "recording" })
 
 	ann.Agent.ResetRecording()
@@ -115,16 +123,7 @@ func TestCallIsRecordedWithAPause(t *testing.T) {
 
 // With recording on demand, a call is recorded only once its agent starts it.
 func TestRecordingOnDemand(t *testing.T) {
-	dir, err := recording.Open(filepath.Join(t.TempDir(), "rec"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newTestHub(t, "", recordingOn(dir, true))
-	ann := h.agent(t, "ann", 440)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, 1000)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	_, h, ann, id, stream := recordedCall(t, true)
 	expect(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool { return m.Type == signal.TypeCall && m.State == "in-progress" })
 	redistest.Eventually(t, 10*time.Second, "audio", func() bool { return len(stream.recent(1<<20)) >= 8000 })
 	if parts, err := h.st.RecordingParts(context.Background(), id); err != nil || len(parts) != 0 {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/switchboard/switchboard/webrtc/agents/held"
+	"github.com/switchboard/switchboard/webrtc/agents/monitor"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 )
 
@@ -24,14 +26,14 @@ type callPath interface {
 
 // localPath joins a session to a call held by the same instance.
 type localPath struct {
-	held  *heldCall
+	held  *held.Call
 	sink  mediaSink
 	agent string
 }
 
-func (p *localPath) SendAudio(ulaw []byte) error { return p.held.audioFrom(p.sink, ulaw) }
-func (p *localPath) Hangup()                     { p.held.hangupBy(p.agent) }
-func (p *localPath) Close()                      { p.held.legGone(p.sink) }
+func (p *localPath) SendAudio(ulaw []byte) error { return p.held.AudioFrom(p.sink, ulaw) }
+func (p *localPath) Hangup()                     { p.held.HangupBy(p.agent) }
+func (p *localPath) Close()                      { p.held.LegGone(p.sink) }
 
 // dialRelay opens a relay to the instance at holderURL for the call agent has answered; the
 // holder's frames go to sink, read on a goroutine the hub owns.
@@ -59,7 +61,7 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if !relay.TokenValid(h.opts.RelaySecret, callID, agent, c.QueryParam("token")) {
 			return c.NoContent(http.StatusForbidden)
 		}
-		held, err := h.holderFor(c.Request().Context(), callID)
+		heldCall, err := h.holderFor(c.Request().Context(), callID)
 		if errors.Is(err, errNotHere) {
 			// Another instance holds the call: this may be a new process behind the URL of
 			// the holder that died, before the call is re-anchored. Not a refusal.
@@ -68,10 +70,10 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 		if err != nil {
 			return c.NoContent(http.StatusNotFound)
 		}
-		if who, ok := strings.CutPrefix(agent, monitorRelayAgent); ok {
-			return h.serveMonitorRelay(c, held, who)
+		if who, ok := strings.CutPrefix(agent, monitor.RelayAgent); ok {
+			return h.monitors.ServeRelay(c, heldCall, who)
 		}
-		if !held.mayJoin(agent) {
+		if !heldCall.MayJoin(agent) {
 			return c.NoContent(http.StatusConflict)
 		}
 		sink, err := relay.Accept(c.Response(), c.Request())
@@ -79,14 +81,14 @@ func (h *Hub) handleRelay() echo.HandlerFunc {
 			return nil
 		}
 		defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-		if err := held.join(c.Request().Context(), agent, sink); err != nil {
-			sink.Ended(reasonGone)
+		if err := heldCall.Join(c.Request().Context(), agent, sink); err != nil {
+			sink.Ended(held.ReasonGone)
 			return nil
 		}
 		sink.Serve(func(ulaw []byte) {
-			_ = held.audioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
-		}, func() { held.hangupBy(agent) })
-		held.legGone(sink)
+			_ = heldCall.AudioFrom(sink, ulaw) // a stream that cannot take audio has ended and ends the call
+		}, func() { heldCall.HangupBy(agent) })
+		heldCall.LegGone(sink)
 		return nil
 	}
 }

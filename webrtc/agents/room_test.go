@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -14,7 +15,7 @@ import (
 // toneSink is another agent's side joined to a held call: it speaks a tone into the call
 // every 20 ms, as a session's bridge does, and records what it hears.
 type toneSink struct {
-	c          *heldCall
+	c          *held.Call
 	mu         sync.Mutex
 	got        []byte
 	ended      string
@@ -22,7 +23,7 @@ type toneSink struct {
 	stopOnce   sync.Once
 }
 
-func newToneSink(t *testing.T, c *heldCall, hz float64) *toneSink {
+func newToneSink(t *testing.T, c *held.Call, hz float64) *toneSink {
 	k := &toneSink{c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(k.done)
@@ -34,7 +35,7 @@ func newToneSink(t *testing.T, c *heldCall, hz float64) *toneSink {
 			case <-k.stop:
 				return
 			case <-tick.C:
-				_ = k.c.audioFrom(k, tone.Frame())
+				_ = k.c.AudioFrom(k, tone.Frame())
 			}
 		}
 	}()
@@ -101,14 +102,7 @@ func hears(t *testing.T, who string, audio []byte, want map[float64]bool) {
 func TestHeldCallBecomesARoom(t *testing.T) {
 	h := newTestHub(t, "")
 	ann := h.agent(t, "ann", annHz)
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), annHz) > heardPower
-	})
+	id, stream := answeredBy(t, h, ann, annHz)
 	c := h.held(id)
 	if c == nil {
 		t.Fatal("the call is not held here")
@@ -116,7 +110,7 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 
 	// Conference: three legs, mixed.
 	bob := newToneSink(t, c, bobHz)
-	if err := c.addLeg(bob, media.RoleTalk); err != nil {
+	if err := c.AddLeg(bob, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
 	const window = 3200 // 400 ms
@@ -136,7 +130,7 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 	hears(t, "bob", bob.recent(window), map[float64]bool{callerHz: true, annHz: true, bobHz: false})
 
 	// Consult: the caller on hold hears the hold tone; the agents hear each other only.
-	if err := c.holdCaller(true); err != nil {
+	if err := c.HoldCaller(true); err != nil {
 		t.Fatal(err)
 	}
 	settle("the consult's audio", true)
@@ -148,11 +142,11 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 	hears(t, "bob in the consult", bob.recent(window), map[float64]bool{callerHz: false, annHz: true})
 
 	// Back to the caller, and the third leaves: a plain relay again.
-	if err := c.holdCaller(false); err != nil {
+	if err := c.HoldCaller(false); err != nil {
 		t.Fatal(err)
 	}
-	c.removeLeg(bob)
-	if c.room.Load() != nil {
+	c.RemoveLeg(bob)
+	if c.IsRoom() {
 		t.Fatal("the room outlived its third leg")
 	}
 	settle("the relay's audio", false)
@@ -164,13 +158,13 @@ func TestHeldCallBecomesARoom(t *testing.T) {
 
 	// The call ends with a joined leg: it is told too.
 	carol := newToneSink(t, c, bobHz)
-	if err := c.addLeg(carol, media.RoleTalk); err != nil {
+	if err := c.AddLeg(carol, media.RoleTalk); err != nil {
 		t.Fatal(err)
 	}
 	stream.hangUp()
 	expect(t, ann, "the end", typed(signal.TypeEnded, id))
-	redistest.Eventually(t, 5*time.Second, "the joined leg told of the end", func() bool { return carol.endedWith() == reasonHangup })
-	if err := c.addLeg(bob, media.RoleTalk); err == nil {
+	redistest.Eventually(t, 5*time.Second, "the joined leg told of the end", func() bool { return carol.endedWith() == held.ReasonHangup })
+	if err := c.AddLeg(bob, media.RoleTalk); err == nil {
 		t.Error("joined an ended call")
 	}
 }

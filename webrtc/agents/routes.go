@@ -28,6 +28,10 @@ func HandleStyle() echo.HandlerFunc {
 // HandleSignalling is the softphone's signalling WebSocket (it signs in with the agent's token).
 func (h *Hub) HandleSignalling() echo.HandlerFunc { return h.handleSignal() }
 
+// HandleMonitor is a supervisor's monitor WebSocket (package monitor; docs/agents.md,
+// Monitoring).
+func (h *Hub) HandleMonitor() echo.HandlerFunc { return h.monitors.Handle() }
+
 // HandleRelay is the media relay another instance opens for a call this one holds
 // (authenticated by the secret every instance derives from the admin token).
 func (h *Hub) HandleRelay() echo.HandlerFunc { return h.handleRelay() }

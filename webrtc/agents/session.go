@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
@@ -296,14 +297,14 @@ func (s *session) expire() {
 	if away {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		s.leave(ctx, reasonAgentLost)
+		s.leave(ctx, held.ReasonAgentLost)
 	}
 }
 
 // logout: the agent signed out. Its call, if any, is hung up and it is offline at once.
 func (s *session) logout(ctx context.Context) {
 	s.send(signal.AvailabilityMessage{Type: signal.TypeAvailability, State: agentdb.Offline, Since: time.Now()})
-	s.leave(ctx, reasonAgentHangup)
+	s.leave(ctx, held.ReasonAgentHangup)
 }
 
 func (s *session) leave(ctx context.Context, reason string) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
 
@@ -54,7 +55,7 @@ func (s *session) answer(ctx context.Context, callID string) {
 		switch {
 		case errors.Is(err, agentdb.ErrOfferGone):
 			s.sendError(signal.CodeGone, "the call is no longer available", callID)
-			s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reasonGone})
+			s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: held.ReasonGone})
 		case errors.Is(err, agentdb.ErrReplaced):
 			s.replaced()
 		default:
@@ -99,15 +100,15 @@ func (s *session) decline(ctx context.Context, callID string) {
 		if err := s.hub.st.EndConsult(ctx, callID, s.agent.ID); err != nil {
 			s.hub.log.Warn("agents: declined consult not stored", "call", callID, "err", err)
 		}
-		s.hub.send(r.holder, notice{Type: noticeConsultDo, Call: callID, By: s.agent.ID, State: consultDeclined})
-		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reasonDeclined})
+		s.hub.send(r.holder, notice{Type: noticeConsultDo, Call: callID, By: s.agent.ID, State: held.ConsultDeclined})
+		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: held.ReasonDeclined})
 		return
 	}
 	if _, err := s.hub.st.WithdrawOffer(ctx, callID, s.agent.ID); err != nil {
 		s.hub.log.Warn("agents: decline not stored", "call", callID, "err", err)
 	}
 	s.hub.send(r.holder, notice{Type: noticeDeclined, Call: callID, Agent: s.agent.ID})
-	s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reasonDeclined})
+	s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: held.ReasonDeclined})
 }
 
 func (s *session) hangup(ctx context.Context, callID string) {
@@ -128,7 +129,7 @@ func (s *session) hangup(ctx context.Context, callID string) {
 	} else {
 		s.hub.hangupCall(c.id, c.holder)
 	}
-	s.callEnded(ctx, c.id, reasonAgentHangup)
+	s.callEnded(ctx, c.id, held.ReasonAgentHangup)
 }
 
 func (s *session) setFlag(kind string, on bool) {
@@ -257,7 +258,7 @@ func (s *session) callState(callID string, st call.State) {
 	}
 	reason := st.String()
 	if st == call.Failed && c.state == call.Queued {
-		reason = reasonCarrier // no carrier took it: the placement failed
+		reason = held.ReasonCarrier // no carrier took it: the placement failed
 	}
 	c.state = st
 	if st == call.InProgress {
@@ -283,11 +284,11 @@ func (s *session) callEnded(ctx context.Context, callID, reason string) {
 	// "transferred" is about the call the agent was on, never a ringing one: its notices come
 	// by several paths and may arrive after the same call rings the agent again (a transfer
 	// that did not connect rings its agent back).
-	if r := s.ringing; r != nil && r.call == callID && reason != reasonTransferred {
+	if r := s.ringing; r != nil && r.call == callID && reason != held.ReasonTransferred {
 		s.ringing = nil
 		s.mu.Unlock()
 		s.send(signal.EndedMessage{Type: signal.TypeEnded, CallID: callID, Reason: reason})
-		if reason == reasonMissed {
+		if reason == held.ReasonMissed {
 			// Nobody answered: the agent is evidently away from the desk.
 			s.changeState(ctx, agentdb.Away, time.Time{}, "")
 		}

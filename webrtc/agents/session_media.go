@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 )
@@ -53,13 +54,13 @@ func (s *session) connectMedia(ctx context.Context, c *agentCall) {
 	}
 	if holder == s.hub.opts.Instance {
 		s.hub.log.Info("agents: call media not joined", "call", c.id, "agent", s.agent.ID, "err", err)
-		s.callEnded(ctx, c.id, reasonGone)
+		s.callEnded(ctx, c.id, held.ReasonGone)
 		return
 	}
 	s.hub.log.Warn("agents: relay to the call's holder failed", "call", c.id, "holder", holder, "err", err)
 	s.sendError(signal.CodeMedia, "the call's audio could not be reached", c.id)
 	s.hub.hangupCall(c.id, holder)
-	s.callEnded(ctx, c.id, reasonMediaLost)
+	s.callEnded(ctx, c.id, held.ReasonMediaLost)
 }
 
 // errNotTheCall: the session is no longer on the call (it ended, or the session closed).
@@ -87,14 +88,14 @@ func (s *session) joinMedia(ctx context.Context, c *agentCall) error {
 	sink := &agentSink{s: s, call: c.id}
 	var path callPath
 	if holder == s.hub.opts.Instance {
-		held, err := s.hub.holderFor(ctx, c.id)
+		heldCall, err := s.hub.holderFor(ctx, c.id)
 		if err == nil {
-			err = held.join(ctx, s.agent.ID, sink)
+			err = heldCall.Join(ctx, s.agent.ID, sink)
 		}
 		if err != nil {
 			return err
 		}
-		path = &localPath{held: held, sink: sink, agent: s.agent.ID}
+		path = &localPath{held: heldCall, sink: sink, agent: s.agent.ID}
 	} else {
 		p, err := s.hub.dialRelay(ctx, holderURL, c.id, s.agent.ID, sink)
 		if err != nil {
@@ -171,7 +172,7 @@ func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
 	s.mu.Unlock()
 	o, err := s.hub.st.Offer(ctx, c.id)
 	if err == nil && (o.State == agentdb.OfferEnded || o.Agent != s.agent.ID) {
-		s.callEnded(ctx, c.id, reasonMediaLost)
+		s.callEnded(ctx, c.id, held.ReasonMediaLost)
 		return
 	}
 	holder := ""
@@ -190,7 +191,7 @@ func (s *session) tryRejoin(c *agentCall, deadline time.Time) {
 		s.hub.log.Warn("agents: call's media did not come back", "call", c.id, "agent", s.agent.ID, "err", err)
 		s.sendError(signal.CodeMedia, "the call's audio could not be reached", c.id)
 		s.hub.hangupCall(c.id, holder)
-		s.callEnded(ctx, c.id, reasonMediaLost)
+		s.callEnded(ctx, c.id, held.ReasonMediaLost)
 		return
 	}
 	s.mu.Lock()

@@ -388,3 +388,31 @@ func heard(b []byte, lo, hi float64) bool {
 	}
 	return false
 }
+
+// answeredBy rings ann (on the holder h) for a new inbound call playing callerHz, has her
+// answer it, and waits until the caller hears her.
+func answeredBy(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, hz float64) (string, *testStream) {
+	t.Helper()
+	id := h.inbound(t, "+15557654321")
+	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
+	stream := startStream(t, h.Hub, id, callerHz)
+	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
+	expect(t, ann, "the call", typed(signal.TypeCall, id))
+	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
+		return power(stream.recent(3200), hz) > heardPower
+	})
+	return id, stream
+}
+
+// annOnABobOnB starts two instances, a and b, on one namespace, signs ann in on a and bob on
+// b, and has ann answer a new inbound call held by a.
+func annOnABobOnB(t *testing.T) (a, b *testHub, ann, bob *agentsim.SimSoftphone, id string, stream *testStream) {
+	t.Helper()
+	ns := redistest.Namespace(t)
+	a = newTestHub(t, ns)
+	b = newTestHub(t, ns)
+	ann = a.agent(t, "ann", annHz)
+	bob = b.agent(t, "bob", bobHz)
+	id, stream = answeredBy(t, a, ann, annHz)
+	return a, b, ann, bob, id, stream
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
@@ -43,7 +44,7 @@ func transferredToNumber(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, i
 	t.Helper()
 	stream.reset()
 	ann.Send(transferTo(farNumber))
-	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != held.ReasonTransferred {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann wraps up", availability("wrap-up"))
@@ -233,7 +234,7 @@ func TestLateTransferredNoticeLeavesARingBackRinging(t *testing.T) {
 	ann := h.agent(t, "ann", 440)
 	id := h.inbound(t, "+15557654321")
 	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	h.handle(context.Background(), notice{Type: noticeEnded, Call: id, Agent: "ann", Reason: reasonTransferred})
+	h.handle(context.Background(), notice{Type: noticeEnded, Call: id, Agent: "ann", Reason: held.ReasonTransferred})
 	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
 	if m := expect(t, ann, "the call answered", func(m agentsim.SoftphoneMessage) bool {
 		return m.CallID == id && (m.Type == signal.TypeCall || m.Type == signal.TypeError || m.Type == signal.TypeEnded)

@@ -9,25 +9,11 @@ import (
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/store/redistest"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
-
-// answered rings ann (on the holder h) for a new inbound call playing callerHz, has her
-// answer it, and waits until the caller hears her.
-func answeredBy(t *testing.T, h *testHub, ann *agentsim.SimSoftphone, hz float64) (string, *testStream) {
-	t.Helper()
-	id := h.inbound(t, "+15557654321")
-	expect(t, ann, "ringing", typed(signal.TypeRinging, id))
-	stream := startStream(t, h.Hub, id, callerHz)
-	ann.Send(map[string]any{"type": signal.TypeAnswer, "call_id": id})
-	expect(t, ann, "the call", typed(signal.TypeCall, id))
-	redistest.Eventually(t, 5*time.Second, "the caller hears the agent", func() bool {
-		return power(stream.recent(3200), hz) > heardPower
-	})
-	return id, stream
-}
 
 // talking waits until the caller hears hz and the agent p hears the caller.
 func talking(t *testing.T, stream *testStream, p *agentsim.SimSoftphone, hz float64, what string) {
@@ -54,7 +40,7 @@ func TestBlindTransferToAnotherAgent(t *testing.T) {
 
 	stream.reset()
 	ann.Send(transferTo("agent:bob"))
-	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != reasonTransferred {
+	if m := expect(t, ann, "ann released", typed(signal.TypeEnded, id)); m.Reason != held.ReasonTransferred {
 		t.Fatalf("ann: %s", m.Raw)
 	}
 	expect(t, ann, "ann wraps up", availability("wrap-up"))
@@ -92,12 +78,7 @@ func TestBlindTransferToAnotherAgent(t *testing.T) {
 // TestTransferAcrossInstancesComesBack: ann (on a, which holds the call) transfers to bob on b;
 // bob declines, and the call rings ann again; she takes it back.
 func TestTransferAcrossInstancesComesBack(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	a, _, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, ann, "ann released", typed(signal.TypeEnded, id))
@@ -180,7 +161,7 @@ func TestTransferRingsOutBackToTheAgentOrTheQueue(t *testing.T) {
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))
-	if m := expect(t, bob, "bob misses it", typed(signal.TypeEnded, id)); m.Reason != reasonMissed {
+	if m := expect(t, bob, "bob misses it", typed(signal.TypeEnded, id)); m.Reason != held.ReasonMissed {
 		t.Fatalf("bob: %s", m.Raw)
 	}
 	expect(t, ann, "back to ann", typed(signal.TypeRinging, id))
@@ -212,12 +193,7 @@ func TestTransferRingsOutBackToTheAgentOrTheQueue(t *testing.T) {
 // TestTransferTargetOnAnInstanceThatDies: bob's instance dies while the call rings for him;
 // the ring times out at the holder and the call comes back to ann.
 func TestTransferTargetOnAnInstanceThatDies(t *testing.T) {
-	ns := redistest.Namespace(t)
-	a := newTestHub(t, ns)
-	b := newTestHub(t, ns)
-	ann := a.agent(t, "ann", annHz)
-	bob := b.agent(t, "bob", bobHz)
-	id, stream := answeredBy(t, a, ann, annHz)
+	_, b, ann, bob, id, stream := annOnABobOnB(t)
 
 	ann.Send(transferTo("agent:bob"))
 	expect(t, bob, "bob rings", typed(signal.TypeRinging, id))

@@ -1,4 +1,4 @@
-package agents
+package held
 
 import (
 	"time"
@@ -14,15 +14,13 @@ type tonePlayer struct {
 	stop, done chan struct{}
 }
 
-func (c *heldCall) startToneLocked() {
+func (c *Call) startToneLocked() {
 	r := c.stream.Load()
-	if c.tone != nil || r == nil || !c.hub.enter() {
+	if c.tone != nil || r == nil {
 		return
 	}
 	t := &tonePlayer{stop: make(chan struct{}), done: make(chan struct{})}
-	c.tone = t
-	go func() {
-		defer c.hub.wg.Done()
+	if c.host.Go(func() {
 		defer close(t.done)
 		var hold media.HoldTone
 		frame := make([]byte, media.FrameSamples)
@@ -38,10 +36,12 @@ func (c *heldCall) startToneLocked() {
 				_ = r.s.SendAudio(frame)
 			}
 		}
-	}()
+	}) {
+		c.tone = t
+	}
 }
 
-func (c *heldCall) stopToneLocked() {
+func (c *Call) stopToneLocked() {
 	if c.tone != nil {
 		close(c.tone.stop)
 		<-c.tone.done

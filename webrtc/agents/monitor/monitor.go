@@ -1,4 +1,4 @@
-package agents
+package monitor
 
 import (
 	"context"
@@ -12,33 +12,19 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
 	"github.com/switchboard/switchboard/webrtc"
+	"github.com/switchboard/switchboard/webrtc/agents/held"
 	"github.com/switchboard/switchboard/webrtc/agents/relay"
 	"github.com/switchboard/switchboard/webrtc/agents/signal"
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-// Monitoring: a supervisor (or the admin) listens to a live call, whispers to its agent, or
-// barges in. The supervisor's browser is one more leg of the call's room (room.go) on the
-// instance holding the call's media, with its own WebSocket and PeerConnection: it is no
-// agent session, so it never rings, never changes anyone's presence and never takes a call.
-// The mode is the leg's role in the room's mixer, so switching it is a change of who hears
-// whom, not a renegotiation:
-//
-//	listen   media.RoleListen   hears the caller and the agent; nobody hears it
-//	whisper  media.RoleWhisper  hears both; only the call's agent hears it
-//	barge    media.RoleTalk     all hear all
-//
-// A monitor leaving takes its leg out of the room; back to two legs the call is the plain
-// relay it was. The monitor never ends the call.
-
 // Monitor modes, as the console and the monitor socket name them.
 const (
-	MonitorListen  = "listen"
-	MonitorWhisper = "whisper"
-	MonitorBarge   = "barge"
+	Listen  = "listen"
+	Whisper = "whisper"
+	Barge   = "barge"
 )
 
 // Monitor socket messages, besides signal's offer, candidate, answer, ended and error.
@@ -46,18 +32,10 @@ const (
 	typeMonitor    = "monitor"   // first client message: token, call_id, mode; then the server's state
 	typeMonitorSet = "mode"      // client: switch to mode
 	typeMonitorEnd = "stop"      // client: stop monitoring (closing the socket does too)
-	codeNotStaff   = "forbidden" // a valid token whose role may not monitor
-	reasonStopped  = "stopped"   // the supervisor stopped
-	reasonShutdown = "shutdown"  // the instance is stopping
+	CodeNotStaff   = "forbidden" // error code: a valid token whose role may not monitor
+	ReasonStopped  = "stopped"   // ended: the supervisor stopped
+	ReasonShutdown = "shutdown"  // ended: the instance is stopping
 )
-
-// ErrNotStaff is what HubOptions.Staff returns for a valid token whose role may not monitor
-// (an agent's).
-var ErrNotStaff = errors.New("agents: this token may not monitor calls")
-
-// StaffAuthenticator says who a staff token is ("admin", "supervisor:<id>"), for audits and
-// logs; agentdb.ErrUnauthorized for a token of nobody, ErrNotStaff for an agent's.
-type StaffAuthenticator func(ctx context.Context, token string) (who string, err error)
 
 // monitorMessage is the monitor socket's state message (server) and first message (client).
 type monitorMessage struct {
@@ -73,105 +51,21 @@ type monitorMessage struct {
 // monitorRole is the room role of a monitor mode; RoleUnknown for no mode.
 func monitorRole(mode string) media.Role {
 	switch mode {
-	case MonitorListen:
+	case Listen:
 		return media.RoleListen
-	case MonitorWhisper:
+	case Whisper:
 		return media.RoleWhisper
-	case MonitorBarge:
+	case Barge:
 		return media.RoleTalk
 	}
 	return media.RoleUnknown
 }
 
-// HandleMonitor is a supervisor's monitor WebSocket (docs/agents.md, Monitoring): the first
-// message names the staff token, the call and the mode; never the URL, which ends up in logs.
-func (h *Hub) HandleMonitor() echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if !h.origins.Allow(c.Request()) {
-			return c.JSON(http.StatusForbidden, map[string]string{"error": "origin not allowed"})
-		}
-		ws, err := signalUpgrader.Upgrade(c.Response(), c.Request(), nil)
-		if err != nil {
-			return nil // the upgrader has answered
-		}
-		defer ws.Close() //nolint:errcheck // monitoring is over when this handler returns
-		ws.SetReadLimit(signal.MaxClientMessage)
-		_ = ws.SetReadDeadline(time.Now().Add(helloTimeout)) // a closed socket fails the read below
-		_, raw, err := ws.ReadMessage()
-		if err != nil {
-			return nil
-		}
-		reject := func(code, message string) error {
-			_ = ws.SetWriteDeadline(time.Now().Add(time.Second)) // closing after it either way
-			_ = ws.WriteJSON(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: message})
-			return nil
-		}
-		var first monitorMessage
-		if json.Unmarshal(raw, &first) != nil || first.Type != typeMonitor || first.CallID == "" {
-			return reject(signal.CodeUnauthorized, "say monitor with your token, the call and the mode first")
-		}
-		role := monitorRole(first.Mode)
-		if role == media.RoleUnknown {
-			return reject(signal.CodeBadRequest, "the mode is listen, whisper or barge")
-		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), opTimeout)
-		defer cancel()
-		who, err := h.staff(ctx, first.Token)
-		switch {
-		case errors.Is(err, agentdb.ErrUnauthorized):
-			return reject(signal.CodeUnauthorized, "that token is not valid")
-		case errors.Is(err, ErrNotStaff):
-			return reject(codeNotStaff, "only a supervisor or the admin may monitor calls")
-		case err != nil:
-			h.log.Warn("agents: monitor token not checked", "err", err)
-			return reject(signal.CodeUnavailable, "cannot check the token now; try again")
-		}
-		conn, ok := h.newAgentConn(ws, who)
-		if !ok {
-			return nil // shutting down
-		}
-		defer func() {
-			conn.Close()
-			<-conn.Done() // the last words (an error, ended) go out within the farewell's bound
-		}()
-		m := &monitor{hub: h, who: who, callID: first.CallID, conn: conn}
-		if code, msg := m.join(ctx, first.Mode); code != "" {
-			conn.Send(signal.ErrorMessage{Type: signal.TypeError, Code: code, Message: msg, CallID: first.CallID})
-			return nil
-		}
-		m.serve(ws)
-		m.stop(reasonStopped)
-		return nil
-	}
-}
-
-// staff authenticates a monitor's token with HubOptions.Staff; without one nobody may monitor.
-func (h *Hub) staff(ctx context.Context, token string) (string, error) {
-	if h.opts.Staff == nil || token == "" {
-		return "", agentdb.ErrUnauthorized
-	}
-	return h.opts.Staff(ctx, token)
-}
-
-// audit records who monitors which call in which mode (a start, or a change of mode).
-func (h *Hub) audit(who, callID, mode string, start bool) {
-	action := "call.monitor"
-	if !start {
-		action = "call.monitor.mode"
-	}
-	h.log.Info("agents: monitoring", "who", who, "call", callID, "mode", mode, "start", start)
-	h.background(opTimeout, func(ctx context.Context) {
-		if err := h.st.Audited(ctx, store.Audit{Actor: who, Action: action, Target: callID, Detail: "mode " + mode}); err != nil {
-			h.log.Warn("agents: monitoring not audited", "who", who, "call", callID, "err", err)
-		}
-	})
-}
-
 // monitor is one supervisor's monitoring of one call: a leg of the call's room (it is the
-// leg's mediaSink when this instance holds the call, the relay's sink when another does)
+// leg's held.Sink when this instance holds the call, the relay's sink when another does)
 // joined to the supervisor's PeerConnection by a bridge.
 type monitor struct {
-	hub    *Hub
+	hub    *Server
 	who    string
 	callID string
 	conn   *signal.Conn
@@ -197,27 +91,27 @@ type monitorPath interface {
 // join makes the monitor's path to the call's room and asks for mode; a refusal is a code
 // and a message for the supervisor.
 func (m *monitor) join(ctx context.Context, mode string) (code, message string) {
-	held, err := m.hub.holderFor(ctx, m.callID)
+	call, err := m.hub.host.Holder(ctx, m.callID)
 	var path monitorPath
 	switch {
 	case err == nil:
-		if err := held.addLeg(m, media.RoleListen); err != nil {
+		if err := call.AddLeg(m, media.RoleListen); err != nil {
 			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
 		}
-		path = &localMonitor{held: held, m: m}
-	case errors.Is(err, errNotHere):
-		o, oerr := m.hub.st.Offer(ctx, m.callID)
+		path = &localMonitor{call: call, m: m}
+	case errors.Is(err, held.ErrNotHere):
+		o, oerr := m.hub.opts.Store.Offer(ctx, m.callID)
 		if oerr != nil || o.State != agentdb.OfferAnswered || o.HolderURL == "" {
 			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
 		}
-		agent := monitorRelayAgent + m.who
-		p, derr := m.hub.dialRelay(ctx, o.HolderURL, m.callID, agent, m)
+		agent := RelayAgent + m.who
+		p, derr := m.hub.host.DialRelay(ctx, o.HolderURL, m.callID, agent, m)
 		var refused *relay.RefusedError
 		switch {
 		case errors.As(derr, &refused):
 			return signal.CodeNoCall, "the call cannot be monitored now: it is not connected to an agent"
 		case derr != nil:
-			m.hub.log.Warn("agents: monitor relay to the call's holder failed", "call", m.callID, "holder", o.Holder, "err", derr)
+			m.hub.opts.Log.Warn("agents: monitor relay to the call's holder failed", "call", m.callID, "holder", o.Holder, "err", derr)
 			return signal.CodeMedia, "the call's audio could not be reached; try again"
 		}
 		path = relayMonitor{p}
@@ -273,8 +167,8 @@ func (m *monitor) serve(ws *websocket.Conn) {
 			select {
 			case <-done:
 				return
-			case <-m.hub.done:
-				m.Ended(reasonShutdown)
+			case <-m.hub.opts.Done:
+				m.Ended(ReasonShutdown)
 				return
 			case <-ping.C:
 				m.conn.Ping()
@@ -339,7 +233,7 @@ func (m *monitor) offer(sdp string) {
 		}
 	})
 	if err != nil {
-		m.hub.log.Warn("agents: monitor peer not made", "who", m.who, "err", err)
+		m.hub.opts.Log.Warn("agents: monitor peer not made", "who", m.who, "err", err)
 		m.sendError(signal.CodeMedia, "cannot create a peer connection")
 		return
 	}
@@ -348,7 +242,7 @@ func (m *monitor) offer(sdp string) {
 	m.mu.Unlock()
 	// Candidates go out after the answer: the browser cannot take them before.
 	var cmu sync.Mutex
-	var held []string
+	var pending []string
 	answered := false
 	sendCand := func(cand string) {
 		raw := json.RawMessage("null")
@@ -361,16 +255,16 @@ func (m *monitor) offer(sdp string) {
 		cmu.Lock()
 		defer cmu.Unlock()
 		if !answered {
-			held = append(held, cand)
+			pending = append(pending, cand)
 			return
 		}
 		sendCand(cand)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), held.OpTimeout)
 	defer cancel()
 	answer, err := peer.Answer(ctx, sdp)
 	if err != nil {
-		m.hub.log.Info("agents: monitor offer refused", "who", m.who, "err", err)
+		m.hub.opts.Log.Info("agents: monitor offer refused", "who", m.who, "err", err)
 		m.sendError(signal.CodeMedia, "the offer was not accepted")
 		return
 	}
@@ -389,7 +283,7 @@ func (m *monitor) offer(sdp string) {
 	m.conn.Send(signal.SDPMessage{Type: signal.TypeAnswer, SDP: answer})
 	cmu.Lock()
 	answered = true
-	for _, c := range held {
+	for _, c := range pending {
 		sendCand(c)
 	}
 	cmu.Unlock()
@@ -432,14 +326,14 @@ func (m *monitor) stop(reason string) {
 	}
 	if peer != nil {
 		if err := peer.Close(); err != nil {
-			m.hub.log.Debug("agents: monitor peer closed with an error", "who", m.who, "err", err)
+			m.hub.opts.Log.Debug("agents: monitor peer closed with an error", "who", m.who, "err", err)
 		}
 	}
 	m.conn.Send(signal.EndedMessage{Type: signal.TypeEnded, CallID: m.callID, Reason: reason})
 	m.conn.Close()
 }
 
-// The monitor as the room's mediaSink.
+// The monitor as the room's held.Sink.
 
 func (m *monitor) Audio(ulaw []byte) {
 	if b := m.bridge.Load(); b != nil {
@@ -455,26 +349,26 @@ func (m *monitor) Ended(reason string) {
 }
 
 // Moved: the call's media went to another instance, and monitoring does not follow it.
-func (m *monitor) Moved() { m.Ended(reasonMediaLost) }
+func (m *monitor) Moved() { m.Ended(held.ReasonMediaLost) }
 
 // Mode: the relay's answer to a mode asked for (relay.ModeSink).
 func (m *monitor) Mode(mode string, err error) { m.modeSet(mode, err) }
 
-// monitorRelayAgent starts the agent a monitor's relay names: no agent id has a colon, so a
-// relay token for a monitor is never one for an agent.
-const monitorRelayAgent = "monitor:"
+// RelayAgent starts the agent a monitor's relay names: no agent id has a colon, so a relay
+// token for a monitor is never one for an agent.
+const RelayAgent = "monitor:"
 
 // localMonitor is a monitor's path on the holder: it is the room's leg itself.
 type localMonitor struct {
-	held *heldCall
+	call *held.Call
 	m    *monitor
 }
 
-func (l *localMonitor) SendAudio(ulaw []byte) error { return l.held.audioFrom(l.m, ulaw) }
+func (l *localMonitor) SendAudio(ulaw []byte) error { return l.call.AudioFrom(l.m, ulaw) }
 func (l *localMonitor) setMode(mode string) {
-	l.m.modeSet(mode, l.held.setMonitorRole(l.m, monitorRole(mode)))
+	l.m.modeSet(mode, l.call.SetMonitorRole(l.m, monitorRole(mode)))
 }
-func (l *localMonitor) close() { l.held.removeLeg(l.m) }
+func (l *localMonitor) close() { l.call.RemoveLeg(l.m) }
 
 // relayMonitor is a monitor's path through a relay to the holder (serveMonitorRelay).
 type relayMonitor struct{ p *relay.Path }
@@ -486,10 +380,11 @@ func (r relayMonitor) setMode(mode string) {
 }
 func (r relayMonitor) close() { r.p.Close() }
 
-// serveMonitorRelay serves, on the holder, the relay of a monitor on another instance: its
-// leg of the call's room is the relay, in the mode each mode frame asks for.
-func (h *Hub) serveMonitorRelay(c echo.Context, held *heldCall, who string) error {
-	if !held.answeredNow() {
+// ServeRelay serves, on the holder, the relay of a monitor on another instance (its relay
+// names agent RelayAgent + who): its leg of the call's room is the relay, in the mode each
+// mode frame asks for.
+func (h *Server) ServeRelay(c echo.Context, call *held.Call, who string) error {
+	if !call.AnsweredNow() {
 		return c.NoContent(http.StatusConflict)
 	}
 	sink, err := relay.Accept(c.Response(), c.Request())
@@ -497,88 +392,19 @@ func (h *Hub) serveMonitorRelay(c echo.Context, held *heldCall, who string) erro
 		return nil
 	}
 	defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-	if err := held.addLeg(sink, media.RoleListen); err != nil {
-		sink.Ended(reasonGone)
+	if err := call.AddLeg(sink, media.RoleListen); err != nil {
+		sink.Ended(held.ReasonGone)
 		return nil
 	}
-	h.log.Info("agents: monitor relayed from another instance", "call", held.id, "who", who)
-	sink.ServeMonitor(func(ulaw []byte) { _ = held.audioFrom(sink, ulaw) }, func(mode string) {
+	h.opts.Log.Info("agents: monitor relayed from another instance", "call", call.ID(), "who", who)
+	sink.ServeMonitor(func(ulaw []byte) { _ = call.AudioFrom(sink, ulaw) }, func(mode string) {
 		role := monitorRole(mode)
 		if role == media.RoleUnknown {
 			sink.Mode("", errors.New("the mode is listen, whisper or barge"))
 			return
 		}
-		sink.Mode(mode, held.setMonitorRole(sink, role))
+		sink.Mode(mode, call.SetMonitorRole(sink, role))
 	})
-	held.removeLeg(sink)
+	call.RemoveLeg(sink)
 	return nil
-}
-
-// answeredNow reports whether an agent has the call.
-func (c *heldCall) answeredNow() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.phase == phaseAnswered
-}
-
-// errNotMonitoring: the call has no room with this monitor in it (it ended, or moved).
-var errNotMonitoring = errors.New("the call is no longer monitored here")
-
-// setMonitorRole gives sink, a monitor's leg in the call's room, role; a whisper is heard by
-// the call's agent. It fails when the call's agent is not on its audio (a whisper needs it).
-func (c *heldCall) setMonitorRole(sink mediaSink, role media.Role) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.room.Load()
-	if c.phase != phaseAnswered || r == nil {
-		return errNotMonitoring
-	}
-	agent := c.sink.Load()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	slot, ok := r.legs[sink]
-	if !ok {
-		return errNotMonitoring
-	}
-	target := -1
-	if role == media.RoleWhisper {
-		t, ok := -1, false
-		if agent != nil {
-			t, ok = r.legs[agent.s]
-		}
-		if !ok {
-			return errors.New("the agent is not on the call's audio now: whisper when it is back")
-		}
-		target = t
-	}
-	if !r.mixer.SetRole(slot, role, target) {
-		return errNotMonitoring
-	}
-	return nil
-}
-
-// retargetWhispersLocked aims every whispering leg of the call's room at the call's agent
-// side now: after the agent's softphone reattached (a new leg) or a warm transfer completed
-// (another agent has the call). Without an agent side, whispers are heard by nobody until
-// one attaches. c.mu is held.
-func (c *heldCall) retargetWhispersLocked() {
-	r := c.room.Load()
-	if r == nil {
-		return
-	}
-	agent := c.sink.Load()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	target, ok := -1, false
-	if agent != nil {
-		target, ok = r.legs[agent.s]
-	}
-	if !ok {
-		return
-	}
-	for _, slot := range r.legs {
-		if slot != target && r.mixer.Role(slot) == media.RoleWhisper {
-			r.mixer.SetRole(slot, media.RoleWhisper, target)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package agents
+package held
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 // A held call as a room: the caller's carrier stream and the agents' sides (the agent who has
 // the call, and whoever joins it: the target of a consult, a conference's third party). Two
-// legs, the caller and one agent, are the plain relay held.go has always been: frames pass
+// legs, the caller and one agent, are the plain relay call.go has always been: frames pass
 // untouched, nothing is decoded, and no room exists. From a third leg on, every leg's frames
 // go to the room, which mixes them on a 20 ms clock of its own (media.Mixer: minus each leg's
 // own audio, by who hears whom) and sends each leg what it hears.
@@ -27,11 +27,11 @@ const callerSlot = 0
 const roomQueue = 3
 
 type room struct {
-	c *heldCall
+	c *Call
 
 	mu     sync.Mutex
 	mixer  *media.Mixer
-	legs   map[mediaSink]int // agent sides by mixer slot
+	legs   map[Sink]int // agent sides by mixer slot
 	queued [media.MaxParties][][]byte
 
 	stop, done chan struct{}
@@ -39,18 +39,18 @@ type room struct {
 
 // roomLeg is one agent side of a room, as the clock reads it.
 type roomLeg struct {
-	sink mediaSink
+	sink Sink
 	slot int
 }
 
-func newRoom(c *heldCall) *room {
-	r := &room{c: c, mixer: media.NewMixer(), legs: map[mediaSink]int{}}
+func newRoom(c *Call) *room {
+	r := &room{c: c, mixer: media.NewMixer(), legs: map[Sink]int{}}
 	r.mixer.Add() // callerSlot; an empty mixer always has room
 	return r
 }
 
 // add joins sink to the room with role; false if the room is full or sink is in it already.
-func (r *room) add(sink mediaSink, role media.Role) bool {
+func (r *room) add(sink Sink, role media.Role) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.legs[sink]; ok {
@@ -66,7 +66,7 @@ func (r *room) add(sink mediaSink, role media.Role) bool {
 }
 
 // remove takes sink out of the room and returns how many agent legs remain.
-func (r *room) remove(sink mediaSink) int {
+func (r *room) remove(sink Sink) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if slot, ok := r.legs[sink]; ok {
@@ -77,7 +77,7 @@ func (r *room) remove(sink mediaSink) int {
 	return len(r.legs)
 }
 
-func (r *room) has(sink mediaSink) bool {
+func (r *room) has(sink Sink) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.legs[sink]
@@ -86,7 +86,7 @@ func (r *room) has(sink mediaSink) bool {
 
 // slotLocked is the mixer slot of sink's leg, or the caller's when sink is nil; false if
 // sink is not in the room. Called with r.mu held.
-func (r *room) slotLocked(sink mediaSink) (int, bool) {
+func (r *room) slotLocked(sink Sink) (int, bool) {
 	if sink == nil {
 		return callerSlot, true
 	}
@@ -95,7 +95,7 @@ func (r *room) slotLocked(sink mediaSink) (int, bool) {
 }
 
 // setRole sets the role of sink's leg, or of the caller when sink is nil.
-func (r *room) setRole(sink mediaSink, role media.Role) bool {
+func (r *room) setRole(sink Sink, role media.Role) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	slot, ok := r.slotLocked(sink)
@@ -114,7 +114,7 @@ func (r *room) callerRole() media.Role {
 
 // put queues a leg's frame (the caller's when sink is nil) for the next tick; false if sink
 // is not in the room.
-func (r *room) put(sink mediaSink, ulaw []byte) bool {
+func (r *room) put(sink Sink, ulaw []byte) bool {
 	if len(ulaw) != media.FrameSamples {
 		return true // not a 20 ms frame: the mixer could not use it; dropped like a bad packet
 	}
@@ -132,15 +132,11 @@ func (r *room) put(sink mediaSink, ulaw []byte) bool {
 	return true
 }
 
-// start runs the room's clock on a goroutine the hub owns, until stopClock.
+// start runs the room's clock on a goroutine the host owns, until stopClock.
 func (r *room) start() {
-	if !r.c.hub.enter() {
-		return
-	}
-	r.stop, r.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer r.c.hub.wg.Done()
-		defer close(r.done)
+	stop, done := make(chan struct{}), make(chan struct{})
+	if !r.c.host.Go(func() {
+		defer close(done)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		in, out := make([][]byte, media.MaxParties), make([][]byte, media.MaxParties)
@@ -150,7 +146,7 @@ func (r *room) start() {
 		var legs []roomLeg
 		for {
 			select {
-			case <-r.stop:
+			case <-stop:
 				return
 			case <-tick.C:
 			}
@@ -164,7 +160,10 @@ func (r *room) start() {
 				l.sink.Audio(out[l.slot])
 			}
 		}
-	}()
+	}) {
+		return
+	}
+	r.stop, r.done = stop, done
 }
 
 // mix takes one queued frame from each leg and mixes them into out; it returns the agent legs
@@ -198,13 +197,13 @@ func (r *room) stopClock() {
 // errRoomFull: the call's room has no slot left for another leg.
 var errRoomFull = errors.New("agents: the call has as many parties as it can take")
 
-// addLeg adds another agent's side to the answered call (a consult's target, a conference's
+// AddLeg adds another agent's side to the answered call (a consult's target, a conference's
 // third party) with role: the call becomes a room, mixed, from its third leg on.
-func (c *heldCall) addLeg(sink mediaSink, role media.Role) error {
+func (c *Call) AddLeg(sink Sink, role media.Role) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseAnswered {
-		return errNotYours
+		return ErrNotYours
 	}
 	r := c.room.Load()
 	if r == nil {
@@ -228,10 +227,10 @@ func (c *heldCall) addLeg(sink mediaSink, role media.Role) error {
 	return nil
 }
 
-// removeLeg takes sink, a side that joined, out of the call's room. When only the call's agent
+// RemoveLeg takes sink, a side that joined, out of the call's room. When only the call's agent
 // is left with a caller who is not on hold, the room goes and the call is a plain relay
 // again.
-func (c *heldCall) removeLeg(sink mediaSink) {
+func (c *Call) RemoveLeg(sink Sink) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.room.Load()
@@ -244,7 +243,7 @@ func (c *heldCall) removeLeg(sink mediaSink) {
 
 // settleRoomLocked lets the room go when only the call's agent (or nobody) is left in it with
 // a caller who is not on hold: the call is a plain relay again.
-func (c *heldCall) settleRoomLocked() {
+func (c *Call) settleRoomLocked() {
 	r := c.room.Load()
 	if r == nil {
 		return
@@ -260,14 +259,14 @@ func (c *heldCall) settleRoomLocked() {
 	}
 }
 
-// holdCaller puts the caller on hold in the call's room while its agents consult (the caller
+// HoldCaller puts the caller on hold in the call's room while its agents consult (the caller
 // hears the hold tone and nobody hears the caller), or takes it off hold.
-func (c *heldCall) holdCaller(on bool) error {
+func (c *Call) HoldCaller(on bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.room.Load()
 	if c.phase != phaseAnswered || r == nil {
-		return errNotYours
+		return ErrNotYours
 	}
 	role := media.RoleTalk
 	if on {
@@ -285,7 +284,7 @@ func (c *heldCall) holdCaller(on bool) error {
 
 // closeRoomLocked stops the call's room, if any, and returns its legs other than except, to
 // be told the call is over.
-func (c *heldCall) closeRoomLocked(except *sinkRef) []mediaSink {
+func (c *Call) closeRoomLocked(except *sinkRef) []Sink {
 	r := c.room.Swap(nil)
 	if r == nil {
 		return nil
@@ -293,7 +292,7 @@ func (c *heldCall) closeRoomLocked(except *sinkRef) []mediaSink {
 	r.stopClock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var others []mediaSink
+	var others []Sink
 	for s := range r.legs {
 		if except == nil || s != except.s {
 			others = append(others, s)

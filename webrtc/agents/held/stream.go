@@ -1,4 +1,4 @@
-package agents
+package held
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/agentdb"
-	"github.com/switchboard/switchboard/webrtc"
 )
 
 // A held call's carrier side: the stream a carrier opens for the call (one at a time, and
@@ -23,9 +22,9 @@ type MediaReceiver interface {
 	Stopped()
 }
 
-// carrierStream is a carrier's media stream for one call (webhooks.MediaStream).
-type carrierStream interface {
-	webrtc.CarrierLeg
+// Stream is a carrier's media stream for one call (webhooks.MediaStream).
+type Stream interface {
+	SendAudio(ulaw []byte) error
 	Close() error
 }
 
@@ -34,12 +33,12 @@ type carrierStream interface {
 // <Pause> after </Connect> for a re-point (webhooks.MediaStream says so for both).
 type outlivedStream interface{ CallOutlivesStream() bool }
 
-// streamStarted takes the call's carrier media stream.
-func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
+// StreamStarted takes the call's carrier media stream.
+func (c *Call) StreamStarted(s Stream) (MediaReceiver, error) {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
-		return nil, errCallOver
+		return nil, ErrCallOver
 	}
 	if c.stream.Load() != nil {
 		c.mu.Unlock()
@@ -63,11 +62,11 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 	c.mu.Unlock()
 	if summon {
 		// The agent's session attaches when it hears the media is here.
-		c.hub.background(opTimeout, func(ctx context.Context) {
-			p, err := c.hub.st.Presence(ctx, agent)
+		c.host.Background(OpTimeout, func(ctx context.Context) {
+			p, err := c.opts.Store.Presence(ctx, agent)
 			if err == nil && p.Instance != "" {
-				c.hub.send(p.Instance, notice{Type: noticeAttach, Call: c.id, Agent: agent,
-					Holder: c.hub.opts.Instance, HolderURL: c.hub.opts.PublicURL})
+				c.host.Send(p.Instance, Notice{Type: NoticeAttach, Call: c.id, Agent: agent,
+					Holder: c.opts.Instance, HolderURL: c.opts.PublicURL})
 			}
 		})
 	}
@@ -77,7 +76,7 @@ func (c *heldCall) streamStarted(s carrierStream) (MediaReceiver, error) {
 // streamReceiver takes one carrier stream's frames for its call; a call may have several
 // streams one after another (re-pointed, or its stream started again).
 type streamReceiver struct {
-	c   *heldCall
+	c   *Call
 	ref *streamRef
 }
 
@@ -86,7 +85,7 @@ func (r *streamReceiver) DTMF(digit string) { r.c.DTMF(digit) }
 func (r *streamReceiver) Stopped()          { r.c.stopped(r.ref) }
 
 // sendAudio sends the agent's audio to the carrier; before the stream exists it is dropped.
-func (c *heldCall) sendAudio(ulaw []byte) error {
+func (c *Call) sendAudio(ulaw []byte) error {
 	c.recordAgent(ulaw)
 	if r := c.stream.Load(); r != nil {
 		return r.s.SendAudio(ulaw)
@@ -94,9 +93,9 @@ func (c *heldCall) sendAudio(ulaw []byte) error {
 	return nil
 }
 
-// audioFrom sends the audio of the agent side sink: to the room while the call is one,
+// AudioFrom sends the audio of the agent side sink: to the room while the call is one,
 // otherwise to the carrier if sink is the call's agent (a side that has just left is not).
-func (c *heldCall) audioFrom(sink mediaSink, ulaw []byte) error {
+func (c *Call) AudioFrom(sink Sink, ulaw []byte) error {
 	if r := c.room.Load(); r != nil && r.put(sink, ulaw) {
 		return nil
 	}
@@ -107,7 +106,7 @@ func (c *heldCall) audioFrom(sink mediaSink, ulaw []byte) error {
 }
 
 // Audio forwards a carrier frame to the agent's side, if one is attached, or to the room.
-func (c *heldCall) Audio(ulaw []byte) {
+func (c *Call) Audio(ulaw []byte) {
 	c.recordCaller(ulaw)
 	if rm := c.room.Load(); rm != nil {
 		rm.put(nil, ulaw)
@@ -119,7 +118,7 @@ func (c *heldCall) Audio(ulaw []byte) {
 }
 
 // DTMF forwards a digit the caller pressed.
-func (c *heldCall) DTMF(digit string) {
+func (c *Call) DTMF(digit string) {
 	if r := c.sink.Load(); r != nil {
 		r.s.DTMF(digit)
 	}
@@ -130,21 +129,21 @@ func (c *heldCall) DTMF(digit string) {
 // call lets go here, quietly. A call that outlives its stream ends with its record (the
 // call-ended wake-up, callChanged), and if it is still live a while later its stream is asked
 // for again. Any other stream's end is the end of the call.
-func (c *heldCall) stopped(ref *streamRef) {
+func (c *Call) stopped(ref *streamRef) {
 	if r := c.stream.Load(); r != ref {
 		return // an earlier stream, already replaced
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	o, err := c.hub.st.Offer(ctx, c.id)
+	o, err := c.opts.Store.Offer(ctx, c.id)
 	live := err == nil && o.State != agentdb.OfferEnded
 	switch {
-	case live && o.Holder != "" && o.Holder != c.hub.opts.Instance:
-		c.moved()
+	case live && o.Holder != "" && o.Holder != c.opts.Instance:
+		c.Moved()
 	case live && ref.outlived:
 		c.streamLost(ref)
 	default:
-		c.end(reasonHangup, endStreamGone)
+		c.End(ReasonHangup, EndStreamGone)
 	}
 }
 
@@ -153,7 +152,7 @@ func (c *heldCall) stopped(ref *streamRef) {
 const streamGrace = 3 * time.Second
 
 // streamLost: a call's stream stopped but the call lives on.
-func (c *heldCall) streamLost(ref *streamRef) {
+func (c *Call) streamLost(ref *streamRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase == phaseEnded || c.stream.Load() != ref {
@@ -164,28 +163,28 @@ func (c *heldCall) streamLost(ref *streamRef) {
 	if c.streamTimer != nil {
 		c.streamTimer.Stop()
 	}
-	c.streamTimer = c.hub.after(streamGrace, c.restream)
+	c.streamTimer = c.host.After(streamGrace, c.restream)
 }
 
 // restream asks the carrier to stream a call that lost its stream to this instance again.
-func (c *heldCall) restream() {
+func (c *Call) restream() {
 	c.mu.Lock()
 	waiting := c.phase != phaseEnded && c.stream.Load() == nil
 	c.mu.Unlock()
 	if !waiting {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
 	defer cancel()
-	if err := c.hub.opts.Carriers.Repoint(ctx, c.id, c.hub.opts.PublicURL); err != nil {
-		c.hub.log.Warn("agents: a call that lost its stream could not get it back", "call", c.id, "err", err)
-		c.end(reasonMediaLost, endStreamGone)
+	if err := c.opts.Carriers.Repoint(ctx, c.id, c.opts.PublicURL); err != nil {
+		c.opts.Log.Warn("agents: a call that lost its stream could not get it back", "call", c.id, "err", err)
+		c.End(ReasonMediaLost, EndStreamGone)
 	}
 }
 
-// moved: the call's media now goes to another instance. It ends here without ending the call:
+// Moved: the call's media now goes to another instance. It ends here without ending the call:
 // no offer change, no carrier action; the agent's side is told to follow it.
-func (c *heldCall) moved() {
+func (c *Call) Moved() {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
@@ -200,18 +199,18 @@ func (c *heldCall) moved() {
 	consult, consultInst, consultRinging := c.consult, c.consultInstance, c.consultSink == nil
 	c.consult, c.consultInstance, c.consultSink = "", "", nil
 	c.mu.Unlock()
-	c.hub.forget(c)
-	c.hub.log.Info("agents: call's media moved to another instance", "call", c.id)
-	c.hub.background(opTimeout, func(ctx context.Context) { c.stopRecording(ctx, store.RecordingMoved) })
+	c.host.Forget(c)
+	c.opts.Log.Info("agents: call's media moved to another instance", "call", c.id)
+	c.host.Background(OpTimeout, func(ctx context.Context) { c.stopRecording(ctx, store.RecordingMoved) })
 	if consult != "" {
 		// The consult does not follow the call: the offer forgets it, and a consulted agent
 		// still ringing stops.
-		c.hub.background(opTimeout, func(ctx context.Context) {
-			if err := c.hub.st.EndConsult(ctx, c.id, consult); err != nil {
-				c.hub.log.Warn("agents: consult of a moved call not ended", "call", c.id, "err", err)
+		c.host.Background(OpTimeout, func(ctx context.Context) {
+			if err := c.opts.Store.EndConsult(ctx, c.id, consult); err != nil {
+				c.opts.Log.Warn("agents: consult of a moved call not ended", "call", c.id, "err", err)
 			}
 			if consultRinging {
-				c.hub.send(consultInst, notice{Type: noticeEnded, Call: c.id, Agent: consult, Reason: reasonMediaLost})
+				c.host.Send(consultInst, Notice{Type: NoticeEnded, Call: c.id, Agent: consult, Reason: ReasonMediaLost})
 			}
 		})
 	}
@@ -221,12 +220,12 @@ func (c *heldCall) moved() {
 	for _, o := range others {
 		// A consult or conference does not survive a move: the room's other legs end
 		// there, and the call's own agent follows it.
-		o.Ended(reasonMediaLost)
+		o.Ended(ReasonMediaLost)
 	}
 	if stream != nil {
 		_ = stream.s.Close() // the carrier has moved on from it; closing ours changes nothing
 	}
 }
 
-// hasStream reports whether a carrier stream is connected for the call here.
-func (c *heldCall) hasStream() bool { return c.stream.Load() != nil }
+// HasStream reports whether a carrier stream is connected for the call here.
+func (c *Call) HasStream() bool { return c.stream.Load() != nil }

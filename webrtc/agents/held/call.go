@@ -1,4 +1,4 @@
-package agents
+package held
 
 import (
 	"context"
@@ -13,41 +13,6 @@ import (
 	"github.com/switchboard/switchboard/webrtc/media"
 )
 
-// mediaSink is the agent side of a held call: the agent's bridge on this instance, or the
-// relay to the instance that holds the agent.
-type mediaSink interface {
-	Audio(ulaw []byte)
-	DTMF(digit string)
-	// Ended says the call is over, and why. It must not block.
-	Ended(reason string)
-	// Moved says the call's media went to another instance (this one is stopping, or was
-	// taken for dead): the agent's side waits for it there. It must not block.
-	Moved()
-}
-
-// Why a call ended, as sessions report it to the softphone ("ended" messages). Carrier states
-// ("busy", "no-answer", "failed", "completed", "canceled") are reasons too.
-const (
-	reasonHangup      = "hangup"         // the far end hung up
-	reasonAgentHangup = "agent-hangup"   // the agent hung up
-	reasonMissed      = "missed"         // it rang out on this agent, who is now away
-	reasonDeclined    = "declined"       // the agent declined it
-	reasonNoAgent     = "no-agent"       // nobody took it within the queue timeout
-	reasonGone        = "gone"           // it is no longer offered (answered elsewhere, ended)
-	reasonCarrier     = "carrier-failed" // it could not be placed
-	reasonMediaLost   = "media-lost"     // the media path between instances broke
-	reasonAgentLost   = "agent-lost"     // the agent's session vanished and did not come back
-)
-
-// endAction is what ending a held call asks of the carrier.
-type endAction int8
-
-const (
-	endStreamGone endAction = iota + 1 // nothing: the call already ended at the carrier
-	endHangup                          // hang the call up
-	endRelease                         // let the caller go politely (nobody could take the call)
-)
-
 type heldPhase int8
 
 const (
@@ -58,16 +23,17 @@ const (
 )
 
 type streamRef struct {
-	s        carrierStream
+	s        Stream
 	outlived bool // the call outlives the stream (see outlivedStream)
 }
-type sinkRef struct{ s mediaSink }
+type sinkRef struct{ s Sink }
 
-// heldCall is a call whose carrier media stream this instance holds (or expects): it queues
+// Call is a call whose carrier media stream this instance holds (or expects): it queues
 // the call, rings agents one at a time, plays the hold tone while the caller waits, and joins
 // the stream to the agent who answers. It is the carrier stream's media receiver.
-type heldCall struct {
-	hub           *Hub
+type Call struct {
+	host          Host
+	opts          *Options
 	id            string
 	inbound       bool
 	from, to      string
@@ -94,83 +60,94 @@ type heldCall struct {
 	// side once it answers, the timer of its ring, and whether the consult became a
 	// conference.
 	consult, consultInstance string
-	consultSink              mediaSink
+	consultSink              Sink
 	consultTimer             *time.Timer
 	conference               bool
 }
 
-func newHeldCall(h *Hub, o agentdb.Offer) *heldCall {
+// New returns the held call of offer o, hosted by host with opts; Start starts it. The host
+// registers it (under its own lock) before starting it, and forgets it when it ends.
+func New(host Host, opts *Options, o agentdb.Offer) *Call {
 	created := o.CreatedAt
 	if created.IsZero() {
 		created = time.Now()
 	}
-	return &heldCall{
-		hub: h, id: o.Call, inbound: o.Direction == call.Inbound, from: o.From, to: o.To,
-		created: created, queueDeadline: created.Add(h.opts.QueueTimeout),
+	return &Call{
+		host: host, opts: opts, id: o.Call, inbound: o.Direction == call.Inbound, from: o.From, to: o.To,
+		created: created, queueDeadline: created.Add(opts.QueueTimeout),
 	}
 }
 
+// ID is the call's id.
+func (c *Call) ID() string { return c.id }
+
+// Created is when the call was first offered: the queue's order.
+func (c *Call) Created() time.Time { return c.created }
+
 // attachGrace is how long an answered call waits for its agent's media (the relay from
 // another instance, or the agent's session after a reconnect) before it is hung up.
-func (c *heldCall) attachGrace() time.Duration { return 2 * c.hub.opts.PresenceTTL }
+func (c *Call) attachGrace() time.Duration { return 2 * c.opts.PresenceTTL }
 
-func (c *heldCall) start(o agentdb.Offer) {
+// Start starts the call in the state of its offer o: queued (it waits for an agent), ringing
+// (it rings the offer's agent) or answered (it waits for its agent's media).
+func (c *Call) Start(o agentdb.Offer) {
 	switch o.State {
 	case agentdb.OfferQueued:
 		c.mu.Lock()
 		c.phase = phaseWaiting
 		if c.inbound {
-			c.queueTimer = c.hub.after(time.Until(c.queueDeadline), c.queueTimedOut)
+			c.queueTimer = c.host.After(time.Until(c.queueDeadline), c.queueTimedOut)
 		}
 		c.mu.Unlock()
-		c.hub.poke()
+		c.host.Poke()
 	case agentdb.OfferRinging:
 		if c.inbound {
 			c.mu.Lock()
-			c.queueTimer = c.hub.after(time.Until(c.queueDeadline), c.queueTimedOut)
+			c.queueTimer = c.host.After(time.Until(c.queueDeadline), c.queueTimedOut)
 			c.mu.Unlock()
 		}
 		c.ringFor(o)
 	case agentdb.OfferAnswered:
 		c.mu.Lock()
 		c.phase, c.agent, c.agentInstance = phaseAnswered, o.Agent, o.AgentInstance
-		c.lostTimer = c.hub.after(c.attachGrace(), c.lost)
+		c.lostTimer = c.host.After(c.attachGrace(), c.lost)
 		c.mu.Unlock()
 	}
 }
 
-func (c *heldCall) isWaiting() bool {
+// IsWaiting reports whether the call is queued, waiting for an agent.
+func (c *Call) IsWaiting() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.phase == phaseWaiting
 }
 
-// offerNext reserves the next agent for a waiting call and rings it.
-func (c *heldCall) offerNext(ctx context.Context) {
-	if !c.isWaiting() {
+// OfferNext reserves the next agent for a waiting call and rings it.
+func (c *Call) OfferNext(ctx context.Context) {
+	if !c.IsWaiting() {
 		return
 	}
-	o, err := c.hub.st.Reserve(ctx, c.id, c.hub.opts.RingTimeout)
+	o, err := c.opts.Store.Reserve(ctx, c.id, c.opts.RingTimeout)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		c.end(reasonGone, endHangup)
+		c.End(ReasonGone, EndHangup)
 	case err != nil:
-		c.hub.log.Warn("agents: cannot offer a queued call", "call", c.id, "err", err)
+		c.opts.Log.Warn("agents: cannot offer a queued call", "call", c.id, "err", err)
 	case o.State == agentdb.OfferRinging:
 		c.ringFor(o)
 	case o.State == agentdb.OfferEnded:
-		c.end(reasonGone, endStreamGone)
+		c.End(ReasonGone, EndStreamGone)
 	}
 }
 
 // ringFor rings the agent the offer was reserved for, and times the ring out.
-func (c *heldCall) ringFor(o agentdb.Offer) {
+func (c *Call) ringFor(o agentdb.Offer) {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
-		c.hub.background(opTimeout, func(ctx context.Context) {
-			if _, err := c.hub.st.WithdrawOffer(ctx, c.id, o.Agent); err != nil {
-				c.hub.log.Warn("agents: offer of an ended call not withdrawn", "call", c.id, "agent", o.Agent, "err", err)
+		c.host.Background(OpTimeout, func(ctx context.Context) {
+			if _, err := c.opts.Store.WithdrawOffer(ctx, c.id, o.Agent); err != nil {
+				c.opts.Log.Warn("agents: offer of an ended call not withdrawn", "call", c.id, "agent", o.Agent, "err", err)
 			}
 		})
 		return
@@ -180,21 +157,21 @@ func (c *heldCall) ringFor(o agentdb.Offer) {
 		c.ringTimer.Stop()
 	}
 	agent := o.Agent
-	c.ringTimer = c.hub.after(c.hub.opts.RingTimeout, func() { c.ringOut(agent) })
+	c.ringTimer = c.host.After(c.opts.RingTimeout, func() { c.ringOut(agent) })
 	c.mu.Unlock()
-	c.hub.send(o.AgentInstance, notice{Type: noticeRing, Call: c.id, Agent: agent, From: c.from, To: c.to,
-		Holder: c.hub.opts.Instance, HolderURL: c.hub.opts.PublicURL})
+	c.host.Send(o.AgentInstance, Notice{Type: NoticeRing, Call: c.id, Agent: agent, From: c.from, To: c.to,
+		Holder: c.opts.Instance, HolderURL: c.opts.PublicURL})
 }
 
 // ringOut: the agent let the call ring out. Unless it answered at the last moment, the call
 // goes back to the queue (or, past the queue timeout, the caller is let go) and the agent,
 // who is evidently not at the desk, is set away by its session.
-func (c *heldCall) ringOut(agent string) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+func (c *Call) ringOut(agent string) {
+	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
 	defer cancel()
-	st, err := c.hub.st.WithdrawOffer(ctx, c.id, agent)
+	st, err := c.opts.Store.WithdrawOffer(ctx, c.id, agent)
 	if err != nil {
-		c.hub.log.Warn("agents: cannot withdraw a call that rang out", "call", c.id, "agent", agent, "err", err)
+		c.opts.Log.Warn("agents: cannot withdraw a call that rang out", "call", c.id, "agent", agent, "err", err)
 		st = agentdb.OfferQueued // the reservation lapses by itself; move on
 	}
 	c.mu.Lock()
@@ -208,29 +185,29 @@ func (c *heldCall) ringOut(agent string) {
 		c.phase, c.agent, c.agentInstance, c.transferFrom = phaseWaiting, "", "", ""
 		expired := c.inbound && !time.Now().Before(c.queueDeadline)
 		c.mu.Unlock()
-		c.hub.send(inst, notice{Type: noticeEnded, Call: c.id, Agent: agent, Reason: reasonMissed})
+		c.host.Send(inst, Notice{Type: NoticeEnded, Call: c.id, Agent: agent, Reason: ReasonMissed})
 		if back != "" && c.ringBack(back) {
 			return
 		}
 		if expired {
-			c.end(reasonNoAgent, endRelease)
+			c.End(ReasonNoAgent, EndRelease)
 		} else {
-			c.hub.poke()
+			c.host.Poke()
 		}
 	case agentdb.OfferAnswered:
 		c.phase = phaseAnswered
 		if c.sink.Load() == nil && c.lostTimer == nil {
-			c.lostTimer = c.hub.after(c.attachGrace(), c.lost)
+			c.lostTimer = c.host.After(c.attachGrace(), c.lost)
 		}
 		c.mu.Unlock()
 	default:
 		c.mu.Unlock()
-		c.end(reasonGone, endStreamGone)
+		c.End(ReasonGone, EndStreamGone)
 	}
 }
 
-// declined: the agent declined (its session already withdrew the offer in Redis).
-func (c *heldCall) declined(agent string) {
+// Declined: the agent declined (its session already withdrew the offer in Redis).
+func (c *Call) Declined(agent string) {
 	c.mu.Lock()
 	if c.phase != phaseRinging || c.agent != agent {
 		c.mu.Unlock()
@@ -245,22 +222,22 @@ func (c *heldCall) declined(agent string) {
 		return
 	}
 	if expired {
-		c.end(reasonNoAgent, endRelease)
+		c.End(ReasonNoAgent, EndRelease)
 		return
 	}
-	c.hub.poke()
+	c.host.Poke()
 }
 
-func (c *heldCall) queueTimedOut() {
+func (c *Call) queueTimedOut() {
 	// A call ringing for an agent rings out first; ringOut then sees the deadline has passed.
-	if c.isWaiting() {
-		c.end(reasonNoAgent, endRelease)
+	if c.IsWaiting() {
+		c.End(ReasonNoAgent, EndRelease)
 	}
 }
 
 // lost: the agent that has the call never attached its media, or lost it and did not come
 // back in time.
-func (c *heldCall) lost() {
+func (c *Call) lost() {
 	c.mu.Lock()
 	gone := c.phase == phaseAnswered && c.sink.Load() == nil
 	agent := c.agent
@@ -269,45 +246,43 @@ func (c *heldCall) lost() {
 		return
 	}
 	// The agent may have transferred the call and the notice been lost: its offer says so.
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), OpTimeout)
 	defer cancel()
-	o, err := c.hub.st.Offer(ctx, c.id)
+	o, err := c.opts.Store.Offer(ctx, c.id)
 	switch {
 	case err == nil && o.State == agentdb.OfferRinging && o.Agent != agent:
-		c.transferred(agent, o)
+		c.Transferred(agent, o)
 		return
 	case err == nil && o.NumberLeg != "" && o.TransferredBy == agent:
-		c.numberTransferred(agent, o.Number, o.NumberLeg) // transferred to a number
+		c.NumberTransferred(agent, o.Number, o.NumberLeg) // transferred to a number
 		return
 	}
-	c.end(reasonAgentLost, endHangup)
+	c.End(ReasonAgentLost, EndHangup)
 }
 
-var errNotYours = errors.New("agents: the call is not answered by this agent")
-
 // answered records that agent took the call (its AnswerOffer succeeded in Redis).
-func (c *heldCall) answered(agent string) error {
+func (c *Call) answered(agent string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.agent != agent:
-		return errNotYours
+		return ErrNotYours
 	case c.phase == phaseRinging:
 		c.ringTimer.Stop()
 		c.phase, c.transferFrom = phaseAnswered, ""
 	case c.phase != phaseAnswered:
-		return errNotYours
+		return ErrNotYours
 	}
 	return nil
 }
 
 // attach joins the agent's side to the call: carrier audio goes to sink from now on, and the
 // hold tone stops.
-func (c *heldCall) attach(agent string, sink mediaSink) error {
+func (c *Call) attach(agent string, sink Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseAnswered || c.agent != agent {
-		return errNotYours
+		return ErrNotYours
 	}
 	c.sink.Store(&sinkRef{sink})
 	if r := c.room.Load(); r != nil {
@@ -330,7 +305,7 @@ func (c *heldCall) attach(agent string, sink mediaSink) error {
 
 // detach removes sink if it is still attached: the agent's session moved or went away. The
 // caller hears the hold tone until the agent comes back, or the call is hung up.
-func (c *heldCall) detach(sink mediaSink) {
+func (c *Call) detach(sink Sink) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.sink.Load(); cur == nil || cur.s != sink {
@@ -345,13 +320,13 @@ func (c *heldCall) detach(sink mediaSink) {
 		if c.inbound {
 			c.startToneLocked()
 		}
-		c.lostTimer = c.hub.after(c.attachGrace(), c.lost)
+		c.lostTimer = c.host.After(c.attachGrace(), c.lost)
 	}
 }
 
-// end finishes the call for the agents, once: the offer is ended in Redis, the agent is told,
+// End finishes the call for the agents, once: the offer is ended in Redis, the agent is told,
 // the carrier is asked to act, and the stream is closed.
-func (c *heldCall) end(reason string, action endAction) {
+func (c *Call) End(reason string, action EndAction) {
 	c.mu.Lock()
 	if c.phase == phaseEnded {
 		c.mu.Unlock()
@@ -369,11 +344,11 @@ func (c *heldCall) end(reason string, action endAction) {
 	sink := c.sink.Swap(nil)
 	others := c.closeRoomLocked(sink)
 	c.mu.Unlock()
-	c.hub.forget(c)
-	c.hub.background(opTimeout, func(ctx context.Context) {
+	c.host.Forget(c)
+	c.host.Background(OpTimeout, func(ctx context.Context) {
 		c.stopRecording(ctx, store.RecordingDone)
-		if _, err := c.hub.st.EndOffer(ctx, c.id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			c.hub.log.Warn("agents: offer not ended", "call", c.id, "err", err)
+		if _, err := c.opts.Store.EndOffer(ctx, c.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			c.opts.Log.Warn("agents: offer not ended", "call", c.id, "err", err)
 		}
 		if sink != nil {
 			sink.s.Ended(reason)
@@ -382,25 +357,25 @@ func (c *heldCall) end(reason string, action endAction) {
 			o.Ended(reason)
 		}
 		if consultRinging != "" {
-			c.hub.send(consultInst, notice{Type: noticeEnded, Call: c.id, Agent: consultRinging, Reason: reasonGone})
+			c.host.Send(consultInst, Notice{Type: NoticeEnded, Call: c.id, Agent: consultRinging, Reason: ReasonGone})
 		}
 		if agent != "" && (prev == phaseRinging || prev == phaseAnswered && sink == nil) {
 			// The agent may have moved since the call was routed (its instance died, or it
 			// reconnected elsewhere): tell the instance holding it now.
-			if p, err := c.hub.st.Presence(ctx, agent); err == nil && p.Instance != "" {
+			if p, err := c.opts.Store.Presence(ctx, agent); err == nil && p.Instance != "" {
 				inst = p.Instance
 			}
-			c.hub.send(inst, notice{Type: noticeEnded, Call: c.id, Agent: agent, Reason: reason})
+			c.host.Send(inst, Notice{Type: NoticeEnded, Call: c.id, Agent: agent, Reason: reason})
 		}
 		var err error
 		switch action {
-		case endHangup:
-			err = c.hub.opts.Carriers.Hangup(ctx, c.id)
-		case endRelease:
-			err = c.hub.opts.Carriers.Release(ctx, c.id)
+		case EndHangup:
+			err = c.opts.Carriers.Hangup(ctx, c.id)
+		case EndRelease:
+			err = c.opts.Carriers.Release(ctx, c.id)
 		}
 		if err != nil {
-			c.hub.log.Warn("agents: carrier did not end the call", "call", c.id, "reason", reason, "err", err)
+			c.opts.Log.Warn("agents: carrier did not end the call", "call", c.id, "reason", reason, "err", err)
 		}
 		if stream != nil {
 			_ = stream.s.Close() // the call is over; a stream that closes badly is closed all the same
@@ -408,9 +383,9 @@ func (c *heldCall) end(reason string, action endAction) {
 	})
 }
 
-// shutdown stops the call's timers and tone when the hub stops; the carrier stream closes
+// Shutdown stops the call's timers and tone when the host stops; the carrier stream closes
 // with the webhooks server.
-func (c *heldCall) shutdown() {
+func (c *Call) Shutdown() {
 	c.mu.Lock()
 	c.phase = phaseEnded
 	c.stopTimersLocked()
@@ -424,7 +399,7 @@ func (c *heldCall) shutdown() {
 	c.stopRecording(ctx, store.RecordingMoved)
 }
 
-func (c *heldCall) stopTimersLocked() {
+func (c *Call) stopTimersLocked() {
 	for _, t := range []*time.Timer{c.ringTimer, c.queueTimer, c.lostTimer, c.streamTimer, c.consultTimer} {
 		if t != nil {
 			t.Stop()
