@@ -46,8 +46,7 @@ func addRoutes(e *echo.Echo, log *slog.Logger, public string, st *store.Redis, d
 	// signalling (agent token), and the media relay between instances (shared secret).
 	e.GET("/agent", agents.HandlePage())
 	e.GET("/agent/", agents.HandlePage())
-	e.GET("/agent/app.js", agents.HandleScript())
-	e.GET("/agent/style.css", agents.HandleStyle())
+	e.GET("/agent/:file", agents.HandleFile()) // its scripts and style sheet
 	e.GET("/agent/ws", hub.HandleSignalling())
 	e.GET("/internal/media/:call", hub.HandleRelay())
 	e.GET("/agent/monitor", hub.HandleMonitor()) // staff token in the first message

@@ -3,26 +3,44 @@ package agents
 import (
 	"embed"
 	"net/http"
+	"path"
 
 	"github.com/labstack/echo/v4"
 )
 
-// The softphone: one page, its script and its style sheet, plain files served from the binary.
+// The softphone: one page, its scripts and its style sheet, plain files served from the binary.
 //
-//go:embed softphone/index.html softphone/app.js softphone/style.css
+//go:embed softphone/index.html softphone/*.js softphone/style.css
 var softphone embed.FS
 
 // The agent side's handlers; cmd/switchboard/routes.go mounts them.
 
-// HandlePage serves the softphone page; HandleScript and HandleStyle its two files.
+// HandlePage serves the softphone page.
 func HandlePage() echo.HandlerFunc {
 	return servePage("softphone/index.html", "text/html; charset=utf-8")
 }
-func HandleScript() echo.HandlerFunc {
-	return servePage("softphone/app.js", "text/javascript; charset=utf-8")
-}
-func HandleStyle() echo.HandlerFunc {
-	return servePage("softphone/style.css", "text/css; charset=utf-8")
+
+// HandleFile serves the page's scripts and style sheet (/agent/:file): the .js and .css files
+// beside it, nothing else.
+func HandleFile() echo.HandlerFunc {
+	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+	files := map[string]echo.HandlerFunc{}
+	entries, err := softphone.ReadDir("softphone")
+	if err != nil {
+		panic(err) // the embed directive names the directory: it is there
+	}
+	for _, e := range entries {
+		if t, ok := types[path.Ext(e.Name())]; ok {
+			files[e.Name()] = servePage("softphone/"+e.Name(), t)
+		}
+	}
+	return func(c echo.Context) error {
+		serve, ok := files[c.Param("file")]
+		if !ok {
+			return echo.ErrNotFound
+		}
+		return serve(c)
+	}
 }
 
 // HandleSignalling is the softphone's signalling WebSocket (it signs in with the agent's token).

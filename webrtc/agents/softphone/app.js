@@ -1,97 +1,23 @@
 // Switchboard softphone. It signs the agent in over one WebSocket, negotiates one
 // RTCPeerConnection with its instance (G.711 mu-law, the only codec the server offers), and
 // drives calls with the JSON messages described in docs/agents.md. There is no build step:
-// this file is served as it is.
+// these files are served as they are.
+// app.js is the page itself: what the agent sees, the signalling and the PeerConnection, and
+// the agent's actions. It loads last (index.html), after the scripts whose functions it uses.
 'use strict';
 
 (() => {
-  const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
-  const TOKEN_KEY = 'switchboard.agent-token';
-  // /agent?raw turns the browser's echo cancellation, noise suppression and gain control off,
-  // so a test tone arrives as it was sent. Agents on speakers want them on.
-  const RAW_AUDIO = new URLSearchParams(location.search).has('raw');
-
-  const st = {
-    ws: null, pc: null, mic: null, micError: '', token: '',
-    agent: null, availability: null, call: null, ringing: null, callStart: 0, digits: '',
-    remoteSet: false, pendingCandidates: [], iceServers: [],
-    stop: true, reconnectDelay: 500, reconnectTimer: 0, pingTimer: 0,
-    audioCtx: null, analyser: null, ringer: null,
-    // Wrap-up: the dispositions the server takes, and the call being wrapped up
-    // ({call_id, number, status, message}), from its answer until the next connected call.
-    dispositions: [], maxNotes: 2000, wrap: null,
-    ended: [], // the calls that ended lately, newest first
-    // The call log (newest first), kept for this tab's session: {call_id, number, direction,
-    // at, duration (s), outcome, disposition}.
-    log: [],
-    // The microphone's level meter: its analyser and the timer reading it.
-    micMeter: null, micLevel: 0,
-  };
-  // The call log and the wrap-up being written outlive a reload of the tab (not the tab, and
-  // not a sign-out: the next agent at this browser does not see them).
-  const DESK_KEY = 'switchboard.desk';
-  const LOG_MAX = 20;
-
-  // Test hooks: the browser tests read what the page hears and where it stands.
-  window.switchboard = {
-    // power returns the received audio's level at hz, in dB (-Infinity before any audio).
-    power(hz) {
-      const an = st.analyser;
-      if (!an) return -Infinity;
-      const data = new Float32Array(an.frequencyBinCount);
-      an.getFloatFrequencyData(data);
-      const bin = Math.round(hz * an.fftSize / st.audioCtx.sampleRate);
-      return Math.max(data[bin - 1], data[bin], data[bin + 1]);
-    },
-    peerState: () => (st.pc ? st.pc.connectionState : 'none'),
-    // sendingDevice is the device id of the microphone the call's sender carries.
-    sendingDevice() {
-      const sender = st.pc && st.pc.getSenders().find((x) => x.track && x.track.kind === 'audio');
-      return sender ? sender.track.getSettings().deviceId : '';
-    },
-    snapshot: () => JSON.parse(JSON.stringify({
-      availability: st.availability, call: st.call, ringing: st.ringing, connected: !!st.ws,
-      wrap: st.wrap, log: st.log, micLevel: st.micLevel,
-    })),
-  };
+  const sp = window.Softphone;
+  const {
+    $, st, TOKEN_KEY, labels, endedText, failureReasons, showError, clearError, pill, setConnection, clock, send,
+    ensureAudio, openMicrophone, attachRemote, startRinger, stopRinger,
+    renderWrapUp, fillDispositions, logCall, saveLog, loadLog, forgetDesk, renderLog,
+    renderRecording, renderTransfer, transferOnMessage,
+  } = sp;
+  // What the other scripts call back (function declarations are hoisted: they exist here).
+  Object.assign(sp, { render, negotiate, dial });
 
   // ---- what the agent sees ----------------------------------------------------------------
-
-  const labels = {
-    available: 'Available', away: 'Away', busy: 'On a call', 'wrap-up': 'Wrap-up', offline: 'Offline',
-    queued: 'Placing call…', initiated: 'Calling…', ringing: 'Ringing…', 'in-progress': 'Connected',
-    'on-hold': 'On hold',
-    completed: 'Ended', busyCall: 'Busy', 'no-answer': 'No answer', failed: 'Failed', canceled: 'Canceled',
-  };
-  const endedText = {
-    hangup: 'The other party hung up', 'agent-hangup': 'You hung up', completed: 'Call ended',
-    missed: 'Missed: you did not answer, so you are now away', declined: 'Declined',
-    gone: 'The call is no longer available', 'no-agent': 'Nobody took the call',
-    'carrier-failed': 'Carrier failed: the call could not be placed', 'media-lost': 'The call audio was lost',
-    'agent-lost': 'The call ended while you were disconnected', busy: 'Busy', 'no-answer': 'No answer',
-    failed: 'The call failed', canceled: 'Canceled', transferred: 'You transferred the call',
-    'consult-ended': 'The consult ended',
-  };
-  const failureReasons = new Set(['carrier-failed', 'media-lost', 'failed', 'busy', 'no-answer']);
-
-  function showError(message, kind) {
-    $('error-message').textContent = message.charAt(0).toUpperCase() + message.slice(1);
-    $('error-banner').dataset.kind = kind || 'error';
-    $('error-banner').hidden = false;
-  }
-  function clearError(kind) {
-    if (!kind || $('error-banner').dataset.kind === kind) $('error-banner').hidden = true;
-  }
-  function pill(el, state, text) {
-    el.dataset.state = state || '';
-    el.textContent = text || state || '';
-  }
-  function setConnection(state, text) { pill($('connection-state'), state, text); }
-
-  function clock(ms) {
-    const s = Math.max(0, Math.floor(ms / 1000));
-    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-  }
 
   function render() {
     const signedIn = !!st.agent;
@@ -160,32 +86,6 @@
     sel.dataset.next = a.next || '';
   }
 
-  function renderWrapUp() {
-    const w = st.wrap;
-    $('wrapup-panel').hidden = !w;
-    if (!w) return;
-    $('wrapup-call').textContent = w.number ? `· ${w.number}` : '';
-    const status = $('wrapup-status');
-    status.dataset.state = w.status || '';
-    status.textContent = w.message || '';
-    $('wrapup-save').disabled = w.status === 'saving' || !st.ws;
-    $('wrapup-count').textContent = `${[...$('wrapup-notes').value].length} / ${st.maxNotes}`;
-  }
-
-  function fillDispositions(list) {
-    const sel = $('wrapup-disposition');
-    const keep = sel.value;
-    while (sel.options.length > 1) sel.lastChild.remove();
-    for (const d of list) {
-      const o = document.createElement('option');
-      o.value = d;
-      o.textContent = d;
-      sel.append(o);
-    }
-    if (list.includes(keep)) sel.value = keep;
-    if (st.pendingDisposition && list.includes(st.pendingDisposition)) sel.value = st.pendingDisposition;
-    st.pendingDisposition = '';
-  }
 
   // tick updates what changes with time: the call timer and the wrap-up countdown.
   function tick() {
@@ -202,228 +102,7 @@
   }
   setInterval(tick, 250);
 
-  // logCall adds a call to the log: who, which way, when, how long it was connected (whole
-  // seconds), how it ended; the disposition is filled in when the wrap-up is saved.
-  function logCall(entry) {
-    st.log = [entry, ...st.log.filter((e) => e.call_id !== entry.call_id)].slice(0, LOG_MAX);
-    saveLog();
-    renderLog();
-  }
-  function saveLog() {
-    const desk = { log: st.log, wrap: st.wrap, notes: $('wrapup-notes').value, disposition: $('wrapup-disposition').value };
-    try { sessionStorage.setItem(DESK_KEY, JSON.stringify(desk)); } catch { /* full or blocked: the page keeps them */ }
-  }
-  function loadLog() {
-    let desk = {};
-    try { desk = JSON.parse(sessionStorage.getItem(DESK_KEY) || '{}') || {}; } catch { desk = {}; }
-    st.log = Array.isArray(desk.log) ? desk.log.slice(0, LOG_MAX) : [];
-    st.wrap = desk.wrap && desk.wrap.call_id ? desk.wrap : null;
-    if (st.wrap && st.wrap.status === 'saving') Object.assign(st.wrap, { status: '', message: '' }); // its answer went with the page
-    $('wrapup-notes').value = typeof desk.notes === 'string' ? desk.notes : '';
-    st.pendingDisposition = desk.disposition || ''; // chosen once the list arrives
-  }
-  function forgetDesk() {
-    sessionStorage.removeItem(DESK_KEY);
-    st.log = [];
-    st.wrap = null;
-    $('wrapup-notes').value = '';
-    $('wrapup-disposition').value = '';
-    renderLog();
-  }
-  function renderLog() {
-    const ol = $('call-log');
-    ol.replaceChildren(...st.log.map((e) => {
-      const li = document.createElement('li');
-      li.className = 'entry';
-      li.dataset.testid = 'call-log-entry';
-      li.dataset.callId = e.call_id || '';
-      li.dataset.number = e.number || '';
-      li.dataset.direction = e.direction || '';
-      li.dataset.duration = String(e.duration || 0);
-      li.dataset.disposition = e.disposition || '';
-      const what = document.createElement('span');
-      what.className = 'what';
-      const arrow = e.direction === 'inbound' ? '←' : '→';
-      what.textContent = `${new Date(e.at).toLocaleTimeString()} ${arrow} ${e.number || '?'} · ${clock(e.duration * 1000)} · ${e.outcome}`;
-      if (e.disposition) {
-        const d = document.createElement('span');
-        d.className = 'disp';
-        d.textContent = ` · ${e.disposition}`;
-        what.append(d);
-      }
-      const redial = document.createElement('button');
-      redial.type = 'button';
-      redial.textContent = 'Call';
-      redial.title = `Call ${e.number} again`;
-      redial.dataset.testid = 'call-log-redial';
-      redial.disabled = !e.number || !/^\+[1-9][0-9]{7,14}$/.test(e.number);
-      redial.addEventListener('click', () => dial(e.number));
-      li.append(what, redial);
-      return li;
-    }));
-  }
-
-  // ---- audio ------------------------------------------------------------------------------
-
-  // ensureAudio creates the AudioContext; called from a click so the browser lets it play.
-  function ensureAudio() {
-    if (!st.audioCtx) st.audioCtx = new AudioContext();
-    if (st.audioCtx.state === 'suspended') st.audioCtx.resume();
-  }
-  document.addEventListener('click', ensureAudio);
-
-  async function openMicrophone() {
-    if (st.mic) return;
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      st.micError = 'No microphone: the softphone must be opened over https (or on localhost).';
-      showError(st.micError, 'microphone');
-      return;
-    }
-    const audio = RAW_AUDIO ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : true;
-    try {
-      st.mic = await navigator.mediaDevices.getUserMedia({ audio });
-      st.micError = '';
-      clearError('microphone');
-      startMeter(st.mic);
-      refreshDevices();
-    } catch (err) {
-      st.micError = err && err.name === 'NotAllowedError'
-        ? 'Microphone access was denied. Allow the microphone for this site, then sign in again; callers cannot hear you.'
-        : `No microphone available (${err && err.name}); callers cannot hear you.`;
-      showError(st.micError, 'microphone');
-    }
-  }
-
-  // ---- devices and the microphone's level ------------------------------------------------
-
-  function micConstraints(deviceId) {
-    const audio = RAW_AUDIO ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false } : {};
-    if (deviceId) audio.deviceId = { exact: deviceId };
-    return { audio: Object.keys(audio).length ? audio : true };
-  }
-
-  // refreshDevices lists the microphones and speakers (their names are known once the
-  // microphone is granted) and marks the ones in use.
-  async function refreshDevices() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-    let devices = [];
-    try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
-    const track = st.mic && st.mic.getAudioTracks()[0];
-    const current = track && track.getSettings ? track.getSettings().deviceId : '';
-    fillDevices($('device-mic'), devices.filter((d) => d.kind === 'audioinput'), current, 'Microphone');
-    const speaker = $('device-speaker');
-    if (typeof $('remote-audio').setSinkId !== 'function') {
-      speaker.replaceChildren(new Option('Browser default (this browser cannot switch)', ''));
-      speaker.disabled = true;
-      return;
-    }
-    fillDevices(speaker, devices.filter((d) => d.kind === 'audiooutput'), $('remote-audio').sinkId || speaker.value, 'Speaker');
-  }
-  function fillDevices(sel, list, current, kind) {
-    sel.replaceChildren(...list.map((d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
-    sel.disabled = list.length === 0;
-    if (list.length === 0) sel.replaceChildren(new Option(`No ${kind.toLowerCase()} found`, ''));
-    if (current && list.some((d) => d.deviceId === current)) sel.value = current;
-  }
-
-  // switchMic opens the chosen microphone and puts it on the live call without renegotiating
-  // (RTCRtpSender.replaceTrack), then lets the old one go.
-  async function switchMic(deviceId) {
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia(micConstraints(deviceId));
-    } catch (err) {
-      showError(`That microphone could not be opened (${err && err.name}).`, 'microphone');
-      refreshDevices();
-      return;
-    }
-    const old = st.mic;
-    st.mic = stream;
-    const track = stream.getAudioTracks()[0];
-    const senders = st.pc ? st.pc.getSenders().filter((x) => x.track && x.track.kind === 'audio') : [];
-    if (senders.length) await Promise.all(senders.map((x) => x.replaceTrack(track)));
-    else if (st.pc && st.ws) negotiate().catch(() => {}); // no microphone before: offer to send now
-    if (old) old.getTracks().forEach((t) => t.stop());
-    clearError('microphone');
-    st.micError = '';
-    startMeter(stream);
-    refreshDevices();
-  }
-
-  // startMeter feeds the level meter from the microphone: the RMS of the last 2048 samples,
-  // ten times a second, as the meter's value and its data-level.
-  function startMeter(stream) {
-    if (!st.audioCtx) return;
-    if (st.micMeter) {
-      clearInterval(st.micMeter.timer);
-      st.micMeter.source.disconnect();
-    }
-    const source = st.audioCtx.createMediaStreamSource(stream);
-    const an = st.audioCtx.createAnalyser();
-    an.fftSize = 2048;
-    source.connect(an);
-    const buf = new Float32Array(an.fftSize);
-    const timer = setInterval(() => {
-      an.getFloatTimeDomainData(buf);
-      let sum = 0;
-      for (const v of buf) sum += v * v;
-      const level = Math.min(1, Math.sqrt(sum / buf.length));
-      st.micLevel = level;
-      const meter = $('mic-level');
-      meter.value = level;
-      meter.dataset.level = level.toFixed(3);
-    }, 100);
-    st.micMeter = { source, timer };
-  }
-
-  function attachRemote(stream) {
-    const el = $('remote-audio');
-    el.srcObject = stream;
-    el.play().catch(() => {});
-    ensureAudio();
-    const source = st.audioCtx.createMediaStreamSource(stream);
-    const an = st.audioCtx.createAnalyser();
-    an.fftSize = 4096;
-    an.smoothingTimeConstant = 0.2;
-    source.connect(an);
-    st.analyser = an;
-  }
-
-  // The ring: 440 + 480 Hz, two seconds on, four off, quietly, while a call is offered.
-  function startRinger() {
-    if (st.ringer || !st.audioCtx) return;
-    const ctx = st.audioCtx;
-    const gain = ctx.createGain();
-    gain.gain.value = 0;
-    gain.connect(ctx.destination);
-    const oscs = [440, 480].map((f) => {
-      const o = ctx.createOscillator();
-      o.frequency.value = f;
-      o.connect(gain);
-      o.start();
-      return o;
-    });
-    const cycle = () => {
-      const t = ctx.currentTime;
-      gain.gain.setValueAtTime(0.04, t);
-      gain.gain.setValueAtTime(0, t + 2);
-    };
-    cycle();
-    st.ringer = { oscs, gain, timer: setInterval(cycle, 6000) };
-  }
-  function stopRinger() {
-    if (!st.ringer) return;
-    clearInterval(st.ringer.timer);
-    st.ringer.oscs.forEach((o) => o.stop());
-    st.ringer.gain.disconnect();
-    st.ringer = null;
-  }
-
   // ---- signalling -------------------------------------------------------------------------
-
-  function send(msg) {
-    if (st.ws && st.ws.readyState === WebSocket.OPEN) st.ws.send(JSON.stringify(msg));
-  }
 
   function connect() {
     clearTimeout(st.reconnectTimer);
@@ -676,14 +355,6 @@
     sessionStorage.removeItem(TOKEN_KEY);
     setTimeout(() => signOut(true), 100);
   });
-  $('device-mic').addEventListener('change', (ev) => switchMic(ev.target.value));
-  $('device-speaker').addEventListener('change', (ev) => {
-    $('remote-audio').setSinkId(ev.target.value).catch((err) => {
-      showError(`That speaker could not be used (${err && err.name}).`, 'speaker');
-      refreshDevices();
-    });
-  });
-  if (navigator.mediaDevices) navigator.mediaDevices.addEventListener('devicechange', refreshDevices);
   $('availability-select').addEventListener('change', (ev) => {
     const want = ev.target.value;
     if (want === 'available' || want === 'away') send({ type: 'availability', state: want });
@@ -705,26 +376,6 @@
   });
   $('hold-button').addEventListener('click', () => {
     if (st.call) send({ type: 'hold', on: !st.call.held });
-  });
-
-  // Recording: the server records every call (all) or the calls the agent starts
-  // (on-demand), or none (the controls stay hidden). The toggle starts, pauses (taking a
-  // card number) and resumes; the state shown is the one the server says is in force.
-  const recordLabels = { recording: 'Recording', paused: 'Recording paused', off: 'Not recorded' };
-  function renderRecording(c) {
-    const on = !!st.recordingMode;
-    const state = c.recording || 'off';
-    const live = c.state === 'in-progress';
-    $('record-state').hidden = !on;
-    $('record-toggle').hidden = !on;
-    pill($('record-state'), state, recordLabels[state] || state);
-    $('record-toggle').textContent = state === 'recording' ? 'Pause recording' : state === 'paused' ? 'Resume recording' : 'Record';
-    $('record-toggle').disabled = !live;
-    $('record-toggle').setAttribute('aria-pressed', String(state === 'recording'));
-  }
-  $('record-toggle').addEventListener('click', () => {
-    if (!st.call) return;
-    send({ type: 'record', state: st.call.recording === 'recording' ? 'paused' : 'recording' });
   });
 
   const normalize = (s) => s.replace(/[\s().-]/g, '');
@@ -761,125 +412,6 @@
     const input = $('dial-number');
     if (!input.value && key !== '+') input.value = '+';
     input.value += key;
-  });
-
-  // ---- transfer -------------------------------------------------------------------------------
-  // Blind and warm transfers to another agent, and the conference (docs/agents.md, "Transfers
-  // and conference"). The state shows in transfer-state's data-state: idle, choosing (the
-  // target form is open), requesting (sent, waiting for the answer), ringing (the consulted
-  // agent rings), consulting, conference, transferred, canceled, refused.
-
-  const transferLabels = {
-    idle: '', choosing: 'Transfer to…', requesting: 'Transferring…', ringing: 'Calling the agent…',
-    consulting: 'Consulting (caller on hold)', conference: 'Conference', transferred: 'Transferred',
-    canceled: 'Transfer canceled', refused: 'Not transferred',
-  };
-  const transferRefusals = new Set([
-    'unknown_agent', 'target_offline', 'target_busy', 'target_unavailable', 'not_implemented', 'bad_request', 'no_call',
-    'busy', 'ringing',
-  ]);
-  const consultStates = new Set(['ringing', 'consulting', 'conference']);
-  const tr = { state: 'idle', call: '', target: '' };
-
-  function setTransfer(state) {
-    tr.state = state;
-    render();
-  }
-
-  function renderTransfer() {
-    const c = st.call;
-    const onCall = !!c && c.state === 'in-progress';
-    // The panel stays after a transfer, to say it happened, until the next call.
-    $('transfer-panel').hidden = !onCall && tr.state !== 'transferred' && tr.state !== 'refused';
-    $('transfer-button').disabled = !onCall || tr.state === 'requesting';
-    $('transfer-button').setAttribute('aria-expanded', String(tr.state === 'choosing'));
-    $('transfer-form').hidden = tr.state !== 'choosing';
-    $('transfer-button').hidden = consultStates.has(tr.state);
-    $('transfer-actions').hidden = !consultStates.has(tr.state);
-    $('transfer-complete').disabled = tr.state === 'ringing';
-    $('transfer-conference').disabled = tr.state !== 'consulting';
-    let label = transferLabels[tr.state];
-    if (tr.state === 'transferred') label = `Transferred to ${tr.target}`;
-    else if (consultStates.has(tr.state)) label = `${label}: ${tr.target}`;
-    pill($('transfer-state'), tr.state, label);
-  }
-
-  // transferOnMessage follows the server's answers to a transfer: the call ends as
-  // "transferred", or an error refuses it. A new call starts afresh.
-  function transferOnMessage(m) {
-    const before = tr.state;
-    transferFollow(m);
-    if (tr.state !== before) render();
-  }
-  function transferFollow(m) {
-    if (m.type === 'transfer' && m.call_id === tr.call) {
-      // A warm transfer's progress, from the instance holding the call.
-      tr.state = m.state === 'completed' ? 'transferred' : m.state;
-      if (m.to) tr.target = m.to;
-    } else if (m.type === 'ended' && m.reason === 'transferred' && m.call_id === tr.call) {
-      tr.state = 'transferred';
-    } else if (m.type === 'error' && tr.state === 'requesting' && transferRefusals.has(m.code)) {
-      tr.state = 'refused';
-    } else if (m.type === 'call' && tr.state !== 'requesting' && (m.call_id !== tr.call || tr.state === 'transferred')) {
-      // A new call, or the transferred call rung back and taken again.
-      tr.state = 'idle';
-      tr.call = m.call_id;
-    }
-  }
-
-  $('transfer-button').addEventListener('click', () => {
-    if (!st.call) return;
-    tr.call = st.call.call_id;
-    setTransfer(tr.state === 'choosing' ? 'idle' : 'choosing');
-    if (tr.state === 'choosing') $('transfer-target').focus();
-  });
-  function transferTo(mode) {
-    const target = $('transfer-target').value.trim();
-    if (!st.call || !target) return;
-    // An agent id, as the admin named it, or a number (+...), passed on for the server to judge
-    // (a number can be transferred blind only).
-    tr.call = st.call.call_id;
-    tr.target = target.replace(/^agent:/, '');
-    const to = target.startsWith('+') || target.startsWith('agent:') ? target : `agent:${target}`;
-    clearError();
-    send({ type: 'transfer', call_id: tr.call, to, mode });
-    setTransfer('requesting');
-  }
-  $('transfer-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    transferTo('blind');
-  });
-  $('transfer-warm').addEventListener('click', () => transferTo('warm'));
-  $('transfer-complete').addEventListener('click', () => send({ type: 'transfer_complete', call_id: tr.call }));
-  $('transfer-cancel').addEventListener('click', () => send({ type: 'transfer_cancel', call_id: tr.call }));
-  $('transfer-conference').addEventListener('click', () => send({ type: 'transfer_conference', call_id: tr.call }));
-
-  $('wrapup-notes').addEventListener('input', () => {
-    if (st.wrap && st.wrap.status === 'saved') {
-      st.wrap.status = '';
-      st.wrap.message = 'Not saved yet';
-    }
-    saveLog();
-    render();
-  });
-  $('wrapup-disposition').addEventListener('change', () => $('wrapup-notes').dispatchEvent(new Event('input')));
-  $('wrapup-save').addEventListener('click', () => {
-    const w = st.wrap;
-    if (!w) return;
-    const disposition = $('wrapup-disposition').value;
-    const notes = $('wrapup-notes').value;
-    if (!disposition) {
-      w.status = 'error';
-      w.message = 'Choose a disposition.';
-    } else if ([...notes].length > st.maxNotes) {
-      w.status = 'error';
-      w.message = `Notes have at most ${st.maxNotes} characters.`;
-    } else {
-      w.status = 'saving';
-      w.message = 'Saving…';
-      send({ type: 'wrapup', call_id: w.call_id, notes, disposition });
-    }
-    render();
   });
 
   // Alt+A answers, Alt+H hangs up (or declines a ringing call). By the key's position
@@ -920,3 +452,4 @@
     signIn(saved);
   }
 })();
+
