@@ -307,6 +307,13 @@ func (c *Call) resumeNumber(o agentdb.Offer) {
 	l.mu.Lock()
 	l.answerTimer = c.host.After(max(left, 0), func() { l.failed("no-answer") })
 	l.mu.Unlock()
+	// Its end may have come while no instance held it (the carrier's word reached no leg):
+	// its record says so.
+	c.host.Background(OpTimeout, func(ctx context.Context) {
+		if rec, err := c.opts.Store.Call(ctx, l.id); err == nil && rec.State.Terminal() {
+			l.CarrierEnded(rec.State)
+		}
+	})
 }
 
 // numberFailed: leg l did not connect. The caller, still hearing the hold tone, goes back to
