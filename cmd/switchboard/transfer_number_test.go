@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/carrier/sim"
+	"github.com/switchboard/switchboard/store/agentdb"
+	"github.com/switchboard/switchboard/store/redistest"
 	"github.com/switchboard/switchboard/webrtc/agentsim"
 )
 
@@ -84,4 +88,68 @@ func TestBlindTransferToNumberThroughTheSimulator(t *testing.T) {
 	expectMessage(t, ann, "ann has the call again", func(m agentsim.SoftphoneMessage) bool {
 		return m.Type == "call" && m.CallID == id2 && m.State == "in-progress"
 	})
+}
+
+// TestNumberBridgeHandedOverThroughTheSimulator: a caller bridged to a number on instance A
+// (the holder of both streams; webhooks reach B) survives A's graceful stop: B claims the
+// call with its leg and has the simulator stream both carrier legs to it (Twilio call
+// updates); both hear each other again, neither call dropped, and the far end hanging up
+// still ends the caller's call.
+func TestNumberBridgeHandedOverThroughTheSimulator(t *testing.T) {
+	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms"}, func(c *sim.Config) { c.WatchHz = 1000 })
+	a, b := d.instances[0], d.instances[1]
+	annToken := createAgent(t, b.base, "ann")
+	ann := softphone(t, a.base, annToken)
+
+	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
+	id := ring.CallID
+	ann.Send(map[string]any{"type": "answer", "call_id": id})
+	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool {
+		return m.Type == "call" && m.CallID == id && m.State == "in-progress"
+	})
+	d.report(callerSID, "the caller hearing ann", func(r sim.Report) bool { return r.DominantHz == 440 && r.DominantPower > 0.05 })
+	if code := request(t, http.MethodPost, b.base+"/api/calls/"+id+"/transfer", annToken, map[string]string{"to": "+15551230000", "mode": "blind"}, nil); code != http.StatusAccepted {
+		t.Fatalf("transfer: %d", code)
+	}
+	farSID := d.simCall("outbound")
+	d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	d.report(callerSID, "the caller hearing the far end", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	offers := agentdb.New(d.st)
+	redistest.Eventually(t, 5*time.Second, "the leg's answer stored", func() bool {
+		o, err := offers.Offer(context.Background(), id)
+		return err == nil && o.NumberAnswered
+	})
+
+	stopped := time.Now()
+	a.stop()
+	moved := map[string]time.Time{}
+	for _, sid := range []string{callerSID, farSID} {
+		r := d.report(sid, "the stream of "+sid+" moved to B", func(r sim.Report) bool { return r.StreamsOpened == 2 })
+		moved[sid] = time.Now()
+		if r.Status != "in-progress" || !strings.HasPrefix(r.StreamURL, "ws"+strings.TrimPrefix(b.base, "http")) {
+			t.Fatalf("call %s after the stop: %+v", sid, r)
+		}
+	}
+	var gaps []string
+	for _, sid := range []string{callerSID, farSID} {
+		r := d.report(sid, "both sides hearing each other again", func(r sim.Report) bool {
+			return r.ToneHeardAt.After(moved[sid]) && r.Status == "in-progress"
+		})
+		var longest time.Duration
+		for _, g := range r.ToneGaps {
+			longest = max(longest, g.Length)
+		}
+		gaps = append(gaps, longest.Round(time.Millisecond).String())
+	}
+	t.Logf("bridged again on B %v after the stop; longest silence: caller %s, far end %s",
+		time.Since(stopped).Round(time.Millisecond), gaps[0], gaps[1])
+
+	if err := d.sim.Hangup(farSID); err != nil {
+		t.Fatal(err)
+	}
+	d.report(callerSID, "the caller's call ended with the far end", func(r sim.Report) bool { return r.Status == "completed" })
 }

@@ -50,7 +50,9 @@ return 0`)
 	// state before the move, the agent it rang for or had then, and the offer afterwards. A
 	// ringing call goes back to the queue (its reservation is dropped and the agent may be
 	// offered it again: it did not decline); an ended or vanished offer only leaves the index;
-	// a dead instance with nothing left is forgotten.
+	// a dead instance with nothing left is forgotten. A call bridged to a number takes its
+	// leg's offer along (the leg is not indexed: it is its caller's), so the leg's media is
+	// pointed at the same instance as the caller's.
 	claimOrphansScript = redis.NewScript(redisNowLua + `
 local prefix, me, url, want = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowms(), 'LIMIT', 0, 32)
@@ -72,6 +74,14 @@ for _, d in ipairs(dead) do
           redis.call('HSET', key, 'state', 'queued', 'agent', '', 'agent_instance', '', 'agent_url', '')
         end
         redis.call('HSET', key, 'holder', me, 'holder_url', url)
+        local leg = redis.call('HGET', key, 'number_leg')
+        if leg and leg ~= '' then
+          local lk = prefix .. 'offer:' .. leg
+          local ls = redis.call('HMGET', lk, 'state', 'bridge')
+          if ls[1] and ls[1] ~= 'ended' and ls[2] == id then
+            redis.call('HSET', lk, 'holder', me, 'holder_url', url)
+          end
+        end
         redis.call('SADD', prefix .. 'held:' .. me, id)
         table.insert(out, {o[1], o[3] or '', redis.call('HGETALL', key)})
       end

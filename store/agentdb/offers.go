@@ -78,6 +78,11 @@ type Offer struct {
 	// it; on that leg's own offer, Bridge is the caller's call it is bridged to.
 	Number, NumberLeg, TransferredBy string
 	Bridge                           string
+	// NumberAt is when the transfer to Number began (the leg's no-answer timeout runs from
+	// it); NumberAnswered says the far end answered and the legs were bridged. A survivor
+	// that claims the call rebuilds the bridge from these (instances.go).
+	NumberAt       time.Time
+	NumberAnswered bool
 }
 
 // Errors of the offer operations.
@@ -358,5 +363,6 @@ func offerFrom(m map[string]string) Offer {
 		Holder: m["holder"], HolderURL: m["holder_url"], CreatedAt: unixMilli(m["created"]),
 		Consult: m["consult"], ConsultInstance: m["consult_instance"],
 		Number: m["number"], NumberLeg: m["number_leg"], TransferredBy: m["transferred_by"], Bridge: m["bridge"],
+		NumberAt: unixMilli(m["number_at"]), NumberAnswered: m["number_answered"] == "1",
 	}
 }

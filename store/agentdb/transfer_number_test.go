@@ -91,3 +91,64 @@ func TestTransferToNumberDuringAConsult(t *testing.T) {
 		t.Fatalf("transfer to a number during a consult: %v", err)
 	}
 }
+
+// TestClaimMovesANumberLegWithItsCaller: a call bridged to a number on a dead instance is
+// claimed as one call (its leg's offer is not claimed of its own) and its leg's offer moves
+// with it, so the leg's media is pointed at the claimer; the claimer learns the number, the
+// leg, who transferred it, when, and that the far end had answered.
+func TestClaimMovesANumberLegWithItsCaller(t *testing.T) {
+	r := open(t)
+	ctx := context.Background()
+	for _, inst := range []string{"a", "b"} {
+		if _, err := r.InstanceHeartbeat(ctx, inst, "http://"+inst, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := r.PutAgent(ctx, "ann", "ann", NewAgentToken("ann"), true); err != nil {
+		t.Fatal(err)
+	}
+	ann := login(t, r, "ann", "a", Available, time.Now().Add(-time.Hour))
+	if o, _ := r.Route(ctx, Offer{Call: "CL1", Direction: call.Inbound, Holder: "a", HolderURL: "http://a"}, 10*time.Second, time.Minute); o.Agent != "ann" {
+		t.Fatalf("route: %+v", o)
+	}
+	if err := r.AnswerOffer(ctx, "CL1", "ann", ann.Session); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	o, err := r.TransferToNumber(ctx, "CL1", "ann", "CLleg", "+15551234567", time.Minute)
+	if err != nil || o.NumberAnswered || o.NumberAt.Before(before) || o.NumberAt.After(time.Now().Add(time.Second)) {
+		t.Fatalf("after the transfer: %+v, %v", o, err)
+	}
+	if err := r.NumberLegAnswered(ctx, "CL1", "CLother"); !errors.Is(err, ErrOfferGone) {
+		t.Fatalf("another leg answered: %v", err)
+	}
+	if err := r.NumberLegAnswered(ctx, "CL1", "CLleg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LeaveInstances(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ClaimOrphans(ctx, "b", "http://b", 100)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claimed %+v, %v: want the caller's call alone", got, err)
+	}
+	c := got[0].Offer
+	if c.Call != "CL1" || c.Holder != "b" || c.State != OfferAnswered || c.Agent != "" || c.NumberLeg != "CLleg" ||
+		c.Number != "+15551234567" || c.TransferredBy != "ann" || !c.NumberAnswered || c.NumberAt.IsZero() {
+		t.Fatalf("the claimed call: %+v", c)
+	}
+	leg, err := r.Offer(ctx, "CLleg")
+	if err != nil || leg.Holder != "b" || leg.HolderURL != "http://b" || leg.Bridge != "CL1" || leg.State != OfferAnswered {
+		t.Fatalf("the leg's offer after the claim: %+v, %v", leg, err)
+	}
+	if ids, _ := r.Anchored(ctx, "b"); len(ids) != 1 || ids[0] != "CL1" {
+		t.Fatalf("b anchors %v: want the caller's call alone", ids)
+	}
+	// Back from the number (the leg failed), the call forgets it.
+	if err := r.NumberLegFailed(ctx, "CL1", "CLleg"); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := r.Offer(ctx, "CL1"); o.NumberAnswered || !o.NumberAt.IsZero() {
+		t.Fatalf("after the leg failed: %+v", o)
+	}
+}

@@ -96,7 +96,9 @@ func (h *Hub) claim(ctx context.Context) error {
 
 // reanchor holds a call claimed from a dead instance and has its carrier stream it here. A
 // queued call keeps its place and deadline; one that was ringing is offered again (the
-// agent's softphone stops ringing); an answered one waits for its agent to join it again.
+// agent's softphone stops ringing); an answered one waits for its agent to join it again; one
+// bridging to a number is bridged again here (held's resumeNumber), its answered leg
+// re-pointed too.
 // If the carrier refuses, the call is given up on the agents' side (media-lost): the carrier
 // side has it reconciled, which settles its record with the carrier's real outcome.
 func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
@@ -120,6 +122,22 @@ func (h *Hub) reanchor(ctx context.Context, co agentdb.ClaimedOffer) {
 		}
 		h.log.Info("agents: call re-pointed here", "call", o.Call, "took", time.Since(start))
 	})
+	if o.NumberLeg != "" && o.NumberAnswered {
+		// Bridged to a number: its answered leg is a call of ours too, re-pointed beside it
+		// (a leg still ringing has its stream pointed where its offer says when it answers).
+		// A refused leg ends the caller's call, as its far end hanging up would.
+		h.background(opTimeout, func(ctx context.Context) {
+			start := time.Now()
+			if err := h.opts.Carriers.Repoint(ctx, o.NumberLeg, h.opts.PublicURL); err != nil {
+				h.log.Warn("agents: the carrier did not re-point a number leg taken over; the call ends", "call", o.Call, "leg", o.NumberLeg, "err", err)
+				if l := h.leg(o.NumberLeg); l != nil {
+					l.RepointRefused()
+				}
+				return
+			}
+			h.log.Info("agents: number leg re-pointed here", "call", o.Call, "leg", o.NumberLeg, "took", time.Since(start))
+		})
+	}
 }
 
 // endRing tells agent's session that the call no longer rings for it, before returning.

@@ -38,8 +38,10 @@ type fakeCarriers struct {
 	placeErr error
 	// repointed lists the calls whose media the hub asked to move here; repointErr refuses
 	// them, and onRepoint plays the carrier (a new stream to the hub) when set.
+	// refuse lists calls whose re-point alone is refused (the call ended meanwhile).
 	repointed  []string
 	repointErr error
+	refuse     []string
 	onRepoint  func(callID, mediaURL string)
 }
 
@@ -47,6 +49,9 @@ func (f *fakeCarriers) Repoint(_ context.Context, id, mediaURL string) error {
 	f.mu.Lock()
 	f.repointed = append(f.repointed, id)
 	err, then := f.repointErr, f.onRepoint
+	if slices.Contains(f.refuse, id) {
+		err = store.ErrNotFound
+	}
 	f.mu.Unlock()
 	if err == nil && then != nil {
 		then(id, mediaURL)

@@ -108,6 +108,10 @@ func (c *Call) Start(o agentdb.Offer) {
 		}
 		c.ringFor(o)
 	case agentdb.OfferAnswered:
+		if o.NumberLeg != "" && o.Agent == "" {
+			c.resumeNumber(o) // it was bridging to a number on an instance that died or stopped
+			return
+		}
 		c.mu.Lock()
 		c.phase, c.agent, c.agentInstance = phaseAnswered, o.Agent, o.AgentInstance
 		c.lostTimer = c.host.After(c.attachGrace(), c.lost)

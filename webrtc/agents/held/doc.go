@@ -12,7 +12,8 @@
 // agents only by id and by their Sink; it imports nothing of agents, and serves no HTTP.
 //
 // Locks, in the order they are taken: Call.mu, then the room's mu (a leaf under it), or
-// Leg.mu on its own; the host's lock (agents' Hub.mu) is a leaf taken under any of them (Go,
+// Leg.mu (a leaf: a stream's start asks its call's leg whether it still rings under Call.mu;
+// a leg never takes its call's lock under its own); the host's lock (agents' Hub.mu) is a leaf taken under any of them (Go,
 // After, Forget, TrackLeg), so the host never takes a call's lock under its own: it copies
 // its calls out first. The room's clock and the hold tone run on the host's goroutines and
 // call sinks and the carrier stream with no lock held.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard/switchboard/call"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/agentdb"
 )
 
 // Blind transfer to a phone number: the call's agent hands the caller to an E.164 number.
@@ -23,8 +24,13 @@ import (
 // transferring agent, rung again, or to the queue if that agent cannot take it, as a transfer
 // to an agent does.
 //
-// The bridge lives on the caller's holder: if that instance dies or stops, the caller's call
-// is re-anchored elsewhere as usual but the leg is hung up (it is not re-pointed).
+// The bridge lives on the caller's holder. If that instance dies or stops, the survivor that
+// claims the caller's call takes the leg's offer with it (agentdb.ClaimOrphans) and holds the
+// call again as a bridge to its number (resumeNumber): a leg that had answered is re-pointed
+// too and the two new streams are bridged as before; a leg still ringing keeps its no-answer
+// timeout from the transfer's start, and its answer (its stream, pointed where its offer
+// says) or its end (CarrierEnded) reach the survivor. The old holder lets go of both legs
+// quietly (Moved, and a leg stream stopping because its offer moved).
 
 // phaseNumber: the call's agent side is an outbound leg to a number, ringing or bridged.
 const phaseNumber = phaseEnded + 1
@@ -38,7 +44,11 @@ type Leg struct {
 
 	mu          sync.Mutex
 	done        bool
+	moved       bool // let go because the bridge went to another instance: the call lives on
 	answerTimer *time.Timer
+	// answered: the far end had answered before the bridge came here from an instance that
+	// died or stopped; its stream comes back when the leg is re-pointed.
+	answered bool
 }
 
 // Audio sends the caller's frame to the far end, once it answered.
@@ -55,8 +65,45 @@ func (l *Leg) DTMF(string) {}
 // Ended: the caller's call is over; the leg is hung up.
 func (l *Leg) Ended(string) { l.finish(true) }
 
-// Moved: the caller's call went to another instance; the bridge does not follow it.
-func (l *Leg) Moved() { l.finish(true) }
+// Moved: the caller's call went to another instance, and the leg with it (the claim moves
+// both offers): the leg lets go here without ending or hanging up anything. Its stream, if
+// any, stops when the carrier re-points it.
+func (l *Leg) Moved() {
+	l.mu.Lock()
+	if l.done {
+		l.mu.Unlock()
+		return
+	}
+	l.done, l.moved = true, true
+	if l.answerTimer != nil {
+		l.answerTimer.Stop()
+	}
+	l.mu.Unlock()
+	l.c.host.UntrackLeg(l)
+}
+
+// RepointRefused: the carrier would not re-point the answered leg to this instance (it ended
+// meanwhile): as when its far end hangs up, the caller's call ends too.
+func (l *Leg) RepointRefused() {
+	if l.finish(false) {
+		l.c.End(ReasonHangup, EndHangup)
+	}
+}
+
+// isMoved reports whether the leg let go because the bridge moved.
+func (l *Leg) isMoved() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.moved
+}
+
+// ringing reports whether the leg waits for its far end to answer (the caller hears the hold
+// tone meanwhile).
+func (l *Leg) ringing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.done && !l.answered && l.stream.Load() == nil
+}
 
 // finish ends the leg once: its offer ends, its stream closes, and (hangup) the carrier hangs
 // it up. It reports whether this call did it.
@@ -156,13 +203,24 @@ func (r *legReceiver) Audio(ulaw []byte) {
 // DTMF: the far end's digits are not passed on (a carrier stream cannot send them).
 func (r *legReceiver) DTMF(string) {}
 
-// Stopped: the far end hung up; the caller's call ends too.
+// Stopped: the far end hung up; the caller's call ends too. A leg whose bridge went to
+// another instance (its offer names another holder) lets go quietly instead: its stream
+// stopped because the carrier re-pointed it.
 func (r *legReceiver) Stopped() {
-	if r.l.stream.Load() != r.ref {
+	l := r.l
+	if l.stream.Load() != r.ref || l.isMoved() {
 		return
 	}
-	r.l.finish(false)
-	r.l.c.End(ReasonHangup, EndHangup)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if o, err := l.c.opts.Store.Offer(ctx, l.id); err == nil && o.State != agentdb.OfferEnded &&
+		o.Holder != "" && o.Holder != l.c.opts.Instance {
+		l.Moved()
+		return
+	}
+	if l.finish(false) {
+		l.c.End(ReasonHangup, EndHangup)
+	}
 }
 
 // CarrierEnded: the carrier says the leg ended (st terminal) before or after it answered.
@@ -205,8 +263,8 @@ func (c *Call) NumberTransferred(from, number, legID string) {
 	l.place()
 }
 
-// numberAnswered: leg l's far end answered; the hold tone stops and the legs are bridged.
-// false if the call no longer waits for l.
+// numberAnswered: leg l's far end answered (or its stream came back after a move); the hold
+// tone stops and the legs are bridged. false if the call no longer waits for l.
 func (c *Call) numberAnswered(l *Leg) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,8 +273,47 @@ func (c *Call) numberAnswered(l *Leg) bool {
 	}
 	c.stopToneLocked()
 	c.connectedForRecording()
-	c.opts.Log.Info("agents: call bridged to a number", "call", c.id, "leg", l.id)
+	c.opts.Log.Info("agents: call bridged to a number", "call", c.id, "leg", l.id, "again", l.answered)
+	if !l.answered {
+		// Said in Redis so that an instance claiming the call re-points the leg too.
+		c.host.Background(OpTimeout, func(ctx context.Context) {
+			if err := c.opts.Store.NumberLegAnswered(ctx, c.id, l.id); err != nil && !errors.Is(err, agentdb.ErrOfferGone) {
+				c.opts.Log.Warn("agents: answer of a number leg not stored", "call", c.id, "leg", l.id, "err", err)
+			}
+		})
+	}
 	return true
+}
+
+// resumeNumber holds again a call whose holder died or stopped while it was bridging to a
+// number (its offer o names the leg): the leg becomes its agent side again, not placed anew.
+// A leg that had answered is re-pointed here by the claimer (the hub's reanchor) and bridged
+// when its stream arrives; one still ringing keeps its no-answer timeout from the transfer's
+// start, and the caller hears the hold tone once its stream is back.
+func (c *Call) resumeNumber(o agentdb.Offer) {
+	l := &Leg{c: c, id: o.NumberLeg, number: o.Number, by: o.TransferredBy, answered: o.NumberAnswered}
+	c.mu.Lock()
+	c.phase, c.agent, c.agentInstance, c.transferFrom = phaseNumber, "", "", o.TransferredBy
+	c.sink.Store(&sinkRef{l})
+	c.mu.Unlock()
+	c.host.TrackLeg(l)
+	if l.answered {
+		return
+	}
+	left := c.opts.QueueTimeout
+	if !o.NumberAt.IsZero() {
+		left -= time.Since(o.NumberAt)
+	}
+	l.mu.Lock()
+	l.answerTimer = c.host.After(max(left, 0), func() { l.failed("no-answer") })
+	l.mu.Unlock()
+	// Its end may have come while no instance held it (the carrier's word reached no leg):
+	// its record says so.
+	c.host.Background(OpTimeout, func(ctx context.Context) {
+		if rec, err := c.opts.Store.Call(ctx, l.id); err == nil && rec.State.Terminal() {
+			l.CarrierEnded(rec.State)
+		}
+	})
 }
 
 // numberFailed: leg l did not connect. The caller, still hearing the hold tone, goes back to

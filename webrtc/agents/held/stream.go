@@ -53,9 +53,13 @@ func (c *Call) StreamStarted(s Stream) (MediaReceiver, error) {
 		c.streamTimer.Stop()
 		c.streamTimer = nil
 	}
-	unattached := c.sink.Load() == nil
+	sink := c.sink.Load()
+	unattached := sink == nil
 	if c.inbound && unattached {
 		c.startToneLocked()
+	}
+	if l, ok := c.legLocked(sink); ok && l.ringing() {
+		c.startToneLocked() // back after a move while its number rings (resumeNumber)
 	}
 	summon := c.phase == phaseAnswered && unattached
 	agent := c.agent
@@ -229,3 +233,12 @@ func (c *Call) Moved() {
 
 // HasStream reports whether a carrier stream is connected for the call here.
 func (c *Call) HasStream() bool { return c.stream.Load() != nil }
+
+// legLocked returns the number leg that is the call's agent side sink, if it is one.
+func (c *Call) legLocked(sink *sinkRef) (*Leg, bool) {
+	if c.phase != phaseNumber || sink == nil {
+		return nil, false
+	}
+	l, ok := sink.s.(*Leg)
+	return l, ok
+}
