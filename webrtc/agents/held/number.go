@@ -253,12 +253,7 @@ func (c *Call) NumberTransferred(from, number, legID string) {
 	c.phase, c.agent, c.agentInstance = phaseNumber, "", ""
 	c.startToneLocked()
 	c.mu.Unlock()
-	if old != nil {
-		old.s.Ended(ReasonTransferred)
-	}
-	for _, s := range others {
-		s.Ended(ReasonTransferred)
-	}
+	endTransferred(old, others)
 	c.host.TrackLeg(l)
 	l.place()
 }

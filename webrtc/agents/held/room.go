@@ -300,3 +300,14 @@ func (c *Call) closeRoomLocked(except *sinkRef) []Sink {
 	}
 	return others
 }
+
+// endTransferred tells the agent who handed the call on (old, nil when none held it) and the
+// room's others (closeRoomLocked's result) that the call left them.
+func endTransferred(old *sinkRef, others []Sink) {
+	if old != nil {
+		old.s.Ended(ReasonTransferred)
+	}
+	for _, s := range others {
+		s.Ended(ReasonTransferred)
+	}
+}

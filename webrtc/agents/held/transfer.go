@@ -38,12 +38,7 @@ func (c *Call) Transferred(from string, o agentdb.Offer) {
 	c.queueTimer = c.host.After(c.opts.QueueTimeout, c.queueTimedOut)
 	c.startToneLocked()
 	c.mu.Unlock()
-	if old != nil {
-		old.s.Ended(ReasonTransferred)
-	}
-	for _, s := range others {
-		s.Ended(ReasonTransferred)
-	}
+	endTransferred(old, others)
 	c.ringFor(o)
 }
 
