@@ -11,10 +11,10 @@
 // goroutines, its notices, its queue, its registry of calls and legs). A held call knows its
 // agents only by id and by their Sink; it imports nothing of agents, and serves no HTTP.
 //
-// Locks, in the order they are taken: Call.mu, then the room's mu (a leaf under it), or
-// Leg.mu (a leaf: a stream's start asks its call's leg whether it still rings under Call.mu;
-// a leg never takes its call's lock under its own); the host's lock (agents' Hub.mu) is a leaf taken under any of them (Go,
-// After, Forget, TrackLeg), so the host never takes a call's lock under its own: it copies
-// its calls out first. The room's clock and the hold tone run on the host's goroutines and
-// call sinks and the carrier stream with no lock held.
+// Locks, in the order they are taken: Call.mu, then the room's mu or a Leg's mu, both leaves
+// under it (a stream's start asks its call's leg, under Call.mu, whether it still rings; a leg
+// never takes its call's lock under its own). The host's lock (agents' Hub.mu) is a leaf taken
+// under any of them (Go, After, Forget, TrackLeg), so the host never takes a call's lock under
+// its own: it copies its calls out first. The room's clock and the hold tone run on the host's
+// goroutines and call sinks and the carrier stream with no lock held.
 package held
