@@ -216,6 +216,34 @@ func (d *deployment) simCall(direction string) string {
 	return sid
 }
 
+// makePrimary puts carrier id first (the other simulated carrier is moved behind it) and
+// waits until every instance places calls through it.
+func (d *deployment) makePrimary(id string) {
+	d.t.Helper()
+	ctx := context.Background()
+	reg := carrier.NewRegistry(carrierdb.New(d.st), nil, slog.New(slog.DiscardHandler))
+	if err := reg.Load(ctx); err != nil {
+		d.t.Fatal(err)
+	}
+	for _, cfg := range reg.All() {
+		if cfg.ID != id {
+			cfg.Priority = 10
+			if _, err := reg.Put(ctx, cfg, "test"); err != nil {
+				d.t.Fatal(err)
+			}
+		}
+	}
+	for _, in := range d.instances {
+		redistest.Eventually(d.t, 5*time.Second, id+" first on "+in.base, func() bool {
+			var list struct {
+				Carriers []struct{ ID string }
+			}
+			code := request(d.t, http.MethodGet, in.base+"/api/admin/carriers", adminToken, nil, &list)
+			return code == http.StatusOK && len(list.Carriers) > 0 && list.Carriers[0].ID == id
+		})
+	}
+}
+
 func TestAgentsAdminAPI(t *testing.T) {
 	ns := redistest.Namespace(t)
 	s := start(t, map[string]string{"SWITCHBOARD_REDIS_NAMESPACE": ns})

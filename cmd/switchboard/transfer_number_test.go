@@ -93,15 +93,25 @@ func TestBlindTransferToNumberThroughTheSimulator(t *testing.T) {
 // TestNumberBridgeHandedOverThroughTheSimulator: a caller bridged to a number on instance A
 // (the holder of both streams; webhooks reach B) survives A's graceful stop: B claims the
 // call with its leg and has the simulator stream both carrier legs to it (Twilio call
-// updates); both hear each other again, neither call dropped, and the far end hanging up
-// still ends the caller's call.
+// updates; Telnyx streaming_start, the caller and the leg both on Telnyx, made the primary);
+// both hear each other again, neither call dropped, and the far end hanging up still ends
+// the caller's call.
 func TestNumberBridgeHandedOverThroughTheSimulator(t *testing.T) {
+	for _, kind := range []sim.Kind{sim.Twilio, sim.Telnyx} {
+		t.Run(string(kind), func(t *testing.T) { numberBridgeHandedOver(t, kind) })
+	}
+}
+
+func numberBridgeHandedOver(t *testing.T, kind sim.Kind) {
 	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms"}, func(c *sim.Config) { c.WatchHz = 1000 })
 	a, b := d.instances[0], d.instances[1]
+	if kind == sim.Telnyx {
+		d.makePrimary("simtx")
+	}
 	annToken := createAgent(t, b.base, "ann")
 	ann := softphone(t, a.base, annToken)
 
-	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: sim.Twilio, From: "+15557654321"})
+	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: kind, From: "+15557654321"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +126,9 @@ func TestNumberBridgeHandedOverThroughTheSimulator(t *testing.T) {
 		t.Fatalf("transfer: %d", code)
 	}
 	farSID := d.simCall("outbound")
-	d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	if far := d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() }); far.Kind != kind {
+		t.Fatalf("the leg was placed through a %s carrier, want %s", far.Kind, kind)
+	}
 	d.report(callerSID, "the caller hearing the far end", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
 	offers := agentdb.New(d.st)
 	redistest.Eventually(t, 5*time.Second, "the leg's answer stored", func() bool {
@@ -145,8 +157,8 @@ func TestNumberBridgeHandedOverThroughTheSimulator(t *testing.T) {
 		}
 		gaps = append(gaps, longest.Round(time.Millisecond).String())
 	}
-	t.Logf("bridged again on B %v after the stop; longest silence: caller %s, far end %s",
-		time.Since(stopped).Round(time.Millisecond), gaps[0], gaps[1])
+	t.Logf("%s: bridged again on B %v after the stop; longest silence: caller %s, far end %s",
+		kind, time.Since(stopped).Round(time.Millisecond), gaps[0], gaps[1])
 
 	if err := d.sim.Hangup(farSID); err != nil {
 		t.Fatal(err)
