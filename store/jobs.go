@@ -33,6 +33,9 @@ const (
 	JobAnswer = "answer" // answer an inbound Telnyx call after call.initiated
 	JobHangup = "hangup" // end a call at its carrier (the API, an agent, the softphone)
 	JobReject = "reject" // let go of an inbound Telnyx call nobody can take
+	// JobRestream starts a live Telnyx call's media stream again (streaming_start, to the
+	// job's StreamURL) after its stream failed to reach an instance that no longer holds it.
+	JobRestream = "restream"
 	// JobHangupOrphan ends one carrier call that an attempt we gave up on created: the job
 	// names that carrier and carrier call id, never the record's (which is the live call).
 	JobHangupOrphan = "hangup-orphan"

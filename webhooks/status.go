@@ -59,17 +59,21 @@ func (s *Server) HandleTelnyxEvents() echo.HandlerFunc {
 			return c.NoContent(http.StatusBadRequest)
 		}
 		inbound := e.Direction == call.Inbound && e.State == call.Initiated
-		var index func(context.Context) error
-		if inbound {
+		var then func(context.Context, store.Applied) error
+		switch {
+		case e.Detail == telnyxStreamingFailed:
+			failed := telnyxFailedStreamURL(body.Bytes())
+			then = func(ctx context.Context, a store.Applied) error { return s.oweRestream(ctx, id, a, e, failed) }
+		case inbound:
 			// Telnyx names the direction only in call.initiated: its call.answered and
 			// call.hangup carry neither it nor a client_state of ours. Index the call now,
 			// before the acknowledgement, so they find it even if nobody takes the call
 			// (and events that overtook this one, parked meanwhile, are applied). The job
 			// that answers the call is stored before the acknowledgement too.
 			e.CallID = store.InboundCallID(id, e.CarrierCallID)
-			index = func(ctx context.Context) error { return s.indexAndOweAnswer(ctx, id, e) }
+			then = func(ctx context.Context, _ store.Applied) error { return s.indexAndOweAnswer(ctx, id, e) }
 		}
-		return s.storeThen(c, id, route, e, start, index)
+		return s.storeThen(c, id, route, e, start, then)
 	}
 }
 
@@ -124,7 +128,7 @@ func (s *Server) store(c echo.Context, carrier, route string, e call.Event, star
 
 // storeThen is store with more to make durable before the acknowledgement: then, if not
 // nil, runs once the event is stored, and its failure is a 503 as the event's own would be.
-func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, start time.Time, then func(context.Context) error) error {
+func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, start time.Time, then func(context.Context, store.Applied) error) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.d.AckTimeout)
 	defer cancel()
 	if e.Source == call.UnknownSource {
@@ -135,7 +139,7 @@ func (s *Server) storeThen(c echo.Context, carrier, route string, e call.Event, 
 		return s.refuseForeign(c, carrier, route, e, start)
 	}
 	if err == nil && then != nil {
-		err = then(ctx)
+		err = then(ctx, applied)
 	}
 	if err == nil && orphanEvent(applied, e) {
 		err = s.hangupOrphan(ctx, carrier, route, applied.CallID, e)

@@ -188,6 +188,8 @@ func (a *Actions) do(ctx context.Context, c store.Claimed) {
 		err = a.hangup(jobCtx, c, true)
 	case store.JobHangupOrphan:
 		err = a.hangupOrphan(jobCtx, c)
+	case store.JobRestream:
+		err = a.restream(jobCtx, c)
 	default:
 		err = giveUp("unknown job kind %q", c.Kind)
 	}
@@ -274,6 +276,23 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 	res := tx.Answer(ctx, c.CarrierCallID, url, c.CallID)
 	if res.Code == carrier.TelnyxCallEnded {
 		return nil // the caller hung up first: nothing left to answer
+	}
+	return outcomeErr(res)
+}
+
+// restream starts a live Telnyx call's media stream again, to the job's stream URL (see
+// webhooks' oweRestream). A call that ended meanwhile needs nothing.
+func (a *Actions) restream(ctx context.Context, c store.Claimed) error {
+	tx, err := a.telnyx(c.Carrier)
+	if err != nil {
+		return err
+	}
+	if cl, err := a.d.Store.Call(ctx, c.CallID); err == nil && cl.State.Terminal() {
+		return nil
+	}
+	res := tx.StartStream(ctx, c.CarrierCallID, c.StreamURL)
+	if res.Code == carrier.TelnyxCallEnded {
+		return nil
 	}
 	return outcomeErr(res)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -262,6 +263,18 @@ func TestTelnyxWebhooksMatchTheDocs(t *testing.T) {
 	redistest.Eventually(t, 10*time.Second, "call.hangup", func() bool { return slices.Contains(sb.eventTypes(id), "call.hangup") })
 	redistest.Eventually(t, 10*time.Second, "the stream to stop", func() bool { return sb.peer(0).message("stop") != nil })
 
+	// A second call whose stream cannot connect: streaming.failed.
+	dial["stream_url"], dial["command_id"] = refusingWebSocketURL(t), "conformance-2"
+	status, body = a.telnyx("POST", "/v2/calls", dial)
+	if status != http.StatusOK {
+		t.Fatalf("dial: %d %v", status, body)
+	}
+	failing := body["data"].(map[string]any)["call_control_id"].(string)
+	redistest.Eventually(t, 10*time.Second, "streaming.failed", func() bool { return slices.Contains(sb.eventTypes(failing), "streaming.failed") })
+	if status, _ := a.telnyx("POST", "/v2/calls/"+failing+"/actions/hangup", map[string]any{}); status != http.StatusOK {
+		t.Fatalf("hangup: %d", status)
+	}
+
 	// Keys the official SDK's models carry that the docs' examples leave out (team-telnyx/
 	// telnyx-go webhook.go), and keys the examples show that are sent only sometimes.
 	sdk := func(keys ...string) map[string]bool {
@@ -282,13 +295,15 @@ func TestTelnyxWebhooksMatchTheDocs(t *testing.T) {
 			"data.payload.client_state", "data.payload.connection_id"), nullable: nullable},
 		"streaming.stopped": {extra: sdk("meta", "data.payload.call_leg_id", "data.payload.call_session_id",
 			"data.payload.client_state", "data.payload.connection_id"), nullable: nullable},
+		"streaming.failed": {extra: sdk("meta"), nullable: nullable},
 	}
 	files := map[string]string{
 		"call.initiated": "call-initiated-outbound.json", "call.answered": "call-answered.json",
 		"call.hangup": "call-hangup.json", "streaming.started": "streaming-started.json", "streaming.stopped": "streaming-stopped.json",
+		"streaming.failed": "streaming-failed.json",
 	}
 	seen := map[string]bool{}
-	for _, e := range sb.eventsOf(id) {
+	for _, e := range append(sb.eventsOf(id), sb.eventsOf(failing)...) {
 		kind := e.Data.EventType
 		seen[kind] = true
 		var got map[string]any
@@ -359,4 +374,18 @@ func TestTelnyxStreamingStartAsDocumented(t *testing.T) {
 	if status != http.StatusUnprocessableEntity || len(errs) != 1 || errs[0].(map[string]any)["code"] != "90018" {
 		t.Errorf("streaming_start on an ended call: %d %v", status, body)
 	}
+}
+
+// refusingWebSocketURL is a ws:// URL on a local port nothing listens on.
+func refusingWebSocketURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "ws://" + addr + "/media"
 }

@@ -80,8 +80,10 @@ func (k *call) stream(ctx context.Context, spec streamSpec) {
 		}
 		k.note(fmt.Sprintf("31920: media stream %s failed: %v", spec.url, err))
 		if spec.kind == Telnyx {
+			// As Telnyx reports it: a reason from its short list (the detail is in the note).
 			k.telnyxWebhook("streaming.failed", func(p *telnyxPayload) {
-				p.StreamURL, p.FailureReason = spec.url, err.Error()
+				p.FailureReason, p.StreamID, p.StreamType = "connection_failed", newUUID(), "websocket"
+				p.StreamParams = &telnyxStreamParams{StreamURL: spec.url, Track: "inbound_track"}
 			})
 		}
 		return

@@ -288,8 +288,18 @@ type telnyxPayload struct {
 	HangupSource   string  `json:"hangup_source,omitempty"`
 	SIPHangupCause string  `json:"sip_hangup_cause,omitempty"`
 	StreamURL      string  `json:"stream_url,omitempty"`
-	FailureReason  string  `json:"failure_reason,omitempty"`
-	Digit          string  `json:"digit,omitempty"`
+	// streaming.failed names its stream by id and by the parameters it was asked with.
+	FailureReason string              `json:"failure_reason,omitempty"`
+	StreamID      string              `json:"stream_id,omitempty"`
+	StreamParams  *telnyxStreamParams `json:"stream_params,omitempty"`
+	StreamType    string              `json:"stream_type,omitempty"`
+	Digit         string              `json:"digit,omitempty"`
+}
+
+// telnyxStreamParams are a stream's parameters as given to Call Control.
+type telnyxStreamParams struct {
+	StreamURL string `json:"stream_url"`
+	Track     string `json:"track"`
 }
 
 const telnyxTime = "2006-01-02T15:04:05.000000Z"
@@ -336,7 +346,7 @@ func (k *call) telnyxWebhook(eventType string, extra func(*telnyxPayload)) {
 	case "call.answered":
 		p.State = "answered"
 		p.StartTime = k.created.UTC().Format(telnyxTime)
-	case "streaming.started", "streaming.stopped":
+	case "streaming.started", "streaming.stopped", "streaming.failed":
 		p.From, p.To = "", ""
 	case "call.hangup":
 		p.State = "hangup"
