@@ -20,7 +20,12 @@ lint:
 # PeerConnection per input (FuzzPeer*, FuzzAgentOffer) make a few hundred runs in seconds and
 # time out on a busy machine, so they are left to longer runs (make fuzz FUZZ_ALL=1); their
 # seed corpora still run in every make test.
-FUZZTIME ?= 10s
+#
+# FUZZTIME is a count of runs per target (Nx) by default: Go 1.26's fuzz coordinator can fail a
+# target with a bare "context deadline exceeded" when a duration-based -fuzztime ends while a
+# starved worker is mid-run (golang/go#75804, fixed in Go 1.27); a count has no such deadline.
+# A duration (FUZZTIME=30s) works too, on a machine that is not busy.
+FUZZTIME ?= 50000x
 FUZZ_SLOW := ^(FuzzPeerAnswer|FuzzPeerAddICECandidate|FuzzAgentOffer)$$
 fuzz:
 	@for pkg in $$(go list ./...); do \
