@@ -42,6 +42,10 @@ type PlaceRequest struct {
 	// StatusCallback) or webhooks (Telnyx's webhook_url). Both are built by the caller from
 	// the public URL.
 	VoiceURL, StatusURL string
+	// VoiceFallbackURL is Twilio's FallbackUrl: fetched for TwiML instead when VoiceURL
+	// cannot be (its instance died while the call rang); empty means none. Telnyx has no
+	// per-call equivalent.
+	VoiceFallbackURL string
 	// StatusEvents are the Twilio status callback events to ask for; empty means initiated,
 	// ringing, answered and completed.
 	StatusEvents []string

@@ -57,6 +57,11 @@ func (c *TwilioClient) Place(ctx context.Context, req PlaceRequest) (Placed, Res
 	if msg := absoluteURL(req.VoiceURL, "http", "https"); msg != "" {
 		return Placed{}, invalid("invalid request", "voice url %s", msg)
 	}
+	if req.VoiceFallbackURL != "" {
+		if msg := absoluteURL(req.VoiceFallbackURL, "http", "https"); msg != "" {
+			return Placed{}, invalid("invalid request", "voice fallback url %s", msg)
+		}
+	}
 	events := req.StatusEvents
 	if len(events) == 0 {
 		events = twilioEvents
@@ -75,6 +80,10 @@ func (c *TwilioClient) Place(ctx context.Context, req PlaceRequest) (Placed, Res
 		"StatusCallback":       {req.StatusURL},
 		"StatusCallbackMethod": {http.MethodPost},
 		"StatusCallbackEvent":  events,
+	}
+	if req.VoiceFallbackURL != "" {
+		form.Set("FallbackUrl", req.VoiceFallbackURL)
+		form.Set("FallbackMethod", http.MethodPost)
 	}
 	if s := ringSeconds(req.RingTimeout); s > 0 {
 		form.Set("Timeout", strconv.Itoa(s))

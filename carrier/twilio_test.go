@@ -82,8 +82,23 @@ func TestTwilioPlaceOptions(t *testing.T) {
 		t.Fatal(r)
 	}
 	form, _ := url.ParseQuery(string(f.request(t).body))
-	if form.Get("From") != "+15559998888" || !slices.Equal(form["StatusCallbackEvent"], []string{"answered", "completed"}) || form.Has("Timeout") {
+	if form.Get("From") != "+15559998888" || !slices.Equal(form["StatusCallbackEvent"], []string{"answered", "completed"}) || form.Has("Timeout") ||
+		form.Has("FallbackUrl") || form.Has("FallbackMethod") {
 		t.Errorf("form %v", form)
+	}
+
+	// Another instance to fetch TwiML from if ours is gone: Twilio's FallbackUrl, POSTed.
+	req.VoiceFallbackURL = "https://sb2.example/webhooks/primary/voice?call=c-42"
+	if _, r := c.Place(context.Background(), req); r.Outcome != Accepted {
+		t.Fatal(r)
+	}
+	form, _ = url.ParseQuery(string(f.request(t).body))
+	if form.Get("FallbackUrl") != req.VoiceFallbackURL || form.Get("FallbackMethod") != "POST" {
+		t.Errorf("form %v", form)
+	}
+	req.VoiceFallbackURL = "sb2.example/voice"
+	if _, r := c.Place(context.Background(), req); r.Outcome != Final || !strings.Contains(r.Detail, "voice fallback url") {
+		t.Errorf("a relative fallback URL: %+v", r)
 	}
 }
 

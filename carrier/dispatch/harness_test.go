@@ -35,7 +35,8 @@ type scripted struct {
 	callback atomic.Bool
 	placed   atomic.Int64 // requests received
 	mu       sync.Mutex
-	to       []string // numbers of the calls it accepted, in order
+	to       []string     // numbers of the calls it accepted, in order
+	forms    []url.Values // the requests of the calls it accepted, in order
 	work     sync.WaitGroup
 }
 
@@ -72,6 +73,7 @@ func (s *scripted) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.to = append(s.to, r.PostForm.Get("To"))
+	s.forms = append(s.forms, r.PostForm)
 	s.mu.Unlock()
 	var b [16]byte
 	rand.Read(b[:])

@@ -71,8 +71,12 @@ type PlacerDeps struct {
 	// event), instead of once. The fragment is not signed, so verification is unaffected.
 	// "-" sends none.
 	TwilioStatusOverrides string
-	Metrics               *Metrics
-	Log                   *slog.Logger
+	// FallbackBase returns the public URL of another live instance, where a Twilio call's
+	// TwiML is fetched if this instance is gone when the call is answered (its FallbackUrl);
+	// "" or nil: none.
+	FallbackBase func(ctx context.Context) string
+	Metrics      *Metrics
+	Log          *slog.Logger
 }
 
 // NewPlacer returns a Placer; Run must be running for callback liveness to be observed.
@@ -139,6 +143,10 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 	}
 
 	route := p.d.Router.Route()
+	fallback := ""
+	if p.d.FallbackBase != nil {
+		fallback = strings.TrimRight(p.d.FallbackBase(ctx), "/")
+	}
 	var (
 		tried    []string  // "carrier: reason" of each failed attempt or skip, for the final record
 		failed   []failure // carriers that failed us, for failover events
@@ -160,7 +168,7 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 			continue
 		}
 		attempts++
-		pr := p.request(cfg, id, attempts, req)
+		pr := p.request(cfg, id, attempts, req, fallback)
 		p.live.expect(id)
 		sentAt := time.Now()
 		placed, res := p.try(ctx, cfg, client, pr)
@@ -217,8 +225,9 @@ func (p *Placer) Place(ctx context.Context, req PlaceCall) (call.Call, error) {
 	return c, errors.Join(fmt.Errorf("%w: %s", ErrNoCarrier, reason), err)
 }
 
-// request builds one attempt's request with the callback URLs of the carrier's kind.
-func (p *Placer) request(cfg carrier.Config, id string, attempt int, req PlaceCall) carrier.PlaceRequest {
+// request builds one attempt's request with the callback URLs of the carrier's kind; a
+// Twilio call falls back to the instance at fallback (if any) for its TwiML.
+func (p *Placer) request(cfg carrier.Config, id string, attempt int, req PlaceCall, fallback string) carrier.PlaceRequest {
 	base := p.d.PublicURL + "/webhooks/" + cfg.ID
 	pr := carrier.PlaceRequest{CallID: id, Attempt: attempt, To: req.To, From: req.From}
 	switch cfg.Kind {
@@ -228,6 +237,9 @@ func (p *Placer) request(cfg carrier.Config, id string, attempt int, req PlaceCa
 		q := "?sb_call=" + id + "&sb_attempt=" + strconv.Itoa(attempt)
 		pr.VoiceURL = base + "/voice" + q
 		pr.StatusURL = base + "/status" + q
+		if fallback != "" {
+			pr.VoiceFallbackURL = fallback + "/webhooks/" + cfg.ID + "/voice" + q
+		}
 		if p.d.TwilioStatusOverrides != "" {
 			pr.StatusURL += "#" + p.d.TwilioStatusOverrides
 		}

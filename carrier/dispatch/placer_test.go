@@ -231,3 +231,36 @@ func probeClosed(t *testing.T, st *carrierdb.Store) bool {
 	}
 	return false
 }
+
+// TestTwilioCallsFallBackToAnotherInstance: a Twilio call's FallbackUrl is the voice URL on
+// the instance FallbackBase names (the call id and attempt as in its Url), so the call's
+// TwiML is fetched there if this instance is gone when the call is answered; with no other
+// instance, there is none.
+func TestTwilioCallsFallBackToAnotherInstance(t *testing.T) {
+	in := newInstance(t, redistest.Namespace(t))
+	primary := newScripted(t, in.st, "primary")
+	in.put(t, primary.config(0, nil))
+	other := ""
+	in.placer.d.FallbackBase = func(context.Context) string { return other }
+	ctx := context.Background()
+
+	other = "https://sb2.example/"
+	c, err := in.placer.Place(ctx, PlaceCall{To: nextNumber()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other = ""
+	if _, err := in.placer.Place(ctx, PlaceCall{To: nextNumber()}); err != nil {
+		t.Fatal(err)
+	}
+	primary.mu.Lock()
+	forms := slices.Clone(primary.forms)
+	primary.mu.Unlock()
+	want := "https://sb2.example/webhooks/primary/voice?sb_call=" + c.ID + "&sb_attempt=1"
+	if len(forms) != 2 || forms[0].Get("FallbackUrl") != want || forms[0].Get("Url") != "http://127.0.0.1:9/webhooks/primary/voice?sb_call="+c.ID+"&sb_attempt=1" {
+		t.Fatalf("with another instance: %v, want FallbackUrl %s", forms, want)
+	}
+	if forms[1].Has("FallbackUrl") {
+		t.Fatalf("alone: %v", forms[1])
+	}
+}

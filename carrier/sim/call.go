@@ -102,6 +102,8 @@ type call struct {
 
 	// Twilio: where TwiML comes from (or the TwiML itself) and where callbacks go.
 	voiceMethod, voiceURL   string
+	fallbackMethod          string // FallbackUrl: asked instead when voiceURL fails
+	fallbackURL             string
 	twiml                   string
 	statusMethod, statusURL string
 	events                  map[string]bool

@@ -54,6 +54,7 @@ func (c *Carrier) handleTwilioCreate(w http.ResponseWriter, r *http.Request) {
 	k.sid = "CA" + randomHex(16)
 	k.timeout = c.ringTimeout(time.Duration(timeout+5) * time.Second) // Twilio adds a 5 s buffer
 	k.voiceMethod, k.voiceURL, k.twiml = methodOr(f.Get("Method")), f.Get("Url"), f.Get("Twiml")
+	k.fallbackMethod, k.fallbackURL = methodOr(f.Get("FallbackMethod")), f.Get("FallbackUrl")
 	k.statusMethod, k.statusURL = methodOr(f.Get("StatusCallbackMethod")), f.Get("StatusCallback")
 	k.events = statusEvents(f["StatusCallbackEvent"])
 	resource := k.twilioResource()
@@ -126,7 +127,7 @@ func (c *Carrier) twilioRedirect(w http.ResponseWriter, r *http.Request, k *call
 		}
 		method := methodOr(f.Get("Method"))
 		conv = func(ctx context.Context) {
-			doc, err := k.fetchTwiMLFrom(ctx, method, target)
+			doc, err := k.fetchTwiMLFrom(ctx, method, target, nil)
 			if err != nil {
 				if ctx.Err() == nil {
 					k.note("application error: " + err.Error())
@@ -365,15 +366,25 @@ func (k *call) fetchTwiML(ctx context.Context) (*twimlNode, error) {
 	if k.twiml != "" {
 		return parseTwiML([]byte(k.twiml))
 	}
-	return k.fetchTwiMLFrom(ctx, k.voiceMethod, k.voiceURL)
+	doc, err := k.fetchTwiMLFrom(ctx, k.voiceMethod, k.voiceURL, nil)
+	if err != nil && k.fallbackURL != "" && ctx.Err() == nil {
+		// "If Twilio is unable to retrieve or execute TwiML from your web server, a request
+		// is immediately made to the ... Fallback URL", with ErrorCode and ErrorUrl.
+		k.note("voice url failed, asking the fallback url: " + err.Error())
+		return k.fetchTwiMLFrom(ctx, k.fallbackMethod, k.fallbackURL, url.Values{"ErrorCode": {"11200"}, "ErrorUrl": {k.voiceURL}})
+	}
+	return doc, err
 }
 
 // fetchTwiMLFrom fetches TwiML from voiceURL as a voice webhook: signed, with the call's
-// parameters.
-func (k *call) fetchTwiMLFrom(ctx context.Context, voiceMethod, voiceURL string) (*twimlNode, error) {
+// parameters and extra ones (a fallback request's ErrorCode and ErrorUrl).
+func (k *call) fetchTwiMLFrom(ctx context.Context, voiceMethod, voiceURL string, extra url.Values) (*twimlNode, error) {
 	k.mu.Lock()
 	v := k.twilioParams()
 	k.mu.Unlock()
+	for key, vals := range extra {
+		v[key] = vals
+	}
 	method, target, body, h := delivery.TwilioRequest(k.c.cfg.AuthToken, voiceMethod, voiceURL, v, newUUID())
 	k.c.count(func(s *Stats) { s.VoiceRequests++ })
 	doc, err := func() (*twimlNode, error) {

@@ -248,6 +248,35 @@ func TestTwilioApplicationError(t *testing.T) {
 	}
 }
 
+// TestTwilioFallbackURL: a voice URL nothing answers (its instance is gone) makes the
+// simulator ask the call's FallbackUrl at once, signed over that URL, with ErrorCode 11200
+// and the failed URL as ErrorUrl; the fallback's TwiML runs the call.
+func TestTwilioFallbackURL(t *testing.T) {
+	sb := newSwitchboard(t)
+	c, srv := newCarrier(t, sim.Config{})
+	sb.use(c)
+	a := api{t, srv, c}
+	gone := "http://" + refusingWebSocketURL(t)[len("ws://"):]
+	status, created := a.twilio("POST", "/Calls.json", url.Values{
+		"To": {"+15551230000"}, "From": {"+15005550006"}, "Url": {gone}, "FallbackUrl": {sb.url("/voice?fallback=1")},
+		"StatusCallback": {sb.url("/status")}, "StatusCallbackEvent": {"initiated", "ringing", "answered", "completed"},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create call: %d %v", status, created)
+	}
+	sid := created["sid"].(string)
+	redistest.Eventually(t, 10*time.Second, "the stream of the fallback's TwiML", func() bool { return sb.peer(0) != nil })
+	sb.mu.Lock()
+	voice := slices.Clone(sb.voice)
+	sb.mu.Unlock()
+	if len(voice) != 1 || voice[0].Get("ErrorCode") != "11200" || voice[0].Get("ErrorUrl") != gone || voice[0].Get("CallSid") != sid {
+		t.Fatalf("the fallback request: %v", voice)
+	}
+	if s := c.Stats(); s.VoiceRequests != 2 || s.VoiceFailed != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
 func TestTwilioRESTErrors(t *testing.T) {
 	sb := newSwitchboard(t)
 	c, srv := newCarrier(t, sim.Config{})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ type carrierSide struct {
 	actions    *dispatch.Actions
 	reconciler *reconcile.Reconciler
 	hooks      *webhooks.Server // set by newWebhooks, once the agents' side exists
+	// otherInstances lists the public URLs of the other live instances; set by run once the
+	// agents' side (which keeps this instance's heartbeat) exists.
+	otherInstances func(ctx context.Context) ([]string, error)
 }
 
 // newCarrierSide builds the outbound side. The placer and the actions reach the webhooks
@@ -39,7 +43,7 @@ func newCarrierSide(cfg config, st *carrierdb.Store, carriers *carrier.Registry,
 	c.breakers = dispatch.NewBreakers(st, carriers, dispatch.BreakerOptions{Log: log, Metrics: outbound})
 	c.router = dispatch.NewRouter(carriers, c.breakers, nil)
 	c.placer = dispatch.NewPlacer(dispatch.PlacerDeps{Store: st, Registry: carriers, Breakers: c.breakers, Router: c.router,
-		PublicURL: public, Metrics: outbound, Log: log,
+		PublicURL: public, Metrics: outbound, Log: log, FallbackBase: c.fallbackBase,
 		TelnyxStreamURL: func(base, carrier, callID string) string { return c.hooks.TelnyxStreamURLAt(base, carrier, callID) }})
 	// Inbound calls are offered to the agents first.
 	c.actions = dispatch.NewActions(dispatch.ActionDeps{Store: st, Registry: carriers, Metrics: outbound, Log: log,
@@ -88,4 +92,18 @@ func (c *carrierSide) run(ctx context.Context, tasks *sync.WaitGroup, log *slog.
 	loop("placer", c.placer.Run)
 	loop("reconciler", c.reconciler.Run)
 	loop("carrier actions", c.actions.Run)
+}
+
+// fallbackBase picks another live instance at random: a Twilio call placed here fetches its
+// TwiML there if this instance is gone when the call is answered. None when this instance is
+// alone, or Redis cannot say (the placement then fails on Redis anyway, or goes without).
+func (c *carrierSide) fallbackBase(ctx context.Context) string {
+	if c.otherInstances == nil {
+		return ""
+	}
+	urls, err := c.otherInstances(ctx)
+	if err != nil || len(urls) == 0 {
+		return ""
+	}
+	return urls[rand.IntN(len(urls))]
 }

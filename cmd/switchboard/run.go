@@ -109,6 +109,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("agents: %w", err)
 	}
 	recordings.server.Instance = agents.instance
+	carrierSide.otherInstances = func(ctx context.Context) ([]string, error) {
+		return agentDB.OtherInstanceURLs(ctx, agents.instance)
+	}
 	tasks.Go(func() { recordings.run(background, log) })
 	// The console's charts: callbacks counted in memory, flushed to Redis once a second.
 	stats := statsdb.New(st)

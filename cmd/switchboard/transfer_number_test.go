@@ -165,3 +165,80 @@ func numberBridgeHandedOver(t *testing.T, kind sim.Kind) {
 	}
 	d.report(callerSID, "the caller's call ended with the far end", func(r sim.Report) bool { return r.Status == "completed" })
 }
+
+// TestRingingNumberLegAnswersAfterItsHolderStopped: the number still rings when the caller's
+// holder A (which placed the leg) stops; B takes the call over. A Twilio leg, answered, asks
+// A's voice URL for its TwiML, cannot reach it and asks its fallback URL, B's (the placer
+// gives every Twilio call another live instance's): B streams it to itself, and the caller
+// and the far end hear each other on B; the far end hanging up still ends the caller's call.
+// A Telnyx leg has no per-call fallback: its webhooks and its stream go to A, which is gone,
+// so B never hears it answer; at the no-answer timeout the leg is hung up and the caller is
+// given back to ann, not lost.
+func TestRingingNumberLegAnswersAfterItsHolderStopped(t *testing.T) {
+	for _, kind := range []sim.Kind{sim.Twilio, sim.Telnyx} {
+		t.Run(string(kind), func(t *testing.T) { ringingLegAnswersAfterItsHolderStopped(t, kind) })
+	}
+}
+
+func ringingLegAnswersAfterItsHolderStopped(t *testing.T, kind sim.Kind) {
+	// The far end rings for 3 s: long enough for A to stop first. The no-answer timeout (the
+	// queue timeout) is short, for the Telnyx case.
+	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms", "SWITCHBOARD_QUEUE_TIMEOUT": "6s"},
+		func(c *sim.Config) { c.WatchHz, c.Ring = 1000, 3*time.Second })
+	a, b := d.instances[0], d.instances[1]
+	if kind == sim.Telnyx {
+		d.makePrimary("simtx")
+	}
+	annToken := createAgent(t, b.base, "ann")
+	ann := softphone(t, a.base, annToken)
+	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: kind, From: "+15557654321"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
+	id := ring.CallID
+	ann.Send(map[string]any{"type": "answer", "call_id": id})
+	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool {
+		return m.Type == "call" && m.CallID == id && m.State == "in-progress"
+	})
+	if code := request(t, http.MethodPost, b.base+"/api/calls/"+id+"/transfer", annToken, map[string]string{"to": "+15551230000", "mode": "blind"}, nil); code != http.StatusAccepted {
+		t.Fatalf("transfer: %d", code)
+	}
+	farSID := d.simCall("outbound")
+	a.stop()
+	redistest.Eventually(t, 5*time.Second, "A gone", func() bool {
+		resp, err := http.Get(a.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+	if r := d.report(farSID, "the far end", func(sim.Report) bool { return true }); !r.AnsweredAt.IsZero() {
+		t.Fatalf("the far end answered before A stopped (%v): the test proves nothing", r.AnsweredAt)
+	}
+	d.report(callerSID, "the caller's stream moved to B", func(r sim.Report) bool { return r.StreamsOpened == 2 })
+
+	if kind == sim.Telnyx {
+		again := softphone(t, b.base, annToken) // ann's page reconnects to the survivor
+		expectMessage(t, again, "ann rung again at the no-answer timeout", func(m agentsim.SoftphoneMessage) bool {
+			return m.Type == "ringing" && m.CallID == id
+		})
+		d.report(farSID, "the silent far end hung up", func(r sim.Report) bool { return r.Status == "completed" })
+		if r := d.report(callerSID, "the caller", func(sim.Report) bool { return true }); r.Status != "in-progress" {
+			t.Fatalf("the caller's call did not survive: %+v", r)
+		}
+		return
+	}
+	far := d.report(farSID, "the far end hearing the caller on B", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
+	if !strings.HasPrefix(far.StreamURL, "ws"+strings.TrimPrefix(b.base, "http")) || far.Status != "in-progress" {
+		t.Fatalf("the far end after its answer: %+v", far)
+	}
+	d.report(callerSID, "the caller hearing the far end", func(r sim.Report) bool {
+		return r.ToneHeardAt.After(far.AnsweredAt) && r.Status == "in-progress"
+	})
+	t.Logf("%s: both hear each other %v after the far end answered", kind, time.Since(far.AnsweredAt).Round(time.Millisecond))
+	if err := d.sim.Hangup(farSID); err != nil {
+		t.Fatal(err)
+	}
+	d.report(callerSID, "the caller's call ended with the far end", func(r sim.Report) bool { return r.Status == "completed" })
+}

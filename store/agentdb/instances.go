@@ -162,6 +162,28 @@ local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if mine and tonumber(mine) > nowms() then n = n - 1 end
 return n`)
 
+// OtherInstanceURLs returns the public URLs of the live instances other than instance (in
+// no particular order): where a carrier can be sent if instance is gone.
+func (r *Store) OtherInstanceURLs(ctx context.Context, instance string) ([]string, error) {
+	ctx, cancel := r.sub.OpCtx(ctx)
+	defer cancel()
+	urls, err := otherURLsScript.Run(ctx, r.rdb, []string{r.keys.instances(), r.keys.instanceURLs()}, instance).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("agentdb: live instances' URLs: %w", err)
+	}
+	return urls, nil
+}
+
+var otherURLsScript = redis.NewScript(redisNowLua + `
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. nowms(), '+inf', 'LIMIT', 0, 64)) do
+  if id ~= ARGV[1] then
+    local url = redis.call('HGET', KEYS[2], id)
+    if url and url ~= '' then table.insert(out, url) end
+  end
+end
+return out`)
+
 // ClaimedOffer is a call taken over from a dead instance: Offer as it is now (held by the
 // claimer), Prev its state before (OfferRinging came back as OfferQueued), PrevAgent the
 // agent it rang for or had.

@@ -118,6 +118,12 @@ func TestClaimOrphansMovesADeadInstancesCalls(t *testing.T) {
 	if n, err := r.OtherInstancesAlive(ctx, "b"); err != nil || n != 1 {
 		t.Fatalf("others alive after a left: %d %v", n, err)
 	}
+	if urls, err := r.OtherInstanceURLs(ctx, "b"); err != nil || len(urls) != 1 || urls[0] != "http://live" {
+		t.Fatalf("other live instances' URLs after a left: %q %v", urls, err)
+	}
+	if urls, err := r.OtherInstanceURLs(ctx, "a"); err != nil || len(urls) != 2 || slices.Contains(urls, "http://a") {
+		t.Fatalf("the URLs of those that outlive a: %q %v", urls, err)
+	}
 	// The leaving instance never claims its own calls.
 	if got, err := r.ClaimOrphans(ctx, "a", "http://a", 100); err != nil || len(got) != 0 {
 		t.Fatalf("a claimed its own calls: %+v %v", got, err)
