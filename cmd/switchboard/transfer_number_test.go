@@ -103,32 +103,9 @@ func TestNumberBridgeHandedOverThroughTheSimulator(t *testing.T) {
 }
 
 func numberBridgeHandedOver(t *testing.T, kind sim.Kind) {
-	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms"}, func(c *sim.Config) { c.WatchHz = 1000 })
-	a, b := d.instances[0], d.instances[1]
-	if kind == sim.Telnyx {
-		d.makePrimary("simtx")
-	}
-	annToken := createAgent(t, b.base, "ann")
-	ann := softphone(t, a.base, annToken)
-
-	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: kind, From: "+15557654321"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
-	id := ring.CallID
-	ann.Send(map[string]any{"type": "answer", "call_id": id})
-	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool {
-		return m.Type == "call" && m.CallID == id && m.State == "in-progress"
-	})
-	d.report(callerSID, "the caller hearing ann", func(r sim.Report) bool { return r.DominantHz == 440 && r.DominantPower > 0.05 })
-	if code := request(t, http.MethodPost, b.base+"/api/calls/"+id+"/transfer", annToken, map[string]string{"to": "+15551230000", "mode": "blind"}, nil); code != http.StatusAccepted {
-		t.Fatalf("transfer: %d", code)
-	}
-	farSID := d.simCall("outbound")
-	if far := d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() }); far.Kind != kind {
-		t.Fatalf("the leg was placed through a %s carrier, want %s", far.Kind, kind)
-	}
+	n := transferredToNumber(t, kind, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms"}, func(c *sim.Config) { c.WatchHz = 1000 })
+	d, a, b, id, callerSID, farSID := n.d, n.a, n.b, n.id, n.callerSID, n.farSID
+	d.report(farSID, "the far end hearing the caller", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
 	d.report(callerSID, "the caller hearing the far end", func(r sim.Report) bool { return !r.ToneHeardAt.IsZero() })
 	offers := agentdb.New(d.st)
 	redistest.Eventually(t, 5*time.Second, "the leg's answer stored", func() bool {
@@ -183,28 +160,9 @@ func TestRingingNumberLegAnswersAfterItsHolderStopped(t *testing.T) {
 func ringingLegAnswersAfterItsHolderStopped(t *testing.T, kind sim.Kind) {
 	// The far end rings for 3 s: long enough for A to stop first. The no-answer timeout (the
 	// queue timeout) is short, for the Telnyx case.
-	d := newDeployment(t, 2, 1, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms", "SWITCHBOARD_QUEUE_TIMEOUT": "6s"},
+	n := transferredToNumber(t, kind, map[string]string{"SWITCHBOARD_WRAP_UP": "200ms", "SWITCHBOARD_QUEUE_TIMEOUT": "6s"},
 		func(c *sim.Config) { c.WatchHz, c.Ring = 1000, 3*time.Second })
-	a, b := d.instances[0], d.instances[1]
-	if kind == sim.Telnyx {
-		d.makePrimary("simtx")
-	}
-	annToken := createAgent(t, b.base, "ann")
-	ann := softphone(t, a.base, annToken)
-	callerSID, err := d.sim.Inbound(sim.InboundRequest{Kind: kind, From: "+15557654321"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := expectMessage(t, ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
-	id := ring.CallID
-	ann.Send(map[string]any{"type": "answer", "call_id": id})
-	expectMessage(t, ann, "the call", func(m agentsim.SoftphoneMessage) bool {
-		return m.Type == "call" && m.CallID == id && m.State == "in-progress"
-	})
-	if code := request(t, http.MethodPost, b.base+"/api/calls/"+id+"/transfer", annToken, map[string]string{"to": "+15551230000", "mode": "blind"}, nil); code != http.StatusAccepted {
-		t.Fatalf("transfer: %d", code)
-	}
-	farSID := d.simCall("outbound")
+	d, a, b, id, callerSID, farSID := n.d, n.a, n.b, n.id, n.callerSID, n.farSID
 	a.stop()
 	redistest.Eventually(t, 5*time.Second, "A gone", func() bool {
 		resp, err := http.Get(a.base + "/healthz")
@@ -219,7 +177,7 @@ func ringingLegAnswersAfterItsHolderStopped(t *testing.T, kind sim.Kind) {
 	d.report(callerSID, "the caller's stream moved to B", func(r sim.Report) bool { return r.StreamsOpened == 2 })
 
 	if kind == sim.Telnyx {
-		again := softphone(t, b.base, annToken) // ann's page reconnects to the survivor
+		again := softphone(t, b.base, n.annToken) // ann's page reconnects to the survivor
 		expectMessage(t, again, "ann rung again at the no-answer timeout", func(m agentsim.SoftphoneMessage) bool {
 			return m.Type == "ringing" && m.CallID == id
 		})
@@ -241,4 +199,45 @@ func ringingLegAnswersAfterItsHolderStopped(t *testing.T, kind sim.Kind) {
 		t.Fatal(err)
 	}
 	d.report(callerSID, "the caller's call ended with the far end", func(r sim.Report) bool { return r.Status == "completed" })
+}
+
+// numberBridge is a caller of one carrier kind, answered by ann on instance A (which holds
+// the caller's media; webhooks reach B) and blind-transferred by her to a number: the leg is
+// placed by A through a carrier of the same kind.
+type numberBridge struct {
+	d                     *deployment
+	a, b                  *server
+	annToken              string
+	ann                   *agentsim.SimSoftphone
+	id, callerSID, farSID string
+}
+
+func transferredToNumber(t *testing.T, kind sim.Kind, env map[string]string, tweak func(*sim.Config)) *numberBridge {
+	t.Helper()
+	d := newDeployment(t, 2, 1, env, tweak)
+	n := &numberBridge{d: d, a: d.instances[0], b: d.instances[1]}
+	if kind == sim.Telnyx {
+		d.makePrimary("simtx")
+	}
+	n.annToken = createAgent(t, n.b.base, "ann")
+	n.ann = softphone(t, n.a.base, n.annToken)
+	var err error
+	if n.callerSID, err = d.sim.Inbound(sim.InboundRequest{Kind: kind, From: "+15557654321"}); err != nil {
+		t.Fatal(err)
+	}
+	ring := expectMessage(t, n.ann, "ringing", func(m agentsim.SoftphoneMessage) bool { return m.Type == "ringing" })
+	n.id = ring.CallID
+	n.ann.Send(map[string]any{"type": "answer", "call_id": n.id})
+	expectMessage(t, n.ann, "the call", func(m agentsim.SoftphoneMessage) bool {
+		return m.Type == "call" && m.CallID == n.id && m.State == "in-progress"
+	})
+	if code := request(t, http.MethodPost, n.b.base+"/api/calls/"+n.id+"/transfer", n.annToken,
+		map[string]string{"to": "+15551230000", "mode": "blind"}, nil); code != http.StatusAccepted {
+		t.Fatalf("transfer: %d", code)
+	}
+	n.farSID = d.simCall("outbound")
+	if far := d.report(n.farSID, "the leg", func(sim.Report) bool { return true }); far.Kind != kind {
+		t.Fatalf("the leg was placed through a %s carrier, want %s", far.Kind, kind)
+	}
+	return n
 }
