@@ -42,10 +42,11 @@ func telnyxFailedStreamURL(body []byte) string {
 // oweRestream stores the job that starts a live call's Telnyx stream again where its media
 // goes now, when the stream that failed (to failed) was meant for another instance. A stream
 // that failed to reach the right instance is left alone: starting it again there would fail
-// the same way, over and over. The job's id is the failure's event, so a retried webhook
+// the same way, over and over; so is an orphan's (a carrier call of an attempt we gave up on,
+// which is hung up instead). The job's id is the failure's event, so a retried webhook
 // stores nothing more.
 func (s *Server) oweRestream(ctx context.Context, carrier string, a store.Applied, e call.Event, failed string) error {
-	if s.d.Actions == nil || a.CallID == "" || a.Parked || a.State.Terminal() {
+	if s.d.Actions == nil || a.CallID == "" || a.Parked || a.Orphan || a.State.Terminal() {
 		return nil
 	}
 	target := s.TelnyxStreamURLAt(s.mediaBase(ctx, a.CallID), carrier, a.CallID)
