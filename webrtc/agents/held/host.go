@@ -86,6 +86,13 @@ type Sink interface {
 	Moved()
 }
 
+// Follower is a room leg that follows its call when the call's media moves to another
+// instance (a supervisor's monitoring): it is told Moved, not Ended, when the call leaves
+// this one. Other room legs (a consult, a conference) end there.
+type Follower interface {
+	FollowsMoves() bool
+}
+
 // Notice is a message between instances, sent on the receiver's own Pub/Sub channel; the
 // agents' hub sends and handles all of them, a held call sends the kinds below.
 type Notice struct {

@@ -223,7 +223,11 @@ func (c *Call) Moved() {
 	}
 	for _, o := range others {
 		// A consult or conference does not survive a move: the room's other legs end
-		// there, and the call's own agent follows it.
+		// there, and the call's own agent follows it, and so do its monitors.
+		if f, ok := o.(Follower); ok && f.FollowsMoves() {
+			o.Moved()
+			continue
+		}
 		o.Ended(ReasonMediaLost)
 	}
 	if stream != nil {

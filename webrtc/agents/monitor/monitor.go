@@ -73,8 +73,8 @@ type monitor struct {
 	bridge atomic.Pointer[webrtc.Bridge]
 
 	mu      sync.Mutex
-	path    monitorPath
-	mode    string // in force; "" until the holder took the first
+	path    monitorPath // nil while the monitoring follows its call to a new holder
+	mode    string      // in force; "" until the holder took the first
 	peer    *webrtc.Peer
 	stopped bool
 }
@@ -119,10 +119,27 @@ func (m *monitor) join(ctx context.Context, mode string) (code, message string) 
 		return signal.CodeNoCall, "no such live call"
 	}
 	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		path.close()
+		return signal.CodeNoCall, "the monitoring has stopped"
+	}
 	m.path = path
 	m.mu.Unlock()
 	path.setMode(mode)
 	return "", ""
+}
+
+// SendAudio sends the supervisor's frame into the call's room by the current path; while the
+// monitoring follows its call to a new holder, the frame is dropped.
+func (m *monitor) SendAudio(ulaw []byte) error {
+	m.mu.Lock()
+	path := m.path
+	m.mu.Unlock()
+	if path == nil {
+		return nil
+	}
+	return path.SendAudio(ulaw)
 }
 
 // modeSet: the holder took mode, or err says why not. The first mode taken starts the
@@ -268,10 +285,9 @@ func (m *monitor) offer(sdp string) {
 		m.sendError(signal.CodeMedia, "the offer was not accepted")
 		return
 	}
-	m.mu.Lock()
-	leg := m.path
-	m.mu.Unlock()
-	b := webrtc.NewBridge(m.callID, leg, peer, webrtc.BridgeOptions{})
+	// The bridge sends through the monitor, not its path: the path changes when the call's
+	// media moves to another instance and the monitoring follows it.
+	b := webrtc.NewBridge(m.callID, m, peer, webrtc.BridgeOptions{})
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
@@ -298,6 +314,10 @@ func (m *monitor) setMode(mode string) {
 	m.mu.Lock()
 	path := m.path
 	m.mu.Unlock()
+	if path == nil {
+		m.sendError(signal.CodeMedia, "the call's audio is moving to another instance; try again in a moment")
+		return
+	}
 	path.setMode(mode)
 }
 
@@ -348,9 +368,6 @@ func (m *monitor) Ended(reason string) {
 	m.conn.Close()
 }
 
-// Moved: the call's media went to another instance, and monitoring does not follow it.
-func (m *monitor) Moved() { m.Ended(held.ReasonMediaLost) }
-
 // Mode: the relay's answer to a mode asked for (relay.ModeSink).
 func (m *monitor) Mode(mode string, err error) { m.modeSet(mode, err) }
 
@@ -392,19 +409,20 @@ func (h *Server) ServeRelay(c echo.Context, call *held.Call, who string) error {
 		return nil
 	}
 	defer sink.Close() //nolint:errcheck // the relay is over when this handler returns
-	if err := call.AddLeg(sink, media.RoleListen); err != nil {
+	leg := relayLeg{sink}
+	if err := call.AddLeg(leg, media.RoleListen); err != nil {
 		sink.Ended(held.ReasonGone)
 		return nil
 	}
 	h.opts.Log.Info("agents: monitor relayed from another instance", "call", call.ID(), "who", who)
-	sink.ServeMonitor(func(ulaw []byte) { _ = call.AudioFrom(sink, ulaw) }, func(mode string) {
+	sink.ServeMonitor(func(ulaw []byte) { _ = call.AudioFrom(leg, ulaw) }, func(mode string) {
 		role := monitorRole(mode)
 		if role == media.RoleUnknown {
 			sink.Mode("", errors.New("the mode is listen, whisper or barge"))
 			return
 		}
-		sink.Mode(mode, call.SetMonitorRole(sink, role))
+		sink.Mode(mode, call.SetMonitorRole(leg, role))
 	})
-	call.RemoveLeg(sink)
+	call.RemoveLeg(leg)
 	return nil
 }
