@@ -257,7 +257,7 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 	}
 	// A call that ended while its job waited (the caller gave up during a lease take-over)
 	// is offered to nobody: no agent is rung for a dead call.
-	if cl, err := a.d.Store.Call(ctx, c.CallID); err == nil && cl.State.Terminal() {
+	if a.ended(ctx, c.CallID) {
 		return nil
 	}
 	url := c.StreamURL
@@ -273,11 +273,8 @@ func (a *Actions) answer(ctx context.Context, c store.Claimed) error {
 			url = u
 		}
 	}
-	res := tx.Answer(ctx, c.CarrierCallID, url, c.CallID)
-	if res.Code == carrier.TelnyxCallEnded {
-		return nil // the caller hung up first: nothing left to answer
-	}
-	return outcomeErr(res)
+	// The caller may have hung up first: nothing left to answer.
+	return endedIsDone(tx.Answer(ctx, c.CarrierCallID, url, c.CallID))
 }
 
 // restream starts a live Telnyx call's media stream again, to the job's stream URL (see
@@ -287,14 +284,26 @@ func (a *Actions) restream(ctx context.Context, c store.Claimed) error {
 	if err != nil {
 		return err
 	}
-	if cl, err := a.d.Store.Call(ctx, c.CallID); err == nil && cl.State.Terminal() {
+	if a.ended(ctx, c.CallID) {
 		return nil
 	}
-	res := tx.StartStream(ctx, c.CarrierCallID, c.StreamURL)
-	if res.Code == carrier.TelnyxCallEnded {
+	return endedIsDone(tx.StartStream(ctx, c.CarrierCallID, c.StreamURL))
+}
+
+// ended reports whether callID's record says the call is over (a job on it has nothing left
+// to do); a record that cannot be read is taken as live, and the carrier will say.
+func (a *Actions) ended(ctx context.Context, callID string) bool {
+	cl, err := a.d.Store.Call(ctx, callID)
+	return err == nil && cl.State.Terminal()
+}
+
+// endedIsDone is outcomeErr for a Telnyx command on a call that may have ended meanwhile:
+// "call has already ended" (90018) leaves nothing to do.
+func endedIsDone(r carrier.Result) error {
+	if r.Code == carrier.TelnyxCallEnded {
 		return nil
 	}
-	return outcomeErr(res)
+	return outcomeErr(r)
 }
 
 // hangup ends a call at its carrier. A reject lets go of an inbound Telnyx call: declined
